@@ -1,0 +1,342 @@
+//! Weft's conformance cases: guest programs built for wasm with `weft-cc`
+//! (or cargo, for Rust) and natively, run under `weft run` in each thread
+//! mode and natively, and compared.
+//!
+//! A case is an entry of `cases.toml` naming a program in `programs/` (C)
+//! or `rust/` (a Rust crate). The native build is the oracle: a case passes
+//! in a mode when `weft run` prints the same stdout and exits with the same
+//! code. Thread modes are columns ([`Mode`]); a later mode adds a column,
+//! not a harness.
+
+pub mod bench;
+pub mod cli;
+mod exec;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use serde::Deserialize;
+
+pub use exec::Outcome;
+
+include!(concat!(env!("OUT_DIR"), "/cases.rs"));
+
+/// How long one run may take before it counts as hung.
+pub const RUN_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// A thread mode that cases run in: a column of the conformance table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Mode {
+    Local,
+}
+
+impl Mode {
+    pub const ALL: &[Mode] = &[Mode::Local];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Local => "local",
+        }
+    }
+}
+
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Mode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Mode::ALL
+            .iter()
+            .copied()
+            .find(|m| m.as_str() == s)
+            .ok_or_else(|| format!("unknown mode `{s}`"))
+    }
+}
+
+/// What language a case's program is written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lang {
+    C,
+    Rust,
+}
+
+/// One conformance case.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Case {
+    #[serde(skip)]
+    pub name: String,
+    #[serde(skip, default = "default_lang")]
+    pub lang: Lang,
+    /// What the case checks, for the table.
+    pub about: String,
+    /// Arguments after the program name.
+    #[serde(default)]
+    pub args: Vec<String>,
+    /// Extra `weft run` options, e.g. `--max-threads`.
+    #[serde(default)]
+    pub weft_options: Vec<String>,
+}
+
+fn default_lang() -> Lang {
+    Lang::C
+}
+
+/// The conformance folder of this source tree.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The `weft-cc` driver of this source tree.
+pub fn weft_cc() -> PathBuf {
+    root().join("../guest-libs/weft-cc")
+}
+
+/// All cases of `cases.toml`, by name.
+pub fn cases() -> anyhow::Result<Vec<Case>> {
+    let text = include_str!("../cases.toml");
+    let table: BTreeMap<String, Case> = toml::from_str(text).context("parsing cases.toml")?;
+    Ok(table
+        .into_iter()
+        .map(|(name, mut case)| {
+            case.lang = if root().join("rust").join(&name).is_dir() {
+                Lang::Rust
+            } else {
+                Lang::C
+            };
+            case.name = name;
+            case
+        })
+        .collect())
+}
+
+pub fn case(name: &str) -> anyhow::Result<Case> {
+    cases()?
+        .into_iter()
+        .find(|c| c.name == name)
+        .with_context(|| format!("no conformance case named `{name}`"))
+}
+
+/// Where builds go and which `weft` runs the cases.
+#[derive(Debug, Clone)]
+pub struct Suite {
+    pub out_dir: PathBuf,
+    pub weft: PathBuf,
+}
+
+/// A case's result in one mode.
+#[derive(Debug)]
+pub struct CaseReport {
+    pub case: String,
+    pub mode: Mode,
+    pub native: Outcome,
+    pub weft: Outcome,
+}
+
+impl CaseReport {
+    /// Same stdout and exit code as the native build.
+    pub fn agrees(&self) -> bool {
+        !self.weft.timed_out
+            && !self.native.timed_out
+            && self.weft.code == self.native.code
+            && self.weft.stdout == self.native.stdout
+    }
+
+    /// The normalised result of the wasm run, for snapshots.
+    pub fn snapshot(&self) -> String {
+        format!(
+            "exit: {}\n--- stdout\n{}",
+            self.weft
+                .code
+                .map_or_else(|| "killed".to_string(), |c| c.to_string()),
+            self.weft.stdout
+        )
+    }
+
+    /// Why the case does not agree, with both outputs.
+    pub fn explain(&self) -> String {
+        format!(
+            "case `{}` in mode {}: native exited {:?}{}, weft exited {:?}{}\n--- native stdout\n{}\n--- weft stdout\n{}\n--- weft stderr\n{}",
+            self.case,
+            self.mode,
+            self.native.code,
+            if self.native.timed_out {
+                " (timed out)"
+            } else {
+                ""
+            },
+            self.weft.code,
+            if self.weft.timed_out {
+                " (timed out)"
+            } else {
+                ""
+            },
+            self.native.stdout,
+            self.weft.stdout,
+            self.weft.stderr,
+        )
+    }
+}
+
+impl Suite {
+    pub fn new(out_dir: impl Into<PathBuf>, weft: impl Into<PathBuf>) -> Self {
+        Self {
+            out_dir: out_dir.into(),
+            weft: weft.into(),
+        }
+    }
+
+    /// Builds (if needed) and runs `case` natively and under `weft` in `mode`.
+    pub fn check(&self, case: &Case, mode: Mode) -> anyhow::Result<CaseReport> {
+        let (wasm, native) = self.build(case)?;
+        let native = exec::run(Command::new(&native).args(&case.args), RUN_TIMEOUT)
+            .with_context(|| format!("running the native build of `{}`", case.name))?;
+        let weft = self.run_weft(&wasm, mode, &case.weft_options, &case.args)?;
+        Ok(CaseReport {
+            case: case.name.clone(),
+            mode,
+            native,
+            weft,
+        })
+    }
+
+    /// Runs a wasm file under `weft run` in `mode`.
+    pub fn run_weft(
+        &self,
+        wasm: &Path,
+        mode: Mode,
+        options: &[String],
+        args: &[String],
+    ) -> anyhow::Result<Outcome> {
+        let mut cmd = Command::new(&self.weft);
+        cmd.arg("run")
+            .arg("--thread-mode")
+            .arg(mode.as_str())
+            .args(options)
+            .arg(wasm)
+            .args(args)
+            .env_remove("THREAD_MODE");
+        exec::run(&mut cmd, RUN_TIMEOUT)
+            .with_context(|| format!("running `{}` under weft", wasm.display()))
+    }
+
+    /// Builds the wasm and native programs of `case`; returns their paths.
+    pub fn build(&self, case: &Case) -> anyhow::Result<(PathBuf, PathBuf)> {
+        match case.lang {
+            Lang::C => {
+                let source = root().join("programs").join(format!("{}.c", case.name));
+                self.build_c(&source, &case.name)
+            }
+            Lang::Rust => self.build_rust(&case.name),
+        }
+    }
+
+    /// Builds a C program for wasm (weft-cc) and natively (cc); rebuilds
+    /// only when the source or the guest library changed.
+    pub fn build_c(&self, source: &Path, name: &str) -> anyhow::Result<(PathBuf, PathBuf)> {
+        let dir = self.out_dir.join("c");
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        let wasm = dir.join(format!("{name}.wasm"));
+        let native = dir.join(format!("{name}.native"));
+        let guest_libs = root().join("../guest-libs");
+        let inputs = [
+            source.to_path_buf(),
+            guest_libs.join("weft-cc"),
+            guest_libs.join("src"),
+            guest_libs.join("include"),
+        ];
+        if is_stale(&wasm, &inputs)? {
+            compile(
+                Command::new(weft_cc())
+                    .args(["-O2", "-Wall", "-Werror", "-o"])
+                    .arg(&wasm)
+                    .arg(source),
+                &wasm,
+            )?;
+        }
+        if is_stale(&native, &inputs[..1])? {
+            compile(
+                Command::new("cc")
+                    .args(["-O2", "-Wall", "-Werror", "-pthread", "-o"])
+                    .arg(&native)
+                    .arg(source)
+                    .arg("-lm"),
+                &native,
+            )?;
+        }
+        Ok((wasm, native))
+    }
+
+    fn build_rust(&self, name: &str) -> anyhow::Result<(PathBuf, PathBuf)> {
+        let manifest = root().join("rust").join(name).join("Cargo.toml");
+        let target_dir = self.out_dir.join("rust");
+        for target in [Some("wasm32-wasip1-threads"), None] {
+            let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+            cmd.args(["build", "--release", "--quiet", "--manifest-path"])
+                .arg(&manifest)
+                .arg("--target-dir")
+                .arg(&target_dir)
+                // Settings of an enclosing cargo run are not this build's.
+                .env_remove("RUSTFLAGS")
+                .env_remove("CARGO_ENCODED_RUSTFLAGS")
+                .env_remove("CARGO_BUILD_TARGET");
+            if let Some(target) = target {
+                cmd.args(["--target", target]);
+            }
+            compile(&mut cmd, &target_dir)?;
+        }
+        Ok((
+            target_dir.join(format!("wasm32-wasip1-threads/release/{name}.wasm")),
+            target_dir.join(format!("release/{name}")),
+        ))
+    }
+}
+
+fn compile(cmd: &mut Command, output: &Path) -> anyhow::Result<()> {
+    let result = cmd
+        .output()
+        .with_context(|| format!("starting {:?}", cmd.get_program()))?;
+    if !result.status.success() {
+        bail!(
+            "building {} failed ({}):\n{}",
+            output.display(),
+            result.status,
+            String::from_utf8_lossy(&result.stderr)
+        );
+    }
+    Ok(())
+}
+
+/// Whether `output` is missing or older than any file under `inputs`.
+fn is_stale(output: &Path, inputs: &[PathBuf]) -> anyhow::Result<bool> {
+    let Ok(built) = output.metadata().and_then(|m| m.modified()) else {
+        return Ok(true);
+    };
+    fn newer(path: &Path, than: std::time::SystemTime) -> std::io::Result<bool> {
+        let meta = path.metadata()?;
+        if meta.is_dir() {
+            for entry in std::fs::read_dir(path)? {
+                if newer(&entry?.path(), than)? {
+                    return Ok(true);
+                }
+            }
+            Ok(false)
+        } else {
+            Ok(meta.modified()? > than)
+        }
+    }
+    for input in inputs {
+        if newer(input, built).with_context(|| format!("reading {}", input.display()))? {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}

@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# Installs what guests need on a fresh Debian bookworm machine and assembles a
+# thread-enabled wasm32 sysroot for `weft-cc`:
+#   - clang-19, lld-19 and the wasm32 compiler-rt builtins (Debian bookworm);
+#   - wasi-libc headers (Debian bookworm-backports: bookworm's own package
+#     predates pthread.h);
+#   - the thread-enabled wasi-libc objects shipped with rustup's
+#     wasm32-wasip1-threads target (libc.a, crt1-*.o);
+#   - the wasm32-wasip1-threads Rust target for Rust guests.
+# Idempotent: a second run only checks and exits in well under a second.
+#
+# Environment: WEFT_SYSROOT (default: guest-libs/sysroot beside this script).
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+sysroot=${WEFT_SYSROOT:-$here/sysroot}
+stamp=$sysroot/.weft-sysroot-v1
+
+log() { printf 'setup-toolchain: %s\n' "$*" >&2; }
+
+have_clang() {
+    command -v clang-19 >/dev/null && command -v wasm-ld-19 >/dev/null &&
+        [ -f /usr/lib/llvm-19/lib/clang/19/lib/wasi/libclang_rt.builtins-wasm32.a ]
+}
+
+rust_threads_libdir() {
+    local root
+    root=$(rustc --print sysroot)
+    echo "$root/lib/rustlib/wasm32-wasip1-threads/lib/self-contained"
+}
+
+if [ -f "$stamp" ] && have_clang && [ -f "$(rust_threads_libdir)/libc.a" ]; then
+    exit 0
+fi
+
+sudo_cmd=()
+[ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
+apt_updated=0
+apt_update() {
+    if [ "$apt_updated" -eq 0 ]; then
+        "${sudo_cmd[@]}" apt-get update -qq
+        apt_updated=1
+    fi
+}
+
+if ! have_clang; then
+    log "installing clang-19, lld-19 and wasm32 compiler-rt"
+    apt_update
+    DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq \
+        clang-19 lld-19 libclang-rt-19-dev-wasm32 >/dev/null
+fi
+
+# bookworm-backports source, built from the machine's own Debian source entry
+# so that no mirror is named here.
+backports=/etc/apt/sources.list.d/weft-bookworm-backports.sources
+if [ ! -f "$sysroot/include/pthread.h" ] && [ ! -f "$backports" ] &&
+    ! grep -rqs 'bookworm-backports' /etc/apt/sources.list /etc/apt/sources.list.d/; then
+    src=/etc/apt/sources.list.d/debian.sources
+    uris=$(awk '/^URIs:/ {print; exit}' "$src")
+    signed=$(awk '/^Signed-By:/ {print; exit}' "$src")
+    [ -n "$uris" ] || { log "cannot find a URIs: line in $src"; exit 1; }
+    log "adding bookworm-backports"
+    printf 'Types: deb\n%s\nSuites: bookworm-backports\nComponents: main\n%s\n' \
+        "$uris" "$signed" | "${sudo_cmd[@]}" tee "$backports" >/dev/null
+    apt_updated=0
+fi
+
+if ! rustup target list --installed | grep -qx wasm32-wasip1-threads; then
+    log "adding rustup target wasm32-wasip1-threads"
+    rustup target add wasm32-wasip1-threads >/dev/null
+fi
+
+mkdir -p "$sysroot"
+if [ ! -f "$sysroot/include/pthread.h" ]; then
+    log "fetching wasi-libc headers from bookworm-backports"
+    apt_update
+    tmp=$(mktemp -d)
+    chmod 755 "$tmp" # apt downloads as the _apt user
+    trap 'rm -rf "$tmp"' EXIT
+    (cd "$tmp" && apt-get download -qq -t bookworm-backports wasi-libc >/dev/null)
+    dpkg-deb -x "$tmp"/wasi-libc_*.deb "$tmp/x"
+    rm -rf "$sysroot/include"
+    cp -r "$tmp/x/usr/include/wasm32-wasi" "$sysroot/include"
+fi
+
+libdir=$sysroot/lib/wasm32-wasi-threads
+mkdir -p "$libdir"
+rust_libs=$(rust_threads_libdir)
+for f in libc.a crt1-command.o crt1-reactor.o; do
+    cp "$rust_libs/$f" "$libdir/$f"
+done
+# musl keeps libm, libpthread & co. inside libc.a; the driver still asks for
+# them by name.
+for lib in m pthread rt dl util xnet resolv crypt; do
+    [ -f "$libdir/lib$lib.a" ] || llvm-ar-19 crs "$libdir/lib$lib.a"
+done
+
+touch "$stamp"
+log "sysroot ready at $sysroot"

@@ -1,0 +1,135 @@
+/* libweft: the parts of pthreads that wasi-libc leaves out or rejects.
+ *
+ * Linked into every guest by weft-cc. It relies on the layout of
+ * wasi-libc's musl (the libc.a of rustup's wasm32-wasip1-threads target,
+ * see guest-libs/README.md): the pthread_attr_t field indices below and the
+ * libc-internal __wasi_thread_start_C / __thread_list_lock. */
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <weft/threads.h>
+
+/* musl's pthread_attr_t fields (src/internal/pthread_impl.h) on wasm32. */
+#define ATTR_GUARDSIZE(a) ((a)->__u.__s[1])
+#define ATTR_INHERIT(a) ((a)->__u.__i[4])
+#define ATTR_POLICY(a) ((a)->__u.__i[5])
+#define ATTR_PRIORITY(a) ((a)->__u.__i[6])
+
+/* ---- pthread_exit ------------------------------------------------------
+ * wasi-libc has no pthread_exit: its thread exit path (__pthread_exit, a
+ * static function) runs only when the start routine returns, called from
+ * __wasi_thread_start_C. Wasm cannot unwind the C stack, so pthread_exit
+ * runs that same function with a start routine that returns the exit value
+ * at once: TSD destructors run, the joiner gets the value and is woken, and
+ * the last thread ends the program with exit(0), all exactly as libc does
+ * it. Then it does the tail of wasi_thread_start (release the thread list
+ * lock) and asks the host to discard this thread's instance. */
+
+struct wasi_start_args {
+    void *stack;
+    void *tls_base;
+    void *(*start_func)(void *);
+    void *start_arg;
+};
+
+void __wasi_thread_start_C(int tid, void *args);
+extern volatile int __thread_list_lock;
+
+static void *exit_value(void *value) { return value; }
+
+_Noreturn void pthread_exit(void *value) {
+    struct wasi_start_args args = {0, 0, exit_value, value};
+    __wasi_thread_start_C((int)weft_thread_current_id(), &args);
+    /* From here on a joiner may free this thread's stack: touch only the
+     * lock (as wasi_thread_start's assembly tail does), then leave. */
+    __atomic_store_n(&__thread_list_lock, 0, __ATOMIC_SEQ_CST);
+    __builtin_wasm_memory_atomic_notify((int *)&__thread_list_lock, 1);
+    weft_thread_exit_current();
+}
+
+/* ---- attributes -------------------------------------------------------
+ * Wasm has no stack guard pages and no CPU scheduling, so these values
+ * change nothing at run time; they are kept so the getters report what the
+ * program set, as native code expects. */
+
+int __wrap_pthread_attr_setguardsize(pthread_attr_t *a, size_t size) {
+    if (size > SIZE_MAX / 8) return EINVAL;
+    /* Stored for the getter only: pthread_create would otherwise add the
+     * guard to the thread's malloc'd stack block, wasting memory. */
+    ATTR_GUARDSIZE(a) = size;
+    return 0;
+}
+
+int __wrap_pthread_create(pthread_t *restrict thread, const pthread_attr_t *restrict attr,
+                          void *(*start)(void *), void *restrict arg) {
+    int __real_pthread_create(pthread_t *restrict, const pthread_attr_t *restrict,
+                              void *(*)(void *), void *restrict);
+    if (attr && ATTR_GUARDSIZE(attr)) {
+        pthread_attr_t copy = *attr;
+        ATTR_GUARDSIZE(&copy) = 0;
+        return __real_pthread_create(thread, &copy, start, arg);
+    }
+    return __real_pthread_create(thread, attr, start, arg);
+}
+
+int __wrap_pthread_attr_setschedparam(pthread_attr_t *restrict a,
+                                      const struct sched_param *restrict param) {
+    ATTR_PRIORITY(a) = param->sched_priority;
+    return 0;
+}
+
+int __wrap_pthread_attr_getschedparam(const pthread_attr_t *restrict a,
+                                      struct sched_param *restrict param) {
+    param->sched_priority = ATTR_PRIORITY(a);
+    return 0;
+}
+
+int pthread_attr_setschedpolicy(pthread_attr_t *a, int policy) {
+    ATTR_POLICY(a) = policy;
+    return 0;
+}
+
+int pthread_attr_getschedpolicy(const pthread_attr_t *restrict a, int *restrict policy) {
+    *policy = ATTR_POLICY(a);
+    return 0;
+}
+
+int pthread_attr_setinheritsched(pthread_attr_t *a, int inherit) {
+    if (inherit != PTHREAD_INHERIT_SCHED && inherit != PTHREAD_EXPLICIT_SCHED) return EINVAL;
+    ATTR_INHERIT(a) = inherit;
+    return 0;
+}
+
+int pthread_attr_getinheritsched(const pthread_attr_t *restrict a, int *restrict inherit) {
+    *inherit = ATTR_INHERIT(a);
+    return 0;
+}
+
+int pthread_attr_getscope(const pthread_attr_t *restrict a, int *restrict scope) {
+    (void)a;
+    *scope = PTHREAD_SCOPE_SYSTEM;
+    return 0;
+}
+
+/* Linux's ranges, so portable code that asks for them gets what it
+ * expects. */
+int sched_get_priority_max(int policy) {
+    switch (policy) {
+    case SCHED_OTHER: return 0;
+    case SCHED_FIFO:
+    case SCHED_RR: return 99;
+    default: errno = EINVAL; return -1;
+    }
+}
+
+int sched_get_priority_min(int policy) {
+    switch (policy) {
+    case SCHED_OTHER: return 0;
+    case SCHED_FIFO:
+    case SCHED_RR: return 1;
+    default: errno = EINVAL; return -1;
+    }
+}

@@ -1,0 +1,323 @@
+//! Weft: a WebAssembly runtime for multi-threaded programs.
+//!
+//! A guest is a core wasm module built for `wasm32-wasip1-threads` (C with
+//! pthreads, Rust with `std::thread`). [`Program::load`] compiles and checks
+//! it; [`Program::start`] makes a [`Process`] (one shared memory, one WASI
+//! context); [`Process::run_main`] runs `_start`. Threads spawned by the
+//! guest run in parallel, each an instance of the module on an OS thread
+//! from a pool, over the same shared memory.
+
+mod pool;
+pub mod process;
+pub mod threads;
+pub mod wasi;
+
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use wasmtime::{Config, Engine, ExternType, Linker, MemoryType, Module, SharedMemory};
+use wasmtime_wasi::FsPerms;
+use wasmtime_wasi::WasiCtxBuilder;
+
+pub use process::{Process, ProcessConfig, ThreadEnd, terminate};
+
+/// How a program's threads run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum ThreadMode {
+    /// Parallel OS threads over one shared memory (the default).
+    Local = 0,
+    /// Each thread is a chained call restored from a snapshot.
+    Chain = 1,
+}
+
+impl FromStr for ThreadMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "local" => Ok(Self::Local),
+            "chain" => Ok(Self::Chain),
+            other => Err(format!(
+                "unknown thread mode `{other}` (expected `local` or `chain`)"
+            )),
+        }
+    }
+}
+
+/// Why a thread could not be started; the discriminants are those of the
+/// WIT `errno` enum.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[repr(u8)]
+pub enum ThreadError {
+    #[error("too many threads")]
+    Again = 0,
+    #[error("this program cannot have threads (it imports no shared memory)")]
+    NotSupported = 1,
+}
+
+/// Why a module cannot be run.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("not a WebAssembly module (the file does not start with `\\0asm`)")]
+    NotWasm,
+    #[error("invalid WebAssembly module: {0}")]
+    Invalid(String),
+    #[error("module imports `{module}`.`{name}` ({kind}), which Weft does not provide")]
+    UnknownImport {
+        module: String,
+        name: String,
+        kind: &'static str,
+    },
+    #[error(
+        "module imports memory `{module}`.`{name}` that is not shared: build it with shared memory (weft-cc does)"
+    )]
+    UnsharedMemoryImport { module: String, name: String },
+    #[error("module exports no `_start` function: Weft runs WASI commands")]
+    MissingStart,
+    #[error(
+        "module imports `wasi`.`thread-spawn` but does not export `wasi_thread_start(i32, i32)`"
+    )]
+    MissingThreadStart,
+    #[error("linking the module failed: {0}")]
+    Link(String),
+}
+
+/// Why a process could not be started.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("thread mode `chain` is not supported yet: use `--thread-mode local`")]
+    ChainModeUnsupported,
+    #[error(
+        "creating the shared memory ({pages} pages of 64 KiB, maximum {max} pages) failed: {error}"
+    )]
+    Memory { pages: u64, max: u64, error: String },
+    #[error("preopening `{host}` as `{guest}` failed: {error}")]
+    Preopen {
+        host: PathBuf,
+        guest: String,
+        error: String,
+    },
+}
+
+/// Creates the engine every module and thread of this runtime uses.
+pub fn engine() -> wasmtime::Result<Engine> {
+    let mut config = Config::new();
+    config.wasm_threads(true);
+    config.shared_memory(true);
+    config.cranelift_opt_level(wasmtime::OptLevel::Speed);
+    Engine::new(&config)
+}
+
+/// A compiled, checked guest module.
+#[derive(Debug, Clone)]
+pub struct Program {
+    module: Module,
+    memory_import: Option<(String, String, MemoryType)>,
+}
+
+/// What a process is started with.
+#[derive(Debug, Clone)]
+pub struct StartConfig {
+    /// `argv`, program name first.
+    pub args: Vec<String>,
+    pub env: Vec<(String, String)>,
+    /// Preopened directories: host path, guest path.
+    pub dirs: Vec<(PathBuf, String)>,
+    pub mode: ThreadMode,
+    /// Spawned threads that may be live at once.
+    pub max_threads: u32,
+    /// Cap on the shared memory in bytes, below the module's own maximum.
+    pub max_memory: Option<u64>,
+    /// Whether the guest's stdin is the host's.
+    pub inherit_stdin: bool,
+}
+
+impl Default for StartConfig {
+    fn default() -> Self {
+        Self {
+            args: vec!["main.wasm".into()],
+            env: Vec::new(),
+            dirs: Vec::new(),
+            mode: ThreadMode::Local,
+            max_threads: 1024,
+            max_memory: None,
+            inherit_stdin: true,
+        }
+    }
+}
+
+const WASM_PAGE: u64 = 64 * 1024;
+
+impl Program {
+    /// Compiles `bytes` and checks that Weft can run the module.
+    pub fn load(engine: &Engine, bytes: &[u8]) -> Result<Self, LoadError> {
+        if !bytes.starts_with(b"\0asm") {
+            return Err(LoadError::NotWasm);
+        }
+        let module =
+            Module::new(engine, bytes).map_err(|e| LoadError::Invalid(format!("{e:#}")))?;
+        let mut memory_import = None;
+        let mut imports_spawn = false;
+        for import in module.imports() {
+            let (module_name, name) = (import.module(), import.name());
+            let known = match import.ty() {
+                ExternType::Memory(ty) => {
+                    if !ty.is_shared() {
+                        return Err(LoadError::UnsharedMemoryImport {
+                            module: module_name.into(),
+                            name: name.into(),
+                        });
+                    }
+                    if memory_import.is_none() {
+                        memory_import = Some((module_name.to_string(), name.to_string(), ty));
+                        true
+                    } else {
+                        false
+                    }
+                }
+                ExternType::Func(_) => match module_name {
+                    wasi::MODULE => wasi::FUNCTIONS.contains(&name),
+                    threads::WASI_MODULE if name == threads::WASI_SPAWN => {
+                        imports_spawn = true;
+                        true
+                    }
+                    threads::WEFT_MODULE => {
+                        imports_spawn = true;
+                        threads::WEFT_FUNCTIONS.contains(&name)
+                    }
+                    _ => false,
+                },
+                _ => false,
+            };
+            if !known {
+                return Err(LoadError::UnknownImport {
+                    module: module_name.into(),
+                    name: name.into(),
+                    kind: extern_kind(&import.ty()),
+                });
+            }
+        }
+        let exports_func = |name: &str| {
+            module
+                .get_export(name)
+                .is_some_and(|ty| matches!(ty, ExternType::Func(_)))
+        };
+        if !exports_func("_start") {
+            return Err(LoadError::MissingStart);
+        }
+        if imports_spawn {
+            let ok = match module.get_export("wasi_thread_start") {
+                Some(ExternType::Func(ty)) => {
+                    ty.params().len() == 2
+                        && ty.params().all(|p| p.is_i32())
+                        && ty.results().len() == 0
+                }
+                _ => false,
+            };
+            if !ok {
+                return Err(LoadError::MissingThreadStart);
+            }
+        }
+        Ok(Self {
+            module,
+            memory_import,
+        })
+    }
+
+    pub fn module(&self) -> &Module {
+        &self.module
+    }
+
+    /// Creates the process: its shared memory, WASI context and linker.
+    pub fn start(&self, config: &StartConfig) -> anyhow::Result<Arc<Process>> {
+        if config.mode == ThreadMode::Chain {
+            return Err(StartError::ChainModeUnsupported.into());
+        }
+        let engine = self.module.engine();
+        let mut linker = Linker::new(engine);
+        wasi::add_to_linker(&mut linker)?;
+        threads::add_to_linker(&mut linker)?;
+
+        let memory = match &self.memory_import {
+            Some((_, _, ty)) => Some(new_shared_memory(engine, ty, config.max_memory)?),
+            None => None,
+        };
+
+        let mut wasi = WasiCtxBuilder::new();
+        wasi.args(&config.args)
+            .envs(&config.env)
+            .inherit_stdout()
+            .inherit_stderr();
+        if config.inherit_stdin {
+            wasi.inherit_stdin();
+        }
+        for (host, guest) in &config.dirs {
+            wasi.preopened_dir(host, guest, FsPerms::ReadWrite)
+                .map_err(|e| StartError::Preopen {
+                    host: host.clone(),
+                    guest: guest.clone(),
+                    error: format!("{e:#}"),
+                })?;
+        }
+        let wasi = wasi::SharedWasi::new(wasi.build_p1());
+        let process = Process::new(
+            engine.clone(),
+            memory.clone(),
+            wasi,
+            ProcessConfig {
+                mode: config.mode,
+                max_threads: config.max_threads,
+            },
+        );
+        if let (Some((module, name, _)), Some(memory)) = (&self.memory_import, memory) {
+            // The definition is not tied to this store: a shared memory
+            // belongs to the engine, and every thread's store imports it.
+            let store = process.new_store(process::MAIN_TID);
+            linker
+                .define(&store, module, name, memory)
+                .map_err(|e| LoadError::Link(format!("{e:#}")))?;
+        }
+        let pre = linker
+            .instantiate_pre(&self.module)
+            .map_err(|e| LoadError::Link(format!("{e:#}")))?;
+        process.set_instance_pre(pre);
+        Ok(process)
+    }
+}
+
+/// Creates the shared memory a module imports, capped at `max_memory` bytes
+/// when that is below the module's own maximum (an import may be given a
+/// memory with a smaller maximum than it declares).
+fn new_shared_memory(
+    engine: &Engine,
+    ty: &MemoryType,
+    max_memory: Option<u64>,
+) -> Result<SharedMemory, StartError> {
+    let declared_max = ty.maximum().unwrap_or(ty.minimum());
+    let cap_pages = max_memory.map_or(declared_max, |bytes| (bytes / WASM_PAGE).min(declared_max));
+    let error = |error: String| StartError::Memory {
+        pages: ty.minimum(),
+        max: cap_pages,
+        error,
+    };
+    if cap_pages < ty.minimum() {
+        return Err(error(format!(
+            "the module needs at least {} bytes, more than the cap",
+            ty.minimum() * WASM_PAGE
+        )));
+    }
+    let min = u32::try_from(ty.minimum()).map_err(|_| error("minimum too large".into()))?;
+    let max = u32::try_from(cap_pages).map_err(|_| error("maximum too large".into()))?;
+    SharedMemory::new(engine, MemoryType::shared(min, max)).map_err(|e| error(format!("{e:#}")))
+}
+
+fn extern_kind(ty: &ExternType) -> &'static str {
+    match ty {
+        ExternType::Func(_) => "function",
+        ExternType::Global(_) => "global",
+        ExternType::Table(_) => "table",
+        ExternType::Memory(_) => "memory",
+        ExternType::Tag(_) => "tag",
+    }
+}

@@ -1,0 +1,151 @@
+//! The `weft` command line.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use weft::{Program, StartConfig, ThreadEnd, ThreadMode, terminate};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "weft",
+    version,
+    about = "Run multi-threaded WebAssembly programs"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run a WASI program (a core module built for wasm32-wasip1-threads).
+    Run(RunArgs),
+    /// Build and run the conformance cases; print a table and a summary line.
+    Conformance(weft_conformance::cli::ConformanceArgs),
+    /// Measure thread creation latency and parallel speedup against native.
+    Bench(weft_conformance::bench::BenchArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct RunArgs {
+    /// How threads run: `local` (shared memory) or `chain` (snapshots).
+    #[arg(long, env = "THREAD_MODE", default_value = "local")]
+    thread_mode: ThreadMode,
+    /// Pass an environment variable to the guest: NAME=VALUE, or NAME to
+    /// pass the host's value.
+    #[arg(long = "env", value_name = "NAME[=VAL]")]
+    envs: Vec<String>,
+    /// Preopen a host directory: HOST or HOST::GUEST.
+    #[arg(long = "dir", value_name = "HOST[::GUEST]")]
+    dirs: Vec<String>,
+    /// Threads (besides main) that may be live at once; more makes
+    /// `pthread_create` return EAGAIN.
+    #[arg(long, default_value_t = 1024)]
+    max_threads: u32,
+    /// Cap on the guest's memory, e.g. 16M or 1G (default: the module's own
+    /// maximum).
+    #[arg(long, value_parser = parse_size)]
+    max_memory: Option<u64>,
+    /// The program.
+    program: PathBuf,
+    /// Arguments passed to the program.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    args: Vec<String>,
+}
+
+fn parse_size(s: &str) -> Result<u64, String> {
+    let (digits, unit) = match s.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => s.split_at(i),
+        None => (s, ""),
+    };
+    let n: u64 = digits.parse().map_err(|_| format!("invalid size `{s}`"))?;
+    let shift = match unit.to_ascii_uppercase().as_str() {
+        "" | "B" => 0,
+        "K" | "KB" | "KIB" => 10,
+        "M" | "MB" | "MIB" => 20,
+        "G" | "GB" | "GIB" => 30,
+        _ => return Err(format!("invalid size unit in `{s}` (use K, M or G)")),
+    };
+    n.checked_mul(1 << shift)
+        .ok_or_else(|| format!("size `{s}` is too large"))
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("WEFT_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Run(args) => run(args),
+        Command::Conformance(args) => weft_conformance::cli::main(args),
+        Command::Bench(args) => weft_conformance::bench::main(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            use std::io::Write as _;
+            let _ = writeln!(std::io::stderr(), "weft: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+    let bytes = std::fs::read(&args.program)
+        .with_context(|| format!("reading `{}`", args.program.display()))?;
+    let engine = weft::engine()
+        .map_err(anyhow::Error::from)
+        .context("creating the engine")?;
+    let program = Program::load(&engine, &bytes)
+        .with_context(|| format!("loading `{}`", args.program.display()))?;
+
+    let mut env = Vec::new();
+    for spec in &args.envs {
+        match spec.split_once('=') {
+            Some((name, value)) => env.push((name.to_string(), value.to_string())),
+            None => {
+                if let Ok(value) = std::env::var(spec) {
+                    env.push((spec.clone(), value));
+                }
+            }
+        }
+    }
+    let dirs = args
+        .dirs
+        .iter()
+        .map(|spec| match spec.split_once("::") {
+            Some((host, guest)) => (PathBuf::from(host), guest.to_string()),
+            None => (PathBuf::from(spec), spec.clone()),
+        })
+        .collect();
+    let name = args
+        .program
+        .file_name()
+        .map_or_else(|| "main.wasm".into(), |n| n.to_string_lossy().into_owned());
+    let config = StartConfig {
+        args: std::iter::once(name).chain(args.args).collect(),
+        env,
+        dirs,
+        mode: args.thread_mode,
+        max_threads: args.max_threads,
+        max_memory: args.max_memory,
+        inherit_stdin: true,
+    };
+    let process = program.start(&config).context("starting the program")?;
+    // Threads may still run when main ends: the exit of `main` ends them
+    // all, as it does natively.
+    match process.run_main() {
+        ThreadEnd::Finished => terminate(0, None),
+        ThreadEnd::Exit(code) => terminate(code, None),
+        ThreadEnd::Trap(e) => terminate(
+            weft::process::TRAP_EXIT_CODE,
+            Some((weft::process::MAIN_TID, e)),
+        ),
+    }
+}

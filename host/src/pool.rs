@@ -1,0 +1,117 @@
+//! A pool of OS threads for guest threads.
+//!
+//! Creating an OS thread costs tens of microseconds, a large part of a
+//! `pthread_create` + `pthread_join`. A worker that finished a guest thread
+//! parks for a while waiting for the next one; an idle worker ends after
+//! [`IDLE_TIMEOUT`].
+
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+pub type Job = Box<dyn FnOnce() + Send + 'static>;
+
+/// How long an idle worker waits for work before its OS thread ends.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Native stack of a worker: room for wasmtime's 512 KiB wasm stack limit
+/// plus the host functions it calls.
+const WORKER_STACK_SIZE: usize = 4 << 20;
+
+#[derive(Debug, Default, Clone)]
+pub struct WorkerPool {
+    idle: Arc<Mutex<IdleList>>,
+}
+
+#[derive(Debug, Default)]
+struct IdleList {
+    next_id: u64,
+    workers: Vec<(u64, Sender<Job>)>,
+}
+
+impl WorkerPool {
+    /// Runs `job` on an idle worker, or on a new OS thread when none is idle.
+    pub fn execute(&self, mut job: Job) -> std::io::Result<()> {
+        loop {
+            let next = self.lock().workers.pop();
+            let Some((_, sender)) = next else { break };
+            match sender.send(job) {
+                Ok(()) => return Ok(()),
+                // That worker has just timed out; try the next one.
+                Err(mpsc::SendError(returned)) => job = returned,
+            }
+        }
+        let pool = self.clone();
+        std::thread::Builder::new()
+            .name("weft-worker".into())
+            .stack_size(WORKER_STACK_SIZE)
+            .spawn(move || pool.work(job))?;
+        Ok(())
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, IdleList> {
+        self.idle.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn work(self, first: Job) {
+        first();
+        let (sender, receiver) = mpsc::channel::<Job>();
+        loop {
+            let id = {
+                let mut idle = self.lock();
+                let id = idle.next_id;
+                idle.next_id += 1;
+                idle.workers.push((id, sender.clone()));
+                id
+            };
+            match self.wait(id, &receiver) {
+                Some(job) => job(),
+                None => return,
+            }
+        }
+    }
+
+    /// Waits for the next job; `None` once the worker timed out and no
+    /// spawner holds its sender.
+    fn wait(&self, id: u64, receiver: &Receiver<Job>) -> Option<Job> {
+        match receiver.recv_timeout(IDLE_TIMEOUT) {
+            Ok(job) => Some(job),
+            Err(RecvTimeoutError::Disconnected) => None,
+            Err(RecvTimeoutError::Timeout) => {
+                let mut idle = self.lock();
+                if let Some(pos) = idle.workers.iter().position(|(w, _)| *w == id) {
+                    idle.workers.swap_remove(pos);
+                    None
+                } else {
+                    // A spawner took this worker just now; its job is on
+                    // the way.
+                    drop(idle);
+                    receiver.recv().ok()
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[test]
+    fn runs_every_job() {
+        let pool = WorkerPool::default();
+        let done = Arc::new(AtomicUsize::new(0));
+        for _ in 0..100 {
+            let (tx, rx) = mpsc::channel();
+            let done = done.clone();
+            pool.execute(Box::new(move || {
+                done.fetch_add(1, Ordering::SeqCst);
+                tx.send(std::thread::current().id()).unwrap();
+            }))
+            .unwrap();
+            rx.recv().unwrap();
+        }
+        assert_eq!(done.load(Ordering::SeqCst), 100);
+    }
+}

@@ -1,0 +1,256 @@
+//! WASI preview1 for every thread of a process over one shared context.
+//!
+//! `wasmtime_wasi::p1::add_to_linker_sync` wants a `&mut WasiP1Ctx` inside
+//! each store, so each thread would get its own fd table: a file opened by one
+//! thread would be `EBADF` in another. Native programs share one table, so
+//! Weft defines every preview1 import itself: each call locks the process's
+//! single `WasiP1Ctx` and runs wasmtime-wasi's implementation of that call
+//! against the guest memory.
+//!
+//! Holding one lock per call serialises WASI calls, which is what a shared
+//! fd table needs anyway. The one call that commonly blocks for long, a
+//! `poll_oneoff` that only sleeps (`nanosleep`, `usleep`, `sleep`), is
+//! served without the lock so a sleeping thread never stalls the others.
+
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use wasmtime::{Caller, Extern, Linker};
+use wasmtime_wasi::p1::WasiP1Ctx;
+use wasmtime_wasi::p1::wasi_snapshot_preview1 as p1;
+use wasmtime_wasi::p1::wasi_snapshot_preview1::WasiSnapshotPreview1 as _;
+use wiggle::GuestMemory;
+
+use crate::process::{ThreadState, read_guest, write_guest};
+
+/// The module name of WASI preview1 imports.
+pub const MODULE: &str = "wasi_snapshot_preview1";
+
+/// Bytes a single WASI call may copy between guest and host (the same bound
+/// wasmtime uses by default).
+const HOSTCALL_FUEL: usize = 128 << 20;
+
+/// The process-wide WASI state shared by all threads.
+pub struct SharedWasi {
+    ctx: Mutex<WasiP1Ctx>,
+}
+
+impl std::fmt::Debug for SharedWasi {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SharedWasi").finish_non_exhaustive()
+    }
+}
+
+impl SharedWasi {
+    pub fn new(ctx: WasiP1Ctx) -> Self {
+        Self {
+            ctx: Mutex::new(ctx),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, WasiP1Ctx> {
+        // A thread that panicked inside a WASI call cannot leave the table
+        // half-updated in a way that matters more than ending the process,
+        // which the panic already does; keep serving the others meanwhile.
+        let mut ctx = self.ctx.lock().unwrap_or_else(|e| e.into_inner());
+        ctx.set_hostcall_fuel(HOSTCALL_FUEL);
+        ctx
+    }
+}
+
+/// Runs `f` with the shared WASI context and a view of the caller's memory.
+fn with_ctx<R>(
+    caller: &mut Caller<'_, ThreadState>,
+    f: impl FnOnce(&mut WasiP1Ctx, &mut GuestMemory<'_>) -> wasmtime::Result<R>,
+) -> wasmtime::Result<R> {
+    let process = caller.data().process.clone();
+    if let Some(shared) = process.shared_memory() {
+        let mut mem = GuestMemory::Shared(shared.data());
+        let mut ctx = process.wasi().lock();
+        return f(&mut ctx, &mut mem);
+    }
+    match caller.get_export("memory") {
+        Some(Extern::Memory(memory)) => {
+            let mut mem = GuestMemory::Unshared(memory.data_mut(&mut *caller));
+            let mut ctx = process.wasi().lock();
+            f(&mut ctx, &mut mem)
+        }
+        _ => wasmtime::bail!("WASI call from a module that exports no memory named `memory`"),
+    }
+}
+
+macro_rules! define_p1 {
+    ($( $mode:ident $name:ident ( $($arg:ident : $ty:ty),* ) ; )*) => {
+        /// Every preview1 function Weft defines.
+        pub const FUNCTIONS: &[&str] = &[$(stringify!($name),)* "proc_exit", "poll_oneoff"];
+
+        /// Defines the preview1 functions that need nothing but the shared
+        /// context.
+        fn add_plain_functions(linker: &mut Linker<ThreadState>) -> wasmtime::Result<()> {
+        $(
+            linker.func_wrap(
+                MODULE,
+                stringify!($name),
+                move |mut caller: Caller<'_, ThreadState>, $($arg: $ty),*| -> wasmtime::Result<i32> {
+                    with_ctx(&mut caller, |ctx, mem| {
+                        define_p1!(@call $mode $name ctx mem ($($arg),*))
+                    })
+                },
+            )?;
+        )*
+        Ok(())
+        }
+    };
+    (@call sync $name:ident $ctx:ident $mem:ident ($($arg:ident),*)) => {
+        Ok(p1::$name($ctx, $mem, $($arg),*)?)
+    };
+    (@call async $name:ident $ctx:ident $mem:ident ($($arg:ident),*)) => {
+        Ok(wasmtime_wasi::runtime::in_tokio(p1::$name($ctx, $mem, $($arg),*))?)
+    };
+}
+
+define_p1! {
+        sync args_get(argv: i32, argv_buf: i32);
+        sync args_sizes_get(argc: i32, argv_buf_size: i32);
+        sync environ_get(environ: i32, environ_buf: i32);
+        sync environ_sizes_get(count: i32, buf_size: i32);
+        sync clock_res_get(id: i32, out: i32);
+        sync clock_time_get(id: i32, precision: i64, out: i32);
+        async fd_advise(fd: i32, offset: i64, len: i64, advice: i32);
+        sync fd_allocate(fd: i32, offset: i64, len: i64);
+        async fd_close(fd: i32);
+        async fd_datasync(fd: i32);
+        async fd_fdstat_get(fd: i32, out: i32);
+        sync fd_fdstat_set_flags(fd: i32, flags: i32);
+        sync fd_fdstat_set_rights(fd: i32, base: i64, inheriting: i64);
+        async fd_filestat_get(fd: i32, out: i32);
+        async fd_filestat_set_size(fd: i32, size: i64);
+        async fd_filestat_set_times(fd: i32, atim: i64, mtim: i64, flags: i32);
+        async fd_pread(fd: i32, iovs: i32, iovs_len: i32, offset: i64, out: i32);
+        sync fd_prestat_get(fd: i32, out: i32);
+        sync fd_prestat_dir_name(fd: i32, path: i32, path_len: i32);
+        async fd_pwrite(fd: i32, iovs: i32, iovs_len: i32, offset: i64, out: i32);
+        async fd_read(fd: i32, iovs: i32, iovs_len: i32, out: i32);
+        async fd_readdir(fd: i32, buf: i32, buf_len: i32, cookie: i64, out: i32);
+        async fd_renumber(fd: i32, to: i32);
+        async fd_seek(fd: i32, offset: i64, whence: i32, out: i32);
+        async fd_sync(fd: i32);
+        sync fd_tell(fd: i32, out: i32);
+        async fd_write(fd: i32, iovs: i32, iovs_len: i32, out: i32);
+        async path_create_directory(fd: i32, path: i32, path_len: i32);
+        async path_filestat_get(fd: i32, flags: i32, path: i32, path_len: i32, out: i32);
+        async path_filestat_set_times(fd: i32, flags: i32, path: i32, path_len: i32, atim: i64, mtim: i64, fst_flags: i32);
+        async path_link(old_fd: i32, old_flags: i32, old_path: i32, old_path_len: i32, new_fd: i32, new_path: i32, new_path_len: i32);
+        async path_open(fd: i32, dirflags: i32, path: i32, path_len: i32, oflags: i32, base: i64, inheriting: i64, fdflags: i32, out: i32);
+        async path_readlink(fd: i32, path: i32, path_len: i32, buf: i32, buf_len: i32, out: i32);
+        async path_remove_directory(fd: i32, path: i32, path_len: i32);
+        async path_rename(fd: i32, old_path: i32, old_path_len: i32, new_fd: i32, new_path: i32, new_path_len: i32);
+        async path_symlink(old_path: i32, old_path_len: i32, fd: i32, new_path: i32, new_path_len: i32);
+        async path_unlink_file(fd: i32, path: i32, path_len: i32);
+        sync proc_raise(sig: i32);
+        sync sched_yield();
+        sync random_get(buf: i32, buf_len: i32);
+        sync sock_accept(fd: i32, flags: i32, out: i32);
+        sync sock_recv(fd: i32, ri_data: i32, ri_data_len: i32, ri_flags: i32, out_len: i32, out_flags: i32);
+        sync sock_send(fd: i32, si_data: i32, si_data_len: i32, si_flags: i32, out: i32);
+        sync sock_shutdown(fd: i32, how: i32);
+}
+
+/// Adds all of WASI preview1 to `linker`, backed by the process's shared
+/// context.
+pub fn add_to_linker(linker: &mut Linker<ThreadState>) -> wasmtime::Result<()> {
+    add_plain_functions(linker)?;
+
+    // `proc_exit` ends the whole process: the thread runner recognises the
+    // `I32Exit` error on any thread.
+    linker.func_wrap(
+        MODULE,
+        "proc_exit",
+        |_caller: Caller<'_, ThreadState>, code: i32| -> wasmtime::Result<()> {
+            Err(wasmtime_wasi::I32Exit(code).into())
+        },
+    )?;
+
+    // Sleeping is served without the shared lock; other polls go through it.
+    linker.func_wrap(
+        MODULE,
+        "poll_oneoff",
+        |mut caller: Caller<'_, ThreadState>,
+         subs: i32,
+         events: i32,
+         nsubs: i32,
+         nevents: i32|
+         -> wasmtime::Result<i32> {
+            if nsubs == 1 {
+                if let Some(errno) = sleep_only(&mut caller, subs, events, nevents)? {
+                    return Ok(errno);
+                }
+            }
+            with_ctx(&mut caller, |ctx, mem| {
+                Ok(wasmtime_wasi::runtime::in_tokio(p1::poll_oneoff(
+                    ctx, mem, subs, events, nsubs, nevents,
+                ))?)
+            })
+        },
+    )?;
+    Ok(())
+}
+
+// Layout of the preview1 `subscription` and `event` records.
+const SUBSCRIPTION_SIZE: usize = 48;
+const EVENT_SIZE: usize = 32;
+const EVENTTYPE_CLOCK: u8 = 0;
+const CLOCKID_REALTIME: u32 = 0;
+const CLOCKID_MONOTONIC: u32 = 1;
+const SUBCLOCKFLAGS_ABSTIME: u16 = 1;
+
+/// If the single subscription at `subs` is a clock timeout, sleeps until it
+/// expires, writes its event and returns `Some(errno)`; otherwise `None`.
+fn sleep_only(
+    caller: &mut Caller<'_, ThreadState>,
+    subs: i32,
+    events: i32,
+    nevents: i32,
+) -> wasmtime::Result<Option<i32>> {
+    let mut sub = [0u8; SUBSCRIPTION_SIZE];
+    if !read_guest(caller, subs as u32, &mut sub) {
+        return Ok(None);
+    }
+    if sub[8] != EVENTTYPE_CLOCK {
+        return Ok(None);
+    }
+    let clock = u32::from_le_bytes(sub[16..20].try_into().unwrap());
+    let timeout = u64::from_le_bytes(sub[24..32].try_into().unwrap());
+    let flags = u16::from_le_bytes(sub[40..42].try_into().unwrap());
+    let duration = if flags & SUBCLOCKFLAGS_ABSTIME == 0 {
+        match clock {
+            CLOCKID_REALTIME | CLOCKID_MONOTONIC => Duration::from_nanos(timeout),
+            _ => return Ok(None),
+        }
+    } else if clock == CLOCKID_REALTIME {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        Duration::from_nanos(timeout).saturating_sub(now)
+    } else {
+        // Absolute monotonic deadlines are relative to wasmtime-wasi's
+        // clock origin: let it handle them.
+        return Ok(None);
+    };
+    let start = Instant::now();
+    while let Some(left) = duration.checked_sub(start.elapsed()) {
+        if left.is_zero() {
+            break;
+        }
+        std::thread::sleep(left);
+    }
+    let mut event = [0u8; EVENT_SIZE];
+    event[0..8].copy_from_slice(&sub[0..8]);
+    event[10] = EVENTTYPE_CLOCK;
+    if !write_guest(caller, events as u32, &event)
+        || !write_guest(caller, nevents as u32, &1u32.to_le_bytes())
+    {
+        return Ok(Some(wasmtime_wasi::p1::types::Errno::Fault as i32));
+    }
+    Ok(Some(0))
+}
