@@ -108,6 +108,15 @@ int pthread_attr_getinheritsched(const pthread_attr_t *restrict a, int *restrict
     return 0;
 }
 
+int pthread_attr_setscope(pthread_attr_t *a, int scope) {
+    (void)a;
+    switch (scope) {
+    case PTHREAD_SCOPE_SYSTEM: return 0;
+    case PTHREAD_SCOPE_PROCESS: return ENOTSUP; /* as on Linux */
+    default: return EINVAL;
+    }
+}
+
 int pthread_attr_getscope(const pthread_attr_t *restrict a, int *restrict scope) {
     (void)a;
     *scope = PTHREAD_SCOPE_SYSTEM;
