@@ -10,7 +10,7 @@
 
 pub mod bench;
 pub mod cli;
-mod exec;
+pub mod exec;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -242,10 +242,25 @@ impl Suite {
     /// Builds a C program for wasm (weft-cc) and natively (cc); rebuilds
     /// only when the source or the guest library changed.
     pub fn build_c(&self, source: &Path, name: &str) -> anyhow::Result<(PathBuf, PathBuf)> {
-        let dir = self.out_dir.join("c");
-        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-        let wasm = dir.join(format!("{name}.wasm"));
-        let native = dir.join(format!("{name}.native"));
+        let wasm = self.build_c_wasm(source, name)?;
+        let native = self.c_output(name, "native")?;
+        if is_stale(&native, &[source.to_path_buf()])? {
+            compile(
+                Command::new("cc")
+                    .args(["-O2", "-Wall", "-Werror", "-pthread", "-o"])
+                    .arg(&native)
+                    .arg(source)
+                    .arg("-lm"),
+                &native,
+            )?;
+        }
+        Ok((wasm, native))
+    }
+
+    /// Builds a C program for wasm only (for programs whose behaviour is
+    /// Weft's own, such as traps and limits).
+    pub fn build_c_wasm(&self, source: &Path, name: &str) -> anyhow::Result<PathBuf> {
+        let wasm = self.c_output(name, "wasm")?;
         let guest_libs = root().join("../guest-libs");
         let inputs = [
             source.to_path_buf(),
@@ -262,17 +277,13 @@ impl Suite {
                 &wasm,
             )?;
         }
-        if is_stale(&native, &inputs[..1])? {
-            compile(
-                Command::new("cc")
-                    .args(["-O2", "-Wall", "-Werror", "-pthread", "-o"])
-                    .arg(&native)
-                    .arg(source)
-                    .arg("-lm"),
-                &native,
-            )?;
-        }
-        Ok((wasm, native))
+        Ok(wasm)
+    }
+
+    fn c_output(&self, name: &str, extension: &str) -> anyhow::Result<PathBuf> {
+        let dir = self.out_dir.join("c");
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        Ok(dir.join(format!("{name}.{extension}")))
     }
 
     fn build_rust(&self, name: &str) -> anyhow::Result<(PathBuf, PathBuf)> {

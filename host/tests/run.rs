@@ -1,0 +1,255 @@
+//! `weft run` behaviour that is Weft's own: traps, exits, limits, bad
+//! modules and the weft:threads interface. Each case runs the real binary.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use weft_conformance::{Outcome, Suite};
+
+const TIMEOUT: Duration = Duration::from_secs(60);
+
+fn suite() -> Suite {
+    Suite::new(
+        Path::new(env!("CARGO_TARGET_TMPDIR")).join("weft-guests"),
+        env!("CARGO_BIN_EXE_weft"),
+    )
+}
+
+/// Builds `tests/guests/NAME.c` for wasm.
+fn guest(name: &str) -> PathBuf {
+    let source = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/guests")
+        .join(format!("{name}.c"));
+    suite()
+        .build_c_wasm(&source, &format!("host_test_{name}"))
+        .unwrap()
+}
+
+fn weft(args: &[&str]) -> Outcome {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_weft"));
+    cmd.args(args).env_remove("THREAD_MODE");
+    weft_conformance::exec::run(&mut cmd, TIMEOUT).unwrap()
+}
+
+fn run(wasm: &Path, options: &[&str]) -> Outcome {
+    let mut args = vec!["run"];
+    args.extend_from_slice(options);
+    args.push(wasm.to_str().unwrap());
+    let outcome = weft(&args);
+    assert!(!outcome.timed_out, "weft hung: {outcome:?}");
+    outcome
+}
+
+/// A module from WAT text, written to a file.
+fn wat_file(name: &str, wat: &str) -> PathBuf {
+    let path = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}.wasm"));
+    std::fs::write(&path, wat::parse_str(wat).unwrap()).unwrap();
+    path
+}
+
+#[test]
+fn trap_in_a_thread_ends_the_program_with_134() {
+    let out = run(&guest("trap_in_thread"), &[]);
+    assert_eq!(out.code, Some(134), "{out:?}");
+    assert_eq!(out.stdout, "before the trap\n");
+    assert!(out.stderr.starts_with("weft: thread 1 trapped: "), "{}", out.stderr);
+    assert!(out.stderr.contains("unreachable"), "{}", out.stderr);
+}
+
+#[test]
+fn trap_in_main_names_the_main_thread() {
+    let out = run(&guest("trap_in_main"), &[]);
+    assert_eq!(out.code, Some(134), "{out:?}");
+    assert!(out.stderr.starts_with("weft: the main thread trapped: "), "{}", out.stderr);
+    assert!(out.stderr.contains("out of bounds memory access"), "{}", out.stderr);
+}
+
+#[test]
+fn exit_in_a_thread_ends_the_whole_program_with_its_code() {
+    let out = run(&guest("exit_from_thread"), &[]);
+    assert_eq!(out.code, Some(7), "{out:?}");
+    assert_eq!(out.stdout, "thread calls exit(7)\n");
+    assert_eq!(out.stderr, "");
+}
+
+#[test]
+fn max_threads_makes_pthread_create_return_eagain() {
+    let out = run(&guest("thread_limit"), &["--max-threads", "4"]);
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert_eq!(
+        out.stdout,
+        "create 0: 0\ncreate 1: 0\ncreate 2: 0\ncreate 3: 0\ncreate 4: EAGAIN 1\ncreate after join: 0\n"
+    );
+}
+
+fn memory_cap_blocks(out: &Outcome) -> u32 {
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert!(out.stdout.ends_with("enomem 2\n"), "{}", out.stdout);
+    out.stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("blocks ")?.parse().ok())
+        .unwrap()
+}
+
+#[test]
+fn memory_cap_turns_into_enomem() {
+    let wasm = guest("memory_cap");
+    // 16 MiB of memory minus the program's own data and stacks.
+    let capped = memory_cap_blocks(&run(&wasm, &["--max-memory", "16M"]));
+    assert!((8..16).contains(&capped), "{capped} MiB under a 16 MiB cap");
+    // The module's own maximum (weft-cc: 256 MiB) is the default cap.
+    let uncapped = memory_cap_blocks(&run(&wasm, &[]));
+    assert!((240..256).contains(&uncapped), "{uncapped} MiB under 256 MiB");
+}
+
+#[test]
+fn weft_threads_interface_from_c() {
+    let out = run(&guest("weft_api"), &[]);
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert_eq!(
+        out.stdout,
+        "mode local\nmain id 0x3fffffff\nthread ids in range 1, distinct 1\n"
+    );
+}
+
+/// `spawn` through the canonical-ABI lowering: the return area gets the
+/// discriminant and the thread id; the new thread runs `wasi_thread_start`.
+#[test]
+fn weft_threads_spawn_abi() {
+    let wasm = wat_file(
+        "spawn_abi",
+        r#"(module
+          (import "env" "memory" (memory 1 1 shared))
+          (import "weft:threads/threads@0.1.0" "spawn" (func $spawn (param i32 i32)))
+          (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+          ;; 0: return area; 16: id the child saw; 20: argument the child saw
+          (func (export "wasi_thread_start") (param $tid i32) (param $arg i32)
+            (i32.store (i32.const 20) (local.get $arg))
+            (i32.atomic.store (i32.const 16) (local.get $tid))
+            (drop (memory.atomic.notify (i32.const 16) (i32.const 1))))
+          (func (export "_start")
+            (call $spawn (i32.const 1234) (i32.const 0))
+            (if (i32.ne (i32.load8_u (i32.const 0)) (i32.const 0))
+              (then (call $exit (i32.const 10))))
+            (block $seen
+              (loop $wait
+                (br_if $seen (i32.ne (i32.atomic.load (i32.const 16)) (i32.const 0)))
+                (drop (memory.atomic.wait32 (i32.const 16) (i32.const 0) (i64.const -1)))
+                (br $wait)))
+            (if (i32.ne (i32.load (i32.const 16)) (i32.load (i32.const 4)))
+              (then (call $exit (i32.const 11))))
+            (if (i32.ne (i32.load (i32.const 20)) (i32.const 1234))
+              (then (call $exit (i32.const 12))))
+            (call $exit (i32.const 42))))"#,
+    );
+    let out = run(&wasm, &[]);
+    assert_eq!(out.code, Some(42), "{out:?}");
+}
+
+/// A module without a shared memory cannot have threads: spawn reports
+/// `not-supported` (errno case 1) instead of failing silently.
+#[test]
+fn spawn_without_shared_memory_is_not_supported() {
+    let wasm = wat_file(
+        "spawn_unshared",
+        r#"(module
+          (import "weft:threads/threads@0.1.0" "spawn" (func $spawn (param i32 i32)))
+          (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+          (memory (export "memory") 1)
+          (func (export "wasi_thread_start") (param i32 i32))
+          (func (export "_start")
+            (call $spawn (i32.const 0) (i32.const 8))
+            (call $exit (i32.add
+              (i32.mul (i32.load8_u (i32.const 8)) (i32.const 10))
+              (i32.load (i32.const 12))))))"#,
+    );
+    let out = run(&wasm, &[]);
+    assert_eq!(out.code, Some(11), "{out:?}");
+}
+
+fn assert_one_line_error(out: &Outcome, expected: &str) {
+    assert_eq!(out.code, Some(1), "{out:?}");
+    assert_eq!(out.stdout, "");
+    assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
+    assert!(out.stderr.contains(expected), "{}", out.stderr);
+}
+
+#[test]
+fn bad_modules_get_one_clear_line() {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let text = dir.join("not-wasm.wasm");
+    std::fs::write(&text, "hello, I am not wasm\n").unwrap();
+    assert_one_line_error(&run(&text, &[]), "not a WebAssembly module");
+
+    let truncated = dir.join("truncated.wasm");
+    std::fs::write(&truncated, b"\0asm\x01\0\0\0\x01\x05").unwrap();
+    assert_one_line_error(&run(&truncated, &[]), "invalid WebAssembly module");
+
+    let unknown = wat_file(
+        "unknown_import",
+        r#"(module (import "env" "mystery" (func)) (func (export "_start")))"#,
+    );
+    assert_one_line_error(
+        &run(&unknown, &[]),
+        "module imports `env`.`mystery` (function), which Weft does not provide",
+    );
+
+    let no_start = wat_file("no_start", r#"(module (memory (export "memory") 1))"#);
+    assert_one_line_error(&run(&no_start, &[]), "exports no `_start` function");
+
+    let no_thread_start = wat_file(
+        "no_thread_start",
+        r#"(module
+          (import "env" "memory" (memory 1 1 shared))
+          (import "wasi" "thread-spawn" (func (param i32) (result i32)))
+          (func (export "_start")))"#,
+    );
+    assert_one_line_error(
+        &run(&no_thread_start, &[]),
+        "does not export `wasi_thread_start(i32, i32)`",
+    );
+
+    let unshared = wat_file(
+        "unshared_import",
+        r#"(module (import "env" "memory" (memory 1)) (func (export "_start")))"#,
+    );
+    assert_one_line_error(&run(&unshared, &[]), "that is not shared");
+
+    let missing = dir.join("does-not-exist.wasm");
+    assert_one_line_error(&run(&missing, &[]), "reading `");
+}
+
+#[test]
+fn chain_mode_is_refused_clearly_until_it_exists() {
+    let wasm = guest("weft_api");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_weft"));
+    cmd.arg("run").arg(&wasm).env("THREAD_MODE", "chain");
+    let out = weft_conformance::exec::run(&mut cmd, TIMEOUT).unwrap();
+    assert_one_line_error(&out, "thread mode `chain` is not supported yet");
+}
+
+#[test]
+fn guest_arguments_and_environment() {
+    let wasm = wat_file(
+        "args_env",
+        r#"(module
+          (import "wasi_snapshot_preview1" "args_sizes_get" (func $args (param i32 i32) (result i32)))
+          (import "wasi_snapshot_preview1" "environ_sizes_get" (func $envs (param i32 i32) (result i32)))
+          (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+          (memory (export "memory") 1)
+          (func (export "_start")
+            (drop (call $args (i32.const 0) (i32.const 4)))
+            (drop (call $envs (i32.const 8) (i32.const 12)))
+            ;; exit code = argc * 10 + envc
+            (call $exit (i32.add (i32.mul (i32.load (i32.const 0)) (i32.const 10))
+                                 (i32.load (i32.const 8))))))"#,
+    );
+    let out = run(
+        &wasm,
+        &["--env", "A=1", "--env", "B=2"],
+    );
+    assert_eq!(out.code, Some(12), "argc 1, two variables: {out:?}");
+    let out = weft(&["run", "--env", "A=1", wasm.to_str().unwrap(), "x", "--flag"]);
+    assert_eq!(out.code, Some(31), "argc 3, one variable: {out:?}");
+}
