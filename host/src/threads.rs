@@ -79,7 +79,7 @@ fn write_return_area(
     addr: u32,
     data: &[u8],
 ) -> wasmtime::Result<()> {
-    if addr % 4 != 0 {
+    if !addr.is_multiple_of(4) {
         wasmtime::bail!("weft:threads spawn: return area {addr:#x} is not 4-byte aligned");
     }
     if !write_guest(caller, addr, data) {

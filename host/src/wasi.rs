@@ -102,10 +102,10 @@ macro_rules! define_p1 {
         }
     };
     (@call sync $name:ident $ctx:ident $mem:ident ($($arg:ident),*)) => {
-        Ok(p1::$name($ctx, $mem, $($arg),*)?)
+        p1::$name($ctx, $mem, $($arg),*)
     };
     (@call async $name:ident $ctx:ident $mem:ident ($($arg:ident),*)) => {
-        Ok(wasmtime_wasi::runtime::in_tokio(p1::$name($ctx, $mem, $($arg),*))?)
+        wasmtime_wasi::runtime::in_tokio(p1::$name($ctx, $mem, $($arg),*))
     };
 }
 
@@ -181,15 +181,15 @@ pub fn add_to_linker(linker: &mut Linker<ThreadState>) -> wasmtime::Result<()> {
          nsubs: i32,
          nevents: i32|
          -> wasmtime::Result<i32> {
-            if nsubs == 1 {
-                if let Some(errno) = sleep_only(&mut caller, subs, events, nevents)? {
-                    return Ok(errno);
-                }
+            if nsubs == 1
+                && let Some(errno) = sleep_only(&mut caller, subs, events, nevents)?
+            {
+                return Ok(errno);
             }
             with_ctx(&mut caller, |ctx, mem| {
-                Ok(wasmtime_wasi::runtime::in_tokio(p1::poll_oneoff(
+                wasmtime_wasi::runtime::in_tokio(p1::poll_oneoff(
                     ctx, mem, subs, events, nsubs, nevents,
-                ))?)
+                ))
             })
         },
     )?;

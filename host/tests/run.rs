@@ -53,7 +53,11 @@ fn trap_in_a_thread_ends_the_program_with_134() {
     let out = run(&guest("trap_in_thread"), &[]);
     assert_eq!(out.code, Some(134), "{out:?}");
     assert_eq!(out.stdout, "before the trap\n");
-    assert!(out.stderr.starts_with("weft: thread 1 trapped: "), "{}", out.stderr);
+    assert!(
+        out.stderr.starts_with("weft: thread 1 trapped: "),
+        "{}",
+        out.stderr
+    );
     assert!(out.stderr.contains("unreachable"), "{}", out.stderr);
 }
 
@@ -61,8 +65,16 @@ fn trap_in_a_thread_ends_the_program_with_134() {
 fn trap_in_main_names_the_main_thread() {
     let out = run(&guest("trap_in_main"), &[]);
     assert_eq!(out.code, Some(134), "{out:?}");
-    assert!(out.stderr.starts_with("weft: the main thread trapped: "), "{}", out.stderr);
-    assert!(out.stderr.contains("out of bounds memory access"), "{}", out.stderr);
+    assert!(
+        out.stderr.starts_with("weft: the main thread trapped: "),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("out of bounds memory access"),
+        "{}",
+        out.stderr
+    );
 }
 
 #[test]
@@ -100,7 +112,10 @@ fn memory_cap_turns_into_enomem() {
     assert!((8..16).contains(&capped), "{capped} MiB under a 16 MiB cap");
     // The module's own maximum (weft-cc: 256 MiB) is the default cap.
     let uncapped = memory_cap_blocks(&run(&wasm, &[]));
-    assert!((240..256).contains(&uncapped), "{uncapped} MiB under 256 MiB");
+    assert!(
+        (240..256).contains(&uncapped),
+        "{uncapped} MiB under 256 MiB"
+    );
 }
 
 #[test]
@@ -245,10 +260,7 @@ fn guest_arguments_and_environment() {
             (call $exit (i32.add (i32.mul (i32.load (i32.const 0)) (i32.const 10))
                                  (i32.load (i32.const 8))))))"#,
     );
-    let out = run(
-        &wasm,
-        &["--env", "A=1", "--env", "B=2"],
-    );
+    let out = run(&wasm, &["--env", "A=1", "--env", "B=2"]);
     assert_eq!(out.code, Some(12), "argc 1, two variables: {out:?}");
     let out = weft(&["run", "--env", "A=1", wasm.to_str().unwrap(), "x", "--flag"]);
     assert_eq!(out.code, Some(31), "argc 3, one variable: {out:?}");
