@@ -183,7 +183,7 @@ impl Program {
                         true
                     }
                     threads::WEFT_MODULE => {
-                        imports_spawn = true;
+                        imports_spawn |= name == "spawn";
                         threads::WEFT_FUNCTIONS.contains(&name)
                     }
                     _ => false,
