@@ -1,0 +1,283 @@
+//! The snapshot itself.
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::merge::MergeRegion;
+use crate::{MAX_WASM_PAGES, PAGE_SIZE, PAGES_PER_WASM_PAGE, WASM_PAGE_SIZE};
+
+/// SHA-256 of a module's bytes: names the module a snapshot belongs to.
+/// Hosts exchange this, never compiled code: each compiles the module
+/// itself.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct ModuleHash(pub [u8; 32]);
+
+impl ModuleHash {
+    pub fn of(module_bytes: &[u8]) -> Self {
+        Self(Sha256::digest(module_bytes).into())
+    }
+}
+
+impl std::fmt::Debug for ModuleHash {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for byte in &self.0[..8] {
+            write!(f, "{byte:02x}")?;
+        }
+        f.write_str("…")
+    }
+}
+
+/// The value of a global; floats are kept as bits so snapshots compare and
+/// round-trip exactly (NaN payloads included).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum GlobalValue {
+    I32(i32),
+    I64(i64),
+    F32(u32),
+    F64(u64),
+    V128(u128),
+}
+
+/// One `PAGE_SIZE` page of memory that holds at least one non-zero byte.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Page {
+    /// Page number: byte address / `PAGE_SIZE`.
+    pub index: u32,
+    pub data: Box<[u8; PAGE_SIZE]>,
+}
+
+impl std::fmt::Debug for Page {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let nonzero = self.data.iter().filter(|b| **b != 0).count();
+        write!(f, "Page({}, {nonzero} non-zero bytes)", self.index)
+    }
+}
+
+/// Why a snapshot is not valid, or not valid for a target.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SnapshotError {
+    #[error("snapshot belongs to module {found:?}, not {expected:?}")]
+    WrongModule {
+        expected: ModuleHash,
+        found: ModuleHash,
+    },
+    #[error("snapshot memory of {pages} wasm pages exceeds the maximum of {max}")]
+    MemoryTooLarge { pages: u32, max: u32 },
+    #[error("snapshot page {index} is out of order or repeated")]
+    PagesOutOfOrder { index: u32 },
+    #[error("snapshot page {index} lies beyond the memory size of {memory_pages} wasm pages")]
+    PageOutOfBounds { index: u32, memory_pages: u32 },
+    #[error("snapshot global {index} is out of order or repeated")]
+    GlobalsOutOfOrder { index: u32 },
+    #[error("merge region at {addr:#x} (+{len}) is invalid: {why}")]
+    BadRegion {
+        addr: u32,
+        len: u32,
+        why: &'static str,
+    },
+}
+
+/// The state that lets a thread continue in a fresh instance.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Snapshot {
+    pub module: ModuleHash,
+    /// Size of the linear memory in wasm pages.
+    pub memory_pages: u32,
+    /// Pages with data, by increasing index; every other page is zero.
+    pub pages: Vec<Page>,
+    /// Every mutable global, by increasing global index.
+    pub globals: Vec<(u32, GlobalValue)>,
+    /// Merge regions registered by the guest, by increasing address.
+    pub regions: Vec<MergeRegion>,
+}
+
+impl Snapshot {
+    /// Captures `memory` (a whole linear memory, `memory_pages` wasm pages
+    /// long), keeping only its non-zero pages. `candidates`, when given,
+    /// lists the only page indices that can hold data (e.g. the pages the
+    /// kernel reports as present), so the cost follows touched pages rather
+    /// than memory size.
+    pub fn capture(
+        module: ModuleHash,
+        memory: &[u8],
+        candidates: Option<&[u32]>,
+        globals: Vec<(u32, GlobalValue)>,
+        regions: Vec<MergeRegion>,
+    ) -> Self {
+        let memory_pages = (memory.len() as u64 / WASM_PAGE_SIZE) as u32;
+        let mut pages = Vec::new();
+        let mut take = |index: u32| {
+            let start = index as usize * PAGE_SIZE;
+            if let Some(bytes) = memory.get(start..start + PAGE_SIZE)
+                && !is_zero(bytes)
+            {
+                let mut data = Box::new([0u8; PAGE_SIZE]);
+                data.copy_from_slice(bytes);
+                pages.push(Page { index, data });
+            }
+        };
+        match candidates {
+            Some(list) => list.iter().copied().for_each(&mut take),
+            None => (0..(memory.len() / PAGE_SIZE) as u32).for_each(&mut take),
+        }
+        pages.sort_by_key(|p| p.index);
+        pages.dedup_by_key(|p| p.index);
+        Self {
+            module,
+            memory_pages,
+            pages,
+            globals,
+            regions,
+        }
+    }
+
+    /// Bytes of the memory this snapshot describes.
+    pub fn memory_len(&self) -> usize {
+        self.memory_pages as usize * WASM_PAGE_SIZE as usize
+    }
+
+    /// Writes the snapshot's pages into `memory`, which must be at least
+    /// [`Self::memory_len`] long and zero outside those pages (a fresh
+    /// memory is).
+    pub fn write_pages_into(&self, memory: &mut [u8]) {
+        for page in &self.pages {
+            let start = page.index as usize * PAGE_SIZE;
+            memory[start..start + PAGE_SIZE].copy_from_slice(&page.data[..]);
+        }
+    }
+
+    /// The full memory image (for tests and small memories).
+    pub fn to_memory(&self) -> Vec<u8> {
+        let mut memory = vec![0; self.memory_len()];
+        self.write_pages_into(&mut memory);
+        memory
+    }
+
+    /// The bytes of page `index` (zero when the snapshot does not hold it).
+    pub fn page(&self, index: u32) -> Option<&[u8; PAGE_SIZE]> {
+        self.pages
+            .binary_search_by_key(&index, |p| p.index)
+            .ok()
+            .map(|i| &*self.pages[i].data)
+    }
+
+    /// Checks that this snapshot belongs to `module` and fits a memory whose
+    /// maximum is `max_pages` wasm pages.
+    pub fn check_target(&self, module: ModuleHash, max_pages: u32) -> Result<(), SnapshotError> {
+        if self.module != module {
+            return Err(SnapshotError::WrongModule {
+                expected: module,
+                found: self.module,
+            });
+        }
+        if self.memory_pages > max_pages {
+            return Err(SnapshotError::MemoryTooLarge {
+                pages: self.memory_pages,
+                max: max_pages,
+            });
+        }
+        Ok(())
+    }
+
+    /// Checks the invariants every snapshot must hold (decoding calls it).
+    pub fn validate(&self) -> Result<(), SnapshotError> {
+        if self.memory_pages > MAX_WASM_PAGES {
+            return Err(SnapshotError::MemoryTooLarge {
+                pages: self.memory_pages,
+                max: MAX_WASM_PAGES,
+            });
+        }
+        let page_limit = self.memory_pages as u64 * PAGES_PER_WASM_PAGE as u64;
+        let mut previous = None;
+        for page in &self.pages {
+            if previous.is_some_and(|p| p >= page.index) {
+                return Err(SnapshotError::PagesOutOfOrder { index: page.index });
+            }
+            if page.index as u64 >= page_limit {
+                return Err(SnapshotError::PageOutOfBounds {
+                    index: page.index,
+                    memory_pages: self.memory_pages,
+                });
+            }
+            previous = Some(page.index);
+        }
+        let mut previous = None;
+        for (index, _) in &self.globals {
+            if previous.is_some_and(|p| p >= *index) {
+                return Err(SnapshotError::GlobalsOutOfOrder { index: *index });
+            }
+            previous = Some(*index);
+        }
+        crate::merge::validate_regions(&self.regions, self.memory_len() as u64)
+    }
+}
+
+pub(crate) fn is_zero(bytes: &[u8]) -> bool {
+    // Word-wise: the compiler vectorises this.
+    let chunks = bytes.chunks_exact(8);
+    let rest = chunks.remainder();
+    chunks
+        .map(|c| u64::from_ne_bytes(c.try_into().unwrap()))
+        .fold(0, |acc, w| acc | w)
+        == 0
+        && rest.iter().all(|b| *b == 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn capture_keeps_only_nonzero_pages() {
+        let mut memory = vec![0u8; 2 * WASM_PAGE_SIZE as usize];
+        memory[5] = 1;
+        memory[3 * PAGE_SIZE + 17] = 2;
+        let snap = Snapshot::capture(ModuleHash::of(b"m"), &memory, None, vec![], vec![]);
+        assert_eq!(snap.memory_pages, 2);
+        assert_eq!(
+            snap.pages.iter().map(|p| p.index).collect::<Vec<_>>(),
+            [0, 3]
+        );
+        assert_eq!(snap.to_memory(), memory);
+        snap.validate().unwrap();
+
+        // Candidates limit what is scanned.
+        let only = Snapshot::capture(
+            ModuleHash::of(b"m"),
+            &memory,
+            Some(&[3, 3, 9]),
+            vec![],
+            vec![],
+        );
+        assert_eq!(only.pages.iter().map(|p| p.index).collect::<Vec<_>>(), [3]);
+    }
+
+    #[test]
+    fn target_checks() {
+        let snap = Snapshot::capture(
+            ModuleHash::of(b"a"),
+            &vec![0; 65536 * 3],
+            None,
+            vec![],
+            vec![],
+        );
+        assert!(snap.check_target(ModuleHash::of(b"a"), 3).is_ok());
+        assert!(matches!(
+            snap.check_target(ModuleHash::of(b"b"), 3),
+            Err(SnapshotError::WrongModule { .. })
+        ));
+        assert_eq!(
+            snap.check_target(ModuleHash::of(b"a"), 2),
+            Err(SnapshotError::MemoryTooLarge { pages: 3, max: 2 })
+        );
+    }
+
+    #[test]
+    fn zero_check_handles_unaligned_slices() {
+        let mut bytes = vec![0u8; 100];
+        assert!(is_zero(&bytes[3..97]));
+        bytes[96] = 1;
+        assert!(!is_zero(&bytes[3..97]));
+        assert!(is_zero(&bytes[3..96]));
+    }
+}

@@ -1,0 +1,646 @@
+//! Merging children's diffs into a base memory.
+//!
+//! Each child started from the same [`Snapshot`]. A byte a child changed is
+//! a byte whose value in the child differs from the snapshot's. Outside any
+//! merge region bytes merge bytewise: the child's value is written, and it
+//! is a conflict when another child of the same merge also changed that
+//! byte, or when the base no longer holds the snapshot's value there (the
+//! parent changed it meanwhile). Conflicts are reported, never dropped: the
+//! caller decides whether they fail the program. Merge regions give typed
+//! elements an operation instead (sum, product, min, ...), which makes
+//! concurrent updates of the same element well defined.
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::image::SnapshotError;
+use crate::{Diff, PAGE_SIZE, Snapshot};
+
+/// How a region's bytes merge.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum MergeOp {
+    /// The child's bytes replace the base's; concurrent changes conflict.
+    Bytewise,
+    /// The child's changes are dropped (e.g. thread stacks, scratch space).
+    Ignore,
+    /// `base + (child - snapshot)`: children's contributions add up.
+    Sum,
+    /// `base - (snapshot - child)`: the same arithmetic as `Sum`, for
+    /// counters that children decrement.
+    Subtract,
+    /// `base * (child / snapshot)`: children's factors multiply. For
+    /// integers the factor must be exact; otherwise it is a conflict.
+    Product,
+    /// `min(base, child)`.
+    Min,
+    /// `max(base, child)`.
+    Max,
+    /// `base ^ (child ^ snapshot)`: children's flipped bits combine.
+    Xor,
+}
+
+/// Element type of a typed region.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ElemType {
+    I32,
+    I64,
+    F32,
+    F64,
+}
+
+impl ElemType {
+    pub fn size(self) -> u32 {
+        match self {
+            ElemType::I32 | ElemType::F32 => 4,
+            ElemType::I64 | ElemType::F64 => 8,
+        }
+    }
+}
+
+/// A registered region of memory with its merge operation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct MergeRegion {
+    pub addr: u32,
+    pub len: u32,
+    pub op: MergeOp,
+    /// Element type of the typed operations; unused by bytewise and ignore.
+    pub ty: ElemType,
+}
+
+impl MergeRegion {
+    pub fn end(&self) -> u64 {
+        self.addr as u64 + self.len as u64
+    }
+
+    fn is_typed(&self) -> bool {
+        !matches!(self.op, MergeOp::Bytewise | MergeOp::Ignore)
+    }
+}
+
+/// Checks that regions are sorted, disjoint, inside `memory_len`, and that
+/// typed regions are whole, aligned elements.
+pub(crate) fn validate_regions(
+    regions: &[MergeRegion],
+    memory_len: u64,
+) -> Result<(), SnapshotError> {
+    let bad = |r: &MergeRegion, why| SnapshotError::BadRegion {
+        addr: r.addr,
+        len: r.len,
+        why,
+    };
+    let mut previous_end = 0u64;
+    for (i, region) in regions.iter().enumerate() {
+        if region.len == 0 {
+            return Err(bad(region, "empty"));
+        }
+        if i > 0 && (region.addr as u64) < previous_end {
+            return Err(bad(region, "overlaps or precedes the previous region"));
+        }
+        if region.end() > memory_len {
+            return Err(bad(region, "extends past the end of memory"));
+        }
+        if region.is_typed() {
+            let size = region.ty.size();
+            if region.len % size != 0 || region.addr % size != 0 {
+                return Err(bad(region, "not whole, aligned elements of its type"));
+            }
+        }
+        previous_end = region.end();
+    }
+    Ok(())
+}
+
+/// Who changed the same bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConflictKind {
+    /// Two diffs of the same merge changed these bytes (`first` merged
+    /// earlier; `second` is the diff being merged).
+    TwoWriters { first: u32, second: u32 },
+    /// The base changed these bytes after the snapshot, and so did the
+    /// diff `writer`.
+    BaseChanged { writer: u32 },
+    /// A product region's factor is not an exact integer (or the
+    /// snapshot's value is 0 and the child's is not).
+    InexactProduct { writer: u32 },
+}
+
+/// A range of bytes that more than one writer changed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Conflict {
+    pub addr: u32,
+    pub len: u32,
+    pub kind: ConflictKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MergeError {
+    #[error("diff covers {needed} bytes of memory but the base has only {have}")]
+    BaseTooSmall { needed: u64, have: u64 },
+    #[error("diff run at {addr:#x} lies outside its own memory size")]
+    RunOutOfBounds { addr: u32 },
+}
+
+/// Merges diffs of children that all started from `snapshot` into a base.
+#[derive(Debug)]
+pub struct Merger<'a> {
+    snapshot: &'a Snapshot,
+    /// For each page some diff changed: which writer (+1) changed each
+    /// byte; 0 = none yet.
+    written: HashMap<u32, Box<[u32; PAGE_SIZE]>>,
+}
+
+impl<'a> Merger<'a> {
+    pub fn new(snapshot: &'a Snapshot) -> Self {
+        Self {
+            snapshot,
+            written: HashMap::new(),
+        }
+    }
+
+    /// Merges `diff`, made by `writer`, into `base` (the memory the
+    /// children's parent lives on), using the snapshot's merge regions.
+    /// Returns the conflicts, coalesced into ranges.
+    pub fn merge(
+        &mut self,
+        base: &mut [u8],
+        diff: &Diff,
+        writer: u32,
+    ) -> Result<Vec<Conflict>, MergeError> {
+        let needed = diff.memory_pages as u64 * crate::WASM_PAGE_SIZE;
+        if needed > base.len() as u64 {
+            return Err(MergeError::BaseTooSmall {
+                needed,
+                have: base.len() as u64,
+            });
+        }
+        let mut conflicts = Conflicts::default();
+        let regions = &self.snapshot.regions;
+        let mut last_element = None;
+        for run in &diff.runs {
+            if run.end() > needed {
+                return Err(MergeError::RunOutOfBounds { addr: run.addr });
+            }
+            let mut addr = run.addr as u64;
+            while addr < run.end() {
+                // The region covering `addr`, or the gap up to the next one.
+                let next = regions.partition_point(|r| r.end() <= addr);
+                let (op_region, span_end) = match regions.get(next) {
+                    Some(r) if (r.addr as u64) <= addr => (Some(*r), r.end().min(run.end())),
+                    Some(r) => (None, (r.addr as u64).min(run.end())),
+                    None => (None, run.end()),
+                };
+                match op_region {
+                    None => self.merge_bytes(base, run, addr, span_end, writer, &mut conflicts),
+                    Some(r) if r.op == MergeOp::Bytewise => {
+                        self.merge_bytes(base, run, addr, span_end, writer, &mut conflicts)
+                    }
+                    Some(r) if r.op == MergeOp::Ignore => {}
+                    Some(r) => {
+                        let span = ElementSpan {
+                            region: r,
+                            start: addr,
+                            end: span_end,
+                        };
+                        self.merge_elements(
+                            base,
+                            &diff.runs,
+                            span,
+                            &mut last_element,
+                            writer,
+                            &mut conflicts,
+                        )
+                    }
+                }
+                addr = span_end;
+            }
+        }
+        Ok(conflicts.finish())
+    }
+
+    fn snapshot_byte(&self, addr: u64) -> u8 {
+        let index = (addr / PAGE_SIZE as u64) as u32;
+        self.snapshot
+            .page(index)
+            .map_or(0, |p| p[addr as usize % PAGE_SIZE])
+    }
+
+    fn merge_bytes(
+        &mut self,
+        base: &mut [u8],
+        run: &crate::Run,
+        start: u64,
+        end: u64,
+        writer: u32,
+        conflicts: &mut Conflicts,
+    ) {
+        for addr in start..end {
+            let value = run.bytes[(addr - run.addr as u64) as usize];
+            let original = self.snapshot_byte(addr);
+            if value == original {
+                continue; // not a change (a byte inside a run's gap)
+            }
+            let page = (addr / PAGE_SIZE as u64) as u32;
+            let owners = self
+                .written
+                .entry(page)
+                .or_insert_with(|| Box::new([0; PAGE_SIZE]));
+            let owner = &mut owners[addr as usize % PAGE_SIZE];
+            if *owner != 0 && *owner != writer + 1 {
+                conflicts.add(
+                    addr,
+                    ConflictKind::TwoWriters {
+                        first: *owner - 1,
+                        second: writer,
+                    },
+                );
+            } else if base[addr as usize] != original {
+                conflicts.add(addr, ConflictKind::BaseChanged { writer });
+            }
+            *owner = writer + 1;
+            base[addr as usize] = value;
+        }
+    }
+
+    /// Merges the elements of a typed region that overlap `span`. An
+    /// element's child value comes from every run that covers part of it;
+    /// `last_element` keeps an element that two runs touch from merging
+    /// twice.
+    fn merge_elements(
+        &self,
+        base: &mut [u8],
+        runs: &[crate::Run],
+        span: ElementSpan,
+        last_element: &mut Option<u64>,
+        writer: u32,
+        conflicts: &mut Conflicts,
+    ) {
+        let region = span.region;
+        let size = region.ty.size() as u64;
+        let mut elem = region.addr as u64 + (span.start - region.addr as u64) / size * size;
+        while elem < span.end {
+            if last_element.is_some_and(|done| done >= elem) {
+                elem += size;
+                continue;
+            }
+            *last_element = Some(elem);
+            // The child's element: the snapshot's bytes patched with the runs.
+            let mut original = [0u8; 8];
+            let mut child = [0u8; 8];
+            for k in 0..size as usize {
+                let addr = elem + k as u64;
+                original[k] = self.snapshot_byte(addr);
+                child[k] = byte_in_runs(runs, addr).unwrap_or(original[k]);
+            }
+            let n = size as usize;
+            let at = elem as usize..elem as usize + n;
+            if child[..n] != original[..n] {
+                let mut current = [0u8; 8];
+                current[..n].copy_from_slice(&base[at.clone()]);
+                match combine(region.op, region.ty, &current, &child, &original) {
+                    Some(value) => base[at].copy_from_slice(&value[..n]),
+                    None => {
+                        conflicts.add_range(elem, size, ConflictKind::InexactProduct { writer })
+                    }
+                }
+            }
+            elem += size;
+        }
+    }
+}
+
+/// The part of a typed region that one run overlaps.
+#[derive(Clone, Copy)]
+struct ElementSpan {
+    region: MergeRegion,
+    start: u64,
+    end: u64,
+}
+
+/// The byte a diff writes at `addr`, if any of its (sorted) runs covers it.
+fn byte_in_runs(runs: &[crate::Run], addr: u64) -> Option<u8> {
+    let i = runs.partition_point(|r| r.end() <= addr);
+    let run = runs.get(i)?;
+    (run.addr as u64 <= addr).then(|| run.bytes[(addr - run.addr as u64) as usize])
+}
+
+macro_rules! int_op {
+    ($t:ty, $op:expr, $base:expr, $child:expr, $snap:expr) => {{
+        let (b, c, s) = (
+            <$t>::from_le_bytes($base),
+            <$t>::from_le_bytes($child),
+            <$t>::from_le_bytes($snap),
+        );
+        let v: Option<$t> = match $op {
+            MergeOp::Sum | MergeOp::Subtract => Some(b.wrapping_add(c.wrapping_sub(s))),
+            MergeOp::Product => {
+                if s == 0 {
+                    (c == 0).then_some(b)
+                } else if c.wrapping_rem(s) == 0 {
+                    Some(b.wrapping_mul(c.wrapping_div(s)))
+                } else {
+                    None
+                }
+            }
+            MergeOp::Min => Some(b.min(c)),
+            MergeOp::Max => Some(b.max(c)),
+            MergeOp::Xor => Some(b ^ c ^ s),
+            MergeOp::Bytewise | MergeOp::Ignore => unreachable!("not a typed op"),
+        };
+        v.map(|v| v.to_le_bytes())
+    }};
+}
+
+macro_rules! float_op {
+    ($t:ty, $op:expr, $base:expr, $child:expr, $snap:expr) => {{
+        let (b, c, s) = (
+            <$t>::from_le_bytes($base),
+            <$t>::from_le_bytes($child),
+            <$t>::from_le_bytes($snap),
+        );
+        let v: Option<$t> = match $op {
+            MergeOp::Sum | MergeOp::Subtract => Some(b + (c - s)),
+            MergeOp::Product => {
+                if s == 0.0 {
+                    (c == 0.0).then_some(b)
+                } else {
+                    Some(b * (c / s))
+                }
+            }
+            MergeOp::Min => Some(b.min(c)),
+            MergeOp::Max => Some(b.max(c)),
+            MergeOp::Xor => Some(<$t>::from_bits(b.to_bits() ^ c.to_bits() ^ s.to_bits())),
+            MergeOp::Bytewise | MergeOp::Ignore => unreachable!("not a typed op"),
+        };
+        v.map(|v| v.to_le_bytes())
+    }};
+}
+
+/// `op(base, child, snapshot)` on one element; `None` when the result is
+/// not well defined (an inexact integer product).
+fn combine(
+    op: MergeOp,
+    ty: ElemType,
+    base: &[u8; 8],
+    child: &[u8; 8],
+    snap: &[u8; 8],
+) -> Option<[u8; 8]> {
+    let four = |b: &[u8; 8]| -> [u8; 4] { b[..4].try_into().unwrap() };
+    let widen4 = |v: [u8; 4]| {
+        let mut out = [0u8; 8];
+        out[..4].copy_from_slice(&v);
+        out
+    };
+    match ty {
+        ElemType::I32 => int_op!(i32, op, four(base), four(child), four(snap)).map(widen4),
+        ElemType::F32 => float_op!(f32, op, four(base), four(child), four(snap)).map(widen4),
+        ElemType::I64 => int_op!(i64, op, *base, *child, *snap),
+        ElemType::F64 => float_op!(f64, op, *base, *child, *snap),
+    }
+}
+
+/// Collects conflicting bytes into ranges of the same kind.
+#[derive(Default)]
+struct Conflicts {
+    list: Vec<Conflict>,
+}
+
+impl Conflicts {
+    fn add(&mut self, addr: u64, kind: ConflictKind) {
+        self.add_range(addr, 1, kind);
+    }
+
+    fn add_range(&mut self, addr: u64, len: u64, kind: ConflictKind) {
+        if let Some(last) = self.list.last_mut()
+            && last.kind == kind
+            && last.addr as u64 + last.len as u64 == addr
+        {
+            last.len += len as u32;
+            return;
+        }
+        self.list.push(Conflict {
+            addr: addr as u32,
+            len: len as u32,
+            kind,
+        });
+    }
+
+    fn finish(self) -> Vec<Conflict> {
+        self.list
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{ModuleHash, WASM_PAGE_SIZE};
+
+    fn snapshot(memory: &[u8], regions: Vec<MergeRegion>) -> Snapshot {
+        Snapshot::capture(ModuleHash::of(b"m"), memory, None, vec![], regions)
+    }
+
+    fn child(base: &Snapshot, f: impl FnOnce(&mut [u8])) -> Diff {
+        let mut memory = base.to_memory();
+        f(&mut memory);
+        Diff::between(base, &memory, None, &[])
+    }
+
+    #[test]
+    fn sum_region_adds_contributions() {
+        let mut memory = vec![0u8; WASM_PAGE_SIZE as usize];
+        memory[64..68].copy_from_slice(&10i32.to_le_bytes());
+        let region = MergeRegion {
+            addr: 64,
+            len: 4,
+            op: MergeOp::Sum,
+            ty: ElemType::I32,
+        };
+        let snap = snapshot(&memory, vec![region]);
+        let a = child(&snap, |m| m[64..68].copy_from_slice(&13i32.to_le_bytes()));
+        let b = child(&snap, |m| m[64..68].copy_from_slice(&5i32.to_le_bytes()));
+        let mut merger = Merger::new(&snap);
+        assert!(merger.merge(&mut memory, &a, 0).unwrap().is_empty());
+        assert!(merger.merge(&mut memory, &b, 1).unwrap().is_empty());
+        assert_eq!(
+            i32::from_le_bytes(memory[64..68].try_into().unwrap()),
+            10 + 3 - 5
+        );
+    }
+
+    #[test]
+    fn bytewise_conflicts_are_reported_with_ranges() {
+        let mut memory = vec![0u8; WASM_PAGE_SIZE as usize];
+        let snap = snapshot(&memory, vec![]);
+        let a = child(&snap, |m| m[100..104].fill(1));
+        let b = child(&snap, |m| m[102..106].fill(2));
+        let mut merger = Merger::new(&snap);
+        assert!(merger.merge(&mut memory, &a, 0).unwrap().is_empty());
+        let conflicts = merger.merge(&mut memory, &b, 1).unwrap();
+        assert_eq!(
+            conflicts,
+            vec![Conflict {
+                addr: 102,
+                len: 2,
+                kind: ConflictKind::TwoWriters {
+                    first: 0,
+                    second: 1
+                }
+            }]
+        );
+        // Nothing is lost silently: the later writer's bytes are in place.
+        assert_eq!(&memory[100..106], &[1, 1, 2, 2, 2, 2]);
+    }
+
+    #[test]
+    fn base_changes_since_the_snapshot_conflict() {
+        let mut memory = vec![0u8; WASM_PAGE_SIZE as usize];
+        let snap = snapshot(&memory, vec![]);
+        memory[7] = 9; // the parent wrote after the snapshot
+        let a = child(&snap, |m| m[7] = 1);
+        let conflicts = Merger::new(&snap).merge(&mut memory, &a, 4).unwrap();
+        assert_eq!(
+            conflicts,
+            vec![Conflict {
+                addr: 7,
+                len: 1,
+                kind: ConflictKind::BaseChanged { writer: 4 }
+            }]
+        );
+    }
+
+    #[test]
+    fn ignore_regions_never_change_the_base() {
+        let mut memory = vec![0u8; WASM_PAGE_SIZE as usize];
+        let region = MergeRegion {
+            addr: 0,
+            len: 4096,
+            op: MergeOp::Ignore,
+            ty: ElemType::I32,
+        };
+        let snap = snapshot(&memory, vec![region]);
+        let a = child(&snap, |m| m[..5000].fill(3));
+        Merger::new(&snap).merge(&mut memory, &a, 0).unwrap();
+        assert!(memory[..4096].iter().all(|b| *b == 0));
+        assert!(memory[4096..5000].iter().all(|b| *b == 3));
+    }
+
+    #[test]
+    fn typed_ops() {
+        let cases: &[(MergeOp, i64, i64, i64)] = &[
+            // (op, snapshot, child, expected with base = snapshot)
+            (MergeOp::Product, 3, 12, 12),
+            (MergeOp::Min, 5, 2, 2),
+            (MergeOp::Max, 5, 2, 5),
+            (MergeOp::Xor, 0b1100, 0b1010, 0b1010),
+            (MergeOp::Subtract, 10, 7, 7),
+        ];
+        for &(op, snap_value, child_value, expected) in cases {
+            let mut memory = vec![0u8; WASM_PAGE_SIZE as usize];
+            memory[8..16].copy_from_slice(&snap_value.to_le_bytes());
+            let snap = snapshot(
+                &memory,
+                vec![MergeRegion {
+                    addr: 8,
+                    len: 8,
+                    op,
+                    ty: ElemType::I64,
+                }],
+            );
+            let d = child(&snap, |m| {
+                m[8..16].copy_from_slice(&child_value.to_le_bytes())
+            });
+            assert!(
+                Merger::new(&snap)
+                    .merge(&mut memory, &d, 0)
+                    .unwrap()
+                    .is_empty()
+            );
+            assert_eq!(
+                i64::from_le_bytes(memory[8..16].try_into().unwrap()),
+                expected,
+                "{op:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn inexact_integer_product_is_a_conflict() {
+        let mut memory = vec![0u8; WASM_PAGE_SIZE as usize];
+        memory[0..4].copy_from_slice(&4i32.to_le_bytes());
+        let snap = snapshot(
+            &memory,
+            vec![MergeRegion {
+                addr: 0,
+                len: 4,
+                op: MergeOp::Product,
+                ty: ElemType::I32,
+            }],
+        );
+        let d = child(&snap, |m| m[0..4].copy_from_slice(&6i32.to_le_bytes()));
+        let conflicts = Merger::new(&snap).merge(&mut memory, &d, 2).unwrap();
+        assert_eq!(
+            conflicts,
+            vec![Conflict {
+                addr: 0,
+                len: 4,
+                kind: ConflictKind::InexactProduct { writer: 2 }
+            }]
+        );
+    }
+
+    #[test]
+    fn float_sum() {
+        let mut memory = vec![0u8; WASM_PAGE_SIZE as usize];
+        memory[0..8].copy_from_slice(&1.5f64.to_le_bytes());
+        let snap = snapshot(
+            &memory,
+            vec![MergeRegion {
+                addr: 0,
+                len: 8,
+                op: MergeOp::Sum,
+                ty: ElemType::F64,
+            }],
+        );
+        let d = child(&snap, |m| m[0..8].copy_from_slice(&4.0f64.to_le_bytes()));
+        let mut merger = Merger::new(&snap);
+        merger.merge(&mut memory, &d, 0).unwrap();
+        merger.merge(&mut memory, &d, 1).unwrap();
+        assert_eq!(f64::from_le_bytes(memory[0..8].try_into().unwrap()), 6.5);
+    }
+
+    #[test]
+    fn region_validation() {
+        let ok = MergeRegion {
+            addr: 0,
+            len: 8,
+            op: MergeOp::Sum,
+            ty: ElemType::I64,
+        };
+        assert!(validate_regions(&[ok], 64).is_ok());
+        let misaligned = MergeRegion {
+            addr: 4,
+            len: 8,
+            op: MergeOp::Sum,
+            ty: ElemType::I64,
+        };
+        assert!(validate_regions(&[misaligned], 64).is_err());
+        let overlap = MergeRegion {
+            addr: 4,
+            len: 4,
+            op: MergeOp::Bytewise,
+            ty: ElemType::I32,
+        };
+        assert!(validate_regions(&[ok, overlap], 64).is_err());
+        assert!(validate_regions(&[ok], 4).is_err());
+    }
+
+    #[test]
+    fn base_too_small() {
+        let snap = snapshot(&vec![0; WASM_PAGE_SIZE as usize * 2], vec![]);
+        let d = child(&snap, |m| m[70000] = 1);
+        assert!(matches!(
+            Merger::new(&snap).merge(&mut [0u8; 10], &d, 0),
+            Err(MergeError::BaseTooSmall { .. })
+        ));
+    }
+}

@@ -1,0 +1,512 @@
+//! The wire format of snapshots and diffs.
+//!
+//! ```text
+//! magic (4 bytes: "WFSN" snapshot, "WFDF" diff) | version (u16 LE) | postcard body
+//! ```
+//!
+//! postcard has no size limits and ignores trailing bytes, so decoding:
+//! checks magic and version first; never preallocates from a length read
+//! off the wire (sequences grow as elements actually decode, so memory
+//! follows input size); bounds every count by [`Limits`]; rejects trailing
+//! bytes; and validates the decoded value's invariants. Any input gives
+//! `Ok` or a [`WireError`], never a panic.
+
+use serde::de::{Deserializer, SeqAccess, Visitor};
+use serde::{Deserialize, Serialize};
+
+use crate::diff::DiffError;
+use crate::image::SnapshotError;
+use crate::merge::MergeRegion;
+use crate::{Diff, GlobalValue, ModuleHash, PAGE_SIZE, Page, Run, Snapshot};
+
+pub const SNAPSHOT_MAGIC: [u8; 4] = *b"WFSN";
+pub const DIFF_MAGIC: [u8; 4] = *b"WFDF";
+pub const VERSION: u16 = 1;
+const HEADER_LEN: usize = 6;
+
+/// Caps applied when decoding; the defaults admit any 4 GiB memory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest memory, in wasm pages.
+    pub max_memory_pages: u32,
+    /// Most globals.
+    pub max_globals: u32,
+    /// Most merge regions.
+    pub max_regions: u32,
+    /// Most runs in a diff.
+    pub max_runs: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_memory_pages: crate::MAX_WASM_PAGES,
+            max_globals: 100_000,
+            max_regions: 100_000,
+            max_runs: 1 << 24,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WireError {
+    #[error("input ends inside the {0} header")]
+    Truncated(&'static str),
+    #[error("not a {expected}: magic {found:02x?}")]
+    BadMagic {
+        expected: &'static str,
+        found: [u8; 4],
+    },
+    #[error("{what} format version {found} is not supported (this build reads version {VERSION})")]
+    UnsupportedVersion { what: &'static str, found: u16 },
+    #[error("malformed {what}: {detail}")]
+    Malformed { what: &'static str, detail: String },
+    #[error("{count} bytes follow the end of the {what}")]
+    TrailingBytes { what: &'static str, count: usize },
+    #[error("{what} has {count} {item}, more than the limit of {limit}")]
+    TooMany {
+        what: &'static str,
+        item: &'static str,
+        count: u64,
+        limit: u64,
+    },
+    #[error(transparent)]
+    Snapshot(#[from] SnapshotError),
+    #[error(transparent)]
+    Diff(#[from] DiffError),
+}
+
+// ---- wire types ---------------------------------------------------------
+
+#[derive(Serialize)]
+struct SnapshotOut<'a> {
+    module: [u8; 32],
+    memory_pages: u32,
+    pages: Vec<PageOut<'a>>,
+    globals: &'a [(u32, GlobalValue)],
+    regions: &'a [MergeRegion],
+}
+
+#[derive(Serialize)]
+struct PageOut<'a> {
+    index: u32,
+    #[serde(with = "serde_bytes")]
+    data: &'a [u8],
+}
+
+#[derive(Deserialize)]
+struct SnapshotIn<'a> {
+    module: [u8; 32],
+    memory_pages: u32,
+    #[serde(borrow)]
+    pages: Grown<PageIn<'a>>,
+    globals: Grown<(u32, GlobalValue)>,
+    regions: Grown<MergeRegion>,
+}
+
+#[derive(Deserialize)]
+struct PageIn<'a> {
+    index: u32,
+    #[serde(borrow, with = "serde_bytes")]
+    data: &'a [u8],
+}
+
+#[derive(Serialize)]
+struct DiffOut<'a> {
+    memory_pages: u32,
+    runs: Vec<RunOut<'a>>,
+    globals: &'a [(u32, GlobalValue)],
+}
+
+#[derive(Serialize)]
+struct RunOut<'a> {
+    addr: u32,
+    #[serde(with = "serde_bytes")]
+    bytes: &'a [u8],
+}
+
+#[derive(Deserialize)]
+struct DiffIn<'a> {
+    memory_pages: u32,
+    #[serde(borrow)]
+    runs: Grown<RunIn<'a>>,
+    globals: Grown<(u32, GlobalValue)>,
+}
+
+#[derive(Deserialize)]
+struct RunIn<'a> {
+    addr: u32,
+    #[serde(borrow, with = "serde_bytes")]
+    bytes: &'a [u8],
+}
+
+/// A sequence decoded without trusting its length prefix for allocation:
+/// it grows only as elements decode.
+struct Grown<T>(Vec<T>);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Grown<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Seq<T>(std::marker::PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for Seq<T> {
+            type Value = Grown<T>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a sequence")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Grown<T>, A::Error> {
+                let mut items = Vec::new();
+                while let Some(item) = seq.next_element()? {
+                    items.push(item);
+                }
+                Ok(Grown(items))
+            }
+        }
+        deserializer.deserialize_seq(Seq(std::marker::PhantomData))
+    }
+}
+
+// ---- encoding -----------------------------------------------------------
+
+fn with_header(magic: [u8; 4], body: impl FnOnce(Vec<u8>) -> Vec<u8>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(HEADER_LEN);
+    out.extend_from_slice(&magic);
+    out.extend_from_slice(&VERSION.to_le_bytes());
+    body(out)
+}
+
+fn postcard_into<T: Serialize>(value: &T, out: Vec<u8>) -> Vec<u8> {
+    // Serialising into a Vec cannot fail for these types.
+    postcard::to_extend(value, out).expect("postcard into Vec")
+}
+
+pub fn encode_snapshot(snapshot: &Snapshot) -> Vec<u8> {
+    let body = SnapshotOut {
+        module: snapshot.module.0,
+        memory_pages: snapshot.memory_pages,
+        pages: snapshot
+            .pages
+            .iter()
+            .map(|p| PageOut {
+                index: p.index,
+                data: &p.data[..],
+            })
+            .collect(),
+        globals: &snapshot.globals,
+        regions: &snapshot.regions,
+    };
+    with_header(SNAPSHOT_MAGIC, |out| postcard_into(&body, out))
+}
+
+pub fn encode_diff(diff: &Diff) -> Vec<u8> {
+    let body = DiffOut {
+        memory_pages: diff.memory_pages,
+        runs: diff
+            .runs
+            .iter()
+            .map(|r| RunOut {
+                addr: r.addr,
+                bytes: &r.bytes,
+            })
+            .collect(),
+        globals: &diff.globals,
+    };
+    with_header(DIFF_MAGIC, |out| postcard_into(&body, out))
+}
+
+// ---- decoding -----------------------------------------------------------
+
+fn body<'a>(input: &'a [u8], magic: [u8; 4], what: &'static str) -> Result<&'a [u8], WireError> {
+    let header = input.get(..HEADER_LEN).ok_or(WireError::Truncated(what))?;
+    let found: [u8; 4] = header[..4].try_into().unwrap();
+    if found != magic {
+        return Err(WireError::BadMagic {
+            expected: what,
+            found,
+        });
+    }
+    let version = u16::from_le_bytes([header[4], header[5]]);
+    if version != VERSION {
+        return Err(WireError::UnsupportedVersion {
+            what,
+            found: version,
+        });
+    }
+    Ok(&input[HEADER_LEN..])
+}
+
+fn decode_exact<'a, T: Deserialize<'a>>(
+    body: &'a [u8],
+    what: &'static str,
+) -> Result<T, WireError> {
+    let (value, rest) = postcard::take_from_bytes::<T>(body).map_err(|e| WireError::Malformed {
+        what,
+        detail: e.to_string(),
+    })?;
+    if !rest.is_empty() {
+        return Err(WireError::TrailingBytes {
+            what,
+            count: rest.len(),
+        });
+    }
+    Ok(value)
+}
+
+fn bound(
+    what: &'static str,
+    item: &'static str,
+    count: usize,
+    limit: u32,
+) -> Result<(), WireError> {
+    if count as u64 > limit as u64 {
+        return Err(WireError::TooMany {
+            what,
+            item,
+            count: count as u64,
+            limit: limit as u64,
+        });
+    }
+    Ok(())
+}
+
+pub fn decode_snapshot(input: &[u8], limits: &Limits) -> Result<Snapshot, WireError> {
+    const WHAT: &str = "snapshot";
+    let raw: SnapshotIn<'_> = decode_exact(body(input, SNAPSHOT_MAGIC, WHAT)?, WHAT)?;
+    if raw.memory_pages > limits.max_memory_pages {
+        return Err(SnapshotError::MemoryTooLarge {
+            pages: raw.memory_pages,
+            max: limits.max_memory_pages,
+        }
+        .into());
+    }
+    bound(WHAT, "globals", raw.globals.0.len(), limits.max_globals)?;
+    bound(
+        WHAT,
+        "merge regions",
+        raw.regions.0.len(),
+        limits.max_regions,
+    )?;
+    let mut pages = Vec::with_capacity(raw.pages.0.len());
+    for page in raw.pages.0 {
+        let data: &[u8; PAGE_SIZE] = page.data.try_into().map_err(|_| WireError::Malformed {
+            what: WHAT,
+            detail: format!(
+                "page {} holds {} bytes, not {PAGE_SIZE}",
+                page.index,
+                page.data.len()
+            ),
+        })?;
+        pages.push(Page {
+            index: page.index,
+            data: Box::new(*data),
+        });
+    }
+    let snapshot = Snapshot {
+        module: ModuleHash(raw.module),
+        memory_pages: raw.memory_pages,
+        pages,
+        globals: raw.globals.0,
+        regions: raw.regions.0,
+    };
+    snapshot.validate()?;
+    Ok(snapshot)
+}
+
+pub fn decode_diff(input: &[u8], limits: &Limits) -> Result<Diff, WireError> {
+    const WHAT: &str = "diff";
+    let raw: DiffIn<'_> = decode_exact(body(input, DIFF_MAGIC, WHAT)?, WHAT)?;
+    if raw.memory_pages > limits.max_memory_pages {
+        return Err(SnapshotError::MemoryTooLarge {
+            pages: raw.memory_pages,
+            max: limits.max_memory_pages,
+        }
+        .into());
+    }
+    bound(WHAT, "runs", raw.runs.0.len(), limits.max_runs)?;
+    bound(WHAT, "globals", raw.globals.0.len(), limits.max_globals)?;
+    let diff = Diff {
+        memory_pages: raw.memory_pages,
+        runs: raw
+            .runs
+            .0
+            .into_iter()
+            .map(|r| Run {
+                addr: r.addr,
+                bytes: r.bytes.to_vec(),
+            })
+            .collect(),
+        globals: raw.globals.0,
+    };
+    diff.validate()?;
+    Ok(diff)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{ElemType, MergeOp, WASM_PAGE_SIZE};
+
+    fn sample() -> Snapshot {
+        let mut memory = vec![0u8; 2 * WASM_PAGE_SIZE as usize];
+        memory[10] = 7;
+        memory[70000] = 9;
+        Snapshot::capture(
+            ModuleHash::of(b"module"),
+            &memory,
+            None,
+            vec![
+                (0, GlobalValue::I32(65536)),
+                (3, GlobalValue::F64(1.5f64.to_bits())),
+            ],
+            vec![MergeRegion {
+                addr: 64,
+                len: 16,
+                op: MergeOp::Sum,
+                ty: ElemType::I32,
+            }],
+        )
+    }
+
+    #[test]
+    fn round_trip() {
+        let snap = sample();
+        let bytes = encode_snapshot(&snap);
+        assert_eq!(decode_snapshot(&bytes, &Limits::default()).unwrap(), snap);
+    }
+
+    #[test]
+    fn rejects_bad_headers() {
+        let bytes = encode_snapshot(&sample());
+        let limits = Limits::default();
+        assert_eq!(
+            decode_snapshot(&bytes[..3], &limits),
+            Err(WireError::Truncated("snapshot"))
+        );
+        let mut wrong = bytes.clone();
+        wrong[0] = b'X';
+        assert!(matches!(
+            decode_snapshot(&wrong, &limits),
+            Err(WireError::BadMagic { .. })
+        ));
+        let mut future = bytes.clone();
+        future[4] = 2;
+        assert_eq!(
+            decode_snapshot(&future, &limits),
+            Err(WireError::UnsupportedVersion {
+                what: "snapshot",
+                found: 2
+            })
+        );
+        assert!(matches!(
+            decode_diff(&bytes, &limits),
+            Err(WireError::BadMagic { .. })
+        ));
+    }
+
+    #[test]
+    fn rejects_trailing_and_truncated_bodies() {
+        let mut bytes = encode_snapshot(&sample());
+        let limits = Limits::default();
+        bytes.push(0);
+        assert_eq!(
+            decode_snapshot(&bytes, &limits),
+            Err(WireError::TrailingBytes {
+                what: "snapshot",
+                count: 1
+            })
+        );
+        bytes.pop();
+        for cut in HEADER_LEN..bytes.len() {
+            assert!(
+                decode_snapshot(&bytes[..cut], &limits).is_err(),
+                "cut at {cut}"
+            );
+        }
+    }
+
+    #[test]
+    fn huge_lengths_fail_without_allocating() {
+        // A header, a module hash, memory_pages = 1, then a page count of
+        // u32::MAX (varint) and nothing else.
+        let mut bytes = Vec::from(SNAPSHOT_MAGIC);
+        bytes.extend_from_slice(&VERSION.to_le_bytes());
+        bytes.extend_from_slice(&[0; 32]);
+        bytes.push(1);
+        bytes.extend_from_slice(&[0xff, 0xff, 0xff, 0xff, 0x0f]);
+        assert!(matches!(
+            decode_snapshot(&bytes, &Limits::default()),
+            Err(WireError::Malformed { .. })
+        ));
+        // A byte string claiming 4 GiB.
+        let mut bytes = Vec::from(SNAPSHOT_MAGIC);
+        bytes.extend_from_slice(&VERSION.to_le_bytes());
+        bytes.extend_from_slice(&[0; 32]);
+        bytes.extend_from_slice(&[1, 1, 0, 0xff, 0xff, 0xff, 0xff, 0x0f]);
+        assert!(decode_snapshot(&bytes, &Limits::default()).is_err());
+    }
+
+    #[test]
+    fn limits_apply() {
+        let bytes = encode_snapshot(&sample());
+        let tight = Limits {
+            max_memory_pages: 1,
+            ..Limits::default()
+        };
+        assert_eq!(
+            decode_snapshot(&bytes, &tight),
+            Err(WireError::Snapshot(SnapshotError::MemoryTooLarge {
+                pages: 2,
+                max: 1
+            }))
+        );
+        let tight = Limits {
+            max_globals: 1,
+            ..Limits::default()
+        };
+        assert!(matches!(
+            decode_snapshot(&bytes, &tight),
+            Err(WireError::TooMany { .. })
+        ));
+    }
+
+    #[test]
+    fn invariants_are_checked() {
+        let mut snap = sample();
+        snap.pages.swap(0, 1);
+        let bytes = encode_snapshot(&snap);
+        assert!(matches!(
+            decode_snapshot(&bytes, &Limits::default()),
+            Err(WireError::Snapshot(SnapshotError::PagesOutOfOrder { .. }))
+        ));
+    }
+
+    #[test]
+    fn diff_round_trip_and_validation() {
+        let diff = Diff {
+            memory_pages: 1,
+            runs: vec![
+                Run {
+                    addr: 5,
+                    bytes: vec![1, 2],
+                },
+                Run {
+                    addr: 4095,
+                    bytes: vec![3],
+                },
+            ],
+            globals: vec![(1, GlobalValue::I64(-1))],
+        };
+        let bytes = encode_diff(&diff);
+        assert_eq!(decode_diff(&bytes, &Limits::default()).unwrap(), diff);
+        let crossing = Diff {
+            memory_pages: 1,
+            runs: vec![Run {
+                addr: 4095,
+                bytes: vec![1, 2],
+            }],
+            globals: vec![],
+        };
+        assert!(matches!(
+            decode_diff(&encode_diff(&crossing), &Limits::default()),
+            Err(WireError::Diff(DiffError::BadRun { .. }))
+        ));
+    }
+}
