@@ -9,7 +9,10 @@
 
 mod pool;
 pub mod process;
+pub mod rewrite;
+pub mod snapshot;
 pub mod threads;
+mod touched;
 pub mod wasi;
 
 use std::path::PathBuf;
@@ -81,6 +84,8 @@ pub enum LoadError {
     MissingThreadStart,
     #[error("linking the module failed: {0}")]
     Link(String),
+    #[error("module exports `{0}`, a name Weft reserves for itself")]
+    ReservedExport(String),
 }
 
 /// Why a process could not be started.
@@ -114,6 +119,7 @@ pub fn engine() -> wasmtime::Result<Engine> {
 pub struct Program {
     module: Module,
     memory_import: Option<(String, String, MemoryType)>,
+    layout: snapshot::SnapshotLayout,
 }
 
 /// What a process is started with.
@@ -155,8 +161,16 @@ impl Program {
         if !bytes.starts_with(b"\0asm") {
             return Err(LoadError::NotWasm);
         }
-        let module =
-            Module::new(engine, bytes).map_err(|e| LoadError::Invalid(format!("{e:#}")))?;
+        let instrumented = rewrite::export_mutable_globals(bytes).map_err(|e| match e {
+            rewrite::RewriteError::ReservedExport(name) => LoadError::ReservedExport(name),
+            other => LoadError::Invalid(other.to_string()),
+        })?;
+        let module = Module::new(engine, &instrumented.bytes)
+            .map_err(|e| LoadError::Invalid(format!("{e:#}")))?;
+        let layout = snapshot::SnapshotLayout {
+            module: weft_snapshot::ModuleHash::of(bytes),
+            mutable_globals: instrumented.mutable_globals,
+        };
         let mut memory_import = None;
         let mut imports_spawn = false;
         for import in module.imports() {
@@ -222,11 +236,17 @@ impl Program {
         Ok(Self {
             module,
             memory_import,
+            layout,
         })
     }
 
     pub fn module(&self) -> &Module {
         &self.module
+    }
+
+    /// The module's identity and mutable globals, for snapshots.
+    pub fn snapshot_layout(&self) -> &snapshot::SnapshotLayout {
+        &self.layout
     }
 
     /// Creates the process: its shared memory, WASI context and linker.

@@ -1,0 +1,203 @@
+//! Capturing a wasmtime instance into a [`Snapshot`] and restoring one into
+//! a fresh instance: the thin glue over the pure `weft-snapshot` model.
+
+use wasmtime::{AsContextMut, Instance, SharedMemory, Val};
+use weft_snapshot::{
+    Diff, GlobalValue, MergeRegion, ModuleHash, PAGE_SIZE, Snapshot, SnapshotError,
+};
+
+use crate::rewrite::global_export;
+use crate::touched;
+
+/// What a snapshot of a module's instances holds besides memory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SnapshotLayout {
+    /// Hash of the module's original bytes.
+    pub module: ModuleHash,
+    /// Mutable globals the module defines, exported by the load-time rewrite.
+    pub mutable_globals: Vec<u32>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CaptureError {
+    #[error(
+        "capturing: the instance does not export global {index} (was the module rewritten at load?)"
+    )]
+    MissingGlobal { index: u32 },
+    #[error("capturing: global {index} holds a reference, which a snapshot cannot carry")]
+    ReferenceGlobal { index: u32 },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RestoreError {
+    #[error("restoring: {0}")]
+    Snapshot(#[from] SnapshotError),
+    #[error("restoring: growing memory to {pages} wasm pages failed: {error}")]
+    Grow { pages: u32, error: String },
+    #[error("restoring: global {index}: {error}")]
+    Global { index: u32, error: String },
+    #[error(
+        "restoring: the target memory is not fresh ({pages} wasm pages, expected at most {expected})"
+    )]
+    MemoryNotFresh { pages: u64, expected: u32 },
+}
+
+/// Reads every mutable global of `instance`.
+pub fn capture_globals(
+    mut store: impl AsContextMut,
+    instance: &Instance,
+    layout: &SnapshotLayout,
+) -> Result<Vec<(u32, GlobalValue)>, CaptureError> {
+    let mut globals = Vec::with_capacity(layout.mutable_globals.len());
+    for &index in &layout.mutable_globals {
+        let global = instance
+            .get_global(&mut store, &global_export(index))
+            .ok_or(CaptureError::MissingGlobal { index })?;
+        let value = match global.get(&mut store) {
+            Val::I32(v) => GlobalValue::I32(v),
+            Val::I64(v) => GlobalValue::I64(v),
+            Val::F32(v) => GlobalValue::F32(v),
+            Val::F64(v) => GlobalValue::F64(v),
+            Val::V128(v) => GlobalValue::V128(v.as_u128()),
+            _ => return Err(CaptureError::ReferenceGlobal { index }),
+        };
+        globals.push((index, value));
+    }
+    Ok(globals)
+}
+
+/// Sets mutable globals of `instance` to `globals`.
+pub fn restore_globals(
+    mut store: impl AsContextMut,
+    instance: &Instance,
+    globals: &[(u32, GlobalValue)],
+) -> Result<(), RestoreError> {
+    for &(index, value) in globals {
+        let global = instance
+            .get_global(&mut store, &global_export(index))
+            .ok_or_else(|| RestoreError::Global {
+                index,
+                error: "not exported by the instance".into(),
+            })?;
+        let value = match value {
+            GlobalValue::I32(v) => Val::I32(v),
+            GlobalValue::I64(v) => Val::I64(v),
+            GlobalValue::F32(v) => Val::F32(v),
+            GlobalValue::F64(v) => Val::F64(v),
+            GlobalValue::V128(v) => Val::V128(v.into()),
+        };
+        global
+            .set(&mut store, value)
+            .map_err(|e| RestoreError::Global {
+                index,
+                error: format!("{e:#}"),
+            })?;
+    }
+    Ok(())
+}
+
+/// The bytes of a shared memory as a slice.
+///
+/// # Safety
+/// No thread may write the memory while the slice is alive (the thread
+/// being snapshotted is paused in a host call, and the host serialises its
+/// own writes such as merges).
+pub unsafe fn shared_bytes(memory: &SharedMemory) -> &[u8] {
+    let data = memory.data();
+    // SAFETY: `UnsafeCell<u8>` has the layout of `u8`; the caller rules out
+    // concurrent writes for the slice's lifetime.
+    unsafe { std::slice::from_raw_parts(data.as_ptr().cast::<u8>(), data.len()) }
+}
+
+/// The pages of `memory` that may hold data, if the kernel can tell.
+pub fn candidate_pages(memory: &SharedMemory) -> Option<Vec<u32>> {
+    let data = memory.data();
+    touched::present_pages(data.as_ptr().cast::<u8>(), data.len(), PAGE_SIZE)
+}
+
+/// Captures `instance` (its globals) and `memory` into a snapshot.
+///
+/// # Safety
+/// As [`shared_bytes`]: nothing writes `memory` during the call.
+pub unsafe fn capture(
+    store: impl AsContextMut,
+    instance: &Instance,
+    memory: &SharedMemory,
+    layout: &SnapshotLayout,
+    regions: Vec<MergeRegion>,
+) -> Result<Snapshot, CaptureError> {
+    let globals = capture_globals(store, instance, layout)?;
+    let candidates = candidate_pages(memory);
+    // SAFETY: forwarded to the caller.
+    let bytes = unsafe { shared_bytes(memory) };
+    Ok(Snapshot::capture(
+        layout.module,
+        bytes,
+        candidates.as_deref(),
+        globals,
+        regions,
+    ))
+}
+
+/// Restores `snapshot` into a fresh `instance` whose `memory` has never been
+/// written: grows the memory to the snapshot's size, writes its pages and
+/// sets every global.
+pub fn restore(
+    store: impl AsContextMut,
+    instance: &Instance,
+    memory: &SharedMemory,
+    layout: &SnapshotLayout,
+    snapshot: &Snapshot,
+) -> Result<(), RestoreError> {
+    let max_pages = memory.ty().maximum().unwrap_or(memory.ty().minimum());
+    snapshot.check_target(layout.module, max_pages.min(u32::MAX as u64) as u32)?;
+    let have = memory.size();
+    if have > snapshot.memory_pages as u64 {
+        return Err(RestoreError::MemoryNotFresh {
+            pages: have,
+            expected: snapshot.memory_pages,
+        });
+    }
+    if have < snapshot.memory_pages as u64 {
+        memory
+            .grow(snapshot.memory_pages as u64 - have)
+            .map_err(|e| RestoreError::Grow {
+                pages: snapshot.memory_pages,
+                error: format!("{e:#}"),
+            })?;
+    }
+    let data = memory.data();
+    for page in &snapshot.pages {
+        let start = page.index as usize * PAGE_SIZE;
+        let dst = &data[start..start + PAGE_SIZE];
+        // SAFETY: in bounds (checked by the slice above); the fresh memory
+        // has no other user yet.
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                page.data.as_ptr(),
+                dst.as_ptr().cast::<u8>().cast_mut(),
+                PAGE_SIZE,
+            );
+        }
+    }
+    restore_globals(store, instance, &snapshot.globals)
+}
+
+/// What an instance restored from `base` changed in `memory` and its
+/// globals.
+///
+/// # Safety
+/// As [`shared_bytes`].
+pub unsafe fn diff(
+    store: impl AsContextMut,
+    instance: &Instance,
+    memory: &SharedMemory,
+    layout: &SnapshotLayout,
+    base: &Snapshot,
+) -> Result<Diff, CaptureError> {
+    let globals = capture_globals(store, instance, layout)?;
+    let candidates = candidate_pages(memory);
+    // SAFETY: forwarded to the caller.
+    let bytes = unsafe { shared_bytes(memory) };
+    Ok(Diff::between(base, bytes, candidates.as_deref(), &globals))
+}
