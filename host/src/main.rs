@@ -1,5 +1,7 @@
 //! The `weft` command line.
 
+mod bench_snapshot;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -24,8 +26,17 @@ enum Command {
     Run(RunArgs),
     /// Build and run the conformance cases; print a table and a summary line.
     Conformance(weft_conformance::cli::ConformanceArgs),
-    /// Measure thread creation latency and parallel speedup against native.
-    Bench(weft_conformance::bench::BenchArgs),
+    /// Benchmarks, each with ratios against a baseline measured in the same run.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum BenchCommand {
+    /// Thread creation latency and parallel speedup, against native builds.
+    Threads(weft_conformance::bench::BenchArgs),
+    /// Snapshot capture and restore, against plain copies.
+    Snapshot(bench_snapshot::SnapshotBenchArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -84,7 +95,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run(args) => run(args),
         Command::Conformance(args) => weft_conformance::cli::main(args),
-        Command::Bench(args) => weft_conformance::bench::main(args),
+        Command::Bench(BenchCommand::Threads(args)) => weft_conformance::bench::main(args),
+        Command::Bench(BenchCommand::Snapshot(args)) => bench_snapshot::main(args),
     };
     match result {
         Ok(code) => code,

@@ -1,7 +1,7 @@
 //! Capturing a wasmtime instance into a [`Snapshot`] and restoring one into
 //! a fresh instance: the thin glue over the pure `weft-snapshot` model.
 
-use wasmtime::{AsContextMut, Instance, SharedMemory, Val};
+use wasmtime::{AsContextMut, Caller, Extern, Global, Instance, SharedMemory, Val};
 use weft_snapshot::{
     Diff, GlobalValue, MergeRegion, ModuleHash, PAGE_SIZE, Snapshot, SnapshotError,
 };
@@ -42,17 +42,46 @@ pub enum RestoreError {
     MemoryNotFresh { pages: u64, expected: u32 },
 }
 
-/// Reads every mutable global of `instance`.
-pub fn capture_globals(
+/// Handles to the mutable globals of `instance`, by global index.
+pub fn instance_globals(
     mut store: impl AsContextMut,
     instance: &Instance,
     layout: &SnapshotLayout,
+) -> Result<Vec<(u32, Global)>, CaptureError> {
+    layout
+        .mutable_globals
+        .iter()
+        .map(|&index| {
+            instance
+                .get_global(&mut store, &global_export(index))
+                .map(|g| (index, g))
+                .ok_or(CaptureError::MissingGlobal { index })
+        })
+        .collect()
+}
+
+/// Handles to the mutable globals of the instance calling a host function.
+pub fn caller_globals<T>(
+    caller: &mut Caller<'_, T>,
+    layout: &SnapshotLayout,
+) -> Result<Vec<(u32, Global)>, CaptureError> {
+    layout
+        .mutable_globals
+        .iter()
+        .map(|&index| match caller.get_export(&global_export(index)) {
+            Some(Extern::Global(g)) => Ok((index, g)),
+            _ => Err(CaptureError::MissingGlobal { index }),
+        })
+        .collect()
+}
+
+/// Reads the values of `globals`.
+pub fn read_globals(
+    mut store: impl AsContextMut,
+    globals: &[(u32, Global)],
 ) -> Result<Vec<(u32, GlobalValue)>, CaptureError> {
-    let mut globals = Vec::with_capacity(layout.mutable_globals.len());
-    for &index in &layout.mutable_globals {
-        let global = instance
-            .get_global(&mut store, &global_export(index))
-            .ok_or(CaptureError::MissingGlobal { index })?;
+    let mut values = Vec::with_capacity(globals.len());
+    for &(index, global) in globals {
         let value = match global.get(&mut store) {
             Val::I32(v) => GlobalValue::I32(v),
             Val::I64(v) => GlobalValue::I64(v),
@@ -61,9 +90,9 @@ pub fn capture_globals(
             Val::V128(v) => GlobalValue::V128(v.as_u128()),
             _ => return Err(CaptureError::ReferenceGlobal { index }),
         };
-        globals.push((index, value));
+        values.push((index, value));
     }
-    Ok(globals)
+    Ok(values)
 }
 
 /// Sets mutable globals of `instance` to `globals`.
@@ -115,18 +144,19 @@ pub fn candidate_pages(memory: &SharedMemory) -> Option<Vec<u32>> {
     touched::present_pages(data.as_ptr().cast::<u8>(), data.len(), PAGE_SIZE)
 }
 
-/// Captures `instance` (its globals) and `memory` into a snapshot.
+/// Captures `globals` (see [`instance_globals`], [`caller_globals`]) and
+/// `memory` into a snapshot.
 ///
 /// # Safety
 /// As [`shared_bytes`]: nothing writes `memory` during the call.
 pub unsafe fn capture(
     store: impl AsContextMut,
-    instance: &Instance,
+    globals: &[(u32, Global)],
     memory: &SharedMemory,
     layout: &SnapshotLayout,
     regions: Vec<MergeRegion>,
 ) -> Result<Snapshot, CaptureError> {
-    let globals = capture_globals(store, instance, layout)?;
+    let globals = read_globals(store, globals)?;
     let candidates = candidate_pages(memory);
     // SAFETY: forwarded to the caller.
     let bytes = unsafe { shared_bytes(memory) };
@@ -139,24 +169,68 @@ pub unsafe fn capture(
     ))
 }
 
-/// Restores `snapshot` into a fresh `instance` whose `memory` has never been
-/// written: grows the memory to the snapshot's size, writes its pages and
-/// sets every global.
+/// Restores `snapshot` into `instance` and its `memory`, which no thread
+/// uses yet (a fresh instantiation may have initialised data segments).
 pub fn restore(
-    store: impl AsContextMut,
+    mut store: impl AsContextMut,
     instance: &Instance,
     memory: &SharedMemory,
     layout: &SnapshotLayout,
     snapshot: &Snapshot,
 ) -> Result<(), RestoreError> {
+    restore_memory(memory, layout.module, snapshot)?;
+    let globals =
+        instance_globals(&mut store, instance, layout).map_err(|e| RestoreError::Global {
+            index: match e {
+                CaptureError::MissingGlobal { index } | CaptureError::ReferenceGlobal { index } => {
+                    index
+                }
+            },
+            error: e.to_string(),
+        })?;
+    if globals.len() != snapshot.globals.len()
+        || globals
+            .iter()
+            .zip(&snapshot.globals)
+            .any(|((a, _), (b, _))| a != b)
+    {
+        return Err(RestoreError::Global {
+            index: 0,
+            error: "the snapshot's globals do not match the module's mutable globals".into(),
+        });
+    }
+    restore_globals(store, instance, &snapshot.globals)
+}
+
+/// Makes `memory` (of module `module`, used by no thread yet) equal to the
+/// snapshot's: grows it to the snapshot's size, zeroes pages with data the
+/// snapshot does not have, and writes the snapshot's pages. The cost
+/// follows the pages involved, not the memory size.
+pub fn restore_memory(
+    memory: &SharedMemory,
+    module: ModuleHash,
+    snapshot: &Snapshot,
+) -> Result<(), RestoreError> {
     let max_pages = memory.ty().maximum().unwrap_or(memory.ty().minimum());
-    snapshot.check_target(layout.module, max_pages.min(u32::MAX as u64) as u32)?;
+    snapshot.check_target(module, max_pages.min(u32::MAX as u64) as u32)?;
     let have = memory.size();
     if have > snapshot.memory_pages as u64 {
         return Err(RestoreError::MemoryNotFresh {
             pages: have,
             expected: snapshot.memory_pages,
         });
+    }
+    let data = memory.data();
+    let stale: Vec<u32> = candidate_pages(memory)
+        .unwrap_or_else(|| (0..(data.len() / PAGE_SIZE) as u32).collect())
+        .into_iter()
+        .filter(|index| snapshot.page(*index).is_none())
+        .collect();
+    for index in stale {
+        let start = index as usize * PAGE_SIZE;
+        let dst = &data[start..start + PAGE_SIZE];
+        // SAFETY: in bounds; no other user of the memory yet.
+        unsafe { std::ptr::write_bytes(dst.as_ptr().cast::<u8>().cast_mut(), 0, PAGE_SIZE) };
     }
     if have < snapshot.memory_pages as u64 {
         memory
@@ -170,8 +244,8 @@ pub fn restore(
     for page in &snapshot.pages {
         let start = page.index as usize * PAGE_SIZE;
         let dst = &data[start..start + PAGE_SIZE];
-        // SAFETY: in bounds (checked by the slice above); the fresh memory
-        // has no other user yet.
+        // SAFETY: in bounds (checked by the slice above); no other user of
+        // the memory yet.
         unsafe {
             std::ptr::copy_nonoverlapping(
                 page.data.as_ptr(),
@@ -180,22 +254,21 @@ pub fn restore(
             );
         }
     }
-    restore_globals(store, instance, &snapshot.globals)
+    Ok(())
 }
 
 /// What an instance restored from `base` changed in `memory` and its
-/// globals.
+/// `globals`.
 ///
 /// # Safety
 /// As [`shared_bytes`].
 pub unsafe fn diff(
     store: impl AsContextMut,
-    instance: &Instance,
+    globals: &[(u32, Global)],
     memory: &SharedMemory,
-    layout: &SnapshotLayout,
     base: &Snapshot,
 ) -> Result<Diff, CaptureError> {
-    let globals = capture_globals(store, instance, layout)?;
+    let globals = read_globals(store, globals)?;
     let candidates = candidate_pages(memory);
     // SAFETY: forwarded to the caller.
     let bytes = unsafe { shared_bytes(memory) };
