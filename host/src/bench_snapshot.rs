@@ -9,9 +9,11 @@
 
 use std::time::{Duration, Instant};
 
-use wasmtime::{Engine, MemoryType, SharedMemory};
-use weft::snapshot::{candidate_pages, restore_memory, shared_bytes};
-use weft_snapshot::{ModuleHash, Snapshot, wire};
+use wasmtime::{Engine, MemoryType, SharedMemory, Store};
+use weft::snapshot::{
+    SnapshotLayout, candidate_pages, capture_encoded, restore_memory, shared_bytes,
+};
+use weft_snapshot::{ModuleHash, wire};
 
 #[derive(Debug, clap::Args)]
 pub struct SnapshotBenchArgs {
@@ -50,21 +52,19 @@ fn write(memory: &SharedMemory, at: usize, bytes: &[u8]) {
 /// One capture + encode, then decode + restore into a fresh memory.
 fn round_trip(
     engine: &Engine,
+    store: &mut Store<()>,
     source: &SharedMemory,
-    module: ModuleHash,
+    layout: &SnapshotLayout,
 ) -> anyhow::Result<(Duration, Duration)> {
     let start = Instant::now();
-    let candidates = candidate_pages(source);
     // SAFETY: nothing else writes `source` during the benchmark.
-    let bytes = unsafe { shared_bytes(source) };
-    let snapshot = Snapshot::capture(module, bytes, candidates.as_deref(), vec![], vec![]);
-    let encoded = wire::encode_snapshot(&snapshot);
+    let encoded = unsafe { capture_encoded(&mut *store, &[], source, layout, &[]) }?;
     let captured = start.elapsed();
 
     let start = Instant::now();
-    let decoded = wire::decode_snapshot(&encoded, &Default::default())?;
+    let decoded = wire::decode_snapshot_view(&encoded, &Default::default())?;
     let target = fresh_memory(engine, decoded.memory_len())?;
-    restore_memory(&target, module, &decoded)?;
+    restore_memory(&target, layout.module, &decoded)?;
     let restored = start.elapsed();
     drop(target);
     Ok((captured, restored))
@@ -73,13 +73,14 @@ fn round_trip(
 fn measure(
     engine: &Engine,
     source: &SharedMemory,
-    module: ModuleHash,
+    layout: &SnapshotLayout,
     rounds: u32,
 ) -> anyhow::Result<(Duration, Duration)> {
+    let mut store = Store::new(engine, ());
     let mut capture = Vec::new();
     let mut restore = Vec::new();
     for _ in 0..rounds.max(1) {
-        let (c, r) = round_trip(engine, source, module)?;
+        let (c, r) = round_trip(engine, &mut store, source, layout)?;
         capture.push(c);
         restore.push(r);
     }
@@ -88,7 +89,10 @@ fn measure(
 
 pub fn main(args: SnapshotBenchArgs) -> anyhow::Result<std::process::ExitCode> {
     let engine = weft::engine().map_err(anyhow::Error::from)?;
-    let module = ModuleHash::of(b"benchmark");
+    let layout = SnapshotLayout {
+        module: ModuleHash::of(b"benchmark"),
+        mutable_globals: vec![],
+    };
     let kernel = if candidate_pages(&fresh_memory(&engine, MIB)?).is_some() {
         "kernel page scan"
     } else {
@@ -100,9 +104,9 @@ pub fn main(args: SnapshotBenchArgs) -> anyhow::Result<std::process::ExitCode> {
     let source = fresh_memory(&engine, full)?;
     let pattern: Vec<u8> = (0..full).map(|i| (i * 7 + 1) as u8).collect();
     write(&source, 0, &pattern);
-    let (capture, restore) = measure(&engine, &source, module, args.rounds.min(20))?;
+    let (capture, restore) = measure(&engine, &source, &layout, args.rounds.clamp(1, 20))?;
     let mut copies = Vec::new();
-    for _ in 0..args.rounds.min(20).max(1) {
+    for _ in 0..args.rounds.clamp(1, 20) {
         let start = Instant::now();
         // SAFETY: nothing else writes `source`.
         let copy = unsafe { shared_bytes(&source) }.to_vec();
@@ -116,7 +120,7 @@ pub fn main(args: SnapshotBenchArgs) -> anyhow::Result<std::process::ExitCode> {
     for mib in [1usize, 64] {
         let source = fresh_memory(&engine, mib * MIB)?;
         write(&source, 12345, b"one page of data");
-        one_page.push(measure(&engine, &source, module, args.rounds)?);
+        one_page.push(measure(&engine, &source, &layout, args.rounds)?);
     }
 
     let us = |d: Duration| d.as_secs_f64() * 1e6;

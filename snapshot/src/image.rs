@@ -38,21 +38,6 @@ pub enum GlobalValue {
     V128(u128),
 }
 
-/// One `PAGE_SIZE` page of memory that holds at least one non-zero byte.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Page {
-    /// Page number: byte address / `PAGE_SIZE`.
-    pub index: u32,
-    pub data: Box<[u8; PAGE_SIZE]>,
-}
-
-impl std::fmt::Debug for Page {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let nonzero = self.data.iter().filter(|b| **b != 0).count();
-        write!(f, "Page({}, {nonzero} non-zero bytes)", self.index)
-    }
-}
-
 /// Why a snapshot is not valid, or not valid for a target.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SnapshotError {
@@ -78,87 +63,57 @@ pub enum SnapshotError {
 }
 
 /// The state that lets a thread continue in a fresh instance.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Snapshot {
     pub module: ModuleHash,
     /// Size of the linear memory in wasm pages.
     pub memory_pages: u32,
-    /// Pages with data, by increasing index; every other page is zero.
-    pub pages: Vec<Page>,
+    /// Indices of the pages with data, increasing; every other page is zero.
+    page_indices: Vec<u32>,
+    /// Those pages' bytes, `PAGE_SIZE` each, in the same order.
+    page_data: Vec<u8>,
     /// Every mutable global, by increasing global index.
     pub globals: Vec<(u32, GlobalValue)>,
     /// Merge regions registered by the guest, by increasing address.
     pub regions: Vec<MergeRegion>,
 }
 
-impl Snapshot {
-    /// Captures `memory` (a whole linear memory, `memory_pages` wasm pages
-    /// long), keeping only its non-zero pages. `candidates`, when given,
-    /// lists the only page indices that can hold data (e.g. the pages the
-    /// kernel reports as present), so the cost follows touched pages rather
-    /// than memory size.
-    pub fn capture(
-        module: ModuleHash,
-        memory: &[u8],
-        candidates: Option<&[u32]>,
-        globals: Vec<(u32, GlobalValue)>,
-        regions: Vec<MergeRegion>,
-    ) -> Self {
-        let memory_pages = (memory.len() as u64 / WASM_PAGE_SIZE) as u32;
-        let mut pages = Vec::new();
-        let mut take = |index: u32| {
-            let start = index as usize * PAGE_SIZE;
-            if let Some(bytes) = memory.get(start..start + PAGE_SIZE)
-                && !is_zero(bytes)
-            {
-                let mut data = Box::new([0u8; PAGE_SIZE]);
-                data.copy_from_slice(bytes);
-                pages.push(Page { index, data });
-            }
-        };
-        match candidates {
-            Some(list) => list.iter().copied().for_each(&mut take),
-            None => (0..(memory.len() / PAGE_SIZE) as u32).for_each(&mut take),
-        }
-        pages.sort_by_key(|p| p.index);
-        pages.dedup_by_key(|p| p.index);
-        Self {
-            module,
-            memory_pages,
-            pages,
-            globals,
-            regions,
-        }
+impl std::fmt::Debug for Snapshot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Snapshot")
+            .field("module", &self.module)
+            .field("memory_pages", &self.memory_pages)
+            .field("pages", &self.page_indices)
+            .field("globals", &self.globals)
+            .field("regions", &self.regions)
+            .finish()
     }
+}
 
+/// A snapshot borrowed from elsewhere (e.g. straight from wire bytes), so
+/// restoring copies each page once: from the input into the memory.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SnapshotView<'a> {
+    pub module: ModuleHash,
+    pub memory_pages: u32,
+    /// Pages with data, by increasing index.
+    pub pages: Vec<(u32, &'a [u8; PAGE_SIZE])>,
+    pub globals: Vec<(u32, GlobalValue)>,
+    pub regions: Vec<MergeRegion>,
+}
+
+impl SnapshotView<'_> {
     /// Bytes of the memory this snapshot describes.
     pub fn memory_len(&self) -> usize {
         self.memory_pages as usize * WASM_PAGE_SIZE as usize
     }
 
-    /// Writes the snapshot's pages into `memory`, which must be at least
-    /// [`Self::memory_len`] long and zero outside those pages (a fresh
-    /// memory is).
-    pub fn write_pages_into(&self, memory: &mut [u8]) {
-        for page in &self.pages {
-            let start = page.index as usize * PAGE_SIZE;
-            memory[start..start + PAGE_SIZE].copy_from_slice(&page.data[..]);
-        }
-    }
-
-    /// The full memory image (for tests and small memories).
-    pub fn to_memory(&self) -> Vec<u8> {
-        let mut memory = vec![0; self.memory_len()];
-        self.write_pages_into(&mut memory);
-        memory
-    }
-
-    /// The bytes of page `index` (zero when the snapshot does not hold it).
+    /// The bytes of page `index`, if the snapshot holds it.
     pub fn page(&self, index: u32) -> Option<&[u8; PAGE_SIZE]> {
         self.pages
-            .binary_search_by_key(&index, |p| p.index)
+            .binary_search_by_key(&index, |(i, _)| *i)
             .ok()
-            .map(|i| &*self.pages[i].data)
+            .map(|i| self.pages[i].1)
     }
 
     /// Checks that this snapshot belongs to `module` and fits a memory whose
@@ -189,17 +144,17 @@ impl Snapshot {
         }
         let page_limit = self.memory_pages as u64 * PAGES_PER_WASM_PAGE as u64;
         let mut previous = None;
-        for page in &self.pages {
-            if previous.is_some_and(|p| p >= page.index) {
-                return Err(SnapshotError::PagesOutOfOrder { index: page.index });
+        for &(index, _) in &self.pages {
+            if previous.is_some_and(|p| p >= index) {
+                return Err(SnapshotError::PagesOutOfOrder { index });
             }
-            if page.index as u64 >= page_limit {
+            if index as u64 >= page_limit {
                 return Err(SnapshotError::PageOutOfBounds {
-                    index: page.index,
+                    index,
                     memory_pages: self.memory_pages,
                 });
             }
-            previous = Some(page.index);
+            previous = Some(index);
         }
         let mut previous = None;
         for (index, _) in &self.globals {
@@ -209,6 +164,168 @@ impl Snapshot {
             previous = Some(*index);
         }
         crate::merge::validate_regions(&self.regions, self.memory_len() as u64)
+    }
+
+    /// An owned copy.
+    pub fn to_snapshot(&self) -> Snapshot {
+        let mut page_data = Vec::with_capacity(self.pages.len() * PAGE_SIZE);
+        for (_, data) in &self.pages {
+            page_data.extend_from_slice(&data[..]);
+        }
+        Snapshot {
+            module: self.module,
+            memory_pages: self.memory_pages,
+            page_indices: self.pages.iter().map(|(i, _)| *i).collect(),
+            page_data,
+            globals: self.globals.clone(),
+            regions: self.regions.clone(),
+        }
+    }
+}
+
+impl Snapshot {
+    /// Captures `memory` (a whole linear memory, a whole number of wasm
+    /// pages long), keeping only its non-zero pages. `candidates`, when
+    /// given, lists the only page indices that can hold data (e.g. the pages
+    /// the kernel reports as present), so the cost follows touched pages
+    /// rather than memory size.
+    pub fn capture(
+        module: ModuleHash,
+        memory: &[u8],
+        candidates: Option<&[u32]>,
+        globals: Vec<(u32, GlobalValue)>,
+        regions: Vec<MergeRegion>,
+    ) -> Self {
+        let page_indices = pages_with_data(memory, candidates);
+        let page_at = |index: u32| {
+            let start = index as usize * PAGE_SIZE;
+            &memory[start..start + PAGE_SIZE]
+        };
+        let mut page_data = Vec::with_capacity(page_indices.len() * PAGE_SIZE);
+        for &index in &page_indices {
+            page_data.extend_from_slice(page_at(index));
+        }
+        Self {
+            module,
+            memory_pages: (memory.len() as u64 / WASM_PAGE_SIZE) as u32,
+            page_indices,
+            page_data,
+            globals,
+            regions,
+        }
+    }
+
+    /// A snapshot from its parts, unchecked (see [`Snapshot::validate`]);
+    /// for tests and tools that build snapshots by hand.
+    pub fn from_pages(
+        module: ModuleHash,
+        memory_pages: u32,
+        pages: Vec<(u32, [u8; PAGE_SIZE])>,
+        globals: Vec<(u32, GlobalValue)>,
+        regions: Vec<MergeRegion>,
+    ) -> Self {
+        let mut page_data = Vec::with_capacity(pages.len() * PAGE_SIZE);
+        let mut page_indices = Vec::with_capacity(pages.len());
+        for (index, data) in &pages {
+            page_indices.push(*index);
+            page_data.extend_from_slice(data);
+        }
+        Self {
+            module,
+            memory_pages,
+            page_indices,
+            page_data,
+            globals,
+            regions,
+        }
+    }
+
+    /// Borrows the snapshot as a view.
+    pub fn view(&self) -> SnapshotView<'_> {
+        SnapshotView {
+            module: self.module,
+            memory_pages: self.memory_pages,
+            pages: self.pages().collect(),
+            globals: self.globals.clone(),
+            regions: self.regions.clone(),
+        }
+    }
+
+    /// Pages with data, by increasing index.
+    pub fn pages(&self) -> impl ExactSizeIterator<Item = (u32, &[u8; PAGE_SIZE])> + '_ {
+        self.page_indices
+            .iter()
+            .zip(self.page_data.chunks_exact(PAGE_SIZE))
+            .map(|(index, data)| (*index, data.try_into().expect("whole pages")))
+    }
+
+    /// Number of pages with data.
+    pub fn page_count(&self) -> usize {
+        self.page_indices.len()
+    }
+
+    /// Bytes of the memory this snapshot describes.
+    pub fn memory_len(&self) -> usize {
+        self.memory_pages as usize * WASM_PAGE_SIZE as usize
+    }
+
+    /// Writes the snapshot's pages into `memory`, which must be at least
+    /// [`Self::memory_len`] long and zero outside those pages (a fresh
+    /// memory is).
+    pub fn write_pages_into(&self, memory: &mut [u8]) {
+        for (index, data) in self.pages() {
+            let start = index as usize * PAGE_SIZE;
+            memory[start..start + PAGE_SIZE].copy_from_slice(&data[..]);
+        }
+    }
+
+    /// The full memory image (for tests and small memories).
+    pub fn to_memory(&self) -> Vec<u8> {
+        let mut memory = vec![0; self.memory_len()];
+        self.write_pages_into(&mut memory);
+        memory
+    }
+
+    /// The bytes of page `index`, if the snapshot holds it.
+    pub fn page(&self, index: u32) -> Option<&[u8; PAGE_SIZE]> {
+        let i = self.page_indices.binary_search(&index).ok()?;
+        Some(
+            self.page_data[i * PAGE_SIZE..(i + 1) * PAGE_SIZE]
+                .try_into()
+                .expect("whole pages"),
+        )
+    }
+
+    /// Checks that this snapshot belongs to `module` and fits a memory whose
+    /// maximum is `max_pages` wasm pages.
+    pub fn check_target(&self, module: ModuleHash, max_pages: u32) -> Result<(), SnapshotError> {
+        self.view().check_target(module, max_pages)
+    }
+
+    /// Checks the invariants every snapshot must hold.
+    pub fn validate(&self) -> Result<(), SnapshotError> {
+        self.view().validate()
+    }
+}
+
+/// Indices of the pages of `memory` that hold a non-zero byte, increasing;
+/// only `candidates` are looked at when given.
+pub(crate) fn pages_with_data(memory: &[u8], candidates: Option<&[u32]>) -> Vec<u32> {
+    let page_count = (memory.len() / PAGE_SIZE) as u32;
+    let has_data = |index: &u32| {
+        let start = *index as usize * PAGE_SIZE;
+        memory
+            .get(start..start + PAGE_SIZE)
+            .is_some_and(|bytes| !is_zero(bytes))
+    };
+    match candidates {
+        Some(list) => {
+            let mut list: Vec<u32> = list.iter().copied().filter(has_data).collect();
+            list.sort_unstable();
+            list.dedup();
+            list
+        }
+        None => (0..page_count).filter(has_data).collect(),
     }
 }
 
@@ -234,10 +351,7 @@ mod tests {
         memory[3 * PAGE_SIZE + 17] = 2;
         let snap = Snapshot::capture(ModuleHash::of(b"m"), &memory, None, vec![], vec![]);
         assert_eq!(snap.memory_pages, 2);
-        assert_eq!(
-            snap.pages.iter().map(|p| p.index).collect::<Vec<_>>(),
-            [0, 3]
-        );
+        assert_eq!(snap.pages().map(|(i, _)| i).collect::<Vec<_>>(), [0, 3]);
         assert_eq!(snap.to_memory(), memory);
         snap.validate().unwrap();
 
@@ -249,7 +363,7 @@ mod tests {
             vec![],
             vec![],
         );
-        assert_eq!(only.pages.iter().map(|p| p.index).collect::<Vec<_>>(), [3]);
+        assert_eq!(only.pages().map(|(i, _)| i).collect::<Vec<_>>(), [3]);
     }
 
     #[test]
@@ -274,7 +388,7 @@ mod tests {
 
     #[test]
     fn zero_check_handles_unaligned_slices() {
-        let mut bytes = vec![0u8; 100];
+        let mut bytes = [0u8; 100];
         assert!(is_zero(&bytes[3..97]));
         bytes[96] = 1;
         assert!(!is_zero(&bytes[3..97]));

@@ -18,7 +18,7 @@ mod merge;
 pub mod wire;
 
 pub use diff::{Diff, DiffError, Run, apply};
-pub use image::{GlobalValue, ModuleHash, Page, Snapshot, SnapshotError};
+pub use image::{GlobalValue, ModuleHash, Snapshot, SnapshotError, SnapshotView};
 pub use merge::{Conflict, ConflictKind, ElemType, MergeError, MergeOp, MergeRegion, Merger};
 
 /// Granularity of snapshots and diffs: the host's page size, not wasm's.

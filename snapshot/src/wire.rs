@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use crate::diff::DiffError;
 use crate::image::SnapshotError;
 use crate::merge::MergeRegion;
-use crate::{Diff, GlobalValue, ModuleHash, PAGE_SIZE, Page, Run, Snapshot};
+use crate::{Diff, GlobalValue, ModuleHash, PAGE_SIZE, Run, Snapshot, SnapshotView};
 
 pub const SNAPSHOT_MAGIC: [u8; 4] = *b"WFSN";
 pub const DIFF_MAGIC: [u8; 4] = *b"WFDF";
@@ -183,17 +183,84 @@ pub fn encode_snapshot(snapshot: &Snapshot) -> Vec<u8> {
         module: snapshot.module.0,
         memory_pages: snapshot.memory_pages,
         pages: snapshot
-            .pages
-            .iter()
-            .map(|p| PageOut {
-                index: p.index,
-                data: &p.data[..],
+            .pages()
+            .map(|(index, data)| PageOut {
+                index,
+                data: &data[..],
             })
             .collect(),
         globals: &snapshot.globals,
         regions: &snapshot.regions,
     };
-    with_header(SNAPSHOT_MAGIC, |out| postcard_into(&body, out))
+    // One allocation of the final size: page bytes dominate.
+    let mut out = Vec::with_capacity(encoded_len_estimate(
+        snapshot.page_count(),
+        snapshot.globals.len(),
+        snapshot.regions.len(),
+    ));
+    out.extend_from_slice(&SNAPSHOT_MAGIC);
+    out.extend_from_slice(&VERSION.to_le_bytes());
+    postcard_into(&body, out)
+}
+
+/// Encodes a snapshot of `memory` straight into `out`: the same bytes as
+/// `encode_snapshot(&Snapshot::capture(..))`, without the intermediate copy
+/// of every page. `out` is cleared first; reserve its capacity (see
+/// [`encoded_capture_len`]) to control where the bytes land.
+pub fn encode_capture(
+    out: &mut Vec<u8>,
+    module: ModuleHash,
+    memory: &[u8],
+    candidates: Option<&[u32]>,
+    globals: &[(u32, GlobalValue)],
+    regions: &[MergeRegion],
+) {
+    let indices = crate::image::pages_with_data(memory, candidates);
+    let body = SnapshotOut {
+        module: module.0,
+        memory_pages: (memory.len() as u64 / crate::WASM_PAGE_SIZE) as u32,
+        pages: indices
+            .iter()
+            .map(|&index| {
+                let start = index as usize * PAGE_SIZE;
+                PageOut {
+                    index,
+                    data: &memory[start..start + PAGE_SIZE],
+                }
+            })
+            .collect(),
+        globals,
+        regions,
+    };
+    let mut buffer = std::mem::take(out);
+    buffer.clear();
+    buffer.reserve(encoded_len_estimate(
+        indices.len(),
+        globals.len(),
+        regions.len(),
+    ));
+    buffer.extend_from_slice(&SNAPSHOT_MAGIC);
+    buffer.extend_from_slice(&VERSION.to_le_bytes());
+    *out = postcard_into(&body, buffer);
+}
+
+/// An upper bound of the encoded size of a snapshot of `memory` with
+/// `pages` pages of data (for reserving the output of [`encode_capture`]).
+pub fn encoded_capture_len(pages: usize, globals: usize, regions: usize) -> usize {
+    encoded_len_estimate(pages, globals, regions)
+}
+
+fn encoded_len_estimate(pages: usize, globals: usize, regions: usize) -> usize {
+    // Varints: at most 5 bytes per u32, 19 per u128; page length prefix 2.
+    HEADER_LEN
+        + 32
+        + 5
+        + 5
+        + pages * (PAGE_SIZE + 5 + 2)
+        + 5
+        + globals * (5 + 1 + 19)
+        + 5
+        + regions * (5 + 5 + 1 + 1)
 }
 
 pub fn encode_diff(diff: &Diff) -> Vec<u8> {
@@ -267,9 +334,13 @@ fn bound(
     Ok(())
 }
 
-pub fn decode_snapshot(input: &[u8], limits: &Limits) -> Result<Snapshot, WireError> {
+/// Decodes a snapshot without copying its pages: they borrow from `input`.
+pub fn decode_snapshot_view<'a>(
+    input: &'a [u8],
+    limits: &Limits,
+) -> Result<SnapshotView<'a>, WireError> {
     const WHAT: &str = "snapshot";
-    let raw: SnapshotIn<'_> = decode_exact(body(input, SNAPSHOT_MAGIC, WHAT)?, WHAT)?;
+    let raw: SnapshotIn<'a> = decode_exact(body(input, SNAPSHOT_MAGIC, WHAT)?, WHAT)?;
     if raw.memory_pages > limits.max_memory_pages {
         return Err(SnapshotError::MemoryTooLarge {
             pages: raw.memory_pages,
@@ -294,20 +365,22 @@ pub fn decode_snapshot(input: &[u8], limits: &Limits) -> Result<Snapshot, WireEr
                 page.data.len()
             ),
         })?;
-        pages.push(Page {
-            index: page.index,
-            data: Box::new(*data),
-        });
+        pages.push((page.index, data));
     }
-    let snapshot = Snapshot {
+    let view = SnapshotView {
         module: ModuleHash(raw.module),
         memory_pages: raw.memory_pages,
         pages,
         globals: raw.globals.0,
         regions: raw.regions.0,
     };
-    snapshot.validate()?;
-    Ok(snapshot)
+    view.validate()?;
+    Ok(view)
+}
+
+/// Decodes a snapshot into an owned value.
+pub fn decode_snapshot(input: &[u8], limits: &Limits) -> Result<Snapshot, WireError> {
+    decode_snapshot_view(input, limits).map(|view| view.to_snapshot())
 }
 
 pub fn decode_diff(input: &[u8], limits: &Limits) -> Result<Diff, WireError> {
@@ -370,6 +443,26 @@ mod tests {
         let snap = sample();
         let bytes = encode_snapshot(&snap);
         assert_eq!(decode_snapshot(&bytes, &Limits::default()).unwrap(), snap);
+    }
+
+    #[test]
+    fn capture_straight_to_bytes_matches() {
+        let mut memory = vec![0u8; 2 * WASM_PAGE_SIZE as usize];
+        memory[10] = 7;
+        memory[70000] = 9;
+        let globals = vec![(0, GlobalValue::I32(1))];
+        let snap = Snapshot::capture(ModuleHash::of(b"m"), &memory, None, globals.clone(), vec![]);
+        let mut out = vec![1, 2, 3];
+        encode_capture(
+            &mut out,
+            ModuleHash::of(b"m"),
+            &memory,
+            Some(&[17, 0, 5]),
+            &globals,
+            &[],
+        );
+        assert_eq!(out, encode_snapshot(&snap));
+        assert!(out.len() <= encoded_capture_len(2, 1, 0));
     }
 
     #[test]
@@ -469,9 +562,11 @@ mod tests {
 
     #[test]
     fn invariants_are_checked() {
-        let mut snap = sample();
-        snap.pages.swap(0, 1);
-        let bytes = encode_snapshot(&snap);
+        let snap = sample();
+        let mut pages: Vec<(u32, [u8; PAGE_SIZE])> = snap.pages().map(|(i, d)| (i, *d)).collect();
+        pages.reverse();
+        let reversed = Snapshot::from_pages(snap.module, snap.memory_pages, pages, vec![], vec![]);
+        let bytes = encode_snapshot(&reversed);
         assert!(matches!(
             decode_snapshot(&bytes, &Limits::default()),
             Err(WireError::Snapshot(SnapshotError::PagesOutOfOrder { .. }))
