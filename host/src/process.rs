@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 
 use wasmtime::{Caller, Engine, Extern, InstancePre, SharedMemory, Store};
+use weft_snapshot::{MergeOp, MergeRegion};
 
 use crate::pool::WorkerPool;
 use crate::wasi::SharedWasi;
@@ -88,6 +89,23 @@ pub struct Process {
     /// through `pthread_exit`.
     idle: (Mutex<()>, Condvar),
     pool: WorkerPool,
+    /// Merge regions the guest registered, sorted by address.
+    merge_regions: Mutex<Vec<MergeRegion>>,
+}
+
+/// Why a merge region was refused; the discriminants are those of the WIT
+/// `region-error` enum.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[repr(u8)]
+pub enum RegionError {
+    #[error("empty region")]
+    Empty = 0,
+    #[error("region overlaps one registered before")]
+    Overlaps = 1,
+    #[error("region lies outside the memory")]
+    OutOfBounds = 2,
+    #[error("typed region is not whole, aligned elements")]
+    Misaligned = 3,
 }
 
 impl std::fmt::Debug for Process {
@@ -117,6 +135,7 @@ impl Process {
             main_finished: AtomicBool::new(false),
             idle: (Mutex::new(()), Condvar::new()),
             pool: WorkerPool::default(),
+            merge_regions: Mutex::new(Vec::new()),
         })
     }
 
@@ -126,6 +145,42 @@ impl Process {
 
     pub fn shared_memory(&self) -> Option<&SharedMemory> {
         self.memory.as_ref()
+    }
+
+    /// Registers a merge region (see `wit/threads.wit`).
+    pub fn register_merge_region(&self, region: MergeRegion) -> Result<(), RegionError> {
+        if region.len == 0 {
+            return Err(RegionError::Empty);
+        }
+        let memory_len = self.memory.as_ref().map_or(0, |m| m.data().len() as u64);
+        if region.end() > memory_len {
+            return Err(RegionError::OutOfBounds);
+        }
+        if !matches!(region.op, MergeOp::Bytewise | MergeOp::Ignore) {
+            let size = region.ty.size();
+            if region.addr % size != 0 || region.len % size != 0 {
+                return Err(RegionError::Misaligned);
+            }
+        }
+        let mut regions = self.merge_regions.lock().unwrap_or_else(|e| e.into_inner());
+        let at = regions.partition_point(|r| r.addr < region.addr);
+        let overlaps_previous = at > 0 && regions[at - 1].end() > region.addr as u64;
+        let overlaps_next = regions
+            .get(at)
+            .is_some_and(|r| (r.addr as u64) < region.end());
+        if overlaps_previous || overlaps_next {
+            return Err(RegionError::Overlaps);
+        }
+        regions.insert(at, region);
+        Ok(())
+    }
+
+    /// The merge regions registered so far, sorted by address.
+    pub fn merge_regions(&self) -> Vec<MergeRegion> {
+        self.merge_regions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     pub(crate) fn wasi(&self) -> &SharedWasi {

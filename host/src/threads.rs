@@ -2,6 +2,7 @@
 //! lowering of the `weft:threads/threads` WIT interface (`wit/threads.wit`).
 
 use wasmtime::{Caller, Linker};
+use weft_snapshot::{ElemType, MergeOp, MergeRegion};
 
 use crate::ThreadError;
 use crate::process::{ThreadExited, ThreadState, write_guest};
@@ -12,7 +13,13 @@ pub const WASI_SPAWN: &str = "thread-spawn";
 
 /// Core import module of the `weft:threads/threads` interface.
 pub const WEFT_MODULE: &str = "weft:threads/threads@0.1.0";
-pub const WEFT_FUNCTIONS: &[&str] = &["spawn", "mode", "current-id", "exit-current"];
+pub const WEFT_FUNCTIONS: &[&str] = &[
+    "spawn",
+    "mode",
+    "current-id",
+    "exit-current",
+    "register-merge-region",
+];
 
 /// wasi-threads reports a failed spawn as a negative number; libc turns any
 /// of them into `EAGAIN`. Use preview1's errno values.
@@ -48,7 +55,7 @@ pub fn add_to_linker(linker: &mut Linker<ThreadState>) -> wasmtime::Result<()> {
             let mut area = [0u8; 8];
             area[0] = discriminant;
             area[4..8].copy_from_slice(&payload.to_le_bytes());
-            write_return_area(&mut caller, ret as u32, &area)
+            write_result_area(&mut caller, ret as u32, &area, 4)
         },
     )?;
 
@@ -66,6 +73,36 @@ pub fn add_to_linker(linker: &mut Linker<ThreadState>) -> wasmtime::Result<()> {
 
     linker.func_wrap(
         WEFT_MODULE,
+        "register-merge-region",
+        |mut caller: Caller<'_, ThreadState>,
+         addr: i32,
+         len: i32,
+         op: i32,
+         ty: i32,
+         ret: i32|
+         -> wasmtime::Result<()> {
+            let (Some(op), Some(ty)) = (merge_op(op), elem_type(ty)) else {
+                wasmtime::bail!(
+                    "weft:threads register-merge-region: invalid enum value (op {op}, type {ty})"
+                );
+            };
+            let region = MergeRegion {
+                addr: addr as u32,
+                len: len as u32,
+                op,
+                ty,
+            };
+            let process = caller.data().process.clone();
+            let area = match process.register_merge_region(region) {
+                Ok(()) => [0u8, 0],
+                Err(e) => [1u8, e as u8],
+            };
+            write_result_area(&mut caller, ret as u32, &area, 1)
+        },
+    )?;
+
+    linker.func_wrap(
+        WEFT_MODULE,
         "exit-current",
         |_caller: Caller<'_, ThreadState>| -> wasmtime::Result<()> {
             Err(wasmtime::Error::new(ThreadExited))
@@ -74,16 +111,44 @@ pub fn add_to_linker(linker: &mut Linker<ThreadState>) -> wasmtime::Result<()> {
     Ok(())
 }
 
-fn write_return_area(
+/// Writes a `result` return area at `addr`, which must be `align`-aligned.
+fn write_result_area(
     caller: &mut Caller<'_, ThreadState>,
     addr: u32,
     data: &[u8],
+    align: u32,
 ) -> wasmtime::Result<()> {
-    if !addr.is_multiple_of(4) {
-        wasmtime::bail!("weft:threads spawn: return area {addr:#x} is not 4-byte aligned");
+    if !addr.is_multiple_of(align) {
+        wasmtime::bail!("weft:threads: return area {addr:#x} is not {align}-byte aligned");
     }
     if !write_guest(caller, addr, data) {
-        wasmtime::bail!("weft:threads spawn: return area {addr:#x} is out of bounds");
+        wasmtime::bail!("weft:threads: return area {addr:#x} is out of bounds");
     }
     Ok(())
+}
+
+/// The WIT `merge-op` case `index`.
+fn merge_op(index: i32) -> Option<MergeOp> {
+    Some(match index {
+        0 => MergeOp::Bytewise,
+        1 => MergeOp::Ignore,
+        2 => MergeOp::Sum,
+        3 => MergeOp::Subtract,
+        4 => MergeOp::Product,
+        5 => MergeOp::Min,
+        6 => MergeOp::Max,
+        7 => MergeOp::Xor,
+        _ => return None,
+    })
+}
+
+/// The WIT `elem-type` case `index`.
+fn elem_type(index: i32) -> Option<ElemType> {
+    Some(match index {
+        0 => ElemType::I32,
+        1 => ElemType::I64,
+        2 => ElemType::F32,
+        3 => ElemType::F64,
+        _ => return None,
+    })
 }

@@ -265,3 +265,13 @@ fn guest_arguments_and_environment() {
     let out = weft(&["run", "--env", "A=1", wasm.to_str().unwrap(), "x", "--flag"]);
     assert_eq!(out.code, Some(31), "argc 3, one variable: {out:?}");
 }
+
+#[test]
+fn merge_regions_are_registered_and_checked() {
+    let out = run(&guest("merge_regions"), &[]);
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert_eq!(
+        out.stdout,
+        "sum over totals: 0\noverlapping: 2\nempty: 1\nmisaligned: 4\nbytewise at any byte: 0\nout of bounds: 3\n"
+    );
+}

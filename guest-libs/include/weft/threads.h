@@ -3,6 +3,7 @@
 #ifndef WEFT_THREADS_H
 #define WEFT_THREADS_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #ifdef __cplusplus
@@ -25,6 +26,54 @@ WEFT_IMPORT("spawn") void weft_thread_spawn(uint32_t start_arg, weft_spawn_resul
 WEFT_IMPORT("mode") weft_thread_mode_t weft_thread_mode(void);
 WEFT_IMPORT("current-id") uint32_t weft_thread_current_id(void);
 WEFT_IMPORT("exit-current") _Noreturn void weft_thread_exit_current(void);
+
+/* Merge regions (chain mode): how a region's bytes combine when a chained
+ * thread's changes merge back into its parent. */
+typedef enum {
+    WEFT_MERGE_BYTEWISE = 0,
+    WEFT_MERGE_IGNORE = 1,
+    WEFT_MERGE_SUM = 2,
+    WEFT_MERGE_SUBTRACT = 3,
+    WEFT_MERGE_PRODUCT = 4,
+    WEFT_MERGE_MIN = 5,
+    WEFT_MERGE_MAX = 6,
+    WEFT_MERGE_XOR = 7,
+} weft_merge_op_t;
+
+typedef enum {
+    WEFT_ELEM_I32 = 0,
+    WEFT_ELEM_I64 = 1,
+    WEFT_ELEM_F32 = 2,
+    WEFT_ELEM_F64 = 3,
+} weft_elem_type_t;
+
+/* What weft_merge_region returns: 0, or why the region was refused. */
+enum {
+    WEFT_REGION_OK = 0,
+    WEFT_REGION_EMPTY = 1,
+    WEFT_REGION_OVERLAPS = 2,
+    WEFT_REGION_OUT_OF_BOUNDS = 3,
+    WEFT_REGION_MISALIGNED = 4,
+};
+
+/* `result<_, region-error>` return area. */
+typedef struct {
+    uint8_t is_err;
+    uint8_t error; /* WIT region-error case */
+} weft_region_result_t;
+
+WEFT_IMPORT("register-merge-region")
+void weft_register_merge_region(uint32_t addr, uint32_t len, weft_merge_op_t op,
+                                weft_elem_type_t type, weft_region_result_t *ret);
+
+/* Registers `len` bytes at `addr` as a merge region; returns a
+ * WEFT_REGION_* code. */
+static inline int weft_merge_region(const void *addr, size_t len, weft_merge_op_t op,
+                                    weft_elem_type_t type) {
+    weft_region_result_t result;
+    weft_register_merge_region((uint32_t)(uintptr_t)addr, (uint32_t)len, op, type, &result);
+    return result.is_err ? 1 + result.error : WEFT_REGION_OK;
+}
 
 #undef WEFT_IMPORT
 
