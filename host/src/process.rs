@@ -158,7 +158,7 @@ impl Process {
         }
         if !matches!(region.op, MergeOp::Bytewise | MergeOp::Ignore) {
             let size = region.ty.size();
-            if region.addr % size != 0 || region.len % size != 0 {
+            if !region.addr.is_multiple_of(size) || !region.len.is_multiple_of(size) {
                 return Err(RegionError::Misaligned);
             }
         }

@@ -102,7 +102,7 @@ pub(crate) fn validate_regions(
         }
         if region.is_typed() {
             let size = region.ty.size();
-            if region.len % size != 0 || region.addr % size != 0 {
+            if !region.len.is_multiple_of(size) || !region.addr.is_multiple_of(size) {
                 return Err(bad(region, "not whole, aligned elements of its type"));
             }
         }
