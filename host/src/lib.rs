@@ -11,6 +11,7 @@ mod pool;
 pub mod process;
 pub mod rewrite;
 pub mod snapshot;
+pub mod symbols;
 pub mod threads;
 mod touched;
 pub mod wasi;
@@ -120,6 +121,9 @@ pub struct Program {
     module: Module,
     memory_import: Option<(String, String, MemoryType)>,
     layout: snapshot::SnapshotLayout,
+    /// The module as given, for symbol look-ups on demand.
+    original: Arc<[u8]>,
+    symbols: Arc<std::sync::OnceLock<symbols::DataSymbols>>,
 }
 
 /// What a process is started with.
@@ -237,11 +241,20 @@ impl Program {
             module,
             memory_import,
             layout,
+            original: bytes.into(),
+            symbols: Arc::default(),
         })
     }
 
     pub fn module(&self) -> &Module {
         &self.module
+    }
+
+    /// Names of the module's data, for reports such as merge conflicts
+    /// (parsed on first use).
+    pub fn data_symbols(&self) -> &symbols::DataSymbols {
+        self.symbols
+            .get_or_init(|| symbols::DataSymbols::parse(&self.original))
     }
 
     /// The module's identity and mutable globals, for snapshots.

@@ -319,3 +319,33 @@ pub unsafe fn diff(
     let bytes = unsafe { shared_bytes(memory) };
     Ok(Diff::between(base, bytes, candidates.as_deref(), &globals))
 }
+
+/// One line describing a merge conflict, with the variable's name when the
+/// module has symbols, e.g. ``0x1040..0x1044 (4 bytes, `counter`): changed by
+/// threads 1 and 2``. Writer numbers are the ones given to the `Merger`.
+pub fn describe_conflict(
+    conflict: &weft_snapshot::Conflict,
+    symbols: &crate::symbols::DataSymbols,
+) -> String {
+    use weft_snapshot::ConflictKind;
+    let end = conflict.addr as u64 + conflict.len as u64;
+    let name = symbols
+        .describe(conflict.addr)
+        .map(|n| format!(", `{n}`"))
+        .unwrap_or_default();
+    let what = match conflict.kind {
+        ConflictKind::TwoWriters { first, second } => {
+            format!("changed by writers {first} and {second}")
+        }
+        ConflictKind::BaseChanged { writer } => {
+            format!("changed by writer {writer} and by its parent after the snapshot")
+        }
+        ConflictKind::InexactProduct { writer } => {
+            format!("writer {writer}'s product factor is not an exact integer")
+        }
+    };
+    format!(
+        "{:#x}..{end:#x} ({} bytes{name}): {what}",
+        conflict.addr, conflict.len
+    )
+}

@@ -275,3 +275,42 @@ fn merge_regions_are_registered_and_checked() {
         "sum over totals: 0\noverlapping: 2\nempty: 1\nmisaligned: 4\nbytewise at any byte: 0\nout of bounds: 3\n"
     );
 }
+
+/// Addresses in memory map back to the names of the variables there (for
+/// merge-conflict reports).
+#[test]
+fn data_symbols_name_addresses() {
+    let wasm = guest("symbols");
+    let out = run(&wasm, &[]);
+    assert_eq!(out.code, Some(0), "{out:?}");
+    let engine = weft::engine().unwrap();
+    let program = weft::Program::load(&engine, &std::fs::read(&wasm).unwrap()).unwrap();
+    let symbols = program.data_symbols();
+    for line in out.stdout.lines() {
+        let (name, addr) = line.split_once(' ').unwrap();
+        let addr: u32 = addr.parse().unwrap();
+        assert_eq!(symbols.describe(addr).as_deref(), Some(name), "{line}");
+    }
+    let conflict = weft_snapshot::Conflict {
+        addr: out
+            .stdout
+            .lines()
+            .next()
+            .unwrap()
+            .split_once(' ')
+            .unwrap()
+            .1
+            .parse()
+            .unwrap(),
+        len: 4,
+        kind: weft_snapshot::ConflictKind::TwoWriters {
+            first: 1,
+            second: 2,
+        },
+    };
+    let line = weft::snapshot::describe_conflict(&conflict, symbols);
+    assert!(
+        line.ends_with("(4 bytes, `counter`): changed by writers 1 and 2"),
+        "{line}"
+    );
+}
