@@ -240,6 +240,54 @@ impl Snapshot {
         }
     }
 
+    /// Overwrites `bytes.len()` bytes at `addr` (adding pages as needed):
+    /// for adjusting what a restored instance will see. Returns false when
+    /// the range lies outside the memory.
+    pub fn write_bytes(&mut self, addr: u32, bytes: &[u8]) -> bool {
+        let end = addr as u64 + bytes.len() as u64;
+        if end > self.memory_len() as u64 {
+            return false;
+        }
+        let mut at = addr as usize;
+        for chunk in bytes.chunks(PAGE_SIZE) {
+            let mut written = 0;
+            while written < chunk.len() {
+                let index = ((at + written) / PAGE_SIZE) as u32;
+                let slot = match self.page_indices.binary_search(&index) {
+                    Ok(slot) => slot,
+                    Err(slot) => {
+                        self.page_indices.insert(slot, index);
+                        let offset = slot * PAGE_SIZE;
+                        self.page_data.splice(offset..offset, [0u8; PAGE_SIZE]);
+                        slot
+                    }
+                };
+                let in_page = (at + written) % PAGE_SIZE;
+                let n = (PAGE_SIZE - in_page).min(chunk.len() - written);
+                let start = slot * PAGE_SIZE + in_page;
+                self.page_data[start..start + n].copy_from_slice(&chunk[written..written + n]);
+                written += n;
+            }
+            at += chunk.len();
+        }
+        true
+    }
+
+    /// Reads `N` bytes at `addr` (zero where the snapshot holds no page).
+    pub fn read_bytes<const N: usize>(&self, addr: u32) -> Option<[u8; N]> {
+        if addr as u64 + N as u64 > self.memory_len() as u64 {
+            return None;
+        }
+        let mut out = [0u8; N];
+        for (k, byte) in out.iter_mut().enumerate() {
+            let a = addr as usize + k;
+            *byte = self
+                .page((a / PAGE_SIZE) as u32)
+                .map_or(0, |p| p[a % PAGE_SIZE]);
+        }
+        Some(out)
+    }
+
     /// Borrows the snapshot as a view.
     pub fn view(&self) -> SnapshotView<'_> {
         SnapshotView {
@@ -364,6 +412,26 @@ mod tests {
             vec![],
         );
         assert_eq!(only.pages().map(|(i, _)| i).collect::<Vec<_>>(), [3]);
+    }
+
+    #[test]
+    fn write_and_read_bytes() {
+        let mut memory = vec![0u8; WASM_PAGE_SIZE as usize];
+        memory[100] = 1;
+        let mut snap = Snapshot::capture(ModuleHash::of(b"m"), &memory, None, vec![], vec![]);
+        assert!(snap.write_bytes(PAGE_SIZE as u32 * 3 - 2, &[1, 2, 3, 4]));
+        assert!(snap.write_bytes(98, &[7, 7]));
+        assert!(!snap.write_bytes(WASM_PAGE_SIZE as u32 - 1, &[1, 2]));
+        memory[PAGE_SIZE * 3 - 2..PAGE_SIZE * 3 + 2].copy_from_slice(&[1, 2, 3, 4]);
+        memory[98..100].copy_from_slice(&[7, 7]);
+        assert_eq!(snap.to_memory(), memory);
+        assert_eq!(snap.pages().map(|(i, _)| i).collect::<Vec<_>>(), [0, 2, 3]);
+        assert_eq!(
+            snap.read_bytes::<4>(PAGE_SIZE as u32 * 3 - 2),
+            Some([1, 2, 3, 4])
+        );
+        assert_eq!(snap.read_bytes::<2>(5000), Some([0, 0]));
+        snap.validate().unwrap();
     }
 
     #[test]

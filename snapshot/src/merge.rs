@@ -246,7 +246,10 @@ impl<'a> Merger<'a> {
                 .entry(page)
                 .or_insert_with(|| Box::new([0; PAGE_SIZE]));
             let owner = &mut owners[addr as usize % PAGE_SIZE];
-            if *owner != 0 && *owner != writer + 1 {
+            let current = base[addr as usize];
+            if current == value {
+                // Both wrote the same value: nothing is lost.
+            } else if *owner != 0 && *owner != writer + 1 {
                 conflicts.add(
                     addr,
                     ConflictKind::TwoWriters {
@@ -254,7 +257,7 @@ impl<'a> Merger<'a> {
                         second: writer,
                     },
                 );
-            } else if base[addr as usize] != original {
+            } else if current != original {
                 conflicts.add(addr, ConflictKind::BaseChanged { writer });
             }
             *owner = writer + 1;
