@@ -54,7 +54,10 @@ pub fn main(args: ConformanceArgs) -> anyhow::Result<ExitCode> {
                     let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                     let Some(&(c, m)) = work.get(i) else { break };
                     let (cell, ok) = match suite.check(&cases[c], modes[m]) {
-                        Ok(report) if report.agrees() => ("ok".to_string(), true),
+                        Ok(report) if report.passes() => {
+                            let cell = if report.agrees() { "ok" } else { "refused" };
+                            (cell.to_string(), true)
+                        }
                         Ok(report) => {
                             failures.lock().unwrap().push(report.explain());
                             ("FAIL".to_string(), false)
@@ -77,14 +80,14 @@ pub fn main(args: ConformanceArgs) -> anyhow::Result<ExitCode> {
     let width = cases.iter().map(|c| c.name.len()).max().unwrap_or(4).max(4);
     let mut header = format!("{:width$}", "case");
     for mode in &modes {
-        header.push_str(&format!("  {:6}", mode.as_str()));
+        header.push_str(&format!("  {:8}", mode.as_str()));
     }
     println!("{header}  about");
     let (mut passed, mut failed) = (0, 0);
     for (case, row) in cases.iter().zip(&results) {
         let mut line = format!("{:width$}", case.name);
         for (cell, ok) in row {
-            line.push_str(&format!("  {cell:6}"));
+            line.push_str(&format!("  {cell:8}"));
             if *ok {
                 passed += 1;
             } else {

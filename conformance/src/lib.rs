@@ -32,17 +32,44 @@ pub const RUN_TIMEOUT: Duration = Duration::from_secs(120);
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Mode {
     Local,
+    Chain,
 }
 
 impl Mode {
-    pub const ALL: &[Mode] = &[Mode::Local];
+    pub const ALL: &[Mode] = &[Mode::Local, Mode::Chain];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Mode::Local => "local",
+            Mode::Chain => "chain",
         }
     }
 }
+
+/// What a case must do in chain mode, where every thread runs on its own
+/// copy of memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ChainExpectation {
+    /// Its threads communicate only through joins, disjoint writes and
+    /// merge regions: the output must equal the native build's.
+    #[default]
+    Same,
+    /// It relies on shared writes or synchronisation that chained threads
+    /// cannot have: Weft must end it with a clear error (a reported
+    /// conflict, or a refused wait), never a silent difference or a hang.
+    Error,
+    /// Its threads race, so whether they overlap in time decides: either
+    /// the same output, or a clear error.
+    SameOrError,
+}
+
+/// The messages by which Weft refuses a program in chain mode.
+const CHAIN_ERRORS: &[&str] = &[
+    "conflicting write",
+    "cannot work in chain mode",
+    "thread mode `chain` cannot run this module",
+];
 
 impl fmt::Display for Mode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -84,6 +111,9 @@ pub struct Case {
     /// Extra `weft run` options, e.g. `--max-threads`.
     #[serde(default)]
     pub weft_options: Vec<String>,
+    /// What the case must do in chain mode.
+    #[serde(default)]
+    pub chain: ChainExpectation,
 }
 
 fn default_lang() -> Lang {
@@ -137,6 +167,7 @@ pub struct Suite {
 pub struct CaseReport {
     pub case: String,
     pub mode: Mode,
+    pub expectation: ChainExpectation,
     pub native: Outcome,
     pub weft: Outcome,
 }
@@ -148,6 +179,22 @@ impl CaseReport {
             && !self.native.timed_out
             && self.weft.code == self.native.code
             && self.weft.stdout == self.native.stdout
+    }
+
+    /// Weft ended the program with one of its chain-mode errors.
+    pub fn refused_clearly(&self) -> bool {
+        !self.weft.timed_out
+            && self.weft.code.is_some_and(|c| c != 0)
+            && CHAIN_ERRORS.iter().any(|m| self.weft.stderr.contains(m))
+    }
+
+    /// Whether the case did what its mode requires.
+    pub fn passes(&self) -> bool {
+        match (self.mode, self.expectation) {
+            (Mode::Local, _) | (Mode::Chain, ChainExpectation::Same) => self.agrees(),
+            (Mode::Chain, ChainExpectation::Error) => self.refused_clearly(),
+            (Mode::Chain, ChainExpectation::SameOrError) => self.agrees() || self.refused_clearly(),
+        }
     }
 
     /// The normalised result of the wasm run, for snapshots.
@@ -164,9 +211,10 @@ impl CaseReport {
     /// Why the case does not agree, with both outputs.
     pub fn explain(&self) -> String {
         format!(
-            "case `{}` in mode {}: native exited {:?}{}, weft exited {:?}{}\n--- native stdout\n{}\n--- weft stdout\n{}\n--- weft stderr\n{}",
+            "case `{}` in mode {} (chain expectation {:?}): native exited {:?}{}, weft exited {:?}{}\n--- native stdout\n{}\n--- weft stdout\n{}\n--- weft stderr\n{}",
             self.case,
             self.mode,
+            self.expectation,
             self.native.code,
             if self.native.timed_out {
                 " (timed out)"
@@ -203,6 +251,7 @@ impl Suite {
         Ok(CaseReport {
             case: case.name.clone(),
             mode,
+            expectation: case.chain,
             native,
             weft,
         })
@@ -245,14 +294,17 @@ impl Suite {
         let wasm = self.build_c_wasm(source, name)?;
         let native = self.c_output(name, "native")?;
         if is_stale(&native, &[source.to_path_buf()])? {
-            compile(
-                Command::new("cc")
-                    .args(["-O2", "-Wall", "-Werror", "-pthread", "-o"])
-                    .arg(&native)
+            compile_to(&native, |out| {
+                let mut cmd = Command::new("cc");
+                cmd.args(["-O2", "-Wall", "-Werror", "-pthread"])
+                    .arg("-I")
+                    .arg(root().join("../guest-libs/include"))
+                    .arg("-o")
+                    .arg(out)
                     .arg(source)
-                    .arg("-lm"),
-                &native,
-            )?;
+                    .arg("-lm");
+                cmd
+            })?;
         }
         Ok((wasm, native))
     }
@@ -267,15 +319,16 @@ impl Suite {
             guest_libs.join("weft-cc"),
             guest_libs.join("src"),
             guest_libs.join("include"),
+            guest_libs.join("libc-overlay"),
         ];
         if is_stale(&wasm, &inputs)? {
-            compile(
-                Command::new(weft_cc())
-                    .args(["-O2", "-Wall", "-Werror", "-o"])
-                    .arg(&wasm)
-                    .arg(source),
-                &wasm,
-            )?;
+            compile_to(&wasm, |out| {
+                let mut cmd = Command::new(weft_cc());
+                cmd.args(["-O2", "-Wall", "-Werror", "-o"])
+                    .arg(out)
+                    .arg(source);
+                cmd
+            })?;
         }
         Ok(wasm)
     }
@@ -309,6 +362,17 @@ impl Suite {
             target_dir.join(format!("release/{name}")),
         ))
     }
+}
+
+/// Builds into a temporary file and renames it into place, so concurrent
+/// builds of the same program (two modes of one case) never see a partial
+/// file.
+fn compile_to(output: &Path, command: impl FnOnce(&Path) -> Command) -> anyhow::Result<()> {
+    static UNIQUE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = UNIQUE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = output.with_extension(format!("tmp{}-{n}", std::process::id()));
+    compile(&mut command(&tmp), output)?;
+    std::fs::rename(&tmp, output).with_context(|| format!("renaming {}", tmp.display()))
 }
 
 fn compile(cmd: &mut Command, output: &Path) -> anyhow::Result<()> {

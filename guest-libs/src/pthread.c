@@ -40,7 +40,87 @@ extern volatile int __thread_list_lock;
 
 static void *exit_value(void *value) { return value; }
 
+/* ---- chain mode -----------------------------------------------------
+ * A chained thread runs in a fresh instance restored from a snapshot of
+ * its parent. The host points the thread's start routine at
+ * chain_trampoline and stores the real routine and argument in
+ * weft_chain_entry (both in the child's copy only). The trampoline runs
+ * the routine and hands its result to the host, which merges the child's
+ * memory changes into the parent and then runs libc's exit path on the
+ * parent's memory with exit_value as the start routine. The host finds
+ * these through the module's symbol table. */
+
+struct weft_chain_entry {
+    void *(*start)(void *);
+    void *arg;
+};
+
+__attribute__((used)) struct weft_chain_entry weft_chain_entry;
+
+static _Noreturn void *chain_trampoline(void *unused) {
+    (void)unused;
+    void *result = weft_chain_entry.start(weft_chain_entry.arg);
+    weft_thread_finish((uint32_t)(uintptr_t)result);
+}
+
+/* Function-table indices the host needs: [0] the trampoline, [1] the
+ * routine that returns its argument. */
+__attribute__((used)) void *(*const weft_chain_functions[2])(void *) = {chain_trampoline, exit_value};
+
+#define MAIN_THREAD_ID 0x3fffffffu
+
+static int chain_mode(void) {
+    static int mode = -1; /* the mode never changes: ask the host once */
+    if (mode < 0) mode = weft_thread_mode();
+    return mode == WEFT_MODE_CHAIN;
+}
+
+/* In chain mode each thread runs on its own copy of memory, so waiting for
+ * another thread through memory (a condition variable, a barrier, a mutex
+ * some other thread holds) would wait forever. These fail at once with a
+ * clear message instead. */
+
+int __real_pthread_cond_wait(pthread_cond_t *restrict, pthread_mutex_t *restrict);
+int __real_pthread_cond_timedwait(pthread_cond_t *restrict, pthread_mutex_t *restrict,
+                                  const struct timespec *restrict);
+int __real_pthread_barrier_wait(pthread_barrier_t *);
+int __real_pthread_mutex_lock(pthread_mutex_t *);
+
+int __wrap_pthread_cond_wait(pthread_cond_t *restrict c, pthread_mutex_t *restrict m) {
+    if (chain_mode()) weft_chain_unsupported(WEFT_SYNC_COND_WAIT);
+    return __real_pthread_cond_wait(c, m);
+}
+
+int __wrap_pthread_cond_timedwait(pthread_cond_t *restrict c, pthread_mutex_t *restrict m,
+                                  const struct timespec *restrict t) {
+    if (chain_mode()) weft_chain_unsupported(WEFT_SYNC_COND_WAIT);
+    return __real_pthread_cond_timedwait(c, m, t);
+}
+
+int __wrap_pthread_barrier_wait(pthread_barrier_t *b) {
+    if (chain_mode()) weft_chain_unsupported(WEFT_SYNC_BARRIER_WAIT);
+    return __real_pthread_barrier_wait(b);
+}
+
+int __wrap_pthread_mutex_lock(pthread_mutex_t *m) {
+    if (chain_mode()) {
+        /* Uncontended locks work on the thread's own copy; a lock that is
+         * held (by whoever held it when this thread's snapshot was taken)
+         * can never be released here. */
+        int rc = pthread_mutex_trylock(m);
+        if (rc == EBUSY) weft_chain_unsupported(WEFT_SYNC_MUTEX_HELD);
+        return rc;
+    }
+    return __real_pthread_mutex_lock(m);
+}
+
 _Noreturn void pthread_exit(void *value) {
+    if (weft_thread_mode() == WEFT_MODE_CHAIN && weft_thread_current_id() != MAIN_THREAD_ID) {
+        /* A chained thread: the host ends it with this result; libc's exit
+         * path (TSD destructors, waking the joiner) then runs on the
+         * parent's memory. */
+        weft_thread_finish((uint32_t)(uintptr_t)value);
+    }
     struct wasi_start_args args = {0, 0, exit_value, value};
     __wasi_thread_start_C((int)weft_thread_current_id(), &args);
     /* From here on a joiner may free this thread's stack: touch only the

@@ -7,6 +7,7 @@
 //! guest run in parallel, each an instance of the module on an OS thread
 //! from a pool, over the same shared memory.
 
+mod chain;
 mod pool;
 pub mod process;
 pub mod rewrite;
@@ -24,7 +25,7 @@ use wasmtime::{Config, Engine, ExternType, Linker, MemoryType, Module, SharedMem
 use wasmtime_wasi::FsPerms;
 use wasmtime_wasi::WasiCtxBuilder;
 
-pub use process::{Process, ProcessConfig, ThreadEnd, terminate};
+pub use process::{ConflictPolicy, Process, ProcessConfig, ThreadEnd, terminate};
 
 /// How a program's threads run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,8 +93,8 @@ pub enum LoadError {
 /// Why a process could not be started.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
-    #[error("thread mode `chain` is not supported yet: use `--thread-mode local`")]
-    ChainModeUnsupported,
+    #[error("thread mode `chain` cannot run this module: {0}")]
+    ChainUnsupported(String),
     #[error(
         "creating the shared memory ({pages} pages of 64 KiB, maximum {max} pages) failed: {error}"
     )]
@@ -141,6 +142,8 @@ pub struct StartConfig {
     pub max_memory: Option<u64>,
     /// Whether the guest's stdin is the host's.
     pub inherit_stdin: bool,
+    /// What conflicting writes of chained threads do.
+    pub on_conflict: ConflictPolicy,
 }
 
 impl Default for StartConfig {
@@ -153,6 +156,7 @@ impl Default for StartConfig {
             max_threads: 1024,
             max_memory: None,
             inherit_stdin: true,
+            on_conflict: ConflictPolicy::Error,
         }
     }
 }
@@ -264,9 +268,6 @@ impl Program {
 
     /// Creates the process: its shared memory, WASI context and linker.
     pub fn start(&self, config: &StartConfig) -> anyhow::Result<Arc<Process>> {
-        if config.mode == ThreadMode::Chain {
-            return Err(StartError::ChainModeUnsupported.into());
-        }
         let engine = self.module.engine();
         let mut linker = Linker::new(engine);
         wasi::add_to_linker(&mut linker)?;
@@ -301,20 +302,45 @@ impl Program {
             ProcessConfig {
                 mode: config.mode,
                 max_threads: config.max_threads,
+                on_conflict: config.on_conflict,
             },
         );
-        if let (Some((module, name, _)), Some(memory)) = (&self.memory_import, memory) {
+        let mut own = linker.clone();
+        if let (Some((module, name, _)), Some(memory)) = (&self.memory_import, &memory) {
             // The definition is not tied to this store: a shared memory
             // belongs to the engine, and every thread's store imports it.
-            let store = process.new_store(process::MAIN_TID);
-            linker
-                .define(&store, module, name, memory)
+            let store = process.new_store(process::MAIN_TID, None);
+            own.define(&store, module, name, memory.clone())
                 .map_err(|e| LoadError::Link(format!("{e:#}")))?;
         }
-        let pre = linker
+        let pre = own
             .instantiate_pre(&self.module)
             .map_err(|e| LoadError::Link(format!("{e:#}")))?;
-        process.set_instance_pre(pre);
+        process.set_linking(process::Linking {
+            module: self.module.clone(),
+            linker,
+            pre,
+            memory_import: self
+                .memory_import
+                .as_ref()
+                .map(|(module, name, _)| (module.clone(), name.clone())),
+        });
+        if config.mode == ThreadMode::Chain {
+            let Some(memory) = &memory else {
+                return Err(StartError::ChainUnsupported(
+                    "it imports no shared memory, so it has no threads".into(),
+                )
+                .into());
+            };
+            let max_pages = memory.ty().maximum().unwrap_or(memory.ty().minimum());
+            let chain = chain::ChainSupport::new(
+                self.layout.clone(),
+                self.data_symbols().clone(),
+                max_pages.min(u32::MAX as u64) as u32,
+            )
+            .map_err(StartError::ChainUnsupported)?;
+            process.set_chain(chain);
+        }
         Ok(process)
     }
 }

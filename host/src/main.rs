@@ -59,11 +59,23 @@ struct RunArgs {
     /// maximum).
     #[arg(long, value_parser = parse_size)]
     max_memory: Option<u64>,
+    /// Chain mode: what writes of two threads to the same bytes (outside a
+    /// merge region) do: `error` ends the program, `warn` reports and goes on.
+    #[arg(long, default_value = "error", value_parser = parse_conflict_policy)]
+    on_conflict: weft::ConflictPolicy,
     /// The program.
     program: PathBuf,
     /// Arguments passed to the program.
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     args: Vec<String>,
+}
+
+fn parse_conflict_policy(s: &str) -> Result<weft::ConflictPolicy, String> {
+    match s {
+        "error" => Ok(weft::ConflictPolicy::Error),
+        "warn" => Ok(weft::ConflictPolicy::Warn),
+        _ => Err(format!("`{s}`: expected `error` or `warn`")),
+    }
 }
 
 fn parse_size(s: &str) -> Result<u64, String> {
@@ -148,12 +160,13 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         max_threads: args.max_threads,
         max_memory: args.max_memory,
         inherit_stdin: true,
+        on_conflict: args.on_conflict,
     };
     let process = program.start(&config).context("starting the program")?;
     // Threads may still run when main ends: the exit of `main` ends them
     // all, as it does natively.
     match process.run_main() {
-        ThreadEnd::Finished => terminate(0, None),
+        ThreadEnd::Finished | ThreadEnd::Result(_) => terminate(0, None),
         ThreadEnd::Exit(code) => terminate(code, None),
         ThreadEnd::Trap(e) => terminate(
             weft::process::TRAP_EXIT_CODE,

@@ -2,16 +2,22 @@
 //! state and its threads, and how the program ends.
 //!
 //! Every thread (the main one included) has a `Store` of its own holding a
-//! [`ThreadState`], and an instance of the module made from the shared
-//! `InstancePre`, all over the same `SharedMemory`.
+//! [`ThreadState`] and an instance of the module. In local mode all of them
+//! share the process's `SharedMemory` (instances come from one
+//! `InstancePre`); in chain mode a chained thread has a memory of its own,
+//! restored from a snapshot of its parent (see `chain.rs`).
 
 use std::cell::UnsafeCell;
 use std::io::Write as _;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 
-use wasmtime::{Caller, Engine, Extern, InstancePre, SharedMemory, Store};
-use weft_snapshot::{MergeOp, MergeRegion};
+use wasmtime::{
+    Caller, Engine, Extern, Instance, InstancePre, Linker, Module, SharedMemory, Store,
+};
+use weft_snapshot::{MergeOp, MergeRegion, WriteLog};
+
+use crate::chain::ChainSupport;
 
 use crate::pool::WorkerPool;
 use crate::wasi::SharedWasi;
@@ -26,11 +32,39 @@ pub const MAX_TID: u32 = 0x1fff_ffff;
 /// Exit code of a program that trapped (the code wasmtime's CLI uses).
 pub const TRAP_EXIT_CODE: i32 = 134;
 
-/// Per-store state: which process and which thread a store belongs to.
+/// Per-store state: which process and thread a store belongs to, and the
+/// linear memory that thread runs on.
 #[derive(Debug)]
 pub struct ThreadState {
     pub process: Arc<Process>,
     pub tid: u32,
+    pub memory: Option<Arc<ThreadMemory>>,
+}
+
+/// A shared linear memory some threads run on, with the log of merges
+/// into it; its lock orders snapshots of the memory against merges.
+#[derive(Debug)]
+pub struct ThreadMemory {
+    pub memory: SharedMemory,
+    pub(crate) merges: Mutex<WriteLog>,
+}
+
+impl ThreadMemory {
+    pub fn new(memory: SharedMemory) -> Arc<Self> {
+        Arc::new(Self {
+            memory,
+            merges: Mutex::new(WriteLog::default()),
+        })
+    }
+}
+
+/// What a chained thread does when its changes conflict with others'.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConflictPolicy {
+    /// Report each conflict on stderr and go on (the later write wins).
+    Warn,
+    /// Report the conflicts and end the program with exit code 1.
+    Error,
 }
 
 /// Settings of one process.
@@ -39,6 +73,18 @@ pub struct ProcessConfig {
     pub mode: ThreadMode,
     /// Threads (besides the main one) that may be live at once.
     pub max_threads: u32,
+    pub on_conflict: ConflictPolicy,
+}
+
+/// The module as linked for this process.
+pub(crate) struct Linking {
+    pub(crate) module: Module,
+    /// The linker without the memory import, for instances on other memories.
+    pub(crate) linker: Linker<ThreadState>,
+    /// Instances on the process's own memory.
+    pub(crate) pre: InstancePre<ThreadState>,
+    /// Module and name of the memory import.
+    pub(crate) memory_import: Option<(String, String)>,
 }
 
 /// How one thread's wasm call ended.
@@ -46,6 +92,8 @@ pub struct ProcessConfig {
 pub enum ThreadEnd {
     /// Returned normally, or ended itself through `pthread_exit`.
     Finished,
+    /// A chained thread finished with this result (`weft:threads` `finish`).
+    Result(u32),
     /// Called `proc_exit(code)`: the whole program ends with `code`.
     Exit(i32),
     /// Trapped (or failed to start): the whole program ends with code 134.
@@ -61,6 +109,8 @@ impl ThreadEnd {
                     Self::Exit(exit.0)
                 } else if e.downcast_ref::<ThreadExited>().is_some() {
                     Self::Finished
+                } else if let Some(ChainFinished(value)) = e.downcast_ref::<ChainFinished>() {
+                    Self::Result(*value)
                 } else {
                     Self::Trap(e)
                 }
@@ -75,11 +125,19 @@ impl ThreadEnd {
 #[error("thread exited")]
 pub struct ThreadExited;
 
+/// The error a chained thread's instance unwinds with when its start routine
+/// has produced its result.
+#[derive(Debug, thiserror::Error)]
+#[error("chained thread finished with {0:#x}")]
+pub struct ChainFinished(pub u32);
+
 pub struct Process {
     engine: Engine,
     /// Set once by `Program::start`, before any thread runs.
-    pre: OnceLock<InstancePre<ThreadState>>,
-    memory: Option<SharedMemory>,
+    linking: OnceLock<Linking>,
+    memory: Option<Arc<ThreadMemory>>,
+    /// Set by `Program::start` in chain mode.
+    chain: OnceLock<ChainSupport>,
     wasi: SharedWasi,
     config: ProcessConfig,
     next_tid: AtomicU32,
@@ -126,8 +184,9 @@ impl Process {
     ) -> Arc<Self> {
         Arc::new(Self {
             engine,
-            pre: OnceLock::new(),
-            memory,
+            linking: OnceLock::new(),
+            memory: memory.map(ThreadMemory::new),
+            chain: OnceLock::new(),
             wasi,
             config,
             next_tid: AtomicU32::new(0),
@@ -143,8 +202,29 @@ impl Process {
         self.config.mode
     }
 
+    /// The process's own memory (the main thread's).
     pub fn shared_memory(&self) -> Option<&SharedMemory> {
-        self.memory.as_ref()
+        self.memory.as_ref().map(|m| &m.memory)
+    }
+
+    pub(crate) fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    pub(crate) fn config(&self) -> &ProcessConfig {
+        &self.config
+    }
+
+    pub(crate) fn pool(&self) -> &WorkerPool {
+        &self.pool
+    }
+
+    pub(crate) fn chain(&self) -> Option<&ChainSupport> {
+        self.chain.get()
+    }
+
+    pub(crate) fn set_chain(&self, chain: ChainSupport) {
+        assert!(self.chain.set(chain).is_ok(), "chain support set twice");
     }
 
     /// Registers a merge region (see `wit/threads.wit`).
@@ -152,7 +232,7 @@ impl Process {
         if region.len == 0 {
             return Err(RegionError::Empty);
         }
-        let memory_len = self.memory.as_ref().map_or(0, |m| m.data().len() as u64);
+        let memory_len = self.shared_memory().map_or(0, |m| m.data().len() as u64);
         if region.end() > memory_len {
             return Err(RegionError::OutOfBounds);
         }
@@ -187,23 +267,46 @@ impl Process {
         &self.wasi
     }
 
-    pub(crate) fn set_instance_pre(&self, pre: InstancePre<ThreadState>) {
-        assert!(self.pre.set(pre).is_ok(), "instance pre set twice");
+    pub(crate) fn set_linking(&self, linking: Linking) {
+        assert!(self.linking.set(linking).is_ok(), "linking set twice");
     }
 
-    fn instantiate(&self, store: &mut Store<ThreadState>) -> wasmtime::Result<wasmtime::Instance> {
-        match self.pre.get() {
-            Some(pre) => pre.instantiate(store),
-            None => wasmtime::bail!("process has no linked module"),
+    /// Instantiates the module for a thread running on `memory`.
+    pub(crate) fn instantiate(
+        &self,
+        store: &mut Store<ThreadState>,
+        memory: Option<&Arc<ThreadMemory>>,
+    ) -> wasmtime::Result<Instance> {
+        let Some(linking) = self.linking.get() else {
+            wasmtime::bail!("process has no linked module");
+        };
+        let own = match (memory, &self.memory) {
+            (Some(m), Some(main)) => Arc::ptr_eq(m, main),
+            (None, _) => true,
+            (Some(_), None) => false,
+        };
+        if own {
+            return linking.pre.instantiate(store);
         }
+        let (Some(memory), Some((module, name))) = (memory, &linking.memory_import) else {
+            wasmtime::bail!("module imports no memory to run a thread on");
+        };
+        let mut linker = linking.linker.clone();
+        linker.define(&*store, module, name, memory.memory.clone())?;
+        linker.instantiate(store, &linking.module)
     }
 
-    pub(crate) fn new_store(self: &Arc<Self>, tid: u32) -> Store<ThreadState> {
+    pub(crate) fn new_store(
+        self: &Arc<Self>,
+        tid: u32,
+        memory: Option<Arc<ThreadMemory>>,
+    ) -> Store<ThreadState> {
         Store::new(
             &self.engine,
             ThreadState {
                 process: self.clone(),
                 tid,
+                memory,
             },
         )
     }
@@ -213,9 +316,9 @@ impl Process {
     /// returns; ending the OS process is the caller's job (see
     /// [`terminate`]).
     pub fn run_main(self: &Arc<Self>) -> ThreadEnd {
-        let mut store = self.new_store(MAIN_TID);
+        let mut store = self.new_store(MAIN_TID, self.memory.clone());
         let result = (|| {
-            let instance = self.instantiate(&mut store)?;
+            let instance = self.instantiate(&mut store, None)?;
             let start = instance.get_typed_func::<(), ()>(&mut store, "_start")?;
             start.call(&mut store, ())
         })();
@@ -232,17 +335,23 @@ impl Process {
                 }
                 ThreadEnd::Exit(0)
             }
-            ThreadEnd::Finished => ThreadEnd::Exit(0),
+            ThreadEnd::Finished | ThreadEnd::Result(_) => ThreadEnd::Exit(0),
             other => other,
         }
     }
 
-    /// Starts a new thread running `wasi_thread_start(tid, start_arg)` and
-    /// returns its id.
-    pub fn spawn(self: &Arc<Self>, start_arg: i32) -> Result<u32, ThreadError> {
-        if self.memory.is_none() {
+    /// Starts a new thread running `wasi_thread_start(tid, start_arg)` for
+    /// the thread calling from `caller`, and returns its id. In chain mode
+    /// the new thread is a chained call restored from a snapshot of the
+    /// caller.
+    pub fn spawn(
+        self: &Arc<Self>,
+        caller: &mut Caller<'_, ThreadState>,
+        start_arg: i32,
+    ) -> Result<u32, ThreadError> {
+        let Some(memory) = caller.data().memory.clone() else {
             return Err(ThreadError::NotSupported);
-        }
+        };
         let max = self.config.max_threads;
         self.live_threads
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
@@ -250,34 +359,49 @@ impl Process {
             })
             .map_err(|_| ThreadError::Again)?;
         let tid = self.next_tid.fetch_add(1, Ordering::Relaxed) % MAX_TID + 1;
-        let process = self.clone();
-        let job = Box::new(move || process.run_thread(tid, start_arg));
-        if let Err(e) = self.pool.execute(job) {
-            tracing::warn!("cannot start an OS thread for thread {tid}: {e}");
+        let started = match self.config.mode {
+            ThreadMode::Local => {
+                let process = self.clone();
+                let job = Box::new(move || process.run_thread(tid, start_arg, memory));
+                self.pool.execute(job).map_err(|e| {
+                    tracing::warn!("cannot start an OS thread for thread {tid}: {e}");
+                    ThreadError::Again
+                })
+            }
+            ThreadMode::Chain => crate::chain::spawn(self, caller, memory, tid, start_arg as u32),
+        };
+        if let Err(e) = started {
             self.thread_ended();
-            return Err(ThreadError::Again);
+            return Err(e);
         }
         tracing::debug!(tid, "spawned");
         Ok(tid)
     }
 
-    fn run_thread(self: &Arc<Self>, tid: u32, start_arg: i32) {
-        let mut store = self.new_store(tid);
+    /// Runs `wasi_thread_start(tid, start_arg)` in a new instance over
+    /// `memory`, then ends the thread (or the program) as its call ended.
+    pub(crate) fn run_thread(
+        self: &Arc<Self>,
+        tid: u32,
+        start_arg: i32,
+        memory: Arc<ThreadMemory>,
+    ) {
+        let mut store = self.new_store(tid, Some(memory.clone()));
         let result = (|| {
-            let instance = self.instantiate(&mut store)?;
+            let instance = self.instantiate(&mut store, Some(&memory))?;
             let start =
                 instance.get_typed_func::<(i32, i32), ()>(&mut store, "wasi_thread_start")?;
             start.call(&mut store, (tid as i32, start_arg))
         })();
         drop(store);
         match ThreadEnd::classify(result) {
-            ThreadEnd::Finished => self.thread_ended(),
+            ThreadEnd::Finished | ThreadEnd::Result(_) => self.thread_ended(),
             ThreadEnd::Exit(code) => terminate(code, None),
             ThreadEnd::Trap(e) => terminate(TRAP_EXIT_CODE, Some((tid, e))),
         }
     }
 
-    fn thread_ended(&self) {
+    pub(crate) fn thread_ended(&self) {
         if self.live_threads.fetch_sub(1, Ordering::SeqCst) == 1
             && self.main_finished.load(Ordering::SeqCst)
         {
@@ -319,9 +443,8 @@ fn guest_memory<R>(
     caller: &mut Caller<'_, ThreadState>,
     f: impl FnOnce(&[UnsafeCell<u8>]) -> R,
 ) -> Option<R> {
-    if let Some(shared) = caller.data().process.shared_memory() {
-        let shared = shared.clone();
-        return Some(f(shared.data()));
+    if let Some(memory) = caller.data().memory.clone() {
+        return Some(f(memory.memory.data()));
     }
     match caller.get_export("memory") {
         Some(Extern::Memory(memory)) => {

@@ -322,7 +322,8 @@ pub unsafe fn diff(
 
 /// One line describing a merge conflict, with the variable's name when the
 /// module has symbols, e.g. ``0x1040..0x1044 (4 bytes, `counter`): changed by
-/// threads 1 and 2``. Writer numbers are the ones given to the `Merger`.
+/// threads 1 and 2``. Writer numbers are the ones given to the `Merger`
+/// (thread ids).
 pub fn describe_conflict(
     conflict: &weft_snapshot::Conflict,
     symbols: &crate::symbols::DataSymbols,
@@ -335,13 +336,13 @@ pub fn describe_conflict(
         .unwrap_or_default();
     let what = match conflict.kind {
         ConflictKind::TwoWriters { first, second } => {
-            format!("changed by writers {first} and {second}")
+            format!("changed by threads {first} and {second}")
         }
         ConflictKind::BaseChanged { writer } => {
-            format!("changed by writer {writer} and by its parent after the snapshot")
+            format!("changed by thread {writer} and, since it started, by its parent")
         }
         ConflictKind::InexactProduct { writer } => {
-            format!("writer {writer}'s product factor is not an exact integer")
+            format!("thread {writer}'s product factor is not an exact integer")
         }
     };
     format!(

@@ -165,6 +165,14 @@ impl DataSymbols {
         })
     }
 
+    /// The address of the symbol `name`.
+    pub fn address_of(&self, name: &str) -> Option<u32> {
+        self.entries
+            .iter()
+            .find(|(_, _, n)| n == name)
+            .map(|(start, _, _)| *start)
+    }
+
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }

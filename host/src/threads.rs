@@ -4,8 +4,8 @@
 use wasmtime::{Caller, Linker};
 use weft_snapshot::{ElemType, MergeOp, MergeRegion};
 
-use crate::ThreadError;
-use crate::process::{ThreadExited, ThreadState, write_guest};
+use crate::process::{ChainFinished, ThreadExited, ThreadState, write_guest};
+use crate::{ThreadError, ThreadMode};
 
 /// Module and name of the wasi-threads spawn import.
 pub const WASI_MODULE: &str = "wasi";
@@ -18,6 +18,8 @@ pub const WEFT_FUNCTIONS: &[&str] = &[
     "mode",
     "current-id",
     "exit-current",
+    "finish",
+    "chain-unsupported",
     "register-merge-region",
 ];
 
@@ -34,9 +36,9 @@ pub fn add_to_linker(linker: &mut Linker<ThreadState>) -> wasmtime::Result<()> {
     linker.func_wrap(
         WASI_MODULE,
         WASI_SPAWN,
-        |caller: Caller<'_, ThreadState>, start_arg: i32| -> i32 {
+        |mut caller: Caller<'_, ThreadState>, start_arg: i32| -> i32 {
             let process = caller.data().process.clone();
-            match process.spawn(start_arg) {
+            match process.spawn(&mut caller, start_arg) {
                 Ok(tid) => tid as i32,
                 Err(e) => wasi_errno(e),
             }
@@ -48,7 +50,7 @@ pub fn add_to_linker(linker: &mut Linker<ThreadState>) -> wasmtime::Result<()> {
         "spawn",
         |mut caller: Caller<'_, ThreadState>, start_arg: i32, ret: i32| -> wasmtime::Result<()> {
             let process = caller.data().process.clone();
-            let (discriminant, payload) = match process.spawn(start_arg) {
+            let (discriminant, payload) = match process.spawn(&mut caller, start_arg) {
                 Ok(tid) => (0u8, tid),
                 Err(e) => (1u8, e as u32),
             };
@@ -98,6 +100,33 @@ pub fn add_to_linker(linker: &mut Linker<ThreadState>) -> wasmtime::Result<()> {
                 Err(e) => [1u8, e as u8],
             };
             write_result_area(&mut caller, ret as u32, &area, 1)
+        },
+    )?;
+
+    linker.func_wrap(
+        WEFT_MODULE,
+        "finish",
+        |caller: Caller<'_, ThreadState>, result: i32| -> wasmtime::Result<()> {
+            match caller.data().process.mode() {
+                ThreadMode::Chain => Err(wasmtime::Error::new(ChainFinished(result as u32))),
+                ThreadMode::Local => Err(wasmtime::Error::new(ThreadExited)),
+            }
+        },
+    )?;
+
+    linker.func_wrap(
+        WEFT_MODULE,
+        "chain-unsupported",
+        |_caller: Caller<'_, ThreadState>, op: i32| -> wasmtime::Result<()> {
+            let what = match op {
+                0 => "waits on a condition variable",
+                1 => "waits at a barrier",
+                2 => "locks a mutex that another thread holds",
+                _ => "waits for another thread",
+            };
+            wasmtime::bail!(
+                "the thread {what}, which cannot work in chain mode: each chained thread runs on its own copy of memory. Share data through joins and merge regions, or run with --thread-mode local"
+            )
         },
     )?;
 

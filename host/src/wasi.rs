@@ -64,8 +64,8 @@ fn with_ctx<R>(
     f: impl FnOnce(&mut WasiP1Ctx, &mut GuestMemory<'_>) -> wasmtime::Result<R>,
 ) -> wasmtime::Result<R> {
     let process = caller.data().process.clone();
-    if let Some(shared) = process.shared_memory() {
-        let mut mem = GuestMemory::Shared(shared.data());
+    if let Some(memory) = caller.data().memory.clone() {
+        let mut mem = GuestMemory::Shared(memory.memory.data());
         let mut ctx = process.wasi().lock();
         return f(&mut ctx, &mut mem);
     }

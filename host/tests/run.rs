@@ -236,12 +236,72 @@ fn bad_modules_get_one_clear_line() {
 }
 
 #[test]
-fn chain_mode_is_refused_clearly_until_it_exists() {
-    let wasm = guest("weft_api");
+fn chain_mode_refuses_modules_without_libweft() {
+    let wasm = wat_file(
+        "threads_without_libweft",
+        r#"(module
+          (import "env" "memory" (memory 1 1 shared))
+          (import "wasi" "thread-spawn" (func (param i32) (result i32)))
+          (func (export "wasi_thread_start") (param i32 i32))
+          (func (export "_start")))"#,
+    );
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_weft"));
     cmd.arg("run").arg(&wasm).env("THREAD_MODE", "chain");
     let out = weft_conformance::exec::run(&mut cmd, TIMEOUT).unwrap();
-    assert_one_line_error(&out, "thread mode `chain` is not supported yet");
+    assert_one_line_error(&out, "chain mode needs a guest built with weft-cc");
+}
+
+/// Racing writes in chain mode: reported with the variable's name; the
+/// default policy ends the program, `--on-conflict warn` goes on.
+#[test]
+fn chain_conflicts_are_reported_and_follow_the_policy() {
+    let source = weft_conformance::root().join("programs/racing_writes.c");
+    let wasm = suite()
+        .build_c_wasm(&source, "host_test_racing_writes")
+        .unwrap();
+    let out = run(&wasm, &["--thread-mode", "chain"]);
+    assert_eq!(out.code, Some(1), "{out:?}");
+    assert_eq!(out.stdout, "");
+    assert!(
+        out.stderr.contains("conflicting write(s)"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("`shared_value`): changed by threads"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("use --on-conflict=warn to continue"),
+        "{}",
+        out.stderr
+    );
+
+    let out = run(&wasm, &["--thread-mode", "chain", "--on-conflict", "warn"]);
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert_eq!(out.stdout, "one writer won: 1\n");
+    assert!(
+        out.stderr.contains("(kept the thread's values)"),
+        "{}",
+        out.stderr
+    );
+}
+
+/// Blocking on another thread cannot work across chained threads: a clear
+/// error, not a hang.
+#[test]
+fn chain_mode_refuses_waits_that_would_hang() {
+    let source = weft_conformance::root().join("programs/condvar.c");
+    let wasm = suite().build_c_wasm(&source, "host_test_condvar").unwrap();
+    let out = run(&wasm, &["--thread-mode", "chain"]);
+    assert_eq!(out.code, Some(134), "{out:?}");
+    assert!(
+        out.stderr
+            .contains("waits on a condition variable, which cannot work in chain mode"),
+        "{}",
+        out.stderr
+    );
 }
 
 #[test]
@@ -310,7 +370,7 @@ fn data_symbols_name_addresses() {
     };
     let line = weft::snapshot::describe_conflict(&conflict, symbols);
     assert!(
-        line.ends_with("(4 bytes, `counter`): changed by writers 1 and 2"),
+        line.ends_with("(4 bytes, `counter`): changed by threads 1 and 2"),
         "{line}"
     );
 }

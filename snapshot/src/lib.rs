@@ -19,7 +19,9 @@ pub mod wire;
 
 pub use diff::{Diff, DiffError, Run, apply};
 pub use image::{GlobalValue, ModuleHash, Snapshot, SnapshotError, SnapshotView};
-pub use merge::{Conflict, ConflictKind, ElemType, MergeError, MergeOp, MergeRegion, Merger};
+pub use merge::{
+    Conflict, ConflictKind, ElemType, MergeError, MergeOp, MergeRegion, Merger, WriteLog,
+};
 
 /// Granularity of snapshots and diffs: the host's page size, not wasm's.
 pub const PAGE_SIZE: usize = 4096;

@@ -141,20 +141,70 @@ pub enum MergeError {
     RunOutOfBounds { addr: u32 },
 }
 
-/// Merges diffs of children that all started from `snapshot` into a base.
+/// Which merge last wrote each byte of a base memory: lets merges of
+/// children that started from different snapshots of the same base find
+/// each other's writes. Keep one per base memory.
+#[derive(Debug, Default)]
+pub struct WriteLog {
+    seq: u32,
+    /// Per page: (merge sequence number, writer) of each byte; 0 = none.
+    owners: HashMap<u32, Box<[(u32, u32); PAGE_SIZE]>>,
+}
+
+impl WriteLog {
+    /// The sequence number of the latest merge. A snapshot taken now
+    /// should remember it: later merges are the ones its child can
+    /// conflict with.
+    pub fn seq(&self) -> u32 {
+        self.seq
+    }
+}
+
+enum LogSlot<'a> {
+    Owned(WriteLog),
+    Borrowed(&'a mut WriteLog),
+}
+
+impl std::fmt::Debug for LogSlot<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("WriteLog")
+    }
+}
+
+/// Merges diffs of children that started from `snapshot` into a base.
 #[derive(Debug)]
 pub struct Merger<'a> {
     snapshot: &'a Snapshot,
-    /// For each page some diff changed: which writer (+1) changed each
-    /// byte; 0 = none yet.
-    written: HashMap<u32, Box<[u32; PAGE_SIZE]>>,
+    log: LogSlot<'a>,
+    /// Merges after this sequence number happened after the snapshot.
+    since: u32,
 }
 
 impl<'a> Merger<'a> {
+    /// A merger for children of one snapshot, merged one after another.
     pub fn new(snapshot: &'a Snapshot) -> Self {
         Self {
             snapshot,
-            written: HashMap::new(),
+            log: LogSlot::Owned(WriteLog::default()),
+            since: 0,
+        }
+    }
+
+    /// A merger that records into (and checks against) the base memory's
+    /// own `log`; `since` is the log's [`WriteLog::seq`] when `snapshot`
+    /// was taken.
+    pub fn with_log(snapshot: &'a Snapshot, log: &'a mut WriteLog, since: u32) -> Self {
+        Self {
+            snapshot,
+            log: LogSlot::Borrowed(log),
+            since,
+        }
+    }
+
+    fn log(&mut self) -> &mut WriteLog {
+        match &mut self.log {
+            LogSlot::Owned(log) => log,
+            LogSlot::Borrowed(log) => log,
         }
     }
 
@@ -175,6 +225,9 @@ impl<'a> Merger<'a> {
             });
         }
         let mut conflicts = Conflicts::default();
+        let log = self.log();
+        log.seq += 1;
+        let seq = log.seq;
         let regions = &self.snapshot.regions;
         let mut last_element = None;
         for run in &diff.runs {
@@ -191,9 +244,11 @@ impl<'a> Merger<'a> {
                     None => (None, run.end()),
                 };
                 match op_region {
-                    None => self.merge_bytes(base, run, addr, span_end, writer, &mut conflicts),
+                    None => {
+                        self.merge_bytes(base, run, addr, span_end, (seq, writer), &mut conflicts)
+                    }
                     Some(r) if r.op == MergeOp::Bytewise => {
-                        self.merge_bytes(base, run, addr, span_end, writer, &mut conflicts)
+                        self.merge_bytes(base, run, addr, span_end, (seq, writer), &mut conflicts)
                     }
                     Some(r) if r.op == MergeOp::Ignore => {}
                     Some(r) => {
@@ -231,9 +286,10 @@ impl<'a> Merger<'a> {
         run: &crate::Run,
         start: u64,
         end: u64,
-        writer: u32,
+        (seq, writer): (u32, u32),
         conflicts: &mut Conflicts,
     ) {
+        let since = self.since;
         for addr in start..end {
             let value = run.bytes[(addr - run.addr as u64) as usize];
             let original = self.snapshot_byte(addr);
@@ -242,25 +298,26 @@ impl<'a> Merger<'a> {
             }
             let page = (addr / PAGE_SIZE as u64) as u32;
             let owners = self
-                .written
+                .log()
+                .owners
                 .entry(page)
-                .or_insert_with(|| Box::new([0; PAGE_SIZE]));
+                .or_insert_with(|| Box::new([(0, 0); PAGE_SIZE]));
             let owner = &mut owners[addr as usize % PAGE_SIZE];
             let current = base[addr as usize];
-            if current == value {
-                // Both wrote the same value: nothing is lost.
-            } else if *owner != 0 && *owner != writer + 1 {
+            if owner.0 > since && owner.1 != writer {
+                // Another child merged a change here after our snapshot.
                 conflicts.add(
                     addr,
                     ConflictKind::TwoWriters {
-                        first: *owner - 1,
+                        first: owner.1,
                         second: writer,
                     },
                 );
-            } else if current != original {
+            } else if current != original && current != value {
+                // The base changed it since the snapshot, to another value.
                 conflicts.add(addr, ConflictKind::BaseChanged { writer });
             }
-            *owner = writer + 1;
+            *owner = (seq, writer);
             base[addr as usize] = value;
         }
     }

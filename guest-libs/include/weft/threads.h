@@ -1,5 +1,9 @@
 /* Weft thread interface (WIT `weft:threads/threads@0.1.0`) for C guests.
- * The core-ABI lowering of each WIT function; see wit/threads.wit. */
+ * The core-ABI lowering of each WIT function; see wit/threads.wit.
+ *
+ * Portable: built for anything but wasm, the calls are stand-ins that
+ * behave as local mode does (threads share memory, regions change
+ * nothing), so one program builds natively and for Weft. */
 #ifndef WEFT_THREADS_H
 #define WEFT_THREADS_H
 
@@ -10,8 +14,12 @@
 extern "C" {
 #endif
 
+#ifdef __wasm__
 #define WEFT_IMPORT(name) \
     __attribute__((import_module("weft:threads/threads@0.1.0"), import_name(name)))
+#else
+#define WEFT_IMPORT(name) static inline
+#endif
 
 typedef enum { WEFT_MODE_LOCAL = 0, WEFT_MODE_CHAIN = 1 } weft_thread_mode_t;
 typedef enum { WEFT_SPAWN_AGAIN = 0, WEFT_SPAWN_NOT_SUPPORTED = 1 } weft_spawn_errno_t;
@@ -22,10 +30,26 @@ typedef struct {
     uint32_t value; /* thread id, or a weft_spawn_errno_t */
 } weft_spawn_result_t;
 
+#ifdef __wasm__
 WEFT_IMPORT("spawn") void weft_thread_spawn(uint32_t start_arg, weft_spawn_result_t *ret);
 WEFT_IMPORT("mode") weft_thread_mode_t weft_thread_mode(void);
 WEFT_IMPORT("current-id") uint32_t weft_thread_current_id(void);
 WEFT_IMPORT("exit-current") _Noreturn void weft_thread_exit_current(void);
+WEFT_IMPORT("finish") _Noreturn void weft_thread_finish(uint32_t result);
+#else
+static inline weft_thread_mode_t weft_thread_mode(void) { return WEFT_MODE_LOCAL; }
+#endif
+
+/* Synchronisation that cannot work across chained threads (chain mode). */
+typedef enum {
+    WEFT_SYNC_COND_WAIT = 0,
+    WEFT_SYNC_BARRIER_WAIT = 1,
+    WEFT_SYNC_MUTEX_HELD = 2,
+} weft_sync_op_t;
+
+#ifdef __wasm__
+WEFT_IMPORT("chain-unsupported") _Noreturn void weft_chain_unsupported(weft_sync_op_t op);
+#endif
 
 /* Merge regions (chain mode): how a region's bytes combine when a chained
  * thread's changes merge back into its parent. */
@@ -62,9 +86,18 @@ typedef struct {
     uint8_t error; /* WIT region-error case */
 } weft_region_result_t;
 
+#ifdef __wasm__
 WEFT_IMPORT("register-merge-region")
 void weft_register_merge_region(uint32_t addr, uint32_t len, weft_merge_op_t op,
                                 weft_elem_type_t type, weft_region_result_t *ret);
+#else
+static inline void weft_register_merge_region(uint32_t addr, uint32_t len, weft_merge_op_t op,
+                                              weft_elem_type_t type, weft_region_result_t *ret) {
+    (void)addr, (void)len, (void)op, (void)type;
+    ret->is_err = 0;
+    ret->error = 0;
+}
+#endif
 
 /* Registers `len` bytes at `addr` as a merge region; returns a
  * WEFT_REGION_* code. */

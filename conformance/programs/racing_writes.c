@@ -1,0 +1,36 @@
+/* Two threads write different values to the same variable at the same
+ * time: natively and in local mode one of them wins (the program prints
+ * nothing that depends on which); in chain mode the write is a conflict
+ * that Weft must report rather than keep one silently. */
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <time.h>
+
+static volatile int64_t shared_value;
+
+static void *writer(void *arg) {
+    /* Long enough that both threads start before either finishes. */
+    struct timespec until, now;
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    until.tv_nsec += 30 * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    do {
+        clock_gettime(CLOCK_MONOTONIC, &now);
+    } while (now.tv_sec < until.tv_sec || (now.tv_sec == until.tv_sec && now.tv_nsec < until.tv_nsec));
+    shared_value = (int64_t)(intptr_t)arg;
+    return NULL;
+}
+
+int main(void) {
+    pthread_t a, b;
+    pthread_create(&a, NULL, writer, (void *)1);
+    pthread_create(&b, NULL, writer, (void *)2);
+    pthread_join(a, NULL);
+    pthread_join(b, NULL);
+    printf("one writer won: %d\n", shared_value == 1 || shared_value == 2);
+    return 0;
+}

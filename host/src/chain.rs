@@ -1,0 +1,307 @@
+//! Chain mode: every new thread is a chained call, a fresh instance on a
+//! memory of its own restored from a snapshot of its parent.
+//!
+//! At `pthread_create` (the parent is inside `thread-spawn`):
+//! 1. snapshot the parent's memory and globals (under the parent memory's
+//!    merge lock, so no merge lands halfway);
+//! 2. adjust what the child will see, in the snapshot itself so the same
+//!    bytes are the diff's baseline: the thread-list lock the parent holds is
+//!    released, and the thread's start routine becomes libweft's trampoline,
+//!    with the real routine and argument in `weft_chain_entry`;
+//! 3. run the child on a pool thread: restore, `wasi_thread_start`, and the
+//!    trampoline hands back the routine's result (`finish`);
+//! 4. merge the child's diff into the parent's memory with the registered
+//!    merge regions, reporting conflicts (address and variable name);
+//! 5. finish the thread on the parent's memory: a helper instance runs
+//!    libc's real exit path (`wasi_thread_start` with a start routine that
+//!    returns the result), which wakes the joiner and updates libc's thread
+//!    list exactly as in local mode.
+//!
+//! Where the child runs is `run_child`: the seam a remote host plugs into.
+
+use std::io::Write as _;
+use std::sync::Arc;
+
+use wasmtime::{Caller, MemoryType, SharedMemory};
+use weft_snapshot::{Merger, Snapshot};
+
+use crate::ThreadError;
+use crate::process::{
+    ConflictPolicy, Process, TRAP_EXIT_CODE, ThreadEnd, ThreadMemory, ThreadState, terminate,
+};
+use crate::snapshot::{self, SnapshotLayout};
+use crate::symbols::DataSymbols;
+
+/// Offsets in wasi-libc's `struct start_args` (wasm32).
+const ARGS_START_FUNC: u32 = 8;
+const ARGS_START_ARG: u32 = 12;
+
+/// What chain mode needs to know about a module.
+#[derive(Debug, Clone)]
+pub(crate) struct ChainSupport {
+    layout: SnapshotLayout,
+    symbols: DataSymbols,
+    /// Address of libc's `__thread_list_lock`.
+    thread_list_lock: u32,
+    /// Address of libweft's `weft_chain_entry` (start routine, argument).
+    entry: u32,
+    /// Address of libweft's `weft_chain_functions` (trampoline, identity).
+    functions: u32,
+    memory_max_pages: u32,
+}
+
+impl ChainSupport {
+    pub(crate) fn new(
+        layout: SnapshotLayout,
+        symbols: DataSymbols,
+        memory_max_pages: u32,
+    ) -> Result<Self, String> {
+        let find = |name: &str| {
+            symbols.address_of(name).ok_or_else(|| {
+                format!("the module has no symbol `{name}`: chain mode needs a guest built with weft-cc (libweft and its symbol table)")
+            })
+        };
+        Ok(Self {
+            thread_list_lock: find("__thread_list_lock")?,
+            entry: find("weft_chain_entry")?,
+            functions: find("weft_chain_functions")?,
+            layout,
+            symbols,
+            memory_max_pages,
+        })
+    }
+}
+
+fn u32_at(snapshot: &Snapshot, addr: u32) -> Option<u32> {
+    snapshot.read_bytes::<4>(addr).map(u32::from_le_bytes)
+}
+
+/// Starts chained thread `tid` for the parent calling from `caller`, which
+/// runs on `parent`.
+pub(crate) fn spawn(
+    process: &Arc<Process>,
+    caller: &mut Caller<'_, ThreadState>,
+    parent: Arc<ThreadMemory>,
+    tid: u32,
+    start_arg: u32,
+) -> Result<(), ThreadError> {
+    let Some(chain) = process.chain() else {
+        return Err(ThreadError::NotSupported);
+    };
+    let fail = |what: String| {
+        tracing::error!("chain spawn of thread {tid}: {what}");
+        ThreadError::Again
+    };
+    let globals =
+        snapshot::caller_globals(caller, &chain.layout).map_err(|e| fail(e.to_string()))?;
+    let (mut snap, since) = {
+        let merges = parent.merges.lock().unwrap_or_else(|e| e.into_inner());
+        // SAFETY: the parent thread is paused in this host call and merges
+        // into its memory wait for the lock we hold.
+        let snap = unsafe {
+            snapshot::capture(
+                &mut *caller,
+                &globals,
+                &parent.memory,
+                &chain.layout,
+                process.merge_regions(),
+            )
+        }
+        .map_err(|e| fail(e.to_string()))?;
+        (snap, merges.seq())
+    };
+    let (Some(start_func), Some(start_routine_arg), Some(trampoline), Some(identity)) = (
+        u32_at(&snap, start_arg + ARGS_START_FUNC),
+        u32_at(&snap, start_arg + ARGS_START_ARG),
+        u32_at(&snap, chain.functions),
+        u32_at(&snap, chain.functions + 4),
+    ) else {
+        return Err(fail("start arguments out of bounds".into()));
+    };
+    let mut entry = [0u8; 8];
+    entry[..4].copy_from_slice(&start_func.to_le_bytes());
+    entry[4..].copy_from_slice(&start_routine_arg.to_le_bytes());
+    let adjusted = snap.write_bytes(chain.thread_list_lock, &0u32.to_le_bytes())
+        && snap.write_bytes(start_arg + ARGS_START_FUNC, &trampoline.to_le_bytes())
+        && snap.write_bytes(chain.entry, &entry);
+    if !adjusted {
+        return Err(fail("libweft's chain symbols lie outside memory".into()));
+    }
+    let child = ChildStart {
+        process: process.clone(),
+        tid,
+        start_arg,
+        parent,
+        snapshot: snap,
+        since,
+        identity,
+    };
+    process
+        .pool()
+        .execute(Box::new(move || child.run()))
+        .map_err(|e| fail(format!("no OS thread: {e}")))
+}
+
+struct ChildStart {
+    process: Arc<Process>,
+    tid: u32,
+    start_arg: u32,
+    parent: Arc<ThreadMemory>,
+    snapshot: Snapshot,
+    /// The parent memory's merge sequence number when the snapshot was taken.
+    since: u32,
+    identity: u32,
+}
+
+impl ChildStart {
+    fn run(self) {
+        let result = match run_child(&self.process, self.tid, self.start_arg, &self.snapshot) {
+            Ok(done) => done,
+            Err(ChildError::Exit(code)) => terminate(code, None),
+            Err(ChildError::Trap(e)) => terminate(TRAP_EXIT_CODE, Some((self.tid, e))),
+        };
+        self.merge_and_finish(result);
+    }
+
+    fn merge_and_finish(self, (value, diff): (u32, weft_snapshot::Diff)) {
+        let Some(chain) = self.process.chain() else {
+            return;
+        };
+        {
+            let mut merges = self.parent.merges.lock().unwrap_or_else(|e| e.into_inner());
+            let memory = &self.parent.memory;
+            if (diff.memory_pages as u64) > memory.size()
+                && let Err(e) = memory.grow(diff.memory_pages as u64 - memory.size())
+            {
+                terminate(
+                    TRAP_EXIT_CODE,
+                    Some((self.tid, e.context("growing the parent memory for a merge"))),
+                );
+            }
+            let data = memory.data();
+            // SAFETY: merges into one memory are serialised by its merge
+            // lock. Other threads on this memory may run meanwhile; the
+            // merge's byte writes are what another thread's stores would
+            // be to them.
+            let base = unsafe {
+                std::slice::from_raw_parts_mut(data.as_ptr().cast::<u8>().cast_mut(), data.len())
+            };
+            let mut merger = Merger::with_log(&self.snapshot, &mut merges, self.since);
+            let conflicts = match merger.merge(base, &diff, self.tid) {
+                Ok(conflicts) => conflicts,
+                Err(e) => terminate(
+                    TRAP_EXIT_CODE,
+                    Some((
+                        self.tid,
+                        wasmtime::Error::msg(format!("merging the thread's changes: {e}")),
+                    )),
+                ),
+            };
+            if !conflicts.is_empty() {
+                report_conflicts(
+                    self.tid,
+                    &conflicts,
+                    &chain.symbols,
+                    self.process.config().on_conflict,
+                );
+            }
+            // The exit path runs the identity routine on the result.
+            let mut args = [0u8; 8];
+            args[..4].copy_from_slice(&self.identity.to_le_bytes());
+            args[4..].copy_from_slice(&value.to_le_bytes());
+            let at = (self.start_arg + ARGS_START_FUNC) as usize;
+            for (cell, byte) in data[at..at + 8].iter().zip(args) {
+                // SAFETY: in bounds; a plain store into guest memory.
+                unsafe { cell.get().write_volatile(byte) };
+            }
+        }
+        self.process
+            .run_thread(self.tid, self.start_arg as i32, self.parent.clone());
+    }
+}
+
+enum ChildError {
+    Exit(i32),
+    Trap(wasmtime::Error),
+}
+
+impl From<wasmtime::Error> for ChildError {
+    fn from(e: wasmtime::Error) -> Self {
+        Self::Trap(e)
+    }
+}
+
+/// Runs chained thread `tid` from `snapshot` in a fresh instance on a fresh
+/// memory; returns its start routine's result and what it changed.
+fn run_child(
+    process: &Arc<Process>,
+    tid: u32,
+    start_arg: u32,
+    snapshot: &Snapshot,
+) -> Result<(u32, weft_snapshot::Diff), ChildError> {
+    let chain = process.chain().expect("chain mode has chain support");
+    let memory = SharedMemory::new(
+        process.engine(),
+        MemoryType::shared(snapshot.memory_pages, chain.memory_max_pages),
+    )?;
+    snapshot::restore_memory(&memory, chain.layout.module, &snapshot.view())
+        .map_err(wasmtime::Error::msg)?;
+    let memory = ThreadMemory::new(memory);
+    let mut store = process.new_store(tid, Some(memory.clone()));
+    let instance = process.instantiate(&mut store, Some(&memory))?;
+    snapshot::restore_globals(&mut store, &instance, &snapshot.globals)
+        .map_err(wasmtime::Error::msg)?;
+    let start = instance.get_typed_func::<(i32, i32), ()>(&mut store, "wasi_thread_start")?;
+    let value = match ThreadEnd::classify(start.call(&mut store, (tid as i32, start_arg as i32))) {
+        ThreadEnd::Result(value) => value,
+        ThreadEnd::Finished => {
+            return Err(ChildError::Trap(wasmtime::Error::msg(
+                "chained thread ended without a result (was it built with weft-cc?)",
+            )));
+        }
+        ThreadEnd::Exit(code) => return Err(ChildError::Exit(code)),
+        ThreadEnd::Trap(e) => return Err(ChildError::Trap(e)),
+    };
+    let globals = snapshot::instance_globals(&mut store, &instance, &chain.layout)
+        .map_err(wasmtime::Error::msg)?;
+    // SAFETY: the child's only thread has finished.
+    let diff = unsafe { snapshot::diff(&mut store, &globals, &memory.memory, snapshot) }
+        .map_err(wasmtime::Error::msg)?;
+    Ok((value, diff))
+}
+
+fn report_conflicts(
+    tid: u32,
+    conflicts: &[weft_snapshot::Conflict],
+    symbols: &DataSymbols,
+    policy: ConflictPolicy,
+) {
+    let mut err = std::io::stderr().lock();
+    let _ = writeln!(
+        err,
+        "weft: merging thread {tid}: {} conflicting write(s){}",
+        conflicts.len(),
+        match policy {
+            ConflictPolicy::Error => "",
+            ConflictPolicy::Warn => " (kept the thread's values)",
+        }
+    );
+    for conflict in conflicts.iter().take(20) {
+        let _ = writeln!(
+            err,
+            "weft:   {}",
+            snapshot::describe_conflict(conflict, symbols)
+        );
+    }
+    if conflicts.len() > 20 {
+        let _ = writeln!(err, "weft:   ... and {} more", conflicts.len() - 20);
+    }
+    drop(err);
+    if policy == ConflictPolicy::Error {
+        let _ = writeln!(
+            std::io::stderr(),
+            "weft: threads wrote the same memory without a merge region; ending the program (use --on-conflict=warn to continue)"
+        );
+        terminate(1, None);
+    }
+}
