@@ -46,12 +46,32 @@ pub fn main(args: BenchArgs) -> anyhow::Result<std::process::ExitCode> {
     };
 
     let native_spawn = best(&|| value(&run_native(&spawn_native, &[&rounds])?, "median_ns"))?;
-    let weft_spawn = best(&|| value(&run_weft(&suite, &spawn_wasm, &[&rounds])?, "median_ns"))?;
+    let weft_spawn = best(&|| {
+        value(
+            &run_weft(&suite, &spawn_wasm, Mode::Local, &[&rounds])?,
+            "median_ns",
+        )
+    })?;
+    // Chain mode: the parent has filled 1 MiB or 64 MiB of heap; each child
+    // writes one value.
+    let chain_rounds = (args.rounds / 10).max(20).to_string();
+    let chain_1 = best(&|| {
+        value(
+            &run_weft(&suite, &spawn_wasm, Mode::Chain, &[&chain_rounds, "1"])?,
+            "median_ns",
+        )
+    })?;
+    let chain_64 = best(&|| {
+        value(
+            &run_weft(&suite, &spawn_wasm, Mode::Chain, &[&chain_rounds, "64"])?,
+            "median_ns",
+        )
+    })?;
 
     let steps = args.steps.to_string();
     let kernel = |threads: &str, wasm: bool| -> anyhow::Result<f64> {
         let out = if wasm {
-            run_weft(&suite, &kernel_wasm, &[threads, &steps])?
+            run_weft(&suite, &kernel_wasm, Mode::Local, &[threads, &steps])?
         } else {
             run_native(&kernel_native, &[threads, &steps])?
         };
@@ -68,6 +88,18 @@ pub fn main(args: BenchArgs) -> anyhow::Result<std::process::ExitCode> {
         weft_spawn / 1e3,
         native_spawn / 1e3,
         weft_spawn / native_spawn
+    );
+    println!(
+        "spawn+join median (chain 1 MiB / local)  {:>9.1} us {:>9.1} us  {:>6.2}x",
+        chain_1 / 1e3,
+        weft_spawn / 1e3,
+        chain_1 / weft_spawn
+    );
+    println!(
+        "spawn+join median (chain 64 / 1 MiB)     {:>9.1} us {:>9.1} us  {:>6.2}x",
+        chain_64 / 1e3,
+        chain_1 / 1e3,
+        chain_64 / chain_1
     );
     println!(
         "kernel 2 threads vs 1 (weft local)       {:>9.1} ms {:>9.1} ms  {:>6.2}x speedup",
@@ -97,9 +129,9 @@ fn run_native(program: &Path, args: &[&str]) -> anyhow::Result<String> {
     )
 }
 
-fn run_weft(suite: &Suite, wasm: &Path, args: &[&str]) -> anyhow::Result<String> {
+fn run_weft(suite: &Suite, wasm: &Path, mode: Mode, args: &[&str]) -> anyhow::Result<String> {
     let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-    checked(suite.run_weft(wasm, Mode::Local, &[], &args)?, wasm)
+    checked(suite.run_weft(wasm, mode, &[], &args)?, wasm)
 }
 
 fn checked(outcome: exec::Outcome, program: &Path) -> anyhow::Result<String> {
