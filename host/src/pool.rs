@@ -14,6 +14,10 @@ pub type Job = Box<dyn FnOnce() + Send + 'static>;
 /// How long an idle worker waits for work before its OS thread ends.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How long a worker that just became idle polls for the next job before
+/// it parks.
+const SPIN: Duration = Duration::from_micros(50);
+
 /// Native stack of a worker: room for wasmtime's 512 KiB wasm stack limit
 /// plus the host functions it calls.
 const WORKER_STACK_SIZE: usize = 4 << 20;
@@ -41,6 +45,7 @@ impl WorkerPool {
                 Err(mpsc::SendError(returned)) => job = returned,
             }
         }
+        tracing::debug!("starting a new worker thread");
         let pool = self.clone();
         std::thread::Builder::new()
             .name("weft-worker".into())
@@ -74,6 +79,17 @@ impl WorkerPool {
     /// Waits for the next job; `None` once the worker timed out and no
     /// spawner holds its sender.
     fn wait(&self, id: u64, receiver: &Receiver<Job>) -> Option<Job> {
+        // A program that creates threads one after another hands the next
+        // one over within microseconds: spin briefly before sleeping, which
+        // saves the wake-up of a parked OS thread.
+        let spin_until = std::time::Instant::now() + SPIN;
+        while std::time::Instant::now() < spin_until {
+            match receiver.try_recv() {
+                Ok(job) => return Some(job),
+                Err(mpsc::TryRecvError::Disconnected) => return None,
+                Err(mpsc::TryRecvError::Empty) => std::hint::spin_loop(),
+            }
+        }
         match receiver.recv_timeout(IDLE_TIMEOUT) {
             Ok(job) => Some(job),
             Err(RecvTimeoutError::Disconnected) => None,
