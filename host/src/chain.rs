@@ -36,8 +36,12 @@ use crate::symbols::DataSymbols;
 const ARGS_START_FUNC: u32 = 8;
 const ARGS_START_ARG: u32 = 12;
 
-/// What chain mode needs to know about a module.
-#[derive(Debug, Clone)]
+/// Child memories kept for reuse: a recycled memory is already faulted in,
+/// so restoring into it costs copies, not page faults.
+const POOLED_MEMORIES: usize = 8;
+
+/// What chain mode needs to know about a module, and its memory pool.
+#[derive(Debug)]
 pub(crate) struct ChainSupport {
     layout: SnapshotLayout,
     symbols: DataSymbols,
@@ -48,9 +52,31 @@ pub(crate) struct ChainSupport {
     /// Address of libweft's `weft_chain_functions` (trampoline, identity).
     functions: u32,
     memory_max_pages: u32,
+    memories: std::sync::Mutex<Vec<SharedMemory>>,
 }
 
 impl ChainSupport {
+    /// A memory for a child of `pages` wasm pages: a recycled one no larger,
+    /// or a new one.
+    fn memory(&self, engine: &wasmtime::Engine, pages: u32) -> wasmtime::Result<SharedMemory> {
+        let mut pool = self.memories.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(at) = pool.iter().position(|m| m.size() <= pages as u64) {
+            return Ok(pool.swap_remove(at));
+        }
+        drop(pool);
+        SharedMemory::new(engine, MemoryType::shared(pages, self.memory_max_pages))
+    }
+
+    fn recycle(&self, memory: Arc<ThreadMemory>) {
+        // Another thread may still hold it (a detached grandchild's merge).
+        if let Ok(memory) = Arc::try_unwrap(memory) {
+            let mut pool = self.memories.lock().unwrap_or_else(|e| e.into_inner());
+            if pool.len() < POOLED_MEMORIES {
+                pool.push(memory.memory);
+            }
+        }
+    }
+
     pub(crate) fn new(
         layout: SnapshotLayout,
         symbols: DataSymbols,
@@ -68,6 +94,7 @@ impl ChainSupport {
             layout,
             symbols,
             memory_max_pages,
+            memories: Default::default(),
         })
     }
 }
@@ -92,6 +119,7 @@ pub(crate) fn spawn(
         tracing::error!("chain spawn of thread {tid}: {what}");
         ThreadError::Again
     };
+    let started = std::time::Instant::now();
     let globals =
         snapshot::caller_globals(caller, &chain.layout).map_err(|e| fail(e.to_string()))?;
     let (mut snap, since) = {
@@ -127,6 +155,12 @@ pub(crate) fn spawn(
     if !adjusted {
         return Err(fail("libweft's chain symbols lie outside memory".into()));
     }
+    tracing::debug!(
+        tid,
+        captured_us = started.elapsed().as_micros() as u64,
+        pages = snap.page_count(),
+        "chain snapshot"
+    );
     let child = ChildStart {
         process: process.clone(),
         tid,
@@ -240,15 +274,15 @@ fn run_child(
     snapshot: &Snapshot,
 ) -> Result<(u32, weft_snapshot::Diff), ChildError> {
     let chain = process.chain().expect("chain mode has chain support");
-    let memory = SharedMemory::new(
-        process.engine(),
-        MemoryType::shared(snapshot.memory_pages, chain.memory_max_pages),
-    )?;
+    let t0 = std::time::Instant::now();
+    let memory = chain.memory(process.engine(), snapshot.memory_pages)?;
     snapshot::restore_memory(&memory, chain.layout.module, &snapshot.view())
         .map_err(wasmtime::Error::msg)?;
+    let t1 = t0.elapsed();
     let memory = ThreadMemory::new(memory);
     let mut store = process.new_store(tid, Some(memory.clone()));
     let instance = process.instantiate(&mut store, Some(&memory))?;
+    let t2 = t0.elapsed();
     snapshot::restore_globals(&mut store, &instance, &snapshot.globals)
         .map_err(wasmtime::Error::msg)?;
     let start = instance.get_typed_func::<(i32, i32), ()>(&mut store, "wasi_thread_start")?;
@@ -267,6 +301,15 @@ fn run_child(
     // SAFETY: the child's only thread has finished.
     let diff = unsafe { snapshot::diff(&mut store, &globals, &memory.memory, snapshot) }
         .map_err(wasmtime::Error::msg)?;
+    drop((instance, store));
+    chain.recycle(memory);
+    tracing::debug!(
+        tid,
+        restore_us = t1.as_micros() as u64,
+        instantiate_us = (t2 - t1).as_micros() as u64,
+        total_us = t0.elapsed().as_micros() as u64,
+        "chain child"
+    );
     Ok((value, diff))
 }
 
