@@ -68,6 +68,7 @@ pub enum ChainExpectation {
 const CHAIN_ERRORS: &[&str] = &[
     "conflicting write",
     "cannot work in chain mode",
+    "allocated more than its heap arena holds",
     "thread mode `chain` cannot run this module",
 ];
 

@@ -12,6 +12,8 @@
 
 #include <weft/threads.h>
 
+#include "chain.h"
+
 /* musl's pthread_attr_t fields (src/internal/pthread_impl.h) on wasm32. */
 #define ATTR_GUARDSIZE(a) ((a)->__u.__s[1])
 #define ATTR_INHERIT(a) ((a)->__u.__i[4])
@@ -50,24 +52,26 @@ static void *exit_value(void *value) { return value; }
  * parent's memory with exit_value as the start routine. The host finds
  * these through the module's symbol table. */
 
-struct weft_chain_entry {
-    void *(*start)(void *);
-    void *arg;
-};
-
 __attribute__((used)) struct weft_chain_entry weft_chain_entry;
 
 static _Noreturn void *chain_trampoline(void *unused) {
     (void)unused;
+    weft_chain_thread_started();
     void *result = weft_chain_entry.start(weft_chain_entry.arg);
     weft_thread_finish((uint32_t)(uintptr_t)result);
 }
 
-/* Function-table indices the host needs: [0] the trampoline, [1] the
- * routine that returns its argument. */
-__attribute__((used)) void *(*const weft_chain_functions[2])(void *) = {chain_trampoline, exit_value};
+/* The start routine of a chained thread's exit path on its parent's
+ * memory: the thread's deferred frees, then its result. */
+static void *chain_exit_value(void *value) {
+    weft_chain_thread_exiting();
+    return value;
+}
 
-#define MAIN_THREAD_ID 0x3fffffffu
+/* Function-table indices the host needs: [0] the trampoline, [1] the exit
+ * path's start routine. */
+__attribute__((used)) void *(*const weft_chain_functions[2])(void *) = {chain_trampoline,
+                                                                        chain_exit_value};
 
 static int chain_mode(void) {
     static int mode = -1; /* the mode never changes: ask the host once */
@@ -103,7 +107,7 @@ int __wrap_pthread_barrier_wait(pthread_barrier_t *b) {
 }
 
 int __wrap_pthread_mutex_lock(pthread_mutex_t *m) {
-    if (chain_mode()) {
+    if (weft_chain_entry.arena) { /* a chained thread, on its own copy */
         /* Uncontended locks work on the thread's own copy; a lock that is
          * held (by whoever held it when this thread's snapshot was taken)
          * can never be released here. */
@@ -115,7 +119,7 @@ int __wrap_pthread_mutex_lock(pthread_mutex_t *m) {
 }
 
 _Noreturn void pthread_exit(void *value) {
-    if (weft_thread_mode() == WEFT_MODE_CHAIN && weft_thread_current_id() != MAIN_THREAD_ID) {
+    if (weft_chain_entry.arena) {
         /* A chained thread: the host ends it with this result; libc's exit
          * path (TSD destructors, waking the joiner) then runs on the
          * parent's memory. */

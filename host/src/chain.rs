@@ -22,7 +22,7 @@
 use std::io::Write as _;
 use std::sync::Arc;
 
-use wasmtime::{Caller, MemoryType, SharedMemory};
+use wasmtime::{Caller, Extern, MemoryType, SharedMemory};
 use weft_snapshot::{Merger, Snapshot};
 
 use crate::ThreadError;
@@ -35,6 +35,10 @@ use crate::symbols::DataSymbols;
 /// Offsets in wasi-libc's `struct start_args` (wasm32).
 const ARGS_START_FUNC: u32 = 8;
 const ARGS_START_ARG: u32 = 12;
+
+/// Heap arena a chained thread allocates from (less when its parent is a
+/// chained thread itself: libweft caps it to what the parent's arena has).
+const ARENA_SIZE: u32 = 8 << 20;
 
 /// Child memories kept for reuse: a recycled memory is already faulted in,
 /// so restoring into it costs copies, not page faults.
@@ -120,6 +124,10 @@ pub(crate) fn spawn(
         ThreadError::Again
     };
     let started = std::time::Instant::now();
+    // The child's heap arena comes from the parent's allocator, before the
+    // snapshot, so the parent's heap already accounts for it.
+    let arena =
+        reserve_arena(caller).map_err(|e| fail(format!("reserving a heap arena: {e:#}")))?;
     let globals =
         snapshot::caller_globals(caller, &chain.layout).map_err(|e| fail(e.to_string()))?;
     let (mut snap, since) = {
@@ -146,9 +154,10 @@ pub(crate) fn spawn(
     ) else {
         return Err(fail("start arguments out of bounds".into()));
     };
-    let mut entry = [0u8; 8];
+    let mut entry = [0u8; 12];
     entry[..4].copy_from_slice(&start_func.to_le_bytes());
-    entry[4..].copy_from_slice(&start_routine_arg.to_le_bytes());
+    entry[4..8].copy_from_slice(&start_routine_arg.to_le_bytes());
+    entry[8..].copy_from_slice(&arena.to_le_bytes());
     let adjusted = snap.write_bytes(chain.thread_list_lock, &0u32.to_le_bytes())
         && snap.write_bytes(start_arg + ARGS_START_FUNC, &trampoline.to_le_bytes())
         && snap.write_bytes(chain.entry, &entry);
@@ -174,6 +183,19 @@ pub(crate) fn spawn(
         .pool()
         .execute(Box::new(move || child.run()))
         .map_err(|e| fail(format!("no OS thread: {e}")))
+}
+
+/// Asks the parent's libweft for a heap arena for a new chained thread.
+fn reserve_arena(caller: &mut Caller<'_, ThreadState>) -> wasmtime::Result<u32> {
+    let Some(Extern::Func(reserve)) = caller.get_export("weft_chain_reserve_arena") else {
+        wasmtime::bail!("the module does not export weft_chain_reserve_arena (libweft)");
+    };
+    let reserve = reserve.typed::<i32, i32>(&*caller)?;
+    let arena = reserve.call(&mut *caller, ARENA_SIZE as i32)? as u32;
+    if arena == 0 {
+        wasmtime::bail!("the parent has no memory left for one");
+    }
+    Ok(arena)
 }
 
 struct ChildStart {

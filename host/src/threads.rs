@@ -122,6 +122,11 @@ pub fn add_to_linker(linker: &mut Linker<ThreadState>) -> wasmtime::Result<()> {
                 0 => "waits on a condition variable",
                 1 => "waits at a barrier",
                 2 => "locks a mutex that another thread holds",
+                3 => {
+                    wasmtime::bail!(
+                        "the chained thread allocated more than its heap arena holds (chain mode gives each thread an arena of at most 8 MiB); run with --thread-mode local"
+                    )
+                }
                 _ => "waits for another thread",
             };
             wasmtime::bail!(

@@ -45,6 +45,7 @@ typedef enum {
     WEFT_SYNC_COND_WAIT = 0,
     WEFT_SYNC_BARRIER_WAIT = 1,
     WEFT_SYNC_MUTEX_HELD = 2,
+    WEFT_SYNC_ARENA_FULL = 3,
 } weft_sync_op_t;
 
 #ifdef __wasm__
