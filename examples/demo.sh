@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The Weft demo on a fresh machine: installs the guest toolchain, builds
 # Weft, compiles examples/primes.c to wasm with weft-cc and runs it in local
-# mode with 1 and 4 threads.
+# mode with 1 and 4 threads, then in chain mode (every thread a chained call
+# restored from a snapshot, its results merged back).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,3 +15,4 @@ guest-libs/weft-cc -O2 examples/primes.c -o "$target/examples/primes.wasm"
 for threads in 1 4; do
     "$target/release/weft" run "$target/examples/primes.wasm" 5000000 "$threads"
 done
+THREAD_MODE=chain "$target/release/weft" run "$target/examples/primes.wasm" 5000000 4
