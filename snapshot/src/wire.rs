@@ -334,6 +334,17 @@ fn bound(
     Ok(())
 }
 
+fn check_memory(pages: u32, limits: &Limits) -> Result<(), WireError> {
+    if pages > limits.max_memory_pages {
+        return Err(SnapshotError::MemoryTooLarge {
+            pages,
+            max: limits.max_memory_pages,
+        }
+        .into());
+    }
+    Ok(())
+}
+
 /// Decodes a snapshot without copying its pages: they borrow from `input`.
 pub fn decode_snapshot_view<'a>(
     input: &'a [u8],
@@ -341,13 +352,7 @@ pub fn decode_snapshot_view<'a>(
 ) -> Result<SnapshotView<'a>, WireError> {
     const WHAT: &str = "snapshot";
     let raw: SnapshotIn<'a> = decode_exact(body(input, SNAPSHOT_MAGIC, WHAT)?, WHAT)?;
-    if raw.memory_pages > limits.max_memory_pages {
-        return Err(SnapshotError::MemoryTooLarge {
-            pages: raw.memory_pages,
-            max: limits.max_memory_pages,
-        }
-        .into());
-    }
+    check_memory(raw.memory_pages, limits)?;
     bound(WHAT, "globals", raw.globals.0.len(), limits.max_globals)?;
     bound(
         WHAT,
@@ -386,13 +391,7 @@ pub fn decode_snapshot(input: &[u8], limits: &Limits) -> Result<Snapshot, WireEr
 pub fn decode_diff(input: &[u8], limits: &Limits) -> Result<Diff, WireError> {
     const WHAT: &str = "diff";
     let raw: DiffIn<'_> = decode_exact(body(input, DIFF_MAGIC, WHAT)?, WHAT)?;
-    if raw.memory_pages > limits.max_memory_pages {
-        return Err(SnapshotError::MemoryTooLarge {
-            pages: raw.memory_pages,
-            max: limits.max_memory_pages,
-        }
-        .into());
-    }
+    check_memory(raw.memory_pages, limits)?;
     bound(WHAT, "runs", raw.runs.0.len(), limits.max_runs)?;
     bound(WHAT, "globals", raw.globals.0.len(), limits.max_globals)?;
     let diff = Diff {
