@@ -248,27 +248,24 @@ impl Snapshot {
         if end > self.memory_len() as u64 {
             return false;
         }
-        let mut at = addr as usize;
-        for chunk in bytes.chunks(PAGE_SIZE) {
-            let mut written = 0;
-            while written < chunk.len() {
-                let index = ((at + written) / PAGE_SIZE) as u32;
-                let slot = match self.page_indices.binary_search(&index) {
-                    Ok(slot) => slot,
-                    Err(slot) => {
-                        self.page_indices.insert(slot, index);
-                        let offset = slot * PAGE_SIZE;
-                        self.page_data.splice(offset..offset, [0u8; PAGE_SIZE]);
-                        slot
-                    }
-                };
-                let in_page = (at + written) % PAGE_SIZE;
-                let n = (PAGE_SIZE - in_page).min(chunk.len() - written);
-                let start = slot * PAGE_SIZE + in_page;
-                self.page_data[start..start + n].copy_from_slice(&chunk[written..written + n]);
-                written += n;
-            }
-            at += chunk.len();
+        let (mut at, mut rest) = (addr as usize, bytes);
+        while !rest.is_empty() {
+            let index = (at / PAGE_SIZE) as u32;
+            let slot = match self.page_indices.binary_search(&index) {
+                Ok(slot) => slot,
+                Err(slot) => {
+                    self.page_indices.insert(slot, index);
+                    let offset = slot * PAGE_SIZE;
+                    self.page_data.splice(offset..offset, [0u8; PAGE_SIZE]);
+                    slot
+                }
+            };
+            let in_page = at % PAGE_SIZE;
+            let n = (PAGE_SIZE - in_page).min(rest.len());
+            let start = slot * PAGE_SIZE + in_page;
+            self.page_data[start..start + n].copy_from_slice(&rest[..n]);
+            at += n;
+            rest = &rest[n..];
         }
         true
     }

@@ -166,14 +166,10 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for Grown<T> {
 
 // ---- encoding -----------------------------------------------------------
 
-fn with_header(magic: [u8; 4], body: impl FnOnce(Vec<u8>) -> Vec<u8>) -> Vec<u8> {
-    let mut out = Vec::with_capacity(HEADER_LEN);
+/// Appends the header and the postcard body of `value` to `out`.
+fn encode_into<T: Serialize>(magic: [u8; 4], value: &T, mut out: Vec<u8>) -> Vec<u8> {
     out.extend_from_slice(&magic);
     out.extend_from_slice(&VERSION.to_le_bytes());
-    body(out)
-}
-
-fn postcard_into<T: Serialize>(value: &T, out: Vec<u8>) -> Vec<u8> {
     // Serialising into a Vec cannot fail for these types.
     postcard::to_extend(value, out).expect("postcard into Vec")
 }
@@ -193,14 +189,12 @@ pub fn encode_snapshot(snapshot: &Snapshot) -> Vec<u8> {
         regions: &snapshot.regions,
     };
     // One allocation of the final size: page bytes dominate.
-    let mut out = Vec::with_capacity(encoded_len_estimate(
+    let out = Vec::with_capacity(encoded_len_estimate(
         snapshot.page_count(),
         snapshot.globals.len(),
         snapshot.regions.len(),
     ));
-    out.extend_from_slice(&SNAPSHOT_MAGIC);
-    out.extend_from_slice(&VERSION.to_le_bytes());
-    postcard_into(&body, out)
+    encode_into(SNAPSHOT_MAGIC, &body, out)
 }
 
 /// Encodes a snapshot of `memory` straight into `out`: the same bytes as
@@ -239,9 +233,7 @@ pub fn encode_capture(
         globals.len(),
         regions.len(),
     ));
-    buffer.extend_from_slice(&SNAPSHOT_MAGIC);
-    buffer.extend_from_slice(&VERSION.to_le_bytes());
-    *out = postcard_into(&body, buffer);
+    *out = encode_into(SNAPSHOT_MAGIC, &body, buffer);
 }
 
 /// An upper bound of the encoded size of a snapshot of `memory` with
@@ -276,7 +268,12 @@ pub fn encode_diff(diff: &Diff) -> Vec<u8> {
             .collect(),
         globals: &diff.globals,
     };
-    with_header(DIFF_MAGIC, |out| postcard_into(&body, out))
+    let bytes: usize = diff.runs.iter().map(|r| r.bytes.len() + 10).sum();
+    encode_into(
+        DIFF_MAGIC,
+        &body,
+        Vec::with_capacity(HEADER_LEN + 16 + bytes),
+    )
 }
 
 // ---- decoding -----------------------------------------------------------
