@@ -103,8 +103,11 @@ impl ChainSupport {
     }
 }
 
-fn u32_at(snapshot: &Snapshot, addr: u32) -> Option<u32> {
-    snapshot.read_bytes::<4>(addr).map(u32::from_le_bytes)
+/// The `u32` at `base + offset` (a guest-given address: overflow is `None`).
+fn u32_at(snapshot: &Snapshot, base: u32, offset: u32) -> Option<u32> {
+    snapshot
+        .read_bytes::<4>(base.checked_add(offset)?)
+        .map(u32::from_le_bytes)
 }
 
 /// Starts chained thread `tid` for the parent calling from `caller`, which
@@ -147,10 +150,11 @@ pub(crate) fn spawn(
         (snap, merges.seq())
     };
     let (Some(start_func), Some(start_routine_arg), Some(trampoline), Some(identity)) = (
-        u32_at(&snap, start_arg + ARGS_START_FUNC),
-        u32_at(&snap, start_arg + ARGS_START_ARG),
-        u32_at(&snap, chain.functions),
-        u32_at(&snap, chain.functions + 4),
+        u32_at(&snap, start_arg, ARGS_START_FUNC),
+        // Checked here, so `start_arg + ARGS_*` below cannot overflow.
+        u32_at(&snap, start_arg, ARGS_START_ARG),
+        u32_at(&snap, chain.functions, 0),
+        u32_at(&snap, chain.functions, 4),
     ) else {
         return Err(fail("start arguments out of bounds".into()));
     };
