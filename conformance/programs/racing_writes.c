@@ -10,17 +10,10 @@
 static volatile int64_t shared_value;
 
 static void *writer(void *arg) {
-    /* Long enough that both threads start before either finishes. */
-    struct timespec until, now;
-    clock_gettime(CLOCK_MONOTONIC, &until);
-    until.tv_nsec += 30 * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
-    do {
-        clock_gettime(CLOCK_MONOTONIC, &now);
-    } while (now.tv_sec < until.tv_sec || (now.tv_sec == until.tv_sec && now.tv_nsec < until.tv_nsec));
+    /* Long enough that both threads have started (and, in chain mode, been
+     * snapshotted) before either writes, even on a busy machine. */
+    struct timespec pause = {0, 200 * 1000000L};
+    nanosleep(&pause, NULL);
     shared_value = (int64_t)(intptr_t)arg;
     return NULL;
 }
