@@ -41,6 +41,13 @@ fn run(wasm: &Path, options: &[&str]) -> Outcome {
     outcome
 }
 
+/// Runs `wasm` and expects exit code 0 and exactly `stdout`.
+fn expect_stdout(wasm: &Path, options: &[&str], stdout: &str) {
+    let out = run(wasm, options);
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert_eq!(out.stdout, stdout);
+}
+
 /// A module from WAT text, written to a file.
 fn wat_file(name: &str, wat: &str) -> PathBuf {
     let path = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}.wasm"));
@@ -87,11 +94,10 @@ fn exit_in_a_thread_ends_the_whole_program_with_its_code() {
 
 #[test]
 fn max_threads_makes_pthread_create_return_eagain() {
-    let out = run(&guest("thread_limit"), &["--max-threads", "4"]);
-    assert_eq!(out.code, Some(0), "{out:?}");
-    assert_eq!(
-        out.stdout,
-        "create 0: 0\ncreate 1: 0\ncreate 2: 0\ncreate 3: 0\ncreate 4: EAGAIN 1\ncreate after join: 0\n"
+    expect_stdout(
+        &guest("thread_limit"),
+        &["--max-threads", "4"],
+        "create 0: 0\ncreate 1: 0\ncreate 2: 0\ncreate 3: 0\ncreate 4: EAGAIN 1\ncreate after join: 0\n",
     );
 }
 
@@ -120,11 +126,10 @@ fn memory_cap_turns_into_enomem() {
 
 #[test]
 fn weft_threads_interface_from_c() {
-    let out = run(&guest("weft_api"), &[]);
-    assert_eq!(out.code, Some(0), "{out:?}");
-    assert_eq!(
-        out.stdout,
-        "mode local\nmain id 0x3fffffff\nthread ids in range 1, distinct 1\n"
+    expect_stdout(
+        &guest("weft_api"),
+        &[],
+        "mode local\nmain id 0x3fffffff\nthread ids in range 1, distinct 1\n",
     );
 }
 
@@ -328,11 +333,10 @@ fn guest_arguments_and_environment() {
 
 #[test]
 fn merge_regions_are_registered_and_checked() {
-    let out = run(&guest("merge_regions"), &[]);
-    assert_eq!(out.code, Some(0), "{out:?}");
-    assert_eq!(
-        out.stdout,
-        "sum over totals: 0\noverlapping: 2\nempty: 1\nmisaligned: 4\nbytewise at any byte: 0\nout of bounds: 3\n"
+    expect_stdout(
+        &guest("merge_regions"),
+        &[],
+        "sum over totals: 0\noverlapping: 2\nempty: 1\nmisaligned: 4\nbytewise at any byte: 0\nout of bounds: 3\n",
     );
 }
 

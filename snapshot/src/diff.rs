@@ -45,8 +45,8 @@ const JOIN_GAP: usize = 8;
 impl Diff {
     /// Compares `memory` (and `globals`) of an instance that started from
     /// `base` with `base`. `candidates`, when given, are the only page
-    /// indices that may differ (e.g. pages the kernel saw written since the
-    /// restore); pages past the snapshot's memory are always compared.
+    /// indices that may differ (e.g. the pages the kernel reports as
+    /// present in the child's memory, which include every page it wrote).
     pub fn between(
         base: &Snapshot,
         memory: &[u8],

@@ -495,6 +495,10 @@ mod tests {
     use super::*;
     use crate::{ModuleHash, WASM_PAGE_SIZE};
 
+    fn region(addr: u32, len: u32, op: MergeOp, ty: ElemType) -> MergeRegion {
+        MergeRegion { addr, len, op, ty }
+    }
+
     fn snapshot(memory: &[u8], regions: Vec<MergeRegion>) -> Snapshot {
         Snapshot::capture(ModuleHash::of(b"m"), memory, None, vec![], regions)
     }
@@ -509,12 +513,7 @@ mod tests {
     fn sum_region_adds_contributions() {
         let mut memory = vec![0u8; WASM_PAGE_SIZE as usize];
         memory[64..68].copy_from_slice(&10i32.to_le_bytes());
-        let region = MergeRegion {
-            addr: 64,
-            len: 4,
-            op: MergeOp::Sum,
-            ty: ElemType::I32,
-        };
+        let region = region(64, 4, MergeOp::Sum, ElemType::I32);
         let snap = snapshot(&memory, vec![region]);
         let a = child(&snap, |m| m[64..68].copy_from_slice(&13i32.to_le_bytes()));
         let b = child(&snap, |m| m[64..68].copy_from_slice(&5i32.to_le_bytes()));
@@ -571,12 +570,7 @@ mod tests {
     #[test]
     fn ignore_regions_never_change_the_base() {
         let mut memory = vec![0u8; WASM_PAGE_SIZE as usize];
-        let region = MergeRegion {
-            addr: 0,
-            len: 4096,
-            op: MergeOp::Ignore,
-            ty: ElemType::I32,
-        };
+        let region = region(0, 4096, MergeOp::Ignore, ElemType::I32);
         let snap = snapshot(&memory, vec![region]);
         let a = child(&snap, |m| m[..5000].fill(3));
         Merger::new(&snap).merge(&mut memory, &a, 0).unwrap();
@@ -627,15 +621,7 @@ mod tests {
     fn inexact_integer_product_is_a_conflict() {
         let mut memory = vec![0u8; WASM_PAGE_SIZE as usize];
         memory[0..4].copy_from_slice(&4i32.to_le_bytes());
-        let snap = snapshot(
-            &memory,
-            vec![MergeRegion {
-                addr: 0,
-                len: 4,
-                op: MergeOp::Product,
-                ty: ElemType::I32,
-            }],
-        );
+        let snap = snapshot(&memory, vec![region(0, 4, MergeOp::Product, ElemType::I32)]);
         let d = child(&snap, |m| m[0..4].copy_from_slice(&6i32.to_le_bytes()));
         let conflicts = Merger::new(&snap).merge(&mut memory, &d, 2).unwrap();
         assert_eq!(
@@ -652,15 +638,7 @@ mod tests {
     fn float_sum() {
         let mut memory = vec![0u8; WASM_PAGE_SIZE as usize];
         memory[0..8].copy_from_slice(&1.5f64.to_le_bytes());
-        let snap = snapshot(
-            &memory,
-            vec![MergeRegion {
-                addr: 0,
-                len: 8,
-                op: MergeOp::Sum,
-                ty: ElemType::F64,
-            }],
-        );
+        let snap = snapshot(&memory, vec![region(0, 8, MergeOp::Sum, ElemType::F64)]);
         let d = child(&snap, |m| m[0..8].copy_from_slice(&4.0f64.to_le_bytes()));
         let mut merger = Merger::new(&snap);
         merger.merge(&mut memory, &d, 0).unwrap();
@@ -670,26 +648,11 @@ mod tests {
 
     #[test]
     fn region_validation() {
-        let ok = MergeRegion {
-            addr: 0,
-            len: 8,
-            op: MergeOp::Sum,
-            ty: ElemType::I64,
-        };
+        let ok = region(0, 8, MergeOp::Sum, ElemType::I64);
         assert!(validate_regions(&[ok], 64).is_ok());
-        let misaligned = MergeRegion {
-            addr: 4,
-            len: 8,
-            op: MergeOp::Sum,
-            ty: ElemType::I64,
-        };
+        let misaligned = region(4, 8, MergeOp::Sum, ElemType::I64);
         assert!(validate_regions(&[misaligned], 64).is_err());
-        let overlap = MergeRegion {
-            addr: 4,
-            len: 4,
-            op: MergeOp::Bytewise,
-            ty: ElemType::I32,
-        };
+        let overlap = region(4, 4, MergeOp::Bytewise, ElemType::I32);
         assert!(validate_regions(&[ok, overlap], 64).is_err());
         assert!(validate_regions(&[ok], 4).is_err());
     }

@@ -189,7 +189,7 @@ pub fn encode_snapshot(snapshot: &Snapshot) -> Vec<u8> {
         regions: &snapshot.regions,
     };
     // One allocation of the final size: page bytes dominate.
-    let out = Vec::with_capacity(encoded_len_estimate(
+    let out = Vec::with_capacity(encoded_capture_len(
         snapshot.page_count(),
         snapshot.globals.len(),
         snapshot.regions.len(),
@@ -228,7 +228,7 @@ pub fn encode_capture(
     };
     let mut buffer = std::mem::take(out);
     buffer.clear();
-    buffer.reserve(encoded_len_estimate(
+    buffer.reserve(encoded_capture_len(
         indices.len(),
         globals.len(),
         regions.len(),
@@ -236,13 +236,9 @@ pub fn encode_capture(
     *out = encode_into(SNAPSHOT_MAGIC, &body, buffer);
 }
 
-/// An upper bound of the encoded size of a snapshot of `memory` with
-/// `pages` pages of data (for reserving the output of [`encode_capture`]).
+/// An upper bound of the encoded size of a snapshot with `pages` pages of
+/// data (for reserving the output of [`encode_capture`]).
 pub fn encoded_capture_len(pages: usize, globals: usize, regions: usize) -> usize {
-    encoded_len_estimate(pages, globals, regions)
-}
-
-fn encoded_len_estimate(pages: usize, globals: usize, regions: usize) -> usize {
     // Varints: at most 5 bytes per u32, 19 per u128; page length prefix 2.
     HEADER_LEN
         + 32
