@@ -7,7 +7,10 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 fn main() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    // Read at run time: the build script may be reused by another checkout
+    // that shares the target directory.
+    let dir_var = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
+    let dir = Path::new(&dir_var);
     println!("cargo::rerun-if-changed=cases.toml");
     println!("cargo::rerun-if-changed=programs");
     println!("cargo::rerun-if-changed=rust");

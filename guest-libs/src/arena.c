@@ -1,24 +1,24 @@
-/* Chain mode heap: per-thread arenas in the parent's address space.
+/* Chain mode heap: per-thread arenas in address ranges the host hands out.
  *
  * A chained thread runs on a copy of its parent's memory. If it used the
  * parent's allocator, every child's copy would change the same allocator
- * metadata, and merging them would corrupt the heap. So before the host
- * snapshots the parent for a new thread, it asks the parent (through the
- * export weft_chain_reserve_arena) to allocate an arena with its own
- * allocator; the child then allocates only from that arena. Blocks the
- * child allocates live in the parent's address space, so after the merge
- * they are valid in the parent, which may use and free them.
+ * metadata, and merging them would corrupt the heap. So each chained thread
+ * allocates only from its own arena: chunks of address space that the host
+ * hands out from a zone no allocator uses (weft:threads arena-grow). The
+ * host keeps each chunk zero in every copy of memory that leads from the
+ * thread to the main memory, so the thread's writes merge back like any
+ * other writes, and blocks it hands back are valid in its parent.
  *
- * - child malloc/calloc/realloc/aligned allocations: bump allocation in
- *   its arena (ENOMEM when the arena is full);
- * - child free of its own block: counted; of a block from elsewhere (the
- *   parent's heap): deferred, and done by the thread's exit path, which
- *   runs on the parent's memory after the merge;
- * - parent free of an arena block: counted in its arena; the arena itself
- *   goes back to the parent's allocator when its thread has ended and all
- *   its blocks are freed.
- * Outside chain mode (weft_chain_entry.arena is NULL) every call goes
- * straight to libc's allocator. */
+ * - a chained thread's malloc family: a boundary-tag allocator with
+ *   coalescing over its arena's chunks; a full arena asks the host for
+ *   another chunk (ENOMEM only when the memory is exhausted);
+ * - a chained thread's free of its own block: back to its arena; of a block
+ *   from elsewhere: deferred to the thread's exit path, which runs on the
+ *   parent's memory after the merge;
+ * - free of an arena block outside any arena (the main thread): counted
+ *   in its arena, which goes back to the host when its thread has ended and
+ *   all its blocks are freed.
+ * Outside chain mode every call goes straight to libc's allocator. */
 #include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -30,9 +30,9 @@
 #include "chain.h"
 
 #define ARENA_MAGIC 0x57464152u /* "WFAR" */
-#define BLOCK_MAGIC 0x57464231u
-#define DEFERRED_MAX 256
-#define MIN_ARENA (64u << 10)
+#define CHUNK_GRAIN (64u << 10) /* the host hands out whole wasm pages */
+#define MIN_GROWTH (1u << 20)
+#define MAX_REQUEST 0x7fff0000u
 
 void *__real_malloc(size_t);
 void __real_free(void *);
@@ -42,176 +42,305 @@ void *__real_aligned_alloc(size_t, size_t);
 int __real_posix_memalign(void **, size_t, size_t);
 size_t malloc_usable_size(void *);
 
-/* Size classes of freed blocks kept for reuse: 16 B << class, up to
- * 64 KiB; larger blocks are exact and not reused. */
-#define CLASSES 13
+/* A block: an 8-byte header, then the payload (16-aligned). Sizes are
+ * multiples of 16 and include the header. A free block also holds its bin
+ * links; `prev_size` is valid only when the previous block is free. */
+#define HEADER 8u
+#define MIN_BLOCK 16u
+#define FREE 1u
+#define PREV_FREE 2u
+#define FLAGS 15u
+#define BINS 32
 
 struct block {
-    uint32_t size;  /* usable bytes */
-    uint32_t magic;
+    uint32_t prev_size;
+    uint32_t size_flags;
+    struct block *next; /* free blocks only */
+    struct block *prev;
+};
+
+/* A chunk the arena grew by; the arena's first chunk holds the arena. */
+struct chunk {
+    uint32_t size;
+    struct chunk *next;
 };
 
 struct arena {
     uint32_t magic;
-    uint32_t size;  /* bytes, header included */
-    uint32_t used;  /* bump offset from the arena start */
-    uint32_t live;  /* blocks not yet freed */
+    volatile int lock;
+    uint32_t size;    /* bytes of the first chunk */
+    uint32_t grown;   /* bytes of the later chunks */
+    uint32_t live;    /* blocks not yet freed */
     uint32_t thread_done;
-    uint32_t deferred_count;
-    struct arena *next; /* registry of arenas with live blocks */
-    void *free_lists[CLASSES]; /* freed blocks by size class, for reuse */
-    void *deferred[DEFERRED_MAX];
+    struct chunk *chunks;
+    void *deferred;   /* foreign blocks to free on the parent's memory */
+    struct arena *retired;      /* ended arenas to give back (see retire) */
+    struct arena *next_retired;
+    uint32_t nonempty; /* bit b: bins[b] has blocks */
+    struct block *bins[BINS]; /* free blocks of size [2^b, 2^(b+1)) */
 };
 
-/* The class whose blocks (16 << class bytes) hold `size` bytes. */
-static int size_class(size_t size) {
-    int c = 0;
-    while (c < CLASSES - 1 && ((size_t)16 << c) < size) c++;
-    return ((size_t)16 << c) >= size ? c : -1; /* -1: a large block */
+static uint32_t size_of(const struct block *b) { return b->size_flags & ~FLAGS; }
+static struct block *next_block(struct block *b) { return (struct block *)((char *)b + size_of(b)); }
+static struct block *block_of(void *p) { return (struct block *)((char *)p - HEADER); }
+static void *payload(struct block *b) { return (char *)b + HEADER; }
+static int bin_of(uint32_t size) { return 31 - __builtin_clz(size); }
+
+static void lock(struct arena *a) {
+    while (__atomic_exchange_n(&a->lock, 1, __ATOMIC_ACQUIRE))
+        __builtin_wasm_memory_atomic_wait32((int *)&a->lock, 1, 1000000);
 }
 
-/* Arenas whose blocks may still be in use, in this memory. */
-static struct arena *arenas;
+static void unlock(struct arena *a) {
+    __atomic_store_n(&a->lock, 0, __ATOMIC_RELEASE);
+    __builtin_wasm_memory_atomic_notify((int *)&a->lock, 1);
+}
 
-static _Thread_local struct arena *thread_arena;
+static void bin_insert(struct arena *a, struct block *b) {
+    int bin = bin_of(size_of(b));
+    b->prev = NULL;
+    b->next = a->bins[bin];
+    if (b->next) b->next->prev = b;
+    a->bins[bin] = b;
+    a->nonempty |= 1u << bin;
+}
 
-static struct arena *current_arena(void) { return weft_chain_entry.arena; }
+static void bin_remove(struct arena *a, struct block *b) {
+    int bin = bin_of(size_of(b));
+    if (b->prev) b->prev->next = b->next;
+    else a->bins[bin] = b->next;
+    if (b->next) b->next->prev = b->prev;
+    if (!a->bins[bin]) a->nonempty &= ~(1u << bin);
+}
+
+/* Marks `b` (whose header holds its size and PREV_FREE bit) free, joins it
+ * with free neighbours and files it. */
+static void release(struct arena *a, struct block *b) {
+    uint32_t size = size_of(b);
+    struct block *next = next_block(b);
+    if (next->size_flags & FREE) {
+        bin_remove(a, next);
+        size += size_of(next);
+    }
+    if (b->size_flags & PREV_FREE) {
+        struct block *prev = (struct block *)((char *)b - b->prev_size);
+        bin_remove(a, prev);
+        size += size_of(prev);
+        b = prev;
+    }
+    b->size_flags = size | FREE; /* the block before a free one is in use */
+    next = next_block(b);
+    next->prev_size = size;
+    next->size_flags |= PREV_FREE;
+    bin_insert(a, b);
+}
+
+/* Gives back the tail of in-use block `b` beyond `need` bytes. */
+static void shrink(struct arena *a, struct block *b, uint32_t need) {
+    uint32_t size = size_of(b);
+    if (size - need < MIN_BLOCK) return;
+    struct block *rest = (struct block *)((char *)b + need);
+    rest->size_flags = size - need;
+    b->size_flags = need | (b->size_flags & PREV_FREE);
+    release(a, rest);
+}
+
+/* Makes [start, end) a pool of one free block and an end marker. */
+static void add_pool(struct arena *a, uintptr_t start, uintptr_t end) {
+    uintptr_t first = ((start + HEADER + 15) & ~(uintptr_t)15) - HEADER;
+    uintptr_t last = ((end - 2 * HEADER) & ~(uintptr_t)15) + HEADER;
+    if (last <= first || last - first < MIN_BLOCK) return;
+    struct block *b = (struct block *)first;
+    struct block *marker = (struct block *)last;
+    marker->size_flags = 0; /* size 0, in use: never joined */
+    b->size_flags = (uint32_t)(last - first);
+    release(a, b);
+}
+
+/* A free block of at least `need` bytes, taken out of its bin. */
+static struct block *find(struct arena *a, uint32_t need) {
+    int bin = bin_of(need);
+    int looked = 0;
+    for (struct block *b = a->bins[bin]; b && looked < 32; b = b->next, looked++) {
+        if (size_of(b) >= need) {
+            bin_remove(a, b);
+            return b;
+        }
+    }
+    /* Every block of a higher bin is large enough. */
+    uint32_t higher = bin + 1 < BINS ? a->nonempty & ~((2u << bin) - 1) : 0;
+    if (!higher) return NULL;
+    struct block *b = a->bins[__builtin_ctz(higher)];
+    bin_remove(a, b);
+    return b;
+}
+
+/* Adds a chunk from the host that holds at least `need` bytes in blocks. */
+static int grow(struct arena *a, uint32_t need) {
+    uint64_t want = (uint64_t)need + sizeof(struct chunk) + 64;
+    uint32_t total = a->size + a->grown;
+    if (want < MIN_GROWTH) want = MIN_GROWTH;
+    if (want < total / 2) want = total / 2; /* geometric growth, few chunks */
+    want = (want + CHUNK_GRAIN - 1) & ~(uint64_t)(CHUNK_GRAIN - 1);
+    if (want > MAX_REQUEST) return 0;
+    struct chunk *c = (struct chunk *)(uintptr_t)weft_arena_grow((uint32_t)want);
+    if (!c) return 0;
+    c->size = (uint32_t)want;
+    c->next = a->chunks;
+    a->chunks = c;
+    a->grown += (uint32_t)want;
+    add_pool(a, (uintptr_t)(c + 1), (uintptr_t)c + c->size);
+    return 1;
+}
+
+/* A block for `size` payload bytes aligned to `align`, or NULL (ENOMEM). */
+static void *arena_alloc(struct arena *a, size_t size, size_t align) {
+    if (size > MAX_REQUEST || align > (1u << 20)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    uint32_t need = ((uint32_t)size + HEADER + 15) & ~15u;
+    if (need < MIN_BLOCK) need = MIN_BLOCK;
+    /* Room to move the payload up to the alignment and leave a whole free
+     * block in front of it. */
+    uint32_t search = align > 16 ? need + (uint32_t)align + MIN_BLOCK : need;
+    lock(a);
+    struct block *b = find(a, search);
+    if (!b && grow(a, search)) b = find(a, search);
+    if (!b) {
+        unlock(a);
+        errno = ENOMEM;
+        return NULL;
+    }
+    b->size_flags &= ~FREE;
+    next_block(b)->size_flags &= ~PREV_FREE;
+    if (align > 16) {
+        uintptr_t p = (uintptr_t)payload(b);
+        uintptr_t q = (p + align - 1) & ~(uintptr_t)(align - 1);
+        if (q != p && q - p < MIN_BLOCK) q += align;
+        uint32_t lead = (uint32_t)(q - p);
+        if (lead) {
+            struct block *moved = block_of((void *)q);
+            moved->size_flags = size_of(b) - lead;
+            b->size_flags = lead | (b->size_flags & PREV_FREE);
+            release(a, b); /* sets moved's PREV_FREE */
+            b = moved;
+        }
+    }
+    shrink(a, b, need);
+    a->live++;
+    unlock(a);
+    return payload(b);
+}
 
 static int in_arena(const struct arena *a, const void *p) {
     uintptr_t at = (uintptr_t)p;
-    return at >= (uintptr_t)a + sizeof *a && at < (uintptr_t)a + a->size;
+    if (at > (uintptr_t)a && at < (uintptr_t)a + a->size) return 1;
+    for (const struct chunk *c = a->chunks; c; c = c->next)
+        if (at > (uintptr_t)c && at < (uintptr_t)c + c->size) return 1;
+    return 0;
 }
 
-static void lock_registry(void);
-static void unlock_registry(void);
-
-static struct arena *arena_of(const void *p) {
-    if (!arenas) return NULL; /* the common case outside chain mode */
-    lock_registry();
-    struct arena *found = NULL;
-    for (struct arena *a = arenas; a && !found; a = a->next)
-        if (in_arena(a, p)) found = a;
-    unlock_registry();
-    return found;
-}
-
-static void *arena_alloc(struct arena *a, size_t size, size_t align) {
-    if (align < 16) align = 16;
-    if (size > a->size) goto full;
-    /* Blocks are whole size classes, so a freed one can serve any later
-     * request of its class. */
-    int c = size_class(size ? size : 1);
-    if (c >= 0) {
-        size = (size_t)16 << c;
-        void **head = &a->free_lists[c];
-        if (*head && ((uintptr_t)*head & (align - 1)) == 0) {
-            void *p = *head;
-            *head = *(void **)p;
-            a->live++;
-            return p;
-        }
-    }
-    uintptr_t base = (uintptr_t)a;
-    uintptr_t start = base + a->used + sizeof(struct block);
-    start = (start + align - 1) & ~(uintptr_t)(align - 1);
-    if (start + size > base + a->size) goto full;
-    struct block *b = (struct block *)(start - sizeof *b);
-    b->size = (uint32_t)size;
-    b->magic = BLOCK_MAGIC;
-    a->used = (uint32_t)(start + size - base);
-    a->live++;
-    return (void *)start;
-full:
-    /* Natively this allocation would succeed; failing it would send the
-     * program down paths it never takes. End it clearly instead. */
-    weft_chain_unsupported(WEFT_SYNC_ARENA_FULL);
-}
-
-/* Frees a block of the thread's own arena: back to its class list. */
 static void arena_free(struct arena *a, void *p) {
+    lock(a);
     if (a->live > 0) a->live--;
-    int c = size_class(((struct block *)p - 1)->size);
-    if (c >= 0 && ((size_t)16 << c) == ((struct block *)p - 1)->size) {
-        *(void **)p = a->free_lists[c];
-        a->free_lists[c] = p;
+    struct block *b = block_of(p);
+    b->size_flags &= ~FREE; /* the PREV_FREE bit stays */
+    release(a, b);
+    unlock(a);
+}
+
+static uint32_t usable(void *p) { return size_of(block_of(p)) - HEADER; }
+
+/* Set by the host in the main memory before it hands out the first arena,
+ * so frees outside chain mode never ask the host. */
+__attribute__((used)) volatile int weft_chain_heap_active;
+
+/* The arena of heap block `p` when the caller has no arena of its own. */
+static struct arena *arena_of(const void *p) {
+    if (!weft_chain_heap_active) return NULL;
+    return (struct arena *)(uintptr_t)weft_arena_lookup((uint32_t)(uintptr_t)p);
+}
+
+static struct arena *current_arena(void) { return weft_chain_entry.arena; }
+
+/* Gives an arena whose thread has ended and whose blocks are all freed
+ * back to the host. */
+static void release_arena(struct arena *a) {
+    struct chunk *c = a->chunks;
+    while (c) {
+        struct chunk *next = c->next; /* read before the chunk is gone */
+        weft_arena_release((uint32_t)(uintptr_t)c);
+        c = next;
     }
+    a->magic = 0;
+    weft_arena_release((uint32_t)(uintptr_t)a);
 }
 
-static size_t block_size(const void *p) { return ((const struct block *)p - 1)->size; }
-
-static void unlink_arena(struct arena *a) {
-    for (struct arena **at = &arenas; *at; at = &(*at)->next) {
-        if (*at == a) {
-            *at = a->next;
-            return;
-        }
+/* An arena whose thread has ended and whose blocks are all freed. Its
+ * bytes travel up through the merges of the memories between its thread
+ * and the main memory, so the host may hand its chunks out again only when
+ * those merges are done: it goes back from the main memory, and a chained
+ * thread passes it on to its own exit path. */
+static void retire(struct arena *a) {
+    struct arena *own = current_arena();
+    if (!own) {
+        release_arena(a);
+        return;
     }
+    lock(own);
+    a->next_retired = own->retired;
+    own->retired = a;
+    unlock(own);
 }
 
-/* Registry changes in a parent's memory can come from several threads
- * (the parent, and exit paths of its chained threads). */
-static volatile int registry_lock;
-
-static void lock_registry(void) {
-    while (__atomic_exchange_n(&registry_lock, 1, __ATOMIC_ACQUIRE))
-        __builtin_wasm_memory_atomic_wait32((int *)&registry_lock, 1, 1000000);
-}
-
-static void unlock_registry(void) {
-    __atomic_store_n(&registry_lock, 0, __ATOMIC_RELEASE);
-    __builtin_wasm_memory_atomic_notify((int *)&registry_lock, 1);
-}
-
-/* A block of `a` was freed outside its thread; the arena goes back to the
- * allocator when its thread has ended and no block is left. */
+/* A block of `a` was freed outside its thread. */
 static void release_block(struct arena *a) {
-    lock_registry();
+    lock(a);
     if (a->live > 0) a->live--;
     int empty = a->live == 0 && a->thread_done;
-    if (empty) unlink_arena(a);
-    unlock_registry();
-    if (empty) free(a);
+    unlock(a);
+    if (empty) retire(a);
 }
 
-/* Called by the host in the parent, before snapshotting it for a new
- * thread: an arena of at most `size` bytes (less inside a chained thread,
- * whose own arena must also hold the new thread's stack). */
-__attribute__((export_name("weft_chain_reserve_arena"))) void *weft_chain_reserve_arena(uint32_t size) {
-    struct arena *own = current_arena();
-    if (own) {
-        uint32_t left = own->size - own->used;
-        if (size > left / 4) size = left / 4;
-    }
-    if (size < MIN_ARENA) return NULL;
-    struct arena *a = malloc(size);
-    if (!a) return NULL;
+static _Thread_local struct arena *thread_arena;
+
+/* The first chunk is zero until here: the thread sets up its arena. */
+void weft_chain_thread_started(void) {
+    struct arena *a = current_arena();
+    thread_arena = a;
+    if (!a || a->magic == ARENA_MAGIC) return;
     memset(a, 0, sizeof *a);
     a->magic = ARENA_MAGIC;
-    a->size = size;
-    a->used = sizeof *a;
-    lock_registry();
-    a->next = arenas;
-    arenas = a;
-    unlock_registry();
-    return a;
+    a->size = weft_chain_entry.arena_size;
+    add_pool(a, (uintptr_t)(a + 1), (uintptr_t)a + a->size);
 }
 
-void weft_chain_thread_started(void) { thread_arena = current_arena(); }
-
 /* The exit path of a chained thread, on its parent's memory: the frees the
- * thread deferred, and its arena is released once nothing uses it. */
+ * thread deferred, and its arena goes back once nothing uses it. */
 void weft_chain_thread_exiting(void) {
     struct arena *a = thread_arena;
     if (!a || a->magic != ARENA_MAGIC) return;
     thread_arena = NULL;
-    for (uint32_t i = 0; i < a->deferred_count && i < DEFERRED_MAX; i++) free(a->deferred[i]);
-    a->deferred_count = 0;
-    lock_registry();
+    void *deferred = a->deferred;
+    a->deferred = NULL;
+    while (deferred) {
+        void *next = *(void **)deferred;
+        free(deferred);
+        deferred = next;
+    }
+    lock(a);
     a->thread_done = 1;
     int empty = a->live == 0;
-    if (empty) unlink_arena(a);
-    unlock_registry();
-    if (empty) free(a);
+    struct arena *retired = a->retired;
+    a->retired = NULL;
+    unlock(a);
+    while (retired) {
+        struct arena *next = retired->next_retired;
+        retire(retired);
+        retired = next;
+    }
+    if (empty) retire(a);
 }
 
 void *__wrap_malloc(size_t size) {
@@ -227,21 +356,24 @@ void *__wrap_calloc(size_t n, size_t size) {
         return NULL;
     }
     void *p = arena_alloc(a, n * size, 16);
-    /* A fresh arena is not necessarily zero: it came from malloc. */
-    if (p) memset(p, 0, n * size);
+    if (p) memset(p, 0, n * size); /* freed blocks are reused unzeroed */
     return p;
 }
 
 void __wrap_free(void *p) {
     if (!p) return;
     struct arena *own = current_arena();
-    if (own && in_arena(own, p)) {
-        arena_free(own, p);
-        return;
-    }
     if (own) {
-        /* Someone else's block: free it on the parent's memory, at exit. */
-        if (own->deferred_count < DEFERRED_MAX) own->deferred[own->deferred_count++] = p;
+        if (in_arena(own, p)) {
+            arena_free(own, p);
+            return;
+        }
+        /* Someone else's block: free it on the parent's memory, at exit.
+         * Its bytes are dead now, so the list runs through them. */
+        lock(own);
+        *(void **)p = own->deferred;
+        own->deferred = p;
+        unlock(own);
         return;
     }
     struct arena *a = arena_of(p);
@@ -255,10 +387,27 @@ void __wrap_free(void *p) {
 void *__wrap_realloc(void *p, size_t size) {
     if (!p) return malloc(size);
     struct arena *own = current_arena();
-    struct arena *home = own && in_arena(own, p) ? own : arena_of(p);
+    struct arena *home = own ? (in_arena(own, p) ? own : NULL) : arena_of(p);
     if (!own && !home) return __real_realloc(p, size);
-    size_t old = home ? block_size(p) : malloc_usable_size(p);
-    if (home == own && size <= old) return p;
+    size_t old = home ? usable(p) : malloc_usable_size(p);
+    if (home && home == own && size <= MAX_REQUEST) {
+        uint32_t need = ((uint32_t)size + HEADER + 15) & ~15u;
+        if (need < MIN_BLOCK) need = MIN_BLOCK;
+        struct block *b = block_of(p);
+        lock(own);
+        struct block *next = next_block(b);
+        if (size_of(b) < need && (next->size_flags & FREE) &&
+            size_of(b) + size_of(next) >= need) {
+            /* Grow in place into the free block after it. */
+            bin_remove(own, next);
+            b->size_flags += size_of(next);
+            next_block(b)->size_flags &= ~PREV_FREE;
+        }
+        int fits = size_of(b) >= need;
+        if (fits) shrink(own, b, need);
+        unlock(own);
+        if (fits) return p;
+    }
     void *q = malloc(size);
     if (!q) return NULL;
     memcpy(q, p, old < size ? old : size);

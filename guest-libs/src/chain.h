@@ -2,16 +2,20 @@
 #ifndef WEFT_CHAIN_H
 #define WEFT_CHAIN_H
 
+#include <stdint.h>
+
 struct arena;
 
 /* Set by the host in a chained thread's copy of memory only: the thread's
- * start routine and argument, and its heap arena. NULL arena: not a
- * chained thread (local mode, the main thread, or an exit path running on
- * the parent's memory). */
+ * start routine and argument, and the first chunk of its heap arena (an
+ * address range the host hands out, zero until the thread uses it). NULL
+ * arena: not a chained thread (local mode, the main thread, or an exit
+ * path running on the parent's memory). */
 struct weft_chain_entry {
     void *(*start)(void *);
     void *arg;
     struct arena *arena;
+    uint32_t arena_size;
 };
 
 extern struct weft_chain_entry weft_chain_entry;

@@ -54,11 +54,37 @@ static void *exit_value(void *value) { return value; }
 
 __attribute__((used)) struct weft_chain_entry weft_chain_entry;
 
+/* The head of wasi-libc's struct pthread (pthread_self() points at it). */
+struct thread_links {
+    struct thread_links *self, *prev, *next;
+};
+
+/* libc links a new thread into its parent's thread list after the spawn,
+ * so in the thread's own copy its links are still empty, and threads it
+ * creates would be linked through NULL. It runs as a list of its own; its
+ * children leave that list when they end, and before the thread finishes
+ * its links are put back as they were, so its diff does not touch the
+ * parent's list. */
+static _Thread_local struct thread_links saved_links;
+
+static void chain_thread_begin(void) {
+    struct thread_links *me = (struct thread_links *)pthread_self();
+    saved_links = *me;
+    me->prev = me->next = me;
+    weft_chain_thread_started();
+}
+
+static _Noreturn void chain_thread_finish(void *result) {
+    struct thread_links *me = (struct thread_links *)pthread_self();
+    me->prev = saved_links.prev;
+    me->next = saved_links.next;
+    weft_thread_finish((uint32_t)(uintptr_t)result);
+}
+
 static _Noreturn void *chain_trampoline(void *unused) {
     (void)unused;
-    weft_chain_thread_started();
-    void *result = weft_chain_entry.start(weft_chain_entry.arg);
-    weft_thread_finish((uint32_t)(uintptr_t)result);
+    chain_thread_begin();
+    chain_thread_finish(weft_chain_entry.start(weft_chain_entry.arg));
 }
 
 /* The start routine of a chained thread's exit path on its parent's
@@ -123,7 +149,7 @@ _Noreturn void pthread_exit(void *value) {
         /* A chained thread: the host ends it with this result; libc's exit
          * path (TSD destructors, waking the joiner) then runs on the
          * parent's memory. */
-        weft_thread_finish((uint32_t)(uintptr_t)value);
+        chain_thread_finish(value);
     }
     struct wasi_start_args args = {0, 0, exit_value, value};
     __wasi_thread_start_C((int)weft_thread_current_id(), &args);

@@ -18,27 +18,40 @@
 //!    list exactly as in local mode.
 //!
 //! Where the child runs is `run_child`: the seam a remote host plugs into.
+//!
+//! Heap: each chained thread allocates from an arena of chunks that Weft
+//! hands out from the arena zone (`zone.rs`), address space of the main
+//! memory that no allocator uses. A chunk must read the same (zero) in
+//! every copy of memory its writes travel through: the thread's memory and
+//! snapshot, its parent's, and so on up to the main memory. Fresh zone
+//! space is zero everywhere; a reused chunk is zeroed along that path when
+//! it is handed out (`zero_along`).
 
 use std::io::Write as _;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
-use wasmtime::{Caller, Extern, MemoryType, SharedMemory};
-use weft_snapshot::{Merger, Snapshot};
+use wasmtime::{Caller, MemoryType, SharedMemory};
+use weft_snapshot::{Merger, Snapshot, WASM_PAGE_SIZE};
 
 use crate::ThreadError;
 use crate::process::{
-    ConflictPolicy, Process, TRAP_EXIT_CODE, ThreadEnd, ThreadMemory, ThreadState, terminate,
+    ConflictPolicy, Origin, Process, TRAP_EXIT_CODE, ThreadEnd, ThreadMemory, ThreadState,
+    terminate,
 };
 use crate::snapshot::{self, SnapshotLayout};
 use crate::symbols::DataSymbols;
+use crate::touched;
+use crate::zone::{self, Zone};
 
 /// Offsets in wasi-libc's `struct start_args` (wasm32).
 const ARGS_START_FUNC: u32 = 8;
 const ARGS_START_ARG: u32 = 12;
 
-/// Heap arena a chained thread allocates from (less when its parent is a
-/// chained thread itself: libweft caps it to what the parent's arena has).
-const ARENA_SIZE: u32 = 8 << 20;
+/// The first chunk of a chained thread's heap arena; libweft asks for more
+/// (`arena-grow`) when it is full.
+const FIRST_ARENA_CHUNK: u32 = 1 << 20;
+/// The largest chunk one `arena-grow` may ask for.
+const MAX_ARENA_CHUNK: u32 = 1 << 30;
 
 /// Child memories kept for reuse: a recycled memory is already faulted in,
 /// so restoring into it costs copies, not page faults.
@@ -55,8 +68,11 @@ pub(crate) struct ChainSupport {
     entry: u32,
     /// Address of libweft's `weft_chain_functions` (trampoline, identity).
     functions: u32,
+    /// Address of libweft's `weft_chain_heap_active` flag.
+    heap_active: u32,
     memory_max_pages: u32,
-    memories: std::sync::Mutex<Vec<SharedMemory>>,
+    memories: Mutex<Vec<SharedMemory>>,
+    zone: Mutex<Zone>,
 }
 
 impl ChainSupport {
@@ -95,10 +111,12 @@ impl ChainSupport {
             thread_list_lock: find("__thread_list_lock")?,
             entry: find("weft_chain_entry")?,
             functions: find("weft_chain_functions")?,
+            heap_active: find("weft_chain_heap_active")?,
             layout,
             symbols,
             memory_max_pages,
             memories: Default::default(),
+            zone: Default::default(),
         })
     }
 }
@@ -122,15 +140,47 @@ pub(crate) fn spawn(
     let Some(chain) = process.chain() else {
         return Err(ThreadError::NotSupported);
     };
+    // From now on the main memory may hold arena blocks (a no-op in a
+    // chained parent, whose copy has the flag already).
+    if !crate::process::write_guest(caller, chain.heap_active, &1u32.to_le_bytes()) {
+        return Err(ThreadError::NotSupported);
+    }
+    // Before the snapshot: a reused chunk is zeroed in the parent's memory.
+    let (arena, arena_len) = allocate_chunk(process, chain, &parent, FIRST_ARENA_CHUNK, None)
+        .map_err(|e| {
+            tracing::warn!("chain spawn of thread {tid}: no heap arena: {e}");
+            ThreadError::Again
+        })?;
+    let spawned = spawn_with_arena(
+        process, chain, caller, parent, tid, start_arg, arena, arena_len,
+    );
+    if spawned.is_err() {
+        chain
+            .zone
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .release(arena)
+            .ok();
+    }
+    spawned
+}
+
+#[allow(clippy::too_many_arguments)]
+fn spawn_with_arena(
+    process: &Arc<Process>,
+    chain: &ChainSupport,
+    caller: &mut Caller<'_, ThreadState>,
+    parent: Arc<ThreadMemory>,
+    tid: u32,
+    start_arg: u32,
+    arena: u32,
+    arena_len: u32,
+) -> Result<(), ThreadError> {
     let fail = |what: String| {
         tracing::error!("chain spawn of thread {tid}: {what}");
         ThreadError::Again
     };
     let started = std::time::Instant::now();
-    // The child's heap arena comes from the parent's allocator, before the
-    // snapshot, so the parent's heap already accounts for it.
-    let arena =
-        reserve_arena(caller).map_err(|e| fail(format!("reserving a heap arena: {e:#}")))?;
     let globals =
         snapshot::caller_globals(caller, &chain.layout).map_err(|e| fail(e.to_string()))?;
     let (mut snap, since) = {
@@ -158,10 +208,16 @@ pub(crate) fn spawn(
     ) else {
         return Err(fail("start arguments out of bounds".into()));
     };
-    let mut entry = [0u8; 12];
+    let mut entry = [0u8; 16];
     entry[..4].copy_from_slice(&start_func.to_le_bytes());
     entry[4..8].copy_from_slice(&start_routine_arg.to_le_bytes());
-    entry[8..].copy_from_slice(&arena.to_le_bytes());
+    entry[8..12].copy_from_slice(&arena.to_le_bytes());
+    entry[12..].copy_from_slice(&arena_len.to_le_bytes());
+    // The child's memory reaches its arena (the zone may lie past the
+    // parent's memory; the merge grows the parent as far).
+    snap.memory_pages = snap
+        .memory_pages
+        .max(pages_to_reach(arena as u64 + arena_len as u64));
     let adjusted = snap.write_bytes(chain.thread_list_lock, &0u32.to_le_bytes())
         && snap.write_bytes(start_arg + ARGS_START_FUNC, &trampoline.to_le_bytes())
         && snap.write_bytes(chain.entry, &entry);
@@ -178,8 +234,9 @@ pub(crate) fn spawn(
         process: process.clone(),
         tid,
         start_arg,
+        arena,
         parent,
-        snapshot: snap,
+        snapshot: Arc::new(Mutex::new(snap)),
         since,
         identity,
     };
@@ -189,25 +246,145 @@ pub(crate) fn spawn(
         .map_err(|e| fail(format!("no OS thread: {e}")))
 }
 
-/// Asks the parent's libweft for a heap arena for a new chained thread.
-fn reserve_arena(caller: &mut Caller<'_, ThreadState>) -> wasmtime::Result<u32> {
-    let Some(Extern::Func(reserve)) = caller.get_export("weft_chain_reserve_arena") else {
-        wasmtime::bail!("the module does not export weft_chain_reserve_arena (libweft)");
+/// Wasm pages a memory needs to hold `end` bytes.
+fn pages_to_reach(end: u64) -> u32 {
+    end.div_ceil(WASM_PAGE_SIZE) as u32
+}
+
+/// Hands out `len` bytes of the arena zone (rounded up to whole wasm
+/// pages) for `arena`, or for a new arena when `None`; the range reads
+/// zero in `path` and every memory and snapshot `path` came from. Returns
+/// the range's start and length.
+fn allocate_chunk(
+    process: &Process,
+    chain: &ChainSupport,
+    path: &Arc<ThreadMemory>,
+    len: u32,
+    arena: Option<u32>,
+) -> Result<(u32, u32), String> {
+    let len = len
+        .checked_next_multiple_of(zone::GRAIN)
+        .filter(|len| (1..=MAX_ARENA_CHUNK).contains(len))
+        .ok_or_else(|| format!("a chunk of {len} bytes is out of range"))?;
+    let taken = {
+        let mut zone = chain.zone.lock().unwrap_or_else(|e| e.into_inner());
+        match zone.take(len, arena) {
+            Some(taken) => taken,
+            None => {
+                let main = process
+                    .main_memory()
+                    .ok_or("the program has no shared memory")?;
+                let old = main
+                    .memory
+                    .grow((len / zone::GRAIN) as u64)
+                    .map_err(|e| format!("the memory is full: {e:#}"))?;
+                let start = u32::try_from(old * WASM_PAGE_SIZE)
+                    .map_err(|_| "the memory is full".to_string())?;
+                zone.add_fresh(start, len);
+                zone.take(len, arena).ok_or("the zone lost fresh space")?
+            }
+        }
     };
-    let reserve = reserve.typed::<i32, i32>(&*caller)?;
-    let arena = reserve.call(&mut *caller, ARENA_SIZE as i32)? as u32;
-    if arena == 0 {
-        wasmtime::bail!("the parent has no memory left for one");
+    if taken.dirty {
+        zero_along(path, taken.start, len);
     }
-    Ok(arena)
+    Ok((taken.start, len))
+}
+
+/// Zeroes `len` bytes at `start` in `path`, the snapshot it was restored
+/// from, its parent, and so on up to the main memory.
+fn zero_along(path: &Arc<ThreadMemory>, start: u32, len: u32) {
+    let mut next = Some(path);
+    while let Some(memory) = next {
+        let data = memory.memory.data();
+        let from = (start as usize).min(data.len());
+        let n = (len as usize).min(data.len() - from);
+        // SAFETY: in bounds of the memory's mapping. The range belongs to a
+        // chunk being handed out: no thread uses it.
+        unsafe { touched::zero(data.as_ptr().cast::<u8>().cast_mut().add(from), n) };
+        next = memory.origin.as_ref().map(|origin| {
+            origin
+                .snapshot
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .zero_range(start, len);
+            &origin.parent
+        });
+    }
+}
+
+/// `arena-grow`: a new chunk of `size` bytes for the calling chained
+/// thread's arena, or 0 when there is no memory left for it.
+pub(crate) fn grow_arena(caller: &mut Caller<'_, ThreadState>, size: u32) -> u32 {
+    let state = caller.data();
+    let (process, memory, arena) = (state.process.clone(), state.memory.clone(), state.arena);
+    let (Some(chain), Some(memory)) = (process.chain(), memory) else {
+        return 0;
+    };
+    if arena == 0 {
+        return 0;
+    }
+    let grown =
+        allocate_chunk(&process, chain, &memory, size, Some(arena)).and_then(|(start, len)| {
+            // The thread's own memory must reach its new chunk.
+            let need = pages_to_reach(start as u64 + len as u64) as u64;
+            let have = memory.memory.size();
+            if have < need
+                && let Err(e) = memory.memory.grow(need - have)
+            {
+                chain
+                    .zone
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .release(start)
+                    .ok();
+                return Err(format!("the memory is full: {e:#}"));
+            }
+            Ok(start)
+        });
+    grown.unwrap_or_else(|e| {
+        tracing::debug!(
+            tid = caller.data().tid,
+            "arena-grow of {size} bytes refused: {e}"
+        );
+        0
+    })
+}
+
+/// `arena-release`: chunk `start` goes back to the zone.
+pub(crate) fn release_arena_chunk(process: &Process, start: u32) -> wasmtime::Result<()> {
+    let Some(chain) = process.chain() else {
+        wasmtime::bail!("weft:threads arena-release: no heap arenas outside chain mode");
+    };
+    chain
+        .zone
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .release(start)
+        .map_err(|e| wasmtime::Error::msg(format!("weft:threads arena-release: {e}")))
+}
+
+/// `arena-lookup`: the arena that heap address `addr` belongs to, or 0.
+pub(crate) fn arena_of(process: &Process, addr: u32) -> u32 {
+    process.chain().map_or(0, |chain| {
+        chain
+            .zone
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .arena_of(addr)
+            .unwrap_or(0)
+    })
 }
 
 struct ChildStart {
     process: Arc<Process>,
     tid: u32,
     start_arg: u32,
+    arena: u32,
     parent: Arc<ThreadMemory>,
-    snapshot: Snapshot,
+    /// Shared with the child's memory's origin: a reused arena chunk is
+    /// zeroed in it too.
+    snapshot: Arc<Mutex<Snapshot>>,
     /// The parent memory's merge sequence number when the snapshot was taken.
     since: u32,
     identity: u32,
@@ -215,7 +392,14 @@ struct ChildStart {
 
 impl ChildStart {
     fn run(self) {
-        let result = match run_child(&self.process, self.tid, self.start_arg, &self.snapshot) {
+        let result = match run_child(
+            &self.process,
+            self.tid,
+            self.start_arg,
+            self.arena,
+            &self.parent,
+            &self.snapshot,
+        ) {
             Ok(done) => done,
             Err(ChildError::Exit(code)) => terminate(code, None),
             Err(ChildError::Trap(e)) => terminate(TRAP_EXIT_CODE, Some((self.tid, e))),
@@ -246,7 +430,8 @@ impl ChildStart {
             let base = unsafe {
                 std::slice::from_raw_parts_mut(data.as_ptr().cast::<u8>().cast_mut(), data.len())
             };
-            let mut merger = Merger::with_log(&self.snapshot, &mut merges, self.since);
+            let snapshot = self.snapshot.lock().unwrap_or_else(|e| e.into_inner());
+            let mut merger = Merger::with_log(&snapshot, &mut merges, self.since);
             let conflicts = match merger.merge(base, &diff, self.tid) {
                 Ok(conflicts) => conflicts,
                 Err(e) => terminate(
@@ -291,26 +476,39 @@ impl From<wasmtime::Error> for ChildError {
     }
 }
 
-/// Runs chained thread `tid` from `snapshot` in a fresh instance on a fresh
-/// memory; returns its start routine's result and what it changed.
+/// Runs chained thread `tid` from `snapshot` (of `parent`) in a fresh
+/// instance on a memory of its own; returns its start routine's result and
+/// what it changed.
 fn run_child(
     process: &Arc<Process>,
     tid: u32,
     start_arg: u32,
-    snapshot: &Snapshot,
+    arena: u32,
+    parent: &Arc<ThreadMemory>,
+    snapshot: &Arc<Mutex<Snapshot>>,
 ) -> Result<(u32, weft_snapshot::Diff), ChildError> {
     let chain = process.chain().expect("chain mode has chain support");
     let t0 = std::time::Instant::now();
-    let memory = chain.memory(process.engine(), snapshot.memory_pages)?;
-    snapshot::restore_memory(&memory, chain.layout.module, &snapshot.view())
-        .map_err(wasmtime::Error::msg)?;
+    let (memory, globals) = {
+        let snapshot = snapshot.lock().unwrap_or_else(|e| e.into_inner());
+        let memory = chain.memory(process.engine(), snapshot.memory_pages)?;
+        snapshot::restore_memory(&memory, chain.layout.module, &snapshot.view())
+            .map_err(wasmtime::Error::msg)?;
+        (memory, snapshot.globals.clone())
+    };
     let t1 = t0.elapsed();
-    let memory = ThreadMemory::new(memory);
+    let memory = ThreadMemory::with_origin(
+        memory,
+        Some(Origin {
+            parent: parent.clone(),
+            snapshot: snapshot.clone(),
+        }),
+    );
     let mut store = process.new_store(tid, Some(memory.clone()));
+    store.data_mut().arena = arena;
     let instance = process.instantiate(&mut store, Some(&memory))?;
     let t2 = t0.elapsed();
-    snapshot::restore_globals(&mut store, &instance, &snapshot.globals)
-        .map_err(wasmtime::Error::msg)?;
+    snapshot::restore_globals(&mut store, &instance, &globals).map_err(wasmtime::Error::msg)?;
     let start = instance.get_typed_func::<(i32, i32), ()>(&mut store, "wasi_thread_start")?;
     let value = match ThreadEnd::classify(start.call(&mut store, (tid as i32, start_arg as i32))) {
         ThreadEnd::Result(value) => value,
@@ -324,9 +522,12 @@ fn run_child(
     };
     let globals = snapshot::instance_globals(&mut store, &instance, &chain.layout)
         .map_err(wasmtime::Error::msg)?;
-    // SAFETY: the child's only thread has finished.
-    let diff = unsafe { snapshot::diff(&mut store, &globals, &memory.memory, snapshot) }
-        .map_err(wasmtime::Error::msg)?;
+    let diff = {
+        let snapshot = snapshot.lock().unwrap_or_else(|e| e.into_inner());
+        // SAFETY: the child's only thread has finished.
+        unsafe { snapshot::diff(&mut store, &globals, &memory.memory, &snapshot) }
+            .map_err(wasmtime::Error::msg)?
+    };
     drop((instance, store));
     chain.recycle(memory);
     tracing::debug!(

@@ -16,6 +16,7 @@ pub mod symbols;
 pub mod threads;
 mod touched;
 pub mod wasi;
+mod zone;
 
 use std::path::PathBuf;
 use std::str::FromStr;

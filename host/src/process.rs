@@ -15,7 +15,7 @@ use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use wasmtime::{
     Caller, Engine, Extern, Instance, InstancePre, Linker, Module, SharedMemory, Store,
 };
-use weft_snapshot::{MergeOp, MergeRegion, WriteLog};
+use weft_snapshot::{MergeOp, MergeRegion, Snapshot, WriteLog};
 
 use crate::chain::ChainSupport;
 
@@ -39,6 +39,9 @@ pub struct ThreadState {
     pub process: Arc<Process>,
     pub tid: u32,
     pub memory: Option<Arc<ThreadMemory>>,
+    /// A chained thread's heap arena (the address of its first chunk), 0
+    /// for other threads.
+    pub arena: u32,
 }
 
 /// A shared linear memory some threads run on, with the log of merges
@@ -47,13 +50,28 @@ pub struct ThreadState {
 pub struct ThreadMemory {
     pub memory: SharedMemory,
     pub(crate) merges: Mutex<WriteLog>,
+    /// Where a chained thread's memory came from; `None` for the main one.
+    pub(crate) origin: Option<Origin>,
+}
+
+/// The memory a chained thread's memory was copied from, and the snapshot
+/// it was restored from (the baseline of its diff).
+#[derive(Debug)]
+pub(crate) struct Origin {
+    pub(crate) parent: Arc<ThreadMemory>,
+    pub(crate) snapshot: Arc<Mutex<Snapshot>>,
 }
 
 impl ThreadMemory {
     pub fn new(memory: SharedMemory) -> Arc<Self> {
+        Self::with_origin(memory, None)
+    }
+
+    pub(crate) fn with_origin(memory: SharedMemory, origin: Option<Origin>) -> Arc<Self> {
         Arc::new(Self {
             memory,
             merges: Mutex::new(WriteLog::default()),
+            origin,
         })
     }
 }
@@ -202,6 +220,11 @@ impl Process {
         self.config.mode
     }
 
+    /// The main thread's memory, with its merge log.
+    pub(crate) fn main_memory(&self) -> Option<&Arc<ThreadMemory>> {
+        self.memory.as_ref()
+    }
+
     /// The process's own memory (the main thread's).
     pub fn shared_memory(&self) -> Option<&SharedMemory> {
         self.memory.as_ref().map(|m| &m.memory)
@@ -307,6 +330,7 @@ impl Process {
                 process: self.clone(),
                 tid,
                 memory,
+                arena: 0,
             },
         )
     }

@@ -21,6 +21,9 @@ pub const WEFT_FUNCTIONS: &[&str] = &[
     "finish",
     "chain-unsupported",
     "register-merge-region",
+    "arena-grow",
+    "arena-release",
+    "arena-lookup",
 ];
 
 /// wasi-threads reports a failed spawn as a negative number; libc turns any
@@ -122,16 +125,35 @@ pub fn add_to_linker(linker: &mut Linker<ThreadState>) -> wasmtime::Result<()> {
                 0 => "waits on a condition variable",
                 1 => "waits at a barrier",
                 2 => "locks a mutex that another thread holds",
-                3 => {
-                    wasmtime::bail!(
-                        "the chained thread allocated more than its heap arena holds (chain mode gives each thread an arena of at most 8 MiB); run with --thread-mode local"
-                    )
-                }
                 _ => "waits for another thread",
             };
             wasmtime::bail!(
                 "the thread {what}, which cannot work in chain mode: each chained thread runs on its own copy of memory. Share data through joins and merge regions, or run with --thread-mode local"
             )
+        },
+    )?;
+
+    linker.func_wrap(
+        WEFT_MODULE,
+        "arena-grow",
+        |mut caller: Caller<'_, ThreadState>, size: i32| -> i32 {
+            crate::chain::grow_arena(&mut caller, size as u32) as i32
+        },
+    )?;
+
+    linker.func_wrap(
+        WEFT_MODULE,
+        "arena-release",
+        |caller: Caller<'_, ThreadState>, chunk: i32| -> wasmtime::Result<()> {
+            crate::chain::release_arena_chunk(&caller.data().process, chunk as u32)
+        },
+    )?;
+
+    linker.func_wrap(
+        WEFT_MODULE,
+        "arena-lookup",
+        |caller: Caller<'_, ThreadState>, addr: i32| -> i32 {
+            crate::chain::arena_of(&caller.data().process, addr as u32) as i32
         },
     )?;
 

@@ -110,18 +110,50 @@ pub fn advise_huge_pages(base: *const u8, len: usize) {
     }
 }
 
+/// Makes `base[..len]` zero (a part of a private anonymous mapping, such
+/// as a wasm linear memory). Whole OS pages are dropped rather than
+/// written, so they stop counting as present; the edges are written.
+///
+/// # Safety
+/// `base..base + len` must be inside one private anonymous mapping that no
+/// one else writes meanwhile.
+pub unsafe fn zero(base: *mut u8, len: usize) {
+    let page = page_size();
+    let start = (base as usize).next_multiple_of(page);
+    let end = (base as usize + len) / page * page;
+    if end <= start {
+        // SAFETY: forwarded to the caller.
+        unsafe { std::ptr::write_bytes(base, 0, len) };
+        return;
+    }
+    // SAFETY: forwarded to the caller; the pieces lie inside the range.
+    unsafe {
+        std::ptr::write_bytes(base, 0, start - base as usize);
+        std::ptr::write_bytes(end as *mut u8, 0, base as usize + len - end);
+        // Dropped pages of a private anonymous mapping read as zero.
+        if libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED) != 0 {
+            std::ptr::write_bytes(start as *mut u8, 0, end - start);
+        }
+    }
+}
+
+fn page_size() -> usize {
+    // SAFETY: sysconf has no preconditions.
+    let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    if size > 0 { size as usize } else { 4096 }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn finds_written_pages_of_a_fresh_mapping() {
-        const LEN: usize = 64 << 20;
-        // SAFETY: a private anonymous mapping we own and unmap below.
+    /// A private anonymous mapping of `len` bytes; the test unmaps it.
+    fn map_anonymous(len: usize) -> *mut libc::c_void {
+        // SAFETY: a fresh mapping, owned by the caller.
         let base = unsafe {
             libc::mmap(
                 std::ptr::null_mut(),
-                LEN,
+                len,
                 libc::PROT_READ | libc::PROT_WRITE,
                 libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
                 -1,
@@ -129,6 +161,13 @@ mod tests {
             )
         };
         assert_ne!(base, libc::MAP_FAILED);
+        base
+    }
+
+    #[test]
+    fn finds_written_pages_of_a_fresh_mapping() {
+        const LEN: usize = 64 << 20;
+        let base = map_anonymous(LEN);
         let bytes = base as *mut u8;
         // SAFETY: in bounds of the mapping.
         unsafe {
@@ -142,5 +181,24 @@ mod tests {
         if let Some(found) = found {
             assert_eq!(found, vec![5, 1000]);
         }
+    }
+
+    #[test]
+    fn zero_clears_exactly_its_range() {
+        const LEN: usize = 16 * 4096;
+        let base = map_anonymous(LEN);
+        // SAFETY: the mapping is ours and LEN bytes long.
+        let bytes = unsafe { std::slice::from_raw_parts_mut(base as *mut u8, LEN) };
+        bytes.fill(0xaa);
+        for (start, len) in [(4096 * 2 + 100, 4096 * 5), (10, 20), (4096 * 12, 4096)] {
+            // SAFETY: inside the mapping; nobody else writes it.
+            unsafe { zero(bytes.as_mut_ptr().add(start), len) };
+            assert!(bytes[start..start + len].iter().all(|&b| b == 0));
+            assert_eq!(bytes[start - 1], 0xaa);
+            assert_eq!(bytes[start + len], 0xaa);
+            bytes.fill(0xaa);
+        }
+        // SAFETY: unmapping what we mapped.
+        unsafe { libc::munmap(base, LEN) };
     }
 }

@@ -270,6 +270,28 @@ impl Snapshot {
         true
     }
 
+    /// Makes `len` bytes at `addr` zero (what lies outside the memory is
+    /// zero already). Pages become no cheaper to hold: they stay listed.
+    pub fn zero_range(&mut self, addr: u32, len: u32) {
+        let start = addr as usize;
+        let end = (start + len as usize).min(self.memory_len());
+        if start >= end {
+            return;
+        }
+        let first = self
+            .page_indices
+            .partition_point(|&i| ((i as usize + 1) * PAGE_SIZE) <= start);
+        for slot in first..self.page_indices.len() {
+            let page_start = self.page_indices[slot] as usize * PAGE_SIZE;
+            if page_start >= end {
+                break;
+            }
+            let from = start.max(page_start) - page_start;
+            let to = end.min(page_start + PAGE_SIZE) - page_start;
+            self.page_data[slot * PAGE_SIZE + from..slot * PAGE_SIZE + to].fill(0);
+        }
+    }
+
     /// Reads `N` bytes at `addr` (zero where the snapshot holds no page).
     pub fn read_bytes<const N: usize>(&self, addr: u32) -> Option<[u8; N]> {
         if addr as u64 + N as u64 > self.memory_len() as u64 {
@@ -428,6 +450,24 @@ mod tests {
             Some([1, 2, 3, 4])
         );
         assert_eq!(snap.read_bytes::<2>(5000), Some([0, 0]));
+        snap.validate().unwrap();
+    }
+
+    #[test]
+    fn zero_range_clears_only_its_bytes() {
+        let mut memory: Vec<u8> = (0..2 * WASM_PAGE_SIZE as usize)
+            .map(|i| (i % 251) as u8 | 1)
+            .collect();
+        let mut snap = Snapshot::capture(ModuleHash::of(b"m"), &memory, None, vec![], vec![]);
+        let (start, len) = (PAGE_SIZE * 2 + 100, PAGE_SIZE * 3);
+        snap.zero_range(start as u32, len as u32);
+        memory[start..start + len].fill(0);
+        // Past the end of the memory: clipped.
+        snap.zero_range((2 * WASM_PAGE_SIZE - 8) as u32, 64);
+        let end = memory.len();
+        memory[end - 8..].fill(0);
+        snap.zero_range(u32::MAX - 4, 4);
+        assert_eq!(snap.to_memory(), memory);
         snap.validate().unwrap();
     }
 

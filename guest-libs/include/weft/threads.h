@@ -45,11 +45,17 @@ typedef enum {
     WEFT_SYNC_COND_WAIT = 0,
     WEFT_SYNC_BARRIER_WAIT = 1,
     WEFT_SYNC_MUTEX_HELD = 2,
-    WEFT_SYNC_ARENA_FULL = 3,
 } weft_sync_op_t;
 
 #ifdef __wasm__
 WEFT_IMPORT("chain-unsupported") _Noreturn void weft_chain_unsupported(weft_sync_op_t op);
+
+/* Heap arenas of chained threads (used by libweft's allocator): a new
+ * chunk of `size` bytes for the calling thread's arena (0: no memory left),
+ * giving a chunk back, and the arena a heap address belongs to (0: none). */
+WEFT_IMPORT("arena-grow") uint32_t weft_arena_grow(uint32_t size);
+WEFT_IMPORT("arena-release") void weft_arena_release(uint32_t chunk);
+WEFT_IMPORT("arena-lookup") uint32_t weft_arena_lookup(uint32_t addr);
 #endif
 
 /* Merge regions (chain mode): how a region's bytes combine when a chained
