@@ -144,6 +144,18 @@ int __wrap_pthread_mutex_lock(pthread_mutex_t *m) {
     return __real_pthread_mutex_lock(m);
 }
 
+int __real_pthread_join(pthread_t, void **);
+
+/* A chained thread waiting for another one gives its worker slot up: the
+ * thread it waits for may be queued for one. */
+int __wrap_pthread_join(pthread_t thread, void **result) {
+    if (!weft_chain_entry.arena) return __real_pthread_join(thread, result);
+    weft_wait_begin();
+    int rc = __real_pthread_join(thread, result);
+    weft_wait_end();
+    return rc;
+}
+
 _Noreturn void pthread_exit(void *value) {
     if (weft_chain_entry.arena) {
         /* A chained thread: the host ends it with this result; libc's exit

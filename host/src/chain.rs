@@ -241,8 +241,7 @@ fn spawn_with_arena(
         identity,
     };
     process
-        .pool()
-        .execute(Box::new(move || child.run()))
+        .start_with_slot(Box::new(move || child.run()))
         .map_err(|e| fail(format!("no OS thread: {e}")))
 }
 
@@ -506,11 +505,17 @@ fn run_child(
     );
     let mut store = process.new_store(tid, Some(memory.clone()));
     store.data_mut().arena = arena;
+    store.data_mut().holds_slot = true; // granted before this job ran
     let instance = process.instantiate(&mut store, Some(&memory))?;
     let t2 = t0.elapsed();
     snapshot::restore_globals(&mut store, &instance, &globals).map_err(wasmtime::Error::msg)?;
     let start = instance.get_typed_func::<(i32, i32), ()>(&mut store, "wasi_thread_start")?;
-    let value = match ThreadEnd::classify(start.call(&mut store, (tid as i32, start_arg as i32))) {
+    let ended = start.call(&mut store, (tid as i32, start_arg as i32));
+    if store.data().holds_slot {
+        store.data_mut().holds_slot = false;
+        process.release_slot();
+    }
+    let value = match ThreadEnd::classify(ended) {
         ThreadEnd::Result(value) => value,
         ThreadEnd::Finished => {
             return Err(ChildError::Trap(wasmtime::Error::msg(

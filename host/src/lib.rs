@@ -11,6 +11,7 @@ mod chain;
 mod pool;
 pub mod process;
 pub mod rewrite;
+mod slots;
 pub mod snapshot;
 pub mod symbols;
 pub mod threads;
@@ -145,6 +146,9 @@ pub struct StartConfig {
     pub inherit_stdin: bool,
     /// What conflicting writes of chained threads do.
     pub on_conflict: ConflictPolicy,
+    /// Chain mode: chained threads that run at once (more wait in a
+    /// queue); `None`: one per CPU core.
+    pub slots: Option<usize>,
 }
 
 impl Default for StartConfig {
@@ -158,6 +162,7 @@ impl Default for StartConfig {
             max_memory: None,
             inherit_stdin: true,
             on_conflict: ConflictPolicy::Error,
+            slots: None,
         }
     }
 }
@@ -304,6 +309,9 @@ impl Program {
                 mode: config.mode,
                 max_threads: config.max_threads,
                 on_conflict: config.on_conflict,
+                slots: config
+                    .slots
+                    .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
             },
         );
         let mut own = linker.clone();

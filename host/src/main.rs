@@ -63,6 +63,10 @@ struct RunArgs {
     /// merge region) do: `error` ends the program, `warn` reports and goes on.
     #[arg(long, default_value = "error", value_parser = parse_conflict_policy)]
     on_conflict: weft::ConflictPolicy,
+    /// Chain mode: chained threads that run at once; more wait in a queue
+    /// (default: one per CPU core).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    slots: Option<u32>,
     /// The program.
     program: PathBuf,
     /// Arguments passed to the program.
@@ -161,6 +165,7 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         max_memory: args.max_memory,
         inherit_stdin: true,
         on_conflict: args.on_conflict,
+        slots: args.slots.map(|n| n as usize),
     };
     let process = program.start(&config).context("starting the program")?;
     // Threads may still run when main ends: the exit of `main` ends them

@@ -19,7 +19,8 @@ use weft_snapshot::{MergeOp, MergeRegion, Snapshot, WriteLog};
 
 use crate::chain::ChainSupport;
 
-use crate::pool::WorkerPool;
+use crate::pool::{Job, WorkerPool};
+use crate::slots::Slots;
 use crate::wasi::SharedWasi;
 use crate::{ThreadError, ThreadMode};
 
@@ -42,6 +43,9 @@ pub struct ThreadState {
     /// A chained thread's heap arena (the address of its first chunk), 0
     /// for other threads.
     pub arena: u32,
+    /// A chained thread holds one of the process's worker slots while it
+    /// runs (not while it waits for another thread).
+    pub holds_slot: bool,
 }
 
 /// A shared linear memory some threads run on, with the log of merges
@@ -92,6 +96,8 @@ pub struct ProcessConfig {
     /// Threads (besides the main one) that may be live at once.
     pub max_threads: u32,
     pub on_conflict: ConflictPolicy,
+    /// Chain mode: chained threads that run at once.
+    pub slots: usize,
 }
 
 /// The module as linked for this process.
@@ -165,6 +171,7 @@ pub struct Process {
     /// through `pthread_exit`.
     idle: (Mutex<()>, Condvar),
     pool: WorkerPool,
+    slots: Slots,
     /// Merge regions the guest registered, sorted by address.
     merge_regions: Mutex<Vec<MergeRegion>>,
 }
@@ -206,12 +213,13 @@ impl Process {
             memory: memory.map(ThreadMemory::new),
             chain: OnceLock::new(),
             wasi,
-            config,
             next_tid: AtomicU32::new(0),
             live_threads: AtomicU32::new(0),
             main_finished: AtomicBool::new(false),
             idle: (Mutex::new(()), Condvar::new()),
             pool: WorkerPool::default(),
+            slots: Slots::new(config.slots),
+            config,
             merge_regions: Mutex::new(Vec::new()),
         })
     }
@@ -238,8 +246,34 @@ impl Process {
         &self.config
     }
 
-    pub(crate) fn pool(&self) -> &WorkerPool {
-        &self.pool
+    /// Starts chained thread `job` on a pool thread when it gets a slot
+    /// (now, or when a slot frees up).
+    pub(crate) fn start_with_slot(&self, job: Job) -> std::io::Result<()> {
+        match self.slots.start(job) {
+            Some(job) => self.pool.execute(job),
+            None => Ok(()),
+        }
+    }
+
+    /// The calling thread gives its slot up (it ended, or waits for
+    /// another thread); a queued thread may start with it.
+    pub(crate) fn release_slot(&self) {
+        if let Some(job) = self.slots.release()
+            && let Err(e) = self.pool.execute(job)
+        {
+            terminate(
+                TRAP_EXIT_CODE,
+                Some((
+                    MAIN_TID,
+                    wasmtime::Error::msg(format!("no OS thread for a queued thread: {e}")),
+                )),
+            );
+        }
+    }
+
+    /// Blocks until the calling thread holds a slot again.
+    pub(crate) fn acquire_slot(&self) {
+        self.slots.acquire();
     }
 
     pub(crate) fn chain(&self) -> Option<&ChainSupport> {
@@ -331,6 +365,7 @@ impl Process {
                 tid,
                 memory,
                 arena: 0,
+                holds_slot: false,
             },
         )
     }

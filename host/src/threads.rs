@@ -24,6 +24,8 @@ pub const WEFT_FUNCTIONS: &[&str] = &[
     "arena-grow",
     "arena-release",
     "arena-lookup",
+    "wait-begin",
+    "wait-end",
 ];
 
 /// wasi-threads reports a failed spawn as a negative number; libc turns any
@@ -154,6 +156,29 @@ pub fn add_to_linker(linker: &mut Linker<ThreadState>) -> wasmtime::Result<()> {
         "arena-lookup",
         |caller: Caller<'_, ThreadState>, addr: i32| -> i32 {
             crate::chain::arena_of(&caller.data().process, addr as u32) as i32
+        },
+    )?;
+
+    linker.func_wrap(
+        WEFT_MODULE,
+        "wait-begin",
+        |mut caller: Caller<'_, ThreadState>| {
+            let state = caller.data_mut();
+            if std::mem::take(&mut state.holds_slot) {
+                state.process.clone().release_slot();
+            }
+        },
+    )?;
+
+    linker.func_wrap(
+        WEFT_MODULE,
+        "wait-end",
+        |mut caller: Caller<'_, ThreadState>| {
+            let state = caller.data_mut();
+            if state.arena != 0 && !state.holds_slot {
+                state.process.clone().acquire_slot();
+                caller.data_mut().holds_slot = true;
+            }
         },
     )?;
 

@@ -378,3 +378,23 @@ fn data_symbols_name_addresses() {
         "{line}"
     );
 }
+
+#[test]
+fn one_slot_runs_chained_threads_one_at_a_time_and_joins_free_it() {
+    let wasm = guest("slots");
+    let out = run(&wasm, &["--thread-mode", "chain", "--slots", "1"]);
+    assert_eq!(out.code, Some(0), "{out:?}");
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines[0], "+-+-+-+-", "{out:?}");
+    // Parents wait in joins without their slot: no deadlock, and at most
+    // one mark-thread runs at a time.
+    assert_eq!(lines[1], "+-".repeat(6), "{out:?}");
+    assert_eq!(lines[2], "nested sum 21");
+}
+
+#[test]
+fn slots_must_be_positive() {
+    let out = weft(&["run", "--slots", "0", "x.wasm"]);
+    assert_eq!(out.code, Some(2), "{out:?}");
+    assert!(out.stderr.contains("--slots"), "{}", out.stderr);
+}

@@ -56,6 +56,11 @@ WEFT_IMPORT("chain-unsupported") _Noreturn void weft_chain_unsupported(weft_sync
 WEFT_IMPORT("arena-grow") uint32_t weft_arena_grow(uint32_t size);
 WEFT_IMPORT("arena-release") void weft_arena_release(uint32_t chunk);
 WEFT_IMPORT("arena-lookup") uint32_t weft_arena_lookup(uint32_t addr);
+
+/* A chained thread is about to wait for another thread / is back: it
+ * gives its worker slot up meanwhile (libweft's pthread_join does this). */
+WEFT_IMPORT("wait-begin") void weft_wait_begin(void);
+WEFT_IMPORT("wait-end") void weft_wait_end(void);
 #endif
 
 /* Merge regions (chain mode): how a region's bytes combine when a chained
