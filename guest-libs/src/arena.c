@@ -305,7 +305,8 @@ static void release_block(struct arena *a) {
 
 static _Thread_local struct arena *thread_arena;
 
-/* The first chunk is zero until here: the thread sets up its arena. */
+/* The first chunk holds no arena until here (maybe old bytes): the thread
+ * sets its arena up. */
 void weft_chain_thread_started(void) {
     struct arena *a = current_arena();
     thread_arena = a;

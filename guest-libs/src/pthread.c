@@ -9,6 +9,7 @@
 #include <sched.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include <weft/threads.h>
 
@@ -145,14 +146,41 @@ int __wrap_pthread_mutex_lock(pthread_mutex_t *m) {
 }
 
 int __real_pthread_join(pthread_t, void **);
+int pthread_tryjoin_np(pthread_t, void **);
 
-/* A chained thread waiting for another one gives its worker slot up: the
- * thread it waits for may be queued for one. */
+static long long monotonic_ns(void) {
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return now.tv_sec * 1000000000LL + now.tv_nsec;
+}
+
+/* Joins `thread` if it ends within JOIN_SPIN_NS. A chained thread often
+ * takes about as long as waking a joiner that went to sleep, so a short
+ * wait awake halves the latency of short threads. */
+#define JOIN_SPIN_NS 200000
+static int join_soon(pthread_t thread, void **result) {
+    long long deadline = 0;
+    for (unsigned i = 0;; i++) {
+        int rc = pthread_tryjoin_np(thread, result);
+        if (rc != EBUSY) return rc;
+        if (i % 64 == 0) { /* reading the clock costs more than a try */
+            long long now = monotonic_ns();
+            if (!deadline) deadline = now + JOIN_SPIN_NS;
+            else if (now > deadline) return EBUSY;
+        }
+    }
+}
+
+/* In chain mode the joiner waits awake for a moment first; a chained
+ * thread gives its worker slot up while it waits (the thread it waits for
+ * may be queued for one). */
 int __wrap_pthread_join(pthread_t thread, void **result) {
-    if (!weft_chain_entry.arena) return __real_pthread_join(thread, result);
-    weft_wait_begin();
-    int rc = __real_pthread_join(thread, result);
-    weft_wait_end();
+    if (!chain_mode()) return __real_pthread_join(thread, result);
+    int chained = weft_chain_entry.arena != NULL;
+    if (chained) weft_wait_begin();
+    int rc = join_soon(thread, result);
+    if (rc == EBUSY) rc = __real_pthread_join(thread, result);
+    if (chained) weft_wait_end();
     return rc;
 }
 
@@ -189,6 +217,9 @@ int __wrap_pthread_create(pthread_t *restrict thread, const pthread_attr_t *rest
                           void *(*start)(void *), void *restrict arg) {
     int __real_pthread_create(pthread_t *restrict, const pthread_attr_t *restrict,
                               void *(*)(void *), void *restrict);
+    /* Ask the mode now, so every copy of memory made for a chained thread
+     * has the answer and none writes it. */
+    (void)chain_mode();
     if (attr && ATTR_GUARDSIZE(attr)) {
         pthread_attr_t copy = *attr;
         ATTR_GUARDSIZE(&copy) = 0;

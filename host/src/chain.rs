@@ -28,19 +28,20 @@
 //! it is handed out (`zero_along`).
 
 use std::io::Write as _;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use wasmtime::{Caller, MemoryType, SharedMemory};
 use weft_snapshot::{Merger, Snapshot, WASM_PAGE_SIZE};
 
 use crate::ThreadError;
+use crate::incremental::{self, ChildMemory, MemoryImage};
 use crate::process::{
     ConflictPolicy, Origin, Process, TRAP_EXIT_CODE, ThreadEnd, ThreadMemory, ThreadState,
     terminate,
 };
 use crate::snapshot::{self, SnapshotLayout};
 use crate::symbols::DataSymbols;
-use crate::touched;
 use crate::zone::{self, Zone};
 
 /// Offsets in wasi-libc's `struct start_args` (wasm32).
@@ -71,30 +72,59 @@ pub(crate) struct ChainSupport {
     /// Address of libweft's `weft_chain_heap_active` flag.
     heap_active: u32,
     memory_max_pages: u32,
-    memories: Mutex<Vec<SharedMemory>>,
+    memories: Mutex<Vec<ChildMemory>>,
     zone: Mutex<Zone>,
+    /// Whether parents keep running images (write tracking works here).
+    incremental: AtomicBool,
 }
 
 impl ChainSupport {
     /// A memory for a child of `pages` wasm pages: a recycled one no larger,
     /// or a new one.
-    fn memory(&self, engine: &wasmtime::Engine, pages: u32) -> wasmtime::Result<SharedMemory> {
+    fn memory(&self, engine: &wasmtime::Engine, pages: u32) -> wasmtime::Result<ChildMemory> {
         let mut pool = self.memories.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(at) = pool.iter().position(|m| m.size() <= pages as u64) {
+        if let Some(at) = pool.iter().position(|m| m.memory.size() <= pages as u64) {
             return Ok(pool.swap_remove(at));
         }
         drop(pool);
-        SharedMemory::new(engine, MemoryType::shared(pages, self.memory_max_pages))
+        let memory = SharedMemory::new(engine, MemoryType::shared(pages, self.memory_max_pages))?;
+        incremental::prepare_memory(&memory);
+        Ok(ChildMemory::new(memory))
     }
 
-    fn recycle(&self, memory: Arc<ThreadMemory>) {
-        // Another thread may still hold it (a detached grandchild's merge).
-        if let Ok(memory) = Arc::try_unwrap(memory) {
-            let mut pool = self.memories.lock().unwrap_or_else(|e| e.into_inner());
-            if pool.len() < POOLED_MEMORIES {
-                pool.push(memory.memory);
-            }
+    /// Keeps `child` for a later thread, unless something still uses its
+    /// memory (a detached grandchild's merge).
+    fn recycle(&self, thread_memory: Arc<ThreadMemory>, mut child: ChildMemory) {
+        let Ok(thread_memory) = Arc::try_unwrap(thread_memory) else {
+            return;
+        };
+        if let Some(origin) = &thread_memory.origin {
+            child.settle(&origin.snapshot.lock().unwrap_or_else(|e| e.into_inner()));
         }
+        drop(thread_memory);
+        let mut pool = self.memories.lock().unwrap_or_else(|e| e.into_inner());
+        if pool.len() < POOLED_MEMORIES {
+            pool.push(child);
+        }
+    }
+
+    /// A snapshot of `parent` from its running image; `None` when write
+    /// tracking is not available (the caller captures in full).
+    fn snapshot_from_image(&self, parent: &ThreadMemory) -> Option<Snapshot> {
+        if !self.incremental.load(Ordering::Relaxed) {
+            return None;
+        }
+        let mut image = parent.image.lock().unwrap_or_else(|e| e.into_inner());
+        if image.is_none() {
+            *image = MemoryImage::new(&parent.memory, self.layout.module);
+        }
+        let snapshot = image.as_mut().and_then(|i| i.snapshot(&parent.memory));
+        if snapshot.is_none() {
+            *image = None;
+            self.incremental.store(false, Ordering::Relaxed);
+            tracing::debug!("no write tracking: chain mode copies whole memories");
+        }
+        snapshot
     }
 
     pub(crate) fn new(
@@ -117,6 +147,7 @@ impl ChainSupport {
             memory_max_pages,
             memories: Default::default(),
             zone: Default::default(),
+            incremental: AtomicBool::new(true),
         })
     }
 }
@@ -185,18 +216,26 @@ fn spawn_with_arena(
         snapshot::caller_globals(caller, &chain.layout).map_err(|e| fail(e.to_string()))?;
     let (mut snap, since) = {
         let merges = parent.merges.lock().unwrap_or_else(|e| e.into_inner());
-        // SAFETY: the parent thread is paused in this host call and merges
-        // into its memory wait for the lock we hold.
-        let snap = unsafe {
-            snapshot::capture(
-                &mut *caller,
-                &globals,
-                &parent.memory,
-                &chain.layout,
-                process.merge_regions(),
-            )
-        }
-        .map_err(|e| fail(e.to_string()))?;
+        let snap = match chain.snapshot_from_image(&parent) {
+            Some(mut snap) => {
+                snap.globals = snapshot::read_globals(&mut *caller, &globals)
+                    .map_err(|e| fail(e.to_string()))?;
+                snap.regions = process.merge_regions();
+                snap
+            }
+            // SAFETY: the parent thread is paused in this host call and
+            // merges into its memory wait for the lock we hold.
+            None => unsafe {
+                snapshot::capture(
+                    &mut *caller,
+                    &globals,
+                    &parent.memory,
+                    &chain.layout,
+                    process.merge_regions(),
+                )
+            }
+            .map_err(|e| fail(e.to_string()))?,
+        };
         (snap, merges.seq())
     };
     let (Some(start_func), Some(start_routine_arg), Some(trampoline), Some(identity)) = (
@@ -284,7 +323,10 @@ fn allocate_chunk(
             }
         }
     };
-    if taken.dirty {
+    // A used range reads differently in the memories along the path; in
+    // the main memory alone (the path of a thread it starts) the range is
+    // what the new thread's snapshot will hold, whatever it is.
+    if taken.dirty && path.origin.is_some() {
         zero_along(path, taken.start, len);
     }
     Ok((taken.start, len))
@@ -295,12 +337,16 @@ fn allocate_chunk(
 fn zero_along(path: &Arc<ThreadMemory>, start: u32, len: u32) {
     let mut next = Some(path);
     while let Some(memory) = next {
-        let data = memory.memory.data();
-        let from = (start as usize).min(data.len());
-        let n = (len as usize).min(data.len() - from);
-        // SAFETY: in bounds of the memory's mapping. The range belongs to a
-        // chunk being handed out: no thread uses it.
-        unsafe { touched::zero(data.as_ptr().cast::<u8>().cast_mut().add(from), n) };
+        // The range belongs to a chunk being handed out: no thread uses it.
+        incremental::zero_memory(&memory.memory, start, len);
+        if let Some(image) = memory
+            .image
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_mut()
+        {
+            image.zero_range(start, len);
+        }
         next = memory.origin.as_ref().map(|origin| {
             origin
                 .snapshot
@@ -488,25 +534,36 @@ fn run_child(
 ) -> Result<(u32, weft_snapshot::Diff), ChildError> {
     let chain = process.chain().expect("chain mode has chain support");
     let t0 = std::time::Instant::now();
-    let (memory, globals) = {
+    let (mut child, globals) = {
         let snapshot = snapshot.lock().unwrap_or_else(|e| e.into_inner());
-        let memory = chain.memory(process.engine(), snapshot.memory_pages)?;
-        snapshot::restore_memory(&memory, chain.layout.module, &snapshot.view())
+        snapshot
+            .check_target(chain.layout.module, chain.memory_max_pages)
             .map_err(wasmtime::Error::msg)?;
-        (memory, snapshot.globals.clone())
+        let mut child = chain.memory(process.engine(), snapshot.memory_pages)?;
+        child.restore(&snapshot).map_err(wasmtime::Error::msg)?;
+        (child, snapshot.globals.clone())
     };
     let t1 = t0.elapsed();
     let memory = ThreadMemory::with_origin(
-        memory,
+        child.memory.clone(),
         Some(Origin {
             parent: parent.clone(),
             snapshot: snapshot.clone(),
         }),
     );
-    let mut store = process.new_store(tid, Some(memory.clone()));
-    store.data_mut().arena = arena;
-    store.data_mut().holds_slot = true; // granted before this job ran
-    let instance = process.instantiate(&mut store, Some(&memory))?;
+    let (mut store, instance) = match child.instance.take() {
+        Some(cached) => cached,
+        None => {
+            let mut store = process.new_store(tid, None);
+            let instance = process.instantiate(&mut store, Some(&memory))?;
+            (store, instance)
+        }
+    };
+    let state = store.data_mut();
+    state.tid = tid;
+    state.memory = Some(memory.clone());
+    state.arena = arena;
+    state.holds_slot = true; // granted before this job ran
     let t2 = t0.elapsed();
     snapshot::restore_globals(&mut store, &instance, &globals).map_err(wasmtime::Error::msg)?;
     let start = instance.get_typed_func::<(i32, i32), ()>(&mut store, "wasi_thread_start")?;
@@ -527,14 +584,18 @@ fn run_child(
     };
     let globals = snapshot::instance_globals(&mut store, &instance, &chain.layout)
         .map_err(wasmtime::Error::msg)?;
+    let written = child.take_written();
     let diff = {
         let snapshot = snapshot.lock().unwrap_or_else(|e| e.into_inner());
+        let candidates = written.or_else(|| snapshot::candidate_pages(&memory.memory));
         // SAFETY: the child's only thread has finished.
-        unsafe { snapshot::diff(&mut store, &globals, &memory.memory, &snapshot) }
+        unsafe { snapshot::diff_pages(&mut store, &globals, &memory.memory, &snapshot, candidates) }
             .map_err(wasmtime::Error::msg)?
     };
-    drop((instance, store));
-    chain.recycle(memory);
+    // The instance stays with its memory for the next thread.
+    store.data_mut().memory = None;
+    child.instance = Some((store, instance));
+    chain.recycle(memory, child);
     tracing::debug!(
         tid,
         restore_us = t1.as_micros() as u64,

@@ -8,6 +8,7 @@
 //! from a pool, over the same shared memory.
 
 mod chain;
+mod incremental;
 mod pool;
 pub mod process;
 pub mod rewrite;
@@ -283,6 +284,9 @@ impl Program {
             Some((_, _, ty)) => Some(new_shared_memory(engine, ty, config.max_memory)?),
             None => None,
         };
+        if let (Some(memory), ThreadMode::Chain) = (&memory, config.mode) {
+            incremental::prepare_memory(memory);
+        }
 
         let mut wasi = WasiCtxBuilder::new();
         wasi.args(&config.args)

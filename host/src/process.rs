@@ -18,6 +18,7 @@ use wasmtime::{
 use weft_snapshot::{MergeOp, MergeRegion, Snapshot, WriteLog};
 
 use crate::chain::ChainSupport;
+use crate::incremental::MemoryImage;
 
 use crate::pool::{Job, WorkerPool};
 use crate::slots::Slots;
@@ -56,7 +57,15 @@ pub struct ThreadMemory {
     pub(crate) merges: Mutex<WriteLog>,
     /// Where a chained thread's memory came from; `None` for the main one.
     pub(crate) origin: Option<Origin>,
+    /// Chain mode: the running image snapshots of this memory are cut from.
+    pub(crate) image: Mutex<Option<MemoryImage>>,
+    /// Instances on this memory whose threads ended, for the next thread
+    /// (instantiating costs more than a thread's start).
+    idle_instances: Mutex<Vec<(Store<ThreadState>, Instance)>>,
 }
+
+/// Idle instances kept per memory.
+const IDLE_INSTANCES: usize = 8;
 
 /// The memory a chained thread's memory was copied from, and the snapshot
 /// it was restored from (the baseline of its diff).
@@ -76,6 +85,8 @@ impl ThreadMemory {
             memory,
             merges: Mutex::new(WriteLog::default()),
             origin,
+            image: Mutex::new(None),
+            idle_instances: Mutex::new(Vec::new()),
         })
     }
 }
@@ -445,16 +456,41 @@ impl Process {
         start_arg: i32,
         memory: Arc<ThreadMemory>,
     ) {
-        let mut store = self.new_store(tid, Some(memory.clone()));
-        let result = (|| {
-            let instance = self.instantiate(&mut store, Some(&memory))?;
-            let start =
-                instance.get_typed_func::<(i32, i32), ()>(&mut store, "wasi_thread_start")?;
-            start.call(&mut store, (tid as i32, start_arg))
-        })();
-        drop(store);
+        let idle = memory
+            .idle_instances
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .pop();
+        let (mut store, instance) = match idle {
+            Some(idle) => idle,
+            None => {
+                let mut store = self.new_store(tid, None);
+                match self.instantiate(&mut store, Some(&memory)) {
+                    Ok(instance) => (store, instance),
+                    Err(e) => terminate(TRAP_EXIT_CODE, Some((tid, e))),
+                }
+            }
+        };
+        let state = store.data_mut();
+        state.tid = tid;
+        state.memory = Some(memory.clone());
+        let result = instance
+            .get_typed_func::<(i32, i32), ()>(&mut store, "wasi_thread_start")
+            .and_then(|start| start.call(&mut store, (tid as i32, start_arg)));
         match ThreadEnd::classify(result) {
-            ThreadEnd::Finished | ThreadEnd::Result(_) => self.thread_ended(),
+            ThreadEnd::Finished | ThreadEnd::Result(_) => {
+                // No reference back to the memory from its own cache.
+                store.data_mut().memory = None;
+                let mut idle = memory
+                    .idle_instances
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner());
+                if idle.len() < IDLE_INSTANCES {
+                    idle.push((store, instance));
+                }
+                drop(idle);
+                self.thread_ended()
+            }
             ThreadEnd::Exit(code) => terminate(code, None),
             ThreadEnd::Trap(e) => terminate(TRAP_EXIT_CODE, Some((tid, e))),
         }

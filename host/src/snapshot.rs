@@ -253,6 +253,17 @@ pub fn restore_memory(
     module: ModuleHash,
     snapshot: &SnapshotView<'_>,
 ) -> Result<(), RestoreError> {
+    restore_memory_with(memory, module, snapshot, true)
+}
+
+/// [`restore_memory`]; `huge_pages`: ask for transparent huge pages when
+/// the snapshot is large (faster to fill, but no good for write tracking).
+pub fn restore_memory_with(
+    memory: &SharedMemory,
+    module: ModuleHash,
+    snapshot: &SnapshotView<'_>,
+    huge_pages: bool,
+) -> Result<(), RestoreError> {
     let max_pages = memory.ty().maximum().unwrap_or(memory.ty().minimum());
     snapshot.check_target(module, max_pages.min(u32::MAX as u64) as u32)?;
     let have = memory.size();
@@ -283,7 +294,7 @@ pub fn restore_memory(
             })?;
     }
     let data = memory.data();
-    if snapshot.pages.len() * PAGE_SIZE >= HUGE_PAGE_THRESHOLD {
+    if huge_pages && snapshot.pages.len() * PAGE_SIZE >= HUGE_PAGE_THRESHOLD {
         touched::advise_huge_pages(data.as_ptr().cast::<u8>(), data.len());
     }
     for &(index, page) in &snapshot.pages {
@@ -313,8 +324,23 @@ pub unsafe fn diff(
     memory: &SharedMemory,
     base: &Snapshot,
 ) -> Result<Diff, CaptureError> {
+    // SAFETY: forwarded to the caller.
+    unsafe { diff_pages(store, globals, memory, base, candidate_pages(memory)) }
+}
+
+/// [`diff`] looking only at `candidates` (e.g. the pages a write tracker
+/// reports), or at every page when `None`.
+///
+/// # Safety
+/// As [`shared_bytes`].
+pub unsafe fn diff_pages(
+    store: impl AsContextMut,
+    globals: &[(u32, Global)],
+    memory: &SharedMemory,
+    base: &Snapshot,
+    candidates: Option<Vec<u32>>,
+) -> Result<Diff, CaptureError> {
     let globals = read_globals(store, globals)?;
-    let candidates = candidate_pages(memory);
     // SAFETY: forwarded to the caller.
     let bytes = unsafe { shared_bytes(memory) };
     Ok(Diff::between(base, bytes, candidates.as_deref(), &globals))

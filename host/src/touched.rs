@@ -5,8 +5,13 @@
 //! present pages makes snapshot capture and diffing cost follow the pages a
 //! guest used, not the size of its memory. Where the ioctl is missing the
 //! callers scan every page instead.
+//!
+//! [`WriteTracker`] goes further: with userfaultfd write protection in
+//! asynchronous mode (no fault messages, the kernel just records the write)
+//! the same ioctl lists the pages written since the last look, so a diff or
+//! an updated snapshot costs what was written, not what is present.
 
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::OnceLock;
 
 /// One entry of the kernel's answer (`struct page_region`).
@@ -36,6 +41,7 @@ struct PmScanArg {
     return_mask: u64,
 }
 
+const PAGE_IS_WRITTEN: u64 = 1 << 1;
 const PAGE_IS_PRESENT: u64 = 1 << 3;
 const PAGE_IS_SWAPPED: u64 = 1 << 4;
 const PAGE_IS_PFNZERO: u64 = 1 << 5;
@@ -57,6 +63,23 @@ fn pagemap() -> Option<&'static std::fs::File> {
 /// `base` and `len` must be multiples of the OS page size (4 KiB), and
 /// `page_size` a multiple of it.
 pub fn present_pages(base: *const u8, len: usize, page_size: usize) -> Option<Vec<u32>> {
+    scan(
+        base,
+        len,
+        page_size,
+        PmScanArg {
+            category_inverted: PAGE_IS_PFNZERO,
+            category_mask: PAGE_IS_PFNZERO,
+            category_anyof_mask: PAGE_IS_PRESENT | PAGE_IS_SWAPPED,
+            return_mask: PAGE_IS_PRESENT | PAGE_IS_SWAPPED,
+            ..PmScanArg::default()
+        },
+    )
+}
+
+/// Runs `PAGEMAP_SCAN` with `query`'s flags and categories over
+/// `base..base + len`; the indices of the matching pages.
+fn scan(base: *const u8, len: usize, page_size: usize, query: PmScanArg) -> Option<Vec<u32>> {
     let file = pagemap()?;
     let start = base as u64;
     let end = start + len as u64;
@@ -70,11 +93,7 @@ pub fn present_pages(base: *const u8, len: usize, page_size: usize) -> Option<Ve
             end,
             vec: regions.as_mut_ptr() as u64,
             vec_len: REGIONS_PER_CALL as u64,
-            category_inverted: PAGE_IS_PFNZERO,
-            category_mask: PAGE_IS_PFNZERO,
-            category_anyof_mask: PAGE_IS_PRESENT | PAGE_IS_SWAPPED,
-            return_mask: PAGE_IS_PRESENT | PAGE_IS_SWAPPED,
-            ..PmScanArg::default()
+            ..query
         };
         // SAFETY: `arg` and `regions` outlive the call, `arg.size` and
         // `vec_len` describe them; the kernel only reads the page tables of
@@ -95,6 +114,103 @@ pub fn present_pages(base: *const u8, len: usize, page_size: usize) -> Option<Ve
     }
     pages.dedup();
     Some(pages)
+}
+
+const UFFD_USER_MODE_ONLY: libc::c_int = 1;
+const UFFD_API: u64 = 0xaa;
+const UFFD_FEATURE_WP_UNPOPULATED: u64 = 1 << 13;
+const UFFD_FEATURE_WP_ASYNC: u64 = 1 << 15;
+const UFFDIO_REGISTER_MODE_WP: u64 = 1 << 1;
+const UFFDIO_WRITEPROTECT_MODE_WP: u64 = 1 << 0;
+/// `_IOWR(0xaa, nr, size)`.
+const fn uffd_ioctl(nr: u64, size: usize) -> u64 {
+    (3 << 30) | ((size as u64) << 16) | (0xaa << 8) | nr
+}
+const UFFDIO_API: u64 = uffd_ioctl(0x3f, 24);
+const UFFDIO_REGISTER: u64 = uffd_ioctl(0x00, 32);
+const UFFDIO_WRITEPROTECT: u64 = uffd_ioctl(0x06, 24);
+const PM_SCAN_WP_MATCHING: u64 = 1 << 0;
+const PM_SCAN_CHECK_WPASYNC: u64 = 1 << 1;
+
+/// Which pages of a mapping were written since the last look (Linux 6.7+
+/// userfaultfd `WP_ASYNC` and `PAGEMAP_SCAN`). A write to a page costs one
+/// minor fault the first time after each look.
+#[derive(Debug)]
+pub struct WriteTracker {
+    uffd: OwnedFd,
+    base: usize,
+}
+
+impl WriteTracker {
+    /// Tracks writes to `base..base + len` (a private anonymous mapping,
+    /// page-aligned, which may include inaccessible parts it grows into).
+    /// From now on every page counts as unwritten. `None` when the kernel
+    /// or the process's rights do not allow it.
+    pub fn new(base: *const u8, len: usize) -> Option<Self> {
+        // SAFETY: plain syscall; the descriptor is owned below.
+        let fd = unsafe {
+            libc::syscall(
+                libc::SYS_userfaultfd,
+                libc::O_CLOEXEC | libc::O_NONBLOCK | UFFD_USER_MODE_ONLY,
+            )
+        };
+        if fd < 0 {
+            return None;
+        }
+        // SAFETY: a fresh descriptor nobody else owns.
+        let uffd = unsafe { OwnedFd::from_raw_fd(fd as libc::c_int) };
+        let mut api = [
+            UFFD_API,
+            UFFD_FEATURE_WP_ASYNC | UFFD_FEATURE_WP_UNPOPULATED,
+            0,
+        ];
+        let mut register = [base as u64, len as u64, UFFDIO_REGISTER_MODE_WP, 0];
+        let mut protect = [base as u64, len as u64, UFFDIO_WRITEPROTECT_MODE_WP];
+        // SAFETY: each argument is the kernel's struct for that request
+        // (u64 fields), alive for the call; the range is ours.
+        let ok = unsafe {
+            libc::ioctl(uffd.as_raw_fd(), UFFDIO_API as _, api.as_mut_ptr()) == 0
+                && libc::ioctl(
+                    uffd.as_raw_fd(),
+                    UFFDIO_REGISTER as _,
+                    register.as_mut_ptr(),
+                ) == 0
+                && libc::ioctl(
+                    uffd.as_raw_fd(),
+                    UFFDIO_WRITEPROTECT as _,
+                    protect.as_mut_ptr(),
+                ) == 0
+        };
+        ok.then_some(Self {
+            uffd,
+            base: base as usize,
+        })
+    }
+
+    /// Indices (in `page_size` units) of the pages of the first `len` bytes
+    /// written since the last call; they count as unwritten again.
+    pub fn take_written(&self, len: usize, page_size: usize) -> Option<Vec<u32>> {
+        let _ = &self.uffd; // the registration lives as long as the descriptor
+        scan(
+            self.base as *const u8,
+            len,
+            page_size,
+            PmScanArg {
+                flags: PM_SCAN_WP_MATCHING | PM_SCAN_CHECK_WPASYNC,
+                category_mask: PAGE_IS_WRITTEN,
+                return_mask: PAGE_IS_WRITTEN,
+                ..PmScanArg::default()
+            },
+        )
+    }
+}
+
+/// Asks for no transparent huge pages on `base..base + len`: write tracking
+/// works per mapped page, and a huge page would count as written whole.
+pub fn advise_no_huge_pages(base: *const u8, len: usize) {
+    // SAFETY: advice on a range of a mapping we were given; it does not
+    // change contents.
+    unsafe { libc::madvise(base as *mut libc::c_void, len, libc::MADV_NOHUGEPAGE) };
 }
 
 /// Asks for transparent huge pages on `base..base + len` (a part of a
@@ -200,5 +316,46 @@ mod tests {
         }
         // SAFETY: unmapping what we mapped.
         unsafe { libc::munmap(base, LEN) };
+    }
+
+    #[test]
+    fn tracks_written_pages_between_looks() {
+        const LEN: usize = 64 * 4096;
+        let base = map_anonymous(LEN) as *mut u8;
+        let Some(tracker) = WriteTracker::new(base, LEN) else {
+            // SAFETY: unmapping what we mapped.
+            unsafe { libc::munmap(base.cast(), LEN) };
+            eprintln!("userfaultfd write tracking is not available here");
+            return;
+        };
+        // SAFETY: in bounds of the mapping, which nobody else uses.
+        unsafe {
+            base.add(3 * 4096).write(1);
+            base.add(10 * 4096 + 5).write(2);
+            let _ = base.add(20 * 4096).read_volatile(); // a read is no write
+        }
+        assert_eq!(tracker.take_written(LEN, 4096), Some(vec![3, 10]));
+        assert_eq!(tracker.take_written(LEN, 4096), Some(vec![]));
+        // SAFETY: as above.
+        unsafe {
+            base.add(10 * 4096).write(3);
+            zero(base.add(40 * 4096), 4096); // dropped, not written
+        }
+        // A dropped page may count as written too (the kernel reinstalls
+        // its protection): harmless, the caller rereads it.
+        let written = tracker.take_written(LEN, 4096).unwrap();
+        assert!(written == [10] || written == [10, 40], "{written:?}");
+        assert_eq!(tracker.take_written(LEN, 16384), Some(vec![]));
+        // SAFETY: as above.
+        unsafe { base.add(41 * 4096).write(4) };
+        assert_eq!(
+            tracker.take_written(LEN, 16384),
+            Some(vec![10]),
+            "16 KiB units"
+        );
+
+        drop(tracker);
+        // SAFETY: unmapping what we mapped.
+        unsafe { libc::munmap(base.cast(), LEN) };
     }
 }

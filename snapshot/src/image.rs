@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::merge::MergeRegion;
+use crate::pages::PageTable;
 use crate::{MAX_WASM_PAGES, PAGE_SIZE, PAGES_PER_WASM_PAGE, WASM_PAGE_SIZE};
 
 /// SHA-256 of a module's bytes: names the module a snapshot belongs to.
@@ -68,10 +69,8 @@ pub struct Snapshot {
     pub module: ModuleHash,
     /// Size of the linear memory in wasm pages.
     pub memory_pages: u32,
-    /// Indices of the pages with data, increasing; every other page is zero.
-    page_indices: Vec<u32>,
-    /// Those pages' bytes, `PAGE_SIZE` each, in the same order.
-    page_data: Vec<u8>,
+    /// The pages with data; every other page is zero.
+    pages: PageTable,
     /// Every mutable global, by increasing global index.
     pub globals: Vec<(u32, GlobalValue)>,
     /// Merge regions registered by the guest, by increasing address.
@@ -83,7 +82,7 @@ impl std::fmt::Debug for Snapshot {
         f.debug_struct("Snapshot")
             .field("module", &self.module)
             .field("memory_pages", &self.memory_pages)
-            .field("pages", &self.page_indices)
+            .field("pages", &self.pages)
             .field("globals", &self.globals)
             .field("regions", &self.regions)
             .finish()
@@ -119,19 +118,7 @@ impl SnapshotView<'_> {
     /// Checks that this snapshot belongs to `module` and fits a memory whose
     /// maximum is `max_pages` wasm pages.
     pub fn check_target(&self, module: ModuleHash, max_pages: u32) -> Result<(), SnapshotError> {
-        if self.module != module {
-            return Err(SnapshotError::WrongModule {
-                expected: module,
-                found: self.module,
-            });
-        }
-        if self.memory_pages > max_pages {
-            return Err(SnapshotError::MemoryTooLarge {
-                pages: self.memory_pages,
-                max: max_pages,
-            });
-        }
-        Ok(())
+        check_target(self.module, self.memory_pages, module, max_pages)
     }
 
     /// Checks the invariants every snapshot must hold (decoding calls it).
@@ -168,15 +155,14 @@ impl SnapshotView<'_> {
 
     /// An owned copy.
     pub fn to_snapshot(&self) -> Snapshot {
-        let mut page_data = Vec::with_capacity(self.pages.len() * PAGE_SIZE);
-        for (_, data) in &self.pages {
-            page_data.extend_from_slice(&data[..]);
+        let mut pages = PageTable::default();
+        for (index, data) in &self.pages {
+            pages.insert(*index, data);
         }
         Snapshot {
             module: self.module,
             memory_pages: self.memory_pages,
-            page_indices: self.pages.iter().map(|(i, _)| *i).collect(),
-            page_data,
+            pages,
             globals: self.globals.clone(),
             regions: self.regions.clone(),
         }
@@ -196,20 +182,18 @@ impl Snapshot {
         globals: Vec<(u32, GlobalValue)>,
         regions: Vec<MergeRegion>,
     ) -> Self {
-        let page_indices = pages_with_data(memory, candidates);
-        let page_at = |index: u32| {
+        let mut pages = PageTable::default();
+        for index in pages_with_data(memory, candidates) {
             let start = index as usize * PAGE_SIZE;
-            &memory[start..start + PAGE_SIZE]
-        };
-        let mut page_data = Vec::with_capacity(page_indices.len() * PAGE_SIZE);
-        for &index in &page_indices {
-            page_data.extend_from_slice(page_at(index));
+            pages.insert(
+                index,
+                memory[start..start + PAGE_SIZE].try_into().expect("a page"),
+            );
         }
         Self {
             module,
             memory_pages: (memory.len() as u64 / WASM_PAGE_SIZE) as u32,
-            page_indices,
-            page_data,
+            pages,
             globals,
             regions,
         }
@@ -224,17 +208,14 @@ impl Snapshot {
         globals: Vec<(u32, GlobalValue)>,
         regions: Vec<MergeRegion>,
     ) -> Self {
-        let mut page_data = Vec::with_capacity(pages.len() * PAGE_SIZE);
-        let mut page_indices = Vec::with_capacity(pages.len());
+        let mut table = PageTable::default();
         for (index, data) in &pages {
-            page_indices.push(*index);
-            page_data.extend_from_slice(data);
+            table.insert(*index, data);
         }
         Self {
             module,
             memory_pages,
-            page_indices,
-            page_data,
+            pages: table,
             globals,
             regions,
         }
@@ -250,20 +231,10 @@ impl Snapshot {
         }
         let (mut at, mut rest) = (addr as usize, bytes);
         while !rest.is_empty() {
-            let index = (at / PAGE_SIZE) as u32;
-            let slot = match self.page_indices.binary_search(&index) {
-                Ok(slot) => slot,
-                Err(slot) => {
-                    self.page_indices.insert(slot, index);
-                    let offset = slot * PAGE_SIZE;
-                    self.page_data.splice(offset..offset, [0u8; PAGE_SIZE]);
-                    slot
-                }
-            };
+            let page = self.pages.page_mut((at / PAGE_SIZE) as u32);
             let in_page = at % PAGE_SIZE;
             let n = (PAGE_SIZE - in_page).min(rest.len());
-            let start = slot * PAGE_SIZE + in_page;
-            self.page_data[start..start + n].copy_from_slice(&rest[..n]);
+            page[in_page..in_page + n].copy_from_slice(&rest[..n]);
             at += n;
             rest = &rest[n..];
         }
@@ -278,17 +249,15 @@ impl Snapshot {
         if start >= end {
             return;
         }
-        let first = self
-            .page_indices
-            .partition_point(|&i| ((i as usize + 1) * PAGE_SIZE) <= start);
-        for slot in first..self.page_indices.len() {
-            let page_start = self.page_indices[slot] as usize * PAGE_SIZE;
-            if page_start >= end {
-                break;
-            }
+        for index in start / PAGE_SIZE..end.div_ceil(PAGE_SIZE) {
+            let page_start = index * PAGE_SIZE;
             let from = start.max(page_start) - page_start;
             let to = end.min(page_start + PAGE_SIZE) - page_start;
-            self.page_data[slot * PAGE_SIZE + from..slot * PAGE_SIZE + to].fill(0);
+            if from == 0 && to == PAGE_SIZE {
+                self.pages.remove(index as u32);
+            } else if let Some(page) = self.pages.existing_page_mut(index as u32) {
+                page[from..to].fill(0);
+            }
         }
     }
 
@@ -319,16 +288,29 @@ impl Snapshot {
     }
 
     /// Pages with data, by increasing index.
-    pub fn pages(&self) -> impl ExactSizeIterator<Item = (u32, &[u8; PAGE_SIZE])> + '_ {
-        self.page_indices
-            .iter()
-            .zip(self.page_data.chunks_exact(PAGE_SIZE))
-            .map(|(index, data)| (*index, data.try_into().expect("whole pages")))
+    pub fn pages(&self) -> impl Iterator<Item = (u32, &[u8; PAGE_SIZE])> + '_ {
+        self.pages.iter()
     }
 
     /// Number of pages with data.
     pub fn page_count(&self) -> usize {
-        self.page_indices.len()
+        self.pages.len()
+    }
+
+    /// Sets page `index` (`None`: zero). For hosts that keep a running
+    /// image of a memory.
+    pub fn set_page(&mut self, index: u32, data: Option<&[u8; PAGE_SIZE]>) {
+        match data {
+            Some(data) => self.pages.insert(index, data),
+            None => self.pages.remove(index),
+        }
+    }
+
+    /// Indices of the pages `self` and `other` may differ in, found by
+    /// identity: both copies of one snapshot, they share every page
+    /// neither has set since.
+    pub fn changed_pages(&self, other: &Snapshot) -> Vec<u32> {
+        PageTable::changed_between(&self.pages, &other.pages)
     }
 
     /// Bytes of the memory this snapshot describes.
@@ -355,24 +337,37 @@ impl Snapshot {
 
     /// The bytes of page `index`, if the snapshot holds it.
     pub fn page(&self, index: u32) -> Option<&[u8; PAGE_SIZE]> {
-        let i = self.page_indices.binary_search(&index).ok()?;
-        Some(
-            self.page_data[i * PAGE_SIZE..(i + 1) * PAGE_SIZE]
-                .try_into()
-                .expect("whole pages"),
-        )
+        self.pages.get(index)
     }
 
     /// Checks that this snapshot belongs to `module` and fits a memory whose
     /// maximum is `max_pages` wasm pages.
     pub fn check_target(&self, module: ModuleHash, max_pages: u32) -> Result<(), SnapshotError> {
-        self.view().check_target(module, max_pages)
+        check_target(self.module, self.memory_pages, module, max_pages)
     }
 
     /// Checks the invariants every snapshot must hold.
     pub fn validate(&self) -> Result<(), SnapshotError> {
         self.view().validate()
     }
+}
+
+fn check_target(
+    found: ModuleHash,
+    memory_pages: u32,
+    expected: ModuleHash,
+    max_pages: u32,
+) -> Result<(), SnapshotError> {
+    if found != expected {
+        return Err(SnapshotError::WrongModule { expected, found });
+    }
+    if memory_pages > max_pages {
+        return Err(SnapshotError::MemoryTooLarge {
+            pages: memory_pages,
+            max: max_pages,
+        });
+    }
+    Ok(())
 }
 
 /// Indices of the pages of `memory` that hold a non-zero byte, increasing;

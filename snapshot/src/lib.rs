@@ -15,6 +15,7 @@ mod diff;
 pub mod fuzz;
 mod image;
 mod merge;
+mod pages;
 pub mod wire;
 
 pub use diff::{Diff, DiffError, Run, apply};

@@ -555,10 +555,24 @@ mod tests {
     #[test]
     fn invariants_are_checked() {
         let snap = sample();
-        let mut pages: Vec<(u32, [u8; PAGE_SIZE])> = snap.pages().map(|(i, d)| (i, *d)).collect();
+        // Snapshots keep pages in order; only hand-made bytes can break it.
+        let mut pages: Vec<PageOut<'_>> = snap
+            .pages()
+            .map(|(index, data)| PageOut {
+                index,
+                data: &data[..],
+            })
+            .collect();
+        assert!(pages.len() >= 2);
         pages.reverse();
-        let reversed = Snapshot::from_pages(snap.module, snap.memory_pages, pages, vec![], vec![]);
-        let bytes = encode_snapshot(&reversed);
+        let body = SnapshotOut {
+            module: snap.module.0,
+            memory_pages: snap.memory_pages,
+            pages,
+            globals: &[],
+            regions: &[],
+        };
+        let bytes = encode_into(SNAPSHOT_MAGIC, &body, Vec::new());
         assert!(matches!(
             decode_snapshot(&bytes, &Limits::default()),
             Err(WireError::Snapshot(SnapshotError::PagesOutOfOrder { .. }))

@@ -1,0 +1,263 @@
+//! Incremental snapshots for chain mode: costs that follow what was written
+//! rather than how much memory a program uses.
+//!
+//! - A parent memory keeps a running image ([`MemoryImage`]): a snapshot of
+//!   its pages, brought up to date at each spawn with the pages written
+//!   since the last one (the kernel tracks writes, see
+//!   [`touched::WriteTracker`]). A child's snapshot is a copy of the image,
+//!   which shares its pages ([`weft_snapshot::Snapshot`] is persistent).
+//! - A child memory from the pool ([`ChildMemory`]) remembers the snapshot it
+//!   was restored from and the pages its thread wrote, so restoring the next
+//!   snapshot rewrites only the pages where the two snapshots differ (found
+//!   by page identity) and the pages written in between.
+//! - A child's diff compares only the pages its thread wrote.
+//!
+//! Without write tracking (an older kernel, no userfaultfd rights) every
+//! step falls back to the full copy and compare of `snapshot.rs`.
+
+use wasmtime::{Instance, SharedMemory, Store};
+use weft_snapshot::{ModuleHash, PAGE_SIZE, Snapshot, WASM_PAGE_SIZE};
+
+use crate::process::ThreadState;
+use crate::snapshot::{self, RestoreError};
+use crate::touched::{self, WriteTracker};
+
+/// The whole address range a memory may grow into (tracked from the start,
+/// so growth needs no new registration).
+fn reservation(memory: &SharedMemory) -> (*const u8, usize) {
+    let max_pages = memory.ty().maximum().unwrap_or(memory.ty().minimum());
+    let len = (max_pages * WASM_PAGE_SIZE).max(memory.data().len() as u64) as usize;
+    (memory.data().as_ptr().cast::<u8>(), len)
+}
+
+fn tracker_for(memory: &SharedMemory) -> Option<WriteTracker> {
+    let (base, len) = reservation(memory);
+    touched::advise_no_huge_pages(base, len);
+    WriteTracker::new(base, len)
+}
+
+/// Prepares a new memory for chain mode, before anything is written to it:
+/// huge pages would make write tracking count 2 MiB for every write.
+pub(crate) fn prepare_memory(memory: &SharedMemory) {
+    let (base, len) = reservation(memory);
+    touched::advise_no_huge_pages(base, len);
+}
+
+/// The pages of `memory` written since the tracker last looked.
+fn written(tracker: &WriteTracker, memory: &SharedMemory) -> Option<Vec<u32>> {
+    tracker.take_written(memory.data().len(), PAGE_SIZE)
+}
+
+/// Page `index` of `memory`, read with volatile loads (other threads may
+/// write it meanwhile; what was written after the tracker looked is picked
+/// up at the next look).
+fn read_page(memory: &SharedMemory, index: u32) -> Option<[u8; PAGE_SIZE]> {
+    let start = index as usize * PAGE_SIZE;
+    let cells = memory.data().get(start..start + PAGE_SIZE)?;
+    let mut page = [0u8; PAGE_SIZE];
+    // SAFETY: in bounds; a plain copy out of shared guest memory.
+    unsafe {
+        std::ptr::copy_nonoverlapping(cells.as_ptr().cast::<u8>(), page.as_mut_ptr(), PAGE_SIZE)
+    };
+    Some(page)
+}
+
+fn is_zero(page: &[u8; PAGE_SIZE]) -> bool {
+    page.chunks_exact(8)
+        .all(|word| u64::from_ne_bytes(word.try_into().expect("8 bytes")) == 0)
+}
+
+/// A parent memory's running image.
+#[derive(Debug)]
+pub(crate) struct MemoryImage {
+    tracker: WriteTracker,
+    image: Snapshot,
+}
+
+impl MemoryImage {
+    /// Starts tracking `memory` and copies its pages once. `None` without
+    /// write tracking.
+    pub(crate) fn new(memory: &SharedMemory, module: ModuleHash) -> Option<Self> {
+        // Tracking first: whatever is written during the copy is copied
+        // again at the first update.
+        let tracker = tracker_for(memory)?;
+        let pages = snapshot::candidate_pages(memory)
+            .unwrap_or_else(|| (0..(memory.data().len() / PAGE_SIZE) as u32).collect());
+        let mut image = Self {
+            tracker,
+            image: Snapshot::from_pages(module, 0, Vec::new(), Vec::new(), Vec::new()),
+        };
+        image.image.memory_pages = (memory.data().len() as u64 / WASM_PAGE_SIZE) as u32;
+        image.copy_pages(memory, &pages);
+        Some(image)
+    }
+
+    fn copy_pages(&mut self, memory: &SharedMemory, pages: &[u32]) {
+        for &index in pages {
+            match read_page(memory, index) {
+                Some(page) if !is_zero(&page) => self.image.set_page(index, Some(&page)),
+                _ => self.image.set_page(index, None),
+            }
+        }
+    }
+
+    /// Brings the image up to date with `memory`, and returns a snapshot of
+    /// it (a cheap copy). `None` if the kernel stopped answering; the caller
+    /// then drops the image.
+    pub(crate) fn snapshot(&mut self, memory: &SharedMemory) -> Option<Snapshot> {
+        let pages = written(&self.tracker, memory)?;
+        self.image.memory_pages = (memory.data().len() as u64 / WASM_PAGE_SIZE) as u32;
+        self.copy_pages(memory, &pages);
+        Some(self.image.clone())
+    }
+
+    /// The memory's bytes at `start..start + len` were zeroed behind the
+    /// tracker's back (dropped pages need not count as written).
+    pub(crate) fn zero_range(&mut self, start: u32, len: u32) {
+        self.image.zero_range(start, len);
+    }
+}
+
+/// A memory a chained thread runs on, kept for the next thread.
+pub(crate) struct ChildMemory {
+    pub(crate) memory: SharedMemory,
+    tracker: Option<WriteTracker>,
+    /// What the memory holds, apart from the pages in `written`.
+    holds: Option<Snapshot>,
+    written: Vec<u32>,
+    /// The instance the last thread ran in, kept with its memory: the next
+    /// thread restores its globals instead of instantiating anew.
+    pub(crate) instance: Option<(Store<ThreadState>, Instance)>,
+}
+
+impl std::fmt::Debug for ChildMemory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChildMemory")
+            .field("pages", &self.memory.size())
+            .field("tracked", &self.tracker.is_some())
+            .field("instance", &self.instance.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl ChildMemory {
+    pub(crate) fn new(memory: SharedMemory) -> Self {
+        Self {
+            memory,
+            tracker: None,
+            holds: None,
+            written: Vec::new(),
+            instance: None,
+        }
+    }
+
+    /// Makes the memory equal to `snapshot` and starts tracking writes.
+    pub(crate) fn restore(&mut self, snapshot: &Snapshot) -> Result<(), RestoreError> {
+        let incremental = match (&self.tracker, self.holds.take()) {
+            (Some(_), Some(held)) if held.module == snapshot.module => Some(held),
+            _ => None,
+        };
+        match incremental {
+            Some(held) => {
+                // The pages rewritten here count as written by the thread
+                // too: its diff compares them, finds them equal, and the
+                // tracker's look then protects them again. One look (one
+                // TLB flush) is cheaper than protecting them now.
+                self.restore_changes(&held, snapshot)?;
+            }
+            None => {
+                snapshot::restore_memory_with(
+                    &self.memory,
+                    snapshot.module,
+                    &snapshot.view(),
+                    false,
+                )?;
+                match &self.tracker {
+                    // The restore's own writes are not the thread's.
+                    Some(tracker) => {
+                        if written(tracker, &self.memory).is_none() {
+                            self.tracker = None;
+                        }
+                    }
+                    None => self.tracker = tracker_for(&self.memory),
+                }
+            }
+        }
+        self.holds = self.tracker.as_ref().map(|_| snapshot.clone());
+        self.written.clear();
+        Ok(())
+    }
+
+    /// Rewrites the pages where the memory may differ from `snapshot`.
+    fn restore_changes(
+        &mut self,
+        held: &Snapshot,
+        snapshot: &Snapshot,
+    ) -> Result<(), RestoreError> {
+        let have = self.memory.size();
+        if have > snapshot.memory_pages as u64 {
+            return Err(RestoreError::MemoryNotFresh {
+                pages: have,
+                expected: snapshot.memory_pages,
+            });
+        }
+        if have < snapshot.memory_pages as u64 {
+            self.memory
+                .grow(snapshot.memory_pages as u64 - have)
+                .map_err(|e| RestoreError::Grow {
+                    pages: snapshot.memory_pages,
+                    error: format!("{e:#}"),
+                })?;
+        }
+        let mut pages = held.changed_pages(snapshot);
+        pages.append(&mut self.written);
+        pages.sort_unstable();
+        pages.dedup();
+        let data = self.memory.data();
+        let zero = [0u8; PAGE_SIZE];
+        for index in pages {
+            let start = index as usize * PAGE_SIZE;
+            let Some(cells) = data.get(start..start + PAGE_SIZE) else {
+                continue; // beyond the memory: zero already
+            };
+            let page = snapshot.page(index).unwrap_or(&zero);
+            // SAFETY: in bounds; no thread runs on this memory now.
+            unsafe {
+                std::ptr::copy_nonoverlapping(
+                    page.as_ptr(),
+                    cells.as_ptr().cast::<u8>().cast_mut(),
+                    PAGE_SIZE,
+                )
+            };
+        }
+        Ok(())
+    }
+
+    /// The pages the thread may have written since the restore (`None`:
+    /// not tracked, compare every present page).
+    pub(crate) fn take_written(&mut self) -> Option<Vec<u32>> {
+        let pages = written(self.tracker.as_ref()?, &self.memory)?;
+        self.written.extend_from_slice(&pages);
+        Some(pages)
+    }
+
+    /// Before the memory goes back to the pool: what it holds now, apart
+    /// from the pages written (`snapshot` is the one it was restored from,
+    /// with any later adjustments such as zeroed arena chunks).
+    pub(crate) fn settle(&mut self, snapshot: &Snapshot) {
+        // Nothing writes the memory after its thread's diff looked.
+        if self.tracker.is_some() {
+            self.holds = Some(snapshot.clone());
+        }
+    }
+}
+
+/// Zeroes `len` bytes at `start` of `memory` (in bounds only).
+pub(crate) fn zero_memory(memory: &SharedMemory, start: u32, len: u32) {
+    let data = memory.data();
+    let from = (start as usize).min(data.len());
+    let n = (len as usize).min(data.len() - from);
+    // SAFETY: in bounds of the memory's mapping. Callers zero ranges no
+    // thread uses.
+    unsafe { touched::zero(data.as_ptr().cast::<u8>().cast_mut().add(from), n) };
+}
