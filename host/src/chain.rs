@@ -89,7 +89,10 @@ impl ChainSupport {
         drop(pool);
         let memory = SharedMemory::new(engine, MemoryType::shared(pages, self.memory_max_pages))?;
         incremental::prepare_memory(&memory);
-        Ok(ChildMemory::new(memory))
+        Ok(ChildMemory::new(
+            memory,
+            self.incremental.load(Ordering::Relaxed),
+        ))
     }
 
     /// Keeps `child` for a later thread, unless something still uses its
@@ -147,7 +150,11 @@ impl ChainSupport {
             memory_max_pages,
             memories: Default::default(),
             zone: Default::default(),
-            incremental: AtomicBool::new(true),
+            // Off: every snapshot, restore and diff copies or compares
+            // whole memories (for comparing the two ways).
+            incremental: AtomicBool::new(
+                std::env::var_os("WEFT_WRITE_TRACKING").is_none_or(|v| v != "off"),
+            ),
         })
     }
 }

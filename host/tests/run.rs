@@ -398,3 +398,21 @@ fn slots_must_be_positive() {
     assert_eq!(out.code, Some(2), "{out:?}");
     assert!(out.stderr.contains("--slots"), "{}", out.stderr);
 }
+
+#[test]
+fn chain_mode_without_write_tracking_gives_the_same_results() {
+    // The full-copy path that hosts without userfaultfd take.
+    for name in ["nested", "deep_heap", "malloc_threads"] {
+        let source = weft_conformance::root().join(format!("programs/{name}.c"));
+        let wasm = suite()
+            .build_c_wasm(&source, &format!("host_test_full_{name}"))
+            .unwrap();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_weft"));
+        cmd.args(["run", "--thread-mode", "chain", wasm.to_str().unwrap()])
+            .env("WEFT_WRITE_TRACKING", "off");
+        let tracked_off = weft_conformance::exec::run(&mut cmd, TIMEOUT).unwrap();
+        let tracked = run(&wasm, &["--thread-mode", "chain"]);
+        assert_eq!(tracked_off.code, Some(0), "{name}: {tracked_off:?}");
+        assert_eq!(tracked_off.stdout, tracked.stdout, "{name}");
+    }
+}
