@@ -243,7 +243,7 @@ fn spawn_with_arena(
             }
             .map_err(|e| fail(e.to_string()))?,
         };
-        (snap, merges.seq())
+        (snap, merges.log.seq())
     };
     let (Some(start_func), Some(start_routine_arg), Some(trampoline), Some(identity)) = (
         u32_at(&snap, start_arg, ARGS_START_FUNC),
@@ -465,6 +465,16 @@ impl ChildStart {
         };
         {
             let mut merges = self.parent.merges.lock().unwrap_or_else(|e| e.into_inner());
+            if merges.closed {
+                // Its parent (a chained thread) has ended and taken its own
+                // diff: these changes would reach no one.
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "weft: thread {} ended after the chained thread that created it; in chain mode a thread must end (be joined) before its creator does, or its changes are lost",
+                    self.tid
+                );
+                terminate(1, None);
+            }
             let memory = &self.parent.memory;
             if (diff.memory_pages as u64) > memory.size()
                 && let Err(e) = memory.grow(diff.memory_pages as u64 - memory.size())
@@ -483,7 +493,7 @@ impl ChildStart {
                 std::slice::from_raw_parts_mut(data.as_ptr().cast::<u8>().cast_mut(), data.len())
             };
             let snapshot = self.snapshot.lock().unwrap_or_else(|e| e.into_inner());
-            let mut merger = Merger::with_log(&snapshot, &mut merges, self.since);
+            let mut merger = Merger::with_log(&snapshot, &mut merges.log, self.since);
             let conflicts = match merger.merge(base, &diff, self.tid) {
                 Ok(conflicts) => conflicts,
                 Err(e) => terminate(
@@ -591,13 +601,20 @@ fn run_child(
     };
     let globals = snapshot::instance_globals(&mut store, &instance, &chain.layout)
         .map_err(wasmtime::Error::msg)?;
-    let written = child.take_written();
     let diff = {
+        // Under the memory's merge lock: a thread of its own that merges
+        // later finds the memory closed instead of losing its changes.
+        let mut merges = memory.merges.lock().unwrap_or_else(|e| e.into_inner());
+        let written = child.take_written();
         let snapshot = snapshot.lock().unwrap_or_else(|e| e.into_inner());
         let candidates = written.or_else(|| snapshot::candidate_pages(&memory.memory));
         // SAFETY: the child's only thread has finished.
-        unsafe { snapshot::diff_pages(&mut store, &globals, &memory.memory, &snapshot, candidates) }
-            .map_err(wasmtime::Error::msg)?
+        let diff = unsafe {
+            snapshot::diff_pages(&mut store, &globals, &memory.memory, &snapshot, candidates)
+        }
+        .map_err(wasmtime::Error::msg)?;
+        merges.closed = true;
+        diff
     };
     // The instance stays with its memory for the next thread.
     store.data_mut().memory = None;

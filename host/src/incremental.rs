@@ -177,11 +177,10 @@ impl ChildMemory {
                 )?;
                 match &self.tracker {
                     // The restore's own writes are not the thread's.
-                    Some(tracker) => {
-                        if written(tracker, &self.memory).is_none() {
-                            self.tracker = None;
-                        }
+                    Some(tracker) if written(tracker, &self.memory).is_none() => {
+                        self.tracker = None;
                     }
+                    Some(_) => {}
                     None if self.track => self.tracker = tracker_for(&self.memory),
                     None => {}
                 }

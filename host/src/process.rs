@@ -54,7 +54,7 @@ pub struct ThreadState {
 #[derive(Debug)]
 pub struct ThreadMemory {
     pub memory: SharedMemory,
-    pub(crate) merges: Mutex<WriteLog>,
+    pub(crate) merges: Mutex<Merges>,
     /// Where a chained thread's memory came from; `None` for the main one.
     pub(crate) origin: Option<Origin>,
     /// Chain mode: the running image snapshots of this memory are cut from.
@@ -66,6 +66,14 @@ pub struct ThreadMemory {
 
 /// Idle instances kept per memory.
 const IDLE_INSTANCES: usize = 8;
+
+/// What merges into a memory have written, and whether it still takes
+/// merges (a chained thread's memory closes once its own diff is taken).
+#[derive(Debug, Default)]
+pub(crate) struct Merges {
+    pub(crate) log: WriteLog,
+    pub(crate) closed: bool,
+}
 
 /// The memory a chained thread's memory was copied from, and the snapshot
 /// it was restored from (the baseline of its diff).
@@ -83,7 +91,7 @@ impl ThreadMemory {
     pub(crate) fn with_origin(memory: SharedMemory, origin: Option<Origin>) -> Arc<Self> {
         Arc::new(Self {
             memory,
-            merges: Mutex::new(WriteLog::default()),
+            merges: Mutex::new(Merges::default()),
             origin,
             image: Mutex::new(None),
             idle_instances: Mutex::new(Vec::new()),
