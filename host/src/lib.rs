@@ -14,6 +14,8 @@ pub mod process;
 pub mod rewrite;
 mod slots;
 pub mod snapshot;
+pub mod state;
+pub mod state_imports;
 pub mod symbols;
 pub mod threads;
 mod touched;
@@ -27,6 +29,8 @@ use std::sync::Arc;
 use wasmtime::{Config, Engine, ExternType, Linker, MemoryType, Module, SharedMemory};
 use wasmtime_wasi::FsPerms;
 use wasmtime_wasi::WasiCtxBuilder;
+
+use crate::state::StateHost;
 
 pub use process::{ConflictPolicy, Process, ProcessConfig, ThreadEnd, terminate};
 
@@ -150,6 +154,9 @@ pub struct StartConfig {
     /// Chain mode: chained threads that run at once (more wait in a
     /// queue); `None`: one per CPU core.
     pub slots: Option<usize>,
+    /// The host's shared state (`weft:state`); `None`: a state of its own
+    /// with an embedded global tier.
+    pub state: Option<Arc<StateHost>>,
 }
 
 impl Default for StartConfig {
@@ -164,6 +171,7 @@ impl Default for StartConfig {
             inherit_stdin: true,
             on_conflict: ConflictPolicy::Error,
             slots: None,
+            state: None,
         }
     }
 }
@@ -215,6 +223,7 @@ impl Program {
                         imports_spawn |= name == "spawn";
                         threads::WEFT_FUNCTIONS.contains(&name)
                     }
+                    state_imports::STATE_MODULE => state_imports::STATE_FUNCTIONS.contains(&name),
                     _ => false,
                 },
                 _ => false,
@@ -279,6 +288,7 @@ impl Program {
         let mut linker = Linker::new(engine);
         wasi::add_to_linker(&mut linker)?;
         threads::add_to_linker(&mut linker)?;
+        state_imports::add_to_linker(&mut linker)?;
 
         let memory = match &self.memory_import {
             Some((_, _, ty)) => Some(new_shared_memory(engine, ty, config.max_memory)?),
@@ -317,6 +327,7 @@ impl Program {
                     .slots
                     .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
             },
+            config.state.clone().unwrap_or_default(),
         );
         let mut own = linker.clone();
         if let (Some((module, name, _)), Some(memory)) = (&self.memory_import, &memory) {

@@ -166,6 +166,7 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         inherit_stdin: true,
         on_conflict: args.on_conflict,
         slots: args.slots.map(|n| n as usize),
+        state: None,
     };
     let process = program.start(&config).context("starting the program")?;
     // Threads may still run when main ends: the exit of `main` ends them

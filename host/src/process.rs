@@ -9,7 +9,7 @@
 
 use std::cell::UnsafeCell;
 use std::io::Write as _;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 
 use wasmtime::{
@@ -22,6 +22,7 @@ use crate::incremental::MemoryImage;
 
 use crate::pool::{Job, WorkerPool};
 use crate::slots::Slots;
+use crate::state::StateHost;
 use crate::wasi::SharedWasi;
 use crate::{ThreadError, ThreadMode};
 
@@ -191,6 +192,10 @@ pub struct Process {
     idle: (Mutex<()>, Condvar),
     pool: WorkerPool,
     slots: Slots,
+    /// This process's number within the host (lock owners are per thread
+    /// of a process).
+    serial: u64,
+    state: Arc<StateHost>,
     /// Merge regions the guest registered, sorted by address.
     merge_regions: Mutex<Vec<MergeRegion>>,
 }
@@ -225,8 +230,12 @@ impl Process {
         memory: Option<SharedMemory>,
         wasi: SharedWasi,
         config: ProcessConfig,
+        state: Arc<StateHost>,
     ) -> Arc<Self> {
+        static SERIAL: AtomicU64 = AtomicU64::new(0);
         Arc::new(Self {
+            serial: SERIAL.fetch_add(1, Ordering::Relaxed),
+            state,
             engine,
             linking: OnceLock::new(),
             memory: memory.map(ThreadMemory::new),
@@ -241,6 +250,15 @@ impl Process {
             config,
             merge_regions: Mutex::new(Vec::new()),
         })
+    }
+
+    pub(crate) fn serial(&self) -> u64 {
+        self.serial
+    }
+
+    /// The host's shared state (`weft:state`).
+    pub fn state(&self) -> &StateHost {
+        &self.state
     }
 
     pub fn mode(&self) -> ThreadMode {

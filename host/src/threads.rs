@@ -193,7 +193,7 @@ pub fn add_to_linker(linker: &mut Linker<ThreadState>) -> wasmtime::Result<()> {
 }
 
 /// Writes a `result` return area at `addr`, which must be `align`-aligned.
-fn write_result_area(
+pub(crate) fn write_result_area(
     caller: &mut Caller<'_, ThreadState>,
     addr: u32,
     data: &[u8],

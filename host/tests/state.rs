@@ -1,0 +1,51 @@
+//! `weft:state` from C guests: every operation, and the lost-update test
+//! (threads incrementing a shared counter under the global lock) in both
+//! thread modes.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use weft_conformance::{Outcome, Suite};
+
+const TIMEOUT: Duration = Duration::from_secs(120);
+
+fn guest(name: &str) -> PathBuf {
+    let source = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/guests")
+        .join(format!("{name}.c"));
+    Suite::new(
+        Path::new(env!("CARGO_TARGET_TMPDIR")).join("weft-guests"),
+        env!("CARGO_BIN_EXE_weft"),
+    )
+    .build_c_wasm(&source, &format!("host_test_{name}"))
+    .unwrap()
+}
+
+fn run(wasm: &Path, mode: &str) -> Outcome {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_weft"));
+    cmd.args(["run", "--thread-mode", mode, wasm.to_str().unwrap()])
+        .env_remove("THREAD_MODE");
+    let out = weft_conformance::exec::run(&mut cmd, TIMEOUT).unwrap();
+    assert!(!out.timed_out, "weft hung: {out:?}");
+    assert_eq!(out.code, Some(0), "{out:?}");
+    out
+}
+
+#[test]
+fn every_state_operation() {
+    let out = run(&guest("state_ops"), "local");
+    insta::assert_snapshot!(out.stdout);
+}
+
+#[test]
+fn no_lost_updates_under_the_global_lock() {
+    let wasm = guest("state_counter");
+    for mode in ["local", "chain"] {
+        let out = run(&wasm, mode);
+        assert_eq!(
+            out.stdout, "counter 1600 (expected 1600), failed calls 0\n",
+            "{mode}"
+        );
+    }
+}
