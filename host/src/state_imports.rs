@@ -99,24 +99,42 @@ fn unit_result(
     write_result_area(caller, ret as u32, &area, 1)
 }
 
+/// Writes a `result<T, state-error>` return area: the discriminant at 0,
+/// the payload (`ok`'s bytes or the error) at `align`, the larger
+/// alignment of the two cases.
+fn value_result(
+    caller: &mut Call<'_>,
+    ret: i32,
+    result: Result<Vec<u8>, StateError>,
+    align: usize,
+) -> wasmtime::Result<()> {
+    let mut area = vec![0u8; align];
+    match result {
+        Ok(value) => area.extend_from_slice(&value),
+        Err(e) => {
+            area[0] = 1;
+            area.push(e as u8);
+        }
+    }
+    // Whole return area: the payload's size rounded up to the alignment.
+    let payload = area.len() - align;
+    area.resize(align + payload.next_multiple_of(align).max(align), 0);
+    write_result_area(caller, ret as u32, &area, align as u32)
+}
+
 fn list_result(
     caller: &mut Call<'_>,
     ret: i32,
     result: Result<Vec<u8>, StateError>,
 ) -> wasmtime::Result<()> {
-    let mut area = [0u8; 12];
-    match result {
+    let list = match result {
         Ok(data) => {
             let (ptr, len) = give_list(caller, &data)?;
-            area[4..8].copy_from_slice(&ptr.to_le_bytes());
-            area[8..12].copy_from_slice(&len.to_le_bytes());
+            Ok([ptr.to_le_bytes(), len.to_le_bytes()].concat())
         }
-        Err(e) => {
-            area[0] = 1;
-            area[4] = e as u8;
-        }
-    }
-    write_result_area(caller, ret as u32, &area, 4)
+        Err(e) => Err(e),
+    };
+    value_result(caller, ret, list, 4)
 }
 
 fn u32_result(
@@ -124,15 +142,7 @@ fn u32_result(
     ret: i32,
     result: Result<u32, StateError>,
 ) -> wasmtime::Result<()> {
-    let mut area = [0u8; 8];
-    match result {
-        Ok(value) => area[4..8].copy_from_slice(&value.to_le_bytes()),
-        Err(e) => {
-            area[0] = 1;
-            area[4] = e as u8;
-        }
-    }
-    write_result_area(caller, ret as u32, &area, 4)
+    value_result(caller, ret, result.map(|v| v.to_le_bytes().to_vec()), 4)
 }
 
 fn u64_result(
@@ -140,15 +150,7 @@ fn u64_result(
     ret: i32,
     result: Result<u64, StateError>,
 ) -> wasmtime::Result<()> {
-    let mut area = [0u8; 16];
-    match result {
-        Ok(value) => area[8..16].copy_from_slice(&value.to_le_bytes()),
-        Err(e) => {
-            area[0] = 1;
-            area[8] = e as u8;
-        }
-    }
-    write_result_area(caller, ret as u32, &area, 8)
+    value_result(caller, ret, result.map(|v| v.to_le_bytes().to_vec()), 8)
 }
 
 fn tier(index: i32) -> wasmtime::Result<Tier> {
