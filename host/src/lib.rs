@@ -7,7 +7,10 @@
 //! guest run in parallel, each an instance of the module on an OS thread
 //! from a pool, over the same shared memory.
 
+mod abi;
+pub mod call_imports;
 mod chain;
+pub mod functions;
 mod incremental;
 mod pool;
 pub mod process;
@@ -30,6 +33,7 @@ use wasmtime::{Config, Engine, ExternType, Linker, MemoryType, Module, SharedMem
 use wasmtime_wasi::FsPerms;
 use wasmtime_wasi::WasiCtxBuilder;
 
+use crate::functions::{CallIo, Functions};
 use crate::state::StateHost;
 
 pub use process::{ConflictPolicy, Process, ProcessConfig, ThreadEnd, terminate};
@@ -157,6 +161,11 @@ pub struct StartConfig {
     /// The host's shared state (`weft:state`); `None`: a state of its own
     /// with an embedded global tier.
     pub state: Option<Arc<StateHost>>,
+    /// The functions the program may call by name (`weft:chain`); `None`:
+    /// calls fail with `unknown-function`.
+    pub functions: Option<Arc<Functions>>,
+    /// The program's input and output when it runs as a function.
+    pub call_io: Option<Arc<CallIo>>,
 }
 
 impl Default for StartConfig {
@@ -172,6 +181,8 @@ impl Default for StartConfig {
             on_conflict: ConflictPolicy::Error,
             slots: None,
             state: None,
+            functions: None,
+            call_io: None,
         }
     }
 }
@@ -224,6 +235,7 @@ impl Program {
                         threads::WEFT_FUNCTIONS.contains(&name)
                     }
                     state_imports::STATE_MODULE => state_imports::STATE_FUNCTIONS.contains(&name),
+                    call_imports::CHAIN_MODULE => call_imports::CHAIN_FUNCTIONS.contains(&name),
                     _ => false,
                 },
                 _ => false,
@@ -289,6 +301,7 @@ impl Program {
         wasi::add_to_linker(&mut linker)?;
         threads::add_to_linker(&mut linker)?;
         state_imports::add_to_linker(&mut linker)?;
+        call_imports::add_to_linker(&mut linker)?;
 
         let memory = match &self.memory_import {
             Some((_, _, ty)) => Some(new_shared_memory(engine, ty, config.max_memory)?),
@@ -328,6 +341,7 @@ impl Program {
                     .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
             },
             config.state.clone().unwrap_or_default(),
+            config.clone(),
         );
         let mut own = linker.clone();
         if let (Some((module, name, _)), Some(memory)) = (&self.memory_import, &memory) {

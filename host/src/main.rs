@@ -7,6 +7,11 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
+use std::io::{Read as _, Write as _};
+use std::sync::Arc;
+
+use weft::functions::Functions;
+use weft::state::StateHost;
 use weft::{Program, StartConfig, ThreadEnd, ThreadMode, terminate};
 
 #[derive(Debug, Parser)]
@@ -24,6 +29,11 @@ struct Cli {
 enum Command {
     /// Run a WASI program (a core module built for wasm32-wasip1-threads).
     Run(RunArgs),
+    /// Invoke a registered function with input bytes; prints its output.
+    Invoke(InvokeArgs),
+    /// Manage the registered functions.
+    #[command(subcommand)]
+    Fn(FnCommand),
     /// Build and run the conformance cases; print a table and a summary line.
     Conformance(weft_conformance::cli::ConformanceArgs),
     /// Benchmarks, each with ratios against a baseline measured in the same run.
@@ -37,6 +47,47 @@ enum BenchCommand {
     Threads(weft_conformance::bench::BenchArgs),
     /// Snapshot capture and restore, against plain copies.
     Snapshot(bench_snapshot::SnapshotBenchArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum FnCommand {
+    /// Register PROGRAM under NAME (replacing an earlier one).
+    Add {
+        name: String,
+        program: PathBuf,
+        #[command(flatten)]
+        registry: RegistryArgs,
+    },
+    /// List the registered functions.
+    List {
+        #[command(flatten)]
+        registry: RegistryArgs,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+struct RegistryArgs {
+    /// Folder of registered functions (`NAME.wasm` files).
+    #[arg(
+        long = "functions",
+        env = "WEFT_FUNCTIONS",
+        default_value = "weft-functions"
+    )]
+    dir: PathBuf,
+}
+
+#[derive(Debug, clap::Args)]
+struct InvokeArgs {
+    /// The function's name.
+    name: String,
+    /// Input bytes: a file, or `-` for stdin (default: none).
+    #[arg(long)]
+    input: Option<PathBuf>,
+    /// How threads run: `local` (shared memory) or `chain` (snapshots).
+    #[arg(long, env = "THREAD_MODE", default_value = "local")]
+    thread_mode: ThreadMode,
+    #[command(flatten)]
+    registry: RegistryArgs,
 }
 
 #[derive(Debug, clap::Args)]
@@ -67,6 +118,8 @@ struct RunArgs {
     /// (default: one per CPU core).
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     slots: Option<u32>,
+    #[command(flatten)]
+    registry: RegistryArgs,
     /// The program.
     program: PathBuf,
     /// Arguments passed to the program.
@@ -110,6 +163,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run(args) => run(args),
+        Command::Invoke(args) => invoke(args),
+        Command::Fn(command) => manage_functions(command),
         Command::Conformance(args) => weft_conformance::cli::main(args),
         Command::Bench(BenchCommand::Threads(args)) => weft_conformance::bench::main(args),
         Command::Bench(BenchCommand::Snapshot(args)) => bench_snapshot::main(args),
@@ -127,11 +182,10 @@ fn main() -> ExitCode {
 fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let bytes = std::fs::read(&args.program)
         .with_context(|| format!("reading `{}`", args.program.display()))?;
-    let engine = weft::engine()
-        .map_err(anyhow::Error::from)
-        .context("creating the engine")?;
+    let engine = engine()?;
     let program = Program::load(&engine, &bytes)
         .with_context(|| format!("loading `{}`", args.program.display()))?;
+    let state = Arc::new(StateHost::default());
 
     let mut env = Vec::new();
     for spec in &args.envs {
@@ -166,7 +220,9 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         inherit_stdin: true,
         on_conflict: args.on_conflict,
         slots: args.slots.map(|n| n as usize),
-        state: None,
+        state: Some(state.clone()),
+        functions: Some(Functions::new(engine.clone(), args.registry.dir, state)),
+        call_io: None,
     };
     let process = program.start(&config).context("starting the program")?;
     // Threads may still run when main ends: the exit of `main` ends them
@@ -179,6 +235,66 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             Some((weft::process::MAIN_TID, e)),
         ),
     }
+}
+
+fn engine() -> anyhow::Result<wasmtime::Engine> {
+    weft::engine()
+        .map_err(anyhow::Error::from)
+        .context("creating the engine")
+}
+
+fn manage_functions(command: FnCommand) -> anyhow::Result<ExitCode> {
+    let engine = engine()?;
+    match command {
+        FnCommand::Add {
+            name,
+            program,
+            registry,
+        } => {
+            let functions = Functions::new(engine, registry.dir, Arc::default());
+            functions.add(&name, &program)?;
+            println!("registered `{name}`");
+        }
+        FnCommand::List { registry } => {
+            let functions = Functions::new(engine, registry.dir, Arc::default());
+            for name in functions.list()? {
+                println!("{name}");
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn invoke(args: InvokeArgs) -> anyhow::Result<ExitCode> {
+    let input = match &args.input {
+        None => Vec::new(),
+        Some(path) if path.as_os_str() == "-" => {
+            let mut input = Vec::new();
+            std::io::stdin()
+                .read_to_end(&mut input)
+                .context("reading the input from stdin")?;
+            input
+        }
+        Some(path) => std::fs::read(path)
+            .with_context(|| format!("reading the input `{}`", path.display()))?,
+    };
+    let functions = Functions::new(engine()?, args.registry.dir, Arc::default());
+    let base = StartConfig {
+        mode: args.thread_mode,
+        ..StartConfig::default()
+    };
+    let finished = functions.invoke(&args.name, input, &base)?;
+    let mut stdout = std::io::stdout().lock();
+    stdout
+        .write_all(&finished.output)
+        .and_then(|()| stdout.flush())
+        .context("writing the output")?;
+    drop(stdout);
+    if finished.trapped {
+        let _ = writeln!(std::io::stderr(), "weft: function `{}` trapped", args.name);
+    }
+    // Threads the function left running end with it, as with `weft run`.
+    terminate(finished.code, None)
 }
 
 #[cfg(test)]

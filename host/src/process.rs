@@ -20,6 +20,8 @@ use weft_snapshot::{MergeOp, MergeRegion, Snapshot, WriteLog};
 use crate::chain::ChainSupport;
 use crate::incremental::MemoryImage;
 
+use crate::StartConfig;
+use crate::functions::CallTable;
 use crate::pool::{Job, WorkerPool};
 use crate::slots::Slots;
 use crate::state::StateHost;
@@ -196,6 +198,10 @@ pub struct Process {
     /// of a process).
     serial: u64,
     state: Arc<StateHost>,
+    /// What the process was started with: its function input and output,
+    /// the functions it may call, and the settings its calls inherit.
+    start: StartConfig,
+    calls: Arc<CallTable>,
     /// Merge regions the guest registered, sorted by address.
     merge_regions: Mutex<Vec<MergeRegion>>,
 }
@@ -231,9 +237,12 @@ impl Process {
         wasi: SharedWasi,
         config: ProcessConfig,
         state: Arc<StateHost>,
+        start: StartConfig,
     ) -> Arc<Self> {
         static SERIAL: AtomicU64 = AtomicU64::new(0);
         Arc::new(Self {
+            calls: Arc::default(),
+            start,
             serial: SERIAL.fetch_add(1, Ordering::Relaxed),
             state,
             engine,
@@ -250,6 +259,14 @@ impl Process {
             config,
             merge_regions: Mutex::new(Vec::new()),
         })
+    }
+
+    pub(crate) fn start_config(&self) -> &StartConfig {
+        &self.start
+    }
+
+    pub(crate) fn calls(&self) -> &Arc<CallTable> {
+        &self.calls
     }
 
     pub(crate) fn serial(&self) -> u64 {

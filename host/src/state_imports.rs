@@ -5,11 +5,11 @@
 //! pointers, invalid UTF-8 and enum values out of range are traps, as the
 //! canonical ABI has them.
 
-use wasmtime::{Caller, Extern, Linker};
+use wasmtime::Linker;
 
-use crate::process::{ThreadState, read_guest, write_guest};
+use crate::abi::{Call, guest_bytes, guest_string, list_result_area, result_area};
+use crate::process::ThreadState;
 use crate::state::{LockKind, StateError, StateHost, Tier};
-use crate::threads::write_result_area;
 
 /// Core import module of the `weft:state/state` interface.
 pub const STATE_MODULE: &str = "weft:state/state@0.1.0";
@@ -31,60 +31,23 @@ pub const STATE_FUNCTIONS: &[&str] = &[
     "unlock",
 ];
 
-type Call<'a> = Caller<'a, ThreadState>;
-
-/// Guest bytes at `ptr..ptr + len`, at most `max` long (longer: the
-/// operation's `too-large` error, before anything is allocated).
-fn guest_bytes(
-    caller: &mut Call<'_>,
-    ptr: i32,
-    len: i32,
-    max: u64,
-) -> wasmtime::Result<Result<Vec<u8>, StateError>> {
-    let len = len as u32;
-    if len as u64 > max {
-        return Ok(Err(StateError::TooLarge));
-    }
-    let mut bytes = vec![0u8; len as usize];
-    if !read_guest(caller, ptr as u32, &mut bytes) {
-        wasmtime::bail!(
-            "weft:state: {len} bytes at {:#x} are out of bounds",
-            ptr as u32
-        );
-    }
-    Ok(Ok(bytes))
-}
-
 fn guest_key(
     caller: &mut Call<'_>,
     ptr: i32,
     len: i32,
 ) -> wasmtime::Result<Result<String, StateError>> {
     let max = caller.data().process.state().limits().max_key_len as u64;
-    Ok(match guest_bytes(caller, ptr, len, max)? {
-        Ok(bytes) => Ok(String::from_utf8(bytes)
-            .map_err(|_| wasmtime::Error::msg("weft:state: a key is not valid UTF-8"))?),
-        Err(e) => Err(e),
-    })
+    Ok(guest_string(caller, ptr, len, max)?.ok_or(StateError::TooLarge))
 }
 
-fn max_value(caller: &Call<'_>) -> u64 {
-    caller.data().process.state().limits().max_value_len
-}
-
-/// Copies `data` into a block the guest allocates with its `cabi_realloc`.
-fn give_list(caller: &mut Call<'_>, data: &[u8]) -> wasmtime::Result<(u32, u32)> {
-    let Some(Extern::Func(realloc)) = caller.get_export("cabi_realloc") else {
-        wasmtime::bail!("weft:state: the guest exports no `cabi_realloc` to receive a list");
-    };
-    let realloc = realloc.typed::<(i32, i32, i32, i32), i32>(&*caller)?;
-    let len = u32::try_from(data.len())
-        .map_err(|_| wasmtime::Error::msg("weft:state: a value too large for the guest"))?;
-    let ptr = realloc.call(&mut *caller, (0, 0, 1, len as i32))? as u32;
-    if len > 0 && (ptr == 0 || !write_guest(caller, ptr, data)) {
-        wasmtime::bail!("weft:state: cabi_realloc gave no room for {len} bytes");
-    }
-    Ok((ptr, len))
+/// A value from the guest, or `too-large`.
+fn guest_value(
+    caller: &mut Call<'_>,
+    ptr: i32,
+    len: i32,
+) -> wasmtime::Result<Result<Vec<u8>, StateError>> {
+    let max = caller.data().process.state().limits().max_value_len;
+    Ok(guest_bytes(caller, ptr, len, max)?.ok_or(StateError::TooLarge))
 }
 
 fn unit_result(
@@ -92,34 +55,12 @@ fn unit_result(
     ret: i32,
     result: Result<(), StateError>,
 ) -> wasmtime::Result<()> {
-    let area = match result {
-        Ok(()) => [0u8, 0],
-        Err(e) => [1, e as u8],
-    };
-    write_result_area(caller, ret as u32, &area, 1)
-}
-
-/// Writes a `result<T, state-error>` return area: the discriminant at 0,
-/// the payload (`ok`'s bytes or the error) at `align`, the larger
-/// alignment of the two cases.
-fn value_result(
-    caller: &mut Call<'_>,
-    ret: i32,
-    result: Result<Vec<u8>, StateError>,
-    align: usize,
-) -> wasmtime::Result<()> {
-    let mut area = vec![0u8; align];
-    match result {
-        Ok(value) => area.extend_from_slice(&value),
-        Err(e) => {
-            area[0] = 1;
-            area.push(e as u8);
-        }
-    }
-    // Whole return area: the payload's size rounded up to the alignment.
-    let payload = area.len() - align;
-    area.resize(align + payload.next_multiple_of(align).max(align), 0);
-    write_result_area(caller, ret as u32, &area, align as u32)
+    result_area(
+        caller,
+        ret,
+        result.map(|()| Vec::new()).map_err(|e| e as u8),
+        1,
+    )
 }
 
 fn list_result(
@@ -127,30 +68,17 @@ fn list_result(
     ret: i32,
     result: Result<Vec<u8>, StateError>,
 ) -> wasmtime::Result<()> {
-    let list = match result {
-        Ok(data) => {
-            let (ptr, len) = give_list(caller, &data)?;
-            Ok([ptr.to_le_bytes(), len.to_le_bytes()].concat())
-        }
-        Err(e) => Err(e),
-    };
-    value_result(caller, ret, list, 4)
+    list_result_area(caller, ret, result.map_err(|e| e as u8))
 }
 
-fn u32_result(
+/// A `result<u32, state-error>` or `result<u64, state-error>`: the number's
+/// little-endian bytes, aligned to their size.
+fn number_result<const N: usize>(
     caller: &mut Call<'_>,
     ret: i32,
-    result: Result<u32, StateError>,
+    result: Result<[u8; N], StateError>,
 ) -> wasmtime::Result<()> {
-    value_result(caller, ret, result.map(|v| v.to_le_bytes().to_vec()), 4)
-}
-
-fn u64_result(
-    caller: &mut Call<'_>,
-    ret: i32,
-    result: Result<u64, StateError>,
-) -> wasmtime::Result<()> {
-    value_result(caller, ret, result.map(|v| v.to_le_bytes().to_vec()), 8)
+    result_area(caller, ret, result.map(Vec::from).map_err(|e| e as u8), N)
 }
 
 fn tier(index: i32) -> wasmtime::Result<Tier> {
@@ -214,8 +142,7 @@ fn key_data_unit(
         name,
         move |mut caller: Call<'_>, kp: i32, kl: i32, dp: i32, dl: i32, ret: i32| {
             let result = with_key(&mut caller, kp, kl, |caller, state, key| {
-                let max = max_value(caller);
-                Ok(guest_bytes(caller, dp, dl, max)?.and_then(|data| op(state, key, &data)))
+                Ok(guest_value(caller, dp, dl)?.and_then(|data| op(state, key, &data)))
             })?;
             unit_result(&mut caller, ret, result)
         },
@@ -248,8 +175,7 @@ pub fn add_to_linker(linker: &mut Linker<ThreadState>) -> wasmtime::Result<()> {
         "set-range",
         |mut caller: Call<'_>, kp: i32, kl: i32, offset: i64, dp: i32, dl: i32, ret: i32| {
             let result = with_key(&mut caller, kp, kl, |caller, state, key| {
-                let max = max_value(caller);
-                Ok(guest_bytes(caller, dp, dl, max)?
+                Ok(guest_value(caller, dp, dl)?
                     .and_then(|data| state.set_range(key, offset as u64, &data)))
             })?;
             unit_result(&mut caller, ret, result)
@@ -260,7 +186,7 @@ pub fn add_to_linker(linker: &mut Linker<ThreadState>) -> wasmtime::Result<()> {
         "size",
         |mut caller: Call<'_>, kp: i32, kl: i32, ret: i32| -> wasmtime::Result<()> {
             let result = with_key(&mut caller, kp, kl, |_, state, key| Ok(state.size(key)))?;
-            u64_result(&mut caller, ret, result)
+            number_result(&mut caller, ret, result.map(u64::to_le_bytes))
         },
     )?;
     key_unit(linker, "push", StateHost::push)?;
@@ -275,7 +201,7 @@ pub fn add_to_linker(linker: &mut Linker<ThreadState>) -> wasmtime::Result<()> {
             let result = with_key(&mut caller, kp, kl, |_, state, key| {
                 Ok(state.appended_count(key))
             })?;
-            u32_result(&mut caller, ret, result)
+            number_result(&mut caller, ret, result.map(u32::to_le_bytes))
         },
     )?;
     linker.func_wrap(

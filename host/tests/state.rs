@@ -2,25 +2,16 @@
 //! (threads incrementing a shared counter under the global lock) in both
 //! thread modes.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use weft_conformance::{Outcome, Suite};
+use weft_conformance::Outcome;
+
+mod common;
+use common::guest;
 
 const TIMEOUT: Duration = Duration::from_secs(120);
-
-fn guest(name: &str) -> PathBuf {
-    let source = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/guests")
-        .join(format!("{name}.c"));
-    Suite::new(
-        Path::new(env!("CARGO_TARGET_TMPDIR")).join("weft-guests"),
-        env!("CARGO_BIN_EXE_weft"),
-    )
-    .build_c_wasm(&source, &format!("host_test_{name}"))
-    .unwrap()
-}
 
 fn run(wasm: &Path, mode: &str) -> Outcome {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_weft"));

@@ -43,3 +43,12 @@ fn state_interface_matches_the_host() {
     );
     assert_eq!(weft::state_imports::STATE_MODULE, "weft:state/state@0.1.0");
 }
+
+#[test]
+fn chain_interface_matches_the_host() {
+    assert_eq!(
+        wit_functions("chain.wit", "weft:chain@0.1.0", "function", "chain"),
+        host_functions(weft::call_imports::CHAIN_FUNCTIONS)
+    );
+    assert_eq!(weft::call_imports::CHAIN_MODULE, "weft:chain/chain@0.1.0");
+}

@@ -1,0 +1,107 @@
+//! `weft:chain`: functions registered by name (`weft fn add`), invoked with
+//! input bytes (`weft invoke`), calling each other by name (fan-out and
+//! fan-in), with typed errors, sharing state.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use weft_conformance::Outcome;
+
+mod common;
+use common::guest;
+
+const TIMEOUT: Duration = Duration::from_secs(120);
+
+fn weft(registry: &Path, args: &[&str], stdin: Option<&str>) -> Outcome {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_weft"));
+    cmd.args(args)
+        .env("WEFT_FUNCTIONS", registry)
+        .env_remove("THREAD_MODE");
+    let input_file;
+    if let Some(text) = stdin {
+        input_file = registry.join("input.txt");
+        std::fs::write(&input_file, text).unwrap();
+        cmd.args(["--input", input_file.to_str().unwrap()]);
+    }
+    let out = weft_conformance::exec::run(&mut cmd, TIMEOUT).unwrap();
+    assert!(!out.timed_out, "weft hung: {out:?}");
+    out
+}
+
+fn registry(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    for (function, guest_name) in [
+        ("square", "fn_square"),
+        ("trap", "fn_trap"),
+        ("fanout", "fn_fanout"),
+    ] {
+        let wasm = guest(guest_name);
+        let out = weft(&dir, &["fn", "add", function, wasm.to_str().unwrap()], None);
+        assert_eq!(out.code, Some(0), "{out:?}");
+    }
+    dir
+}
+
+#[test]
+fn fan_out_and_in_by_name_with_typed_errors() {
+    let dir = registry("functions-fanout");
+    let listed = weft(&dir, &["fn", "list"], None);
+    assert_eq!(listed.stdout, "fanout\nsquare\ntrap\n");
+    for mode in ["local", "chain"] {
+        let out = weft(
+            &dir,
+            &["invoke", "fanout", "--thread-mode", mode],
+            Some("10"),
+        );
+        assert_eq!(out.code, Some(0), "{mode}: {out:?}");
+        assert_eq!(
+            out.stdout,
+            "sum of squares 1..10: 385\n\
+             largest seen by the calls: 10\n\
+             unknown function: 1\n\
+             bad name: 1\n\
+             await again: 3\n\
+             no such call: 2\n\
+             exit code: 0 3\n\
+             trapped: 5, output 0 'partial'\n",
+            "{mode}"
+        );
+    }
+}
+
+#[test]
+fn invoke_reports_what_the_function_did() {
+    let dir = registry("functions-invoke");
+    let out = weft(&dir, &["invoke", "square"], Some("12"));
+    assert_eq!((out.code, out.stdout.as_str()), (Some(0), "144"), "{out:?}");
+    let out = weft(&dir, &["invoke", "square"], Some("-2"));
+    assert_eq!((out.code, out.stdout.as_str()), (Some(3), "4"), "{out:?}");
+    let out = weft(&dir, &["invoke", "trap"], None);
+    assert_eq!(
+        (out.code, out.stdout.as_str()),
+        (Some(134), "partial"),
+        "{out:?}"
+    );
+    assert!(
+        out.stderr.contains("function `trap` trapped"),
+        "{}",
+        out.stderr
+    );
+    let out = weft(&dir, &["invoke", "missing"], None);
+    assert_eq!(out.code, Some(1), "{out:?}");
+    assert!(
+        out.stderr.contains("no function `missing`"),
+        "{}",
+        out.stderr
+    );
+    let out = weft(&dir, &["fn", "add", "bad/name", "x.wasm"], None);
+    assert_eq!(out.code, Some(1), "{out:?}");
+    assert!(
+        out.stderr.contains("is not a function name"),
+        "{}",
+        out.stderr
+    );
+}
