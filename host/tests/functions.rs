@@ -9,7 +9,7 @@ use std::time::Duration;
 use weft_conformance::Outcome;
 
 mod common;
-use common::guest;
+use common::{guest, rust_guest};
 
 const TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -103,5 +103,24 @@ fn invoke_reports_what_the_function_did() {
         out.stderr.contains("is not a function name"),
         "{}",
         out.stderr
+    );
+}
+
+#[test]
+fn a_rust_guest_calls_c_functions_and_reads_their_state() {
+    let dir = registry("functions-rust");
+    let wasm = rust_guest("fanout_rs");
+    let out = weft(
+        &dir,
+        &["fn", "add", "fanout-rs", wasm.to_str().unwrap()],
+        None,
+    );
+    assert_eq!(out.code, Some(0), "{out:?}");
+    let out = weft(&dir, &["invoke", "fanout-rs"], Some("6"));
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert_eq!(
+        out.stdout,
+        "rust: sum of squares 1..6: 91; largest seen: 6; unknown: Err(CallError { code: 0, \
+         name: \"unknown-function\", message: \"No function is registered under that name.\" })\n"
     );
 }
