@@ -1,4 +1,5 @@
 //! Helpers shared by the integration tests.
+#![allow(dead_code, reason = "each test crate uses only some of them")]
 
 use std::path::{Path, PathBuf};
 
