@@ -14,6 +14,7 @@ pub mod functions;
 mod incremental;
 mod pool;
 pub mod process;
+pub mod redis;
 pub mod rewrite;
 mod slots;
 pub mod snapshot;

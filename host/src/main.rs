@@ -66,6 +66,26 @@ enum FnCommand {
 }
 
 #[derive(Debug, clap::Args)]
+struct StateArgs {
+    /// Where the global state tier lives: `redis://HOST:PORT[/DB]`
+    /// (default: embedded in this process).
+    #[arg(long = "state", env = "WEFT_STATE")]
+    url: Option<String>,
+}
+
+impl StateArgs {
+    fn host(&self) -> anyhow::Result<Arc<StateHost>> {
+        Ok(Arc::new(match &self.url {
+            None => StateHost::default(),
+            Some(url) => StateHost::new(
+                Arc::new(weft::redis::RedisGlobal::new(url).map_err(anyhow::Error::msg)?),
+                weft::state::StateLimits::default(),
+            ),
+        }))
+    }
+}
+
+#[derive(Debug, clap::Args)]
 struct RegistryArgs {
     /// Folder of registered functions (`NAME.wasm` files).
     #[arg(
@@ -88,6 +108,8 @@ struct InvokeArgs {
     thread_mode: ThreadMode,
     #[command(flatten)]
     registry: RegistryArgs,
+    #[command(flatten)]
+    state: StateArgs,
 }
 
 #[derive(Debug, clap::Args)]
@@ -120,6 +142,8 @@ struct RunArgs {
     slots: Option<u32>,
     #[command(flatten)]
     registry: RegistryArgs,
+    #[command(flatten)]
+    state: StateArgs,
     /// The program.
     program: PathBuf,
     /// Arguments passed to the program.
@@ -185,7 +209,7 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let engine = engine()?;
     let program = Program::load(&engine, &bytes)
         .with_context(|| format!("loading `{}`", args.program.display()))?;
-    let state = Arc::new(StateHost::default());
+    let state = args.state.host()?;
 
     let mut env = Vec::new();
     for spec in &args.envs {
@@ -278,7 +302,7 @@ fn invoke(args: InvokeArgs) -> anyhow::Result<ExitCode> {
         Some(path) => std::fs::read(path)
             .with_context(|| format!("reading the input `{}`", path.display()))?,
     };
-    let functions = Functions::new(engine()?, args.registry.dir, Arc::default());
+    let functions = Functions::new(engine()?, args.registry.dir, args.state.host()?);
     let base = StartConfig {
         mode: args.thread_mode,
         ..StartConfig::default()

@@ -14,9 +14,16 @@ use common::guest;
 const TIMEOUT: Duration = Duration::from_secs(120);
 
 fn run(wasm: &Path, mode: &str) -> Outcome {
+    run_with(wasm, mode, &[])
+}
+
+fn run_with(wasm: &Path, mode: &str, options: &[&str]) -> Outcome {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_weft"));
-    cmd.args(["run", "--thread-mode", mode, wasm.to_str().unwrap()])
-        .env_remove("THREAD_MODE");
+    cmd.args(["run", "--thread-mode", mode])
+        .args(options)
+        .arg(wasm)
+        .env_remove("THREAD_MODE")
+        .env_remove("WEFT_STATE");
     let out = weft_conformance::exec::run(&mut cmd, TIMEOUT).unwrap();
     assert!(!out.timed_out, "weft hung: {out:?}");
     assert_eq!(out.code, Some(0), "{out:?}");
@@ -32,11 +39,18 @@ fn every_state_operation() {
 #[test]
 fn no_lost_updates_under_the_global_lock() {
     let wasm = guest("state_counter");
-    for mode in ["local", "chain"] {
-        let out = run(&wasm, mode);
-        assert_eq!(
-            out.stdout, "counter 1600 (expected 1600), failed calls 0\n",
-            "{mode}"
-        );
+    let redis = std::env::var("WEFT_TEST_REDIS").ok();
+    let mut tiers = vec![vec![]];
+    if let Some(url) = &redis {
+        tiers.push(vec!["--state", url.as_str()]);
+    }
+    for options in &tiers {
+        for mode in ["local", "chain"] {
+            let out = run_with(&wasm, mode, options);
+            assert_eq!(
+                out.stdout, "counter 1600 (expected 1600), failed calls 0\n",
+                "{mode} {options:?}"
+            );
+        }
     }
 }
