@@ -6,7 +6,8 @@
 #     predates pthread.h);
 #   - the thread-enabled wasi-libc objects shipped with rustup's
 #     wasm32-wasip1-threads target (libc.a, crt1-*.o);
-#   - the wasm32-wasip1-threads Rust target for Rust guests.
+#   - the wasm32-wasip1-threads Rust target for Rust guests;
+#   - componentize-py (PyPI) for component guests in Python.
 # Idempotent: a second run only checks and exits in well under a second.
 #
 # Environment: WEFT_SYSROOT (default: guest-libs/sysroot beside this script).
@@ -28,6 +29,15 @@ rust_threads_libdir() {
     root=$(rustc --print sysroot)
     echo "$root/lib/rustlib/wasm32-wasip1-threads/lib/self-contained"
 }
+
+# componentize-py, which builds component guests from Python (PyPI; no wasm C
+# toolchain needed), in a virtual environment beside this script.
+python_env=$here/python
+if [ ! -x "$python_env/bin/componentize-py" ]; then
+    log "installing componentize-py into $python_env"
+    python3 -m venv "$python_env"
+    "$python_env/bin/pip" install -q --disable-pip-version-check "componentize-py==0.25.1"
+fi
 
 if [ -f "$stamp" ] && have_clang && [ -f "$(rust_threads_libdir)/libc.a" ]; then
     exit 0

@@ -13,6 +13,7 @@ use std::sync::{Arc, Condvar, Mutex};
 
 use wasmtime::Engine;
 
+use crate::component::ComponentFunction;
 use crate::process::{MAIN_TID, TRAP_EXIT_CODE, ThreadEnd};
 use crate::state::StateHost;
 use crate::{LoadError, Program, StartConfig};
@@ -54,6 +55,8 @@ pub enum RegistryError {
     Io(PathBuf, std::io::Error),
     #[error("loading function `{0}`: {1}")]
     Load(String, LoadError),
+    #[error("loading function `{0}` (a component): {1}")]
+    Component(String, String),
     #[error("starting function `{0}`: {1}")]
     Start(String, String),
 }
@@ -79,7 +82,28 @@ pub struct Functions {
     dir: PathBuf,
     engine: Engine,
     state: Arc<StateHost>,
-    compiled: Mutex<HashMap<String, Program>>,
+    compiled: Mutex<HashMap<String, Compiled>>,
+}
+
+/// A function compiled for this host: a core module, or a component.
+#[derive(Debug, Clone)]
+enum Compiled {
+    Module(Program),
+    Component(Arc<ComponentFunction>),
+}
+
+impl Compiled {
+    fn load(engine: &Engine, name: &str, bytes: &[u8]) -> Result<Self, RegistryError> {
+        if wasmparser::Parser::is_component(bytes) {
+            ComponentFunction::load(engine, bytes)
+                .map(|c| Self::Component(Arc::new(c)))
+                .map_err(|e| RegistryError::Component(name.into(), format!("{e:#}")))
+        } else {
+            Program::load(engine, bytes)
+                .map(Self::Module)
+                .map_err(|e| RegistryError::Load(name.into(), e))
+        }
+    }
 }
 
 fn valid_name(name: &str) -> bool {
@@ -112,7 +136,7 @@ impl Functions {
         let target = self.path(name)?;
         let bytes =
             std::fs::read(program).map_err(|e| RegistryError::Io(program.to_path_buf(), e))?;
-        Program::load(&self.engine, &bytes).map_err(|e| RegistryError::Load(name.into(), e))?;
+        Compiled::load(&self.engine, name, &bytes)?;
         std::fs::create_dir_all(&self.dir).map_err(|e| RegistryError::Io(self.dir.clone(), e))?;
         // Write then rename: a concurrent reader sees the old or the new.
         let partial = self.dir.join(format!(".{name}.wasm.partial"));
@@ -144,7 +168,7 @@ impl Functions {
     }
 
     /// The compiled function `name`.
-    pub fn program(&self, name: &str) -> Result<Program, RegistryError> {
+    fn compiled(&self, name: &str) -> Result<Compiled, RegistryError> {
         let path = self.path(name)?;
         if let Some(program) = self
             .compiled
@@ -161,13 +185,12 @@ impl Functions {
             }
             Err(e) => return Err(RegistryError::Io(path, e)),
         };
-        let program =
-            Program::load(&self.engine, &bytes).map_err(|e| RegistryError::Load(name.into(), e))?;
+        let compiled = Compiled::load(&self.engine, name, &bytes)?;
         self.compiled
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(name.into(), program.clone());
-        Ok(program)
+            .insert(name.into(), compiled.clone());
+        Ok(compiled)
     }
 
     /// Runs function `name` with `input` on the calling thread until its
@@ -178,11 +201,30 @@ impl Functions {
         input: Vec<u8>,
         base: &StartConfig,
     ) -> Result<Finished, RegistryError> {
-        let program = self.program(name)?;
         let io = Arc::new(CallIo {
             input,
             output: Mutex::new(Vec::new()),
         });
+        let program = match self.compiled(name)? {
+            Compiled::Module(program) => program,
+            Compiled::Component(component) => {
+                let (code, trapped) =
+                    match component.run(name, self, self.state.clone(), io.clone(), base) {
+                        Ok(code) => (code, false),
+                        Err(e) => {
+                            tracing::warn!("function `{name}` trapped: {e:#}");
+                            (TRAP_EXIT_CODE, true)
+                        }
+                    };
+                let output =
+                    std::mem::take(&mut *io.output.lock().unwrap_or_else(|e| e.into_inner()));
+                return Ok(Finished {
+                    code,
+                    trapped,
+                    output,
+                });
+            }
+        };
         let config = StartConfig {
             args: vec![name.to_string()],
             inherit_stdin: false,
@@ -250,7 +292,7 @@ impl CallTable {
             return Err(CallError::TooLarge);
         }
         // Unknown names fail here, not at await.
-        match functions.program(name) {
+        match functions.compiled(name) {
             Ok(_) => {}
             Err(RegistryError::Unknown(..) | RegistryError::BadName(_)) => {
                 return Err(CallError::UnknownFunction);

@@ -10,6 +10,7 @@
 mod abi;
 pub mod call_imports;
 mod chain;
+mod component;
 pub mod functions;
 mod incremental;
 mod pool;

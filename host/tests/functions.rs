@@ -9,7 +9,7 @@ use std::time::Duration;
 use weft_conformance::Outcome;
 
 mod common;
-use common::{guest, rust_guest};
+use common::{guest, python_component, rust_guest};
 
 const TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -122,5 +122,24 @@ fn a_rust_guest_calls_c_functions_and_reads_their_state() {
         out.stdout,
         "rust: sum of squares 1..6: 91; largest seen: 6; unknown: Err(CallError { code: 0, \
          name: \"unknown-function\", message: \"No function is registered under that name.\" })\n"
+    );
+}
+
+#[test]
+fn a_python_component_calls_c_functions_and_shares_state() {
+    let dir = registry("functions-python");
+    let wasm = python_component("fanout_py");
+    let out = weft(
+        &dir,
+        &["fn", "add", "fanout-py", wasm.to_str().unwrap()],
+        None,
+    );
+    assert_eq!(out.code, Some(0), "{out:?}");
+    let out = weft(&dir, &["invoke", "fanout-py"], Some("5"));
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert_eq!(
+        out.stdout,
+        "python: sum of squares 1..5: 55; largest seen: 5; unknown: UNKNOWN_FUNCTION; \
+         await again: ALREADY_AWAITED\n"
     );
 }

@@ -52,3 +52,15 @@ fn chain_interface_matches_the_host() {
     );
     assert_eq!(weft::call_imports::CHAIN_MODULE, "weft:chain/chain@0.1.0");
 }
+
+#[test]
+fn the_component_world_resolves_its_dependencies() {
+    let mut resolve = wit_parser::Resolve::default();
+    let (id, _) = resolve
+        .push_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("../wit/function"))
+        .unwrap();
+    let package = &resolve.packages[id];
+    assert_eq!(package.name.to_string(), "weft:function@0.1.0");
+    let world = &resolve.worlds[package.worlds["app"]];
+    assert_eq!((world.imports.len(), world.exports.len()), (2, 1));
+}

@@ -39,3 +39,44 @@ pub fn rust_guest(name: &str) -> PathBuf {
     assert!(status.success(), "building the Rust guest {name}");
     target_dir.join(format!("wasm32-wasip1-threads/release/{name}.wasm"))
 }
+
+/// Builds the Python component guest `tests/python/NAME` (module `app`,
+/// world `app` of `wit/function`) with componentize-py from
+/// `guest-libs/setup-toolchain.sh`; rebuilt only when its sources change.
+pub fn python_component(name: &str) -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let source = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/python")
+        .join(name);
+    let output = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}.wasm"));
+    let modified = |path: &Path| std::fs::metadata(path).and_then(|m| m.modified()).ok();
+    let inputs = [
+        source.join("app.py"),
+        root.join("wit/chain.wit"),
+        root.join("wit/state.wit"),
+        root.join("wit/function/world.wit"),
+    ];
+    let built = modified(&output);
+    if built.is_some() && inputs.iter().all(|input| modified(input) < built) {
+        return output;
+    }
+    let tool = root.join("guest-libs/python/bin/componentize-py");
+    let status = std::process::Command::new(&tool)
+        .arg("-d")
+        .arg(root.join("wit/function"))
+        .args(["-w", "app", "componentize", "-p"])
+        .arg(&source)
+        .arg("app")
+        .arg("-o")
+        .arg(&output)
+        .stdout(std::process::Stdio::null())
+        .status()
+        .unwrap_or_else(|e| {
+            panic!(
+                "running {} (guest-libs/setup-toolchain.sh installs it): {e}",
+                tool.display()
+            )
+        });
+    assert!(status.success(), "building the Python component {name}");
+    output
+}
