@@ -308,7 +308,8 @@ impl Suite {
     pub fn build_c(&self, source: &Path, name: &str) -> anyhow::Result<(PathBuf, PathBuf)> {
         let wasm = self.build_c_wasm(source, name)?;
         let native = self.c_output(name, "native")?;
-        if is_stale(&native, &[source.to_path_buf()])? {
+        let key = inputs_key(&[source.to_path_buf()])?;
+        if is_stale(&native, &key) {
             compile_to(&native, |out| {
                 let mut cmd = Command::new("cc");
                 cmd.args(["-O2", "-Wall", "-Werror", "-pthread"])
@@ -320,6 +321,7 @@ impl Suite {
                     .arg("-lm");
                 cmd
             })?;
+            record_key(&native, &key)?;
         }
         Ok((wasm, native))
     }
@@ -336,7 +338,8 @@ impl Suite {
             guest_libs.join("include"),
             guest_libs.join("libc-overlay"),
         ];
-        if is_stale(&wasm, &inputs)? {
+        let key = inputs_key(&inputs)?;
+        if is_stale(&wasm, &key) {
             compile_to(&wasm, |out| {
                 let mut cmd = Command::new(weft_cc());
                 cmd.args(["-O2", "-Wall", "-Werror", "-o"])
@@ -344,6 +347,7 @@ impl Suite {
                     .arg(source);
                 cmd
             })?;
+            record_key(&wasm, &key)?;
         }
         Ok(wasm)
     }
@@ -405,28 +409,52 @@ fn compile(cmd: &mut Command, output: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Whether `output` is missing or older than any file under `inputs`.
-fn is_stale(output: &Path, inputs: &[PathBuf]) -> anyhow::Result<bool> {
-    let Ok(built) = output.metadata().and_then(|m| m.modified()) else {
-        return Ok(true);
-    };
-    fn newer(path: &Path, than: std::time::SystemTime) -> std::io::Result<bool> {
-        let meta = path.metadata()?;
-        if meta.is_dir() {
-            for entry in std::fs::read_dir(path)? {
-                if newer(&entry?.path(), than)? {
-                    return Ok(true);
-                }
+/// A key of the contents of every file under `inputs` (and their paths
+/// below the inputs): a build is current when its recorded key matches.
+/// Contents, not times: a build directory shared by several checkouts
+/// must not take one checkout's build for another's.
+fn inputs_key(inputs: &[PathBuf]) -> anyhow::Result<String> {
+    use std::hash::Hasher as _;
+    fn add(
+        path: &Path,
+        hasher: &mut std::collections::hash_map::DefaultHasher,
+    ) -> std::io::Result<()> {
+        if path.is_dir() {
+            let mut entries: Vec<PathBuf> = std::fs::read_dir(path)?
+                .map(|entry| entry.map(|e| e.path()))
+                .collect::<Result<_, _>>()?;
+            entries.sort();
+            for entry in entries {
+                hasher.write(entry.file_name().map_or(&[][..], |n| n.as_encoded_bytes()));
+                add(&entry, hasher)?;
             }
-            Ok(false)
         } else {
-            Ok(meta.modified()? > than)
+            let bytes = std::fs::read(path)?;
+            hasher.write_usize(bytes.len());
+            hasher.write(&bytes);
         }
+        Ok(())
     }
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
     for input in inputs {
-        if newer(input, built).with_context(|| format!("reading {}", input.display()))? {
-            return Ok(true);
-        }
+        add(input, &mut hasher).with_context(|| format!("reading {}", input.display()))?;
     }
-    Ok(false)
+    Ok(format!("{:016x}", hasher.finish()))
+}
+
+fn key_file(output: &Path) -> PathBuf {
+    let mut name = output.as_os_str().to_owned();
+    name.push(".key");
+    PathBuf::from(name)
+}
+
+/// Whether `output` is missing or was built from other inputs than `key`.
+fn is_stale(output: &Path, key: &str) -> bool {
+    !output.exists() || std::fs::read_to_string(key_file(output)).ok().as_deref() != Some(key)
+}
+
+/// Records that `output` was built from inputs with `key`.
+fn record_key(output: &Path, key: &str) -> anyhow::Result<()> {
+    std::fs::write(key_file(output), key)
+        .with_context(|| format!("writing {}", key_file(output).display()))
 }

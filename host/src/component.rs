@@ -21,8 +21,8 @@ wasmtime::component::bindgen!({
     world: "app",
 });
 
-use weft::chain::chain::{self, CallError};
-use weft::state::state::{self, LockKind, StateError, Tier};
+use self::weft::chain::chain::{self, CallError};
+use self::weft::state::state::{self, LockKind, StateError, Tier};
 
 /// A component function's store: WASI, and what it shares with the host.
 pub(crate) struct ComponentHost {
@@ -109,6 +109,11 @@ impl state::Host for ComponentHost {
     }
     fn pull(&mut self, key: String) -> Result<(), StateError> {
         self.state.pull(&key).map_err(state_error)
+    }
+    fn pull_range(&mut self, key: String, offset: u64, len: u32) -> Result<(), StateError> {
+        self.state
+            .pull_range(&key, offset, len)
+            .map_err(state_error)
     }
     fn delete(&mut self, key: String) -> Result<(), StateError> {
         self.state.delete(&key).map_err(state_error)

@@ -137,6 +137,9 @@ const READ_UNLOCK: &str = "local n = tonumber(redis.call('HGET', KEYS[2], ARGV[1
     return 1";
 const WRITE_UNLOCK: &str = "if redis.call('GET', KEYS[1]) == ARGV[1] then \
     redis.call('DEL', KEYS[1]) return 1 end return 0";
+const GET_RANGE: &str = "local v = redis.call('GET', KEYS[1]) if not v then return 0 end \
+    local off = tonumber(ARGV[1]) local len = tonumber(ARGV[2]) \
+    if off + len > #v then return 1 end return string.sub(v, off + 1, off + len)";
 const SET_RANGES: &str = "local v = redis.call('GET', KEYS[1]) if not v then return 0 end \
     local len = tonumber(ARGV[1]) \
     if #v > len then v = string.sub(v, 1, len) elseif #v < len then v = v .. string.rep('\\0', len - #v) end \
@@ -304,6 +307,25 @@ impl GlobalTier for RedisGlobal {
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StateError> {
         match self.command(&[b"GET", &value_key(key)])? {
             Reply::Bulk(value) => Ok(value),
+            _ => Err(StateError::Unavailable),
+        }
+    }
+
+    fn get_range(&self, key: &str, offset: u64, len: u32) -> Result<Vec<u8>, StateError> {
+        // One script: the length check and the read see the same value.
+        let (offset, len) = (offset.to_string(), len.to_string());
+        let reply = self.command(&[
+            b"EVAL",
+            GET_RANGE.as_bytes(),
+            b"1",
+            &value_key(key),
+            offset.as_bytes(),
+            len.as_bytes(),
+        ])?;
+        match reply {
+            Reply::Bulk(Some(bytes)) => Ok(bytes),
+            Reply::Integer(0) => Err(StateError::NotFound),
+            Reply::Integer(_) => Err(StateError::OutOfBounds),
             _ => Err(StateError::Unavailable),
         }
     }

@@ -69,6 +69,9 @@ impl Default for StateLimits {
 /// The authoritative tier.
 pub trait GlobalTier: Send + Sync + std::fmt::Debug {
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StateError>;
+    /// `len` bytes from `offset`: `NotFound` without a value,
+    /// `OutOfBounds` past its end.
+    fn get_range(&self, key: &str, offset: u64, len: u32) -> Result<Vec<u8>, StateError>;
     fn set(&self, key: &str, value: &[u8]) -> Result<(), StateError>;
     /// Resizes the value to `len` (zero-filled) and writes `ranges` into
     /// it; `NotFound` if the key has no value.
@@ -175,6 +178,16 @@ pub struct EmbeddedGlobal {
     locks: LockTable,
 }
 
+/// `value[offset..offset + len]`, or `OutOfBounds`.
+fn range(value: &[u8], offset: u64, len: u32) -> Result<&[u8], StateError> {
+    let end = offset
+        .checked_add(len as u64)
+        .ok_or(StateError::OutOfBounds)?;
+    value
+        .get(offset as usize..end as usize)
+        .ok_or(StateError::OutOfBounds)
+}
+
 fn guard<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
@@ -182,6 +195,12 @@ fn guard<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 impl GlobalTier for EmbeddedGlobal {
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StateError> {
         Ok(guard(&self.values).get(key).cloned())
+    }
+
+    fn get_range(&self, key: &str, offset: u64, len: u32) -> Result<Vec<u8>, StateError> {
+        let values = guard(&self.values);
+        let value = values.get(key).ok_or(StateError::NotFound)?;
+        range(value, offset, len).map(<[u8]>::to_vec)
     }
 
     fn set(&self, key: &str, value: &[u8]) -> Result<(), StateError> {
@@ -339,14 +358,7 @@ impl StateHost {
 
     pub fn get_range(&self, key: &str, offset: u64, len: u32) -> Result<Vec<u8>, StateError> {
         self.with_local(key, |entry| {
-            let end = offset
-                .checked_add(len as u64)
-                .ok_or(StateError::OutOfBounds)?;
-            entry
-                .value
-                .get(offset as usize..end as usize)
-                .map(<[u8]>::to_vec)
-                .ok_or(StateError::OutOfBounds)
+            range(&entry.value, offset, len).map(<[u8]>::to_vec)
         })
     }
 
@@ -435,6 +447,26 @@ impl StateHost {
                 dirty: Vec::new(),
             },
         );
+        Ok(())
+    }
+
+    pub fn pull_range(&self, key: &str, offset: u64, len: u32) -> Result<(), StateError> {
+        self.check_key(key)?;
+        if !guard(&self.local).contains_key(key) {
+            return self.pull(key);
+        }
+        let bytes = self.global.get_range(key, offset, len)?;
+        let end = offset
+            .checked_add(bytes.len() as u64)
+            .filter(|end| *end <= self.limits.max_value_len)
+            .ok_or(StateError::TooLarge)?;
+        let mut local = guard(&self.local);
+        // Pulled without the local tier's lock: the entry may be gone.
+        let entry = local.entry(key.to_owned()).or_default();
+        if (entry.value.len() as u64) < end {
+            entry.value.resize(end as usize, 0);
+        }
+        entry.value[offset as usize..end as usize].copy_from_slice(&bytes);
         Ok(())
     }
 

@@ -22,6 +22,7 @@ pub const STATE_FUNCTIONS: &[&str] = &[
     "push",
     "push-partial",
     "pull",
+    "pull-range",
     "delete",
     "append",
     "appended-count",
@@ -192,6 +193,16 @@ pub fn add_to_linker(linker: &mut Linker<ThreadState>) -> wasmtime::Result<()> {
     key_unit(linker, "push", StateHost::push)?;
     key_unit(linker, "push-partial", StateHost::push_partial)?;
     key_unit(linker, "pull", StateHost::pull)?;
+    linker.func_wrap(
+        STATE_MODULE,
+        "pull-range",
+        |mut caller: Call<'_>, kp: i32, kl: i32, offset: i64, len: i32, ret: i32| {
+            let result = with_key(&mut caller, kp, kl, |_, state, key| {
+                Ok(state.pull_range(key, offset as u64, len as u32))
+            })?;
+            unit_result(&mut caller, ret, result)
+        },
+    )?;
     key_unit(linker, "delete", StateHost::delete)?;
     key_data_unit(linker, "append", StateHost::append)?;
     linker.func_wrap(

@@ -72,6 +72,19 @@ fn local_reads_pull_and_pushes_reach_the_global_tier() {
             "{tier}"
         );
         assert_eq!(b.get(k).unwrap(), b"hello world", "{tier}");
+        // A partial pull brings just the range.
+        b.pull_range(k, 13, 1).unwrap();
+        assert_eq!(b.get(k).unwrap(), b"hello world\0\0!", "{tier}");
+        assert_eq!(
+            b.pull_range(k, 13, 2),
+            Err(StateError::OutOfBounds),
+            "{tier}"
+        );
+        assert_eq!(
+            b.pull_range(k, u64::MAX, 2),
+            Err(StateError::OutOfBounds),
+            "{tier}"
+        );
         b.pull(k).unwrap();
         assert_eq!(b.size(k).unwrap(), 14, "{tier}");
 

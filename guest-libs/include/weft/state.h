@@ -85,6 +85,9 @@ WEFT_STATE_IMPORT("push-partial")
 void weft_state_raw_push_partial(const char *key, size_t key_len, weft_state_unit_result_t *ret);
 WEFT_STATE_IMPORT("pull")
 void weft_state_raw_pull(const char *key, size_t key_len, weft_state_unit_result_t *ret);
+WEFT_STATE_IMPORT("pull-range")
+void weft_state_raw_pull_range(const char *key, size_t key_len, uint64_t offset, uint32_t len,
+                               weft_state_unit_result_t *ret);
 WEFT_STATE_IMPORT("delete")
 void weft_state_raw_delete(const char *key, size_t key_len, weft_state_unit_result_t *ret);
 WEFT_STATE_IMPORT("append")
@@ -161,6 +164,13 @@ WEFT_STATE_KEY_OP(pull)
 WEFT_STATE_KEY_OP(delete)
 WEFT_STATE_KEY_OP(clear_appended)
 #undef WEFT_STATE_KEY_OP
+
+/* Brings `len` bytes from `offset` of the global value into the local one. */
+static inline int weft_state_pull_range(const char *key, uint64_t offset, uint32_t len) {
+    weft_state_unit_result_t r;
+    weft_state_raw_pull_range(key, strlen(key), offset, len, &r);
+    return weft_state_unit_(r);
+}
 
 static inline int weft_state_append(const char *key, const void *data, size_t len) {
     weft_state_unit_result_t r;

@@ -23,7 +23,12 @@ pub fn rust_guest(name: &str) -> PathBuf {
         .join("tests/rust")
         .join(name)
         .join("Cargo.toml");
-    let target_dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("rust-guests");
+    // One target directory per checkout: cargo would take another
+    // checkout's build for current while its sources exist.
+    let target_dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
+        "rust-guests-{:016x}",
+        hash(&[env!("CARGO_MANIFEST_DIR").as_bytes()])
+    ));
     let status = std::process::Command::new(env!("CARGO"))
         .args(["build", "--release", "--quiet", "--locked"])
         .args(["--target", "wasm32-wasip1-threads", "--manifest-path"])
@@ -49,15 +54,24 @@ pub fn python_component(name: &str) -> PathBuf {
         .join("tests/python")
         .join(name);
     let output = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}.wasm"));
-    let modified = |path: &Path| std::fs::metadata(path).and_then(|m| m.modified()).ok();
     let inputs = [
         source.join("app.py"),
         root.join("wit/chain.wit"),
         root.join("wit/state.wit"),
         root.join("wit/function/world.wit"),
     ];
-    let built = modified(&output);
-    if built.is_some() && inputs.iter().all(|input| modified(input) < built) {
+    // Keyed by contents, not times: the output directory may be shared by
+    // several checkouts.
+    let contents: Vec<Vec<u8>> = inputs
+        .iter()
+        .map(|input| std::fs::read(input).unwrap())
+        .collect();
+    let key = format!(
+        "{:016x}",
+        hash(&contents.iter().map(Vec::as_slice).collect::<Vec<_>>())
+    );
+    let key_file = output.with_extension("key");
+    if output.exists() && std::fs::read_to_string(&key_file).ok().as_deref() == Some(key.as_str()) {
         return output;
     }
     let tool = root.join("guest-libs/python/bin/componentize-py");
@@ -78,5 +92,16 @@ pub fn python_component(name: &str) -> PathBuf {
             )
         });
     assert!(status.success(), "building the Python component {name}");
+    std::fs::write(&key_file, key).unwrap();
     output
+}
+
+fn hash(parts: &[&[u8]]) -> u64 {
+    use std::hash::Hasher as _;
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    for part in parts {
+        hasher.write_usize(part.len());
+        hasher.write(part);
+    }
+    hasher.finish()
 }

@@ -27,6 +27,11 @@ int main(void) {
     show("set-range 0", weft_state_set_range("greeting", 0, "J", 1));
     show("push-partial", weft_state_push_partial("greeting"));
     show("set local only", weft_state_set("greeting", "local", 5));
+    show("pull-range", weft_state_pull_range("greeting", 0, 1));
+    show("get after pull-range", weft_state_get("greeting", &data, &len));
+    printf("value: %.*s\n", (int)len, (const char *)data);
+    free(data);
+    show("pull-range out", weft_state_pull_range("greeting", 12, 2));
     show("pull", weft_state_pull("greeting"));
     show("get after pull", weft_state_get("greeting", &data, &len));
     printf("value: %.*s\n", (int)len, (const char *)data);
