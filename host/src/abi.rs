@@ -48,17 +48,27 @@ pub(crate) fn guest_string(
 /// Copies `data` into a block the guest allocates with its `cabi_realloc`;
 /// the (pointer, length) of the list, as return-area bytes.
 pub(crate) fn give_list(caller: &mut Call<'_>, data: &[u8]) -> wasmtime::Result<Vec<u8>> {
+    give_elements(caller, data, 1)
+}
+
+/// [`give_list`] for elements of `size` bytes (aligned to it); `data`
+/// holds them little-endian, and the length returned counts elements.
+pub(crate) fn give_elements(
+    caller: &mut Call<'_>,
+    data: &[u8],
+    size: u32,
+) -> wasmtime::Result<Vec<u8>> {
     let Some(Extern::Func(realloc)) = caller.get_export("cabi_realloc") else {
         wasmtime::bail!("the guest exports no `cabi_realloc` to receive a list");
     };
     let realloc = realloc.typed::<(i32, i32, i32, i32), i32>(&*caller)?;
     let len = u32::try_from(data.len())
         .map_err(|_| wasmtime::Error::msg("a list too large for the guest"))?;
-    let ptr = realloc.call(&mut *caller, (0, 0, 1, len as i32))? as u32;
-    if len > 0 && (ptr == 0 || !write_guest(caller, ptr, data)) {
-        wasmtime::bail!("cabi_realloc gave no room for {len} bytes");
+    let ptr = realloc.call(&mut *caller, (0, 0, size as i32, len as i32))? as u32;
+    if len > 0 && (ptr == 0 || !ptr.is_multiple_of(size) || !write_guest(caller, ptr, data)) {
+        wasmtime::bail!("cabi_realloc gave no aligned room for {len} bytes");
     }
-    Ok([ptr.to_le_bytes(), len.to_le_bytes()].concat())
+    Ok([ptr.to_le_bytes(), (len / size).to_le_bytes()].concat())
 }
 
 /// Writes a `result<T, E>` return area (E an enum): the discriminant at 0,

@@ -5,15 +5,42 @@
 use wasmtime::Linker;
 
 use crate::abi::{Call, guest_bytes, guest_string, list_result_area, result_area};
-use crate::functions::{CallError, MAX_CALL_BYTES, MAX_NAME_LEN};
+use crate::functions::{CallError, CallTable, MAX_CALL_BYTES, MAX_NAME_LEN};
 use crate::process::ThreadState;
 
 /// Core import module of the `weft:chain/chain` interface.
 pub const CHAIN_MODULE: &str = "weft:chain/chain@0.1.0";
-pub const CHAIN_FUNCTIONS: &[&str] = &["input", "set-output", "call", "await", "output"];
+pub const CHAIN_FUNCTIONS: &[&str] = &[
+    "input",
+    "set-output",
+    "call",
+    "await",
+    "await-all",
+    "output",
+];
+
+/// Most calls one `await-all` may name.
+const MAX_AWAIT_ALL: u64 = 1 << 16;
 
 fn error(result: Result<Vec<u8>, CallError>) -> Result<Vec<u8>, u8> {
     result.map_err(|e| e as u8)
+}
+
+/// Runs `wait` on the caller's call table; a chained thread gives its slot
+/// up meanwhile.
+fn waiting<R>(caller: &mut Call<'_>, wait: impl FnOnce(&CallTable) -> R) -> R {
+    let state = caller.data_mut();
+    let process = state.process.clone();
+    let gave_slot = std::mem::take(&mut state.holds_slot);
+    if gave_slot {
+        process.release_slot();
+    }
+    let result = wait(process.calls());
+    if gave_slot {
+        process.acquire_slot();
+        caller.data_mut().holds_slot = true;
+    }
+    result
 }
 
 pub fn add_to_linker(linker: &mut Linker<ThreadState>) -> wasmtime::Result<()> {
@@ -72,20 +99,38 @@ pub fn add_to_linker(linker: &mut Linker<ThreadState>) -> wasmtime::Result<()> {
         CHAIN_MODULE,
         "await",
         |mut caller: Call<'_>, id: i32, ret: i32| -> wasmtime::Result<()> {
-            let state = caller.data_mut();
-            let process = state.process.clone();
-            // A chained thread gives its slot up while it waits.
-            let gave_slot = std::mem::take(&mut state.holds_slot);
-            if gave_slot {
-                process.release_slot();
-            }
-            let result = process.calls().await_call(id as u32);
-            if gave_slot {
-                process.acquire_slot();
-                caller.data_mut().holds_slot = true;
-            }
+            let result = waiting(&mut caller, |calls| calls.await_call(id as u32));
             let result = result.map(|code| code.to_le_bytes().to_vec());
             result_area(&mut caller, ret, error(result), 4)
+        },
+    )?;
+    linker.func_wrap(
+        CHAIN_MODULE,
+        "await-all",
+        |mut caller: Call<'_>, ptr: i32, len: i32, ret: i32| -> wasmtime::Result<()> {
+            if len as u32 as u64 > MAX_AWAIT_ALL {
+                return result_area(&mut caller, ret, Err(CallError::TooLarge as u8), 4);
+            }
+            let bytes = guest_bytes(
+                &mut caller,
+                ptr,
+                (len as u32).wrapping_mul(4) as i32,
+                4 * MAX_AWAIT_ALL,
+            )?
+            .expect("bounded above");
+            let ids: Vec<u32> = bytes
+                .chunks_exact(4)
+                .map(|id| u32::from_le_bytes(id.try_into().expect("4 bytes")))
+                .collect();
+            let result = waiting(&mut caller, |calls| calls.await_all(&ids));
+            let list = match result {
+                Ok(codes) => {
+                    let bytes: Vec<u8> = codes.iter().flat_map(|code| code.to_le_bytes()).collect();
+                    Ok(crate::abi::give_elements(&mut caller, &bytes, 4)?)
+                }
+                Err(e) => Err(e as u8),
+            };
+            result_area(&mut caller, ret, list, 4)
         },
     )?;
     linker.func_wrap(

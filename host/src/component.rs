@@ -161,6 +161,9 @@ impl chain::Host for ComponentHost {
     fn await_(&mut self, id: u32) -> Result<i32, CallError> {
         self.calls.await_call(id).map_err(call_error)
     }
+    fn await_all(&mut self, ids: Vec<u32>) -> Result<Vec<i32>, CallError> {
+        self.calls.await_all(&ids).map_err(call_error)
+    }
     fn output(&mut self, id: u32) -> Result<Vec<u8>, CallError> {
         self.calls.output(id).map_err(call_error)
     }

@@ -361,6 +361,27 @@ impl CallTable {
         }
     }
 
+    /// Waits for every call in `ids` (see `await-all` in `wit/chain.wit`).
+    pub fn await_all(&self, ids: &[u32]) -> Result<Vec<i32>, CallError> {
+        {
+            let state = self.lock();
+            let mut seen = std::collections::HashSet::new();
+            for id in ids {
+                match state.calls.get(id) {
+                    None => return Err(CallError::NoSuchCall),
+                    Some(Call::Done { awaited: true, .. }) => {
+                        return Err(CallError::AlreadyAwaited);
+                    }
+                    Some(_) if !seen.insert(*id) => return Err(CallError::AlreadyAwaited),
+                    Some(_) => {}
+                }
+            }
+        }
+        let results: Vec<Result<i32, CallError>> =
+            ids.iter().map(|id| self.await_call(*id)).collect();
+        results.into_iter().collect()
+    }
+
     /// The output of finished call `id`.
     pub fn output(&self, id: u32) -> Result<Vec<u8>, CallError> {
         match self.lock().calls.get(&id) {

@@ -66,7 +66,10 @@ fn fan_out_and_in_by_name_with_typed_errors() {
              await again: 3\n\
              no such call: 2\n\
              exit code: 0 3\n\
-             trapped: 5, output 0 'partial'\n",
+             trapped: 5, output 0 'partial'\n\
+             await-all: 0 codes 0 3 0\n\
+             await-all again: 3\n\
+             await-all repeated: 3\n",
             "{mode}"
         );
     }

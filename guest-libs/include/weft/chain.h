@@ -64,6 +64,8 @@ WEFT_CHAIN_IMPORT("call")
 void weft_chain_raw_call(const char *name, size_t name_len, const void *input, size_t input_len,
                          weft_chain_u32_result_t *ret);
 WEFT_CHAIN_IMPORT("await") void weft_chain_raw_await(uint32_t id, weft_chain_u32_result_t *ret);
+WEFT_CHAIN_IMPORT("await-all")
+void weft_chain_raw_await_all(const uint32_t *ids, size_t n, weft_chain_list_result_t *ret);
 WEFT_CHAIN_IMPORT("output") void weft_chain_raw_output(uint32_t id, weft_chain_list_result_t *ret);
 
 #undef WEFT_CHAIN_IMPORT
@@ -109,6 +111,18 @@ static inline int weft_chain_await(uint32_t id, int32_t *code) {
     weft_chain_raw_await(id, &r);
     if (r.is_err) return 1 + r.val.error;
     *code = r.val.code;
+    return 0;
+}
+
+/* Waits for the `n` calls in `ids`; their exit codes into `codes`. */
+static inline int weft_chain_await_all(const uint32_t *ids, size_t n, int32_t *codes) {
+    weft_chain_list_result_t r;
+    weft_chain_raw_await_all(ids, n, &r);
+    if (r.is_err) return 1 + r.val.error;
+    if (r.val.ok.len) {
+        memcpy(codes, r.val.ok.ptr, r.val.ok.len * sizeof *codes);
+        free(r.val.ok.ptr);
+    }
     return 0;
 }
 

@@ -57,6 +57,14 @@ int main(void) {
     size_t out_len;
     int rc = weft_chain_output(id, &out, &out_len);
     say(", output %d '%.*s'\n", rc, (int)out_len, out ? (const char *)out : "");
+    uint32_t batch[3];
+    int32_t codes[3];
+    for (int i = 0; i < 3; i++) weft_chain_call("square", i == 1 ? "-1" : "2", 2, &batch[i]);
+    rc = weft_chain_await_all(batch, 3, codes);
+    say("await-all: %d codes %d %d %d\n", rc, codes[0], codes[1], codes[2]);
+    say("await-all again: %d\n", weft_chain_await_all(batch, 1, codes));
+    uint32_t twice[2] = {id, id};
+    say("await-all repeated: %d\n", weft_chain_await_all(twice, 2, codes));
     weft_chain_set_output(report, used);
     return 0;
 }

@@ -1,6 +1,6 @@
 """Function `fanout-py`: the Python twin of fn_fanout.c, as a component.
 
-Input N; calls the function `square` for 1..N at once, awaits them, and
+Input N; calls the function `square` for 1..N at once, awaits them all, and
 outputs the sum of the squares, what the shared state says, and the typed
 errors of a call to an unknown function and of awaiting twice.
 """
@@ -13,11 +13,9 @@ class WitWorld(wit_world.WitWorld):
     def run(self) -> None:
         n = int(chain.input().decode() or "0")
         calls = [chain.call("square", str(i).encode()) for i in range(1, n + 1)]
-        total = 0
-        for call in calls:
-            if chain.await_(call) != 0:
-                raise Err(None)
-            total += int(chain.output(call).decode())
+        if any(code != 0 for code in chain.await_all(calls)):
+            raise Err(None)
+        total = sum(int(chain.output(call).decode()) for call in calls)
         # A C `long`: 4 bytes on wasm32.
         largest = int.from_bytes(state.get("largest")[:4], "little", signed=True)
         state.set("python-was-here", b"yes")
