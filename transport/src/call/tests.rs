@@ -1,0 +1,300 @@
+//! Both ends of a call against each other over in-memory streams, as a
+//! QUIC layer would drive them, including broken and hostile peers.
+
+use sha2::{Digest, Sha256};
+
+use super::*;
+use crate::frame::FrameDecoder;
+
+const MODULE: &[u8] = b"\0asm\x01\0\0\0 a module";
+
+fn hash(bytes: &[u8]) -> [u8; 32] {
+    Sha256::digest(bytes).into()
+}
+
+/// Decodes every whole message in `bytes`.
+fn messages(bytes: &[u8]) -> Vec<Message> {
+    let mut decoder = FrameDecoder::new(Limits::default());
+    decoder.push(bytes);
+    let mut out = Vec::new();
+    while let Some(frame) = decoder.next_frame().unwrap() {
+        out.push(Message::decode(frame).unwrap());
+    }
+    decoder.finish().unwrap();
+    out
+}
+
+/// Feeds the worker every message in `bytes`; the events and its replies.
+fn to_worker(worker: &mut Worker, bytes: &[u8], known: bool) -> (Vec<WorkerEvent>, Vec<u8>) {
+    let mut out = Vec::new();
+    let events = messages(bytes)
+        .into_iter()
+        .filter_map(|m| worker.on_message(m, &|_| known, &mut out))
+        .collect();
+    (events, out)
+}
+
+fn to_requester(requester: &mut Requester, bytes: &[u8]) -> Vec<RequesterEvent> {
+    messages(bytes)
+        .into_iter()
+        .filter_map(|m| requester.on_message(m).unwrap())
+        .collect()
+}
+
+fn snapshot(len: usize) -> Vec<u8> {
+    (0..len).map(|i| (i * 7 % 251) as u8).collect()
+}
+
+#[test]
+fn a_call_to_a_worker_that_has_the_module() {
+    let snapshot = snapshot(CHUNK * 2 + 17);
+    let mut wire = Vec::new();
+    let mut requester = Requester::start(hash(MODULE), &snapshot, Limits::default(), &mut wire);
+    let mut worker = Worker::new(Limits::default());
+    let (events, reply) = to_worker(&mut worker, &wire, true);
+    assert!(reply.is_empty());
+    assert_eq!(
+        events,
+        [WorkerEvent::Run {
+            module: hash(MODULE),
+            module_bytes: None,
+            snapshot: snapshot.clone()
+        }]
+    );
+    let diff = snapshot[..CHUNK + 3].to_vec();
+    let mut reply = Vec::new();
+    worker.finish(42, &diff, &mut reply);
+    assert!(worker.is_done());
+    assert_eq!(
+        to_requester(&mut requester, &reply),
+        [RequesterEvent::Finished { value: 42, diff }]
+    );
+    assert!(requester.is_done());
+    assert_eq!(requester.on_end(), Ok(()));
+}
+
+#[test]
+fn a_worker_without_the_module_fetches_and_checks_it() {
+    let mut wire = Vec::new();
+    let mut requester = Requester::start(hash(MODULE), b"snap", Limits::default(), &mut wire);
+    let mut worker = Worker::new(Limits::default());
+    let (events, reply) = to_worker(&mut worker, &wire, false);
+    assert!(events.is_empty());
+    assert_eq!(
+        to_requester(&mut requester, &reply),
+        [RequesterEvent::NeedModule]
+    );
+    let mut wire = Vec::new();
+    requester.send_module(MODULE, &mut wire).unwrap();
+    assert!(
+        requester.send_module(MODULE, &mut wire).is_err(),
+        "only once"
+    );
+    let (events, _) = to_worker(&mut worker, &wire[..], false);
+    assert_eq!(
+        events,
+        [WorkerEvent::Run {
+            module: hash(MODULE),
+            module_bytes: Some(MODULE.to_vec()),
+            snapshot: b"snap".to_vec()
+        }]
+    );
+    let mut reply = Vec::new();
+    worker.finish(0, &[], &mut reply);
+    assert_eq!(
+        to_requester(&mut requester, &reply),
+        [RequesterEvent::Finished {
+            value: 0,
+            diff: vec![]
+        }]
+    );
+}
+
+#[test]
+fn module_bytes_that_do_not_match_the_hash_are_refused() {
+    let mut wire = Vec::new();
+    let mut requester = Requester::start(hash(MODULE), b"snap", Limits::default(), &mut wire);
+    let mut worker = Worker::new(Limits::default());
+    let (_, reply) = to_worker(&mut worker, &wire, false);
+    to_requester(&mut requester, &reply);
+    let mut wire = Vec::new();
+    requester
+        .send_module(b"\0asm something else", &mut wire)
+        .unwrap();
+    let (events, reply) = to_worker(&mut worker, &wire, false);
+    assert!(events.is_empty(), "never run");
+    assert!(worker.is_done());
+    assert!(matches!(
+        to_requester(&mut requester, &reply)[..],
+        [RequesterEvent::Failed {
+            code: ErrorCode::ModuleMismatch,
+            ..
+        }]
+    ));
+}
+
+#[test]
+fn cancel_stops_the_call_at_any_point() {
+    let snapshot = snapshot(CHUNK + 1);
+    for cut in [0, 1, 2] {
+        // Cancel after `cut` messages of the call have arrived.
+        let mut wire = Vec::new();
+        let mut requester = Requester::start(hash(MODULE), &snapshot, Limits::default(), &mut wire);
+        let mut sent: Vec<Message> = messages(&wire).into_iter().take(cut).collect();
+        let mut cancel = Vec::new();
+        requester.cancel(&mut cancel);
+        sent.extend(messages(&cancel));
+        let mut worker = Worker::new(Limits::default());
+        let mut reply = Vec::new();
+        let events: Vec<_> = sent
+            .into_iter()
+            .filter_map(|m| worker.on_message(m, &|_| true, &mut reply))
+            .collect();
+        assert!(events.iter().all(|e| !matches!(e, WorkerEvent::Run { .. })) || cut == 3);
+        assert!(worker.is_done());
+        assert!(matches!(
+            to_requester(&mut requester, &reply)[..],
+            [RequesterEvent::Failed {
+                code: ErrorCode::Cancelled,
+                ..
+            }]
+        ));
+    }
+    // While running: the host is told to stop the thread.
+    let mut wire = Vec::new();
+    let mut requester = Requester::start(hash(MODULE), b"s", Limits::default(), &mut wire);
+    let mut worker = Worker::new(Limits::default());
+    to_worker(&mut worker, &wire, true);
+    let mut cancel = Vec::new();
+    requester.cancel(&mut cancel);
+    let (events, _) = to_worker(&mut worker, &cancel, true);
+    assert_eq!(events, [WorkerEvent::Cancelled]);
+}
+
+#[test]
+fn broken_or_hostile_requesters_get_a_failure_not_a_run() {
+    let limits = Limits {
+        max_body: 1 << 20,
+        max_payload: 1000,
+    };
+    let cases: Vec<(&str, Vec<Message>, ErrorCode)> = vec![
+        (
+            "data before run",
+            vec![Message::Data(vec![1])],
+            ErrorCode::Protocol,
+        ),
+        (
+            "snapshot over the limit",
+            vec![Message::Run {
+                module: [0; 32],
+                snapshot_len: 1001,
+            }],
+            ErrorCode::TooLarge,
+        ),
+        (
+            "more data than announced",
+            vec![
+                Message::Run {
+                    module: [0; 32],
+                    snapshot_len: 2,
+                },
+                Message::Data(vec![1, 2, 3]),
+            ],
+            ErrorCode::Protocol,
+        ),
+        (
+            "a module nobody asked for",
+            vec![
+                Message::Run {
+                    module: [0; 32],
+                    snapshot_len: 1,
+                },
+                Message::Module { len: 1 },
+            ],
+            ErrorCode::Protocol,
+        ),
+        (
+            "a second run",
+            vec![
+                Message::Run {
+                    module: [0; 32],
+                    snapshot_len: 0,
+                },
+                Message::Run {
+                    module: [0; 32],
+                    snapshot_len: 0,
+                },
+            ],
+            ErrorCode::Protocol,
+        ),
+        (
+            "a worker's message",
+            vec![Message::NeedModule],
+            ErrorCode::Protocol,
+        ),
+    ];
+    for (what, sent, expected) in cases {
+        let mut worker = Worker::new(limits);
+        let mut reply = Vec::new();
+        let events: Vec<_> = sent
+            .into_iter()
+            .filter_map(|m| worker.on_message(m, &|_| false, &mut reply))
+            .collect();
+        assert!(events.is_empty(), "{what}");
+        assert!(worker.is_done(), "{what}");
+        match &messages(&reply)[..] {
+            [.., Message::Failed { code, .. }] => assert_eq!(*code, expected, "{what}"),
+            other => panic!("{what}: {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn broken_workers_are_protocol_errors_and_lost_calls_are_seen() {
+    let limits = Limits {
+        max_body: 1 << 20,
+        max_payload: 10,
+    };
+    let mut wire = Vec::new();
+    let mut requester = Requester::start([1; 32], b"s", limits, &mut wire);
+    assert!(matches!(
+        requester.on_message(Message::Finished {
+            value: 1,
+            diff_len: 11
+        }),
+        Err(ProtocolError::TooLarge { .. })
+    ));
+    let mut requester = Requester::start([1; 32], b"s", limits, &mut wire);
+    assert!(
+        requester
+            .on_message(Message::Run {
+                module: [0; 32],
+                snapshot_len: 0
+            })
+            .is_err()
+    );
+    let mut requester = Requester::start([1; 32], b"s", limits, &mut wire);
+    assert!(
+        requester.send_module(MODULE, &mut wire).is_err(),
+        "not asked for"
+    );
+    requester
+        .on_message(Message::Finished {
+            value: 1,
+            diff_len: 4,
+        })
+        .unwrap();
+    assert_eq!(
+        requester.on_end(),
+        Err(ProtocolError::Lost),
+        "diff cut short"
+    );
+    assert_eq!(
+        requester.on_message(Message::Data(vec![0; 5])),
+        Err(ProtocolError::Overrun)
+    );
+    // A stream that ends before any answer: the call is lost, to be run
+    // again elsewhere.
+    let requester = Requester::start([1; 32], b"s", limits, &mut wire);
+    assert_eq!(requester.on_end(), Err(ProtocolError::Lost));
+}
