@@ -34,6 +34,9 @@ enum Command {
     /// Manage the registered functions.
     #[command(subcommand)]
     Fn(FnCommand),
+    /// Manage a cluster's certificates (mutual TLS between hosts).
+    #[command(subcommand)]
+    Cluster(ClusterCommand),
     /// Build and run the conformance cases; print a table and a summary line.
     Conformance(weft_conformance::cli::ConformanceArgs),
     /// Benchmarks, each with ratios against a baseline measured in the same run.
@@ -47,6 +50,15 @@ enum BenchCommand {
     Threads(weft_conformance::bench::BenchArgs),
     /// Snapshot capture and restore, against plain copies.
     Snapshot(bench_snapshot::SnapshotBenchArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum ClusterCommand {
+    /// Create a cluster CA in DIR (`ca.pem`, `ca.key`).
+    Init { dir: PathBuf },
+    /// Sign a certificate for node NAME with the CA in DIR (`NAME.pem`,
+    /// `NAME.key`).
+    AddNode { dir: PathBuf, name: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -189,6 +201,7 @@ fn main() -> ExitCode {
         Command::Run(args) => run(args),
         Command::Invoke(args) => invoke(args),
         Command::Fn(command) => manage_functions(command),
+        Command::Cluster(command) => manage_cluster(command),
         Command::Conformance(args) => weft_conformance::cli::main(args),
         Command::Bench(BenchCommand::Threads(args)) => weft_conformance::bench::main(args),
         Command::Bench(BenchCommand::Snapshot(args)) => bench_snapshot::main(args),
@@ -265,6 +278,23 @@ fn engine() -> anyhow::Result<wasmtime::Engine> {
     weft::engine()
         .map_err(anyhow::Error::from)
         .context("creating the engine")
+}
+
+fn manage_cluster(command: ClusterCommand) -> anyhow::Result<ExitCode> {
+    use weft_transport::quic::cluster;
+    match command {
+        ClusterCommand::Init { dir } => {
+            cluster::init(&dir)
+                .with_context(|| format!("creating a cluster in `{}`", dir.display()))?;
+            println!("cluster CA created in {}", dir.display());
+        }
+        ClusterCommand::AddNode { dir, name } => {
+            cluster::add_node(&dir, &name)
+                .with_context(|| format!("adding node `{name}` to `{}`", dir.display()))?;
+            println!("node `{name}` added to {}", dir.display());
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn manage_functions(command: FnCommand) -> anyhow::Result<ExitCode> {

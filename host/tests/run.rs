@@ -430,3 +430,28 @@ fn a_thread_outliving_its_chained_creator_is_an_error_not_a_lost_write() {
         out.stderr
     );
 }
+
+#[test]
+fn cluster_certificates_are_made_once_and_keys_stay_private() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("cluster-cli");
+    let _ = std::fs::remove_dir_all(&dir);
+    let dir_arg = dir.to_str().unwrap();
+    let ok = |out: Outcome| assert_eq!(out.code, Some(0), "{out:?}");
+    ok(weft(&["cluster", "init", dir_arg]));
+    ok(weft(&["cluster", "add-node", dir_arg, "worker-1"]));
+    for key in ["ca.key", "worker-1.key"] {
+        let mode = std::fs::metadata(dir.join(key))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o077, 0, "{key} is readable by others");
+    }
+    let again = weft(&["cluster", "add-node", dir_arg, "worker-1"]);
+    assert_eq!(again.code, Some(1), "{again:?}");
+    assert!(again.stderr.contains("exists already"), "{}", again.stderr);
+    let bad = weft(&["cluster", "add-node", dir_arg, "../escape"]);
+    assert_eq!(bad.code, Some(1), "{bad:?}");
+    let init_again = weft(&["cluster", "init", dir_arg]);
+    assert_eq!(init_again.code, Some(1), "{init_again:?}");
+}

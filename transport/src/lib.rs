@@ -20,6 +20,8 @@ pub mod call;
 pub mod frame;
 pub mod fuzz;
 pub mod message;
+#[cfg(feature = "quic")]
+pub mod quic;
 
 pub use frame::{Frame, FrameDecoder, FrameError, Limits};
 pub use message::{ErrorCode, Message};

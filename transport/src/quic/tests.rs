@@ -1,0 +1,119 @@
+//! Nodes over real QUIC on loopback: mutual TLS with the cluster CA, a
+//! chained call with a module fetch, and strangers refused.
+
+use std::sync::Arc;
+
+use sha2::{Digest, Sha256};
+
+use super::*;
+
+const MODULE: &[u8] = b"\0asm\x01\0\0\0 the module";
+
+fn temp_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("weft-quic-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+/// A worker that "runs" a thread by reversing the snapshot.
+fn reverse_worker(known: bool) -> (HasModule, RunThread) {
+    let has_module: HasModule = Arc::new(move |_| known);
+    let run: RunThread = Arc::new(|event| match event {
+        WorkerEvent::Run {
+            snapshot,
+            module_bytes,
+            ..
+        } => {
+            let value = module_bytes.map_or(0, |bytes| bytes.len() as u32);
+            Ok((value, snapshot.into_iter().rev().collect()))
+        }
+        WorkerEvent::Cancelled => Err((ErrorCode::Cancelled, "cancelled".into())),
+    });
+    (has_module, run)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chained_call_between_cluster_nodes() {
+    let dir = temp_dir("cluster");
+    cluster::init(&dir).unwrap();
+    cluster::add_node(&dir, "worker-1").unwrap();
+    cluster::add_node(&dir, "main").unwrap();
+    assert!(matches!(
+        cluster::init(&dir),
+        Err(cluster::ClusterError::Exists(_))
+    ));
+    assert!(matches!(
+        cluster::add_node(&dir, "../x"),
+        Err(cluster::ClusterError::BadName(_))
+    ));
+
+    let worker_id = NodeIdentity::load(&dir, "worker-1").unwrap();
+    let server = endpoint(&worker_id, "127.0.0.1:0".parse().unwrap()).unwrap();
+    let addr = server.local_addr().unwrap();
+    let (has_module, run) = reverse_worker(false);
+    tokio::spawn(serve(server, Limits::default(), has_module, run));
+
+    let main_id = NodeIdentity::load(&dir, "main").unwrap();
+    let client = endpoint(&main_id, "127.0.0.1:0".parse().unwrap()).unwrap();
+    let connection = connect(&client, addr, "worker-1").await.unwrap();
+    let snapshot: Vec<u8> = (0..1_000_000u32).map(|i| i as u8).collect();
+    let hash: [u8; 32] = Sha256::digest(MODULE).into();
+    let done = call(&connection, hash, MODULE, &snapshot, Limits::default())
+        .await
+        .unwrap();
+    let expected: Vec<u8> = snapshot.iter().rev().copied().collect();
+    assert_eq!(
+        done,
+        RequesterEvent::Finished {
+            value: MODULE.len() as u32,
+            diff: expected
+        },
+        "the module was fetched, checked and used"
+    );
+    // A module that does not match its hash is refused by the worker.
+    let done = call(&connection, [9; 32], MODULE, b"s", Limits::default())
+        .await
+        .unwrap();
+    assert!(matches!(
+        done,
+        RequesterEvent::Failed {
+            code: ErrorCode::ModuleMismatch,
+            ..
+        }
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_of_another_cluster_is_refused() {
+    let ours = temp_dir("ours");
+    cluster::init(&ours).unwrap();
+    cluster::add_node(&ours, "worker-1").unwrap();
+    let theirs = temp_dir("theirs");
+    cluster::init(&theirs).unwrap();
+    cluster::add_node(&theirs, "intruder").unwrap();
+
+    let worker_id = NodeIdentity::load(&ours, "worker-1").unwrap();
+    let server = endpoint(&worker_id, "127.0.0.1:0".parse().unwrap()).unwrap();
+    let addr = server.local_addr().unwrap();
+    let (has_module, run) = reverse_worker(true);
+    tokio::spawn(serve(server, Limits::default(), has_module, run));
+
+    let intruder = NodeIdentity::load(&theirs, "intruder").unwrap();
+    let client = endpoint(&intruder, "127.0.0.1:0".parse().unwrap()).unwrap();
+    // The intruder does not trust our worker's certificate, and our worker
+    // does not trust the intruder's: no connection, no call.
+    let refused = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        match connect(&client, addr, "worker-1").await {
+            Err(e) => Err(e),
+            Ok(connection) => call(&connection, [0; 32], b"", b"s", Limits::default())
+                .await
+                .map(|_| ()),
+        }
+    })
+    .await
+    .expect("refused, not hung");
+    assert!(refused.is_err(), "a stranger must not get a call through");
+    let _ = std::fs::remove_dir_all(&ours);
+    let _ = std::fs::remove_dir_all(&theirs);
+}
