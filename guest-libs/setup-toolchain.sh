@@ -33,10 +33,27 @@ rust_threads_libdir() {
 # componentize-py, which builds component guests from Python (PyPI; no wasm C
 # toolchain needed), in a virtual environment beside this script.
 python_env=$here/python
+install_componentize_py() {
+    if python3 -m venv "$python_env" 2>/dev/null; then
+        "$python_env/bin/pip" install -q --disable-pip-version-check "componentize-py==0.25.1"
+        return
+    fi
+    # No venv module (e.g. Debian's python3 without python3-venv): a plain
+    # package folder and a launcher.
+    rm -rf "$python_env"
+    mkdir -p "$python_env/bin"
+    python3 -m pip install -q --disable-pip-version-check --target "$python_env/lib" \
+        "componentize-py==0.25.1"
+    cat >"$python_env/bin/componentize-py" <<LAUNCHER
+#!/bin/sh
+PYTHONPATH="$python_env/lib\${PYTHONPATH:+:\$PYTHONPATH}" exec python3 -c \\
+    'import sys; from componentize_py import script; sys.argv[0] = "componentize-py"; sys.exit(script())' "\$@"
+LAUNCHER
+    chmod +x "$python_env/bin/componentize-py"
+}
 if [ ! -x "$python_env/bin/componentize-py" ]; then
     log "installing componentize-py into $python_env"
-    python3 -m venv "$python_env"
-    "$python_env/bin/pip" install -q --disable-pip-version-check "componentize-py==0.25.1"
+    install_componentize_py
 fi
 
 if [ -f "$stamp" ] && have_clang && [ -f "$(rust_threads_libdir)/libc.a" ]; then
