@@ -79,6 +79,10 @@ pub enum ThreadError {
 pub enum LoadError {
     #[error("not a WebAssembly module (the file does not start with `\\0asm`)")]
     NotWasm,
+    #[error(
+        "a component, not a core module: run it as a function (`weft fn add NAME FILE`, then `weft invoke NAME`)"
+    )]
+    Component,
     #[error("invalid WebAssembly module: {0}")]
     Invalid(String),
     #[error("module imports `{module}`.`{name}` ({kind}), which Weft does not provide")]
@@ -199,6 +203,7 @@ impl Program {
         }
         let instrumented = rewrite::export_mutable_globals(bytes).map_err(|e| match e {
             rewrite::RewriteError::ReservedExport(name) => LoadError::ReservedExport(name),
+            rewrite::RewriteError::Component => LoadError::Component,
             other => LoadError::Invalid(other.to_string()),
         })?;
         let module = Module::new(engine, &instrumented.bytes)
