@@ -141,7 +141,11 @@ fn a_python_component_calls_c_functions_and_shares_state() {
     // `weft run` points at the way to run a component.
     let out = weft(&dir, &["run", wasm.to_str().unwrap()], None);
     assert_eq!(out.code, Some(1), "{out:?}");
-    assert!(out.stderr.contains("run it as a function"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("run it as a function"),
+        "{}",
+        out.stderr
+    );
     let out = weft(&dir, &["invoke", "fanout-py"], Some("5"));
     assert_eq!(out.code, Some(0), "{out:?}");
     assert_eq!(
