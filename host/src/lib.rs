@@ -130,6 +130,19 @@ pub fn engine() -> wasmtime::Result<Engine> {
     config.wasm_threads(true);
     config.shared_memory(true);
     config.cranelift_opt_level(wasmtime::OptLevel::Speed);
+    // Compiled code is cached on disk by content (wasmtime's own cache, in
+    // the user's cache folder): a large component such as a Python guest
+    // compiles once, not at every invocation. Only this host's own
+    // compilations are ever read back. Without a usable cache folder, or
+    // with WEFT_COMPILE_CACHE=off, every load compiles.
+    if std::env::var_os("WEFT_COMPILE_CACHE").is_none_or(|v| v != "off") {
+        match wasmtime::Cache::from_file(None) {
+            Ok(cache) => {
+                config.cache(Some(cache));
+            }
+            Err(e) => tracing::debug!("no compilation cache: {e:#}"),
+        }
+    }
     Engine::new(&config)
 }
 
