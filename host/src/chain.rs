@@ -189,9 +189,13 @@ pub(crate) fn spawn(
             tracing::warn!("chain spawn of thread {tid}: no heap arena: {e}");
             ThreadError::Again
         })?;
-    let spawned = spawn_with_arena(
-        process, chain, caller, parent, tid, start_arg, arena, arena_len,
-    );
+    let thread = NewThread {
+        tid,
+        start_arg,
+        arena,
+        arena_len,
+    };
+    let spawned = spawn_with_arena(process, chain, caller, parent, thread);
     if spawned.is_err() {
         chain
             .zone
@@ -203,17 +207,28 @@ pub(crate) fn spawn(
     spawned
 }
 
-#[allow(clippy::too_many_arguments)]
+/// A chained thread being started: its id, wasi-libc's start arguments and
+/// the first chunk of its heap arena.
+struct NewThread {
+    tid: u32,
+    start_arg: u32,
+    arena: u32,
+    arena_len: u32,
+}
+
 fn spawn_with_arena(
     process: &Arc<Process>,
     chain: &ChainSupport,
     caller: &mut Caller<'_, ThreadState>,
     parent: Arc<ThreadMemory>,
-    tid: u32,
-    start_arg: u32,
-    arena: u32,
-    arena_len: u32,
+    thread: NewThread,
 ) -> Result<(), ThreadError> {
+    let NewThread {
+        tid,
+        start_arg,
+        arena,
+        arena_len,
+    } = thread;
     let fail = |what: String| {
         tracing::error!("chain spawn of thread {tid}: {what}");
         ThreadError::Again

@@ -14,7 +14,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use wasmtime::Engine;
 
 use crate::component::ComponentFunction;
-use crate::process::{MAIN_TID, TRAP_EXIT_CODE, ThreadEnd};
+use crate::process::{TRAP_EXIT_CODE, ThreadEnd};
 use crate::state::StateHost;
 use crate::{LoadError, Program, StartConfig};
 
@@ -205,43 +205,34 @@ impl Functions {
             input,
             output: Mutex::new(Vec::new()),
         });
-        let program = match self.compiled(name)? {
-            Compiled::Module(program) => program,
+        let trap = |e: &dyn std::fmt::Display| {
+            tracing::warn!("function `{name}` trapped: {e}");
+            (TRAP_EXIT_CODE, true)
+        };
+        let (code, trapped) = match self.compiled(name)? {
             Compiled::Component(component) => {
-                let (code, trapped) =
-                    match component.run(name, self, self.state.clone(), io.clone(), base) {
-                        Ok(code) => (code, false),
-                        Err(e) => {
-                            tracing::warn!("function `{name}` trapped: {e:#}");
-                            (TRAP_EXIT_CODE, true)
-                        }
-                    };
-                let output =
-                    std::mem::take(&mut *io.output.lock().unwrap_or_else(|e| e.into_inner()));
-                return Ok(Finished {
-                    code,
-                    trapped,
-                    output,
-                });
+                match component.run(name, self, self.state.clone(), io.clone(), base) {
+                    Ok(code) => (code, false),
+                    Err(e) => trap(&format_args!("{e:#}")),
+                }
             }
-        };
-        let config = StartConfig {
-            args: vec![name.to_string()],
-            inherit_stdin: false,
-            state: Some(self.state.clone()),
-            functions: Some(self.clone()),
-            call_io: Some(io.clone()),
-            ..base.clone()
-        };
-        let process = program
-            .start(&config)
-            .map_err(|e| RegistryError::Start(name.into(), format!("{e:#}")))?;
-        let (code, trapped) = match process.run_main() {
-            ThreadEnd::Finished | ThreadEnd::Result(_) => (0, false),
-            ThreadEnd::Exit(code) => (code, false),
-            ThreadEnd::Trap(e) => {
-                tracing::warn!("function `{name}` trapped in {MAIN_TID:#x}: {e:#}");
-                (TRAP_EXIT_CODE, true)
+            Compiled::Module(program) => {
+                let config = StartConfig {
+                    args: vec![name.to_string()],
+                    inherit_stdin: false,
+                    state: Some(self.state.clone()),
+                    functions: Some(self.clone()),
+                    call_io: Some(io.clone()),
+                    ..base.clone()
+                };
+                let process = program
+                    .start(&config)
+                    .map_err(|e| RegistryError::Start(name.into(), format!("{e:#}")))?;
+                match process.run_main() {
+                    ThreadEnd::Finished | ThreadEnd::Result(_) => (0, false),
+                    ThreadEnd::Exit(code) => (code, false),
+                    ThreadEnd::Trap(e) => trap(&format_args!("{e:#}")),
+                }
             }
         };
         let output = std::mem::take(&mut *io.output.lock().unwrap_or_else(|e| e.into_inner()));

@@ -186,7 +186,8 @@ impl ChildMemory {
                 }
             }
         }
-        self.holds = self.tracker.as_ref().map(|_| snapshot.clone());
+        // What the memory holds is recorded when it goes back to the pool
+        // (`settle`), from the snapshot as later adjusted.
         self.written.clear();
         Ok(())
     }
