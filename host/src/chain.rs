@@ -35,6 +35,7 @@ use wasmtime::{Caller, MemoryType, SharedMemory};
 use weft_snapshot::{Merger, Snapshot, WASM_PAGE_SIZE};
 
 use crate::ThreadError;
+use crate::cluster::{Cluster, Placement, Remote};
 use crate::incremental::{self, ChildMemory, MemoryImage};
 use crate::process::{
     ConflictPolicy, Origin, Process, TRAP_EXIT_CODE, ThreadEnd, ThreadMemory, ThreadState,
@@ -72,6 +73,8 @@ pub(crate) struct ChainSupport {
     /// Address of libweft's `weft_chain_heap_active` flag.
     heap_active: u32,
     memory_max_pages: u32,
+    /// The module's wasm, for hosts that run this program's threads.
+    module_bytes: Arc<[u8]>,
     memories: Mutex<Vec<ChildMemory>>,
     zone: Mutex<Zone>,
     /// Whether parents keep running images (write tracking works here).
@@ -134,6 +137,7 @@ impl ChainSupport {
         layout: SnapshotLayout,
         symbols: DataSymbols,
         memory_max_pages: u32,
+        module_bytes: Arc<[u8]>,
     ) -> Result<Self, String> {
         let find = |name: &str| {
             symbols.address_of(name).ok_or_else(|| {
@@ -148,6 +152,7 @@ impl ChainSupport {
             layout,
             symbols,
             memory_max_pages,
+            module_bytes,
             memories: Default::default(),
             zone: Default::default(),
             // Off: every snapshot, restore and diff copies or compares
@@ -301,9 +306,20 @@ fn spawn_with_arena(
         since,
         identity,
     };
-    process
-        .start_with_slot(Box::new(move || child.run()))
-        .map_err(|e| fail(format!("no OS thread: {e}")))
+    let started = match process.start_config().cluster.clone() {
+        Some(cluster) => {
+            let here = cluster.placement() == Placement::Pack && process.try_take_slot();
+            match (here, cluster.reserve(&[])) {
+                (true, _) => process.execute(Box::new(move || child.run())),
+                (false, Some(peer)) => {
+                    process.execute(Box::new(move || child.run_away(&cluster, peer)))
+                }
+                (false, None) => process.start_with_slot(Box::new(move || child.run())),
+            }
+        }
+        None => process.start_with_slot(Box::new(move || child.run())),
+    };
+    started.map_err(|e| fail(format!("no OS thread: {e}")))
 }
 
 /// Wasm pages a memory needs to hold `end` bytes.
@@ -458,8 +474,14 @@ struct ChildStart {
 }
 
 impl ChildStart {
+    /// Runs the thread here; it holds a slot.
     fn run(self) {
-        let result = match run_child(
+        let result = self.run_here();
+        self.merge_and_finish(result);
+    }
+
+    fn run_here(&self) -> (u32, weft_snapshot::Diff) {
+        match run_child(
             &self.process,
             self.tid,
             self.start_arg,
@@ -467,11 +489,40 @@ impl ChildStart {
             &self.parent,
             &self.snapshot,
         ) {
-            Ok(done) => done,
+            Ok((value, diff, _)) => (value, diff),
             Err(ChildError::Exit(code)) => terminate(code, None),
             Err(ChildError::Trap(e)) => terminate(TRAP_EXIT_CODE, Some((self.tid, e))),
+        }
+    }
+
+    /// Runs the thread on `peer` (or wherever the cluster takes it back
+    /// to); it holds no slot here.
+    fn run_away(self, cluster: &Cluster, peer: usize) {
+        let Some(chain) = self.process.chain() else {
+            return;
         };
-        self.merge_and_finish(result);
+        let snapshot = self
+            .snapshot
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let thread = (self.tid, self.start_arg, self.arena);
+        match cluster.run(peer, &chain.module_bytes, thread, &snapshot) {
+            Remote::Finished {
+                value,
+                diff,
+                output,
+            } => {
+                print_output(&output);
+                self.merge_and_finish((value, diff));
+            }
+            Remote::Home(why) => {
+                tracing::debug!(tid = self.tid, "running the thread at home: {why}");
+                self.process.acquire_slot();
+                let result = self.run_here();
+                self.merge_and_finish(result);
+            }
+        }
     }
 
     fn merge_and_finish(self, (value, diff): (u32, weft_snapshot::Diff)) {
@@ -542,7 +593,7 @@ impl ChildStart {
     }
 }
 
-enum ChildError {
+pub(crate) enum ChildError {
     Exit(i32),
     Trap(wasmtime::Error),
 }
@@ -553,9 +604,71 @@ impl From<wasmtime::Error> for ChildError {
     }
 }
 
+/// A slot a thread holds until its store takes it over.
+struct HeldSlot<'a>(Option<&'a Process>);
+
+impl HeldSlot<'_> {
+    fn hand_over(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for HeldSlot<'_> {
+    fn drop(&mut self) {
+        if let Some(process) = self.0 {
+            process.release_slot();
+        }
+    }
+}
+
+/// Prints a remote thread's buffered output records (checked when they
+/// arrived).
+fn print_output(output: &[u8]) {
+    let Ok(records) = crate::remote::output_records(output) else {
+        return;
+    };
+    for (fd, bytes) in records {
+        // As a local thread's writes: a closed stream is not an error here.
+        let _ = match fd {
+            1 => std::io::stdout().lock().write_all(bytes),
+            _ => std::io::stderr().lock().write_all(bytes),
+        };
+    }
+    let _ = std::io::stdout().flush();
+}
+
+/// Runs chained thread `tid` of a program whose home is another host, on
+/// this worker's `process`, from `snapshot`: its result, its changes and
+/// its buffered output.
+pub(crate) fn run_remote(
+    process: &Arc<Process>,
+    tid: u32,
+    start_arg: u32,
+    arena: u32,
+    snapshot: Snapshot,
+) -> Result<(u32, weft_snapshot::Diff, Vec<u8>), ChildError> {
+    let Some(parent) = process.main_memory() else {
+        return Err(ChildError::Trap(wasmtime::Error::msg(
+            "the module has no shared memory",
+        )));
+    };
+    // Nothing runs on the worker's own main memory: it only stands for
+    // the thread's origin, which a remote thread never walks (nested
+    // spawns and arena chunks need home).
+    process.acquire_slot();
+    run_child(
+        process,
+        tid,
+        start_arg,
+        arena,
+        &parent.clone(),
+        &Arc::new(Mutex::new(snapshot)),
+    )
+}
+
 /// Runs chained thread `tid` from `snapshot` (of `parent`) in a fresh
-/// instance on a memory of its own; returns its start routine's result and
-/// what it changed.
+/// instance on a memory of its own; returns its start routine's result,
+/// what it changed, and (away from home) its buffered output.
 fn run_child(
     process: &Arc<Process>,
     tid: u32,
@@ -563,8 +676,10 @@ fn run_child(
     arena: u32,
     parent: &Arc<ThreadMemory>,
     snapshot: &Arc<Mutex<Snapshot>>,
-) -> Result<(u32, weft_snapshot::Diff), ChildError> {
+) -> Result<(u32, weft_snapshot::Diff, Vec<u8>), ChildError> {
     let chain = process.chain().expect("chain mode has chain support");
+    // The slot this job was granted goes back if the thread cannot start.
+    let slot = HeldSlot(Some(process));
     let t0 = std::time::Instant::now();
     let (mut child, globals) = {
         let snapshot = snapshot.lock().unwrap_or_else(|e| e.into_inner());
@@ -596,6 +711,7 @@ fn run_child(
     state.memory = Some(memory.clone());
     state.arena = arena;
     state.holds_slot = true; // granted before this job ran
+    slot.hand_over();
     let t2 = t0.elapsed();
     snapshot::restore_globals(&mut store, &instance, &globals).map_err(wasmtime::Error::msg)?;
     let start = instance.get_typed_func::<(i32, i32), ()>(&mut store, "wasi_thread_start")?;
@@ -631,6 +747,7 @@ fn run_child(
         merges.closed = true;
         diff
     };
+    let output = std::mem::take(&mut store.data_mut().output);
     // The instance stays with its memory for the next thread.
     store.data_mut().memory = None;
     child.instance = Some((store, instance));
@@ -642,7 +759,7 @@ fn run_child(
         total_us = t0.elapsed().as_micros() as u64,
         "chain child"
     );
-    Ok((value, diff))
+    Ok((value, diff, output))
 }
 
 fn report_conflicts(

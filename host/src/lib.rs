@@ -10,12 +10,14 @@
 mod abi;
 pub mod call_imports;
 mod chain;
+pub mod cluster;
 mod component;
 pub mod functions;
 mod incremental;
 mod pool;
 pub mod process;
 pub mod redis;
+pub mod remote;
 pub mod rewrite;
 mod slots;
 pub mod snapshot;
@@ -185,6 +187,8 @@ pub struct StartConfig {
     pub functions: Option<Arc<Functions>>,
     /// The program's input and output when it runs as a function.
     pub call_io: Option<Arc<CallIo>>,
+    /// Chain mode over many hosts: where chained threads may run.
+    pub cluster: Option<Arc<cluster::Cluster>>,
 }
 
 impl Default for StartConfig {
@@ -202,6 +206,7 @@ impl Default for StartConfig {
             state: None,
             functions: None,
             call_io: None,
+            cluster: None,
         }
     }
 }
@@ -316,12 +321,26 @@ impl Program {
 
     /// Creates the process: its shared memory, WASI context and linker.
     pub fn start(&self, config: &StartConfig) -> anyhow::Result<Arc<Process>> {
+        self.start_as(config, false)
+    }
+
+    /// A process that runs chained threads of this program for its home
+    /// host (see `cluster/worker.rs`): it never runs `_start`, and its
+    /// threads get the imports of a remote thread (`remote.rs`).
+    pub(crate) fn start_worker(&self, config: &StartConfig) -> anyhow::Result<Arc<Process>> {
+        self.start_as(config, true)
+    }
+
+    fn start_as(&self, config: &StartConfig, worker: bool) -> anyhow::Result<Arc<Process>> {
         let engine = self.module.engine();
         let mut linker = Linker::new(engine);
         wasi::add_to_linker(&mut linker)?;
         threads::add_to_linker(&mut linker)?;
         state_imports::add_to_linker(&mut linker)?;
         call_imports::add_to_linker(&mut linker)?;
+        if worker {
+            remote::shadow_home_imports(&mut linker, &self.module)?;
+        }
 
         let memory = match &self.memory_import {
             Some((_, _, ty)) => Some(new_shared_memory(engine, ty, config.max_memory)?),
@@ -395,6 +414,7 @@ impl Program {
                 self.layout.clone(),
                 self.data_symbols().clone(),
                 max_pages.min(u32::MAX as u64) as u32,
+                self.original.clone(),
             )
             .map_err(StartError::ChainUnsupported)?;
             process.set_chain(chain);

@@ -34,6 +34,8 @@ enum Command {
     /// Manage the registered functions.
     #[command(subcommand)]
     Fn(FnCommand),
+    /// Serve chained threads for other hosts (a worker of a cluster).
+    Serve(ServeArgs),
     /// Manage a cluster's certificates (mutual TLS between hosts).
     #[command(subcommand)]
     Cluster(ClusterCommand),
@@ -125,6 +127,94 @@ struct InvokeArgs {
 }
 
 #[derive(Debug, clap::Args)]
+struct ServeArgs {
+    /// Address to listen on (UDP), e.g. 0.0.0.0:7300; port 0 picks one
+    /// (printed on stderr).
+    #[arg(long)]
+    listen: std::net::SocketAddr,
+    /// The cluster's folder (`weft cluster init`).
+    #[arg(long)]
+    cluster: PathBuf,
+    /// This node's name in the cluster (`weft cluster add-node`).
+    #[arg(long)]
+    node: String,
+    /// Chained threads run at once; more calls are refused as busy and
+    /// placed elsewhere (default: one per CPU core).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    slots: Option<u32>,
+    /// Exit when stdin closes (for a parent that starts workers and must
+    /// not leave them behind).
+    #[arg(long, hide = true)]
+    exit_with_stdin: bool,
+}
+
+#[derive(Debug, clap::Args)]
+struct ClusterArgs {
+    /// Chain mode over many hosts: peers (`weft serve`) as ADDR or
+    /// NAME@ADDR, comma-separated.
+    #[arg(long, value_delimiter = ',', requires = "cluster")]
+    peers: Vec<weft::cluster::PeerSpec>,
+    /// The cluster's folder, with this host's certificate (`--node`).
+    #[arg(long)]
+    cluster: Option<PathBuf>,
+    /// This host's node name in the cluster.
+    #[arg(long, default_value = "main")]
+    node: String,
+    /// Chain mode on HOSTS hosts in this process (this one and HOSTS-1
+    /// workers) talking QUIC on loopback.
+    #[arg(long, conflicts_with = "peers", value_parser = clap::value_parser!(u32).range(1..=64))]
+    hosts: Option<u32>,
+    /// Where chained threads go first: `pack` (here while a slot is free)
+    /// or `peers`.
+    #[arg(long, default_value = "pack")]
+    placement: weft::cluster::Placement,
+    /// Chained threads each peer runs at once (default: one per CPU core
+    /// of this host).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    peer_slots: Option<u32>,
+}
+
+impl ClusterArgs {
+    fn cluster(
+        &self,
+        engine: &wasmtime::Engine,
+        mode: ThreadMode,
+    ) -> anyhow::Result<Option<Arc<weft::cluster::Cluster>>> {
+        if self.peers.is_empty() && self.hosts.is_none() {
+            return Ok(None);
+        }
+        anyhow::ensure!(
+            mode == ThreadMode::Chain,
+            "--peers and --hosts place chained threads: use --thread-mode chain"
+        );
+        let slots = self.peer_slots.map_or_else(default_slots, |n| n as usize);
+        let cluster = match self.hosts {
+            Some(hosts) => {
+                weft::cluster::Cluster::embedded(engine, hosts as usize, self.placement, slots)
+                    .context("starting the embedded hosts")?
+            }
+            None => {
+                let dir = self.cluster.as_deref().context("--peers needs --cluster")?;
+                let identity = weft::cluster::identity(dir, &self.node).with_context(|| {
+                    format!(
+                        "loading node `{}` of the cluster in `{}`",
+                        self.node,
+                        dir.display()
+                    )
+                })?;
+                weft::cluster::Cluster::new(&identity, self.peers.clone(), self.placement, slots)
+                    .context("starting the cluster endpoint")?
+            }
+        };
+        Ok(Some(cluster))
+    }
+}
+
+fn default_slots() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+#[derive(Debug, clap::Args)]
 struct RunArgs {
     /// How threads run: `local` (shared memory) or `chain` (snapshots).
     #[arg(long, env = "THREAD_MODE", default_value = "local")]
@@ -152,6 +242,8 @@ struct RunArgs {
     /// (default: one per CPU core).
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     slots: Option<u32>,
+    #[command(flatten)]
+    cluster: ClusterArgs,
     #[command(flatten)]
     registry: RegistryArgs,
     #[command(flatten)]
@@ -201,6 +293,7 @@ fn main() -> ExitCode {
         Command::Run(args) => run(args),
         Command::Invoke(args) => invoke(args),
         Command::Fn(command) => manage_functions(command),
+        Command::Serve(args) => serve(args),
         Command::Cluster(command) => manage_cluster(command),
         Command::Conformance(args) => weft_conformance::cli::main(args),
         Command::Bench(BenchCommand::Threads(args)) => weft_conformance::bench::main(args),
@@ -223,6 +316,7 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let program = Program::load(&engine, &bytes)
         .with_context(|| format!("loading `{}`", args.program.display()))?;
     let state = args.state.host()?;
+    let cluster = args.cluster.cluster(&engine, args.thread_mode)?;
 
     let mut env = Vec::new();
     for spec in &args.envs {
@@ -260,6 +354,7 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         state: Some(state.clone()),
         functions: Some(Functions::new(engine.clone(), args.registry.dir, state)),
         call_io: None,
+        cluster,
     };
     let process = program.start(&config).context("starting the program")?;
     // Threads may still run when main ends: the exit of `main` ends them
@@ -272,6 +367,38 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             Some((weft::process::MAIN_TID, e)),
         ),
     }
+}
+
+fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let identity = weft::cluster::identity(&args.cluster, &args.node).with_context(|| {
+        format!(
+            "loading node `{}` of the cluster in `{}`",
+            args.node,
+            args.cluster.display()
+        )
+    })?;
+    let slots = args.slots.map_or_else(default_slots, |n| n as usize);
+    let host = weft::cluster::worker::WorkerHost::new(engine()?, slots);
+    let runtime = tokio::runtime::Runtime::new().context("starting the network runtime")?;
+    let endpoint = {
+        let _guard = runtime.enter();
+        weft_transport::quic::endpoint(&identity, args.listen)
+            .with_context(|| format!("listening on {}", args.listen))?
+    };
+    let addr = endpoint.local_addr().context("reading the bound address")?;
+    let _ = writeln!(
+        std::io::stderr(),
+        "weft: serving on {addr} as `{}` ({slots} slots)",
+        args.node
+    );
+    if args.exit_with_stdin {
+        std::thread::spawn(|| {
+            let _ = std::io::copy(&mut std::io::stdin(), &mut std::io::sink());
+            std::process::exit(0);
+        });
+    }
+    runtime.block_on(weft::cluster::serve(endpoint, host));
+    Ok(ExitCode::SUCCESS)
 }
 
 fn engine() -> anyhow::Result<wasmtime::Engine> {

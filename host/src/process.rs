@@ -50,6 +50,9 @@ pub struct ThreadState {
     /// A chained thread holds one of the process's worker slots while it
     /// runs (not while it waits for another thread).
     pub holds_slot: bool,
+    /// A thread running away from home: its stdout and stderr writes, as
+    /// records (`remote.rs`).
+    pub(crate) output: Vec<u8>,
 }
 
 /// A shared linear memory some threads run on, with the log of merges
@@ -309,6 +312,16 @@ impl Process {
         }
     }
 
+    /// Takes a slot if one is free (the caller then runs a thread with it).
+    pub(crate) fn try_take_slot(&self) -> bool {
+        self.slots.try_take()
+    }
+
+    /// Runs `job` on a pool thread, holding no slot.
+    pub(crate) fn execute(&self, job: Job) -> std::io::Result<()> {
+        self.pool.execute(job)
+    }
+
     /// The calling thread gives its slot up (it ended, or waits for
     /// another thread); a queued thread may start with it.
     pub(crate) fn release_slot(&self) {
@@ -420,6 +433,7 @@ impl Process {
                 memory,
                 arena: 0,
                 holds_slot: false,
+                output: Vec::new(),
             },
         )
     }

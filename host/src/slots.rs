@@ -68,6 +68,16 @@ impl Slots {
         }
     }
 
+    /// Takes a free slot, if there is one and nobody waits for it.
+    pub(crate) fn try_take(&self) -> bool {
+        let mut state = self.lock();
+        let free = state.free > 0 && state.queue.is_empty();
+        if free {
+            state.free -= 1;
+        }
+        free
+    }
+
     /// Gives a slot back; the longest waiter gets it. Returns the thread to
     /// start with it, if that is who was waiting.
     #[must_use]

@@ -206,7 +206,7 @@ const SUBCLOCKFLAGS_ABSTIME: u16 = 1;
 
 /// If the single subscription at `subs` is a clock timeout, sleeps until it
 /// expires, writes its event and returns `Some(errno)`; otherwise `None`.
-fn sleep_only(
+pub(crate) fn sleep_only(
     caller: &mut Caller<'_, ThreadState>,
     subs: i32,
     events: i32,

@@ -21,6 +21,12 @@ pub enum ErrorCode {
     Trapped,
     /// The worker has no free slot.
     Busy,
+    /// The thread made a host call only its home host can serve (a nested
+    /// spawn, shared state, a file): run it there from the same snapshot.
+    NeedsHome,
+    /// The call names a base snapshot the worker no longer keeps: send
+    /// the whole snapshot.
+    UnknownBase,
 }
 
 /// One message of a call's stream.

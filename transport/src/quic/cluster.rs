@@ -83,7 +83,9 @@ pub fn add_node(dir: &Path, name: &str) -> Result<(), ClusterError> {
     }
     let ca_key = KeyPair::from_pem(&read(&dir.join("ca.key"))?)?;
     let issuer = Issuer::new(ca_params()?, ca_key);
-    let mut params = CertificateParams::new(vec![name.to_string()])?;
+    // Every node also answers to `NODE_ALIAS`, so a peer can be named by
+    // its address alone (any certificate of the cluster CA is trusted).
+    let mut params = CertificateParams::new(vec![name.to_string(), super::NODE_ALIAS.to_string()])?;
     let mut dn = DistinguishedName::new();
     dn.push(DnType::CommonName, name);
     params.distinguished_name = dn;

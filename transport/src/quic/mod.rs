@@ -20,6 +20,28 @@ use crate::message::{ErrorCode, Message, MessageError};
 /// The application protocol on every connection.
 pub const ALPN: &[u8] = b"weft/1";
 
+/// The name every node certificate carries besides its own: connect to a
+/// peer known only by its address with this name.
+pub const NODE_ALIAS: &str = "weft-node";
+
+/// A connection with no packet for this long is lost (a host that died
+/// sends no close): the requester then runs its calls elsewhere.
+pub const IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+/// Keep-alives while a call runs long without traffic.
+pub const KEEP_ALIVE: std::time::Duration = std::time::Duration::from_secs(1);
+
+fn transport_config() -> Arc<quinn::TransportConfig> {
+    let mut config = quinn::TransportConfig::default();
+    config
+        .max_idle_timeout(Some(IDLE_TIMEOUT.try_into().expect("a small idle timeout")))
+        .keep_alive_interval(Some(KEEP_ALIVE))
+        // Snapshots are large: windows that let one call fill a fast link.
+        .stream_receive_window((16u32 << 20).into())
+        .receive_window((64u32 << 20).into())
+        .send_window(64 << 20);
+    Arc::new(config)
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum QuicError {
     #[error("reading {0}: {1}")]
@@ -102,7 +124,9 @@ pub fn server_config(id: &NodeIdentity) -> Result<quinn::ServerConfig, QuicError
     tls.alpn_protocols = vec![ALPN.to_vec()];
     let crypto = quinn::crypto::rustls::QuicServerConfig::try_from(tls)
         .map_err(|e| QuicError::Config(e.to_string()))?;
-    Ok(quinn::ServerConfig::with_crypto(Arc::new(crypto)))
+    let mut config = quinn::ServerConfig::with_crypto(Arc::new(crypto));
+    config.transport_config(transport_config());
+    Ok(config)
 }
 
 /// A client that trusts only the cluster CA and shows its own certificate.
@@ -114,7 +138,9 @@ pub fn client_config(id: &NodeIdentity) -> Result<quinn::ClientConfig, QuicError
     tls.alpn_protocols = vec![ALPN.to_vec()];
     let crypto = quinn::crypto::rustls::QuicClientConfig::try_from(tls)
         .map_err(|e| QuicError::Config(e.to_string()))?;
-    Ok(quinn::ClientConfig::new(Arc::new(crypto)))
+    let mut config = quinn::ClientConfig::new(Arc::new(crypto));
+    config.transport_config(transport_config());
+    Ok(config)
 }
 
 /// An endpoint that serves calls and makes them (inside a tokio runtime).

@@ -1,0 +1,234 @@
+//! What a remote chained call carries, inside the transport's payloads
+//! (sans IO: pure encoding and decoding).
+//!
+//! The call's payload: `WFCI`, a version byte, a postcard [`CallHeader`]
+//! (which thread, and whether the snapshot is whole or a delta against a
+//! base the worker kept), then a `weft-snapshot` wire snapshot.
+//! The result's payload: `WFCO`, a version byte, a postcard diff length,
+//! the wire diff, then the thread's buffered output records.
+
+use serde::{Deserialize, Serialize};
+use weft_snapshot::{PAGE_SIZE, Snapshot};
+
+const INPUT_MAGIC: [u8; 4] = *b"WFCI";
+const OUTPUT_MAGIC: [u8; 4] = *b"WFCO";
+const VERSION: u8 = 1;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EnvelopeError {
+    #[error("not a weft {0} payload (bad magic)")]
+    BadMagic(&'static str),
+    #[error("{0} payload of version {1} (this host speaks {VERSION})")]
+    Version(&'static str, u8),
+    #[error("malformed {0} header")]
+    Header(&'static str),
+    #[error("the result's diff runs past its payload")]
+    Truncated,
+    #[error("delta snapshot: {0}")]
+    Delta(&'static str),
+}
+
+/// Which thread a call runs, and how its snapshot is sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallHeader {
+    pub tid: u32,
+    /// wasi-libc's start arguments (`wasi_thread_start`'s second argument).
+    pub start_arg: u32,
+    /// The thread's heap arena (its first chunk).
+    pub arena: u32,
+    /// This snapshot's id: a later call may name it as its base.
+    pub snapshot_id: u64,
+    /// The snapshot is a delta against this earlier one (see [`delta`]).
+    pub base: Option<u64>,
+}
+
+fn split_header<'a, T: Deserialize<'a>>(
+    bytes: &'a [u8],
+    magic: [u8; 4],
+    what: &'static str,
+) -> Result<(T, &'a [u8]), EnvelopeError> {
+    let rest = bytes
+        .strip_prefix(&magic)
+        .ok_or(EnvelopeError::BadMagic(what))?;
+    let (&version, rest) = rest.split_first().ok_or(EnvelopeError::Header(what))?;
+    if version != VERSION {
+        return Err(EnvelopeError::Version(what, version));
+    }
+    postcard::take_from_bytes(rest).map_err(|_| EnvelopeError::Header(what))
+}
+
+fn with_header<T: Serialize>(magic: [u8; 4], header: &T, extra: usize) -> Vec<u8> {
+    let header = postcard::to_allocvec(header).expect("plain structs always serialise");
+    let mut out = Vec::with_capacity(5 + header.len() + extra);
+    out.extend_from_slice(&magic);
+    out.push(VERSION);
+    out.extend_from_slice(&header);
+    out
+}
+
+pub fn encode_call(header: &CallHeader, snapshot: &[u8]) -> Vec<u8> {
+    let mut out = with_header(INPUT_MAGIC, header, snapshot.len());
+    out.extend_from_slice(snapshot);
+    out
+}
+
+/// The header and the wire snapshot of a call.
+pub fn decode_call(bytes: &[u8]) -> Result<(CallHeader, &[u8]), EnvelopeError> {
+    split_header(bytes, INPUT_MAGIC, "call")
+}
+
+pub fn encode_result(diff: &[u8], output: &[u8]) -> Vec<u8> {
+    let mut out = with_header(
+        OUTPUT_MAGIC,
+        &(diff.len() as u64),
+        diff.len() + output.len(),
+    );
+    out.extend_from_slice(diff);
+    out.extend_from_slice(output);
+    out
+}
+
+/// The wire diff and the output records of a result.
+pub fn decode_result(bytes: &[u8]) -> Result<(&[u8], &[u8]), EnvelopeError> {
+    let (diff_len, rest): (u64, _) = split_header(bytes, OUTPUT_MAGIC, "result")?;
+    if diff_len > rest.len() as u64 {
+        return Err(EnvelopeError::Truncated);
+    }
+    Ok(rest.split_at(diff_len as usize))
+}
+
+const ZERO_PAGE: [u8; PAGE_SIZE] = [0; PAGE_SIZE];
+
+/// The pages of `next` that may differ from `base` (found by page
+/// identity, so cheap when both were cut from one running image), as a
+/// snapshot with `next`'s size and globals; a page `next` no longer has is
+/// sent as zeros. `None` when the delta would not be smaller.
+pub fn delta(base: &Snapshot, next: &Snapshot) -> Option<Snapshot> {
+    if base.module != next.module || base.memory_pages > next.memory_pages {
+        return None;
+    }
+    let changed = next.changed_pages(base);
+    if changed.len() >= next.page_count() {
+        return None;
+    }
+    let mut delta = Snapshot::from_pages(
+        next.module,
+        next.memory_pages,
+        Vec::new(),
+        next.globals.clone(),
+        next.regions.clone(),
+    );
+    for index in changed {
+        delta.set_page(index, Some(next.page(index).unwrap_or(&ZERO_PAGE)));
+    }
+    Some(delta)
+}
+
+/// `base` with `delta`'s pages, size and globals: the snapshot [`delta`]
+/// was cut from. Unchanged pages are shared with `base`.
+pub fn apply_delta(base: &Snapshot, delta: &Snapshot) -> Result<Snapshot, EnvelopeError> {
+    if base.module != delta.module {
+        return Err(EnvelopeError::Delta("its base is of another module"));
+    }
+    if base.memory_pages > delta.memory_pages {
+        return Err(EnvelopeError::Delta("it shrinks the memory"));
+    }
+    let mut next = base.clone();
+    next.memory_pages = delta.memory_pages;
+    next.globals = delta.globals.clone();
+    next.regions = delta.regions.clone();
+    for (index, page) in delta.pages() {
+        let zero = page.iter().all(|&b| b == 0);
+        next.set_page(index, (!zero).then_some(page));
+    }
+    Ok(next)
+}
+
+#[cfg(test)]
+mod tests {
+    use weft_snapshot::{GlobalValue, ModuleHash, wire};
+
+    use super::*;
+
+    fn header(base: Option<u64>) -> CallHeader {
+        CallHeader {
+            tid: 7,
+            start_arg: 0x1000,
+            arena: 0x20_0000,
+            snapshot_id: 42,
+            base,
+        }
+    }
+
+    #[test]
+    fn payloads_round_trip_and_damage_is_refused() {
+        let call = encode_call(&header(Some(41)), b"snapshot bytes");
+        assert_eq!(
+            decode_call(&call).unwrap(),
+            (header(Some(41)), &b"snapshot bytes"[..])
+        );
+        let result = encode_result(b"diff", b"out");
+        assert_eq!(decode_result(&result).unwrap(), (&b"diff"[..], &b"out"[..]));
+
+        assert_eq!(decode_call(&result), Err(EnvelopeError::BadMagic("call")));
+        let mut future = call.clone();
+        future[4] = 2;
+        assert_eq!(decode_call(&future), Err(EnvelopeError::Version("call", 2)));
+        for cut in 0..7 {
+            assert!(decode_call(&call[..cut]).is_err(), "cut at {cut}");
+        }
+        // A diff length past the end.
+        let mut long = encode_result(b"diff", b"");
+        long[5] = 100;
+        assert_eq!(decode_result(&long), Err(EnvelopeError::Truncated));
+    }
+
+    fn page(fill: u8) -> [u8; PAGE_SIZE] {
+        [fill; PAGE_SIZE]
+    }
+
+    #[test]
+    fn a_delta_rebuilds_the_snapshot_from_its_base() {
+        let module = ModuleHash([3; 32]);
+        let base = Snapshot::from_pages(
+            module,
+            4,
+            vec![(0, page(1)), (1, page(2)), (2, page(3))],
+            vec![(0, GlobalValue::I32(5))],
+            Vec::new(),
+        );
+        let mut next = base.clone();
+        next.memory_pages = 6;
+        next.set_page(1, Some(&page(9)));
+        next.set_page(2, None);
+        next.set_page(5, Some(&page(7)));
+        next.globals = vec![(0, GlobalValue::I32(6))];
+
+        let delta = delta(&base, &next).expect("three pages of four changed");
+        assert_eq!(delta.page_count(), 3, "pages 1, 2 and 5");
+        // Through the wire, as a worker gets it.
+        let limits = wire::Limits::default();
+        let delta = wire::decode_snapshot(&wire::encode_snapshot(&delta), &limits).unwrap();
+        let rebuilt = apply_delta(&base, &delta).unwrap();
+        assert_eq!(rebuilt.to_memory(), next.to_memory());
+        assert_eq!(rebuilt.globals, next.globals);
+        assert_eq!(rebuilt.memory_pages, 6);
+        assert_eq!(rebuilt.page(0), base.page(0));
+
+        let other =
+            Snapshot::from_pages(ModuleHash([4; 32]), 4, Vec::new(), Vec::new(), Vec::new());
+        assert!(apply_delta(&other, &delta).is_err());
+        assert!(delta_is_none_when_everything_changed(&base));
+    }
+
+    fn delta_is_none_when_everything_changed(base: &Snapshot) -> bool {
+        let fresh = Snapshot::from_pages(
+            base.module,
+            4,
+            vec![(0, page(1)), (1, page(2)), (2, page(3))],
+            Vec::new(),
+            Vec::new(),
+        );
+        delta(base, &fresh).is_none()
+    }
+}

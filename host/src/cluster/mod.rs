@@ -1,0 +1,494 @@
+//! Chain mode over many hosts. The host that runs a program's main thread
+//! is the thread's *home*; it places each chained thread on itself or on a
+//! peer (`weft serve`), ships the thread's snapshot over QUIC, and merges
+//! the diff that comes back exactly as it merges a local thread's.
+//!
+//! - Placement: `pack` (the default, as Faabric bin-packs) runs a thread at
+//!   home while a slot is free there and sends it to the first peer with a
+//!   free slot otherwise; `peers` prefers peers (every thread travels while
+//!   they have room). With no room anywhere, the thread queues at home.
+//! - Each peer keeps the last snapshots it got; a later spawn of the same
+//!   program sends only the pages that changed since ([`envelope::delta`]).
+//! - A peer that is busy, cannot be reached, or is lost while the thread
+//!   runs (QUIC keep-alives and an idle timeout notice a dead host) gets
+//!   the thread taken back: it runs on another peer, or at home, from the
+//!   same snapshot, and computes the same result. So does a thread that
+//!   makes a host call only home can serve (`remote.rs`).
+
+pub mod envelope;
+pub mod worker;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use weft_snapshot::{Diff, Snapshot, wire};
+use weft_transport::call::RequesterEvent;
+use weft_transport::frame::Limits;
+use weft_transport::message::ErrorCode;
+use weft_transport::quic::{self, NodeIdentity, QuicError};
+
+use envelope::CallHeader;
+use worker::WorkerHost;
+
+/// How long an unreachable or lost peer gets no new threads.
+const PEER_PAUSE: Duration = Duration::from_secs(10);
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    #[error("starting the network runtime: {0}")]
+    Runtime(std::io::Error),
+    #[error("{0}")]
+    Quic(#[from] QuicError),
+    #[error("making the embedded cluster's certificates: {0}")]
+    Certificates(#[from] quic::cluster::ClusterError),
+}
+
+/// A peer as given on the command line: `ADDR` or `NAME@ADDR` (then its
+/// certificate must carry NAME).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerSpec {
+    pub name: Option<String>,
+    pub addr: SocketAddr,
+}
+
+impl FromStr for PeerSpec {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (name, addr) = match s.split_once('@') {
+            Some((name, addr)) => (Some(name.to_string()), addr),
+            None => (None, s),
+        };
+        let addr = addr
+            .parse()
+            .map_err(|e| format!("`{addr}` is not an address (HOST:PORT): {e}"))?;
+        Ok(Self { name, addr })
+    }
+}
+
+impl std::fmt::Display for PeerSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.name {
+            Some(name) => write!(f, "{name}@{}", self.addr),
+            None => write!(f, "{}", self.addr),
+        }
+    }
+}
+
+/// Where chained threads go first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Placement {
+    /// Home while it has a free slot, then peers in order.
+    #[default]
+    Pack,
+    /// Peers while they have room, then home.
+    Peers,
+}
+
+impl FromStr for Placement {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "pack" => Ok(Self::Pack),
+            "peers" => Ok(Self::Peers),
+            _ => Err(format!("`{s}`: expected `pack` or `peers`")),
+        }
+    }
+}
+
+struct Peer {
+    spec: PeerSpec,
+    /// Threads sent and not finished.
+    in_flight: AtomicUsize,
+    connection: tokio::sync::Mutex<Option<quinn::Connection>>,
+    /// No new threads before this (the peer was lost or busy).
+    paused_until: Mutex<Option<Instant>>,
+    /// The last snapshot this peer got of each module, and its id.
+    bases: Mutex<HashMap<[u8; 32], (u64, Snapshot)>>,
+}
+
+/// What the transfers of remote threads cost, for `weft bench cluster`.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct TransferStats {
+    /// Calls that finished on a peer.
+    pub remote_threads: u64,
+    /// Threads taken back and run at home.
+    pub home_runs: u64,
+    /// Snapshot payload bytes sent (whole or delta).
+    pub snapshot_bytes: u64,
+    /// Calls that sent a delta against a base.
+    pub deltas: u64,
+}
+
+/// A home host's view of its cluster: its QUIC endpoint, its peers, and
+/// (for `--hosts N`) the worker hosts it runs itself.
+pub struct Cluster {
+    runtime: tokio::runtime::Runtime,
+    endpoint: quinn::Endpoint,
+    peers: Vec<Peer>,
+    placement: Placement,
+    /// Threads one peer runs at once.
+    peer_slots: usize,
+    next_snapshot: AtomicU64,
+    limits: Limits,
+    stats: Mutex<TransferStats>,
+    embedded: Vec<Arc<WorkerHost>>,
+}
+
+impl std::fmt::Debug for Cluster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cluster")
+            .field(
+                "peers",
+                &self.peers.iter().map(|p| &p.spec).collect::<Vec<_>>(),
+            )
+            .field("placement", &self.placement)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How a thread sent to a peer came back.
+pub(crate) enum Remote {
+    /// It finished there: its result, its changes and its output records.
+    Finished {
+        value: u32,
+        diff: Diff,
+        output: Vec<u8>,
+    },
+    /// Run it at home (why, for the log).
+    Home(String),
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, ClusterError> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("weft-net")
+        .enable_all()
+        .build()
+        .map_err(ClusterError::Runtime)
+}
+
+impl Cluster {
+    /// The home host `identity` with `peers`, each running up to
+    /// `peer_slots` threads at once.
+    pub fn new(
+        identity: &NodeIdentity,
+        peers: Vec<PeerSpec>,
+        placement: Placement,
+        peer_slots: usize,
+    ) -> Result<Arc<Self>, ClusterError> {
+        let runtime = runtime()?;
+        let endpoint = {
+            let _guard = runtime.enter();
+            quic::endpoint(identity, "0.0.0.0:0".parse().expect("an address"))?
+        };
+        Ok(Self::with(
+            runtime,
+            endpoint,
+            peers,
+            placement,
+            peer_slots,
+            Vec::new(),
+        ))
+    }
+
+    fn with(
+        runtime: tokio::runtime::Runtime,
+        endpoint: quinn::Endpoint,
+        peers: Vec<PeerSpec>,
+        placement: Placement,
+        peer_slots: usize,
+        embedded: Vec<Arc<WorkerHost>>,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            runtime,
+            endpoint,
+            peers: peers
+                .into_iter()
+                .map(|spec| Peer {
+                    spec,
+                    in_flight: AtomicUsize::new(0),
+                    connection: tokio::sync::Mutex::new(None),
+                    paused_until: Mutex::new(None),
+                    bases: Mutex::default(),
+                })
+                .collect(),
+            placement,
+            peer_slots: peer_slots.max(1),
+            next_snapshot: AtomicU64::new(1),
+            limits: Limits::default(),
+            stats: Mutex::default(),
+            embedded,
+        })
+    }
+
+    /// `hosts` hosts in this process: this one (home) and `hosts - 1`
+    /// workers, talking QUIC with mutual TLS on loopback. Their
+    /// certificates are made in a temporary folder, removed once loaded.
+    pub fn embedded(
+        engine: &wasmtime::Engine,
+        hosts: usize,
+        placement: Placement,
+        slots: usize,
+    ) -> Result<Arc<Self>, ClusterError> {
+        let dir = TempDir::new("hosts")?;
+        quic::cluster::init(&dir.0)?;
+        let names: Vec<String> = (0..hosts.max(1)).map(|i| format!("host-{i}")).collect();
+        let mut identities = Vec::new();
+        for name in &names {
+            quic::cluster::add_node(&dir.0, name)?;
+            identities.push(NodeIdentity::load(&dir.0, name)?);
+        }
+        drop(dir);
+        let runtime = runtime()?;
+        let _guard = runtime.enter();
+        let loopback = "127.0.0.1:0".parse().expect("an address");
+        let home = quic::endpoint(&identities[0], loopback)?;
+        let mut peers = Vec::new();
+        let mut workers = Vec::new();
+        for (identity, name) in identities[1..].iter().zip(&names[1..]) {
+            let endpoint = quic::endpoint(identity, loopback)?;
+            peers.push(PeerSpec {
+                name: Some(name.clone()),
+                addr: endpoint.local_addr().map_err(QuicError::Io)?,
+            });
+            let host = WorkerHost::new(engine.clone(), slots);
+            runtime.spawn(serve(endpoint, host.clone()));
+            workers.push(host);
+        }
+        drop(_guard);
+        Ok(Self::with(runtime, home, peers, placement, slots, workers))
+    }
+
+    pub fn placement(&self) -> Placement {
+        self.placement
+    }
+
+    pub fn peers(&self) -> impl Iterator<Item = &PeerSpec> {
+        self.peers.iter().map(|p| &p.spec)
+    }
+
+    /// Worker hosts running in this process (`--hosts`).
+    pub fn embedded_hosts(&self) -> usize {
+        self.embedded.len()
+    }
+
+    pub fn stats(&self) -> TransferStats {
+        *self.stats.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A peer with a free slot (the first, to keep a program's threads
+    /// together), reserved for one thread.
+    pub(crate) fn reserve(&self, skip: &[usize]) -> Option<usize> {
+        let now = Instant::now();
+        self.peers.iter().enumerate().find_map(|(i, peer)| {
+            if skip.contains(&i) {
+                return None;
+            }
+            let paused = peer
+                .paused_until
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .is_some_and(|until| until > now);
+            if paused {
+                return None;
+            }
+            peer.in_flight
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                    (n < self.peer_slots).then_some(n + 1)
+                })
+                .ok()
+                .map(|_| i)
+        })
+    }
+
+    fn pause(&self, peer: usize) {
+        *self.peers[peer]
+            .paused_until
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some(Instant::now() + PEER_PAUSE);
+    }
+
+    /// Runs a thread on `peer` (reserved by [`Self::reserve`]), or on the
+    /// next peer with room when that one is busy or lost; `Home` when none
+    /// could. `module` is the program's wasm, `snapshot` the thread's.
+    pub(crate) fn run(
+        &self,
+        mut peer: usize,
+        module: &[u8],
+        thread: (u32, u32, u32),
+        snapshot: &Snapshot,
+    ) -> Remote {
+        let hash = snapshot.module.0;
+        let mut tried = Vec::new();
+        loop {
+            let outcome = self.call(peer, module, hash, thread, snapshot);
+            self.peers[peer].in_flight.fetch_sub(1, Ordering::SeqCst);
+            let why = match outcome {
+                Ok(remote) => return remote,
+                Err(why) => why,
+            };
+            tracing::debug!(tid = thread.0, peer = %self.peers[peer].spec, "taking the thread back: {why}");
+            tried.push(peer);
+            match self.reserve(&tried) {
+                Some(next) => peer = next,
+                None => {
+                    self.stats
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .home_runs += 1;
+                    return Remote::Home(why);
+                }
+            }
+        }
+    }
+
+    /// One peer's attempt: `Err` means "try elsewhere".
+    fn call(
+        &self,
+        peer: usize,
+        module: &[u8],
+        hash: [u8; 32],
+        (tid, start_arg, arena): (u32, u32, u32),
+        snapshot: &Snapshot,
+    ) -> Result<Remote, String> {
+        let id = self.next_snapshot.fetch_add(1, Ordering::Relaxed);
+        let base = self.peers[peer]
+            .bases
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&hash)
+            .cloned();
+        let mut delta = base.and_then(|(base_id, base)| {
+            envelope::delta(&base, snapshot).map(|delta| (base_id, delta))
+        });
+        loop {
+            let (base, sent) = match &delta {
+                Some((base_id, delta)) => (Some(*base_id), wire::encode_snapshot(delta)),
+                None => (None, wire::encode_snapshot(snapshot)),
+            };
+            let header = CallHeader {
+                tid,
+                start_arg,
+                arena,
+                snapshot_id: id,
+                base,
+            };
+            let payload = envelope::encode_call(&header, &sent);
+            {
+                let mut stats = self.stats.lock().unwrap_or_else(|e| e.into_inner());
+                stats.snapshot_bytes += payload.len() as u64;
+                stats.deltas += base.is_some() as u64;
+            }
+            let ended = self.runtime.block_on(async {
+                let connection = self.connection(peer).await?;
+                quic::call(&connection, hash, module, &payload, self.limits).await
+            });
+            match ended {
+                Ok(RequesterEvent::Finished { value, diff }) => {
+                    self.peers[peer]
+                        .bases
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .insert(hash, (id, snapshot.clone()));
+                    let finished = decode_result(&diff).map(|(diff, output)| Remote::Finished {
+                        value,
+                        diff,
+                        output,
+                    });
+                    if finished.is_ok() {
+                        self.stats
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .remote_threads += 1;
+                    }
+                    return finished;
+                }
+                Ok(RequesterEvent::Failed {
+                    code: ErrorCode::UnknownBase,
+                    ..
+                }) if delta.is_some() => delta = None,
+                Ok(RequesterEvent::Failed {
+                    code: ErrorCode::NeedsHome,
+                    message,
+                }) => return Ok(Remote::Home(message)),
+                Ok(RequesterEvent::Failed { code, message }) => {
+                    if code == ErrorCode::Busy {
+                        self.pause(peer);
+                    }
+                    return Err(format!("{code:?}: {message}"));
+                }
+                Ok(RequesterEvent::NeedModule) => {
+                    return Err("the call ended asking for the module".into());
+                }
+                Err(e) => {
+                    // Unreachable or lost: no more threads for a while.
+                    self.pause(peer);
+                    return Err(e.to_string());
+                }
+            }
+        }
+    }
+
+    /// The connection to `peer`, made (again) when there is none.
+    async fn connection(&self, peer: usize) -> Result<quinn::Connection, QuicError> {
+        let peer = &self.peers[peer];
+        let mut connection = peer.connection.lock().await;
+        if let Some(open) = connection.as_ref()
+            && open.close_reason().is_none()
+        {
+            return Ok(open.clone());
+        }
+        let name = peer.spec.name.as_deref().unwrap_or(quic::NODE_ALIAS);
+        let open = quic::connect(&self.endpoint, peer.spec.addr, name).await?;
+        *connection = Some(open.clone());
+        Ok(open)
+    }
+}
+
+fn decode_result(payload: &[u8]) -> Result<(Diff, Vec<u8>), String> {
+    let (diff, output) = envelope::decode_result(payload).map_err(|e| e.to_string())?;
+    let diff = wire::decode_diff(diff, &wire::Limits::default()).map_err(|e| e.to_string())?;
+    crate::remote::output_records(output)?;
+    Ok((diff, output.to_vec()))
+}
+
+/// Serves chained threads for other hosts on `endpoint` until it closes.
+pub async fn serve(endpoint: quinn::Endpoint, host: Arc<WorkerHost>) {
+    let has = host.clone();
+    let has_module: quic::HasModule = Arc::new(move |hash| has.has_module(hash));
+    let run: quic::RunThread = Arc::new(move |event| host.run(event));
+    quic::serve(endpoint, Limits::default(), has_module, run).await;
+}
+
+/// A folder removed when dropped.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(what: &str) -> Result<Self, ClusterError> {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "weft-{what}-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        // Left over from a process that had this id and died.
+        let _ = std::fs::remove_dir_all(&dir);
+        Ok(Self(dir))
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Loads node `name` of the cluster in `dir`.
+pub fn identity(dir: &Path, name: &str) -> Result<NodeIdentity, ClusterError> {
+    Ok(NodeIdentity::load(dir, name)?)
+}
