@@ -11,6 +11,7 @@
 pub mod bench;
 pub mod cli;
 pub mod exec;
+pub mod hosts;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -33,18 +34,32 @@ pub const RUN_TIMEOUT: Duration = Duration::from_secs(120);
 pub enum Mode {
     Local,
     Chain,
+    /// Chain mode with threads placed on three `weft serve` processes.
+    Chain3,
 }
 
 impl Mode {
-    pub const ALL: &[Mode] = &[Mode::Local, Mode::Chain];
+    pub const ALL: &[Mode] = &[Mode::Local, Mode::Chain, Mode::Chain3];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Mode::Local => "local",
             Mode::Chain => "chain",
+            Mode::Chain3 => "chain3",
+        }
+    }
+
+    /// The `--thread-mode` it runs with.
+    fn thread_mode(self) -> &'static str {
+        match self {
+            Mode::Local => "local",
+            Mode::Chain | Mode::Chain3 => "chain",
         }
     }
 }
+
+/// Workers of the `chain3` column, started once per process.
+static HOSTS: std::sync::OnceLock<Result<hosts::ServeHosts, String>> = std::sync::OnceLock::new();
 
 /// What a case must do in chain mode, where every thread runs on its own
 /// copy of memory.
@@ -206,9 +221,13 @@ impl CaseReport {
     /// Whether the case did what its mode requires.
     pub fn passes(&self) -> bool {
         match (self.mode, self.expectation) {
-            (Mode::Local, _) | (Mode::Chain, ChainExpectation::Same) => self.agrees(),
-            (Mode::Chain, ChainExpectation::Error) => self.refused_clearly(),
-            (Mode::Chain, ChainExpectation::SameOrError) => self.agrees() || self.refused_clearly(),
+            (Mode::Local, _) | (Mode::Chain | Mode::Chain3, ChainExpectation::Same) => {
+                self.agrees()
+            }
+            (Mode::Chain | Mode::Chain3, ChainExpectation::Error) => self.refused_clearly(),
+            (Mode::Chain | Mode::Chain3, ChainExpectation::SameOrError) => {
+                self.agrees() || self.refused_clearly()
+            }
         }
     }
 
@@ -280,16 +299,35 @@ impl Suite {
         options: &[String],
         args: &[String],
     ) -> anyhow::Result<Outcome> {
+        let hosts = match mode {
+            Mode::Chain3 => self.hosts()?.run_options(),
+            _ => Vec::new(),
+        };
         let mut cmd = Command::new(&self.weft);
         cmd.arg("run")
             .arg("--thread-mode")
-            .arg(mode.as_str())
+            .arg(mode.thread_mode())
+            .args(hosts)
             .args(options)
             .arg(wasm)
             .args(args)
             .env_remove("THREAD_MODE");
         exec::run(&mut cmd, RUN_TIMEOUT)
             .with_context(|| format!("running `{}` under weft", wasm.display()))
+    }
+
+    /// The three workers of the `chain3` column (started on first use).
+    fn hosts(&self) -> anyhow::Result<&'static hosts::ServeHosts> {
+        let dir = self
+            .out_dir
+            .join(format!("cluster-{}", std::process::id()));
+        HOSTS
+            .get_or_init(|| {
+                hosts::ServeHosts::start(&self.weft, &dir, 3, 2, &[])
+                    .map_err(|e| format!("{e:#}"))
+            })
+            .as_ref()
+            .map_err(|e| anyhow::anyhow!("starting the worker hosts: {e}"))
     }
 
     /// Builds the wasm and native programs of `case`; returns their paths.

@@ -75,6 +75,9 @@ pub(crate) struct ChainSupport {
     memory_max_pages: u32,
     /// The module's wasm, for hosts that run this program's threads.
     module_bytes: Arc<[u8]>,
+    /// Start routines (function table indices) whose threads made a host
+    /// call only home serves: later ones run at home from the start.
+    home_only: Mutex<std::collections::HashSet<u32>>,
     memories: Mutex<Vec<ChildMemory>>,
     zone: Mutex<Zone>,
     /// Whether parents keep running images (write tracking works here).
@@ -153,6 +156,7 @@ impl ChainSupport {
             symbols,
             memory_max_pages,
             module_bytes,
+            home_only: Default::default(),
             memories: Default::default(),
             zone: Default::default(),
             // Off: every snapshot, restore and diff copies or compares
@@ -305,9 +309,15 @@ fn spawn_with_arena(
         snapshot: Arc::new(Mutex::new(snap)),
         since,
         identity,
+        start_func,
     };
+    let home_only = chain
+        .home_only
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .contains(&start_func);
     let started = match process.start_config().cluster.clone() {
-        Some(cluster) => {
+        Some(cluster) if !home_only => {
             let here = cluster.placement() == Placement::Pack && process.try_take_slot();
             match (here, cluster.reserve(&[])) {
                 (true, _) => process.execute(Box::new(move || child.run())),
@@ -317,7 +327,7 @@ fn spawn_with_arena(
                 (false, None) => process.start_with_slot(Box::new(move || child.run())),
             }
         }
-        None => process.start_with_slot(Box::new(move || child.run())),
+        _ => process.start_with_slot(Box::new(move || child.run())),
     };
     started.map_err(|e| fail(format!("no OS thread: {e}")))
 }
@@ -471,6 +481,8 @@ struct ChildStart {
     /// The parent memory's merge sequence number when the snapshot was taken.
     since: u32,
     identity: u32,
+    /// The thread's start routine (a function table index).
+    start_func: u32,
 }
 
 impl ChildStart {
@@ -516,8 +528,15 @@ impl ChildStart {
                 print_output(&output);
                 self.merge_and_finish((value, diff));
             }
-            Remote::Home(why) => {
+            Remote::Home { needs_home, why } => {
                 tracing::debug!(tid = self.tid, "running the thread at home: {why}");
+                if needs_home {
+                    chain
+                        .home_only
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .insert(self.start_func);
+                }
                 self.process.acquire_slot();
                 let result = self.run_here();
                 self.merge_and_finish(result);

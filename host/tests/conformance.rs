@@ -1,7 +1,8 @@
 //! The conformance cases (`conformance/cases.toml`), one test per case and
 //! mode. Local mode must agree with the native build and match the
 //! committed insta snapshot; chain mode must do what the case expects
-//! (agree with native, or end with a clear error).
+//! (agree with native, or end with a clear error), on one host and with
+//! its threads placed on three `weft serve` processes.
 
 use std::path::Path;
 
@@ -31,6 +32,11 @@ macro_rules! conformance_case {
             #[test]
             fn chain() {
                 super::check(stringify!($name), weft_conformance::Mode::Chain);
+            }
+
+            #[test]
+            fn chain3() {
+                super::check(stringify!($name), weft_conformance::Mode::Chain3);
             }
         }
     };

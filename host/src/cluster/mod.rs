@@ -159,8 +159,9 @@ pub(crate) enum Remote {
         diff: Diff,
         output: Vec<u8>,
     },
-    /// Run it at home (why, for the log).
-    Home(String),
+    /// Run it at home: it made a host call only home serves
+    /// (`needs_home`), or no peer could run it; `why`, for the log.
+    Home { needs_home: bool, why: String },
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, ClusterError> {
@@ -341,7 +342,10 @@ impl Cluster {
                         .lock()
                         .unwrap_or_else(|e| e.into_inner())
                         .home_runs += 1;
-                    return Remote::Home(why);
+                    return Remote::Home {
+                        needs_home: false,
+                        why,
+                    };
                 }
             }
         }
@@ -415,7 +419,13 @@ impl Cluster {
                 Ok(RequesterEvent::Failed {
                     code: ErrorCode::NeedsHome,
                     message,
-                }) => return Ok(Remote::Home(message)),
+                }) => {
+                    self.stats.lock().unwrap_or_else(|e| e.into_inner()).home_runs += 1;
+                    return Ok(Remote::Home {
+                        needs_home: true,
+                        why: message,
+                    });
+                }
                 Ok(RequesterEvent::Failed { code, message }) => {
                     if code == ErrorCode::Busy {
                         self.pause(peer);
