@@ -318,13 +318,10 @@ impl Suite {
 
     /// The three workers of the `chain3` column (started on first use).
     fn hosts(&self) -> anyhow::Result<&'static hosts::ServeHosts> {
-        let dir = self
-            .out_dir
-            .join(format!("cluster-{}", std::process::id()));
+        let dir = self.out_dir.join(format!("cluster-{}", std::process::id()));
         HOSTS
             .get_or_init(|| {
-                hosts::ServeHosts::start(&self.weft, &dir, 3, 2, &[])
-                    .map_err(|e| format!("{e:#}"))
+                hosts::ServeHosts::start(&self.weft, &dir, 3, 2, &[]).map_err(|e| format!("{e:#}"))
             })
             .as_ref()
             .map_err(|e| anyhow::anyhow!("starting the worker hosts: {e}"))

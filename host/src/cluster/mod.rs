@@ -420,7 +420,10 @@ impl Cluster {
                     code: ErrorCode::NeedsHome,
                     message,
                 }) => {
-                    self.stats.lock().unwrap_or_else(|e| e.into_inner()).home_runs += 1;
+                    self.stats
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .home_runs += 1;
                     return Ok(Remote::Home {
                         needs_home: true,
                         why: message,

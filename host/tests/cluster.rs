@@ -1,0 +1,200 @@
+//! Chain mode over many hosts with real processes: a worker killed while
+//! it runs threads, a home host from another cluster, and the embedded
+//! `--hosts` cluster. (Every conformance case also runs over three
+//! `weft serve` processes: the `chain3` column of `tests/conformance.rs`.)
+
+use std::io::Read as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use weft_conformance::hosts::ServeHosts;
+use weft_conformance::{Outcome, Suite};
+
+const WEFT: &str = env!("CARGO_BIN_EXE_weft");
+const TIMEOUT: Duration = Duration::from_secs(90);
+
+fn guest(name: &str) -> PathBuf {
+    let source = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/guests")
+        .join(format!("{name}.c"));
+    Suite::new(
+        Path::new(env!("CARGO_TARGET_TMPDIR")).join("weft-guests"),
+        WEFT,
+    )
+    .build_c_wasm(&source, &format!("host_test_{name}"))
+    .unwrap()
+}
+
+fn tmp(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join(name)
+}
+
+fn weft(args: &[String], env: &[(&str, &str)]) -> Outcome {
+    let mut cmd = Command::new(WEFT);
+    cmd.args(args)
+        .envs(env.iter().copied())
+        .env_remove("THREAD_MODE");
+    let out = weft_conformance::exec::run(&mut cmd, TIMEOUT).unwrap();
+    assert!(!out.timed_out, "weft hung: {out:?}");
+    out
+}
+
+fn strings(args: &[&str]) -> Vec<String> {
+    args.iter().map(|s| s.to_string()).collect()
+}
+
+/// Long enough (about two seconds a thread here) to kill a host meanwhile.
+const LONG: &str = "1000000000";
+
+#[test]
+fn a_worker_killed_while_it_runs_threads_costs_time_not_the_result() {
+    let wasm = guest("long_thread");
+    let wasm_arg = wasm.to_str().unwrap();
+    let expected = weft(&strings(&["run", wasm_arg, LONG]), &[]);
+    assert_eq!(expected.code, Some(0), "{expected:?}");
+
+    for round in 0..3 {
+        let mut hosts = ServeHosts::start(
+            Path::new(WEFT),
+            &tmp(&format!("cluster-kill-{round}")),
+            2,
+            2,
+            &[("WEFT_LOG", "weft::cluster=debug")],
+        )
+        .unwrap();
+        let mut main = Command::new(WEFT)
+            .args(["run", "--thread-mode", "chain"])
+            .args(hosts.run_options())
+            .args([wasm_arg, LONG])
+            .env("WEFT_LOG", "weft::cluster=debug,weft::chain=debug")
+            .env_remove("THREAD_MODE")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdout = main.stdout.take().unwrap();
+        let mut stderr = main.stderr.take().unwrap();
+        let out = std::thread::spawn(move || {
+            let mut text = String::new();
+            stdout.read_to_string(&mut text).map(|_| text)
+        });
+        let err = std::thread::spawn(move || {
+            let mut text = String::new();
+            stderr.read_to_string(&mut text).map(|_| text)
+        });
+
+        // Kill the worker that runs a thread, once it does.
+        let start = Instant::now();
+        let victim = loop {
+            if let Some(i) =
+                (0..hosts.count()).find(|&i| hosts.log(i).contains("running a remote thread"))
+            {
+                break i;
+            }
+            assert!(start.elapsed() < TIMEOUT, "no worker got a thread");
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        hosts.kill(victim).unwrap();
+
+        let status = loop {
+            if let Some(status) = main.try_wait().unwrap() {
+                break status;
+            }
+            if start.elapsed() > TIMEOUT {
+                let _ = main.kill();
+                panic!("the home host hung after losing a worker");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let (stdout, stderr) = (out.join().unwrap().unwrap(), err.join().unwrap().unwrap());
+        assert_eq!(status.code(), Some(0), "round {round}: {stderr}");
+        assert_eq!(stdout, expected.stdout, "round {round}: {stderr}");
+        assert!(
+            stderr.contains("taking the thread back"),
+            "round {round}: the lost threads were not taken back: {stderr}"
+        );
+    }
+}
+
+#[test]
+fn a_home_host_of_another_cluster_gets_no_thread_run() {
+    let wasm = guest("long_thread");
+    let hosts = ServeHosts::start(
+        Path::new(WEFT),
+        &tmp("cluster-ours"),
+        1,
+        2,
+        &[("WEFT_LOG", "weft::cluster=debug")],
+    )
+    .unwrap();
+    // A stranger: a node of its own cluster, pointed at our worker.
+    let theirs = tmp("cluster-theirs");
+    let _ = std::fs::remove_dir_all(&theirs);
+    let theirs_arg = theirs.to_str().unwrap();
+    for args in [
+        vec!["cluster", "init", theirs_arg],
+        vec!["cluster", "add-node", theirs_arg, "main"],
+    ] {
+        assert_eq!(weft(&strings(&args), &[]).code, Some(0));
+    }
+    let mut options = hosts.run_options();
+    let at = options.iter().position(|o| o == "--cluster").unwrap();
+    options[at + 1] = theirs_arg.into();
+    let mut args = strings(&["run", "--thread-mode", "chain"]);
+    args.extend(options);
+    args.extend(strings(&[wasm.to_str().unwrap(), "1000"]));
+    let started = Instant::now();
+    let out = weft(&args, &[("WEFT_LOG", "weft::cluster=debug")]);
+    // The threads ran at home, after a refusal that took no waiting.
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert!(out.stdout.contains("thread 1 returned 101"), "{out:?}");
+    assert!(
+        out.stderr.contains("taking the thread back"),
+        "{}",
+        out.stderr
+    );
+    assert!(started.elapsed() < Duration::from_secs(20));
+    assert!(
+        !hosts.log(0).contains("running a remote thread"),
+        "a stranger's thread ran: {}",
+        hosts.log(0)
+    );
+}
+
+#[test]
+fn embedded_hosts_run_chained_threads_over_quic() {
+    let wasm = guest("long_thread");
+    let wasm_arg = wasm.to_str().unwrap();
+    let expected = weft(&strings(&["run", wasm_arg, "100000"]), &[]);
+    let out = weft(
+        &strings(&[
+            "run",
+            "--thread-mode",
+            "chain",
+            "--hosts",
+            "3",
+            "--placement",
+            "peers",
+            wasm_arg,
+            "100000",
+        ]),
+        &[("WEFT_LOG", "weft::cluster=debug")],
+    );
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert_eq!(out.stdout, expected.stdout);
+    assert_eq!(
+        out.stderr.matches("running a remote thread").count(),
+        2,
+        "both threads ran on workers: {}",
+        out.stderr
+    );
+    let refused = weft(&strings(&["run", "--hosts", "3", wasm_arg]), &[]);
+    assert_eq!(refused.code, Some(1), "{refused:?}");
+    assert!(
+        refused.stderr.contains("--thread-mode chain"),
+        "{}",
+        refused.stderr
+    );
+}
