@@ -1,5 +1,6 @@
 //! The `weft` command line.
 
+mod bench_cluster;
 mod bench_snapshot;
 
 use std::path::PathBuf;
@@ -52,6 +53,9 @@ enum BenchCommand {
     Threads(weft_conformance::bench::BenchArgs),
     /// Snapshot capture and restore, against plain copies.
     Snapshot(bench_snapshot::SnapshotBenchArgs),
+    /// Chained threads on another host over QUIC, against the home host
+    /// and against plain quinn transfers.
+    Cluster(bench_cluster::ClusterBenchArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -172,6 +176,10 @@ struct ClusterArgs {
     /// of this host).
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     peer_slots: Option<u32>,
+    /// At exit, print on stderr where chained threads ran and what their
+    /// snapshots cost on the wire.
+    #[arg(long)]
+    cluster_stats: bool,
 }
 
 impl ClusterArgs {
@@ -298,6 +306,7 @@ fn main() -> ExitCode {
         Command::Conformance(args) => weft_conformance::cli::main(args),
         Command::Bench(BenchCommand::Threads(args)) => weft_conformance::bench::main(args),
         Command::Bench(BenchCommand::Snapshot(args)) => bench_snapshot::main(args),
+        Command::Bench(BenchCommand::Cluster(args)) => bench_cluster::main(args),
     };
     match result {
         Ok(code) => code,
@@ -359,7 +368,11 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let process = program.start(&config).context("starting the program")?;
     // Threads may still run when main ends: the exit of `main` ends them
     // all, as it does natively.
-    match process.run_main() {
+    let ended = process.run_main();
+    if let Some(cluster) = config.cluster.as_ref().filter(|_| args.cluster.cluster_stats) {
+        let _ = writeln!(std::io::stderr(), "weft: cluster: {}", cluster.stats());
+    }
+    match ended {
         ThreadEnd::Finished | ThreadEnd::Result(_) => terminate(0, None),
         ThreadEnd::Exit(code) => terminate(code, None),
         ThreadEnd::Trap(e) => terminate(

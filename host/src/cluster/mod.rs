@@ -15,6 +15,7 @@
 //!   same snapshot, and computes the same result. So does a thread that
 //!   makes a host call only home can serve (`remote.rs`).
 
+pub mod bench;
 pub mod envelope;
 pub mod worker;
 
@@ -46,6 +47,8 @@ pub enum ClusterError {
     Quic(#[from] QuicError),
     #[error("making the embedded cluster's certificates: {0}")]
     Certificates(#[from] quic::cluster::ClusterError),
+    #[error("benchmark: {0}")]
+    Bench(String),
 }
 
 /// A peer as given on the command line: `ADDR` or `NAME@ADDR` (then its
@@ -118,10 +121,28 @@ pub struct TransferStats {
     pub remote_threads: u64,
     /// Threads taken back and run at home.
     pub home_runs: u64,
-    /// Snapshot payload bytes sent (whole or delta).
-    pub snapshot_bytes: u64,
-    /// Calls that sent a delta against a base.
+    /// Calls that sent a whole snapshot, and their payload bytes.
+    pub wholes: u64,
+    pub whole_bytes: u64,
+    /// Calls that sent a delta against a base, and their payload bytes.
     pub deltas: u64,
+    pub delta_bytes: u64,
+}
+
+impl std::fmt::Display for TransferStats {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let average = |bytes: u64, calls: u64| bytes.checked_div(calls).unwrap_or(0);
+        write!(
+            f,
+            "{} threads ran on peers, {} at home; sent {} whole snapshots (average {} bytes) and {} deltas (average {} bytes)",
+            self.remote_threads,
+            self.home_runs,
+            self.wholes,
+            average(self.whole_bytes, self.wholes),
+            self.deltas,
+            average(self.delta_bytes, self.deltas),
+        )
+    }
 }
 
 /// A home host's view of its cluster: its QUIC endpoint, its peers, and
@@ -385,8 +406,13 @@ impl Cluster {
             let payload = envelope::encode_call(&header, &sent);
             {
                 let mut stats = self.stats.lock().unwrap_or_else(|e| e.into_inner());
-                stats.snapshot_bytes += payload.len() as u64;
-                stats.deltas += base.is_some() as u64;
+                if base.is_some() {
+                    stats.deltas += 1;
+                    stats.delta_bytes += payload.len() as u64;
+                } else {
+                    stats.wholes += 1;
+                    stats.whole_bytes += payload.len() as u64;
+                }
             }
             let ended = self.runtime.block_on(async {
                 let connection = self.connection(peer).await?;

@@ -114,6 +114,14 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
 
 /// A server that asks every client for a certificate from the cluster CA.
 pub fn server_config(id: &NodeIdentity) -> Result<quinn::ServerConfig, QuicError> {
+    server_config_with_alpn(id, ALPN)
+}
+
+/// [`server_config`] for another application protocol (benchmarks).
+pub fn server_config_with_alpn(
+    id: &NodeIdentity,
+    alpn: &[u8],
+) -> Result<quinn::ServerConfig, QuicError> {
     let verifier =
         rustls::server::WebPkiClientVerifier::builder_with_provider(id.roots.clone(), provider())
             .build()?;
@@ -121,7 +129,7 @@ pub fn server_config(id: &NodeIdentity) -> Result<quinn::ServerConfig, QuicError
         .with_protocol_versions(&[&rustls::version::TLS13])?
         .with_client_cert_verifier(verifier)
         .with_single_cert(id.certs.clone(), id.key.clone_key())?;
-    tls.alpn_protocols = vec![ALPN.to_vec()];
+    tls.alpn_protocols = vec![alpn.to_vec()];
     let crypto = quinn::crypto::rustls::QuicServerConfig::try_from(tls)
         .map_err(|e| QuicError::Config(e.to_string()))?;
     let mut config = quinn::ServerConfig::with_crypto(Arc::new(crypto));
@@ -131,11 +139,19 @@ pub fn server_config(id: &NodeIdentity) -> Result<quinn::ServerConfig, QuicError
 
 /// A client that trusts only the cluster CA and shows its own certificate.
 pub fn client_config(id: &NodeIdentity) -> Result<quinn::ClientConfig, QuicError> {
+    client_config_with_alpn(id, ALPN)
+}
+
+/// [`client_config`] for another application protocol (benchmarks).
+pub fn client_config_with_alpn(
+    id: &NodeIdentity,
+    alpn: &[u8],
+) -> Result<quinn::ClientConfig, QuicError> {
     let mut tls = rustls::ClientConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13])?
         .with_root_certificates(id.roots.clone())
         .with_client_auth_cert(id.certs.clone(), id.key.clone_key())?;
-    tls.alpn_protocols = vec![ALPN.to_vec()];
+    tls.alpn_protocols = vec![alpn.to_vec()];
     let crypto = quinn::crypto::rustls::QuicClientConfig::try_from(tls)
         .map_err(|e| QuicError::Config(e.to_string()))?;
     let mut config = quinn::ClientConfig::new(Arc::new(crypto));
