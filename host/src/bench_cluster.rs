@@ -41,7 +41,9 @@ fn value(output: &str, key: &str) -> anyhow::Result<f64> {
 
 /// The number after `before` in `text`.
 fn number_after(text: &str, before: &str) -> anyhow::Result<f64> {
-    let at = text.find(before).with_context(|| format!("no `{before}` in {text:?}"))?;
+    let at = text
+        .find(before)
+        .with_context(|| format!("no `{before}` in {text:?}"))?;
     text[at + before.len()..]
         .split(|c: char| !c.is_ascii_digit())
         .next()
@@ -57,7 +59,11 @@ pub fn main(args: ClusterBenchArgs) -> anyhow::Result<std::process::ExitCode> {
         let options: Vec<String> = options.iter().map(|s| s.to_string()).collect();
         let out = suite.run_weft(&wasm, Mode::Chain, &options, &[rounds.clone(), "1".into()])?;
         if out.code != Some(0) {
-            bail!("the spawn benchmark failed ({:?}): {}", out.code, out.stderr);
+            bail!(
+                "the spawn benchmark failed ({:?}): {}",
+                out.code,
+                out.stderr
+            );
         }
         Ok((value(&out.stdout, "median_ns")?, out.stderr))
     };
@@ -88,7 +94,9 @@ pub fn main(args: ClusterBenchArgs) -> anyhow::Result<std::process::ExitCode> {
     );
     println!(
         "snapshot on the wire (later delta / first)    {:>9.0} B   {:>9.0} B   {:>6.4}x",
-        delta, whole, delta / whole
+        delta,
+        whole,
+        delta / whole
     );
     println!(
         "bulk {} MiB (weft call / plain quinn)          {:>7.0} MiB/s {:>7.0} MiB/s {:>6.2}x",

@@ -369,7 +369,11 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     // Threads may still run when main ends: the exit of `main` ends them
     // all, as it does natively.
     let ended = process.run_main();
-    if let Some(cluster) = config.cluster.as_ref().filter(|_| args.cluster.cluster_stats) {
+    if let Some(cluster) = config
+        .cluster
+        .as_ref()
+        .filter(|_| args.cluster.cluster_stats)
+    {
         let _ = writeln!(std::io::stderr(), "weft: cluster: {}", cluster.stats());
     }
     match ended {

@@ -48,9 +48,23 @@ fn name(message: &Message) -> &'static str {
 /// Sends `header` and then `bytes` in `Data` chunks.
 fn send_payload(header: Message, bytes: &[u8], out: &mut Vec<u8>) {
     header.encode(out);
-    for chunk in bytes.chunks(CHUNK) {
-        Message::Data(chunk.to_vec()).encode(out);
+    for (frame_header, chunk) in data_frames(bytes) {
+        out.extend_from_slice(&frame_header);
+        out.extend_from_slice(chunk);
     }
+}
+
+/// The `Data` frames that carry `bytes`: each frame's header and the piece
+/// of `bytes` that is its body, so a sender writes them without a copy.
+pub fn data_frames(
+    bytes: &[u8],
+) -> impl Iterator<Item = ([u8; crate::frame::HEADER_LEN], &[u8])> + '_ {
+    bytes.chunks(CHUNK).map(|chunk| {
+        (
+            crate::frame::header(crate::message::DATA, chunk.len()),
+            chunk,
+        )
+    })
 }
 
 /// A payload being received: never preallocated from the announced length.
@@ -128,6 +142,27 @@ impl Requester {
             snapshot,
             out,
         );
+        Self {
+            state: RequesterState::Waiting,
+            limits,
+            module_asked: false,
+            module_sent: false,
+        }
+    }
+
+    /// Starts a call like [`Self::start`] but writes only the `Run`
+    /// message: the caller sends [`data_frames`] of the snapshot next.
+    pub fn start_streamed(
+        module: [u8; 32],
+        snapshot_len: usize,
+        limits: Limits,
+        out: &mut Vec<u8>,
+    ) -> Self {
+        Message::Run {
+            module,
+            snapshot_len: snapshot_len as u64,
+        }
+        .encode(out);
         Self {
             state: RequesterState::Waiting,
             limits,

@@ -48,12 +48,20 @@ pub enum FrameError {
 
 /// Appends frame `kind` with `body` to `out`.
 pub fn encode(kind: u8, body: &[u8], out: &mut Vec<u8>) {
-    let len = u32::try_from(body.len()).expect("frame bodies are bounded by their senders");
-    out.extend_from_slice(&MAGIC);
-    out.push(VERSION);
-    out.push(kind);
-    out.extend_from_slice(&len.to_le_bytes());
+    out.extend_from_slice(&header(kind, body.len()));
     out.extend_from_slice(body);
+}
+
+/// The header of a frame of `kind` whose body is `len` bytes: for senders
+/// that write large bodies from where they lie instead of copying them.
+pub fn header(kind: u8, len: usize) -> [u8; HEADER_LEN] {
+    let len = u32::try_from(len).expect("frame bodies are bounded by their senders");
+    let mut header = [0u8; HEADER_LEN];
+    header[..4].copy_from_slice(&MAGIC);
+    header[4] = VERSION;
+    header[5] = kind;
+    header[6..].copy_from_slice(&len.to_le_bytes());
+    header
 }
 
 /// Splits a byte stream into frames as bytes arrive in any pieces.

@@ -68,7 +68,8 @@ struct FailedBody {
 }
 
 const RUN: u8 = 1;
-const DATA: u8 = 2;
+/// The frame kind of [`Message::Data`].
+pub const DATA: u8 = 2;
 const NEED_MODULE: u8 = 3;
 const MODULE: u8 = 4;
 const FINISHED: u8 = 5;

@@ -41,10 +41,9 @@ pub fn bulk(payload: &[u8], repeat: usize) -> Result<Bulk, ClusterError> {
         let has_module: quic::HasModule = Arc::new(|_| true);
         let run: quic::RunThread = Arc::new(|event| match event {
             WorkerEvent::Run { snapshot, .. } => Ok((snapshot.len() as u32, Vec::new())),
-            WorkerEvent::Cancelled => Err((
-                weft_transport::message::ErrorCode::Cancelled,
-                String::new(),
-            )),
+            WorkerEvent::Cancelled => {
+                Err((weft_transport::message::ErrorCode::Cancelled, String::new()))
+            }
         });
         tokio::spawn(quic::serve(server, Limits::default(), has_module, run));
         let client = quic::endpoint(&home, loopback)?;
@@ -61,15 +60,17 @@ pub fn bulk(payload: &[u8], repeat: usize) -> Result<Bulk, ClusterError> {
                     diff: Vec::new(),
                 })
             {
-                return Err(ClusterError::Bench(format!("the call ended with {ended:?}")));
+                return Err(ClusterError::Bench(format!(
+                    "the call ended with {ended:?}"
+                )));
             }
         }
 
         // Plain quinn: same certificates and transport settings, own ALPN.
         let server_config = quic::server_config_with_alpn(&worker, PLAIN_ALPN)?;
         let client_config = quic::client_config_with_alpn(&home, PLAIN_ALPN)?;
-        let plain_server = quinn::Endpoint::server(server_config, loopback)
-            .map_err(quic::QuicError::Io)?;
+        let plain_server =
+            quinn::Endpoint::server(server_config, loopback).map_err(quic::QuicError::Io)?;
         let plain_addr = plain_server.local_addr().map_err(quic::QuicError::Io)?;
         tokio::spawn(async move {
             while let Some(incoming) = plain_server.accept().await {
@@ -99,7 +100,9 @@ pub fn bulk(payload: &[u8], repeat: usize) -> Result<Bulk, ClusterError> {
                 .open_bi()
                 .await
                 .map_err(quic::QuicError::Connection)?;
-            send.write_all(payload).await.map_err(quic::QuicError::Write)?;
+            send.write_all(payload)
+                .await
+                .map_err(quic::QuicError::Write)?;
             send.finish().map_err(quic::QuicError::Closed)?;
             let reply = recv
                 .read_to_end(16)

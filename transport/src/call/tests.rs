@@ -298,3 +298,17 @@ fn broken_workers_are_protocol_errors_and_lost_calls_are_seen() {
     let requester = Requester::start([1; 32], b"s", limits, &mut wire);
     assert_eq!(requester.on_end(), Err(ProtocolError::Lost));
 }
+
+#[test]
+fn a_streamed_start_sends_the_same_bytes() {
+    let snapshot: Vec<u8> = (0..(2 * CHUNK + 17)).map(|i| i as u8).collect();
+    let mut whole = Vec::new();
+    Requester::start([1; 32], &snapshot, Limits::default(), &mut whole);
+    let mut streamed = Vec::new();
+    Requester::start_streamed([1; 32], snapshot.len(), Limits::default(), &mut streamed);
+    for (header, chunk) in data_frames(&snapshot) {
+        streamed.extend_from_slice(&header);
+        streamed.extend_from_slice(chunk);
+    }
+    assert_eq!(streamed, whole);
+}

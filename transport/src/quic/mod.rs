@@ -187,9 +187,14 @@ pub async fn call(
 ) -> Result<RequesterEvent, QuicError> {
     let (mut send, mut recv) = connection.open_bi().await?;
     let mut out = Vec::new();
-    let mut requester = Requester::start(module, snapshot, limits, &mut out);
+    let mut requester = Requester::start_streamed(module, snapshot.len(), limits, &mut out);
     send.write_all(&out).await?;
     out.clear();
+    // The snapshot goes out from where it lies, a frame at a time.
+    for (header, chunk) in crate::call::data_frames(snapshot) {
+        send.write_all(&header).await?;
+        send.write_all(chunk).await?;
+    }
     let mut decoder = FrameDecoder::new(limits);
     let mut buffer = vec![0u8; 64 << 10];
     loop {
