@@ -35,6 +35,7 @@ use wasmtime::{Caller, MemoryType, SharedMemory};
 use weft_snapshot::{Merger, Snapshot, WASM_PAGE_SIZE};
 
 use crate::ThreadError;
+use crate::cluster::envelope::{HomeReply, HomeRequest, decode_home, encode_home};
 use crate::cluster::{Cluster, Placement, Remote};
 use crate::incremental::{self, ChildMemory, MemoryImage};
 use crate::process::{
@@ -193,7 +194,7 @@ pub(crate) fn spawn(
         return Err(ThreadError::NotSupported);
     }
     // Before the snapshot: a reused chunk is zeroed in the parent's memory.
-    let (arena, arena_len) = allocate_chunk(process, chain, &parent, FIRST_ARENA_CHUNK, None)
+    let (arena, arena_len, _) = allocate_chunk(process, chain, &parent, FIRST_ARENA_CHUNK, None)
         .map_err(|e| {
             tracing::warn!("chain spawn of thread {tid}: no heap arena: {e}");
             ThreadError::Again
@@ -340,14 +341,14 @@ fn pages_to_reach(end: u64) -> u32 {
 /// Hands out `len` bytes of the arena zone (rounded up to whole wasm
 /// pages) for `arena`, or for a new arena when `None`; the range reads
 /// zero in `path` and every memory and snapshot `path` came from. Returns
-/// the range's start and length.
+/// the range's start and length, and whether it held data before.
 fn allocate_chunk(
     process: &Process,
     chain: &ChainSupport,
     path: &Arc<ThreadMemory>,
     len: u32,
     arena: Option<u32>,
-) -> Result<(u32, u32), String> {
+) -> Result<(u32, u32, bool), String> {
     let len = len
         .checked_next_multiple_of(zone::GRAIN)
         .filter(|len| (1..=MAX_ARENA_CHUNK).contains(len))
@@ -377,7 +378,7 @@ fn allocate_chunk(
     if taken.dirty && path.origin.is_some() {
         zero_along(path, taken.start, len);
     }
-    Ok((taken.start, len))
+    Ok((taken.start, len, taken.dirty))
 }
 
 /// Zeroes `len` bytes at `start` in `path`, the snapshot it was restored
@@ -418,22 +419,19 @@ pub(crate) fn grow_arena(caller: &mut Caller<'_, ThreadState>, size: u32) -> u32
         return 0;
     }
     let grown =
-        allocate_chunk(&process, chain, &memory, size, Some(arena)).and_then(|(start, len)| {
-            // The thread's own memory must reach its new chunk.
-            let need = pages_to_reach(start as u64 + len as u64) as u64;
-            let have = memory.memory.size();
-            if have < need
-                && let Err(e) = memory.memory.grow(need - have)
-            {
-                chain
-                    .zone
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .release(start)
-                    .ok();
-                return Err(format!("the memory is full: {e:#}"));
+        allocate_chunk(&process, chain, &memory, size, Some(arena)).and_then(|(start, len, _)| {
+            match reach(&memory, start, len) {
+                Ok(()) => Ok(start),
+                Err(e) => {
+                    chain
+                        .zone
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .release(start)
+                        .ok();
+                    Err(e)
+                }
             }
-            Ok(start)
         });
     grown.unwrap_or_else(|e| {
         tracing::debug!(
@@ -442,6 +440,43 @@ pub(crate) fn grow_arena(caller: &mut Caller<'_, ThreadState>, size: u32) -> u32
         );
         0
     })
+}
+
+/// Grows `memory` (a thread's own) to reach the chunk at `start`.
+fn reach(memory: &ThreadMemory, start: u32, len: u32) -> Result<(), String> {
+    let need = pages_to_reach(start as u64 + len as u64) as u64;
+    let have = memory.memory.size();
+    if have < need {
+        memory
+            .memory
+            .grow(need - have)
+            .map_err(|e| format!("the memory is full: {e:#}"))?;
+    }
+    Ok(())
+}
+
+/// A remote thread's side of a chunk home handed out for its arena: its
+/// memory reaches it, and a chunk that held data reads zero in its memory
+/// and in its snapshot (the baseline of its diff), as home made it read
+/// zero in home's copy of that snapshot and along the parents.
+pub(crate) fn adopt_remote_chunk(
+    memory: &ThreadMemory,
+    start: u32,
+    len: u32,
+    dirty: bool,
+) -> Result<(), String> {
+    reach(memory, start, len)?;
+    if dirty {
+        incremental::zero_memory(&memory.memory, start, len);
+        if let Some(origin) = &memory.origin {
+            origin
+                .snapshot
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .zero_range(start, len);
+        }
+    }
+    Ok(())
 }
 
 /// `arena-release`: chunk `start` goes back to the zone.
@@ -495,11 +530,10 @@ impl ChildStart {
     fn run_here(&self) -> (u32, weft_snapshot::Diff) {
         match run_child(
             &self.process,
-            self.tid,
-            self.start_arg,
-            self.arena,
+            (self.tid, self.start_arg, self.arena),
             &self.parent,
             &self.snapshot,
+            None,
         ) {
             Ok((value, diff, _)) => (value, diff),
             Err(ChildError::Exit(code)) => terminate(code, None),
@@ -519,7 +553,8 @@ impl ChildStart {
             .unwrap_or_else(|e| e.into_inner())
             .clone();
         let thread = (self.tid, self.start_arg, self.arena);
-        match cluster.run(peer, &chain.module_bytes, thread, &snapshot) {
+        let mut home = |request: Vec<u8>| encode_home(&self.serve_home(chain, &request));
+        match cluster.run(peer, &chain.module_bytes, thread, &snapshot, &mut home) {
             Remote::Finished {
                 value,
                 diff,
@@ -540,6 +575,49 @@ impl ChildStart {
                 self.process.acquire_slot();
                 let result = self.run_here();
                 self.merge_and_finish(result);
+            }
+        }
+    }
+
+    /// Serves a call home from this thread running on a peer.
+    fn serve_home(&self, chain: &ChainSupport, request: &[u8]) -> HomeReply {
+        let request = match decode_home::<HomeRequest>(request) {
+            Ok(request) => request,
+            Err(e) => return HomeReply::Refused(e.to_string()),
+        };
+        match request {
+            HomeRequest::ArenaGrow { size } => {
+                match allocate_chunk(&self.process, chain, &self.parent, size, Some(self.arena)) {
+                    Ok((start, len, dirty)) => {
+                        if dirty {
+                            // The thread's memory is the worker's: zero the
+                            // range in home's copy of its snapshot, and in
+                            // the main memory when that is the parent
+                            // (`allocate_chunk` did the other parents).
+                            self.snapshot
+                                .lock()
+                                .unwrap_or_else(|e| e.into_inner())
+                                .zero_range(start, len);
+                            if self.parent.origin.is_none() {
+                                zero_along(&self.parent, start, len);
+                            }
+                        }
+                        HomeReply::Chunk { start, len, dirty }
+                    }
+                    Err(e) => {
+                        tracing::debug!(
+                            tid = self.tid,
+                            "remote arena-grow of {size} bytes refused: {e}"
+                        );
+                        HomeReply::NoChunk
+                    }
+                }
+            }
+            HomeRequest::ArenaRelease { start } => {
+                match release_arena_chunk(&self.process, start) {
+                    Ok(()) => HomeReply::Done,
+                    Err(e) => HomeReply::Refused(e.to_string()),
+                }
             }
         }
     }
@@ -661,11 +739,11 @@ fn print_output(output: &[u8]) {
 /// its buffered output.
 pub(crate) fn run_remote(
     process: &Arc<Process>,
-    tid: u32,
-    start_arg: u32,
-    arena: u32,
+    thread: (u32, u32, u32),
     snapshot: Snapshot,
+    home: weft_transport::quic::HomeLink,
 ) -> Result<(u32, weft_snapshot::Diff, Vec<u8>), ChildError> {
+    let (tid, start_arg, arena) = thread;
     let Some(parent) = process.main_memory() else {
         return Err(ChildError::Trap(wasmtime::Error::msg(
             "the module has no shared memory",
@@ -677,11 +755,10 @@ pub(crate) fn run_remote(
     process.acquire_slot();
     run_child(
         process,
-        tid,
-        start_arg,
-        arena,
+        (tid, start_arg, arena),
         &parent.clone(),
         &Arc::new(Mutex::new(snapshot)),
+        Some(home),
     )
 }
 
@@ -690,11 +767,10 @@ pub(crate) fn run_remote(
 /// what it changed, and (away from home) its buffered output.
 fn run_child(
     process: &Arc<Process>,
-    tid: u32,
-    start_arg: u32,
-    arena: u32,
+    (tid, start_arg, arena): (u32, u32, u32),
     parent: &Arc<ThreadMemory>,
     snapshot: &Arc<Mutex<Snapshot>>,
+    home: Option<weft_transport::quic::HomeLink>,
 ) -> Result<(u32, weft_snapshot::Diff, Vec<u8>), ChildError> {
     let chain = process.chain().expect("chain mode has chain support");
     // The slot this job was granted goes back if the thread cannot start.
@@ -729,6 +805,7 @@ fn run_child(
     state.tid = tid;
     state.memory = Some(memory.clone());
     state.arena = arena;
+    state.home = home;
     state.holds_slot = true; // granted before this job ran
     slot.hand_over();
     let t2 = t0.elapsed();
@@ -767,6 +844,7 @@ fn run_child(
         diff
     };
     let output = std::mem::take(&mut store.data_mut().output);
+    store.data_mut().home = None;
     // The instance stays with its memory for the next thread.
     store.data_mut().memory = None;
     child.instance = Some((store, instance));

@@ -53,6 +53,8 @@ pub struct ThreadState {
     /// A thread running away from home: its stdout and stderr writes, as
     /// records (`remote.rs`).
     pub(crate) output: Vec<u8>,
+    /// A thread running away from home: its way back there.
+    pub(crate) home: Option<weft_transport::quic::HomeLink>,
 }
 
 /// A shared linear memory some threads run on, with the log of merges
@@ -434,6 +436,7 @@ impl Process {
                 arena: 0,
                 holds_slot: false,
                 output: Vec::new(),
+                home: None,
             },
         )
     }

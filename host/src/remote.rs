@@ -4,8 +4,9 @@
 //! A remote thread computes on its own copy of memory; what it may do
 //! there is what needs nothing of its home: clocks, randomness, sleeping,
 //! `weft:threads` `finish`, and writing to stdout and stderr (buffered and
-//! printed by the home host when the thread's changes merge). Every other
-//! host call (a nested spawn, an arena chunk, shared state, a chained
+//! printed by the home host when the thread's changes merge). A new arena
+//! chunk is a call home over the thread's stream (the arena zone is
+//! home's). Every other host call (a nested spawn, shared state, a chained
 //! function, any other file operation, `exit`) ends the remote run with
 //! [`NeedsHome`]; the home host then runs the thread itself from the same
 //! snapshot, which computes the same result: a thread changes nothing
@@ -14,6 +15,8 @@
 
 use wasmtime::{Caller, ExternType, Linker, Module};
 
+use crate::chain;
+use crate::cluster::envelope::{HomeReply, HomeRequest, decode_home, encode_home};
 use crate::process::{ThreadState, read_guest, write_guest};
 use crate::{call_imports, state_imports, threads, wasi};
 
@@ -70,6 +73,9 @@ pub(crate) fn shadow_home_imports(
             (wasi::MODULE, "poll_oneoff") => {
                 linker.func_wrap(wasi::MODULE, "poll_oneoff", remote_poll_oneoff)?;
             }
+            (threads::WEFT_MODULE, "arena-grow") => {
+                linker.func_wrap(threads::WEFT_MODULE, "arena-grow", remote_arena_grow)?;
+            }
             _ => {
                 let what = format!("{module_name}.{name}");
                 linker.func_new(module_name, name, ty, move |_, _, _| {
@@ -124,6 +130,36 @@ fn remote_fd_write(
     output.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
     output.extend_from_slice(&bytes);
     Ok(0)
+}
+
+/// `arena-grow` away from home: home hands out the chunk from its zone;
+/// the thread's memory is made to reach it (and zeroed where it held
+/// data). Returns 0 (the guest's `malloc` fails) when memory is full.
+fn remote_arena_grow(caller: Caller<'_, ThreadState>, size: i32) -> wasmtime::Result<i32> {
+    let state = caller.data();
+    let (Some(home), Some(memory)) = (state.home.clone(), state.memory.clone()) else {
+        return Err(NeedsHome("arena-grow without a way home".into()).into());
+    };
+    let call = |request: &HomeRequest| -> wasmtime::Result<HomeReply> {
+        let reply = home
+            .call(encode_home(request))
+            .map_err(|e| NeedsHome(format!("arena-grow: {e}")))?;
+        decode_home(&reply).map_err(|e| NeedsHome(format!("arena-grow: {e}")).into())
+    };
+    match call(&HomeRequest::ArenaGrow { size: size as u32 })? {
+        HomeReply::Chunk { start, len, dirty } => {
+            match chain::adopt_remote_chunk(&memory, start, len, dirty) {
+                Ok(()) => Ok(start as i32),
+                Err(e) => {
+                    tracing::debug!("remote arena-grow of {size} bytes: {e}");
+                    call(&HomeRequest::ArenaRelease { start })?;
+                    Ok(0)
+                }
+            }
+        }
+        HomeReply::NoChunk => Ok(0),
+        other => Err(NeedsHome(format!("arena-grow: home answered {other:?}")).into()),
+    }
 }
 
 /// Sleeping works anywhere; waiting on files needs home.

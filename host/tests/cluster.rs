@@ -198,3 +198,43 @@ fn embedded_hosts_run_chained_threads_over_quic() {
         refused.stderr
     );
 }
+
+#[test]
+fn a_thread_that_grows_its_heap_stays_on_its_peer() {
+    // Its threads realloc past their first arena chunk: each new chunk is
+    // a call home over the thread's stream, not a re-run at home.
+    let suite = Suite::new(
+        Path::new(env!("CARGO_TARGET_TMPDIR")).join("weft-guests"),
+        WEFT,
+    );
+    let case = weft_conformance::case("malloc_threads").unwrap();
+    let (wasm, _) = suite.build(&case).unwrap();
+    let wasm_arg = wasm.to_str().unwrap();
+    let here = weft(&strings(&["run", "--thread-mode", "chain", wasm_arg]), &[]);
+    assert_eq!(here.code, Some(0), "{here:?}");
+    let away = weft(
+        &strings(&[
+            "run",
+            "--thread-mode",
+            "chain",
+            "--hosts",
+            "3",
+            "--placement",
+            "peers",
+            wasm_arg,
+        ]),
+        &[("WEFT_LOG", "weft::cluster=debug,weft::chain=debug")],
+    );
+    assert_eq!(away.code, Some(0), "{away:?}");
+    assert_eq!(away.stdout, here.stdout);
+    assert!(
+        away.stderr.contains("running a remote thread"),
+        "{}",
+        away.stderr
+    );
+    assert!(
+        !away.stderr.contains("at home"),
+        "a thread went home: {}",
+        away.stderr
+    );
+}

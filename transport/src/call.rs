@@ -42,6 +42,8 @@ fn name(message: &Message) -> &'static str {
         Message::Finished { .. } => "finished",
         Message::Failed { .. } => "failed",
         Message::Cancel => "cancel",
+        Message::HomeCall(_) => "home-call",
+        Message::HomeReply(_) => "home-reply",
     }
 }
 
@@ -113,6 +115,9 @@ pub enum RequesterEvent {
     Finished { value: u32, diff: Vec<u8> },
     /// The worker could not run the call.
     Failed { code: ErrorCode, message: String },
+    /// The running thread asks its home for something: answer with
+    /// [`Requester::reply_home`].
+    HomeCall(Vec<u8>),
 }
 
 #[derive(Debug)]
@@ -129,6 +134,8 @@ pub struct Requester {
     limits: Limits,
     module_asked: bool,
     module_sent: bool,
+    /// A `HomeCall` awaits its reply.
+    home_call: bool,
 }
 
 impl Requester {
@@ -147,6 +154,7 @@ impl Requester {
             limits,
             module_asked: false,
             module_sent: false,
+            home_call: false,
         }
     }
 
@@ -168,6 +176,7 @@ impl Requester {
             limits,
             module_asked: false,
             module_sent: false,
+            home_call: false,
         }
     }
 
@@ -187,6 +196,18 @@ impl Requester {
             module,
             out,
         );
+        Ok(())
+    }
+
+    /// Answers the outstanding `HomeCall`.
+    pub fn reply_home(&mut self, reply: &[u8], out: &mut Vec<u8>) -> Result<(), ProtocolError> {
+        if !std::mem::take(&mut self.home_call) {
+            return Err(ProtocolError::Unexpected {
+                got: "a reply to send",
+                state: "no home call is outstanding",
+            });
+        }
+        Message::HomeReply(reply.to_vec()).encode(out);
         Ok(())
     }
 
@@ -214,7 +235,11 @@ impl Requester {
                 self.module_asked = true;
                 Ok(Some(RequesterEvent::NeedModule))
             }
-            (RequesterState::Waiting, Message::Finished { value, diff_len }) => {
+            (RequesterState::Waiting, Message::HomeCall(request)) if !self.home_call => {
+                self.home_call = true;
+                Ok(Some(RequesterEvent::HomeCall(request)))
+            }
+            (RequesterState::Waiting, Message::Finished { value, diff_len }) if !self.home_call => {
                 let diff = Incoming::new("diff", diff_len, &self.limits)?;
                 if diff.complete() {
                     self.state = RequesterState::Done;
@@ -239,6 +264,7 @@ impl Requester {
             }
             (RequesterState::Waiting, Message::Failed { code, message }) => {
                 self.state = RequesterState::Done;
+                self.home_call = false;
                 Ok(Some(RequesterEvent::Failed { code, message }))
             }
             (RequesterState::Waiting, message) => {
@@ -277,6 +303,8 @@ pub enum WorkerEvent {
     },
     /// The requester cancelled: stop the thread if it runs.
     Cancelled,
+    /// Home's answer to the thread's outstanding [`Worker::home_call`].
+    HomeReply(Vec<u8>),
 }
 
 #[derive(Debug)]
@@ -304,6 +332,8 @@ enum WorkerState {
 pub struct Worker {
     state: WorkerState,
     limits: Limits,
+    /// A `HomeCall` awaits its reply.
+    home_call: bool,
 }
 
 impl Worker {
@@ -311,7 +341,26 @@ impl Worker {
         Self {
             state: WorkerState::AwaitRun,
             limits,
+            home_call: false,
         }
+    }
+
+    /// The running thread asks its home for something; the answer comes
+    /// as [`WorkerEvent::HomeReply`]. One at a time, only while running.
+    pub fn home_call(&mut self, request: &[u8], out: &mut Vec<u8>) -> Result<(), ProtocolError> {
+        if !matches!(self.state, WorkerState::Running) || self.home_call {
+            return Err(ProtocolError::Unexpected {
+                got: "a home call to send",
+                state: if self.home_call {
+                    "another home call is outstanding"
+                } else {
+                    "no thread is running"
+                },
+            });
+        }
+        self.home_call = true;
+        Message::HomeCall(request.to_vec()).encode(out);
+        Ok(())
     }
 
     pub fn is_done(&self) -> bool {
@@ -426,6 +475,10 @@ impl Worker {
                         None,
                     )
                 }
+            }
+            (WorkerState::Running, Message::HomeReply(reply)) if self.home_call => {
+                self.home_call = false;
+                (WorkerState::Running, Some(WorkerEvent::HomeReply(reply)))
             }
             (state, message) => {
                 let state_name = match state {

@@ -47,6 +47,11 @@ pub enum Message {
     Failed { code: ErrorCode, message: String },
     /// Requester: stop the call.
     Cancel,
+    /// Worker: the running thread asks its home host for something (a
+    /// request in the hosts' own encoding); at most one is outstanding.
+    HomeCall(Vec<u8>),
+    /// Requester: the answer to the outstanding `HomeCall`.
+    HomeReply(Vec<u8>),
 }
 
 #[derive(Serialize, Deserialize)]
@@ -75,6 +80,8 @@ const MODULE: u8 = 4;
 const FINISHED: u8 = 5;
 const FAILED: u8 = 6;
 const CANCEL: u8 = 7;
+const HOME_CALL: u8 = 8;
+const HOME_REPLY: u8 = 9;
 
 /// Longest failure message kept.
 pub const MAX_MESSAGE: usize = 4096;
@@ -143,6 +150,8 @@ impl Message {
                 )
             }
             Message::Cancel => frame::encode(CANCEL, &[], out),
+            Message::HomeCall(request) => frame::encode(HOME_CALL, request, out),
+            Message::HomeReply(reply) => frame::encode(HOME_REPLY, reply, out),
         }
     }
 
@@ -191,6 +200,8 @@ impl Message {
                 empty("cancel")?;
                 Message::Cancel
             }
+            HOME_CALL => Message::HomeCall(frame.body),
+            HOME_REPLY => Message::HomeReply(frame.body),
             kind => return Err(MessageError::UnknownKind(kind)),
         })
     }
@@ -228,6 +239,8 @@ mod tests {
                 message: "unreachable".into(),
             },
             Message::Cancel,
+            Message::HomeCall(vec![4, 5]),
+            Message::HomeReply(Vec::new()),
         ] {
             assert_eq!(round_trip(message.clone()), message);
         }

@@ -39,11 +39,9 @@ pub fn bulk(payload: &[u8], repeat: usize) -> Result<Bulk, ClusterError> {
         let server = quic::endpoint(&worker, loopback)?;
         let addr = server.local_addr().map_err(quic::QuicError::Io)?;
         let has_module: quic::HasModule = Arc::new(|_| true);
-        let run: quic::RunThread = Arc::new(|event| match event {
+        let run: quic::RunThread = Arc::new(|event, _| match event {
             WorkerEvent::Run { snapshot, .. } => Ok((snapshot.len() as u32, Vec::new())),
-            WorkerEvent::Cancelled => {
-                Err((weft_transport::message::ErrorCode::Cancelled, String::new()))
-            }
+            _ => Err((weft_transport::message::ErrorCode::Protocol, String::new())),
         });
         tokio::spawn(quic::serve(server, Limits::default(), has_module, run));
         let client = quic::endpoint(&home, loopback)?;
@@ -52,7 +50,15 @@ pub fn bulk(payload: &[u8], repeat: usize) -> Result<Bulk, ClusterError> {
         let mut call = Duration::MAX;
         for _ in 0..repeat.max(1) {
             let start = Instant::now();
-            let ended = quic::call(&connection, module, b"", payload, Limits::default()).await?;
+            let ended = quic::call(
+                &connection,
+                module,
+                b"",
+                payload,
+                Limits::default(),
+                &mut |request| request,
+            )
+            .await?;
             call = call.min(start.elapsed());
             if ended
                 != (RequesterEvent::Finished {

@@ -97,6 +97,48 @@ pub fn decode_result(bytes: &[u8]) -> Result<(&[u8], &[u8]), EnvelopeError> {
     Ok(rest.split_at(diff_len as usize))
 }
 
+/// What a thread running away from home asks its home host for, in a
+/// `HomeCall` of the transport.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum HomeRequest {
+    /// `arena-grow`: a new chunk of at least `size` bytes for the thread's
+    /// arena (the arena zone is home's).
+    ArenaGrow { size: u32 },
+    /// A chunk the worker could not use goes back to the zone.
+    ArenaRelease { start: u32 },
+}
+
+/// Home's answer to a [`HomeRequest`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum HomeReply {
+    /// A chunk for the arena. `dirty`: it held data before, so the worker
+    /// zeroes it in the thread's memory and snapshot, as home did on its
+    /// side.
+    Chunk {
+        start: u32,
+        len: u32,
+        dirty: bool,
+    },
+    /// No memory left for it (the guest's `malloc` fails).
+    NoChunk,
+    Done,
+    /// Home could not serve the request.
+    Refused(String),
+}
+
+/// A home request or reply as bytes.
+pub fn encode_home<T: Serialize>(message: &T) -> Vec<u8> {
+    postcard::to_allocvec(message).expect("plain enums always serialise")
+}
+
+/// A home request or reply from bytes, used whole.
+pub fn decode_home<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> Result<T, EnvelopeError> {
+    match postcard::take_from_bytes(bytes) {
+        Ok((message, [])) => Ok(message),
+        _ => Err(EnvelopeError::Header("home call")),
+    }
+}
+
 const ZERO_PAGE: [u8; PAGE_SIZE] = [0; PAGE_SIZE];
 
 /// The pages of `next` that may differ from `base` (found by page
@@ -181,6 +223,27 @@ mod tests {
         let mut long = encode_result(b"diff", b"");
         long[5] = 100;
         assert_eq!(decode_result(&long), Err(EnvelopeError::Truncated));
+    }
+
+    #[test]
+    fn home_calls_round_trip_and_trailing_bytes_are_refused() {
+        for request in [
+            HomeRequest::ArenaGrow { size: 1 << 20 },
+            HomeRequest::ArenaRelease { start: 0x40_0000 },
+        ] {
+            let bytes = encode_home(&request);
+            assert_eq!(decode_home::<HomeRequest>(&bytes), Ok(request));
+            let mut long = bytes.clone();
+            long.push(0);
+            assert!(decode_home::<HomeRequest>(&long).is_err());
+        }
+        let reply = HomeReply::Chunk {
+            start: 1,
+            len: 2,
+            dirty: true,
+        };
+        assert_eq!(decode_home::<HomeReply>(&encode_home(&reply)), Ok(reply));
+        assert!(decode_home::<HomeReply>(&[200]).is_err());
     }
 
     fn page(fill: u8) -> [u8; PAGE_SIZE] {

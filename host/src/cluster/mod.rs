@@ -344,11 +344,12 @@ impl Cluster {
         module: &[u8],
         thread: (u32, u32, u32),
         snapshot: &Snapshot,
+        home: quic::HomeCalls<'_>,
     ) -> Remote {
         let hash = snapshot.module.0;
         let mut tried = Vec::new();
         loop {
-            let outcome = self.call(peer, module, hash, thread, snapshot);
+            let outcome = self.call(peer, module, hash, thread, snapshot, &mut *home);
             self.peers[peer].in_flight.fetch_sub(1, Ordering::SeqCst);
             let why = match outcome {
                 Ok(remote) => return remote,
@@ -380,6 +381,7 @@ impl Cluster {
         hash: [u8; 32],
         (tid, start_arg, arena): (u32, u32, u32),
         snapshot: &Snapshot,
+        home: quic::HomeCalls<'_>,
     ) -> Result<Remote, String> {
         let id = self.next_snapshot.fetch_add(1, Ordering::Relaxed);
         let base = self.peers[peer]
@@ -416,7 +418,7 @@ impl Cluster {
             }
             let ended = self.runtime.block_on(async {
                 let connection = self.connection(peer).await?;
-                quic::call(&connection, hash, module, &payload, self.limits).await
+                quic::call(&connection, hash, module, &payload, self.limits, &mut *home).await
             });
             match ended {
                 Ok(RequesterEvent::Finished { value, diff }) => {
@@ -461,8 +463,8 @@ impl Cluster {
                     }
                     return Err(format!("{code:?}: {message}"));
                 }
-                Ok(RequesterEvent::NeedModule) => {
-                    return Err("the call ended asking for the module".into());
+                Ok(RequesterEvent::NeedModule | RequesterEvent::HomeCall(_)) => {
+                    return Err("the call ended on a request".into());
                 }
                 Err(e) => {
                     // Unreachable or lost: no more threads for a while.
@@ -500,7 +502,7 @@ fn decode_result(payload: &[u8]) -> Result<(Diff, Vec<u8>), String> {
 pub async fn serve(endpoint: quinn::Endpoint, host: Arc<WorkerHost>) {
     let has = host.clone();
     let has_module: quic::HasModule = Arc::new(move |hash| has.has_module(hash));
-    let run: quic::RunThread = Arc::new(move |event| host.run(event));
+    let run: quic::RunThread = Arc::new(move |event, home| host.run(event, home));
     quic::serve(endpoint, Limits::default(), has_module, run).await;
 }
 

@@ -14,6 +14,7 @@ use wasmtime::Engine;
 use weft_snapshot::{Snapshot, wire};
 use weft_transport::call::WorkerEvent;
 use weft_transport::message::ErrorCode;
+use weft_transport::quic::HomeLink;
 
 use super::envelope::{self, CallHeader};
 use crate::chain::{self, ChildError};
@@ -82,7 +83,7 @@ impl WorkerHost {
     }
 
     /// Runs one call: the thread's result and the result payload, or why not.
-    pub fn run(&self, event: WorkerEvent) -> Result<(u32, Vec<u8>), CallFailure> {
+    pub fn run(&self, event: WorkerEvent, home: HomeLink) -> Result<(u32, Vec<u8>), CallFailure> {
         let WorkerEvent::Run {
             module,
             module_bytes,
@@ -104,10 +105,9 @@ impl WorkerHost {
         tracing::debug!(tid = header.tid, "running a remote thread");
         let ran = chain::run_remote(
             &module.process,
-            header.tid,
-            header.start_arg,
-            header.arena,
+            (header.tid, header.start_arg, header.arena),
             snapshot,
+            home,
         );
         match ran {
             Ok((value, diff, output)) => Ok((

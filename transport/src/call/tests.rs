@@ -312,3 +312,74 @@ fn a_streamed_start_sends_the_same_bytes() {
     }
     assert_eq!(streamed, whole);
 }
+
+#[test]
+fn a_running_thread_calls_home_one_call_at_a_time() {
+    let mut wire = Vec::new();
+    let mut requester = Requester::start(hash(MODULE), b"snap", Limits::default(), &mut wire);
+    let mut worker = Worker::new(Limits::default());
+    let mut out = Vec::new();
+    assert!(
+        worker.home_call(b"early", &mut out).is_err(),
+        "no thread runs yet"
+    );
+    let (events, _) = to_worker(&mut worker, &wire, true);
+    assert_eq!(events.len(), 1);
+
+    for round in 0..3u8 {
+        let mut call = Vec::new();
+        worker.home_call(&[round], &mut call).unwrap();
+        assert!(
+            worker.home_call(b"second", &mut Vec::new()).is_err(),
+            "one outstanding call"
+        );
+        assert_eq!(
+            to_requester(&mut requester, &call),
+            [RequesterEvent::HomeCall(vec![round])]
+        );
+        let mut reply = Vec::new();
+        requester.reply_home(&[round, round], &mut reply).unwrap();
+        assert!(requester.reply_home(b"again", &mut Vec::new()).is_err());
+        let (events, _) = to_worker(&mut worker, &reply, true);
+        assert_eq!(events, [WorkerEvent::HomeReply(vec![round, round])]);
+    }
+
+    // A reply nobody asked for breaks the protocol.
+    let mut stray = Vec::new();
+    Message::HomeReply(b"stray".to_vec()).encode(&mut stray);
+    let (events, failed) = to_worker(&mut worker, &stray, true);
+    assert!(events.is_empty());
+    assert!(matches!(
+        messages(&failed)[..],
+        [Message::Failed {
+            code: ErrorCode::Protocol,
+            ..
+        }]
+    ));
+    assert!(worker.is_done());
+}
+
+#[test]
+fn a_requester_refuses_a_result_while_a_home_call_is_outstanding() {
+    let mut wire = Vec::new();
+    let mut requester = Requester::start(hash(MODULE), b"snap", Limits::default(), &mut wire);
+    let mut call = Vec::new();
+    Message::HomeCall(b"grow".to_vec()).encode(&mut call);
+    assert_eq!(
+        to_requester(&mut requester, &call),
+        [RequesterEvent::HomeCall(b"grow".to_vec())]
+    );
+    assert!(
+        requester
+            .on_message(Message::HomeCall(b"again".to_vec()))
+            .is_err()
+    );
+    assert!(
+        requester
+            .on_message(Message::Finished {
+                value: 1,
+                diff_len: 0
+            })
+            .is_err()
+    );
+}

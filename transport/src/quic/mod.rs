@@ -175,15 +175,22 @@ pub async fn connect(
     Ok(endpoint.connect(addr, name)?.await?)
 }
 
+/// What a requester does with the running thread's calls home: the
+/// request in, the reply out. It may block (it runs on the thread that
+/// drives the call).
+pub type HomeCalls<'a> = &'a mut (dyn FnMut(Vec<u8>) -> Vec<u8> + Send);
+
 /// Runs one chained call on `connection`: sends the snapshot, the module if
-/// the worker asks for it, and returns how the call ended. A stream that
-/// ends early is [`ProtocolError::Lost`]: run the call elsewhere.
+/// the worker asks for it, answers the thread's calls home with `home`, and
+/// returns how the call ended. A stream that ends early is
+/// [`ProtocolError::Lost`]: run the call elsewhere.
 pub async fn call(
     connection: &quinn::Connection,
     module: [u8; 32],
     module_bytes: &[u8],
     snapshot: &[u8],
     limits: Limits,
+    home: HomeCalls<'_>,
 ) -> Result<RequesterEvent, QuicError> {
     let (mut send, mut recv) = connection.open_bi().await?;
     let mut out = Vec::new();
@@ -210,8 +217,9 @@ pub async fn call(
             match requester.on_message(Message::decode(frame)?)? {
                 Some(RequesterEvent::NeedModule) => {
                     requester.send_module(module_bytes, &mut out)?;
-                    send.write_all(&out).await?;
-                    out.clear();
+                }
+                Some(RequesterEvent::HomeCall(request)) => {
+                    requester.reply_home(&home(request), &mut out)?;
                 }
                 Some(done) => {
                     let _ = send.finish();
@@ -219,15 +227,50 @@ pub async fn call(
                 }
                 None => {}
             }
+            if !out.is_empty() {
+                send.write_all(&out).await?;
+                out.clear();
+            }
         }
+    }
+}
+
+/// Why a call home got no reply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum HomeCallError {
+    #[error("the home host is gone (the call's stream ended)")]
+    Lost,
+    #[error("the call has ended (the protocol broke)")]
+    Ended,
+}
+
+type PendingReply = tokio::sync::oneshot::Sender<Result<Vec<u8>, HomeCallError>>;
+
+/// A running thread's way back to its home host, for the thread's own
+/// (blocking) calls: one at a time, as the thread is one thread.
+#[derive(Debug, Clone)]
+pub struct HomeLink {
+    requests: tokio::sync::mpsc::UnboundedSender<(Vec<u8>, PendingReply)>,
+}
+
+impl HomeLink {
+    /// Sends `request` home and waits for the reply. Must not be called
+    /// from inside the async runtime (it blocks).
+    pub fn call(&self, request: Vec<u8>) -> Result<Vec<u8>, HomeCallError> {
+        let (reply, wait) = tokio::sync::oneshot::channel();
+        self.requests
+            .send((request, reply))
+            .map_err(|_| HomeCallError::Ended)?;
+        wait.blocking_recv().map_err(|_| HomeCallError::Ended)?
     }
 }
 
 /// What runs a chained thread for a worker: the module (hash, and bytes
 /// when they came with the call) and the snapshot in, the result and the
-/// diff out. It runs on a blocking thread.
+/// diff out. It runs on a blocking thread, and may call home through the
+/// link it is given.
 pub type RunThread =
-    Arc<dyn Fn(WorkerEvent) -> Result<(u32, Vec<u8>), (ErrorCode, String)> + Send + Sync>;
+    Arc<dyn Fn(WorkerEvent, HomeLink) -> Result<(u32, Vec<u8>), (ErrorCode, String)> + Send + Sync>;
 
 /// Whether the worker host has a module (by hash).
 pub type HasModule = Arc<dyn Fn(&[u8; 32]) -> bool + Send + Sync>;
@@ -258,58 +301,154 @@ pub async fn serve(
     }
 }
 
+/// One call's stream on a worker.
+struct CallStream {
+    send: quinn::SendStream,
+    recv: quinn::RecvStream,
+    decoder: FrameDecoder,
+    worker: Worker,
+    out: Vec<u8>,
+    buffer: Vec<u8>,
+}
+
+impl CallStream {
+    /// Reads what has arrived and feeds it to the worker; the events, or
+    /// `None` when the stream has ended.
+    async fn read(
+        &mut self,
+        has_module: &HasModule,
+    ) -> Result<Option<Vec<WorkerEvent>>, QuicError> {
+        let Some(n) = self.recv.read(&mut self.buffer).await? else {
+            return Ok(None);
+        };
+        self.decoder.push(&self.buffer[..n]);
+        let mut events = Vec::new();
+        while !self.worker.is_done() {
+            let message = match self.decoder.next_frame() {
+                Ok(Some(frame)) => Message::decode(frame).map_err(|e| e.to_string()),
+                Ok(None) => break,
+                Err(e) => Err(e.to_string()),
+            };
+            match message {
+                Ok(message) => events.extend(self.worker.on_message(
+                    message,
+                    &**has_module,
+                    &mut self.out,
+                )),
+                Err(e) => self.worker.fail(ErrorCode::Protocol, &e, &mut self.out),
+            }
+        }
+        Ok(Some(events))
+    }
+
+    async fn flush(&mut self) -> Result<(), QuicError> {
+        if !self.out.is_empty() {
+            self.send.write_all(&self.out).await?;
+            self.out.clear();
+        }
+        Ok(())
+    }
+}
+
 async fn serve_call(
-    mut send: quinn::SendStream,
-    mut recv: quinn::RecvStream,
+    send: quinn::SendStream,
+    recv: quinn::RecvStream,
     limits: Limits,
     has_module: HasModule,
     run: RunThread,
 ) -> Result<(), QuicError> {
-    let mut decoder = FrameDecoder::new(limits);
-    let mut worker = Worker::new(limits);
-    let mut out = Vec::new();
-    let mut buffer = vec![0u8; 64 << 10];
-    while !worker.is_done() {
-        match recv.read(&mut buffer).await? {
-            Some(n) => decoder.push(&buffer[..n]),
-            None => break, // the requester is gone
+    let mut stream = CallStream {
+        send,
+        recv,
+        decoder: FrameDecoder::new(limits),
+        worker: Worker::new(limits),
+        out: Vec::new(),
+        buffer: vec![0u8; 64 << 10],
+    };
+    // Until the thread can run: the snapshot, and the module if needed.
+    let event = loop {
+        let Some(events) = stream.read(&has_module).await? else {
+            return Ok(()); // the requester is gone
+        };
+        stream.flush().await?;
+        if stream.worker.is_done() {
+            stream.send.finish()?;
+            return Ok(());
         }
-        loop {
-            let frame = match decoder.next_frame() {
-                Ok(Some(frame)) => frame,
-                Ok(None) => break,
-                Err(e) => {
-                    worker.fail(ErrorCode::Protocol, &e.to_string(), &mut out);
-                    break;
-                }
-            };
-            let message = match Message::decode(frame) {
-                Ok(message) => message,
-                Err(e) => {
-                    worker.fail(ErrorCode::Protocol, &e.to_string(), &mut out);
-                    break;
-                }
-            };
-            if let Some(event @ WorkerEvent::Run { .. }) =
-                worker.on_message(message, &*has_module, &mut out)
-            {
-                let run = run.clone();
-                match tokio::task::spawn_blocking(move || run(event)).await {
-                    Ok(Ok((value, diff))) => worker.finish(value, &diff, &mut out),
-                    Ok(Err((code, message))) => worker.fail(code, &message, &mut out),
-                    Err(e) => worker.fail(ErrorCode::Trapped, &e.to_string(), &mut out),
+        if let Some(event) = events
+            .into_iter()
+            .find(|e| matches!(e, WorkerEvent::Run { .. }))
+        {
+            break event;
+        }
+    };
+
+    // The thread runs on a blocking thread; meanwhile its calls home go
+    // out, and replies (or a cancel, or the end of the stream) come in.
+    let (requests, mut calls) = tokio::sync::mpsc::unbounded_channel::<(Vec<u8>, PendingReply)>();
+    let link = HomeLink { requests };
+    let mut job = tokio::task::spawn_blocking(move || run(event, link));
+    let mut pending: Option<PendingReply> = None;
+    let mut open = true;
+    let ended = loop {
+        tokio::select! {
+            ended = &mut job => break ended,
+            Some((request, reply)) = calls.recv() => {
+                let sent = if open {
+                    stream
+                        .worker
+                        .home_call(&request, &mut stream.out)
+                        .map_err(|_| HomeCallError::Ended)
+                } else {
+                    Err(HomeCallError::Lost)
+                };
+                match sent {
+                    Ok(()) => pending = Some(reply),
+                    Err(e) => {
+                        let _ = reply.send(Err(e));
+                    }
                 }
             }
-            if worker.is_done() {
-                break;
+            read = stream.read(&has_module), if open => {
+                match read {
+                    Ok(Some(events)) => {
+                        for event in events {
+                            if let (WorkerEvent::HomeReply(body), Some(reply)) = (event, pending.take()) {
+                                let _ = reply.send(Ok(body));
+                            }
+                        }
+                    }
+                    // The requester is gone: the thread's result has
+                    // nowhere to go, its calls home no answer.
+                    Ok(None) | Err(_) => open = false,
+                }
+                if (stream.worker.is_done() || !open)
+                    && let Some(reply) = pending.take()
+                {
+                    let error = if open {
+                        HomeCallError::Ended
+                    } else {
+                        HomeCallError::Lost
+                    };
+                    let _ = reply.send(Err(error));
+                }
             }
         }
-        if !out.is_empty() {
-            send.write_all(&out).await?;
-            out.clear();
+        if open {
+            stream.flush().await?;
         }
+    };
+    match ended {
+        Ok(Ok((value, diff))) => stream.worker.finish(value, &diff, &mut stream.out),
+        Ok(Err((code, message))) => stream.worker.fail(code, &message, &mut stream.out),
+        Err(e) => stream
+            .worker
+            .fail(ErrorCode::Trapped, &e.to_string(), &mut stream.out),
     }
-    send.finish()?;
+    if open {
+        stream.flush().await?;
+        stream.send.finish()?;
+    }
     Ok(())
 }
 

@@ -15,21 +15,36 @@ fn temp_dir(name: &str) -> std::path::PathBuf {
     dir
 }
 
-/// A worker that "runs" a thread by reversing the snapshot.
+/// A worker that "runs" a thread by asking home twice (with the
+/// snapshot's length, then with home's first answer) and reversing the
+/// snapshot; its value adds the module's length and home's last answer.
 fn reverse_worker(known: bool) -> (HasModule, RunThread) {
     let has_module: HasModule = Arc::new(move |_| known);
-    let run: RunThread = Arc::new(|event| match event {
+    let run: RunThread = Arc::new(|event, home: HomeLink| match event {
         WorkerEvent::Run {
             snapshot,
             module_bytes,
             ..
         } => {
-            let value = module_bytes.map_or(0, |bytes| bytes.len() as u32);
+            let first = home
+                .call((snapshot.len() as u32).to_le_bytes().to_vec())
+                .map_err(|e| (ErrorCode::Trapped, e.to_string()))?;
+            let second = home
+                .call(first)
+                .map_err(|e| (ErrorCode::Trapped, e.to_string()))?;
+            let answer = u32::from_le_bytes(second.try_into().unwrap_or_default());
+            let value = module_bytes.map_or(0, |bytes| bytes.len() as u32) + answer;
             Ok((value, snapshot.into_iter().rev().collect()))
         }
-        WorkerEvent::Cancelled => Err((ErrorCode::Cancelled, "cancelled".into())),
+        other => Err((ErrorCode::Protocol, format!("unexpected {other:?}"))),
     });
     (has_module, run)
+}
+
+/// Home's side of `reverse_worker`'s calls: adds one.
+fn add_one(request: Vec<u8>) -> Vec<u8> {
+    let n = u32::from_le_bytes(request.try_into().unwrap_or_default());
+    (n + 1).to_le_bytes().to_vec()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -58,22 +73,42 @@ async fn a_chained_call_between_cluster_nodes() {
     let connection = connect(&client, addr, "worker-1").await.unwrap();
     let snapshot: Vec<u8> = (0..1_000_000u32).map(|i| i as u8).collect();
     let hash: [u8; 32] = Sha256::digest(MODULE).into();
-    let done = call(&connection, hash, MODULE, &snapshot, Limits::default())
-        .await
-        .unwrap();
+    let mut calls = 0;
+    let mut home = |request| {
+        calls += 1;
+        add_one(request)
+    };
+    let done = call(
+        &connection,
+        hash,
+        MODULE,
+        &snapshot,
+        Limits::default(),
+        &mut home,
+    )
+    .await
+    .unwrap();
+    assert_eq!(calls, 2, "the thread called home twice");
     let expected: Vec<u8> = snapshot.iter().rev().copied().collect();
     assert_eq!(
         done,
         RequesterEvent::Finished {
-            value: MODULE.len() as u32,
+            value: MODULE.len() as u32 + snapshot.len() as u32 + 2,
             diff: expected
         },
-        "the module was fetched, checked and used"
+        "the module was fetched, checked and used, home answered"
     );
     // A module that does not match its hash is refused by the worker.
-    let done = call(&connection, [9; 32], MODULE, b"s", Limits::default())
-        .await
-        .unwrap();
+    let done = call(
+        &connection,
+        [9; 32],
+        MODULE,
+        b"s",
+        Limits::default(),
+        &mut add_one,
+    )
+    .await
+    .unwrap();
     assert!(matches!(
         done,
         RequesterEvent::Failed {
@@ -106,9 +141,16 @@ async fn a_node_of_another_cluster_is_refused() {
     let refused = tokio::time::timeout(std::time::Duration::from_secs(10), async {
         match connect(&client, addr, "worker-1").await {
             Err(e) => Err(e),
-            Ok(connection) => call(&connection, [0; 32], b"", b"s", Limits::default())
-                .await
-                .map(|_| ()),
+            Ok(connection) => call(
+                &connection,
+                [0; 32],
+                b"",
+                b"s",
+                Limits::default(),
+                &mut add_one,
+            )
+            .await
+            .map(|_| ()),
         }
     })
     .await
