@@ -553,8 +553,27 @@ impl ChildStart {
             .unwrap_or_else(|e| e.into_inner())
             .clone();
         let thread = (self.tid, self.start_arg, self.arena);
-        let mut home = |request: Vec<u8>| encode_home(&self.serve_home(chain, &request));
-        match cluster.run(peer, &chain.module_bytes, thread, &snapshot, &mut home) {
+        // Set once the thread changed shared state: from then on it cannot
+        // run again elsewhere.
+        let effects = AtomicBool::new(false);
+        let mut home = |request: Vec<u8>| encode_home(&self.serve_home(chain, &request, &effects));
+        let outcome = cluster.run(
+            peer,
+            &chain.module_bytes,
+            thread,
+            &snapshot,
+            &mut home,
+            &effects,
+        );
+        let lost_after_effects = |why: &str| -> ! {
+            let _ = writeln!(
+                std::io::stderr(),
+                "weft: thread {} cannot finish: {why}, after it changed shared state, so running it again could repeat those changes",
+                self.tid
+            );
+            terminate(1, None)
+        };
+        match outcome {
             Remote::Finished {
                 value,
                 diff,
@@ -562,6 +581,9 @@ impl ChildStart {
             } => {
                 print_output(&output);
                 self.merge_and_finish((value, diff));
+            }
+            Remote::Home { .. } if effects.load(Ordering::SeqCst) => {
+                lost_after_effects("it left its peer")
             }
             Remote::Home { needs_home, why } => {
                 tracing::debug!(tid = self.tid, "running the thread at home: {why}");
@@ -580,7 +602,7 @@ impl ChildStart {
     }
 
     /// Serves a call home from this thread running on a peer.
-    fn serve_home(&self, chain: &ChainSupport, request: &[u8]) -> HomeReply {
+    fn serve_home(&self, chain: &ChainSupport, request: &[u8], effects: &AtomicBool) -> HomeReply {
         let request = match decode_home::<HomeRequest>(request) {
             Ok(request) => request,
             Err(e) => return HomeReply::Refused(e.to_string()),
@@ -618,6 +640,22 @@ impl ChildStart {
                     Ok(()) => HomeReply::Done,
                     Err(e) => HomeReply::Refused(e.to_string()),
                 }
+            }
+            HomeRequest::Global(call) => {
+                tracing::debug!(tid = self.tid, "a call home: {call:?}");
+                if call.has_effects() {
+                    effects.store(true, Ordering::SeqCst);
+                }
+                let state = self.process.state();
+                // The owner this thread has at home (`state_imports.rs`).
+                let owner = self.process.serial() << 32 | self.tid as u64;
+                let answer = crate::remote::serve_global(
+                    &**state.global(),
+                    owner,
+                    call,
+                    state.limits().lock_timeout,
+                );
+                HomeReply::Global(answer.map_err(|e| e as u8))
             }
         }
     }
@@ -753,6 +791,7 @@ pub(crate) fn run_remote(
     // the thread's origin, which a remote thread never walks (nested
     // spawns and arena chunks need home).
     process.acquire_slot();
+    let _home = crate::remote::HomeScope::enter(home.clone());
     run_child(
         process,
         (tid, start_arg, arena),

@@ -6,18 +6,27 @@
 //! `weft:threads` `finish`, and writing to stdout and stderr (buffered and
 //! printed by the home host when the thread's changes merge). A new arena
 //! chunk is a call home over the thread's stream (the arena zone is
-//! home's). Every other host call (a nested spawn, shared state, a chained
-//! function, any other file operation, `exit`) ends the remote run with
+//! home's), and so is every operation on the global state tier (the local
+//! tier is the worker's own, as each host has its own). Every other host
+//! call (a nested spawn, a chained function, any other file operation,
+//! `exit`) ends the remote run with
 //! [`NeedsHome`]; the home host then runs the thread itself from the same
 //! snapshot, which computes the same result: a thread changes nothing
 //! outside its own memory before it finishes, and its buffered output is
 //! dropped with the run.
 
+use std::cell::RefCell;
+use std::time::Instant;
+
 use wasmtime::{Caller, ExternType, Linker, Module};
+use weft_transport::quic::HomeLink;
 
 use crate::chain;
-use crate::cluster::envelope::{HomeReply, HomeRequest, decode_home, encode_home};
+use crate::cluster::envelope::{
+    GlobalAnswer, GlobalCall, HomeReply, HomeRequest, decode_home, encode_home,
+};
 use crate::process::{ThreadState, read_guest, write_guest};
+use crate::state::{GlobalTier, LockKind, Owner, StateError};
 use crate::{call_imports, state_imports, threads, wasi};
 
 /// Output a remote thread may buffer; past it, the thread runs at home.
@@ -63,7 +72,12 @@ pub(crate) fn shadow_home_imports(
                 | state_imports::STATE_MODULE
                 | call_imports::CHAIN_MODULE
         );
-        if !ours || RUN_ANYWHERE.contains(&(module_name, name)) {
+        // Shared state works anywhere: the local tier is this host's, the
+        // global tier is reached through home (`HomeGlobal`).
+        if !ours
+            || module_name == state_imports::STATE_MODULE
+            || RUN_ANYWHERE.contains(&(module_name, name))
+        {
             continue;
         }
         match (module_name, name) {
@@ -176,6 +190,215 @@ fn remote_poll_oneoff(
         return Ok(errno);
     }
     Err(NeedsHome("poll_oneoff on files".into()).into())
+}
+
+thread_local! {
+    /// The way home of the remote thread running on this OS thread.
+    static HOME: RefCell<Option<HomeLink>> = const { RefCell::new(None) };
+}
+
+/// While it lives, the calling OS thread runs a remote thread whose home
+/// is reached through `link` (for [`HomeGlobal`], which the state imports
+/// call without the thread's store).
+pub(crate) struct HomeScope;
+
+impl HomeScope {
+    pub(crate) fn enter(link: HomeLink) -> Self {
+        HOME.with(|home| *home.borrow_mut() = Some(link));
+        Self
+    }
+}
+
+impl Drop for HomeScope {
+    fn drop(&mut self) {
+        HOME.with(|home| home.borrow_mut().take());
+    }
+}
+
+/// The global state tier of a worker host: each operation goes to the
+/// home of the remote thread that makes it, over its call's stream; home
+/// applies it to its own global tier (embedded or Redis) as the thread's
+/// lock owner there.
+#[derive(Debug, Default)]
+pub struct HomeGlobal;
+
+impl HomeGlobal {
+    fn call(&self, call: GlobalCall) -> Result<GlobalAnswer, StateError> {
+        let Some(link) = HOME.with(|home| home.borrow().clone()) else {
+            return Err(StateError::Unavailable);
+        };
+        let reply = link
+            .call(encode_home(&HomeRequest::Global(call)))
+            .map_err(|_| StateError::Unavailable)?;
+        match decode_home::<HomeReply>(&reply) {
+            Ok(HomeReply::Global(Ok(answer))) => Ok(answer),
+            Ok(HomeReply::Global(Err(code))) => {
+                Err(StateError::from_code(code).unwrap_or(StateError::Unavailable))
+            }
+            _ => Err(StateError::Unavailable),
+        }
+    }
+
+    fn done(&self, call: GlobalCall) -> Result<(), StateError> {
+        match self.call(call)? {
+            GlobalAnswer::Done => Ok(()),
+            _ => Err(StateError::Unavailable),
+        }
+    }
+}
+
+impl GlobalTier for HomeGlobal {
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StateError> {
+        match self.call(GlobalCall::Get { key: key.into() })? {
+            GlobalAnswer::Value(value) => Ok(value),
+            _ => Err(StateError::Unavailable),
+        }
+    }
+
+    fn get_range(&self, key: &str, offset: u64, len: u32) -> Result<Vec<u8>, StateError> {
+        let key = key.into();
+        match self.call(GlobalCall::GetRange { key, offset, len })? {
+            GlobalAnswer::Bytes(bytes) if bytes.len() == len as usize => Ok(bytes),
+            _ => Err(StateError::Unavailable),
+        }
+    }
+
+    fn set(&self, key: &str, value: &[u8]) -> Result<(), StateError> {
+        self.done(GlobalCall::Set {
+            key: key.into(),
+            value: value.to_vec(),
+        })
+    }
+
+    fn set_ranges(&self, key: &str, len: u64, ranges: &[(u64, &[u8])]) -> Result<(), StateError> {
+        self.done(GlobalCall::SetRanges {
+            key: key.into(),
+            len,
+            ranges: ranges
+                .iter()
+                .map(|(at, bytes)| (*at, bytes.to_vec()))
+                .collect(),
+        })
+    }
+
+    fn delete(&self, key: &str) -> Result<(), StateError> {
+        self.done(GlobalCall::Delete { key: key.into() })
+    }
+
+    fn append(&self, key: &str, record: &[u8]) -> Result<(), StateError> {
+        self.done(GlobalCall::Append {
+            key: key.into(),
+            record: record.to_vec(),
+        })
+    }
+
+    fn appended_count(&self, key: &str) -> Result<u32, StateError> {
+        match self.call(GlobalCall::AppendedCount { key: key.into() })? {
+            GlobalAnswer::Count(n) => Ok(n),
+            _ => Err(StateError::Unavailable),
+        }
+    }
+
+    fn read_appended(&self, key: &str, index: u32) -> Result<Option<Vec<u8>>, StateError> {
+        match self.call(GlobalCall::ReadAppended {
+            key: key.into(),
+            index,
+        })? {
+            GlobalAnswer::Value(value) => Ok(value),
+            _ => Err(StateError::Unavailable),
+        }
+    }
+
+    fn clear_appended(&self, key: &str) -> Result<(), StateError> {
+        self.done(GlobalCall::ClearAppended { key: key.into() })
+    }
+
+    fn lock(
+        &self,
+        key: &str,
+        kind: LockKind,
+        _owner: Owner,
+        deadline: Instant,
+    ) -> Result<(), StateError> {
+        self.done(GlobalCall::Lock {
+            key: key.into(),
+            write: kind == LockKind::Write,
+            wait_ms: deadline
+                .saturating_duration_since(Instant::now())
+                .as_millis() as u64,
+        })
+    }
+
+    fn unlock(&self, key: &str, kind: LockKind, _owner: Owner) -> Result<(), StateError> {
+        self.done(GlobalCall::Unlock {
+            key: key.into(),
+            write: kind == LockKind::Write,
+        })
+    }
+}
+
+/// Serves a remote thread's [`GlobalCall`] against `global`, as `owner`;
+/// a lock waits at most `max_wait` (home's own bound, whatever the worker
+/// asked).
+pub(crate) fn serve_global(
+    global: &dyn GlobalTier,
+    owner: Owner,
+    call: GlobalCall,
+    max_wait: std::time::Duration,
+) -> Result<GlobalAnswer, StateError> {
+    let kind = |write| {
+        if write {
+            LockKind::Write
+        } else {
+            LockKind::Read
+        }
+    };
+    Ok(match call {
+        GlobalCall::Get { key } => GlobalAnswer::Value(global.get(&key)?),
+        GlobalCall::GetRange { key, offset, len } => {
+            GlobalAnswer::Bytes(global.get_range(&key, offset, len)?)
+        }
+        GlobalCall::Set { key, value } => {
+            global.set(&key, &value)?;
+            GlobalAnswer::Done
+        }
+        GlobalCall::SetRanges { key, len, ranges } => {
+            let ranges: Vec<(u64, &[u8])> =
+                ranges.iter().map(|(at, bytes)| (*at, &bytes[..])).collect();
+            global.set_ranges(&key, len, &ranges)?;
+            GlobalAnswer::Done
+        }
+        GlobalCall::Delete { key } => {
+            global.delete(&key)?;
+            GlobalAnswer::Done
+        }
+        GlobalCall::Append { key, record } => {
+            global.append(&key, &record)?;
+            GlobalAnswer::Done
+        }
+        GlobalCall::AppendedCount { key } => GlobalAnswer::Count(global.appended_count(&key)?),
+        GlobalCall::ReadAppended { key, index } => {
+            GlobalAnswer::Value(global.read_appended(&key, index)?)
+        }
+        GlobalCall::ClearAppended { key } => {
+            global.clear_appended(&key)?;
+            GlobalAnswer::Done
+        }
+        GlobalCall::Lock {
+            key,
+            write,
+            wait_ms,
+        } => {
+            let wait = std::time::Duration::from_millis(wait_ms).min(max_wait);
+            let deadline = Instant::now() + wait;
+            global.lock(&key, kind(write), owner, deadline)?;
+            GlobalAnswer::Done
+        }
+        GlobalCall::Unlock { key, write } => {
+            global.unlock(&key, kind(write), owner)?;
+            GlobalAnswer::Done
+        }
+    })
 }
 
 /// Splits buffered output into its writes: `(fd, bytes)`. Refuses a

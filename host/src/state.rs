@@ -32,6 +32,22 @@ pub enum StateError {
     Unavailable = 5,
 }
 
+impl StateError {
+    /// The error with WIT discriminant `code`.
+    pub fn from_code(code: u8) -> Option<Self> {
+        [
+            Self::NotFound,
+            Self::OutOfBounds,
+            Self::TooLarge,
+            Self::NotLocked,
+            Self::TimedOut,
+            Self::Unavailable,
+        ]
+        .into_iter()
+        .find(|e| *e as u8 == code)
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LockKind {
     Read,
@@ -310,6 +326,11 @@ impl Default for StateHost {
 }
 
 impl StateHost {
+    /// The global tier under this host's local one.
+    pub fn global(&self) -> &Arc<dyn GlobalTier> {
+        &self.global
+    }
+
     pub fn new(global: Arc<dyn GlobalTier>, limits: StateLimits) -> Self {
         Self {
             local: Mutex::new(HashMap::new()),

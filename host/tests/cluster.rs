@@ -47,6 +47,94 @@ fn strings(args: &[&str]) -> Vec<String> {
 /// Long enough (about two seconds a thread here) to kill a host meanwhile.
 const LONG: &str = "1000000000";
 
+/// How a home host's run ended.
+struct Ended {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+/// Runs `args` (after `weft run --thread-mode chain` and the options that
+/// send threads to `hosts`), kills with SIGKILL the first worker that
+/// starts a thread once the home host's log contains `after`, and waits
+/// for the home host.
+fn run_and_kill_a_worker(hosts: &mut ServeHosts, args: &[&str], after: &str) -> Ended {
+    let mut main = Command::new(WEFT)
+        .args(["run", "--thread-mode", "chain"])
+        .args(hosts.run_options())
+        .args(args)
+        .env("WEFT_LOG", "weft::cluster=debug,weft::chain=debug")
+        .env_remove("THREAD_MODE")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = main.stdout.take().unwrap();
+    let mut stderr = main.stderr.take().unwrap();
+    let out = std::thread::spawn(move || {
+        let mut text = String::new();
+        stdout.read_to_string(&mut text).map(|_| text)
+    });
+    let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let sink = log.clone();
+    let err = std::thread::spawn(move || {
+        let mut buffer = [0u8; 4096];
+        loop {
+            match stderr.read(&mut buffer) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => sink
+                    .lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buffer[..n])),
+            }
+        }
+    });
+
+    let start = Instant::now();
+    let victim = loop {
+        let running =
+            (0..hosts.count()).find(|&i| hosts.log(i).contains("running a remote thread"));
+        if let Some(i) = running
+            && log.lock().unwrap().contains(after)
+        {
+            break i;
+        }
+        assert!(start.elapsed() < TIMEOUT, "no worker got a thread");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    hosts.kill(victim).unwrap();
+
+    let status = loop {
+        if let Some(status) = main.try_wait().unwrap() {
+            break status;
+        }
+        if start.elapsed() > TIMEOUT {
+            let _ = main.kill();
+            panic!("the home host hung after losing a worker");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    err.join().unwrap();
+    let stderr = log.lock().unwrap().clone();
+    Ended {
+        code: status.code(),
+        stdout: out.join().unwrap().unwrap(),
+        stderr,
+    }
+}
+
+fn serve_hosts(name: &str, count: usize) -> ServeHosts {
+    ServeHosts::start(
+        Path::new(WEFT),
+        &tmp(name),
+        count,
+        2,
+        &[("WEFT_LOG", "weft::cluster=debug")],
+    )
+    .unwrap()
+}
+
 #[test]
 fn a_worker_killed_while_it_runs_threads_costs_time_not_the_result() {
     let wasm = guest("long_thread");
@@ -55,67 +143,56 @@ fn a_worker_killed_while_it_runs_threads_costs_time_not_the_result() {
     assert_eq!(expected.code, Some(0), "{expected:?}");
 
     for round in 0..3 {
-        let mut hosts = ServeHosts::start(
-            Path::new(WEFT),
-            &tmp(&format!("cluster-kill-{round}")),
-            2,
-            2,
-            &[("WEFT_LOG", "weft::cluster=debug")],
-        )
-        .unwrap();
-        let mut main = Command::new(WEFT)
-            .args(["run", "--thread-mode", "chain"])
-            .args(hosts.run_options())
-            .args([wasm_arg, LONG])
-            .env("WEFT_LOG", "weft::cluster=debug,weft::chain=debug")
-            .env_remove("THREAD_MODE")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut stdout = main.stdout.take().unwrap();
-        let mut stderr = main.stderr.take().unwrap();
-        let out = std::thread::spawn(move || {
-            let mut text = String::new();
-            stdout.read_to_string(&mut text).map(|_| text)
-        });
-        let err = std::thread::spawn(move || {
-            let mut text = String::new();
-            stderr.read_to_string(&mut text).map(|_| text)
-        });
-
-        // Kill the worker that runs a thread, once it does.
-        let start = Instant::now();
-        let victim = loop {
-            if let Some(i) =
-                (0..hosts.count()).find(|&i| hosts.log(i).contains("running a remote thread"))
-            {
-                break i;
-            }
-            assert!(start.elapsed() < TIMEOUT, "no worker got a thread");
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        hosts.kill(victim).unwrap();
-
-        let status = loop {
-            if let Some(status) = main.try_wait().unwrap() {
-                break status;
-            }
-            if start.elapsed() > TIMEOUT {
-                let _ = main.kill();
-                panic!("the home host hung after losing a worker");
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        let (stdout, stderr) = (out.join().unwrap().unwrap(), err.join().unwrap().unwrap());
-        assert_eq!(status.code(), Some(0), "round {round}: {stderr}");
-        assert_eq!(stdout, expected.stdout, "round {round}: {stderr}");
+        let mut hosts = serve_hosts(&format!("cluster-kill-{round}"), 2);
+        let ended = run_and_kill_a_worker(&mut hosts, &[wasm_arg, LONG], "");
+        assert_eq!(ended.code, Some(0), "round {round}: {}", ended.stderr);
+        assert_eq!(
+            ended.stdout, expected.stdout,
+            "round {round}: {}",
+            ended.stderr
+        );
         assert!(
-            stderr.contains("taking the thread back"),
-            "round {round}: the lost threads were not taken back: {stderr}"
+            ended.stderr.contains("taking the thread back"),
+            "round {round}: the lost threads were not taken back: {}",
+            ended.stderr
         );
     }
+}
+
+#[test]
+fn a_thread_lost_after_it_changed_shared_state_is_not_run_twice() {
+    let wasm = guest("state_then_long");
+    let mut hosts = serve_hosts("cluster-kill-state", 2);
+    // Killed once home has served the thread's append.
+    let ended = run_and_kill_a_worker(&mut hosts, &[wasm.to_str().unwrap(), LONG], "Append");
+    assert_eq!(ended.code, Some(1), "{}", ended.stderr);
+    assert!(
+        ended.stderr.contains("after it changed shared state"),
+        "{}",
+        ended.stderr
+    );
+    assert!(ended.stdout.is_empty(), "{}", ended.stdout);
+}
+
+#[test]
+fn threads_on_peers_share_state_through_the_home_global_tier() {
+    // Eight threads add 200 each to one counter under the global write
+    // lock (pull, read, write, push): four run on the two peers, four at
+    // home, and no update is lost.
+    let wasm = guest("state_counter");
+    let hosts = serve_hosts("cluster-state", 2);
+    let mut args = strings(&["run", "--thread-mode", "chain"]);
+    args.extend(hosts.run_options());
+    args.push("--cluster-stats".into());
+    args.push(wasm.to_str().unwrap().into());
+    let out = weft(&args, &[]);
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert_eq!(out.stdout, "counter 1600 (expected 1600), failed calls 0\n");
+    assert!(
+        out.stderr.contains("cluster: 4 threads ran on peers"),
+        "{}",
+        out.stderr
+    );
 }
 
 #[test]

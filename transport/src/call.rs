@@ -42,8 +42,8 @@ fn name(message: &Message) -> &'static str {
         Message::Finished { .. } => "finished",
         Message::Failed { .. } => "failed",
         Message::Cancel => "cancel",
-        Message::HomeCall(_) => "home-call",
-        Message::HomeReply(_) => "home-reply",
+        Message::HomeCall { .. } => "home-call",
+        Message::HomeReply { .. } => "home-reply",
     }
 }
 
@@ -105,6 +105,18 @@ impl Incoming {
     }
 }
 
+/// Where one end is in a call home: the request (or reply) may arrive in
+/// several `Data` frames.
+#[derive(Debug, Default)]
+enum HomeCallState {
+    #[default]
+    Idle,
+    /// Its bytes are arriving.
+    Receiving(Incoming),
+    /// Sent (worker) or delivered (requester): the answer is awaited.
+    Outstanding,
+}
+
 /// What the requesting host must act on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RequesterEvent {
@@ -134,8 +146,7 @@ pub struct Requester {
     limits: Limits,
     module_asked: bool,
     module_sent: bool,
-    /// A `HomeCall` awaits its reply.
-    home_call: bool,
+    home_call: HomeCallState,
 }
 
 impl Requester {
@@ -154,7 +165,7 @@ impl Requester {
             limits,
             module_asked: false,
             module_sent: false,
-            home_call: false,
+            home_call: HomeCallState::Idle,
         }
     }
 
@@ -176,7 +187,7 @@ impl Requester {
             limits,
             module_asked: false,
             module_sent: false,
-            home_call: false,
+            home_call: HomeCallState::Idle,
         }
     }
 
@@ -201,13 +212,20 @@ impl Requester {
 
     /// Answers the outstanding `HomeCall`.
     pub fn reply_home(&mut self, reply: &[u8], out: &mut Vec<u8>) -> Result<(), ProtocolError> {
-        if !std::mem::take(&mut self.home_call) {
+        if !matches!(self.home_call, HomeCallState::Outstanding) {
             return Err(ProtocolError::Unexpected {
                 got: "a reply to send",
                 state: "no home call is outstanding",
             });
         }
-        Message::HomeReply(reply.to_vec()).encode(out);
+        self.home_call = HomeCallState::Idle;
+        send_payload(
+            Message::HomeReply {
+                len: reply.len() as u64,
+            },
+            reply,
+            out,
+        );
         Ok(())
     }
 
@@ -235,11 +253,28 @@ impl Requester {
                 self.module_asked = true;
                 Ok(Some(RequesterEvent::NeedModule))
             }
-            (RequesterState::Waiting, Message::HomeCall(request)) if !self.home_call => {
-                self.home_call = true;
-                Ok(Some(RequesterEvent::HomeCall(request)))
+            (RequesterState::Waiting, Message::HomeCall { len })
+                if matches!(self.home_call, HomeCallState::Idle) =>
+            {
+                let request = Incoming::new("home call", len, &self.limits)?;
+                Ok(self.home_request(request))
             }
-            (RequesterState::Waiting, Message::Finished { value, diff_len }) if !self.home_call => {
+            (RequesterState::Waiting, Message::Data(bytes))
+                if matches!(self.home_call, HomeCallState::Receiving(_)) =>
+            {
+                let HomeCallState::Receiving(mut request) = std::mem::take(&mut self.home_call)
+                else {
+                    unreachable!("matched above");
+                };
+                if !request.add(&bytes)? {
+                    self.home_call = HomeCallState::Receiving(request);
+                    return Ok(None);
+                }
+                Ok(self.home_request(request))
+            }
+            (RequesterState::Waiting, Message::Finished { value, diff_len })
+                if matches!(self.home_call, HomeCallState::Idle) =>
+            {
                 let diff = Incoming::new("diff", diff_len, &self.limits)?;
                 if diff.complete() {
                     self.state = RequesterState::Done;
@@ -264,7 +299,7 @@ impl Requester {
             }
             (RequesterState::Waiting, Message::Failed { code, message }) => {
                 self.state = RequesterState::Done;
-                self.home_call = false;
+                self.home_call = HomeCallState::Idle;
                 Ok(Some(RequesterEvent::Failed { code, message }))
             }
             (RequesterState::Waiting, message) => {
@@ -274,6 +309,17 @@ impl Requester {
                 Err(unexpected(&message, "receiving the diff"))
             }
             (RequesterState::Done, message) => Err(unexpected(&message, "done")),
+        }
+    }
+
+    /// A whole request came (or is still coming) in.
+    fn home_request(&mut self, request: Incoming) -> Option<RequesterEvent> {
+        if request.complete() {
+            self.home_call = HomeCallState::Outstanding;
+            Some(RequesterEvent::HomeCall(request.data))
+        } else {
+            self.home_call = HomeCallState::Receiving(request);
+            None
         }
     }
 
@@ -332,8 +378,7 @@ enum WorkerState {
 pub struct Worker {
     state: WorkerState,
     limits: Limits,
-    /// A `HomeCall` awaits its reply.
-    home_call: bool,
+    home_call: HomeCallState,
 }
 
 impl Worker {
@@ -341,25 +386,32 @@ impl Worker {
         Self {
             state: WorkerState::AwaitRun,
             limits,
-            home_call: false,
+            home_call: HomeCallState::Idle,
         }
     }
 
     /// The running thread asks its home for something; the answer comes
     /// as [`WorkerEvent::HomeReply`]. One at a time, only while running.
     pub fn home_call(&mut self, request: &[u8], out: &mut Vec<u8>) -> Result<(), ProtocolError> {
-        if !matches!(self.state, WorkerState::Running) || self.home_call {
+        let idle = matches!(self.home_call, HomeCallState::Idle);
+        if !matches!(self.state, WorkerState::Running) || !idle {
             return Err(ProtocolError::Unexpected {
                 got: "a home call to send",
-                state: if self.home_call {
-                    "another home call is outstanding"
-                } else {
+                state: if idle {
                     "no thread is running"
+                } else {
+                    "another home call is outstanding"
                 },
             });
         }
-        self.home_call = true;
-        Message::HomeCall(request.to_vec()).encode(out);
+        self.home_call = HomeCallState::Outstanding;
+        send_payload(
+            Message::HomeCall {
+                len: request.len() as u64,
+            },
+            request,
+            out,
+        );
         Ok(())
     }
 
@@ -476,9 +528,25 @@ impl Worker {
                     )
                 }
             }
-            (WorkerState::Running, Message::HomeReply(reply)) if self.home_call => {
-                self.home_call = false;
-                (WorkerState::Running, Some(WorkerEvent::HomeReply(reply)))
+            (WorkerState::Running, Message::HomeReply { len })
+                if matches!(self.home_call, HomeCallState::Outstanding) =>
+            {
+                let reply = Incoming::new("home reply", len, &self.limits).map_err(too_large)?;
+                (WorkerState::Running, self.home_reply(reply))
+            }
+            (WorkerState::Running, Message::Data(bytes))
+                if matches!(self.home_call, HomeCallState::Receiving(_)) =>
+            {
+                let HomeCallState::Receiving(mut reply) = std::mem::take(&mut self.home_call)
+                else {
+                    unreachable!("matched above");
+                };
+                if reply.add(&bytes).map_err(protocol)? {
+                    (WorkerState::Running, self.home_reply(reply))
+                } else {
+                    self.home_call = HomeCallState::Receiving(reply);
+                    (WorkerState::Running, None)
+                }
             }
             (state, message) => {
                 let state_name = match state {
@@ -497,6 +565,17 @@ impl Worker {
         };
         self.state = next;
         Ok(event)
+    }
+
+    /// A whole reply came (or is still coming) in.
+    fn home_reply(&mut self, reply: Incoming) -> Option<WorkerEvent> {
+        if reply.complete() {
+            self.home_call = HomeCallState::Idle;
+            Some(WorkerEvent::HomeReply(reply.data))
+        } else {
+            self.home_call = HomeCallState::Receiving(reply);
+            None
+        }
     }
 
     fn snapshot_complete(

@@ -48,10 +48,12 @@ pub enum Message {
     /// Requester: stop the call.
     Cancel,
     /// Worker: the running thread asks its home host for something (a
-    /// request in the hosts' own encoding); at most one is outstanding.
-    HomeCall(Vec<u8>),
-    /// Requester: the answer to the outstanding `HomeCall`.
-    HomeReply(Vec<u8>),
+    /// request of `len` bytes in the hosts' own encoding, which follows as
+    /// `Data`); at most one is outstanding.
+    HomeCall { len: u64 },
+    /// Requester: the answer to the outstanding `HomeCall`; its `len`
+    /// bytes follow as `Data`.
+    HomeReply { len: u64 },
 }
 
 #[derive(Serialize, Deserialize)]
@@ -150,8 +152,8 @@ impl Message {
                 )
             }
             Message::Cancel => frame::encode(CANCEL, &[], out),
-            Message::HomeCall(request) => frame::encode(HOME_CALL, request, out),
-            Message::HomeReply(reply) => frame::encode(HOME_REPLY, reply, out),
+            Message::HomeCall { len } => frame::encode(HOME_CALL, &body(len), out),
+            Message::HomeReply { len } => frame::encode(HOME_REPLY, &body(len), out),
         }
     }
 
@@ -200,8 +202,12 @@ impl Message {
                 empty("cancel")?;
                 Message::Cancel
             }
-            HOME_CALL => Message::HomeCall(frame.body),
-            HOME_REPLY => Message::HomeReply(frame.body),
+            HOME_CALL => Message::HomeCall {
+                len: parse(&frame.body, "home-call")?,
+            },
+            HOME_REPLY => Message::HomeReply {
+                len: parse(&frame.body, "home-reply")?,
+            },
             kind => return Err(MessageError::UnknownKind(kind)),
         })
     }
@@ -239,8 +245,8 @@ mod tests {
                 message: "unreachable".into(),
             },
             Message::Cancel,
-            Message::HomeCall(vec![4, 5]),
-            Message::HomeReply(Vec::new()),
+            Message::HomeCall { len: 4 },
+            Message::HomeReply { len: 0 },
         ] {
             assert_eq!(round_trip(message.clone()), message);
         }

@@ -106,6 +106,81 @@ pub enum HomeRequest {
     ArenaGrow { size: u32 },
     /// A chunk the worker could not use goes back to the zone.
     ArenaRelease { start: u32 },
+    /// An operation on the global state tier (home's choice of tier; the
+    /// worker's local tier is its own).
+    Global(GlobalCall),
+}
+
+/// The operations of `GlobalTier`, as a remote thread calls them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum GlobalCall {
+    Get {
+        key: String,
+    },
+    GetRange {
+        key: String,
+        offset: u64,
+        len: u32,
+    },
+    Set {
+        key: String,
+        value: Vec<u8>,
+    },
+    SetRanges {
+        key: String,
+        len: u64,
+        ranges: Vec<(u64, Vec<u8>)>,
+    },
+    Delete {
+        key: String,
+    },
+    Append {
+        key: String,
+        record: Vec<u8>,
+    },
+    AppendedCount {
+        key: String,
+    },
+    ReadAppended {
+        key: String,
+        index: u32,
+    },
+    ClearAppended {
+        key: String,
+    },
+    /// A lock for the calling thread, waiting at most `wait_ms`.
+    Lock {
+        key: String,
+        write: bool,
+        wait_ms: u64,
+    },
+    Unlock {
+        key: String,
+        write: bool,
+    },
+}
+
+impl GlobalCall {
+    /// Whether it changes what others see: a thread that made such a call
+    /// cannot simply run again.
+    pub fn has_effects(&self) -> bool {
+        !matches!(
+            self,
+            GlobalCall::Get { .. }
+                | GlobalCall::GetRange { .. }
+                | GlobalCall::AppendedCount { .. }
+                | GlobalCall::ReadAppended { .. }
+        )
+    }
+}
+
+/// What a [`GlobalCall`] gives back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum GlobalAnswer {
+    Done,
+    Value(Option<Vec<u8>>),
+    Bytes(Vec<u8>),
+    Count(u32),
 }
 
 /// Home's answer to a [`HomeRequest`].
@@ -122,6 +197,8 @@ pub enum HomeReply {
     /// No memory left for it (the guest's `malloc` fails).
     NoChunk,
     Done,
+    /// A global tier operation's answer, or its `state-error` code.
+    Global(Result<GlobalAnswer, u8>),
     /// Home could not serve the request.
     Refused(String),
 }
@@ -230,6 +307,16 @@ mod tests {
         for request in [
             HomeRequest::ArenaGrow { size: 1 << 20 },
             HomeRequest::ArenaRelease { start: 0x40_0000 },
+            HomeRequest::Global(GlobalCall::SetRanges {
+                key: "k".into(),
+                len: 9,
+                ranges: vec![(1, vec![2, 3])],
+            }),
+            HomeRequest::Global(GlobalCall::Lock {
+                key: "k".into(),
+                write: true,
+                wait_ms: 60_000,
+            }),
         ] {
             let bytes = encode_home(&request);
             assert_eq!(decode_home::<HomeRequest>(&bytes), Ok(request));

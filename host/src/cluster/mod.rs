@@ -23,7 +23,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -345,6 +345,7 @@ impl Cluster {
         thread: (u32, u32, u32),
         snapshot: &Snapshot,
         home: quic::HomeCalls<'_>,
+        effects: &AtomicBool,
     ) -> Remote {
         let hash = snapshot.module.0;
         let mut tried = Vec::new();
@@ -356,6 +357,13 @@ impl Cluster {
                 Err(why) => why,
             };
             tracing::debug!(tid = thread.0, peer = %self.peers[peer].spec, "taking the thread back: {why}");
+            if effects.load(Ordering::SeqCst) {
+                // It changed shared state: the caller must not run it again.
+                return Remote::Home {
+                    needs_home: false,
+                    why,
+                };
+            }
             tried.push(peer);
             match self.reserve(&tried) {
                 Some(next) => peer = next,

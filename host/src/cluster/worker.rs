@@ -18,7 +18,8 @@ use weft_transport::quic::HomeLink;
 
 use super::envelope::{self, CallHeader};
 use crate::chain::{self, ChildError};
-use crate::remote::NeedsHome;
+use crate::remote::{HomeGlobal, NeedsHome};
+use crate::state::{StateHost, StateLimits};
 use crate::{Process, Program, StartConfig, ThreadMode};
 
 /// Base snapshots kept per module.
@@ -33,6 +34,9 @@ pub struct WorkerHost {
     running: AtomicUsize,
     modules: Mutex<HashMap<[u8; 32], Arc<WorkerModule>>>,
     limits: wire::Limits,
+    /// This host's state: its own local tier over the global tier of each
+    /// thread's home.
+    state: Arc<StateHost>,
 }
 
 struct WorkerModule {
@@ -67,6 +71,7 @@ impl WorkerHost {
             running: AtomicUsize::new(0),
             modules: Mutex::default(),
             limits: wire::Limits::default(),
+            state: Arc::new(StateHost::new(Arc::new(HomeGlobal), StateLimits::default())),
         })
     }
 
@@ -150,6 +155,7 @@ impl WorkerHost {
             mode: ThreadMode::Chain,
             inherit_stdin: false,
             slots: Some(self.slots),
+            state: Some(self.state.clone()),
             ..StartConfig::default()
         };
         let process = program

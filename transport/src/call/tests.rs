@@ -344,9 +344,22 @@ fn a_running_thread_calls_home_one_call_at_a_time() {
         assert_eq!(events, [WorkerEvent::HomeReply(vec![round, round])]);
     }
 
+    // A request and a reply larger than a frame arrive in pieces.
+    let big: Vec<u8> = (0..3 * CHUNK + 5).map(|i| i as u8).collect();
+    let mut call = Vec::new();
+    worker.home_call(&big, &mut call).unwrap();
+    assert_eq!(
+        to_requester(&mut requester, &call),
+        [RequesterEvent::HomeCall(big.clone())]
+    );
+    let mut reply = Vec::new();
+    requester.reply_home(&big, &mut reply).unwrap();
+    let (events, _) = to_worker(&mut worker, &reply, true);
+    assert_eq!(events, [WorkerEvent::HomeReply(big)]);
+
     // A reply nobody asked for breaks the protocol.
     let mut stray = Vec::new();
-    Message::HomeReply(b"stray".to_vec()).encode(&mut stray);
+    Message::HomeReply { len: 0 }.encode(&mut stray);
     let (events, failed) = to_worker(&mut worker, &stray, true);
     assert!(events.is_empty());
     assert!(matches!(
@@ -360,20 +373,30 @@ fn a_running_thread_calls_home_one_call_at_a_time() {
 }
 
 #[test]
+fn an_oversized_home_call_is_refused_before_its_bytes() {
+    let limits = Limits {
+        max_payload: 100,
+        ..Limits::default()
+    };
+    let mut wire = Vec::new();
+    let mut requester = Requester::start(hash(MODULE), b"snap", limits, &mut wire);
+    assert!(matches!(
+        requester.on_message(Message::HomeCall { len: 101 }),
+        Err(ProtocolError::TooLarge { .. })
+    ));
+}
+
+#[test]
 fn a_requester_refuses_a_result_while_a_home_call_is_outstanding() {
     let mut wire = Vec::new();
     let mut requester = Requester::start(hash(MODULE), b"snap", Limits::default(), &mut wire);
     let mut call = Vec::new();
-    Message::HomeCall(b"grow".to_vec()).encode(&mut call);
+    send_payload(Message::HomeCall { len: 4 }, b"grow", &mut call);
     assert_eq!(
         to_requester(&mut requester, &call),
         [RequesterEvent::HomeCall(b"grow".to_vec())]
     );
-    assert!(
-        requester
-            .on_message(Message::HomeCall(b"again".to_vec()))
-            .is_err()
-    );
+    assert!(requester.on_message(Message::HomeCall { len: 1 }).is_err());
     assert!(
         requester
             .on_message(Message::Finished {
