@@ -38,6 +38,8 @@ use worker::WorkerHost;
 
 /// How long an unreachable or lost peer gets no new threads.
 const PEER_PAUSE: Duration = Duration::from_secs(10);
+/// How long a connection's handshake may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClusterError {
@@ -150,7 +152,7 @@ impl std::fmt::Display for TransferStats {
 pub struct Cluster {
     runtime: tokio::runtime::Runtime,
     endpoint: quinn::Endpoint,
-    peers: Vec<Peer>,
+    peers: Vec<Arc<Peer>>,
     placement: Placement,
     /// Threads one peer runs at once.
     peer_slots: usize,
@@ -170,6 +172,14 @@ impl std::fmt::Debug for Cluster {
             .field("placement", &self.placement)
             .finish_non_exhaustive()
     }
+}
+
+/// Why one attempt on a peer failed.
+enum CallFailure {
+    /// No connection (the peer is paused already).
+    Connect(String),
+    /// The call failed on a connection: the peer is lost.
+    Quic(QuicError),
 }
 
 /// How a thread sent to a peer came back.
@@ -226,19 +236,27 @@ impl Cluster {
         peer_slots: usize,
         embedded: Vec<Arc<WorkerHost>>,
     ) -> Arc<Self> {
-        Arc::new(Self {
-            runtime,
-            endpoint,
-            peers: peers
-                .into_iter()
-                .map(|spec| Peer {
+        let peers = peers
+            .into_iter()
+            .map(|spec| {
+                let peer = Arc::new(Peer {
                     spec,
                     in_flight: AtomicUsize::new(0),
                     connection: tokio::sync::Mutex::new(None),
                     paused_until: Mutex::new(None),
                     bases: Mutex::default(),
-                })
-                .collect(),
+                });
+                // Connect at once: the first thread finds the connection
+                // made, or the peer known unreachable.
+                let (early, endpoint) = (peer.clone(), endpoint.clone());
+                runtime.spawn(async move { early.connection(&endpoint).await });
+                peer
+            })
+            .collect();
+        Arc::new(Self {
+            runtime,
+            endpoint,
+            peers,
             placement,
             peer_slots: peer_slots.max(1),
             next_snapshot: AtomicU64::new(1),
@@ -306,17 +324,11 @@ impl Cluster {
     /// A peer with a free slot (the first, to keep a program's threads
     /// together), reserved for one thread.
     pub(crate) fn reserve(&self, skip: &[usize]) -> Option<usize> {
-        let now = Instant::now();
         self.peers.iter().enumerate().find_map(|(i, peer)| {
             if skip.contains(&i) {
                 return None;
             }
-            let paused = peer
-                .paused_until
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .is_some_and(|until| until > now);
-            if paused {
+            if peer.paused() {
                 return None;
             }
             peer.in_flight
@@ -329,10 +341,7 @@ impl Cluster {
     }
 
     fn pause(&self, peer: usize) {
-        *self.peers[peer]
-            .paused_until
-            .lock()
-            .unwrap_or_else(|e| e.into_inner()) = Some(Instant::now() + PEER_PAUSE);
+        self.peers[peer].pause();
     }
 
     /// Runs a thread on `peer` (reserved by [`Self::reserve`]), or on the
@@ -425,8 +434,10 @@ impl Cluster {
                 }
             }
             let ended = self.runtime.block_on(async {
-                let connection = self.connection(peer).await?;
-                quic::call(&connection, hash, module, &payload, self.limits, &mut *home).await
+                let connection = self.connection(peer).await.map_err(CallFailure::Connect)?;
+                quic::call(&connection, hash, module, &payload, self.limits, &mut *home)
+                    .await
+                    .map_err(CallFailure::Quic)
             });
             match ended {
                 Ok(RequesterEvent::Finished { value, diff }) => {
@@ -474,8 +485,14 @@ impl Cluster {
                 Ok(RequesterEvent::NeedModule | RequesterEvent::HomeCall(_)) => {
                     return Err("the call ended on a request".into());
                 }
-                Err(e) => {
-                    // Unreachable or lost: no more threads for a while.
+                Err(CallFailure::Connect(e)) => return Err(e),
+                Err(CallFailure::Quic(e)) => {
+                    // Lost: no more threads for a while.
+                    tracing::warn!(
+                        peer = %self.peers[peer].spec,
+                        "peer lost ({e}); its threads run elsewhere for {} s",
+                        PEER_PAUSE.as_secs()
+                    );
                     self.pause(peer);
                     return Err(e.to_string());
                 }
@@ -484,18 +501,58 @@ impl Cluster {
     }
 
     /// The connection to `peer`, made (again) when there is none.
-    async fn connection(&self, peer: usize) -> Result<quinn::Connection, QuicError> {
-        let peer = &self.peers[peer];
-        let mut connection = peer.connection.lock().await;
+    async fn connection(&self, peer: usize) -> Result<quinn::Connection, String> {
+        self.peers[peer].connection(&self.endpoint).await
+    }
+}
+
+impl Peer {
+    fn paused(&self) -> bool {
+        self.paused_until
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_some_and(|until| until > Instant::now())
+    }
+
+    fn pause(&self) {
+        *self.paused_until.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some(Instant::now() + PEER_PAUSE);
+    }
+
+    /// The connection to this peer, made (again) when there is none. A
+    /// failure pauses the peer, so callers queued behind a failing attempt
+    /// do not each wait for their own.
+    async fn connection(&self, endpoint: &quinn::Endpoint) -> Result<quinn::Connection, String> {
+        let mut connection = self.connection.lock().await;
         if let Some(open) = connection.as_ref()
             && open.close_reason().is_none()
         {
             return Ok(open.clone());
         }
-        let name = peer.spec.name.as_deref().unwrap_or(quic::NODE_ALIAS);
-        let open = quic::connect(&self.endpoint, peer.spec.addr, name).await?;
-        *connection = Some(open.clone());
-        Ok(open)
+        if self.paused() {
+            return Err("the peer was unreachable moments ago".into());
+        }
+        let name = self.spec.name.as_deref().unwrap_or(quic::NODE_ALIAS);
+        let attempt = tokio::time::timeout(
+            CONNECT_TIMEOUT,
+            quic::connect(endpoint, self.spec.addr, name),
+        )
+        .await;
+        let failure = match attempt {
+            Ok(Ok(open)) => {
+                *connection = Some(open.clone());
+                return Ok(open);
+            }
+            Ok(Err(e)) => e.to_string(),
+            Err(_) => format!("no handshake within {} s", CONNECT_TIMEOUT.as_secs()),
+        };
+        tracing::warn!(
+            peer = %self.spec,
+            "peer unreachable ({failure}); its threads run elsewhere for {} s",
+            PEER_PAUSE.as_secs()
+        );
+        self.pause();
+        Err(failure)
     }
 }
 

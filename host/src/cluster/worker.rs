@@ -7,7 +7,7 @@
 //! ran, so that a later call may send only the pages that changed.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use wasmtime::Engine;
@@ -24,6 +24,9 @@ use crate::{Process, Program, StartConfig, ThreadMode};
 
 /// Base snapshots kept per module.
 const BASES_KEPT: usize = 4;
+/// Compiled modules kept; past it the one used longest ago and not running
+/// goes (it is fetched and compiled again if a call needs it).
+const MODULES_KEPT: usize = 16;
 
 /// A failed call: its code and what to say.
 pub type CallFailure = (ErrorCode, String);
@@ -37,11 +40,14 @@ pub struct WorkerHost {
     /// This host's state: its own local tier over the global tier of each
     /// thread's home.
     state: Arc<StateHost>,
+    uses: AtomicU64,
 }
 
 struct WorkerModule {
     process: Arc<Process>,
     bases: Mutex<VecDeque<(u64, Snapshot)>>,
+    /// When a call last used it (a counter, for eviction).
+    last_used: AtomicU64,
 }
 
 impl std::fmt::Debug for WorkerHost {
@@ -72,6 +78,7 @@ impl WorkerHost {
             modules: Mutex::default(),
             limits: wire::Limits::default(),
             state: Arc::new(StateHost::new(Arc::new(HomeGlobal), StateLimits::default())),
+            uses: AtomicU64::new(0),
         })
     }
 
@@ -137,7 +144,9 @@ impl WorkerHost {
         hash: [u8; 32],
         bytes: Option<Vec<u8>>,
     ) -> Result<Arc<WorkerModule>, CallFailure> {
+        let now = self.uses.fetch_add(1, Ordering::Relaxed);
         if let Some(module) = self.lock_modules().get(&hash) {
+            module.last_used.store(now, Ordering::Relaxed);
             return Ok(module.clone());
         }
         let Some(bytes) = bytes else {
@@ -164,8 +173,20 @@ impl WorkerHost {
         let module = Arc::new(WorkerModule {
             process,
             bases: Mutex::default(),
+            last_used: AtomicU64::new(now),
         });
-        Ok(self.lock_modules().entry(hash).or_insert(module).clone())
+        let mut modules = self.lock_modules();
+        if modules.len() >= MODULES_KEPT {
+            let idle = modules
+                .iter()
+                .filter(|(_, m)| Arc::strong_count(m) == 1)
+                .min_by_key(|(_, m)| m.last_used.load(Ordering::Relaxed))
+                .map(|(hash, _)| *hash);
+            if let Some(idle) = idle {
+                modules.remove(&idle);
+            }
+        }
+        Ok(modules.entry(hash).or_insert(module).clone())
     }
 
     /// The call's snapshot, rebuilt from its base when it is a delta; it
