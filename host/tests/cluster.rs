@@ -198,14 +198,7 @@ fn threads_on_peers_share_state_through_the_home_global_tier() {
 #[test]
 fn a_home_host_of_another_cluster_gets_no_thread_run() {
     let wasm = guest("long_thread");
-    let hosts = ServeHosts::start(
-        Path::new(WEFT),
-        &tmp("cluster-ours"),
-        1,
-        2,
-        &[("WEFT_LOG", "weft::cluster=debug")],
-    )
-    .unwrap();
+    let hosts = serve_hosts("cluster-ours", 1);
     // A stranger: a node of its own cluster, pointed at our worker.
     let theirs = tmp("cluster-theirs");
     let _ = std::fs::remove_dir_all(&theirs);
