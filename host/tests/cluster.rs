@@ -215,10 +215,9 @@ fn a_home_host_of_another_cluster_gets_no_thread_run() {
     let mut args = strings(&["run", "--thread-mode", "chain"]);
     args.extend(options);
     args.extend(strings(&[wasm.to_str().unwrap(), "1000"]));
-    let started = Instant::now();
     let out = weft(&args, &[("WEFT_LOG", "weft::cluster=debug")]);
-    // The handshake failed on the certificate, at once, and the threads
-    // ran at home.
+    // The handshake failed on the certificate (not on a time-out), and the
+    // threads ran at home.
     assert_eq!(out.code, Some(0), "{out:?}");
     assert!(out.stdout.contains("thread 1 returned 101"), "{out:?}");
     assert!(
@@ -226,7 +225,6 @@ fn a_home_host_of_another_cluster_gets_no_thread_run() {
         "{}",
         out.stderr
     );
-    assert!(started.elapsed() < Duration::from_secs(3));
     assert!(
         !hosts.log(0).contains("running a remote thread"),
         "a stranger's thread ran: {}",
