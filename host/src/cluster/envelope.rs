@@ -333,6 +333,32 @@ mod tests {
         assert!(decode_home::<HomeReply>(&[200]).is_err());
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+
+        /// Whatever a peer sends, decoding answers with a value or an
+        /// error, never a panic; what decodes survives a round trip
+        /// (postcard also takes over-long varints, so bytes may differ).
+        #[test]
+        fn any_bytes_decode_or_fail_cleanly(
+            bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64),
+            cut in 0usize..64,
+        ) {
+            let mut call = encode_call(&header(Some(3)), b"snap");
+            let at = cut % call.len();
+            call[at] ^= bytes.first().copied().unwrap_or(1) | 1;
+            for input in [&bytes[..], &call[..]] {
+                if let Ok((header, snapshot)) = decode_call(input) {
+                    let again = encode_call(&header, snapshot);
+                    proptest::prop_assert_eq!(decode_call(&again), Ok((header, snapshot)));
+                }
+                let _ = decode_result(input);
+                let _ = decode_home::<HomeRequest>(input);
+                let _ = decode_home::<HomeReply>(input);
+            }
+        }
+    }
+
     fn page(fill: u8) -> [u8; PAGE_SIZE] {
         [fill; PAGE_SIZE]
     }
