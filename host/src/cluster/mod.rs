@@ -433,6 +433,7 @@ impl Cluster {
                     stats.whole_bytes += payload.len() as u64;
                 }
             }
+            let sent_at = Instant::now();
             let ended = self.runtime.block_on(async {
                 let connection = self.connection(peer).await.map_err(CallFailure::Connect)?;
                 quic::call(&connection, hash, module, &payload, self.limits, &mut *home)
@@ -441,6 +442,12 @@ impl Cluster {
             });
             match ended {
                 Ok(RequesterEvent::Finished { value, diff }) => {
+                    tracing::debug!(
+                        tid,
+                        payload = payload.len(),
+                        round_trip_us = sent_at.elapsed().as_micros() as u64,
+                        "remote thread finished"
+                    );
                     self.peers[peer]
                         .bases
                         .lock()

@@ -112,6 +112,7 @@ impl WorkerHost {
             ));
         }
         let _running = Running(&self.running);
+        let started = std::time::Instant::now();
         let module = self.module(module, module_bytes)?;
         let (header, snapshot) = self.snapshot(&module, &snapshot)?;
         tracing::debug!(tid = header.tid, "running a remote thread");
@@ -120,6 +121,11 @@ impl WorkerHost {
             (header.tid, header.start_arg, header.arena),
             snapshot,
             home,
+        );
+        tracing::debug!(
+            tid = header.tid,
+            us = started.elapsed().as_micros() as u64,
+            "remote thread ran"
         );
         match ran {
             Ok((value, diff, output)) => Ok((
