@@ -39,9 +39,10 @@ use crate::cluster::envelope::{HomeReply, HomeRequest, decode_home, encode_home}
 use crate::cluster::{Cluster, Placement, Remote};
 use crate::incremental::{self, ChildMemory, MemoryImage};
 use crate::process::{
-    ConflictPolicy, Origin, Process, TRAP_EXIT_CODE, ThreadEnd, ThreadMemory, ThreadState,
+    ConflictPolicy, Merges, Origin, Process, TRAP_EXIT_CODE, ThreadEnd, ThreadMemory, ThreadState,
     terminate,
 };
+use crate::remote::RemoteCall;
 use crate::snapshot::{self, SnapshotLayout};
 use crate::symbols::DataSymbols;
 use crate::zone::{self, Zone};
@@ -194,11 +195,16 @@ pub(crate) fn spawn(
         return Err(ThreadError::NotSupported);
     }
     // Before the snapshot: a reused chunk is zeroed in the parent's memory.
-    let (arena, arena_len, _) = allocate_chunk(process, chain, &parent, FIRST_ARENA_CHUNK, None)
-        .map_err(|e| {
-            tracing::warn!("chain spawn of thread {tid}: no heap arena: {e}");
-            ThreadError::Again
-        })?;
+    let remote = caller.data().remote.clone();
+    let chunk = match &remote {
+        Some(remote) => home_chunk(remote, &parent),
+        None => allocate_chunk(process, chain, &parent, FIRST_ARENA_CHUNK, None)
+            .map(|(start, len, _)| (start, len)),
+    };
+    let (arena, arena_len) = chunk.map_err(|e| {
+        tracing::warn!("chain spawn of thread {tid}: no heap arena: {e}");
+        ThreadError::Again
+    })?;
     let thread = NewThread {
         tid,
         start_arg,
@@ -207,14 +213,58 @@ pub(crate) fn spawn(
     };
     let spawned = spawn_with_arena(process, chain, caller, parent, thread);
     if spawned.is_err() {
-        chain
-            .zone
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .release(arena)
-            .ok();
+        match &remote {
+            Some(remote) => {
+                let _ = remote.call(&HomeRequest::ArenaRelease { start: arena });
+            }
+            None => {
+                chain
+                    .zone
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .release(arena)
+                    .ok();
+            }
+        }
     }
     spawned
+}
+
+/// The first arena chunk of a thread that a remote thread starts on its
+/// worker: home hands it out of its zone; a chunk that held data is zeroed
+/// here along the parent's path (home did its side).
+fn home_chunk(remote: &RemoteCall, parent: &Arc<ThreadMemory>) -> Result<(u32, u32), String> {
+    match remote.call(&HomeRequest::ArenaNew {
+        size: FIRST_ARENA_CHUNK,
+    })? {
+        HomeReply::Chunk { start, len, dirty } => {
+            if dirty {
+                zero_along(parent, start, len);
+            }
+            Ok((start, len))
+        }
+        HomeReply::NoChunk => Err("the memory is full".into()),
+        other => Err(format!("home answered {other:?}")),
+    }
+}
+
+/// A thread id from home for a thread a remote thread starts here.
+pub(crate) fn home_thread(remote: &RemoteCall) -> Result<u32, ThreadError> {
+    match remote.call(&HomeRequest::NewThread) {
+        Ok(HomeReply::Thread(tid)) => Ok(tid),
+        Ok(HomeReply::NoThread) => Err(ThreadError::Again),
+        other => {
+            tracing::debug!("no thread id from home: {other:?}");
+            Err(ThreadError::Again)
+        }
+    }
+}
+
+/// Tells home that thread `tid`, started away from home, has ended.
+pub(crate) fn home_thread_ended(remote: &RemoteCall, tid: u32) {
+    if let Err(e) = remote.call(&HomeRequest::ThreadEnded { tid }) {
+        remote.fail(format!("telling home that thread {tid} ended: {e}"));
+    }
 }
 
 /// A chained thread being started: its id, wasi-libc's start arguments and
@@ -252,7 +302,7 @@ fn spawn_with_arena(
             Some(mut snap) => {
                 snap.globals = snapshot::read_globals(&mut *caller, &globals)
                     .map_err(|e| fail(e.to_string()))?;
-                snap.regions = process.merge_regions();
+                snap.regions = merge_regions(process, &parent);
                 snap
             }
             // SAFETY: the parent thread is paused in this host call and
@@ -263,7 +313,7 @@ fn spawn_with_arena(
                     &globals,
                     &parent.memory,
                     &chain.layout,
-                    process.merge_regions(),
+                    merge_regions(process, &parent),
                 )
             }
             .map_err(|e| fail(e.to_string()))?,
@@ -302,6 +352,7 @@ fn spawn_with_arena(
         "chain snapshot"
     );
     let child = ChildStart {
+        remote: caller.data().remote.clone(),
         process: process.clone(),
         tid,
         start_arg,
@@ -331,6 +382,27 @@ fn spawn_with_arena(
         _ => process.start_with_slot(Box::new(move || child.run())),
     };
     started.map_err(|e| fail(format!("no OS thread: {e}")))
+}
+
+/// The merge regions a child of `parent` merges with: the process's, or,
+/// on a worker (whose process serves many programs), those of the
+/// snapshot home sent.
+fn merge_regions(process: &Process, parent: &ThreadMemory) -> Vec<weft_snapshot::MergeRegion> {
+    if process.is_worker() {
+        let mut memory = parent;
+        while let Some(origin) = &memory.origin {
+            if origin.parent.origin.is_none() {
+                return origin
+                    .snapshot
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .regions
+                    .clone();
+            }
+            memory = &origin.parent;
+        }
+    }
+    process.merge_regions()
 }
 
 /// Wasm pages a memory needs to hold `end` bytes.
@@ -460,21 +532,14 @@ fn reach(memory: &ThreadMemory, start: u32, len: u32) -> Result<(), String> {
 /// and in its snapshot (the baseline of its diff), as home made it read
 /// zero in home's copy of that snapshot and along the parents.
 pub(crate) fn adopt_remote_chunk(
-    memory: &ThreadMemory,
+    memory: &Arc<ThreadMemory>,
     start: u32,
     len: u32,
     dirty: bool,
 ) -> Result<(), String> {
     reach(memory, start, len)?;
     if dirty {
-        incremental::zero_memory(&memory.memory, start, len);
-        if let Some(origin) = &memory.origin {
-            origin
-                .snapshot
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .zero_range(start, len);
-        }
+        zero_along(memory, start, len);
     }
     Ok(())
 }
@@ -518,26 +583,54 @@ struct ChildStart {
     identity: u32,
     /// The thread's start routine (a function table index).
     start_func: u32,
+    /// Set when a remote thread started this one on its worker.
+    remote: Option<Arc<RemoteCall>>,
 }
 
 impl ChildStart {
     /// Runs the thread here; it holds a slot.
     fn run(self) {
+        let _home = self.remote.clone().map(crate::remote::HomeScope::enter);
         let result = self.run_here();
         self.merge_and_finish(result);
     }
 
-    fn run_here(&self) -> (u32, weft_snapshot::Diff) {
-        match run_child(
+    /// The thread's result and changes; `None` when it failed away from
+    /// home (its call fails; the program's end is home's to decide).
+    fn run_here(&self) -> Option<(u32, weft_snapshot::Diff)> {
+        let ran = run_child(
             &self.process,
             (self.tid, self.start_arg, self.arena),
             &self.parent,
             &self.snapshot,
-            None,
-        ) {
-            Ok((value, diff, _)) => (value, diff),
-            Err(ChildError::Exit(code)) => terminate(code, None),
-            Err(ChildError::Trap(e)) => terminate(TRAP_EXIT_CODE, Some((self.tid, e))),
+            self.remote.clone(),
+        );
+        match (ran, &self.remote) {
+            (Ok(done), _) => Some(done),
+            (Err(e), Some(remote)) => {
+                remote.fail(match e {
+                    ChildError::Exit(code) => format!("thread {} called exit({code})", self.tid),
+                    ChildError::Trap(e) => format!("thread {}: {e:#}", self.tid),
+                });
+                None
+            }
+            (Err(ChildError::Exit(code)), None) => terminate(code, None),
+            (Err(ChildError::Trap(e)), None) => terminate(TRAP_EXIT_CODE, Some((self.tid, e))),
+        }
+    }
+
+    /// Ends the program with `code` at home; away from home, fails the
+    /// call instead (home runs the thread that started this one again).
+    fn end(&self, code: i32, why: String) -> bool {
+        match &self.remote {
+            Some(remote) => {
+                remote.fail(why);
+                false
+            }
+            None => {
+                let _ = writeln!(std::io::stderr(), "weft: {why}");
+                terminate(code, None)
+            }
         }
     }
 
@@ -553,18 +646,26 @@ impl ChildStart {
             .unwrap_or_else(|e| e.into_inner())
             .clone();
         let thread = (self.tid, self.start_arg, self.arena);
-        // Set once the thread changed shared state: from then on it cannot
-        // run again elsewhere.
-        let effects = AtomicBool::new(false);
-        let mut home = |request: Vec<u8>| encode_home(&self.serve_home(chain, &request, &effects));
+        let book = RemoteBook::default();
+        let mut home = |request: Vec<u8>| encode_home(&self.serve_home(chain, &request, &book));
         let outcome = cluster.run(
             peer,
             &chain.module_bytes,
             thread,
             &snapshot,
             &mut home,
-            &effects,
+            &book.effects,
         );
+        // Threads it started on a peer it lost never end there.
+        for _ in book
+            .threads
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .drain(..)
+        {
+            self.process.thread_ended();
+        }
+        let effects = book.effects;
         let lost_after_effects = |why: &str| -> ! {
             let _ = writeln!(
                 std::io::stderr(),
@@ -580,7 +681,7 @@ impl ChildStart {
                 output,
             } => {
                 print_output(&output);
-                self.merge_and_finish((value, diff));
+                self.merge_and_finish(Some((value, diff)));
             }
             Remote::Home { .. } if effects.load(Ordering::SeqCst) => {
                 lost_after_effects("it left its peer")
@@ -602,14 +703,17 @@ impl ChildStart {
     }
 
     /// Serves a call home from this thread running on a peer.
-    fn serve_home(&self, chain: &ChainSupport, request: &[u8], effects: &AtomicBool) -> HomeReply {
+    fn serve_home(&self, chain: &ChainSupport, request: &[u8], book: &RemoteBook) -> HomeReply {
         let request = match decode_home::<HomeRequest>(request) {
             Ok(request) => request,
             Err(e) => return HomeReply::Refused(e.to_string()),
         };
         match request {
-            HomeRequest::ArenaGrow { size } => {
-                match allocate_chunk(&self.process, chain, &self.parent, size, Some(self.arena)) {
+            HomeRequest::ArenaGrow { size } | HomeRequest::ArenaNew { size } => {
+                // A new chunk of this thread's arena, or the first of an
+                // arena for a thread it starts on its worker.
+                let arena = matches!(request, HomeRequest::ArenaGrow { .. }).then_some(self.arena);
+                match allocate_chunk(&self.process, chain, &self.parent, size, arena) {
                     Ok((start, len, dirty)) => {
                         if dirty {
                             // The thread's memory is the worker's: zero the
@@ -641,14 +745,46 @@ impl ChildStart {
                     Err(e) => HomeReply::Refused(e.to_string()),
                 }
             }
+            HomeRequest::NewThread => match self.process.new_thread() {
+                Ok(tid) => {
+                    book.threads
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .push(tid);
+                    HomeReply::Thread(tid)
+                }
+                Err(_) => HomeReply::NoThread,
+            },
+            HomeRequest::ThreadEnded { tid } => {
+                let mut threads = book.threads.lock().unwrap_or_else(|e| e.into_inner());
+                match threads.iter().position(|t| *t == tid) {
+                    Some(at) => {
+                        threads.swap_remove(at);
+                        self.process.thread_ended();
+                        HomeReply::Done
+                    }
+                    None => HomeReply::Refused(format!("thread {tid} is not one of this call's")),
+                }
+            }
             HomeRequest::Global(call) => {
                 tracing::debug!(tid = self.tid, "a call home: {call:?}");
                 if call.has_effects() {
-                    effects.store(true, Ordering::SeqCst);
+                    book.effects.store(true, Ordering::SeqCst);
                 }
                 let state = self.process.state();
-                // The owner this thread has at home (`state_imports.rs`).
-                let owner = self.process.serial() << 32 | self.tid as u64;
+                // The owner the calling thread has at home
+                // (`state_imports.rs`): this thread or one it started.
+                let tid = call.thread().unwrap_or(self.tid);
+                let ours = tid == self.tid
+                    || book
+                        .threads
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .contains(&tid);
+                if !ours {
+                    return HomeReply::Refused(format!("thread {tid} is not one of this call's"));
+                }
+                let owner = self.process.serial() << 32 | tid as u64;
                 let answer = crate::remote::serve_global(
                     &**state.global(),
                     owner,
@@ -660,71 +796,94 @@ impl ChildStart {
         }
     }
 
-    fn merge_and_finish(self, (value, diff): (u32, weft_snapshot::Diff)) {
+    /// Merges the thread's changes (if it has a result) into its parent and
+    /// runs libc's exit path there, which wakes its joiner.
+    fn merge_and_finish(self, result: Option<(u32, weft_snapshot::Diff)>) {
         let Some(chain) = self.process.chain() else {
             return;
         };
         {
             let mut merges = self.parent.merges.lock().unwrap_or_else(|e| e.into_inner());
-            if merges.closed {
-                // Its parent (a chained thread) has ended and taken its own
-                // diff: these changes would reach no one.
-                let _ = writeln!(
-                    std::io::stderr(),
-                    "weft: thread {} ended after the chained thread that created it; in chain mode a thread must end (be joined) before its creator does, or its changes are lost",
-                    self.tid
-                );
-                terminate(1, None);
-            }
-            let memory = &self.parent.memory;
-            if (diff.memory_pages as u64) > memory.size()
-                && let Err(e) = memory.grow(diff.memory_pages as u64 - memory.size())
-            {
-                terminate(
-                    TRAP_EXIT_CODE,
-                    Some((self.tid, e.context("growing the parent memory for a merge"))),
-                );
-            }
-            let data = memory.data();
-            // SAFETY: merges into one memory are serialised by its merge
-            // lock. Other threads on this memory may run meanwhile; the
-            // merge's byte writes are what another thread's stores would
-            // be to them.
-            let base = unsafe {
-                std::slice::from_raw_parts_mut(data.as_ptr().cast::<u8>().cast_mut(), data.len())
-            };
-            let snapshot = self.snapshot.lock().unwrap_or_else(|e| e.into_inner());
-            let mut merger = Merger::with_log(&snapshot, &mut merges.log, self.since);
-            let conflicts = match merger.merge(base, &diff, self.tid) {
-                Ok(conflicts) => conflicts,
-                Err(e) => terminate(
-                    TRAP_EXIT_CODE,
-                    Some((
-                        self.tid,
-                        wasmtime::Error::msg(format!("merging the thread's changes: {e}")),
-                    )),
-                ),
-            };
-            if !conflicts.is_empty() {
-                report_conflicts(
-                    self.tid,
-                    &conflicts,
-                    &chain.symbols,
-                    self.process.config().on_conflict,
-                );
-            }
+            // A thread that failed away from home still ends (with 0), so
+            // its joiner wakes; its call has failed already.
+            let value = result
+                .and_then(|(value, diff)| self.merge(chain, &mut merges, &diff).then_some(value))
+                .unwrap_or(0);
             // The exit path runs the identity routine on the result.
             let mut args = [0u8; 8];
             args[..4].copy_from_slice(&self.identity.to_le_bytes());
             args[4..].copy_from_slice(&value.to_le_bytes());
+            let data = self.parent.memory.data();
             let at = (self.start_arg + ARGS_START_FUNC) as usize;
             for (cell, byte) in data[at..at + 8].iter().zip(args) {
                 // SAFETY: in bounds; a plain store into guest memory.
                 unsafe { cell.get().write_volatile(byte) };
             }
         }
+        // Home hears of the end before the exit path wakes the joiner: the
+        // call this thread belongs to may finish right after.
+        if let Some(remote) = &self.remote {
+            home_thread_ended(remote, self.tid);
+        }
         self.process
             .run_thread(self.tid, self.start_arg as i32, self.parent.clone());
+    }
+
+    /// Merges `diff` into the parent's memory (under its merge lock);
+    /// false when it could not (away from home; at home the program ends).
+    fn merge(&self, chain: &ChainSupport, merges: &mut Merges, diff: &weft_snapshot::Diff) -> bool {
+        let tid = self.tid;
+        if merges.closed {
+            // Its parent (a chained thread) has ended and taken its own
+            // diff: these changes would reach no one.
+            return self.end(1, format!(
+                "thread {tid} ended after the chained thread that created it; in chain mode a thread must end (be joined) before its creator does, or its changes are lost"
+            ));
+        }
+        let memory = &self.parent.memory;
+        if (diff.memory_pages as u64) > memory.size()
+            && let Err(e) = memory.grow(diff.memory_pages as u64 - memory.size())
+        {
+            return self.end(
+                TRAP_EXIT_CODE,
+                format!("thread {tid} trapped: growing the parent memory for a merge: {e:#}"),
+            );
+        }
+        let data = memory.data();
+        // SAFETY: merges into one memory are serialised by its merge lock.
+        // Other threads on this memory may run meanwhile; the merge's byte
+        // writes are what another thread's stores would be to them.
+        let base = unsafe {
+            std::slice::from_raw_parts_mut(data.as_ptr().cast::<u8>().cast_mut(), data.len())
+        };
+        let snapshot = self.snapshot.lock().unwrap_or_else(|e| e.into_inner());
+        let mut merger = Merger::with_log(&snapshot, &mut merges.log, self.since);
+        let conflicts = match merger.merge(base, diff, tid) {
+            Ok(conflicts) => conflicts,
+            Err(e) => {
+                return self.end(
+                    TRAP_EXIT_CODE,
+                    format!("thread {tid} trapped: merging the thread's changes: {e}"),
+                );
+            }
+        };
+        if !conflicts.is_empty() {
+            if self.remote.is_some() {
+                // Home runs the thread that started this one again and
+                // reports the conflicts with its own policy.
+                return self.end(
+                    1,
+                    format!("thread {tid}: {} conflicting write(s)", conflicts.len()),
+                );
+            }
+            report_conflicts(
+                tid,
+                &conflicts,
+                &chain.symbols,
+                self.process.config().on_conflict,
+            );
+        }
+        true
     }
 }
 
@@ -737,6 +896,16 @@ impl From<wasmtime::Error> for ChildError {
     fn from(e: wasmtime::Error) -> Self {
         Self::Trap(e)
     }
+}
+
+/// What home keeps of a thread running on a peer while it runs.
+#[derive(Debug, Default)]
+struct RemoteBook {
+    /// Set once the thread changed shared state: from then on it cannot
+    /// run again.
+    effects: AtomicBool,
+    /// Threads it started on its worker that have not ended.
+    threads: Mutex<Vec<u32>>,
 }
 
 /// A slot a thread holds until its store takes it over.
@@ -773,44 +942,49 @@ fn print_output(output: &[u8]) {
 }
 
 /// Runs chained thread `tid` of a program whose home is another host, on
-/// this worker's `process`, from `snapshot`: its result, its changes and
-/// its buffered output.
+/// this worker's `process`, from `snapshot`, as part of `call`: its
+/// result and its changes. A failure of a thread it started here fails it
+/// too (home then runs it itself).
 pub(crate) fn run_remote(
     process: &Arc<Process>,
     thread: (u32, u32, u32),
     snapshot: Snapshot,
-    home: weft_transport::quic::HomeLink,
-) -> Result<(u32, weft_snapshot::Diff, Vec<u8>), ChildError> {
-    let (tid, start_arg, arena) = thread;
+    call: &Arc<RemoteCall>,
+) -> Result<(u32, weft_snapshot::Diff), ChildError> {
     let Some(parent) = process.main_memory() else {
         return Err(ChildError::Trap(wasmtime::Error::msg(
             "the module has no shared memory",
         )));
     };
-    // Nothing runs on the worker's own main memory: it only stands for
-    // the thread's origin, which a remote thread never walks (nested
-    // spawns and arena chunks need home).
+    // Nothing runs on the worker's own main memory: it only stands for the
+    // thread's origin (zeroing along a path ends there, harmlessly).
     process.acquire_slot();
-    let _home = crate::remote::HomeScope::enter(home.clone());
-    run_child(
+    let _home = crate::remote::HomeScope::enter(call.clone());
+    let done = run_child(
         process,
-        (tid, start_arg, arena),
+        thread,
         &parent.clone(),
         &Arc::new(Mutex::new(snapshot)),
-        Some(home),
-    )
+        Some(call.clone()),
+    )?;
+    match call.failure() {
+        Some(why) => Err(ChildError::Trap(wasmtime::Error::new(
+            crate::remote::NeedsHome(why),
+        ))),
+        None => Ok(done),
+    }
 }
 
 /// Runs chained thread `tid` from `snapshot` (of `parent`) in a fresh
-/// instance on a memory of its own; returns its start routine's result,
-/// what it changed, and (away from home) its buffered output.
+/// instance on a memory of its own; returns its start routine's result and
+/// what it changed.
 fn run_child(
     process: &Arc<Process>,
     (tid, start_arg, arena): (u32, u32, u32),
     parent: &Arc<ThreadMemory>,
     snapshot: &Arc<Mutex<Snapshot>>,
-    home: Option<weft_transport::quic::HomeLink>,
-) -> Result<(u32, weft_snapshot::Diff, Vec<u8>), ChildError> {
+    remote: Option<Arc<RemoteCall>>,
+) -> Result<(u32, weft_snapshot::Diff), ChildError> {
     let chain = process.chain().expect("chain mode has chain support");
     // The slot this job was granted goes back if the thread cannot start.
     let slot = HeldSlot(Some(process));
@@ -844,7 +1018,7 @@ fn run_child(
     state.tid = tid;
     state.memory = Some(memory.clone());
     state.arena = arena;
-    state.home = home;
+    state.remote = remote;
     state.holds_slot = true; // granted before this job ran
     slot.hand_over();
     let t2 = t0.elapsed();
@@ -882,8 +1056,7 @@ fn run_child(
         merges.closed = true;
         diff
     };
-    let output = std::mem::take(&mut store.data_mut().output);
-    store.data_mut().home = None;
+    store.data_mut().remote = None;
     // The instance stays with its memory for the next thread.
     store.data_mut().memory = None;
     child.instance = Some((store, instance));
@@ -895,7 +1068,7 @@ fn run_child(
         total_us = t0.elapsed().as_micros() as u64,
         "chain child"
     );
-    Ok((value, diff, output))
+    Ok((value, diff))
 }
 
 fn report_conflicts(

@@ -382,6 +382,9 @@ impl Program {
             config.state.clone().unwrap_or_default(),
             config.clone(),
         );
+        if worker {
+            process.mark_worker();
+        }
         let mut own = linker.clone();
         if let (Some((module, name, _)), Some(memory)) = (&self.memory_import, &memory) {
             // The definition is not tied to this store: a shared memory

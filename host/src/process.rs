@@ -50,11 +50,9 @@ pub struct ThreadState {
     /// A chained thread holds one of the process's worker slots while it
     /// runs (not while it waits for another thread).
     pub holds_slot: bool,
-    /// A thread running away from home: its stdout and stderr writes, as
-    /// records (`remote.rs`).
-    pub(crate) output: Vec<u8>,
-    /// A thread running away from home: its way back there.
-    pub(crate) home: Option<weft_transport::quic::HomeLink>,
+    /// A thread running away from home: the call it belongs to (its way
+    /// home, its output; `remote.rs`).
+    pub(crate) remote: Option<Arc<crate::remote::RemoteCall>>,
 }
 
 /// A shared linear memory some threads run on, with the log of merges
@@ -209,6 +207,8 @@ pub struct Process {
     calls: Arc<CallTable>,
     /// Merge regions the guest registered, sorted by address.
     merge_regions: Mutex<Vec<MergeRegion>>,
+    /// Runs threads of programs whose home is another host (`weft serve`).
+    worker: AtomicBool,
 }
 
 /// Why a merge region was refused; the discriminants are those of the WIT
@@ -263,7 +263,16 @@ impl Process {
             slots: Slots::new(config.slots),
             config,
             merge_regions: Mutex::new(Vec::new()),
+            worker: AtomicBool::new(false),
         })
+    }
+
+    pub(crate) fn mark_worker(&self) {
+        self.worker.store(true, Ordering::Relaxed);
+    }
+
+    pub(crate) fn is_worker(&self) -> bool {
+        self.worker.load(Ordering::Relaxed)
     }
 
     pub(crate) fn start_config(&self) -> &StartConfig {
@@ -435,8 +444,7 @@ impl Process {
                 memory,
                 arena: 0,
                 holds_slot: false,
-                output: Vec::new(),
-                home: None,
+                remote: None,
             },
         )
     }
@@ -482,13 +490,16 @@ impl Process {
         let Some(memory) = caller.data().memory.clone() else {
             return Err(ThreadError::NotSupported);
         };
-        let max = self.config.max_threads;
-        self.live_threads
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
-                (n < max).then_some(n + 1)
-            })
-            .map_err(|_| ThreadError::Again)?;
-        let tid = self.next_tid.fetch_add(1, Ordering::Relaxed) % MAX_TID + 1;
+        let tid = match caller.data().remote.clone() {
+            // Away from home: the program's thread ids and its count of
+            // live threads are home's.
+            Some(remote) => {
+                let tid = crate::chain::home_thread(&remote)?;
+                self.live_threads.fetch_add(1, Ordering::SeqCst);
+                tid
+            }
+            None => self.new_thread()?,
+        };
         let started = match self.config.mode {
             ThreadMode::Local => {
                 let process = self.clone();
@@ -502,10 +513,24 @@ impl Process {
         };
         if let Err(e) = started {
             self.thread_ended();
+            if let Some(remote) = caller.data().remote.clone() {
+                crate::chain::home_thread_ended(&remote, tid);
+            }
             return Err(e);
         }
         tracing::debug!(tid, "spawned");
         Ok(tid)
+    }
+
+    /// Counts a new live thread (within `max_threads`) and gives its id.
+    pub(crate) fn new_thread(&self) -> Result<u32, ThreadError> {
+        let max = self.config.max_threads;
+        self.live_threads
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                (n < max).then_some(n + 1)
+            })
+            .map_err(|_| ThreadError::Again)?;
+        Ok(self.next_tid.fetch_add(1, Ordering::Relaxed) % MAX_TID + 1)
     }
 
     /// Runs `wasi_thread_start(tid, start_arg)` in a new instance over

@@ -16,6 +16,7 @@
 //! dropped with the run.
 
 use std::cell::RefCell;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use wasmtime::{Caller, ExternType, Linker, Module};
@@ -49,6 +50,12 @@ const RUN_ANYWHERE: &[(&str, &str)] = &[
     (threads::WEFT_MODULE, "finish"),
     (threads::WEFT_MODULE, "exit-current"),
     (threads::WEFT_MODULE, "chain-unsupported"),
+    // A remote thread's own threads run on its worker (ids and arena
+    // chunks from home, see `chain.rs`).
+    (threads::WASI_MODULE, threads::WASI_SPAWN),
+    (threads::WEFT_MODULE, "spawn"),
+    (threads::WEFT_MODULE, "wait-begin"),
+    (threads::WEFT_MODULE, "wait-end"),
 ];
 
 /// Replaces, in `linker`, every import of `module` that a remote thread
@@ -127,7 +134,7 @@ fn remote_fd_write(
         }
         let ptr = u32::from_le_bytes(iov[..4].try_into().unwrap());
         let len = u32::from_le_bytes(iov[4..].try_into().unwrap()) as usize;
-        if bytes.len() + len + caller.data().output.len() > MAX_OUTPUT {
+        if bytes.len() + len > MAX_OUTPUT {
             return Err(NeedsHome("more output than a remote thread buffers".into()).into());
         }
         let start = bytes.len();
@@ -139,7 +146,13 @@ fn remote_fd_write(
     if !write_guest(&mut caller, out as u32, &(bytes.len() as u32).to_le_bytes()) {
         return Ok(ERRNO_FAULT);
     }
-    let output = &mut caller.data_mut().output;
+    let Some(remote) = caller.data().remote.clone() else {
+        return Err(NeedsHome("fd_write without a call".into()).into());
+    };
+    let mut output = remote.output.lock().unwrap_or_else(|e| e.into_inner());
+    if output.len() + bytes.len() > MAX_OUTPUT {
+        return Err(NeedsHome("more output than a remote thread buffers".into()).into());
+    }
     output.push(fd as u8);
     output.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
     output.extend_from_slice(&bytes);
@@ -151,14 +164,13 @@ fn remote_fd_write(
 /// data). Returns 0 (the guest's `malloc` fails) when memory is full.
 fn remote_arena_grow(caller: Caller<'_, ThreadState>, size: i32) -> wasmtime::Result<i32> {
     let state = caller.data();
-    let (Some(home), Some(memory)) = (state.home.clone(), state.memory.clone()) else {
+    let (Some(remote), Some(memory)) = (state.remote.clone(), state.memory.clone()) else {
         return Err(NeedsHome("arena-grow without a way home".into()).into());
     };
     let call = |request: &HomeRequest| -> wasmtime::Result<HomeReply> {
-        let reply = home
-            .call(encode_home(request))
-            .map_err(|e| NeedsHome(format!("arena-grow: {e}")))?;
-        decode_home(&reply).map_err(|e| NeedsHome(format!("arena-grow: {e}")).into())
+        remote
+            .call(request)
+            .map_err(|e| NeedsHome(format!("arena-grow: {e}")).into())
     };
     match call(&HomeRequest::ArenaGrow { size: size as u32 })? {
         HomeReply::Chunk { start, len, dirty } => {
@@ -192,19 +204,69 @@ fn remote_poll_oneoff(
     Err(NeedsHome("poll_oneoff on files".into()).into())
 }
 
-thread_local! {
-    /// The way home of the remote thread running on this OS thread.
-    static HOME: RefCell<Option<HomeLink>> = const { RefCell::new(None) };
+/// One call a worker runs: the way home of its threads (the one home sent
+/// and the threads it starts here), their buffered output, and the first
+/// failure among the threads it started, which fails the whole call (home
+/// then runs the thread itself).
+#[derive(Debug)]
+pub(crate) struct RemoteCall {
+    /// One call home at a time (the stream carries one); calls are short,
+    /// lock waits included (`HomeGlobal::lock` polls).
+    home: Mutex<HomeLink>,
+    output: Mutex<Vec<u8>>,
+    failure: Mutex<Option<String>>,
 }
 
-/// While it lives, the calling OS thread runs a remote thread whose home
-/// is reached through `link` (for [`HomeGlobal`], which the state imports
-/// call without the thread's store).
+impl RemoteCall {
+    pub(crate) fn new(home: HomeLink) -> Arc<Self> {
+        Arc::new(Self {
+            home: Mutex::new(home),
+            output: Mutex::default(),
+            failure: Mutex::default(),
+        })
+    }
+
+    /// Asks home; a lost link or an answer that does not decode is `Err`.
+    pub(crate) fn call(&self, request: &HomeRequest) -> Result<HomeReply, String> {
+        let home = self.home.lock().unwrap_or_else(|e| e.into_inner());
+        let reply = home.call(encode_home(request)).map_err(|e| e.to_string())?;
+        decode_home(&reply).map_err(|e| e.to_string())
+    }
+
+    /// Records why a thread of this call failed (the first reason wins).
+    pub(crate) fn fail(&self, why: String) {
+        let mut failure = self.failure.lock().unwrap_or_else(|e| e.into_inner());
+        if failure.is_none() {
+            tracing::debug!("a remote call fails: {why}");
+            *failure = Some(why);
+        }
+    }
+
+    pub(crate) fn failure(&self) -> Option<String> {
+        self.failure
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    pub(crate) fn take_output(&self) -> Vec<u8> {
+        std::mem::take(&mut *self.output.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+}
+
+thread_local! {
+    /// The call of the remote thread running on this OS thread.
+    static HOME: RefCell<Option<Arc<RemoteCall>>> = const { RefCell::new(None) };
+}
+
+/// While it lives, the calling OS thread runs a thread of `call` (for
+/// [`HomeGlobal`], which the state imports call without the thread's
+/// store).
 pub(crate) struct HomeScope;
 
 impl HomeScope {
-    pub(crate) fn enter(link: HomeLink) -> Self {
-        HOME.with(|home| *home.borrow_mut() = Some(link));
+    pub(crate) fn enter(call: Arc<RemoteCall>) -> Self {
+        HOME.with(|home| *home.borrow_mut() = Some(call));
         Self
     }
 }
@@ -224,13 +286,10 @@ pub struct HomeGlobal;
 
 impl HomeGlobal {
     fn call(&self, call: GlobalCall) -> Result<GlobalAnswer, StateError> {
-        let Some(link) = HOME.with(|home| home.borrow().clone()) else {
+        let Some(remote) = HOME.with(|home| home.borrow().clone()) else {
             return Err(StateError::Unavailable);
         };
-        let reply = link
-            .call(encode_home(&HomeRequest::Global(call)))
-            .map_err(|_| StateError::Unavailable)?;
-        match decode_home::<HomeReply>(&reply) {
+        match remote.call(&HomeRequest::Global(call)) {
             Ok(HomeReply::Global(Ok(answer))) => Ok(answer),
             Ok(HomeReply::Global(Err(code))) => {
                 Err(StateError::from_code(code).unwrap_or(StateError::Unavailable))
@@ -313,26 +372,40 @@ impl GlobalTier for HomeGlobal {
         self.done(GlobalCall::ClearAppended { key: key.into() })
     }
 
+    /// Tries at home without waiting there, and waits here between tries:
+    /// the call's link stays free for its other threads meanwhile (one of
+    /// them may hold the lock and need home to give it back).
     fn lock(
         &self,
         key: &str,
         kind: LockKind,
-        _owner: Owner,
+        owner: Owner,
         deadline: Instant,
     ) -> Result<(), StateError> {
-        self.done(GlobalCall::Lock {
-            key: key.into(),
-            write: kind == LockKind::Write,
-            wait_ms: deadline
-                .saturating_duration_since(Instant::now())
-                .as_millis() as u64,
-        })
+        let mut pause = std::time::Duration::from_micros(50);
+        loop {
+            let tried = self.done(GlobalCall::Lock {
+                key: key.into(),
+                write: kind == LockKind::Write,
+                wait_ms: 0,
+                // Home makes the owner from the thread id (the low half).
+                tid: owner as u32,
+            });
+            match tried {
+                Err(StateError::TimedOut) if Instant::now() < deadline => {
+                    std::thread::sleep(pause.min(deadline - Instant::now()));
+                    pause = (pause * 2).min(std::time::Duration::from_millis(5));
+                }
+                other => return other,
+            }
+        }
     }
 
-    fn unlock(&self, key: &str, kind: LockKind, _owner: Owner) -> Result<(), StateError> {
+    fn unlock(&self, key: &str, kind: LockKind, owner: Owner) -> Result<(), StateError> {
         self.done(GlobalCall::Unlock {
             key: key.into(),
             write: kind == LockKind::Write,
+            tid: owner as u32,
         })
     }
 }
@@ -388,13 +461,14 @@ pub(crate) fn serve_global(
             key,
             write,
             wait_ms,
+            ..
         } => {
             let wait = std::time::Duration::from_millis(wait_ms).min(max_wait);
             let deadline = Instant::now() + wait;
             global.lock(&key, kind(write), owner, deadline)?;
             GlobalAnswer::Done
         }
-        GlobalCall::Unlock { key, write } => {
+        GlobalCall::Unlock { key, write, .. } => {
             global.unlock(&key, kind(write), owner)?;
             GlobalAnswer::Done
         }

@@ -307,3 +307,63 @@ fn a_thread_that_grows_its_heap_stays_on_its_peer() {
         away.stderr
     );
 }
+
+#[test]
+fn a_remote_threads_own_threads_run_on_its_worker() {
+    // Trees of threads: thread ids and arena chunks come from home, the
+    // children merge into their parent on the worker; nothing runs at
+    // home and nothing is taken back.
+    let suite = Suite::new(
+        Path::new(env!("CARGO_TARGET_TMPDIR")).join("weft-guests"),
+        WEFT,
+    );
+    for name in ["nested", "deep_heap"] {
+        let (wasm, _) = suite.build(&weft_conformance::case(name).unwrap()).unwrap();
+        let wasm_arg = wasm.to_str().unwrap();
+        let here = weft(&strings(&["run", "--thread-mode", "chain", wasm_arg]), &[]);
+        assert_eq!(here.code, Some(0), "{here:?}");
+        let away = weft(
+            &strings(&[
+                "run",
+                "--thread-mode",
+                "chain",
+                "--hosts",
+                "3",
+                "--placement",
+                "peers",
+                wasm_arg,
+            ]),
+            &[("WEFT_LOG", "weft::cluster=debug,weft::chain=debug")],
+        );
+        assert_eq!(away.code, Some(0), "{name}: {away:?}");
+        assert_eq!(away.stdout, here.stdout, "{name}");
+        assert!(away.stderr.contains("running a remote thread"), "{name}");
+        for sign in ["at home", "taking the thread back"] {
+            assert!(!away.stderr.contains(sign), "{name}: {}", away.stderr);
+        }
+    }
+}
+
+#[test]
+fn threads_started_on_a_worker_share_state_with_their_own_lock_owners() {
+    // Two threads on peers each start four adders there: eight lock
+    // owners, one counter, no lost update.
+    let wasm = guest("state_counter");
+    let hosts = serve_hosts("cluster-state-nested", 2);
+    let mut args = strings(&["run", "--thread-mode", "chain"]);
+    args.extend(hosts.run_options());
+    args.extend(strings(&[
+        "--cluster-stats",
+        wasm.to_str().unwrap(),
+        "nested",
+    ]));
+    let out = weft(&args, &[]);
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert_eq!(out.stdout, "counter 1600 (expected 1600), failed calls 0\n");
+    assert!(
+        out.stderr
+            .contains("cluster: 2 threads ran on peers, 0 at home"),
+        "{}",
+        out.stderr
+    );
+}

@@ -106,6 +106,13 @@ pub enum HomeRequest {
     ArenaGrow { size: u32 },
     /// A chunk the worker could not use goes back to the zone.
     ArenaRelease { start: u32 },
+    /// The first chunk of a new arena, for a thread the remote thread (or
+    /// one of its own) starts on the worker.
+    ArenaNew { size: u32 },
+    /// A thread id for such a thread (home counts it as live).
+    NewThread,
+    /// Such a thread has ended.
+    ThreadEnded { tid: u32 },
     /// An operation on the global state tier (home's choice of tier; the
     /// worker's local tier is its own).
     Global(GlobalCall),
@@ -148,19 +155,29 @@ pub enum GlobalCall {
     ClearAppended {
         key: String,
     },
-    /// A lock for the calling thread, waiting at most `wait_ms`.
+    /// A lock for thread `tid`, waiting at most `wait_ms`.
     Lock {
         key: String,
         write: bool,
         wait_ms: u64,
+        tid: u32,
     },
     Unlock {
         key: String,
         write: bool,
+        tid: u32,
     },
 }
 
 impl GlobalCall {
+    /// The thread a lock call is for.
+    pub fn thread(&self) -> Option<u32> {
+        match self {
+            GlobalCall::Lock { tid, .. } | GlobalCall::Unlock { tid, .. } => Some(*tid),
+            _ => None,
+        }
+    }
+
     /// Whether it changes what others see: a thread that made such a call
     /// cannot simply run again.
     pub fn has_effects(&self) -> bool {
@@ -196,6 +213,10 @@ pub enum HomeReply {
     },
     /// No memory left for it (the guest's `malloc` fails).
     NoChunk,
+    /// The new thread's id.
+    Thread(u32),
+    /// No more threads (`max-threads`).
+    NoThread,
     Done,
     /// A global tier operation's answer, or its `state-error` code.
     Global(Result<GlobalAnswer, u8>),
@@ -307,6 +328,9 @@ mod tests {
         for request in [
             HomeRequest::ArenaGrow { size: 1 << 20 },
             HomeRequest::ArenaRelease { start: 0x40_0000 },
+            HomeRequest::ArenaNew { size: 1 << 20 },
+            HomeRequest::NewThread,
+            HomeRequest::ThreadEnded { tid: 7 },
             HomeRequest::Global(GlobalCall::SetRanges {
                 key: "k".into(),
                 len: 9,
@@ -316,6 +340,7 @@ mod tests {
                 key: "k".into(),
                 write: true,
                 wait_ms: 60_000,
+                tid: 3,
             }),
         ] {
             let bytes = encode_home(&request);

@@ -18,7 +18,7 @@ use weft_transport::quic::HomeLink;
 
 use super::envelope::{self, CallHeader};
 use crate::chain::{self, ChildError};
-use crate::remote::{HomeGlobal, NeedsHome};
+use crate::remote::{HomeGlobal, NeedsHome, RemoteCall};
 use crate::state::{StateHost, StateLimits};
 use crate::{Process, Program, StartConfig, ThreadMode};
 
@@ -116,19 +116,21 @@ impl WorkerHost {
         let module = self.module(module, module_bytes)?;
         let (header, snapshot) = self.snapshot(&module, &snapshot)?;
         tracing::debug!(tid = header.tid, "running a remote thread");
+        let call = RemoteCall::new(home);
         let ran = chain::run_remote(
             &module.process,
             (header.tid, header.start_arg, header.arena),
             snapshot,
-            home,
+            &call,
         );
+        let output = call.take_output();
         tracing::debug!(
             tid = header.tid,
             us = started.elapsed().as_micros() as u64,
             "remote thread ran"
         );
         match ran {
-            Ok((value, diff, output)) => Ok((
+            Ok((value, diff)) => Ok((
                 value,
                 envelope::encode_result(&wire::encode_diff(&diff), &output),
             )),

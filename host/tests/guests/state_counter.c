@@ -28,13 +28,29 @@ static void *add(void *arg) {
     return (void *)failures;
 }
 
-int main(void) {
+/* `nested`: two threads each start half of the adders and join them. */
+static void *add_in_half(void *arg) {
+    (void)arg;
+    pthread_t t[THREADS / 2];
+    long failures = 0;
+    for (int i = 0; i < THREADS / 2; i++) pthread_create(&t[i], NULL, add, NULL);
+    for (int i = 0; i < THREADS / 2; i++) {
+        void *r;
+        pthread_join(t[i], &r);
+        failures += (long)r;
+    }
+    return (void *)failures;
+}
+
+int main(int argc, char **argv) {
+    int nested = argc > 1 && strcmp(argv[1], "nested") == 0;
     uint64_t zero = 0;
     if (weft_state_set("counter", &zero, sizeof zero) || weft_state_push("counter")) return 1;
+    int threads = nested ? 2 : THREADS;
     pthread_t t[THREADS];
-    for (int i = 0; i < THREADS; i++) pthread_create(&t[i], NULL, add, NULL);
+    for (int i = 0; i < threads; i++) pthread_create(&t[i], NULL, nested ? add_in_half : add, NULL);
     long failures = 0;
-    for (int i = 0; i < THREADS; i++) {
+    for (int i = 0; i < threads; i++) {
         void *r;
         pthread_join(t[i], &r);
         failures += (long)r;
