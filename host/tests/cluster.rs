@@ -367,3 +367,32 @@ fn threads_started_on_a_worker_share_state_with_their_own_lock_owners() {
         out.stderr
     );
 }
+
+#[test]
+fn a_trap_in_a_thread_started_on_a_worker_ends_the_program_not_the_worker() {
+    let wasm = guest("nested_trap");
+    let hosts = serve_hosts("cluster-nested-trap", 2);
+    let mut args = strings(&["run", "--thread-mode", "chain"]);
+    args.extend(hosts.run_options());
+    args.push(wasm.to_str().unwrap().into());
+    let out = weft(&args, &[]);
+    assert_eq!(out.code, Some(134), "{out:?}");
+    assert!(out.stderr.contains("trapped"), "{}", out.stderr);
+    assert!(out.stdout.is_empty());
+    // The workers live on and serve the next program.
+    let wasm = guest("long_thread");
+    let mut args = strings(&["run", "--thread-mode", "chain"]);
+    args.extend(hosts.run_options());
+    args.extend(strings(&[
+        "--cluster-stats",
+        wasm.to_str().unwrap(),
+        "1000",
+    ]));
+    let out = weft(&args, &[]);
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert!(
+        out.stderr.contains("cluster: 2 threads ran on peers"),
+        "{}",
+        out.stderr
+    );
+}

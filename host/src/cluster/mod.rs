@@ -470,16 +470,19 @@ impl Cluster {
                     code: ErrorCode::UnknownBase,
                     ..
                 }) if delta.is_some() => delta = None,
+                // A trap happens wherever the thread runs: home runs it
+                // and reports it (no other peer tries).
                 Ok(RequesterEvent::Failed {
-                    code: ErrorCode::NeedsHome,
+                    code: code @ (ErrorCode::NeedsHome | ErrorCode::Trapped),
                     message,
                 }) => {
+                    let needs_home = code == ErrorCode::NeedsHome;
                     self.stats
                         .lock()
                         .unwrap_or_else(|e| e.into_inner())
                         .home_runs += 1;
                     return Ok(Remote::Home {
-                        needs_home: true,
+                        needs_home,
                         why: message,
                     });
                 }
