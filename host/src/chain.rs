@@ -35,8 +35,11 @@ use wasmtime::{Caller, MemoryType, SharedMemory};
 use weft_snapshot::{Merger, Snapshot, WASM_PAGE_SIZE};
 
 use crate::ThreadError;
-use crate::cluster::envelope::{HomeReply, HomeRequest, decode_home, encode_home};
+use crate::cluster::envelope::{
+    ChainAnswer, ChainCall, HomeReply, HomeRequest, decode_home, encode_home,
+};
 use crate::cluster::{Cluster, Placement, Remote};
+use crate::functions::CallError;
 use crate::incremental::{self, ChildMemory, MemoryImage};
 use crate::process::{
     ConflictPolicy, Merges, Origin, Process, TRAP_EXIT_CODE, ThreadEnd, ThreadMemory, ThreadState,
@@ -766,6 +769,10 @@ impl ChildStart {
                     None => HomeReply::Refused(format!("thread {tid} is not one of this call's")),
                 }
             }
+            HomeRequest::Chain(call) => {
+                let answer = self.serve_chain(call, book);
+                HomeReply::Chain(answer.map_err(|e| e as u8))
+            }
             HomeRequest::Global(call) => {
                 tracing::debug!(tid = self.tid, "a call home: {call:?}");
                 if call.has_effects() {
@@ -798,6 +805,58 @@ impl ChildStart {
 
     /// Merges the thread's changes (if it has a result) into its parent and
     /// runs libc's exit path there, which wakes its joiner.
+    /// A `weft:chain` operation of this thread (or one it started on its
+    /// worker): against this process's input, output and calls.
+    fn serve_chain(&self, call: ChainCall, book: &RemoteBook) -> Result<ChainAnswer, CallError> {
+        let process = &self.process;
+        let config = process.start_config();
+        let calls = process.calls();
+        // Starting, awaiting (an await marks the call) and setting the
+        // output change what others see: no re-run after them.
+        let effects = || book.effects.store(true, Ordering::SeqCst);
+        Ok(match call {
+            ChainCall::Input => ChainAnswer::Bytes(
+                config
+                    .call_io
+                    .as_ref()
+                    .map_or_else(Vec::new, |io| io.input.to_vec()),
+            ),
+            ChainCall::SetOutput(data) => {
+                effects();
+                if let Some(io) = &config.call_io {
+                    *io.output.lock().unwrap_or_else(|e| e.into_inner()) = data;
+                }
+                ChainAnswer::Done
+            }
+            ChainCall::Call { name, input } => {
+                let Some(functions) = &config.functions else {
+                    return Err(CallError::UnknownFunction);
+                };
+                let id = calls.call(functions, &name, input, config)?;
+                effects();
+                ChainAnswer::Id(id)
+            }
+            ChainCall::TryAwait { id } => {
+                let code = calls.try_await(id);
+                if matches!(code, Ok(Some(_)) | Err(CallError::Trapped)) {
+                    effects();
+                }
+                ChainAnswer::Code(code?)
+            }
+            ChainCall::TryAwaitAll { ids } => {
+                let codes = calls.try_await_all(&ids);
+                if !matches!(
+                    codes,
+                    Ok(None) | Err(CallError::NoSuchCall | CallError::AlreadyAwaited)
+                ) {
+                    effects();
+                }
+                ChainAnswer::Codes(codes?)
+            }
+            ChainCall::Output { id } => ChainAnswer::Bytes(calls.output(id)?),
+        })
+    }
+
     fn merge_and_finish(self, result: Option<(u32, weft_snapshot::Diff)>) {
         let Some(chain) = self.process.chain() else {
             return;

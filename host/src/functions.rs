@@ -44,6 +44,23 @@ pub enum CallError {
     TooLarge = 6,
 }
 
+impl CallError {
+    /// The error with WIT discriminant `code`.
+    pub fn from_code(code: u8) -> Option<Self> {
+        [
+            Self::UnknownFunction,
+            Self::NoSuchCall,
+            Self::AlreadyAwaited,
+            Self::NotFinished,
+            Self::Trapped,
+            Self::FailedToStart,
+            Self::TooLarge,
+        ]
+        .into_iter()
+        .find(|e| *e as u8 == code)
+    }
+}
+
 /// Why the registry could not do something (for the CLI).
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
@@ -334,43 +351,77 @@ impl CallTable {
     pub fn await_call(&self, id: u32) -> Result<i32, CallError> {
         let mut state = self.lock();
         loop {
-            match state.calls.get_mut(&id) {
-                None => return Err(CallError::NoSuchCall),
-                Some(Call::Running) => {
-                    state = self.finished.wait(state).unwrap_or_else(|e| e.into_inner());
-                }
-                Some(Call::Done { awaited: true, .. }) => return Err(CallError::AlreadyAwaited),
-                Some(Call::Done { result, awaited }) => {
-                    *awaited = true;
-                    return match result {
-                        Ok(finished) if finished.trapped => Err(CallError::Trapped),
-                        Ok(finished) => Ok(finished.code),
-                        Err(e) => Err(*e),
-                    };
-                }
+            match Self::take_result(&mut state, id) {
+                Ok(None) => state = self.finished.wait(state).unwrap_or_else(|e| e.into_inner()),
+                Ok(Some(code)) => return code,
+                Err(e) => return Err(e),
             }
         }
     }
 
-    /// Waits for every call in `ids` (see `await-all` in `wit/chain.wit`).
-    pub fn await_all(&self, ids: &[u32]) -> Result<Vec<i32>, CallError> {
-        {
-            let state = self.lock();
-            let mut seen = std::collections::HashSet::new();
-            for id in ids {
-                match state.calls.get(id) {
-                    None => return Err(CallError::NoSuchCall),
-                    Some(Call::Done { awaited: true, .. }) => {
-                        return Err(CallError::AlreadyAwaited);
-                    }
-                    Some(_) if !seen.insert(*id) => return Err(CallError::AlreadyAwaited),
-                    Some(_) => {}
-                }
+    /// Call `id`'s exit code if it has finished (it is then awaited), or
+    /// `None`: an await that does not block (for threads on other hosts,
+    /// which poll).
+    pub fn try_await(&self, id: u32) -> Result<Option<i32>, CallError> {
+        Self::take_result(&mut self.lock(), id)?.transpose()
+    }
+
+    fn take_result(
+        state: &mut CallsState,
+        id: u32,
+    ) -> Result<Option<Result<i32, CallError>>, CallError> {
+        match state.calls.get_mut(&id) {
+            None => Err(CallError::NoSuchCall),
+            Some(Call::Running) => Ok(None),
+            Some(Call::Done { awaited: true, .. }) => Err(CallError::AlreadyAwaited),
+            Some(Call::Done { result, awaited }) => {
+                *awaited = true;
+                Ok(Some(match result {
+                    Ok(finished) if finished.trapped => Err(CallError::Trapped),
+                    Ok(finished) => Ok(finished.code),
+                    Err(e) => Err(*e),
+                }))
             }
         }
+    }
+
+    /// Checks `ids` for `await-all`: each a call, none awaited, none twice.
+    /// Whether all of them have finished.
+    fn check_all(state: &CallsState, ids: &[u32]) -> Result<bool, CallError> {
+        let mut seen = std::collections::HashSet::new();
+        let mut finished = true;
+        for id in ids {
+            match state.calls.get(id) {
+                None => return Err(CallError::NoSuchCall),
+                Some(Call::Done { awaited: true, .. }) => return Err(CallError::AlreadyAwaited),
+                Some(_) if !seen.insert(*id) => return Err(CallError::AlreadyAwaited),
+                Some(Call::Running) => finished = false,
+                Some(Call::Done { .. }) => {}
+            }
+        }
+        Ok(finished)
+    }
+
+    /// Waits for every call in `ids` (see `await-all` in `wit/chain.wit`).
+    pub fn await_all(&self, ids: &[u32]) -> Result<Vec<i32>, CallError> {
+        Self::check_all(&self.lock(), ids)?;
         let results: Vec<Result<i32, CallError>> =
             ids.iter().map(|id| self.await_call(*id)).collect();
         results.into_iter().collect()
+    }
+
+    /// `await-all` that does not block: the exit codes once every call in
+    /// `ids` has finished (they are then awaited), else `None`.
+    pub fn try_await_all(&self, ids: &[u32]) -> Result<Option<Vec<i32>>, CallError> {
+        let mut state = self.lock();
+        if !Self::check_all(&state, ids)? {
+            return Ok(None);
+        }
+        let results: Vec<Result<i32, CallError>> = ids
+            .iter()
+            .map(|id| Self::take_result(&mut state, *id)?.ok_or(CallError::NotFinished)?)
+            .collect();
+        results.into_iter().collect::<Result<Vec<_>, _>>().map(Some)
     }
 
     /// The output of finished call `id`.

@@ -24,8 +24,10 @@ use weft_transport::quic::HomeLink;
 
 use crate::chain;
 use crate::cluster::envelope::{
-    GlobalAnswer, GlobalCall, HomeReply, HomeRequest, decode_home, encode_home,
+    ChainAnswer, ChainCall, GlobalAnswer, GlobalCall, HomeReply, HomeRequest, decode_home,
+    encode_home,
 };
+use crate::functions::CallError;
 use crate::process::{ThreadState, read_guest, write_guest};
 use crate::state::{GlobalTier, LockKind, Owner, StateError};
 use crate::{call_imports, state_imports, threads, wasi};
@@ -80,9 +82,11 @@ pub(crate) fn shadow_home_imports(
                 | call_imports::CHAIN_MODULE
         );
         // Shared state works anywhere: the local tier is this host's, the
-        // global tier is reached through home (`HomeGlobal`).
+        // global tier is reached through home (`HomeGlobal`); so do chained
+        // calls (`call_imports.rs` sends them home).
         if !ours
             || module_name == state_imports::STATE_MODULE
+            || module_name == call_imports::CHAIN_MODULE
             || RUN_ANYWHERE.contains(&(module_name, name))
         {
             continue;
@@ -407,6 +411,35 @@ impl GlobalTier for HomeGlobal {
             write: kind == LockKind::Write,
             tid: owner as u32,
         })
+    }
+}
+
+/// Sends a `weft:chain` operation home; a lost link is `failed-to-start`
+/// (nothing can run for a thread whose home is gone).
+pub(crate) fn chain_call(remote: &RemoteCall, call: ChainCall) -> Result<ChainAnswer, CallError> {
+    match remote.call(&HomeRequest::Chain(call)) {
+        Ok(HomeReply::Chain(answer)) => {
+            answer.map_err(|code| CallError::from_code(code).unwrap_or(CallError::FailedToStart))
+        }
+        other => {
+            tracing::debug!("a chained call from away from home: {other:?}");
+            Err(CallError::FailedToStart)
+        }
+    }
+}
+
+/// Polls `try_once` until it gives an answer, pausing longer each time (a
+/// thread away from home waiting for a chained call).
+pub(crate) fn poll<T>(
+    mut try_once: impl FnMut() -> Result<Option<T>, CallError>,
+) -> Result<T, CallError> {
+    let mut pause = std::time::Duration::from_micros(100);
+    loop {
+        if let Some(done) = try_once()? {
+            return Ok(done);
+        }
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(std::time::Duration::from_millis(10));
     }
 }
 

@@ -396,3 +396,54 @@ fn a_trap_in_a_thread_started_on_a_worker_ends_the_program_not_the_worker() {
         out.stderr
     );
 }
+
+#[test]
+fn threads_on_peers_call_functions_through_home() {
+    // Each thread calls `square` twice by name (await, await-all, a second
+    // await refused, outputs): on a peer the calls go home, where the
+    // functions are registered, and the thread stays on its peer.
+    let functions = tmp("cluster-functions");
+    let _ = std::fs::remove_dir_all(&functions);
+    let functions_arg = functions.to_str().unwrap();
+    let square = guest("fn_square");
+    let added = weft(
+        &strings(&[
+            "fn",
+            "add",
+            "square",
+            square.to_str().unwrap(),
+            "--functions",
+            functions_arg,
+        ]),
+        &[],
+    );
+    assert_eq!(added.code, Some(0), "{added:?}");
+    let wasm = guest("thread_calls");
+    let run = |extra: &[&str]| {
+        let mut args = strings(&[
+            "run",
+            "--thread-mode",
+            "chain",
+            "--functions",
+            functions_arg,
+        ]);
+        args.extend(strings(extra));
+        args.push(wasm.to_str().unwrap().into());
+        weft(
+            &args,
+            &[("WEFT_LOG", "weft::cluster=debug,weft::chain=debug")],
+        )
+    };
+    let here = run(&[]);
+    assert_eq!(here.code, Some(0), "{here:?}");
+    assert_eq!(here.stdout, "thread 0: 5\nthread 1: 265\nthread 2: 925\n");
+    let away = run(&["--hosts", "3", "--placement", "peers"]);
+    assert_eq!(away.code, Some(0), "{away:?}");
+    assert_eq!(away.stdout, here.stdout);
+    assert!(
+        away.stderr.contains("running a remote thread"),
+        "{}",
+        away.stderr
+    );
+    assert!(!away.stderr.contains("at home"), "{}", away.stderr);
+}

@@ -116,6 +116,32 @@ pub enum HomeRequest {
     /// An operation on the global state tier (home's choice of tier; the
     /// worker's local tier is its own).
     Global(GlobalCall),
+    /// A `weft:chain` operation: the program's function input, output and
+    /// calls are home's.
+    Chain(ChainCall),
+}
+
+/// The `weft:chain` operations of a thread away from home; what would
+/// block (an await) is a try, and the worker polls.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ChainCall {
+    Input,
+    SetOutput(Vec<u8>),
+    Call { name: String, input: Vec<u8> },
+    TryAwait { id: u32 },
+    TryAwaitAll { ids: Vec<u32> },
+    Output { id: u32 },
+}
+
+/// What a [`ChainCall`] gives back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ChainAnswer {
+    Done,
+    Bytes(Vec<u8>),
+    Id(u32),
+    /// An exit code, or `None` while the call runs.
+    Code(Option<i32>),
+    Codes(Option<Vec<i32>>),
 }
 
 /// The operations of `GlobalTier`, as a remote thread calls them.
@@ -220,6 +246,8 @@ pub enum HomeReply {
     Done,
     /// A global tier operation's answer, or its `state-error` code.
     Global(Result<GlobalAnswer, u8>),
+    /// A `weft:chain` operation's answer, or its `call-error` code.
+    Chain(Result<ChainAnswer, u8>),
     /// Home could not serve the request.
     Refused(String),
 }
