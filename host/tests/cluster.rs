@@ -268,19 +268,18 @@ fn embedded_hosts_run_chained_threads_over_quic() {
     );
 }
 
-#[test]
-fn a_thread_that_grows_its_heap_stays_on_its_peer() {
-    // Its threads realloc past their first arena chunk: each new chunk is
-    // a call home over the thread's stream, not a re-run at home.
+/// Runs conformance case `name` in chain mode at home and over `--hosts
+/// 3` (threads to peers first): the same output, and every thread stayed
+/// on the peer it was sent to (none ran at home, none was taken back).
+fn stays_on_its_peer(name: &str) {
     let suite = Suite::new(
         Path::new(env!("CARGO_TARGET_TMPDIR")).join("weft-guests"),
         WEFT,
     );
-    let case = weft_conformance::case("malloc_threads").unwrap();
-    let (wasm, _) = suite.build(&case).unwrap();
+    let (wasm, _) = suite.build(&weft_conformance::case(name).unwrap()).unwrap();
     let wasm_arg = wasm.to_str().unwrap();
     let here = weft(&strings(&["run", "--thread-mode", "chain", wasm_arg]), &[]);
-    assert_eq!(here.code, Some(0), "{here:?}");
+    assert_eq!(here.code, Some(0), "{name}: {here:?}");
     let away = weft(
         &strings(&[
             "run",
@@ -294,54 +293,27 @@ fn a_thread_that_grows_its_heap_stays_on_its_peer() {
         ]),
         &[("WEFT_LOG", "weft::cluster=debug,weft::chain=debug")],
     );
-    assert_eq!(away.code, Some(0), "{away:?}");
-    assert_eq!(away.stdout, here.stdout);
-    assert!(
-        away.stderr.contains("running a remote thread"),
-        "{}",
-        away.stderr
-    );
-    assert!(
-        !away.stderr.contains("at home"),
-        "a thread went home: {}",
-        away.stderr
-    );
+    assert_eq!(away.code, Some(0), "{name}: {away:?}");
+    assert_eq!(away.stdout, here.stdout, "{name}");
+    assert!(away.stderr.contains("running a remote thread"), "{name}");
+    for sign in ["at home", "taking the thread back"] {
+        assert!(!away.stderr.contains(sign), "{name}: {}", away.stderr);
+    }
+}
+
+#[test]
+fn a_thread_that_grows_its_heap_stays_on_its_peer() {
+    // Its threads realloc past their first arena chunk: each new chunk is
+    // a call home over the thread's stream, not a re-run at home.
+    stays_on_its_peer("malloc_threads");
 }
 
 #[test]
 fn a_remote_threads_own_threads_run_on_its_worker() {
     // Trees of threads: thread ids and arena chunks come from home, the
-    // children merge into their parent on the worker; nothing runs at
-    // home and nothing is taken back.
-    let suite = Suite::new(
-        Path::new(env!("CARGO_TARGET_TMPDIR")).join("weft-guests"),
-        WEFT,
-    );
-    for name in ["nested", "deep_heap"] {
-        let (wasm, _) = suite.build(&weft_conformance::case(name).unwrap()).unwrap();
-        let wasm_arg = wasm.to_str().unwrap();
-        let here = weft(&strings(&["run", "--thread-mode", "chain", wasm_arg]), &[]);
-        assert_eq!(here.code, Some(0), "{here:?}");
-        let away = weft(
-            &strings(&[
-                "run",
-                "--thread-mode",
-                "chain",
-                "--hosts",
-                "3",
-                "--placement",
-                "peers",
-                wasm_arg,
-            ]),
-            &[("WEFT_LOG", "weft::cluster=debug,weft::chain=debug")],
-        );
-        assert_eq!(away.code, Some(0), "{name}: {away:?}");
-        assert_eq!(away.stdout, here.stdout, "{name}");
-        assert!(away.stderr.contains("running a remote thread"), "{name}");
-        for sign in ["at home", "taking the thread back"] {
-            assert!(!away.stderr.contains(sign), "{name}: {}", away.stderr);
-        }
-    }
+    // children merge into their parent on the worker.
+    stays_on_its_peer("nested");
+    stays_on_its_peer("deep_heap");
 }
 
 #[test]

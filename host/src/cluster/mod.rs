@@ -38,6 +38,9 @@ use worker::WorkerHost;
 
 /// How long an unreachable or lost peer gets no new threads.
 const PEER_PAUSE: Duration = Duration::from_secs(10);
+/// How long a peer that said it was busy gets no new threads (its slots
+/// free up as its threads end; other homes may share it).
+const BUSY_PAUSE: Duration = Duration::from_millis(250);
 /// How long a connection's handshake may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 
@@ -340,8 +343,8 @@ impl Cluster {
         })
     }
 
-    fn pause(&self, peer: usize) {
-        self.peers[peer].pause();
+    fn pause(&self, peer: usize, pause: Duration) {
+        self.peers[peer].pause(pause);
     }
 
     /// Runs a thread on `peer` (reserved by [`Self::reserve`]), or on the
@@ -488,7 +491,7 @@ impl Cluster {
                 }
                 Ok(RequesterEvent::Failed { code, message }) => {
                     if code == ErrorCode::Busy {
-                        self.pause(peer);
+                        self.pause(peer, BUSY_PAUSE);
                     }
                     return Err(format!("{code:?}: {message}"));
                 }
@@ -503,7 +506,7 @@ impl Cluster {
                         "peer lost ({e}); its threads run elsewhere for {} s",
                         PEER_PAUSE.as_secs()
                     );
-                    self.pause(peer);
+                    self.pause(peer, PEER_PAUSE);
                     return Err(e.to_string());
                 }
             }
@@ -524,9 +527,8 @@ impl Peer {
             .is_some_and(|until| until > Instant::now())
     }
 
-    fn pause(&self) {
-        *self.paused_until.lock().unwrap_or_else(|e| e.into_inner()) =
-            Some(Instant::now() + PEER_PAUSE);
+    fn pause(&self, pause: Duration) {
+        *self.paused_until.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now() + pause);
     }
 
     /// The connection to this peer, made (again) when there is none. A
@@ -561,7 +563,7 @@ impl Peer {
             "peer unreachable ({failure}); its threads run elsewhere for {} s",
             PEER_PAUSE.as_secs()
         );
-        self.pause();
+        self.pause(PEER_PAUSE);
         Err(failure)
     }
 }
