@@ -152,6 +152,21 @@ mod tests {
     }
 
     #[test]
+    fn a_free_slot_is_taken_only_when_nobody_queues_for_it() {
+        let slots = Slots::new(1);
+        let ran = Arc::new(AtomicUsize::new(0));
+        assert!(slots.try_take(), "the free slot");
+        assert!(!slots.try_take(), "none left");
+        assert!(slots.start(job(&ran)).is_none(), "queued");
+        // The freed slot goes to the queued thread, not to a taker.
+        let next = slots.release().expect("the queued thread");
+        assert!(!slots.try_take());
+        next();
+        assert!(slots.release().is_none());
+        assert!(slots.try_take());
+    }
+
+    #[test]
     fn a_thread_back_from_a_wait_gets_the_next_free_slot() {
         let slots = Arc::new(Slots::new(1));
         assert!(slots.start(Box::new(|| {})).is_some()); // takes the only slot
