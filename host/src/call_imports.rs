@@ -28,14 +28,12 @@ fn error(result: Result<Vec<u8>, CallError>) -> Result<Vec<u8>, u8> {
     result.map_err(|e| e as u8)
 }
 
-/// Runs `wait` on the caller's call table; a chained thread gives its slot
-/// up meanwhile.
 /// Waits (giving the thread's slot up meanwhile) for `here` on the
 /// process's call table, or, for a thread away from home, polls `away`.
 fn waiting<R>(
     caller: &mut Call<'_>,
     here: impl FnOnce(&CallTable) -> Result<R, CallError>,
-    away: impl FnMut(&RemoteCall) -> Result<Option<R>, CallError>,
+    mut away: impl FnMut(&RemoteCall) -> Result<Option<R>, CallError>,
 ) -> Result<R, CallError> {
     let state = caller.data_mut();
     let (process, remote) = (state.process.clone(), state.remote.clone());
@@ -44,10 +42,7 @@ fn waiting<R>(
         process.release_slot();
     }
     let result = match remote {
-        Some(remote) => {
-            let mut away = away;
-            crate::remote::poll(|| away(&remote))
-        }
+        Some(remote) => crate::remote::poll(|| away(&remote)),
         None => here(process.calls()),
     };
     if gave_slot {

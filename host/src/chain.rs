@@ -672,7 +672,7 @@ impl ChildStart {
         let lost_after_effects = |why: &str| -> ! {
             let _ = writeln!(
                 std::io::stderr(),
-                "weft: thread {} cannot finish: {why}, after it changed shared state, so running it again could repeat those changes",
+                "weft: thread {} cannot finish: {why}, after it changed shared state or started or awaited a function call, so running it again could repeat those changes",
                 self.tid
             );
             terminate(1, None)

@@ -117,6 +117,29 @@ enum HomeCallState {
     Outstanding,
 }
 
+impl HomeCallState {
+    /// Goes on receiving `incoming`: its bytes once they are all there
+    /// (the state is then `whole`), else `None`.
+    fn receive(&mut self, incoming: Incoming, whole: Self) -> Option<Vec<u8>> {
+        if incoming.complete() {
+            *self = whole;
+            Some(incoming.data)
+        } else {
+            *self = Self::Receiving(incoming);
+            None
+        }
+    }
+
+    /// Adds `bytes` to the payload being received (see [`Self::receive`]).
+    fn add(&mut self, bytes: &[u8], whole: Self) -> Result<Option<Vec<u8>>, ProtocolError> {
+        let Self::Receiving(mut incoming) = std::mem::take(self) else {
+            return Err(ProtocolError::Overrun);
+        };
+        incoming.add(bytes)?;
+        Ok(self.receive(incoming, whole))
+    }
+}
+
 /// What the requesting host must act on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RequesterEvent {
@@ -257,20 +280,14 @@ impl Requester {
                 if matches!(self.home_call, HomeCallState::Idle) =>
             {
                 let request = Incoming::new("home call", len, &self.limits)?;
-                Ok(self.home_request(request))
+                let whole = self.home_call.receive(request, HomeCallState::Outstanding);
+                Ok(whole.map(RequesterEvent::HomeCall))
             }
             (RequesterState::Waiting, Message::Data(bytes))
                 if matches!(self.home_call, HomeCallState::Receiving(_)) =>
             {
-                let HomeCallState::Receiving(mut request) = std::mem::take(&mut self.home_call)
-                else {
-                    unreachable!("matched above");
-                };
-                if !request.add(&bytes)? {
-                    self.home_call = HomeCallState::Receiving(request);
-                    return Ok(None);
-                }
-                Ok(self.home_request(request))
+                let whole = self.home_call.add(&bytes, HomeCallState::Outstanding)?;
+                Ok(whole.map(RequesterEvent::HomeCall))
             }
             (RequesterState::Waiting, Message::Finished { value, diff_len })
                 if matches!(self.home_call, HomeCallState::Idle) =>
@@ -309,17 +326,6 @@ impl Requester {
                 Err(unexpected(&message, "receiving the diff"))
             }
             (RequesterState::Done, message) => Err(unexpected(&message, "done")),
-        }
-    }
-
-    /// A whole request came (or is still coming) in.
-    fn home_request(&mut self, request: Incoming) -> Option<RequesterEvent> {
-        if request.complete() {
-            self.home_call = HomeCallState::Outstanding;
-            Some(RequesterEvent::HomeCall(request.data))
-        } else {
-            self.home_call = HomeCallState::Receiving(request);
-            None
         }
     }
 
@@ -532,21 +538,17 @@ impl Worker {
                 if matches!(self.home_call, HomeCallState::Outstanding) =>
             {
                 let reply = Incoming::new("home reply", len, &self.limits).map_err(too_large)?;
-                (WorkerState::Running, self.home_reply(reply))
+                let whole = self.home_call.receive(reply, HomeCallState::Idle);
+                (WorkerState::Running, whole.map(WorkerEvent::HomeReply))
             }
             (WorkerState::Running, Message::Data(bytes))
                 if matches!(self.home_call, HomeCallState::Receiving(_)) =>
             {
-                let HomeCallState::Receiving(mut reply) = std::mem::take(&mut self.home_call)
-                else {
-                    unreachable!("matched above");
-                };
-                if reply.add(&bytes).map_err(protocol)? {
-                    (WorkerState::Running, self.home_reply(reply))
-                } else {
-                    self.home_call = HomeCallState::Receiving(reply);
-                    (WorkerState::Running, None)
-                }
+                let whole = self
+                    .home_call
+                    .add(&bytes, HomeCallState::Idle)
+                    .map_err(protocol)?;
+                (WorkerState::Running, whole.map(WorkerEvent::HomeReply))
             }
             (state, message) => {
                 let state_name = match state {
@@ -565,17 +567,6 @@ impl Worker {
         };
         self.state = next;
         Ok(event)
-    }
-
-    /// A whole reply came (or is still coming) in.
-    fn home_reply(&mut self, reply: Incoming) -> Option<WorkerEvent> {
-        if reply.complete() {
-            self.home_call = HomeCallState::Idle;
-            Some(WorkerEvent::HomeReply(reply.data))
-        } else {
-            self.home_call = HomeCallState::Receiving(reply);
-            None
-        }
     }
 
     fn snapshot_complete(

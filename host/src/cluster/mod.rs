@@ -162,7 +162,6 @@ pub struct Cluster {
     next_snapshot: AtomicU64,
     limits: Limits,
     stats: Mutex<TransferStats>,
-    embedded: Vec<Arc<WorkerHost>>,
 }
 
 impl std::fmt::Debug for Cluster {
@@ -221,14 +220,7 @@ impl Cluster {
             let _guard = runtime.enter();
             quic::endpoint(identity, "0.0.0.0:0".parse().expect("an address"))?
         };
-        Ok(Self::with(
-            runtime,
-            endpoint,
-            peers,
-            placement,
-            peer_slots,
-            Vec::new(),
-        ))
+        Ok(Self::with(runtime, endpoint, peers, placement, peer_slots))
     }
 
     fn with(
@@ -237,7 +229,6 @@ impl Cluster {
         peers: Vec<PeerSpec>,
         placement: Placement,
         peer_slots: usize,
-        embedded: Vec<Arc<WorkerHost>>,
     ) -> Arc<Self> {
         let peers = peers
             .into_iter()
@@ -265,7 +256,6 @@ impl Cluster {
             next_snapshot: AtomicU64::new(1),
             limits: Limits::default(),
             stats: Mutex::default(),
-            embedded,
         })
     }
 
@@ -292,32 +282,21 @@ impl Cluster {
         let loopback = "127.0.0.1:0".parse().expect("an address");
         let home = quic::endpoint(&identities[0], loopback)?;
         let mut peers = Vec::new();
-        let mut workers = Vec::new();
         for (identity, name) in identities[1..].iter().zip(&names[1..]) {
             let endpoint = quic::endpoint(identity, loopback)?;
             peers.push(PeerSpec {
                 name: Some(name.clone()),
                 addr: endpoint.local_addr().map_err(QuicError::Io)?,
             });
-            let host = WorkerHost::new(engine.clone(), slots);
-            runtime.spawn(serve(endpoint, host.clone()));
-            workers.push(host);
+            // The worker lives in its serving task, on this runtime.
+            runtime.spawn(serve(endpoint, WorkerHost::new(engine.clone(), slots)));
         }
         drop(_guard);
-        Ok(Self::with(runtime, home, peers, placement, slots, workers))
+        Ok(Self::with(runtime, home, peers, placement, slots))
     }
 
     pub fn placement(&self) -> Placement {
         self.placement
-    }
-
-    pub fn peers(&self) -> impl Iterator<Item = &PeerSpec> {
-        self.peers.iter().map(|p| &p.spec)
-    }
-
-    /// Worker hosts running in this process (`--hosts`).
-    pub fn embedded_hosts(&self) -> usize {
-        self.embedded.len()
     }
 
     pub fn stats(&self) -> TransferStats {

@@ -82,10 +82,6 @@ impl WorkerHost {
         })
     }
 
-    pub fn slots(&self) -> usize {
-        self.slots
-    }
-
     pub fn has_module(&self, hash: &[u8; 32]) -> bool {
         self.lock_modules().contains_key(hash)
     }
