@@ -116,6 +116,25 @@ impl ServeHosts {
         ]
     }
 
+    /// [`Self::run_options`] for another home host of this cluster: node
+    /// `name`, made now.
+    pub fn run_options_as(&self, weft: &Path, name: &str) -> anyhow::Result<Vec<String>> {
+        let status = Command::new(weft)
+            .args(["cluster", "add-node"])
+            .arg(&self.dir)
+            .arg(name)
+            .stdout(Stdio::null())
+            .status()
+            .context("running `weft cluster add-node`")?;
+        if !status.success() {
+            bail!("`weft cluster add-node {name}` failed");
+        }
+        let mut options = self.run_options();
+        let at = options.iter().position(|o| o == "--node").expect("a node");
+        options[at + 1] = name.into();
+        Ok(options)
+    }
+
     /// What worker `i` has written to stderr so far.
     pub fn log(&self, i: usize) -> String {
         self.workers[i]

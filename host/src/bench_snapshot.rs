@@ -77,6 +77,7 @@ fn measure(
     rounds: u32,
 ) -> anyhow::Result<(Duration, Duration)> {
     let mut store = Store::new(engine, ());
+    store.set_epoch_deadline(weft::NEVER);
     let mut capture = Vec::new();
     let mut restore = Vec::new();
     for _ in 0..rounds.max(1) {

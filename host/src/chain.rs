@@ -122,6 +122,18 @@ impl ChainSupport {
         }
     }
 
+    /// Bytes of the warm memories kept for reuse.
+    pub(crate) fn pooled_bytes(&self) -> u64 {
+        let pool = self.memories.lock().unwrap_or_else(|e| e.into_inner());
+        pool.iter().map(|m| m.memory.data_size() as u64).sum()
+    }
+
+    /// Lets the warm memories go (a worker over its memory budget).
+    pub(crate) fn drop_pooled(&self) {
+        let pooled = std::mem::take(&mut *self.memories.lock().unwrap_or_else(|e| e.into_inner()));
+        drop(pooled);
+    }
+
     /// A snapshot of `parent` from its running image; `None` when write
     /// tracking is not available (the caller captures in full).
     fn snapshot_from_image(&self, parent: &ThreadMemory) -> Option<Snapshot> {
@@ -373,16 +385,33 @@ fn spawn_with_arena(
         .contains(&start_func);
     let started = match process.start_config().cluster.clone() {
         Some(cluster) if !home_only => {
-            let here = cluster.placement() == Placement::Pack && process.try_take_slot();
-            match (here, cluster.reserve(&[])) {
-                (true, _) => process.execute(Box::new(move || child.run())),
-                (false, Some(peer)) => {
-                    process.execute(Box::new(move || child.run_away(&cluster, peer)))
+            // A peer is reserved only when the thread will go there.
+            if cluster.placement() == Placement::Pack && process.try_take_slot() {
+                process.execute(Box::new(move || child.run()))
+            } else {
+                match cluster.reserve(&[]) {
+                    Some(peer) => {
+                        let away = cluster.clone();
+                        let started =
+                            process.execute(Box::new(move || child.run_away(&away, peer)));
+                        if started.is_err() {
+                            cluster.unreserve(peer);
+                        }
+                        started
+                    }
+                    None => process.start_with_slot(Box::new(move || child.run())),
                 }
-                (false, None) => process.start_with_slot(Box::new(move || child.run())),
             }
         }
-        _ => process.start_with_slot(Box::new(move || child.run())),
+        _ => {
+            // A thread started on a worker counts from now until its exit
+            // path is done: its call waits for it.
+            let running = child.remote.clone().map(crate::remote::CallThread::new);
+            process.start_with_slot(Box::new(move || {
+                let _running = running;
+                child.run()
+            }))
+        }
     };
     started.map_err(|e| fail(format!("no OS thread: {e}")))
 }
@@ -593,6 +622,11 @@ struct ChildStart {
 impl ChildStart {
     /// Runs the thread here; it holds a slot.
     fn run(self) {
+        if self.remote.is_none()
+            && let Some(cluster) = &self.process.start_config().cluster
+        {
+            cluster.count_home_run();
+        }
         let _home = self.remote.clone().map(crate::remote::HomeScope::enter);
         let result = self.run_here();
         self.merge_and_finish(result);
@@ -683,6 +717,7 @@ impl ChildStart {
                 diff,
                 output,
             } => {
+                cluster.count_peer_runs(1 + book.started.load(Ordering::SeqCst));
                 print_output(&output);
                 self.merge_and_finish(Some((value, diff)));
             }
@@ -698,6 +733,7 @@ impl ChildStart {
                         .unwrap_or_else(|e| e.into_inner())
                         .insert(self.start_func);
                 }
+                cluster.count_home_run();
                 self.process.acquire_slot();
                 let result = self.run_here();
                 self.merge_and_finish(result);
@@ -718,6 +754,10 @@ impl ChildStart {
                 let arena = matches!(request, HomeRequest::ArenaGrow { .. }).then_some(self.arena);
                 match allocate_chunk(&self.process, chain, &self.parent, size, arena) {
                     Ok((start, len, dirty)) => {
+                        book.chunks
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .push(start);
                         if dirty {
                             // The thread's memory is the worker's: zero the
                             // range in home's copy of its snapshot, and in
@@ -743,6 +783,15 @@ impl ChildStart {
                 }
             }
             HomeRequest::ArenaRelease { start } => {
+                // Only a chunk home handed to this call goes back.
+                let mut chunks = book.chunks.lock().unwrap_or_else(|e| e.into_inner());
+                let Some(at) = chunks.iter().position(|c| *c == start) else {
+                    return HomeReply::Refused(format!(
+                        "the chunk at {start:#x} is not one of this call's"
+                    ));
+                };
+                chunks.swap_remove(at);
+                drop(chunks);
                 match release_arena_chunk(&self.process, start) {
                     Ok(()) => HomeReply::Done,
                     Err(e) => HomeReply::Refused(e.to_string()),
@@ -750,6 +799,7 @@ impl ChildStart {
             }
             HomeRequest::NewThread => match self.process.new_thread() {
                 Ok(tid) => {
+                    book.started.fetch_add(1, Ordering::SeqCst);
                     book.threads
                         .lock()
                         .unwrap_or_else(|e| e.into_inner())
@@ -768,6 +818,12 @@ impl ChildStart {
                     }
                     None => HomeReply::Refused(format!("thread {tid} is not one of this call's")),
                 }
+            }
+            HomeRequest::FdStat { fd: fd @ (1 | 2) } => HomeReply::FdStat(
+                crate::wasi::fdstat(&self.process, fd as i32).map(|bytes| bytes.to_vec()),
+            ),
+            HomeRequest::FdStat { fd } => {
+                HomeReply::Refused(format!("fd_fdstat_get of fd {fd} away from home"))
             }
             HomeRequest::Chain(call) => {
                 let answer = self.serve_chain(call, book);
@@ -884,8 +940,12 @@ impl ChildStart {
         if let Some(remote) = &self.remote {
             home_thread_ended(remote, self.tid);
         }
-        self.process
-            .run_thread(self.tid, self.start_arg as i32, self.parent.clone());
+        self.process.run_thread(
+            self.tid,
+            self.start_arg as i32,
+            self.parent.clone(),
+            self.remote.clone(),
+        );
     }
 
     /// Merges `diff` into the parent's memory (under its merge lock);
@@ -965,6 +1025,10 @@ struct RemoteBook {
     effects: AtomicBool,
     /// Threads it started on its worker that have not ended.
     threads: Mutex<Vec<u32>>,
+    /// Threads it started on its worker, ended or not.
+    started: std::sync::atomic::AtomicU64,
+    /// Arena chunks home handed to it (the only ones it may give back).
+    chunks: Mutex<Vec<u32>>,
 }
 
 /// A slot a thread holds until its store takes it over.
@@ -1025,7 +1089,14 @@ pub(crate) fn run_remote(
         &parent.clone(),
         &Arc::new(Mutex::new(snapshot)),
         Some(call.clone()),
-    )?;
+    );
+    // Threads it started here that outlive it (detached) still run: their
+    // end decides whether the call succeeds (a late merge fails it).
+    if done.is_err() {
+        call.cancel();
+    }
+    call.wait_threads();
+    let done = done?;
     match call.failure() {
         Some(why) => Err(ChildError::Trap(wasmtime::Error::new(
             crate::remote::NeedsHome(why),

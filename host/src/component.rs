@@ -220,6 +220,7 @@ impl ComponentFunction {
             owner: u64::MAX - OWNERS.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         };
         let mut store = Store::new(self.component.engine(), host);
+        store.set_epoch_deadline(crate::NEVER);
         let app = App::instantiate(&mut store, &self.component, &self.linker)?;
         Ok(match app.call_run(&mut store)? {
             Ok(()) => 0,

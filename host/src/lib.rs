@@ -132,6 +132,10 @@ pub fn engine() -> wasmtime::Result<Engine> {
     config.wasm_threads(true);
     config.shared_memory(true);
     config.cranelift_opt_level(wasmtime::OptLevel::Speed);
+    // Guest code checks the engine's epoch at loop heads and calls, so a
+    // thread whose call was cancelled (its home is gone) stops within a
+    // tick of the ticker below instead of running forever.
+    config.epoch_interruption(true);
     // Compiled code is cached on disk by content (wasmtime's own cache, in
     // the user's cache folder): a large component such as a Python guest
     // compiles once, not at every invocation. Only this host's own
@@ -145,8 +149,37 @@ pub fn engine() -> wasmtime::Result<Engine> {
             Err(e) => tracing::debug!("no compilation cache: {e:#}"),
         }
     }
-    Engine::new(&config)
+    let engine = Engine::new(&config)?;
+    start_epoch_ticker(&engine);
+    Ok(engine)
 }
+
+/// How often the engine's epoch advances: a cancelled thread stops within
+/// about this long (each store's callback then decides, see
+/// `process::ThreadState::on_epoch`).
+pub const EPOCH_TICK: std::time::Duration = std::time::Duration::from_millis(10);
+
+/// Advances `engine`'s epoch every [`EPOCH_TICK`] while the engine lives.
+fn start_epoch_ticker(engine: &Engine) {
+    let weak = engine.weak();
+    let started = std::thread::Builder::new()
+        .name("weft-epoch".into())
+        .spawn(move || {
+            while let Some(engine) = weak.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                std::thread::sleep(EPOCH_TICK);
+            }
+        });
+    if let Err(e) = started {
+        // Without it no deadline is ever reached: nothing is interrupted,
+        // and nothing else changes.
+        tracing::warn!("no epoch ticker thread: {e}");
+    }
+}
+
+/// For stores that are never interrupted: a deadline no ticker reaches.
+pub const NEVER: u64 = u64::MAX / 2;
 
 /// A compiled, checked guest module.
 #[derive(Debug, Clone)]
@@ -214,6 +247,12 @@ impl Default for StartConfig {
 const WASM_PAGE: u64 = 64 * 1024;
 
 impl Program {
+    /// Bytes of the compiled code (what keeping the program costs).
+    pub fn code_bytes(&self) -> u64 {
+        let range = self.module.image_range();
+        (range.end as usize).saturating_sub(range.start as usize) as u64
+    }
+
     /// Compiles `bytes` and checks that Weft can run the module.
     pub fn load(engine: &Engine, bytes: &[u8]) -> Result<Self, LoadError> {
         if !bytes.starts_with(b"\0asm") {

@@ -146,6 +146,11 @@ struct ServeArgs {
     /// placed elsewhere (default: one per CPU core).
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     slots: Option<u32>,
+    /// Memory the worker keeps between calls, e.g. 512M or 2G: base
+    /// snapshots, compiled programs and their warm memories; past it the
+    /// least recently used go (running calls are not counted).
+    #[arg(long, value_parser = parse_size, default_value = "1G")]
+    worker_memory: u64,
     /// Exit when stdin closes (for a parent that starts workers and must
     /// not leave them behind).
     #[arg(long, hide = true)]
@@ -396,7 +401,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         )
     })?;
     let slots = args.slots.map_or_else(default_slots, |n| n as usize);
-    let host = weft::cluster::worker::WorkerHost::new(engine()?, slots);
+    let host = weft::cluster::worker::WorkerHost::new(engine()?, slots, args.worker_memory);
     let runtime = tokio::runtime::Runtime::new().context("starting the network runtime")?;
     let endpoint = {
         let _guard = runtime.enter();

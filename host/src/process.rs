@@ -55,6 +55,23 @@ pub struct ThreadState {
     pub(crate) remote: Option<Arc<crate::remote::RemoteCall>>,
 }
 
+/// A thread stopped because the call it runs for was cancelled (its home
+/// is gone, or asked).
+#[derive(Debug, thiserror::Error)]
+#[error("the call this thread runs for was cancelled")]
+pub struct Cancelled;
+
+impl ThreadState {
+    /// At each epoch tick: stop a thread whose call was cancelled, let the
+    /// others run on.
+    fn on_epoch(&self) -> wasmtime::Result<wasmtime::UpdateDeadline> {
+        match &self.remote {
+            Some(remote) if remote.is_cancelled() => Err(wasmtime::Error::new(Cancelled)),
+            _ => Ok(wasmtime::UpdateDeadline::Continue(1)),
+        }
+    }
+}
+
 /// A shared linear memory some threads run on, with the log of merges
 /// into it; its lock orders snapshots of the memory against merges.
 #[derive(Debug)]
@@ -436,7 +453,7 @@ impl Process {
         tid: u32,
         memory: Option<Arc<ThreadMemory>>,
     ) -> Store<ThreadState> {
-        Store::new(
+        let mut store = Store::new(
             &self.engine,
             ThreadState {
                 process: self.clone(),
@@ -446,7 +463,10 @@ impl Process {
                 holds_slot: false,
                 remote: None,
             },
-        )
+        );
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(|store| store.data().on_epoch());
+        store
     }
 
     /// Runs the program's `_start` on the calling thread and returns how the
@@ -503,7 +523,7 @@ impl Process {
         let started = match self.config.mode {
             ThreadMode::Local => {
                 let process = self.clone();
-                let job = Box::new(move || process.run_thread(tid, start_arg, memory));
+                let job = Box::new(move || process.run_thread(tid, start_arg, memory, None));
                 self.pool.execute(job).map_err(|e| {
                     tracing::warn!("cannot start an OS thread for thread {tid}: {e}");
                     ThreadError::Again
@@ -535,11 +555,16 @@ impl Process {
 
     /// Runs `wasi_thread_start(tid, start_arg)` in a new instance over
     /// `memory`, then ends the thread (or the program) as its call ended.
+    /// Runs thread `tid` (wasi-libc's start and exit path) on `memory`. A
+    /// thread of a call away from home (`remote`) that exits or traps
+    /// fails that call (home runs its thread again) instead of ending the
+    /// worker's process, and its writes to stdout go with the call.
     pub(crate) fn run_thread(
         self: &Arc<Self>,
         tid: u32,
         start_arg: i32,
         memory: Arc<ThreadMemory>,
+        remote: Option<Arc<crate::remote::RemoteCall>>,
     ) {
         let idle = memory
             .idle_instances
@@ -552,13 +577,20 @@ impl Process {
                 let mut store = self.new_store(tid, None);
                 match self.instantiate(&mut store, Some(&memory)) {
                     Ok(instance) => (store, instance),
-                    Err(e) => terminate(TRAP_EXIT_CODE, Some((tid, e))),
+                    Err(e) => match &remote {
+                        Some(remote) => {
+                            remote.fail(format!("thread {tid}: {e:#}"));
+                            return self.thread_ended();
+                        }
+                        None => terminate(TRAP_EXIT_CODE, Some((tid, e))),
+                    },
                 }
             }
         };
         let state = store.data_mut();
         state.tid = tid;
         state.memory = Some(memory.clone());
+        state.remote = remote.clone();
         let result = instance
             .get_typed_func::<(i32, i32), ()>(&mut store, "wasi_thread_start")
             .and_then(|start| start.call(&mut store, (tid as i32, start_arg)));
@@ -566,6 +598,7 @@ impl Process {
             ThreadEnd::Finished | ThreadEnd::Result(_) => {
                 // No reference back to the memory from its own cache.
                 store.data_mut().memory = None;
+                store.data_mut().remote = None;
                 let mut idle = memory
                     .idle_instances
                     .lock()
@@ -576,8 +609,20 @@ impl Process {
                 drop(idle);
                 self.thread_ended()
             }
-            ThreadEnd::Exit(code) => terminate(code, None),
-            ThreadEnd::Trap(e) => terminate(TRAP_EXIT_CODE, Some((tid, e))),
+            ThreadEnd::Exit(code) => match &remote {
+                Some(remote) => {
+                    remote.fail(format!("thread {tid} called exit({code})"));
+                    self.thread_ended()
+                }
+                None => terminate(code, None),
+            },
+            ThreadEnd::Trap(e) => match &remote {
+                Some(remote) => {
+                    remote.fail(format!("thread {tid}: {e:#}"));
+                    self.thread_ended()
+                }
+                None => terminate(TRAP_EXIT_CODE, Some((tid, e))),
+            },
         }
     }
 

@@ -16,8 +16,9 @@
 //! dropped with the run.
 
 use std::cell::RefCell;
-use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
 
 use wasmtime::{Caller, ExternType, Linker, Module};
 use weft_transport::quic::HomeLink;
@@ -95,6 +96,9 @@ pub(crate) fn shadow_home_imports(
             (wasi::MODULE, "fd_write") => {
                 linker.func_wrap(wasi::MODULE, "fd_write", remote_fd_write)?;
             }
+            (wasi::MODULE, "fd_fdstat_get") => {
+                linker.func_wrap(wasi::MODULE, "fd_fdstat_get", remote_fd_fdstat_get)?;
+            }
             (wasi::MODULE, "poll_oneoff") => {
                 linker.func_wrap(wasi::MODULE, "poll_oneoff", remote_poll_oneoff)?;
             }
@@ -163,6 +167,31 @@ fn remote_fd_write(
     Ok(0)
 }
 
+/// `fd_fdstat_get` of stdout or stderr (libc's first write asks it):
+/// home's answer, so the thread buffers its output as it would at home.
+fn remote_fd_fdstat_get(
+    mut caller: Caller<'_, ThreadState>,
+    fd: i32,
+    out: i32,
+) -> wasmtime::Result<i32> {
+    if fd != 1 && fd != 2 {
+        return Err(NeedsHome(format!("fd_fdstat_get of fd {fd}")).into());
+    }
+    let Some(remote) = caller.data().remote.clone() else {
+        return Err(NeedsHome("fd_fdstat_get without a call".into()).into());
+    };
+    match remote.call(&HomeRequest::FdStat { fd: fd as u32 }) {
+        Ok(HomeReply::FdStat(Ok(bytes))) if bytes.len() == wasi::FDSTAT_SIZE => {
+            if !write_guest(&mut caller, out as u32, &bytes) {
+                return Ok(ERRNO_FAULT);
+            }
+            Ok(0)
+        }
+        Ok(HomeReply::FdStat(Err(errno))) => Ok(errno as i32),
+        other => Err(NeedsHome(format!("fd_fdstat_get: home answered {other:?}")).into()),
+    }
+}
+
 /// `arena-grow` away from home: home hands out the chunk from its zone;
 /// the thread's memory is made to reach it (and zeroed where it held
 /// data). Returns 0 (the guest's `malloc` fails) when memory is full.
@@ -219,15 +248,58 @@ pub(crate) struct RemoteCall {
     home: Mutex<HomeLink>,
     output: Mutex<Vec<u8>>,
     failure: Mutex<Option<String>>,
+    /// Set when the requester cancelled or is gone, or the call failed:
+    /// its threads stop at their next epoch check.
+    cancelled: Arc<AtomicBool>,
+    /// Threads started on the worker for this call that have not ended.
+    running: Mutex<usize>,
+    ended: Condvar,
 }
+
+/// How long a cancelled call's threads get to stop (a thread blocked in a
+/// wait with no timeout does not see the cancel).
+const STOP_GRACE: Duration = Duration::from_secs(2);
 
 impl RemoteCall {
     pub(crate) fn new(home: HomeLink) -> Arc<Self> {
         Arc::new(Self {
+            cancelled: home.cancelled(),
             home: Mutex::new(home),
             output: Mutex::default(),
             failure: Mutex::default(),
+            running: Mutex::new(0),
+            ended: Condvar::new(),
         })
+    }
+
+    /// Stops the call's threads (at their next epoch check).
+    pub(crate) fn cancel(&self) {
+        self.cancelled.store(true, Ordering::SeqCst);
+    }
+
+    pub(crate) fn is_cancelled(&self) -> bool {
+        self.cancelled.load(Ordering::Relaxed)
+    }
+
+    /// Waits until every thread started on the worker for this call has
+    /// ended; once the call is cancelled, for a bounded time only.
+    pub(crate) fn wait_threads(&self) {
+        let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        let mut cancelled_at: Option<Instant> = None;
+        while *running > 0 {
+            if self.is_cancelled() {
+                let since = *cancelled_at.get_or_insert_with(Instant::now);
+                if since.elapsed() > STOP_GRACE {
+                    self.fail(format!("{} thread(s) did not stop", *running));
+                    return;
+                }
+            }
+            running = self
+                .ended
+                .wait_timeout(running, Duration::from_millis(50))
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
     }
 
     /// Asks home; a lost link or an answer that does not decode is `Err`.
@@ -255,6 +327,26 @@ impl RemoteCall {
 
     pub(crate) fn take_output(&self) -> Vec<u8> {
         std::mem::take(&mut *self.output.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+}
+
+/// A thread started on a worker for a call, counted while it lives.
+pub(crate) struct CallThread(Arc<RemoteCall>);
+
+impl CallThread {
+    pub(crate) fn new(call: Arc<RemoteCall>) -> Self {
+        *call.running.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+        Self(call)
+    }
+}
+
+impl Drop for CallThread {
+    fn drop(&mut self) {
+        let mut running = self.0.running.lock().unwrap_or_else(|e| e.into_inner());
+        *running -= 1;
+        if *running == 0 {
+            self.0.ended.notify_all();
+        }
     }
 }
 

@@ -196,6 +196,25 @@ pub fn add_to_linker(linker: &mut Linker<ThreadState>) -> wasmtime::Result<()> {
     Ok(())
 }
 
+/// Size of a preview1 `fdstat` record.
+pub(crate) const FDSTAT_SIZE: usize = 24;
+
+/// `fd_fdstat_get` of the process's descriptor `fd` as its record's bytes,
+/// or the errno: what home answers a thread away from home.
+pub(crate) fn fdstat(process: &crate::Process, fd: i32) -> Result<[u8; FDSTAT_SIZE], u16> {
+    let mut bytes = [0u8; FDSTAT_SIZE];
+    let errno = {
+        let mut ctx = process.wasi().lock();
+        let mut mem = GuestMemory::Unshared(&mut bytes);
+        wasmtime_wasi::runtime::in_tokio(p1::fd_fdstat_get(&mut *ctx, &mut mem, fd, 0))
+    };
+    match errno {
+        Ok(0) => Ok(bytes),
+        Ok(errno) => Err(errno as u16),
+        Err(_) => Err(wasmtime_wasi::p1::types::Errno::Io as u16),
+    }
+}
+
 // Layout of the preview1 `subscription` and `event` records.
 const SUBSCRIPTION_SIZE: usize = 48;
 const EVENT_SIZE: usize = 32;

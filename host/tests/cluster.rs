@@ -419,3 +419,216 @@ fn threads_on_peers_call_functions_through_home() {
     );
     assert!(!away.stderr.contains("at home"), "{}", away.stderr);
 }
+
+/// Runs `weft run --thread-mode chain OPTIONS waves_sum VALUE WAVES` for
+/// each `(options, value)` at once; each run's outcome.
+fn concurrent_waves(runs: Vec<(Vec<String>, u32)>, waves: u32) -> Vec<Outcome> {
+    let wasm = guest("waves_sum");
+    let started: Vec<_> = runs
+        .into_iter()
+        .map(|(options, value)| {
+            let mut args = strings(&["run", "--thread-mode", "chain", "--cluster-stats"]);
+            args.extend(options);
+            args.push(wasm.to_str().unwrap().into());
+            args.extend([value.to_string(), waves.to_string()]);
+            std::thread::spawn(move || weft(&args, &[]))
+        })
+        .collect();
+    started.into_iter().map(|run| run.join().unwrap()).collect()
+}
+
+/// The number before `what` in a `--cluster-stats` line.
+fn stat(stderr: &str, what: &str) -> u64 {
+    let line = stderr
+        .lines()
+        .find(|l| l.contains("weft: cluster:"))
+        .unwrap_or_else(|| panic!("no cluster stats: {stderr}"));
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let at = words
+        .windows(2)
+        .position(|w| w[1].starts_with(what))
+        .unwrap_or_else(|| panic!("no `{what}` in {line}"));
+    words[at].parse().unwrap()
+}
+
+#[test]
+fn homes_sharing_a_worker_never_see_each_others_memory() {
+    // Three homes run one module with different inputs at once on one
+    // worker: every wave sums its own program's array, although all
+    // three homes number their snapshots alike.
+    let hosts =
+        ServeHosts::start(Path::new(WEFT), &tmp("cluster-shared-worker"), 1, 12, &[]).unwrap();
+    let mut options = hosts.run_options();
+    options.extend(strings(&["--peer-slots", "4"]));
+    let runs = (1..=3).map(|value| (options.clone(), value)).collect();
+    let mut deltas = 0;
+    for (value, out) in (1..=3).zip(concurrent_waves(runs, 60)) {
+        assert_eq!(out.code, Some(0), "value {value}: {out:?}");
+        assert_eq!(out.stdout, format!("value {value}: 60 waves, 0 wrong\n"));
+        deltas += stat(&out.stderr, "deltas");
+    }
+    assert!(deltas > 0, "no delta was sent: the test proves nothing");
+}
+
+#[test]
+fn a_worker_serving_two_home_hosts_keeps_their_programs_apart() {
+    // Two home hosts with identities of their own (as two clusters of
+    // programs would be) share one worker.
+    let hosts = ServeHosts::start(Path::new(WEFT), &tmp("cluster-two-homes"), 1, 8, &[]).unwrap();
+    let first = hosts.run_options();
+    let second = hosts.run_options_as(Path::new(WEFT), "other-home").unwrap();
+    let outs = concurrent_waves(vec![(first, 5), (second, 9)], 40);
+    for (value, out) in [5, 9].into_iter().zip(outs) {
+        assert_eq!(out.code, Some(0), "value {value}: {out:?}");
+        assert_eq!(out.stdout, format!("value {value}: 40 waves, 0 wrong\n"));
+        assert!(
+            stat(&out.stderr, "threads ran on peers") > 0,
+            "{}",
+            out.stderr
+        );
+    }
+}
+
+#[test]
+fn the_default_placement_sends_threads_to_peers_in_every_wave() {
+    // Two slots at home: in each wave of four threads two run at home and
+    // two on the first peer, and every thread is counted once.
+    let wasm = guest("waves_sum");
+    let out = weft(
+        &strings(&[
+            "run",
+            "--thread-mode",
+            "chain",
+            "--hosts",
+            "3",
+            "--slots",
+            "2",
+            "--peer-slots",
+            "2",
+            "--cluster-stats",
+            wasm.to_str().unwrap(),
+            "7",
+            "10",
+        ]),
+        &[],
+    );
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert_eq!(out.stdout, "value 7: 10 waves, 0 wrong\n");
+    assert!(
+        out.stderr
+            .contains("weft: cluster: 20 threads ran on peers, 20 at home"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn a_detached_thread_outliving_its_creator_on_a_peer_is_the_same_error() {
+    let wasm = guest("outlive");
+    let out = weft(
+        &strings(&[
+            "run",
+            "--thread-mode",
+            "chain",
+            "--hosts",
+            "3",
+            "--placement",
+            "peers",
+            wasm.to_str().unwrap(),
+        ]),
+        &[],
+    );
+    assert_eq!(out.code, Some(1), "{out:?}");
+    assert!(
+        out.stderr
+            .contains("ended after the chained thread that created it"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stdout.is_empty(), "{}", out.stdout);
+}
+
+#[test]
+fn a_printing_destructor_on_a_worker_leaves_the_worker_serving() {
+    // The destructor runs in the exit path of a thread started on the
+    // worker: its output goes home with the call, and the worker lives.
+    let suite = Suite::new(
+        Path::new(env!("CARGO_TARGET_TMPDIR")).join("weft-guests"),
+        WEFT,
+    );
+    let (wasm, _) = suite
+        .build(&weft_conformance::case("nested_destructors").unwrap())
+        .unwrap();
+    let wasm_arg = wasm.to_str().unwrap();
+    let here = weft(&strings(&["run", wasm_arg]), &[]);
+    assert_eq!(here.code, Some(0), "{here:?}");
+    let hosts = serve_hosts("cluster-destructor", 2);
+    for _ in 0..2 {
+        let mut args = strings(&["run", "--thread-mode", "chain", "--cluster-stats"]);
+        args.extend(hosts.run_options());
+        args.push(wasm_arg.into());
+        let out = weft(&args, &[]);
+        assert_eq!(out.code, Some(0), "{out:?}");
+        assert_eq!(out.stdout, here.stdout);
+        assert!(
+            out.stderr.contains("2 threads ran on peers, 0 at home"),
+            "{}",
+            out.stderr
+        );
+    }
+}
+
+#[test]
+fn a_worker_stops_the_threads_of_a_home_that_died() {
+    // The home is killed while both its threads spin on the worker: the
+    // worker notices (the connection goes idle), stops them at their next
+    // epoch tick and frees their slots for the next program.
+    let wasm = guest("long_thread");
+    let wasm_arg = wasm.to_str().unwrap();
+    let hosts = ServeHosts::start(
+        Path::new(WEFT),
+        &tmp("cluster-orphans"),
+        1,
+        2,
+        &[("WEFT_LOG", "weft::cluster=debug")],
+    )
+    .unwrap();
+    let mut home = Command::new(WEFT)
+        .args(["run", "--thread-mode", "chain"])
+        .args(hosts.run_options())
+        .args([wasm_arg, "1000000000000000"])
+        .env_remove("THREAD_MODE")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while hosts.log(0).matches("running a remote thread").count() < 2 {
+        assert!(start.elapsed() < TIMEOUT, "no thread reached the worker");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    home.kill().unwrap();
+    home.wait().unwrap();
+    let killed = Instant::now();
+    while hosts.log(0).matches("remote thread stopped").count() < 2 {
+        assert!(
+            killed.elapsed() < TIMEOUT,
+            "the orphaned threads still run: {}",
+            hosts.log(0)
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    eprintln!("orphans stopped {:?} after the kill", killed.elapsed());
+    // Both slots are free again: the next program's threads run there.
+    let mut args = strings(&["run", "--thread-mode", "chain", "--cluster-stats"]);
+    args.extend(hosts.run_options());
+    args.extend(strings(&[wasm_arg, "1000"]));
+    let out = weft(&args, &[]);
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert!(
+        out.stderr.contains("2 threads ran on peers, 0 at home"),
+        "{}",
+        out.stderr
+    );
+}

@@ -54,6 +54,7 @@ fn instantiate(
     let stdout = MemoryOutputPipe::new(1 << 20);
     let wasi = WasiCtxBuilder::new().stdout(stdout.clone()).build_p1();
     let mut store = Store::new(engine, State { wasi });
+    store.set_epoch_deadline(weft::NEVER);
     let memory_ty = guest
         .module
         .imports()

@@ -344,6 +344,10 @@ impl Requester {
 /// What the worker host must act on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum WorkerEvent {
+    /// A call of `module` with a snapshot of `snapshot_len` bytes begins:
+    /// before its bytes arrive, admit it or refuse it with
+    /// [`Worker::fail`] (a busy worker then never receives them).
+    Admit { module: [u8; 32], snapshot_len: u64 },
     /// Run a thread of `module` from `snapshot`, then call
     /// [`Worker::finish`] or [`Worker::fail`]. `module_bytes` is set when
     /// the module came with the call (checked against its hash): compile
@@ -480,10 +484,16 @@ impl Worker {
                 let snapshot =
                     Incoming::new("snapshot", snapshot_len, &self.limits).map_err(too_large)?;
                 if snapshot.complete() {
-                    self.snapshot_complete(module, Vec::new(), has_module, out)
-                } else {
-                    (WorkerState::Snapshot { module, snapshot }, None)
+                    return Err(protocol(ProtocolError::Unexpected {
+                        got: "an empty snapshot",
+                        state: "starting a call",
+                    }));
                 }
+                let admit = WorkerEvent::Admit {
+                    module,
+                    snapshot_len,
+                };
+                (WorkerState::Snapshot { module, snapshot }, Some(admit))
             }
             (
                 WorkerState::Snapshot {

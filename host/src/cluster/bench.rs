@@ -43,7 +43,13 @@ pub fn bulk(payload: &[u8], repeat: usize) -> Result<Bulk, ClusterError> {
             WorkerEvent::Run { snapshot, .. } => Ok((snapshot.len() as u32, Vec::new())),
             _ => Err((weft_transport::message::ErrorCode::Protocol, String::new())),
         });
-        tokio::spawn(quic::serve(server, Limits::default(), has_module, run));
+        let admit: quic::Admit = Arc::new(|_, _| Ok(Box::new(())));
+        let hooks = quic::WorkerHooks {
+            admit,
+            has_module,
+            run,
+        };
+        tokio::spawn(quic::serve(server, Limits::default(), hooks));
         let client = quic::endpoint(&home, loopback)?;
         let connection = quic::connect(&client, addr, "worker").await?;
         let module: [u8; 32] = Sha256::digest(b"").into();

@@ -12,7 +12,8 @@ use weft_snapshot::{PAGE_SIZE, Snapshot};
 
 const INPUT_MAGIC: [u8; 4] = *b"WFCI";
 const OUTPUT_MAGIC: [u8; 4] = *b"WFCO";
-const VERSION: u8 = 1;
+// 2: snapshots are named by a home identity and a counter.
+const VERSION: u8 = 2;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EnvelopeError {
@@ -28,6 +29,15 @@ pub enum EnvelopeError {
     Delta(&'static str),
 }
 
+/// A snapshot's name among all the snapshots any home sends: the home's
+/// identity (128 random bits drawn when it starts) and its counter. A
+/// worker serving many programs keeps their bases apart by it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct SnapshotId {
+    pub home: [u8; 16],
+    pub seq: u64,
+}
+
 /// Which thread a call runs, and how its snapshot is sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CallHeader {
@@ -37,9 +47,9 @@ pub struct CallHeader {
     /// The thread's heap arena (its first chunk).
     pub arena: u32,
     /// This snapshot's id: a later call may name it as its base.
-    pub snapshot_id: u64,
+    pub snapshot_id: SnapshotId,
     /// The snapshot is a delta against this earlier one (see [`delta`]).
-    pub base: Option<u64>,
+    pub base: Option<SnapshotId>,
 }
 
 fn split_header<'a, T: Deserialize<'a>>(
@@ -119,6 +129,9 @@ pub enum HomeRequest {
     /// A `weft:chain` operation: the program's function input, output and
     /// calls are home's.
     Chain(ChainCall),
+    /// `fd_fdstat_get` of stdout or stderr (libc asks it before the first
+    /// write, to choose buffering): home's descriptors answer.
+    FdStat { fd: u32 },
 }
 
 /// The `weft:chain` operations of a thread away from home; what would
@@ -250,6 +263,8 @@ pub enum HomeReply {
     Chain(Result<ChainAnswer, u8>),
     /// Home could not serve the request.
     Refused(String),
+    /// The preview1 `fdstat` bytes, or the errno.
+    FdStat(Result<Vec<u8>, u16>),
 }
 
 /// A home request or reply as bytes.
@@ -318,13 +333,20 @@ mod tests {
 
     use super::*;
 
+    fn id(seq: u64) -> SnapshotId {
+        SnapshotId {
+            home: [0x5a; 16],
+            seq,
+        }
+    }
+
     fn header(base: Option<u64>) -> CallHeader {
         CallHeader {
             tid: 7,
             start_arg: 0x1000,
             arena: 0x20_0000,
-            snapshot_id: 42,
-            base,
+            snapshot_id: id(42),
+            base: base.map(id),
         }
     }
 
@@ -340,8 +362,8 @@ mod tests {
 
         assert_eq!(decode_call(&result), Err(EnvelopeError::BadMagic("call")));
         let mut future = call.clone();
-        future[4] = 2;
-        assert_eq!(decode_call(&future), Err(EnvelopeError::Version("call", 2)));
+        future[4] = 3;
+        assert_eq!(decode_call(&future), Err(EnvelopeError::Version("call", 3)));
         for cut in 0..7 {
             assert!(decode_call(&call[..cut]).is_err(), "cut at {cut}");
         }
@@ -359,6 +381,7 @@ mod tests {
             HomeRequest::ArenaNew { size: 1 << 20 },
             HomeRequest::NewThread,
             HomeRequest::ThreadEnded { tid: 7 },
+            HomeRequest::FdStat { fd: 1 },
             HomeRequest::Global(GlobalCall::SetRanges {
                 key: "k".into(),
                 len: 9,

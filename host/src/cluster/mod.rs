@@ -15,6 +15,7 @@
 //!   same snapshot, and computes the same result. So does a thread that
 //!   makes a host call only home can serve (`remote.rs`).
 
+pub mod bases;
 pub mod bench;
 pub mod envelope;
 pub mod worker;
@@ -33,7 +34,7 @@ use weft_transport::frame::Limits;
 use weft_transport::message::ErrorCode;
 use weft_transport::quic::{self, NodeIdentity, QuicError};
 
-use envelope::CallHeader;
+use envelope::{CallHeader, SnapshotId};
 use worker::WorkerHost;
 
 /// How long an unreachable or lost peer gets no new threads.
@@ -116,15 +117,16 @@ struct Peer {
     /// No new threads before this (the peer was lost or busy).
     paused_until: Mutex<Option<Instant>>,
     /// The last snapshot this peer got of each module, and its id.
-    bases: Mutex<HashMap<[u8; 32], (u64, Snapshot)>>,
+    bases: Mutex<HashMap<[u8; 32], (SnapshotId, Snapshot)>>,
 }
 
 /// What the transfers of remote threads cost, for `weft bench cluster`.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct TransferStats {
-    /// Calls that finished on a peer.
+    /// Threads that ran on a peer (a thread a remote thread started on
+    /// its worker included).
     pub remote_threads: u64,
-    /// Threads taken back and run at home.
+    /// Threads that ran at home: placed there, or taken back.
     pub home_runs: u64,
     /// Calls that sent a whole snapshot, and their payload bytes.
     pub wholes: u64,
@@ -159,6 +161,8 @@ pub struct Cluster {
     placement: Placement,
     /// Threads one peer runs at once.
     peer_slots: usize,
+    /// Names this home's snapshots on every peer (see [`SnapshotId`]).
+    home_id: [u8; 16],
     next_snapshot: AtomicU64,
     limits: Limits,
     stats: Mutex<TransferStats>,
@@ -253,6 +257,7 @@ impl Cluster {
             peers,
             placement,
             peer_slots: peer_slots.max(1),
+            home_id: random_home_id(),
             next_snapshot: AtomicU64::new(1),
             limits: Limits::default(),
             stats: Mutex::default(),
@@ -289,7 +294,8 @@ impl Cluster {
                 addr: endpoint.local_addr().map_err(QuicError::Io)?,
             });
             // The worker lives in its serving task, on this runtime.
-            runtime.spawn(serve(endpoint, WorkerHost::new(engine.clone(), slots)));
+            let worker = WorkerHost::new(engine.clone(), slots, worker::DEFAULT_WORKER_MEMORY);
+            runtime.spawn(serve(endpoint, worker));
         }
         drop(_guard);
         Ok(Self::with(runtime, home, peers, placement, slots))
@@ -320,6 +326,29 @@ impl Cluster {
                 .ok()
                 .map(|_| i)
         })
+    }
+
+    /// Counts a thread that ran at home.
+    pub(crate) fn count_home_run(&self) {
+        self.stats
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .home_runs += 1;
+    }
+
+    /// Counts `threads` that ran on a peer (a remote thread and the
+    /// threads it started there).
+    pub(crate) fn count_peer_runs(&self, threads: u64) {
+        self.stats
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remote_threads += threads;
+    }
+
+    /// Gives back a reservation [`Self::reserve`] made for a thread that
+    /// will not go to `peer` after all.
+    pub(crate) fn unreserve(&self, peer: usize) {
+        self.peers[peer].in_flight.fetch_sub(1, Ordering::SeqCst);
     }
 
     fn pause(&self, peer: usize, pause: Duration) {
@@ -359,10 +388,6 @@ impl Cluster {
             match self.reserve(&tried) {
                 Some(next) => peer = next,
                 None => {
-                    self.stats
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .home_runs += 1;
                     return Remote::Home {
                         needs_home: false,
                         why,
@@ -382,7 +407,10 @@ impl Cluster {
         snapshot: &Snapshot,
         home: quic::HomeCalls<'_>,
     ) -> Result<Remote, String> {
-        let id = self.next_snapshot.fetch_add(1, Ordering::Relaxed);
+        let id = SnapshotId {
+            home: self.home_id,
+            seq: self.next_snapshot.fetch_add(1, Ordering::Relaxed),
+        };
         let base = self.peers[peer]
             .bases
             .lock()
@@ -435,18 +463,11 @@ impl Cluster {
                         .lock()
                         .unwrap_or_else(|e| e.into_inner())
                         .insert(hash, (id, snapshot.clone()));
-                    let finished = decode_result(&diff).map(|(diff, output)| Remote::Finished {
+                    return decode_result(&diff).map(|(diff, output)| Remote::Finished {
                         value,
                         diff,
                         output,
                     });
-                    if finished.is_ok() {
-                        self.stats
-                            .lock()
-                            .unwrap_or_else(|e| e.into_inner())
-                            .remote_threads += 1;
-                    }
-                    return finished;
                 }
                 Ok(RequesterEvent::Failed {
                     code: ErrorCode::UnknownBase,
@@ -459,10 +480,6 @@ impl Cluster {
                     message,
                 }) => {
                     let needs_home = code == ErrorCode::NeedsHome;
-                    self.stats
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .home_runs += 1;
                     return Ok(Remote::Home {
                         needs_home,
                         why: message,
@@ -556,10 +573,32 @@ fn decode_result(payload: &[u8]) -> Result<(Diff, Vec<u8>), String> {
 
 /// Serves chained threads for other hosts on `endpoint` until it closes.
 pub async fn serve(endpoint: quinn::Endpoint, host: Arc<WorkerHost>) {
-    let has = host.clone();
-    let has_module: quic::HasModule = Arc::new(move |hash| has.has_module(hash));
-    let run: quic::RunThread = Arc::new(move |event, home| host.run(event, home));
-    quic::serve(endpoint, Limits::default(), has_module, run).await;
+    let (has, admits) = (host.clone(), host.clone());
+    let hooks = quic::WorkerHooks {
+        admit: Arc::new(move |_, _| admits.admit()),
+        has_module: Arc::new(move |hash| has.has_module(hash)),
+        run: Arc::new(move |event, home| host.run(event, home)),
+    };
+    quic::serve(endpoint, Limits::default(), hooks).await;
+}
+
+/// 128 bits no other home draws: from the OS's random source, or, when
+/// that fails, a hash of what differs between two homes (process, time).
+fn random_home_id() -> [u8; 16] {
+    let mut id = [0u8; 16];
+    if getrandom::fill(&mut id).is_ok() {
+        return id;
+    }
+    use sha2::Digest as _;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let mut hash = sha2::Sha256::new();
+    hash.update(std::process::id().to_le_bytes());
+    hash.update(now.as_nanos().to_le_bytes());
+    hash.update((&id as *const _ as usize).to_le_bytes());
+    id.copy_from_slice(&hash.finalize()[..16]);
+    id
 }
 
 /// A folder removed when dropped.

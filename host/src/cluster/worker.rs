@@ -6,7 +6,7 @@
 //! thread (`remote.rs`). It keeps the last snapshots of each module it
 //! ran, so that a later call may send only the pages that changed.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -14,19 +14,24 @@ use wasmtime::Engine;
 use weft_snapshot::{Snapshot, wire};
 use weft_transport::call::WorkerEvent;
 use weft_transport::message::ErrorCode;
-use weft_transport::quic::HomeLink;
+use weft_transport::quic::{Admission, HomeLink};
 
+use super::bases::BaseStore;
 use super::envelope::{self, CallHeader};
 use crate::chain::{self, ChildError};
+use crate::process::Cancelled;
 use crate::remote::{HomeGlobal, NeedsHome, RemoteCall};
 use crate::state::{StateHost, StateLimits};
 use crate::{Process, Program, StartConfig, ThreadMode};
 
-/// Base snapshots kept per module.
-const BASES_KEPT: usize = 4;
-/// Compiled modules kept; past it the one used longest ago and not running
-/// goes (it is fetched and compiled again if a call needs it).
+/// Compiled modules kept at most; past it (or past the memory budget) the
+/// one used longest ago and not running goes (it is fetched and compiled
+/// again if a call needs it).
 const MODULES_KEPT: usize = 16;
+
+/// What a worker keeps between calls, by default: base snapshots, compiled
+/// modules and their warm memories (`weft serve --worker-memory`).
+pub const DEFAULT_WORKER_MEMORY: u64 = 1 << 30;
 
 /// A failed call: its code and what to say.
 pub type CallFailure = (ErrorCode, String);
@@ -34,8 +39,13 @@ pub type CallFailure = (ErrorCode, String);
 pub struct WorkerHost {
     engine: Engine,
     slots: usize,
-    running: AtomicUsize,
+    running: Arc<AtomicUsize>,
     modules: Mutex<HashMap<[u8; 32], Arc<WorkerModule>>>,
+    /// Base snapshots of every program this worker serves, by module and
+    /// snapshot id (see `bases.rs`).
+    bases: Mutex<BaseStore>,
+    /// Bytes the caches (bases, modules, warm memories) may hold.
+    memory: u64,
     limits: wire::Limits,
     /// This host's state: its own local tier over the global tier of each
     /// thread's home.
@@ -45,9 +55,17 @@ pub struct WorkerHost {
 
 struct WorkerModule {
     process: Arc<Process>,
-    bases: Mutex<VecDeque<(u64, Snapshot)>>,
+    /// Its compiled code's size, for the memory budget.
+    code_bytes: u64,
     /// When a call last used it (a counter, for eviction).
     last_used: AtomicU64,
+}
+
+impl WorkerModule {
+    /// What keeping it costs: its code and its warm memories.
+    fn footprint(&self) -> u64 {
+        self.code_bytes + self.process.chain().map_or(0, |c| c.pooled_bytes())
+    }
 }
 
 impl std::fmt::Debug for WorkerHost {
@@ -59,23 +77,27 @@ impl std::fmt::Debug for WorkerHost {
     }
 }
 
-/// Gives a slot back when a call ends, however it ends.
-struct Running<'a>(&'a AtomicUsize);
+/// An admitted call's slot, given back when the call ends, however it
+/// ends.
+struct Slot(Arc<AtomicUsize>);
 
-impl Drop for Running<'_> {
+impl Drop for Slot {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
 impl WorkerHost {
-    /// A worker running at most `slots` threads at once.
-    pub fn new(engine: Engine, slots: usize) -> Arc<Self> {
+    /// A worker running at most `slots` threads at once and keeping at most
+    /// `memory` bytes of caches between calls.
+    pub fn new(engine: Engine, slots: usize, memory: u64) -> Arc<Self> {
         Arc::new(Self {
             engine,
             slots: slots.max(1),
-            running: AtomicUsize::new(0),
+            running: Arc::default(),
             modules: Mutex::default(),
+            bases: Mutex::new(BaseStore::new(memory)),
+            memory,
             limits: wire::Limits::default(),
             state: Arc::new(StateHost::new(Arc::new(HomeGlobal), StateLimits::default())),
             uses: AtomicU64::new(0),
@@ -90,16 +112,13 @@ impl WorkerHost {
         self.modules.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Runs one call: the thread's result and the result payload, or why not.
-    pub fn run(&self, event: WorkerEvent, home: HomeLink) -> Result<(u32, Vec<u8>), CallFailure> {
-        let WorkerEvent::Run {
-            module,
-            module_bytes,
-            snapshot,
-        } = event
-        else {
-            return Err((ErrorCode::Cancelled, "cancelled by the requester".into()));
-        };
+    fn lock_bases(&self) -> std::sync::MutexGuard<'_, BaseStore> {
+        self.bases.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Takes a slot for a call that begins, before its snapshot is sent;
+    /// `Busy` when every slot is taken.
+    pub fn admit(&self) -> Result<Admission, CallFailure> {
         if self.running.fetch_add(1, Ordering::SeqCst) >= self.slots {
             self.running.fetch_sub(1, Ordering::SeqCst);
             return Err((
@@ -107,10 +126,23 @@ impl WorkerHost {
                 format!("all {} slots are busy", self.slots),
             ));
         }
-        let _running = Running(&self.running);
+        Ok(Box::new(Slot(self.running.clone())))
+    }
+
+    /// Runs one admitted call: the thread's result and the result payload,
+    /// or why not.
+    pub fn run(&self, event: WorkerEvent, home: HomeLink) -> Result<(u32, Vec<u8>), CallFailure> {
+        let WorkerEvent::Run {
+            module: hash,
+            module_bytes,
+            snapshot,
+        } = event
+        else {
+            return Err((ErrorCode::Cancelled, "cancelled by the requester".into()));
+        };
         let started = std::time::Instant::now();
-        let module = self.module(module, module_bytes)?;
-        let (header, snapshot) = self.snapshot(&module, &snapshot)?;
+        let module = self.module(hash, module_bytes)?;
+        let (header, snapshot) = self.snapshot(hash, &snapshot)?;
         tracing::debug!(tid = header.tid, "running a remote thread");
         let call = RemoteCall::new(home);
         let ran = chain::run_remote(
@@ -125,6 +157,8 @@ impl WorkerHost {
             us = started.elapsed().as_micros() as u64,
             "remote thread ran"
         );
+        drop(module);
+        self.trim();
         match ran {
             Ok((value, diff)) => Ok((
                 value,
@@ -134,11 +168,51 @@ impl WorkerHost {
                 ErrorCode::NeedsHome,
                 format!("the thread called exit({code})"),
             )),
+            Err(ChildError::Trap(e)) if e.downcast_ref::<Cancelled>().is_some() => {
+                tracing::debug!(tid = header.tid, "remote thread stopped: {e}");
+                Err((ErrorCode::Cancelled, e.to_string()))
+            }
             Err(ChildError::Trap(e)) => match e.downcast_ref::<NeedsHome>() {
                 Some(needs) => Err((ErrorCode::NeedsHome, needs.to_string())),
                 None => Err((ErrorCode::Trapped, format!("{e:?}"))),
             },
         }
+    }
+
+    /// Keeps the caches within the memory budget: warm memories of idle
+    /// programs go first, then the least recently used bases, then the
+    /// least recently used idle programs.
+    fn trim(&self) {
+        let mut modules = self.lock_modules();
+        let mut bases = self.lock_bases();
+        let kept = |modules: &HashMap<[u8; 32], Arc<WorkerModule>>, bases: &BaseStore| {
+            bases.used() + modules.values().map(|m| m.footprint()).sum::<u64>()
+        };
+        if kept(&modules, &bases) <= self.memory {
+            return;
+        }
+        for module in modules.values().filter(|m| Arc::strong_count(m) == 1) {
+            if let Some(chain) = module.process.chain() {
+                chain.drop_pooled();
+            }
+        }
+        while kept(&modules, &bases) > self.memory && bases.evict_one() {}
+        while kept(&modules, &bases) > self.memory {
+            let idle = modules
+                .iter()
+                .filter(|(_, m)| Arc::strong_count(m) == 1)
+                .min_by_key(|(_, m)| m.last_used.load(Ordering::Relaxed))
+                .map(|(hash, _)| *hash);
+            let Some(idle) = idle else { break };
+            modules.remove(&idle);
+            bases.forget_module(&idle);
+        }
+        tracing::debug!(
+            bytes = kept(&modules, &bases),
+            modules = modules.len(),
+            bases = bases.len(),
+            "worker caches trimmed"
+        );
     }
 
     /// The module by hash, compiled here the first time (from the bytes
@@ -175,8 +249,8 @@ impl WorkerHost {
             .start_worker(&config)
             .map_err(|e| refused("starting", &e))?;
         let module = Arc::new(WorkerModule {
+            code_bytes: program.code_bytes(),
             process,
-            bases: Mutex::default(),
             last_used: AtomicU64::new(now),
         });
         let mut modules = self.lock_modules();
@@ -188,38 +262,40 @@ impl WorkerHost {
                 .map(|(hash, _)| *hash);
             if let Some(idle) = idle {
                 modules.remove(&idle);
+                self.lock_bases().forget_module(&idle);
             }
         }
         Ok(modules.entry(hash).or_insert(module).clone())
     }
 
-    /// The call's snapshot, rebuilt from its base when it is a delta; it
-    /// becomes a base for later calls.
+    /// The call's snapshot, rebuilt from its base when it is a delta (the
+    /// base named by module and id, so only the snapshot the delta was cut
+    /// from); it becomes a base for later calls.
     fn snapshot(
         &self,
-        module: &WorkerModule,
+        module: [u8; 32],
         payload: &[u8],
     ) -> Result<(CallHeader, Snapshot), CallFailure> {
         let protocol = |e: &dyn std::fmt::Display| (ErrorCode::Protocol, e.to_string());
         let (header, bytes) = envelope::decode_call(payload).map_err(|e| protocol(&e))?;
         let sent = wire::decode_snapshot(bytes, &self.limits).map_err(|e| protocol(&e))?;
-        let mut bases = module.bases.lock().unwrap_or_else(|e| e.into_inner());
+        if sent.module.0 != module {
+            return Err(protocol(&"the snapshot is of another module than the call"));
+        }
+        let mut bases = self.lock_bases();
         let snapshot = match header.base {
             None => sent,
-            Some(base) => {
-                let Some((_, base)) = bases.iter().find(|(id, _)| *id == base) else {
+            Some(base_id) => {
+                let Some(base) = bases.find(&module, &base_id) else {
                     return Err((
                         ErrorCode::UnknownBase,
-                        format!("no base snapshot {base} here"),
+                        format!("no base snapshot {} here", base_id.seq),
                     ));
                 };
                 envelope::apply_delta(base, &sent).map_err(|e| protocol(&e))?
             }
         };
-        if bases.len() == BASES_KEPT {
-            bases.pop_front();
-        }
-        bases.push_back((header.snapshot_id, snapshot.clone()));
+        bases.insert(module, header.snapshot_id, snapshot.clone());
         Ok((header, snapshot))
     }
 }

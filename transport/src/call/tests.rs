@@ -30,6 +30,7 @@ fn to_worker(worker: &mut Worker, bytes: &[u8], known: bool) -> (Vec<WorkerEvent
     let events = messages(bytes)
         .into_iter()
         .filter_map(|m| worker.on_message(m, &|_| known, &mut out))
+        .filter(|e| !matches!(e, WorkerEvent::Admit { .. }))
         .collect();
     (events, out)
 }
@@ -239,6 +240,7 @@ fn broken_or_hostile_requesters_get_a_failure_not_a_run() {
         let events: Vec<_> = sent
             .into_iter()
             .filter_map(|m| worker.on_message(m, &|_| false, &mut reply))
+            .filter(|e| !matches!(e, WorkerEvent::Admit { .. }))
             .collect();
         assert!(events.is_empty(), "{what}");
         assert!(worker.is_done(), "{what}");
@@ -404,5 +406,36 @@ fn a_requester_refuses_a_result_while_a_home_call_is_outstanding() {
                 diff_len: 0
             })
             .is_err()
+    );
+}
+
+#[test]
+fn a_busy_worker_refuses_a_call_before_its_snapshot_arrives() {
+    let snapshot = snapshot(CHUNK * 3);
+    let mut wire = Vec::new();
+    let mut requester = Requester::start(hash(MODULE), &snapshot, Limits::default(), &mut wire);
+    let mut worker = Worker::new(Limits::default());
+    let mut reply = Vec::new();
+    let mut sent = messages(&wire).into_iter();
+    let first = worker.on_message(sent.next().unwrap(), &|_| true, &mut reply);
+    assert_eq!(
+        first,
+        Some(WorkerEvent::Admit {
+            module: hash(MODULE),
+            snapshot_len: snapshot.len() as u64
+        })
+    );
+    worker.fail(ErrorCode::Busy, "all 2 slots are busy", &mut reply);
+    assert!(worker.is_done());
+    // The snapshot's frames still in flight change nothing.
+    for message in sent {
+        assert_eq!(worker.on_message(message, &|_| true, &mut reply), None);
+    }
+    assert_eq!(
+        to_requester(&mut requester, &reply),
+        [RequesterEvent::Failed {
+            code: ErrorCode::Busy,
+            message: "all 2 slots are busy".into()
+        }]
     );
 }

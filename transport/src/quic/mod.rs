@@ -8,6 +8,7 @@ pub mod cluster;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use rustls::RootCertStore;
 use rustls::pki_types::pem::PemObject as _;
@@ -25,8 +26,9 @@ pub const ALPN: &[u8] = b"weft/1";
 pub const NODE_ALIAS: &str = "weft-node";
 
 /// A connection with no packet for this long is lost (a host that died
-/// sends no close): the requester then runs its calls elsewhere.
-pub const IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+/// sends no close): the requester then runs its calls elsewhere, and the
+/// worker stops the threads of calls whose requester is gone.
+pub const IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
 /// Keep-alives while a call runs long without traffic.
 pub const KEEP_ALIVE: std::time::Duration = std::time::Duration::from_secs(1);
 
@@ -197,10 +199,19 @@ pub async fn call(
     let mut requester = Requester::start_streamed(module, snapshot.len(), limits, &mut out);
     send.write_all(&out).await?;
     out.clear();
-    // The snapshot goes out from where it lies, a frame at a time.
+    // The snapshot goes out from where it lies, a frame at a time. A
+    // worker that refuses the call at its start (busy) stops reading: its
+    // answer is then on the way back.
     for (header, chunk) in crate::call::data_frames(snapshot) {
-        send.write_all(&header).await?;
-        send.write_all(chunk).await?;
+        let written = match send.write_all(&header).await {
+            Ok(()) => send.write_all(chunk).await,
+            Err(e) => Err(e),
+        };
+        match written {
+            Ok(()) => {}
+            Err(quinn::WriteError::Stopped(_)) => break,
+            Err(e) => return Err(e.into()),
+        }
     }
     let mut decoder = FrameDecoder::new(limits);
     let mut buffer = vec![0u8; 64 << 10];
@@ -251,9 +262,16 @@ type PendingReply = tokio::sync::oneshot::Sender<Result<Vec<u8>, HomeCallError>>
 #[derive(Debug, Clone)]
 pub struct HomeLink {
     requests: tokio::sync::mpsc::UnboundedSender<(Vec<u8>, PendingReply)>,
+    cancelled: Arc<AtomicBool>,
 }
 
 impl HomeLink {
+    /// Set once the requester cancelled the call or is gone: the thread's
+    /// result has nowhere to go, so it should stop.
+    pub fn cancelled(&self) -> Arc<AtomicBool> {
+        self.cancelled.clone()
+    }
+
     /// Sends `request` home and waits for the reply. Must not be called
     /// from inside the async runtime (it blocks).
     pub fn call(&self, request: Vec<u8>) -> Result<Vec<u8>, HomeCallError> {
@@ -275,16 +293,33 @@ pub type RunThread =
 /// Whether the worker host has a module (by hash).
 pub type HasModule = Arc<dyn Fn(&[u8; 32]) -> bool + Send + Sync>;
 
+/// What a worker holds for an admitted call until it ends (its slot).
+pub type Admission = Box<dyn Send>;
+
+/// Admits a call of a module with a snapshot of so many bytes, before its
+/// bytes arrive, or refuses it (busy).
+pub type Admit =
+    Arc<dyn Fn(&[u8; 32], u64) -> Result<Admission, (ErrorCode, String)> + Send + Sync>;
+
+/// What a worker host does for the calls it serves.
+#[derive(Clone)]
+pub struct WorkerHooks {
+    pub admit: Admit,
+    pub has_module: HasModule,
+    pub run: RunThread,
+}
+
+impl std::fmt::Debug for WorkerHooks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WorkerHooks").finish_non_exhaustive()
+    }
+}
+
 /// Serves chained calls on `endpoint` until it closes: each bidirectional
 /// stream of each connection is one call.
-pub async fn serve(
-    endpoint: quinn::Endpoint,
-    limits: Limits,
-    has_module: HasModule,
-    run: RunThread,
-) {
+pub async fn serve(endpoint: quinn::Endpoint, limits: Limits, hooks: WorkerHooks) {
     while let Some(incoming) = endpoint.accept().await {
-        let (has_module, run) = (has_module.clone(), run.clone());
+        let hooks = hooks.clone();
         tokio::spawn(async move {
             // A peer that fails the handshake (no certificate from the
             // cluster CA) is dropped here.
@@ -292,9 +327,9 @@ pub async fn serve(
                 return;
             };
             while let Ok((send, recv)) = connection.accept_bi().await {
-                let (has_module, run) = (has_module.clone(), run.clone());
+                let hooks = hooks.clone();
                 tokio::spawn(async move {
-                    let _ = serve_call(send, recv, limits, has_module, run).await;
+                    let _ = serve_call(send, recv, limits, hooks).await;
                 });
             }
         });
@@ -348,14 +383,22 @@ impl CallStream {
         }
         Ok(())
     }
+
+    /// Ends a call that did not run: the answer goes out, and what the
+    /// requester still sends is not read.
+    async fn end_early(mut self) -> Result<(), QuicError> {
+        self.flush().await?;
+        self.send.finish()?;
+        let _ = self.recv.stop(0u32.into());
+        Ok(())
+    }
 }
 
 async fn serve_call(
     send: quinn::SendStream,
     recv: quinn::RecvStream,
     limits: Limits,
-    has_module: HasModule,
-    run: RunThread,
+    hooks: WorkerHooks,
 ) -> Result<(), QuicError> {
     let mut stream = CallStream {
         send,
@@ -365,28 +408,44 @@ async fn serve_call(
         out: Vec::new(),
         buffer: vec![0u8; 64 << 10],
     };
-    // Until the thread can run: the snapshot, and the module if needed.
-    let event = loop {
-        let Some(events) = stream.read(&has_module).await? else {
+    // Until the thread can run: admission, the snapshot, and the module if
+    // needed.
+    let mut admission: Option<Admission> = None;
+    let event = 'receive: loop {
+        let Some(events) = stream.read(&hooks.has_module).await? else {
             return Ok(()); // the requester is gone
         };
-        stream.flush().await?;
+        for event in events {
+            match event {
+                WorkerEvent::Admit {
+                    module,
+                    snapshot_len,
+                } => match (hooks.admit)(&module, snapshot_len) {
+                    Ok(admitted) => admission = Some(admitted),
+                    Err((code, message)) => {
+                        stream.worker.fail(code, &message, &mut stream.out);
+                        return stream.end_early().await;
+                    }
+                },
+                run @ WorkerEvent::Run { .. } if admission.is_some() => break 'receive run,
+                _ => {}
+            }
+        }
         if stream.worker.is_done() {
-            stream.send.finish()?;
-            return Ok(());
+            return stream.end_early().await;
         }
-        if let Some(event) = events
-            .into_iter()
-            .find(|e| matches!(e, WorkerEvent::Run { .. }))
-        {
-            break event;
-        }
+        stream.flush().await?;
     };
 
     // The thread runs on a blocking thread; meanwhile its calls home go
     // out, and replies (or a cancel, or the end of the stream) come in.
     let (requests, mut calls) = tokio::sync::mpsc::unbounded_channel::<(Vec<u8>, PendingReply)>();
-    let link = HomeLink { requests };
+    let cancelled = Arc::new(AtomicBool::new(false));
+    let link = HomeLink {
+        requests,
+        cancelled: cancelled.clone(),
+    };
+    let run = hooks.run.clone();
     let mut job = tokio::task::spawn_blocking(move || run(event, link));
     let mut pending: Option<PendingReply> = None;
     let mut open = true;
@@ -409,18 +468,28 @@ async fn serve_call(
                     }
                 }
             }
-            read = stream.read(&has_module), if open => {
+            read = stream.read(&hooks.has_module), if open => {
                 match read {
                     Ok(Some(events)) => {
                         for event in events {
-                            if let (WorkerEvent::HomeReply(body), Some(reply)) = (event, pending.take()) {
-                                let _ = reply.send(Ok(body));
+                            match (event, pending.take()) {
+                                (WorkerEvent::HomeReply(body), Some(reply)) => {
+                                    let _ = reply.send(Ok(body));
+                                }
+                                (WorkerEvent::Cancelled, waiting) => {
+                                    cancelled.store(true, Ordering::SeqCst);
+                                    pending = waiting;
+                                }
+                                (_, waiting) => pending = waiting,
                             }
                         }
                     }
                     // The requester is gone: the thread's result has
                     // nowhere to go, its calls home no answer.
-                    Ok(None) | Err(_) => open = false,
+                    Ok(None) | Err(_) => {
+                        open = false;
+                        cancelled.store(true, Ordering::SeqCst);
+                    }
                 }
                 if (stream.worker.is_done() || !open)
                     && let Some(reply) = pending.take()
@@ -438,6 +507,8 @@ async fn serve_call(
             stream.flush().await?;
         }
     };
+    // The slot is free once the thread has stopped.
+    drop(admission);
     match ended {
         Ok(Ok((value, diff))) => stream.worker.finish(value, &diff, &mut stream.out),
         Ok(Err((code, message))) => stream.worker.fail(code, &message, &mut stream.out),

@@ -18,7 +18,26 @@ fn temp_dir(name: &str) -> std::path::PathBuf {
 /// A worker that "runs" a thread by asking home twice (with the
 /// snapshot's length, then with home's first answer) and reversing the
 /// snapshot; its value adds the module's length and home's last answer.
-fn reverse_worker(known: bool) -> (HasModule, RunThread) {
+fn reverse_worker(known: bool) -> WorkerHooks {
+    hooks_with_slots(known, usize::MAX)
+}
+
+/// [`reverse_worker`] admitting at most `slots` calls at once.
+fn hooks_with_slots(known: bool, slots: usize) -> WorkerHooks {
+    let running = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let admit: Admit = Arc::new(move |_, _| {
+        struct Slot(Arc<std::sync::atomic::AtomicUsize>);
+        impl Drop for Slot {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, Ordering::SeqCst);
+            }
+        }
+        if running.fetch_add(1, Ordering::SeqCst) >= slots {
+            running.fetch_sub(1, Ordering::SeqCst);
+            return Err((ErrorCode::Busy, format!("all {slots} slots are busy")));
+        }
+        Ok(Box::new(Slot(running.clone())))
+    });
     let has_module: HasModule = Arc::new(move |_| known);
     let run: RunThread = Arc::new(|event, home: HomeLink| match event {
         WorkerEvent::Run {
@@ -38,7 +57,11 @@ fn reverse_worker(known: bool) -> (HasModule, RunThread) {
         }
         other => Err((ErrorCode::Protocol, format!("unexpected {other:?}"))),
     });
-    (has_module, run)
+    WorkerHooks {
+        admit,
+        has_module,
+        run,
+    }
 }
 
 /// Home's side of `reverse_worker`'s calls: adds one.
@@ -65,8 +88,7 @@ async fn a_chained_call_between_cluster_nodes() {
     let worker_id = NodeIdentity::load(&dir, "worker-1").unwrap();
     let server = endpoint(&worker_id, "127.0.0.1:0".parse().unwrap()).unwrap();
     let addr = server.local_addr().unwrap();
-    let (has_module, run) = reverse_worker(false);
-    tokio::spawn(serve(server, Limits::default(), has_module, run));
+    tokio::spawn(serve(server, Limits::default(), reverse_worker(false)));
 
     let main_id = NodeIdentity::load(&dir, "main").unwrap();
     let client = endpoint(&main_id, "127.0.0.1:0".parse().unwrap()).unwrap();
@@ -131,8 +153,7 @@ async fn a_node_of_another_cluster_is_refused() {
     let worker_id = NodeIdentity::load(&ours, "worker-1").unwrap();
     let server = endpoint(&worker_id, "127.0.0.1:0".parse().unwrap()).unwrap();
     let addr = server.local_addr().unwrap();
-    let (has_module, run) = reverse_worker(true);
-    tokio::spawn(serve(server, Limits::default(), has_module, run));
+    tokio::spawn(serve(server, Limits::default(), reverse_worker(true)));
 
     let intruder = NodeIdentity::load(&theirs, "intruder").unwrap();
     let client = endpoint(&intruder, "127.0.0.1:0".parse().unwrap()).unwrap();
@@ -158,4 +179,44 @@ async fn a_node_of_another_cluster_is_refused() {
     assert!(refused.is_err(), "a stranger must not get a call through");
     let _ = std::fs::remove_dir_all(&ours);
     let _ = std::fs::remove_dir_all(&theirs);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_busy_worker_refuses_before_the_snapshot_is_sent() {
+    let dir = temp_dir("busy");
+    cluster::init(&dir).unwrap();
+    cluster::add_node(&dir, "worker-1").unwrap();
+    cluster::add_node(&dir, "main").unwrap();
+    let worker_id = NodeIdentity::load(&dir, "worker-1").unwrap();
+    let server = endpoint(&worker_id, "127.0.0.1:0".parse().unwrap()).unwrap();
+    let addr = server.local_addr().unwrap();
+    tokio::spawn(serve(server, Limits::default(), hooks_with_slots(true, 0)));
+
+    let main_id = NodeIdentity::load(&dir, "main").unwrap();
+    let client = endpoint(&main_id, "127.0.0.1:0".parse().unwrap()).unwrap();
+    let connection = connect(&client, addr, "worker-1").await.unwrap();
+    let snapshot = vec![7u8; 64 << 20];
+    let hash: [u8; 32] = Sha256::digest(MODULE).into();
+    let done = call(
+        &connection,
+        hash,
+        MODULE,
+        &snapshot,
+        Limits::default(),
+        &mut add_one,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        done,
+        RequesterEvent::Failed {
+            code: ErrorCode::Busy,
+            message: "all 0 slots are busy".into()
+        }
+    );
+    // The worker's flow-control window (16 MiB) is all that could leave
+    // before the refusal: not the 64 MiB snapshot.
+    let sent = connection.stats().udp_tx.bytes;
+    assert!(sent < 24 << 20, "{sent} bytes sent for a refused call");
+    let _ = std::fs::remove_dir_all(&dir);
 }
