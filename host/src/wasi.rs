@@ -203,15 +203,21 @@ pub(crate) const FDSTAT_SIZE: usize = 24;
 /// or the errno: what home answers a thread away from home.
 pub(crate) fn fdstat(process: &crate::Process, fd: i32) -> Result<[u8; FDSTAT_SIZE], u16> {
     let mut bytes = [0u8; FDSTAT_SIZE];
-    let errno = {
-        let mut ctx = process.wasi().lock();
-        let mut mem = GuestMemory::Unshared(&mut bytes);
-        wasmtime_wasi::runtime::in_tokio(p1::fd_fdstat_get(&mut *ctx, &mut mem, fd, 0))
-    };
+    // Home serves it from inside its network runtime, where wasmtime-wasi
+    // cannot start its own: on a thread of its own.
+    let errno = std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                let mut ctx = process.wasi().lock();
+                let mut mem = GuestMemory::Unshared(&mut bytes);
+                wasmtime_wasi::runtime::in_tokio(p1::fd_fdstat_get(&mut *ctx, &mut mem, fd, 0))
+            })
+            .join()
+    });
     match errno {
-        Ok(0) => Ok(bytes),
-        Ok(errno) => Err(errno as u16),
-        Err(_) => Err(wasmtime_wasi::p1::types::Errno::Io as u16),
+        Ok(Ok(0)) => Ok(bytes),
+        Ok(Ok(errno)) => Err(errno as u16),
+        Ok(Err(_)) | Err(_) => Err(wasmtime_wasi::p1::types::Errno::Io as u16),
     }
 }
 
