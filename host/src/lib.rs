@@ -126,8 +126,21 @@ pub enum StartError {
     },
 }
 
-/// Creates the engine every module and thread of this runtime uses.
+/// Creates the engine every module and thread of a program's own host
+/// uses.
 pub fn engine() -> wasmtime::Result<Engine> {
+    new_engine(false)
+}
+
+/// Creates the engine of a worker host (`weft serve`): its threads can be
+/// stopped when their call is cancelled. Epoch checks in guest code cost
+/// about a fifth of a tight loop's speed (measured with `weft bench
+/// threads`' kernel), so a program's own host goes without them.
+pub fn worker_engine() -> wasmtime::Result<Engine> {
+    new_engine(true)
+}
+
+fn new_engine(interruptible: bool) -> wasmtime::Result<Engine> {
     let mut config = Config::new();
     config.wasm_threads(true);
     config.shared_memory(true);
@@ -135,7 +148,7 @@ pub fn engine() -> wasmtime::Result<Engine> {
     // Guest code checks the engine's epoch at loop heads and calls, so a
     // thread whose call was cancelled (its home is gone) stops within a
     // tick of the ticker below instead of running forever.
-    config.epoch_interruption(true);
+    config.epoch_interruption(interruptible);
     // Compiled code is cached on disk by content (wasmtime's own cache, in
     // the user's cache folder): a large component such as a Python guest
     // compiles once, not at every invocation. Only this host's own
@@ -150,7 +163,9 @@ pub fn engine() -> wasmtime::Result<Engine> {
         }
     }
     let engine = Engine::new(&config)?;
-    start_epoch_ticker(&engine);
+    if interruptible {
+        start_epoch_ticker(&engine);
+    }
     Ok(engine)
 }
 

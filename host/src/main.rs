@@ -188,11 +188,7 @@ struct ClusterArgs {
 }
 
 impl ClusterArgs {
-    fn cluster(
-        &self,
-        engine: &wasmtime::Engine,
-        mode: ThreadMode,
-    ) -> anyhow::Result<Option<Arc<weft::cluster::Cluster>>> {
+    fn cluster(&self, mode: ThreadMode) -> anyhow::Result<Option<Arc<weft::cluster::Cluster>>> {
         if self.peers.is_empty() && self.hosts.is_none() {
             return Ok(None);
         }
@@ -202,10 +198,8 @@ impl ClusterArgs {
         );
         let slots = self.peer_slots.map_or_else(default_slots, |n| n as usize);
         let cluster = match self.hosts {
-            Some(hosts) => {
-                weft::cluster::Cluster::embedded(engine, hosts as usize, self.placement, slots)
-                    .context("starting the embedded hosts")?
-            }
+            Some(hosts) => weft::cluster::Cluster::embedded(hosts as usize, self.placement, slots)
+                .context("starting the embedded hosts")?,
             None => {
                 let dir = self.cluster.as_deref().context("--peers needs --cluster")?;
                 let identity = weft::cluster::identity(dir, &self.node).with_context(|| {
@@ -331,7 +325,7 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let program = Program::load(&engine, &bytes)
         .with_context(|| format!("loading `{}`", args.program.display()))?;
     let state = args.state.host()?;
-    let cluster = args.cluster.cluster(&engine, args.thread_mode)?;
+    let cluster = args.cluster.cluster(args.thread_mode)?;
 
     let mut env = Vec::new();
     for spec in &args.envs {
@@ -401,7 +395,10 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         )
     })?;
     let slots = args.slots.map_or_else(default_slots, |n| n as usize);
-    let host = weft::cluster::worker::WorkerHost::new(engine()?, slots, args.worker_memory);
+    let engine = weft::worker_engine()
+        .map_err(anyhow::Error::from)
+        .context("creating the engine")?;
+    let host = weft::cluster::worker::WorkerHost::new(engine, slots, args.worker_memory);
     let runtime = tokio::runtime::Runtime::new().context("starting the network runtime")?;
     let endpoint = {
         let _guard = runtime.enter();

@@ -627,3 +627,40 @@ fn a_worker_stops_the_threads_of_a_home_that_died() {
         out.stderr
     );
 }
+
+#[test]
+fn a_thread_that_prints_stays_on_its_peer() {
+    // libc asks the fdstat of stdout before the first write: home answers
+    // it over the call's stream, and the thread stays where it is.
+    let wasm = guest("thread_printf");
+    let wasm_arg = wasm.to_str().unwrap();
+    let here = weft(&strings(&["run", "--thread-mode", "chain", wasm_arg]), &[]);
+    assert_eq!(here.code, Some(0), "{here:?}");
+    let away = weft(
+        &strings(&[
+            "run",
+            "--thread-mode",
+            "chain",
+            "--hosts",
+            "3",
+            "--placement",
+            "peers",
+            "--cluster-stats",
+            wasm_arg,
+        ]),
+        &[],
+    );
+    assert_eq!(away.code, Some(0), "{away:?}");
+    assert_eq!(away.stdout, here.stdout);
+    assert!(
+        away.stderr
+            .contains("weft: cluster: 3 threads ran on peers, 0 at home"),
+        "{}",
+        away.stderr
+    );
+    assert!(
+        away.stderr.contains("thread 2: and to stderr"),
+        "{}",
+        away.stderr
+    );
+}

@@ -473,6 +473,32 @@ mod tests {
         assert!(delta_is_none_when_everything_changed(&base));
     }
 
+    proptest::proptest! {
+        /// A delta, when there is one, is never larger on the wire than
+        /// the whole snapshot it stands for.
+        #[test]
+        fn a_delta_is_smaller_than_the_whole(
+            changes in proptest::collection::vec((0u32..24, proptest::prelude::any::<Option<u8>>()), 0..24),
+        ) {
+            let module = ModuleHash([1; 32]);
+            let base = Snapshot::from_pages(
+                module,
+                1,
+                (0..12).map(|i| (i, page(i as u8 + 1))).collect(),
+                Vec::new(),
+                Vec::new(),
+            );
+            let mut next = base.clone();
+            for (index, fill) in changes {
+                next.set_page(index, fill.map(page).as_ref());
+            }
+            if let Some(delta) = delta(&base, &next) {
+                let (delta, whole) = (wire::encode_snapshot(&delta), wire::encode_snapshot(&next));
+                proptest::prop_assert!(delta.len() < whole.len(), "{} >= {}", delta.len(), whole.len());
+            }
+        }
+    }
+
     fn delta_is_none_when_everything_changed(base: &Snapshot) -> bool {
         // Equal contents, but no page shared: nothing to save.
         let fresh = Snapshot::from_pages(

@@ -55,6 +55,8 @@ pub enum ClusterError {
     Certificates(#[from] quic::cluster::ClusterError),
     #[error("benchmark: {0}")]
     Bench(String),
+    #[error("creating the workers' engine: {0}")]
+    Engine(String),
 }
 
 /// A peer as given on the command line: `ADDR` or `NAME@ADDR` (then its
@@ -268,7 +270,6 @@ impl Cluster {
     /// workers, talking QUIC with mutual TLS on loopback. Their
     /// certificates are made in a temporary folder, removed once loaded.
     pub fn embedded(
-        engine: &wasmtime::Engine,
         hosts: usize,
         placement: Placement,
         slots: usize,
@@ -287,6 +288,9 @@ impl Cluster {
         let loopback = "127.0.0.1:0".parse().expect("an address");
         let home = quic::endpoint(&identities[0], loopback)?;
         let mut peers = Vec::new();
+        // The workers' engine, as `weft serve`'s: their threads can be
+        // stopped.
+        let engine = crate::worker_engine().map_err(|e| ClusterError::Engine(e.to_string()))?;
         for (identity, name) in identities[1..].iter().zip(&names[1..]) {
             let endpoint = quic::endpoint(identity, loopback)?;
             peers.push(PeerSpec {
