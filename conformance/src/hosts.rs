@@ -35,6 +35,18 @@ impl ServeHosts {
         slots: usize,
         env: &[(&str, &str)],
     ) -> anyhow::Result<Self> {
+        Self::start_with(weft, dir, count, slots, env, &[])
+    }
+
+    /// [`Self::start`] with more `weft serve` options.
+    pub fn start_with(
+        weft: &Path,
+        dir: &Path,
+        count: usize,
+        slots: usize,
+        env: &[(&str, &str)],
+        options: &[&str],
+    ) -> anyhow::Result<Self> {
         let _ = std::fs::remove_dir_all(dir);
         let cluster = |args: &[&str]| -> anyhow::Result<()> {
             let status = Command::new(weft)
@@ -63,6 +75,7 @@ impl ServeHosts {
                 .args(["serve", "--listen", "127.0.0.1:0", "--exit-with-stdin"])
                 .args(["--cluster", dir_arg, "--node", &name])
                 .args(["--slots", &slots.to_string()])
+                .args(options)
                 .envs(env.iter().copied())
                 .stdin(Stdio::piped())
                 .stdout(Stdio::null())
@@ -142,6 +155,11 @@ impl ServeHosts {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
+    }
+
+    /// Worker `i`'s process id.
+    pub fn pid(&self, i: usize) -> u32 {
+        self.workers[i].child.id()
     }
 
     pub fn count(&self) -> usize {

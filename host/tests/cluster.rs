@@ -664,3 +664,44 @@ fn a_thread_that_prints_stays_on_its_peer() {
         away.stderr
     );
 }
+
+/// Resident memory of process `pid`, in bytes (Linux).
+fn resident_bytes(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap();
+    kb << 10
+}
+
+#[test]
+fn an_idle_worker_keeps_no_more_than_its_memory_budget() {
+    // Five runs of a program whose every snapshot carries 96 MiB of heap:
+    // bases, compiled code and warm memories stay within 64 MiB (plus
+    // the process's own), however many runs came before.
+    let wasm = guest("big_heap");
+    let hosts = ServeHosts::start_with(
+        Path::new(WEFT),
+        &tmp("cluster-worker-memory"),
+        1,
+        2,
+        &[],
+        &["--worker-memory", "64M"],
+    )
+    .unwrap();
+    let mut args = strings(&["run", "--thread-mode", "chain", "--cluster-stats"]);
+    args.extend(hosts.run_options());
+    args.extend(strings(&[wasm.to_str().unwrap(), "96"]));
+    for _ in 0..5 {
+        let out = weft(&args, &[]);
+        assert_eq!(out.code, Some(0), "{out:?}");
+        assert!(out.stdout.starts_with("sum "), "{out:?}");
+        assert!(out.stderr.contains("2 threads ran on peers"), "{}", out.stderr);
+    }
+    let resident = resident_bytes(hosts.pid(0));
+    eprintln!("idle worker: {} MiB resident", resident >> 20);
+    // Without the budget it kept the runs' bases and memories (> 400 MiB).
+    assert!(resident < 200 << 20, "{} MiB resident", resident >> 20);
+}
