@@ -135,6 +135,31 @@ fn serve_hosts(name: &str, count: usize) -> ServeHosts {
     .unwrap()
 }
 
+/// `weft run --thread-mode chain --cluster-stats PROGRAM...` with the
+/// chained threads sent to `hosts`.
+fn run_on(hosts: &ServeHosts, program: &[&str]) -> Outcome {
+    let mut args = strings(&["run", "--thread-mode", "chain", "--cluster-stats"]);
+    args.extend(hosts.run_options());
+    args.extend(strings(program));
+    weft(&args, &[])
+}
+
+/// `weft run --thread-mode chain --hosts 3 ARGS...`: three hosts in one
+/// process.
+fn on_three_hosts(args: &[&str]) -> Outcome {
+    let mut all = strings(&["run", "--thread-mode", "chain", "--hosts", "3"]);
+    all.extend(strings(args));
+    weft(&all, &[])
+}
+
+/// Asserts that a run ended with 0 and that `peers` threads ran on peers
+/// and `home` at home.
+fn assert_placed(out: &Outcome, peers: u64, home: u64) {
+    assert_eq!(out.code, Some(0), "{out:?}");
+    let placed = format!("weft: cluster: {peers} threads ran on peers, {home} at home");
+    assert!(out.stderr.contains(&placed), "{}", out.stderr);
+}
+
 #[test]
 fn a_worker_killed_while_it_runs_threads_costs_time_not_the_result() {
     let wasm = guest("long_thread");
@@ -322,22 +347,10 @@ fn threads_started_on_a_worker_share_state_with_their_own_lock_owners() {
     // owners, one counter, no lost update.
     let wasm = guest("state_counter");
     let hosts = serve_hosts("cluster-state-nested", 2);
-    let mut args = strings(&["run", "--thread-mode", "chain"]);
-    args.extend(hosts.run_options());
-    args.extend(strings(&[
-        "--cluster-stats",
-        wasm.to_str().unwrap(),
-        "nested",
-    ]));
-    let out = weft(&args, &[]);
-    assert_eq!(out.code, Some(0), "{out:?}");
+    let out = run_on(&hosts, &[wasm.to_str().unwrap(), "nested"]);
+    // The two and the eight they started, each counted once.
+    assert_placed(&out, 10, 0);
     assert_eq!(out.stdout, "counter 1600 (expected 1600), failed calls 0\n");
-    assert!(
-        out.stderr
-            .contains("cluster: 10 threads ran on peers, 0 at home"),
-        "{}",
-        out.stderr
-    );
 }
 
 #[test]
@@ -353,20 +366,7 @@ fn a_trap_in_a_thread_started_on_a_worker_ends_the_program_not_the_worker() {
     assert!(out.stdout.is_empty());
     // The workers live on and serve the next program.
     let wasm = guest("long_thread");
-    let mut args = strings(&["run", "--thread-mode", "chain"]);
-    args.extend(hosts.run_options());
-    args.extend(strings(&[
-        "--cluster-stats",
-        wasm.to_str().unwrap(),
-        "1000",
-    ]));
-    let out = weft(&args, &[]);
-    assert_eq!(out.code, Some(0), "{out:?}");
-    assert!(
-        out.stderr.contains("cluster: 2 threads ran on peers"),
-        "{}",
-        out.stderr
-    );
+    assert_placed(&run_on(&hosts, &[wasm.to_str().unwrap(), "1000"]), 2, 0);
 }
 
 #[test]
@@ -491,25 +491,17 @@ fn the_default_placement_sends_threads_to_peers_in_every_wave() {
     // threads that find no free slot at home go to the first peer (not
     // only in the first waves), and every thread is counted once.
     let wasm = guest("waves_sum");
-    let out = weft(
-        &strings(&[
-            "run",
-            "--thread-mode",
-            "chain",
-            "--hosts",
-            "3",
-            "--slots",
-            "2",
-            "--peer-slots",
-            "2",
-            "--cluster-stats",
-            wasm.to_str().unwrap(),
-            "7",
-            "10",
-            "300",
-        ]),
-        &[],
-    );
+    let out = on_three_hosts(&[
+        "--slots",
+        "2",
+        "--peer-slots",
+        "2",
+        "--cluster-stats",
+        wasm.to_str().unwrap(),
+        "7",
+        "10",
+        "300",
+    ]);
     assert_eq!(out.code, Some(0), "{out:?}");
     assert_eq!(out.stdout, "value 7: 10 waves, 0 wrong\n");
     let (peers, home) = (stat(&out.stderr, "threads"), stat(&out.stderr, "at"));
@@ -520,19 +512,7 @@ fn the_default_placement_sends_threads_to_peers_in_every_wave() {
 #[test]
 fn a_detached_thread_outliving_its_creator_on_a_peer_is_the_same_error() {
     let wasm = guest("outlive");
-    let out = weft(
-        &strings(&[
-            "run",
-            "--thread-mode",
-            "chain",
-            "--hosts",
-            "3",
-            "--placement",
-            "peers",
-            wasm.to_str().unwrap(),
-        ]),
-        &[],
-    );
+    let out = on_three_hosts(&["--placement", "peers", wasm.to_str().unwrap()]);
     assert_eq!(out.code, Some(1), "{out:?}");
     assert!(
         out.stderr
@@ -559,17 +539,9 @@ fn a_printing_destructor_on_a_worker_leaves_the_worker_serving() {
     assert_eq!(here.code, Some(0), "{here:?}");
     let hosts = serve_hosts("cluster-destructor", 2);
     for _ in 0..2 {
-        let mut args = strings(&["run", "--thread-mode", "chain", "--cluster-stats"]);
-        args.extend(hosts.run_options());
-        args.push(wasm_arg.into());
-        let out = weft(&args, &[]);
-        assert_eq!(out.code, Some(0), "{out:?}");
+        let out = run_on(&hosts, &[wasm_arg]);
+        assert_placed(&out, 2, 0);
         assert_eq!(out.stdout, here.stdout);
-        assert!(
-            out.stderr.contains("2 threads ran on peers, 0 at home"),
-            "{}",
-            out.stderr
-        );
     }
 }
 
@@ -616,16 +588,7 @@ fn a_worker_stops_the_threads_of_a_home_that_died() {
     }
     eprintln!("orphans stopped {:?} after the kill", killed.elapsed());
     // Both slots are free again: the next program's threads run there.
-    let mut args = strings(&["run", "--thread-mode", "chain", "--cluster-stats"]);
-    args.extend(hosts.run_options());
-    args.extend(strings(&[wasm_arg, "1000"]));
-    let out = weft(&args, &[]);
-    assert_eq!(out.code, Some(0), "{out:?}");
-    assert!(
-        out.stderr.contains("2 threads ran on peers, 0 at home"),
-        "{}",
-        out.stderr
-    );
+    assert_placed(&run_on(&hosts, &[wasm_arg, "1000"]), 2, 0);
 }
 
 #[test]
@@ -636,28 +599,9 @@ fn a_thread_that_prints_stays_on_its_peer() {
     let wasm_arg = wasm.to_str().unwrap();
     let here = weft(&strings(&["run", "--thread-mode", "chain", wasm_arg]), &[]);
     assert_eq!(here.code, Some(0), "{here:?}");
-    let away = weft(
-        &strings(&[
-            "run",
-            "--thread-mode",
-            "chain",
-            "--hosts",
-            "3",
-            "--placement",
-            "peers",
-            "--cluster-stats",
-            wasm_arg,
-        ]),
-        &[],
-    );
-    assert_eq!(away.code, Some(0), "{away:?}");
+    let away = on_three_hosts(&["--placement", "peers", "--cluster-stats", wasm_arg]);
+    assert_placed(&away, 3, 0);
     assert_eq!(away.stdout, here.stdout);
-    assert!(
-        away.stderr
-            .contains("weft: cluster: 3 threads ran on peers, 0 at home"),
-        "{}",
-        away.stderr
-    );
     assert!(
         away.stderr.contains("thread 2: and to stderr"),
         "{}",
@@ -691,14 +635,10 @@ fn an_idle_worker_keeps_no_more_than_its_memory_budget() {
         &["--worker-memory", "64M"],
     )
     .unwrap();
-    let mut args = strings(&["run", "--thread-mode", "chain", "--cluster-stats"]);
-    args.extend(hosts.run_options());
-    args.extend(strings(&[wasm.to_str().unwrap(), "96"]));
     for _ in 0..5 {
-        let out = weft(&args, &[]);
-        assert_eq!(out.code, Some(0), "{out:?}");
+        let out = run_on(&hosts, &[wasm.to_str().unwrap(), "96"]);
+        assert_placed(&out, 2, 0);
         assert!(out.stdout.starts_with("sum "), "{out:?}");
-        assert!(out.stderr.contains("2 threads ran on peers"), "{}", out.stderr);
     }
     let resident = resident_bytes(hosts.pid(0));
     eprintln!("idle worker: {} MiB resident", resident >> 20);

@@ -70,6 +70,22 @@ fn add_one(request: Vec<u8>) -> Vec<u8> {
     (n + 1).to_le_bytes().to_vec()
 }
 
+/// Node `worker-1` of the cluster in `dir` serving with `hooks`, and node
+/// `main`'s endpoint and connection to it.
+async fn serve_and_connect(
+    dir: &std::path::Path,
+    hooks: WorkerHooks,
+) -> (quinn::Endpoint, quinn::Connection) {
+    let worker_id = NodeIdentity::load(dir, "worker-1").unwrap();
+    let server = endpoint(&worker_id, "127.0.0.1:0".parse().unwrap()).unwrap();
+    let addr = server.local_addr().unwrap();
+    tokio::spawn(serve(server, Limits::default(), hooks));
+    let main_id = NodeIdentity::load(dir, "main").unwrap();
+    let client = endpoint(&main_id, "127.0.0.1:0".parse().unwrap()).unwrap();
+    let connection = connect(&client, addr, "worker-1").await.unwrap();
+    (client, connection)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_chained_call_between_cluster_nodes() {
     let dir = temp_dir("cluster");
@@ -85,14 +101,7 @@ async fn a_chained_call_between_cluster_nodes() {
         Err(cluster::ClusterError::BadName(_))
     ));
 
-    let worker_id = NodeIdentity::load(&dir, "worker-1").unwrap();
-    let server = endpoint(&worker_id, "127.0.0.1:0".parse().unwrap()).unwrap();
-    let addr = server.local_addr().unwrap();
-    tokio::spawn(serve(server, Limits::default(), reverse_worker(false)));
-
-    let main_id = NodeIdentity::load(&dir, "main").unwrap();
-    let client = endpoint(&main_id, "127.0.0.1:0".parse().unwrap()).unwrap();
-    let connection = connect(&client, addr, "worker-1").await.unwrap();
+    let (_client, connection) = serve_and_connect(&dir, reverse_worker(false)).await;
     let snapshot: Vec<u8> = (0..1_000_000u32).map(|i| i as u8).collect();
     let hash: [u8; 32] = Sha256::digest(MODULE).into();
     let mut calls = 0;
@@ -187,14 +196,7 @@ async fn a_busy_worker_refuses_before_the_snapshot_is_sent() {
     cluster::init(&dir).unwrap();
     cluster::add_node(&dir, "worker-1").unwrap();
     cluster::add_node(&dir, "main").unwrap();
-    let worker_id = NodeIdentity::load(&dir, "worker-1").unwrap();
-    let server = endpoint(&worker_id, "127.0.0.1:0".parse().unwrap()).unwrap();
-    let addr = server.local_addr().unwrap();
-    tokio::spawn(serve(server, Limits::default(), hooks_with_slots(true, 0)));
-
-    let main_id = NodeIdentity::load(&dir, "main").unwrap();
-    let client = endpoint(&main_id, "127.0.0.1:0".parse().unwrap()).unwrap();
-    let connection = connect(&client, addr, "worker-1").await.unwrap();
+    let (_client, connection) = serve_and_connect(&dir, hooks_with_slots(true, 0)).await;
     let snapshot = vec![7u8; 64 << 20];
     let hash: [u8; 32] = Sha256::digest(MODULE).into();
     let done = call(
