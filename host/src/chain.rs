@@ -38,7 +38,8 @@ use crate::ThreadError;
 use crate::cluster::envelope::{
     ChainAnswer, ChainCall, HomeReply, HomeRequest, decode_home, encode_home,
 };
-use crate::cluster::{Cluster, Placement, Remote};
+use crate::cluster::placement::{self, Place};
+use crate::cluster::{Cluster, Remote};
 use crate::functions::CallError;
 use crate::incremental::{self, ChildMemory, MemoryImage};
 use crate::process::{
@@ -385,22 +386,22 @@ fn spawn_with_arena(
         .contains(&start_func);
     let started = match process.start_config().cluster.clone() {
         Some(cluster) if !home_only => {
-            // A peer is reserved only when the thread will go there.
-            if cluster.placement() == Placement::Pack && process.try_take_slot() {
-                process.execute(Box::new(move || child.run()))
-            } else {
-                match cluster.reserve(&[]) {
-                    Some(peer) => {
-                        let away = cluster.clone();
-                        let started =
-                            process.execute(Box::new(move || child.run_away(&away, peer)));
-                        if started.is_err() {
-                            cluster.unreserve(peer);
-                        }
-                        started
+            let place = placement::place(
+                cluster.placement(),
+                || process.try_take_slot(),
+                || cluster.reserve(&[]),
+            );
+            match place {
+                Place::Home => process.execute(Box::new(move || child.run())),
+                Place::Peer(peer) => {
+                    let away = cluster.clone();
+                    let started = process.execute(Box::new(move || child.run_away(&away, peer)));
+                    if started.is_err() {
+                        cluster.unreserve(peer);
                     }
-                    None => process.start_with_slot(Box::new(move || child.run())),
+                    started
                 }
+                Place::Queue => process.start_with_slot(Box::new(move || child.run())),
             }
         }
         _ => {

@@ -18,6 +18,7 @@
 pub mod bases;
 pub mod bench;
 pub mod envelope;
+pub mod placement;
 pub mod worker;
 
 use std::collections::HashMap;
@@ -35,6 +36,7 @@ use weft_transport::message::ErrorCode;
 use weft_transport::quic::{self, NodeIdentity, QuicError};
 
 use envelope::{CallHeader, SnapshotId};
+pub use placement::Placement;
 use worker::WorkerHost;
 
 /// How long an unreachable or lost peer gets no new threads.
@@ -86,27 +88,6 @@ impl std::fmt::Display for PeerSpec {
         match &self.name {
             Some(name) => write!(f, "{name}@{}", self.addr),
             None => write!(f, "{}", self.addr),
-        }
-    }
-}
-
-/// Where chained threads go first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Placement {
-    /// Home while it has a free slot, then peers in order.
-    #[default]
-    Pack,
-    /// Peers while they have room, then home.
-    Peers,
-}
-
-impl FromStr for Placement {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "pack" => Ok(Self::Pack),
-            "peers" => Ok(Self::Peers),
-            _ => Err(format!("`{s}`: expected `pack` or `peers`")),
         }
     }
 }
