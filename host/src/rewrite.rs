@@ -27,6 +27,8 @@ pub enum RewriteError {
     ReservedExport(String),
     #[error("a component is not a core module")]
     Component,
+    #[error("a section runs past the end of the module (the file is truncated)")]
+    Truncated,
 }
 
 /// A module with its mutable globals exported.
@@ -84,7 +86,12 @@ pub fn export_mutable_globals(wasm: &[u8]) -> Result<Instrumented, RewriteError>
             _ => {}
         }
         if let Some((id, range)) = payload.as_section() {
-            sections.push((id, &wasm[range]));
+            // A section's declared size is the module's word: it may run
+            // past the end of a truncated file.
+            let Some(data) = wasm.get(range) else {
+                return Err(RewriteError::Truncated);
+            };
+            sections.push((id, data));
         }
     }
 
@@ -199,5 +206,40 @@ mod tests {
     #[test]
     fn garbage_is_an_error_not_a_panic() {
         assert!(export_mutable_globals(b"\0asm\x01\0\0\0\x07\xff").is_err());
+    }
+
+    fn sample_module() -> Vec<u8> {
+        wat::parse_str(
+            r#"(module
+              (global $sp (mut i32) (i32.const 1024))
+              (memory 1)
+              (func (export "_start") (local i32)
+                (global.set $sp (i32.const 5))
+                (local.set 0 (i32.const 7))
+                (drop (local.get 0)))
+              (data (i32.const 0) "hello"))"#,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn every_prefix_of_a_module_is_an_error_or_a_module() {
+        let wasm = sample_module();
+        for cut in 0..wasm.len() {
+            // A declared code section longer than what is left is the
+            // case a truncated file hits.
+            let _ = export_mutable_globals(&wasm[..cut]);
+        }
+        assert!(export_mutable_globals(&wasm).is_ok());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn flipped_bytes_never_panic(at in 0usize..1000, flip in 1u8..=255) {
+            let mut wasm = sample_module();
+            let at = at % wasm.len();
+            wasm[at] ^= flip;
+            let _ = export_mutable_globals(&wasm);
+        }
     }
 }

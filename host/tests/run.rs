@@ -206,6 +206,20 @@ fn bad_modules_get_one_clear_line() {
     std::fs::write(&truncated, b"\0asm\x01\0\0\0\x01\x05").unwrap();
     assert_one_line_error(&run(&truncated, &[]), "invalid WebAssembly module");
 
+    // Cut inside its code section: the section's declared size runs past
+    // the end of the file.
+    let real = std::fs::read(guest("exit_from_thread")).unwrap();
+    let code = wasmparser::Parser::new(0)
+        .parse_all(&real)
+        .find_map(|p| match p {
+            Ok(wasmparser::Payload::CodeSectionStart { range, .. }) => Some(range),
+            _ => None,
+        })
+        .unwrap();
+    let cut = dir.join("cut.wasm");
+    std::fs::write(&cut, &real[..(code.start + code.end) / 2]).unwrap();
+    assert_one_line_error(&run(&cut, &[]), "the file is truncated");
+
     let unknown = wat_file(
         "unknown_import",
         r#"(module (import "env" "mystery" (func)) (func (export "_start")))"#,
