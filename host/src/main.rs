@@ -118,9 +118,14 @@ struct RegistryArgs {
 struct InvokeArgs {
     /// The function's name.
     name: String,
-    /// Input bytes: a file, or `-` for stdin (default: none).
+    /// Input bytes: a file, or `-` for stdin (default: none); at most
+    /// what a call between functions may carry (64 MiB).
     #[arg(long)]
     input: Option<PathBuf>,
+    /// Wall-clock limit, e.g. 10s, 500ms, 2m: past it the function's
+    /// process ends with exit code 124.
+    #[arg(long, value_parser = parse_duration)]
+    timeout: Option<TimeLimit>,
     /// How threads run: `local` (shared memory) or `chain` (snapshots).
     #[arg(long, env = "THREAD_MODE", default_value = "local")]
     thread_mode: ThreadMode,
@@ -249,6 +254,10 @@ struct RunArgs {
     /// (default: one per CPU core).
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     slots: Option<u32>,
+    /// Wall-clock limit, e.g. 10s, 500ms, 2m: past it the program ends
+    /// with exit code 124 (as `timeout(1)`), its output flushed.
+    #[arg(long, value_parser = parse_duration)]
+    timeout: Option<TimeLimit>,
     #[command(flatten)]
     cluster: ClusterArgs,
     #[command(flatten)]
@@ -318,7 +327,43 @@ fn main() -> ExitCode {
     }
 }
 
+/// A `--timeout`: the duration and how the user wrote it.
+#[derive(Debug, Clone)]
+struct TimeLimit(std::time::Duration, String);
+
+impl TimeLimit {
+    fn start(&self) {
+        weft::process::limit_time(self.0, self.1.clone());
+    }
+}
+
+/// `10s`, `500ms`, `2m`, `1h`, or plain seconds.
+fn parse_duration(s: &str) -> Result<TimeLimit, String> {
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (digits, unit) = s.split_at(split);
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("`{s}`: expected a duration such as 10s, 500ms or 2m"))?;
+    let per = match unit {
+        "ms" => std::time::Duration::from_millis(1),
+        "" | "s" => std::time::Duration::from_secs(1),
+        "m" => std::time::Duration::from_secs(60),
+        "h" => std::time::Duration::from_secs(3600),
+        _ => return Err(format!("`{s}`: unknown unit `{unit}` (ms, s, m or h)")),
+    };
+    let duration = per
+        .checked_mul(u32::try_from(n).map_err(|_| format!("`{s}` is too long"))?)
+        .ok_or_else(|| format!("`{s}` is too long"))?;
+    if duration.is_zero() {
+        return Err(format!("`{s}`: a time limit must be longer than zero"));
+    }
+    Ok(TimeLimit(duration, s.to_string()))
+}
+
 fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+    if let Some(limit) = &args.timeout {
+        limit.start();
+    }
     let bytes = std::fs::read(&args.program)
         .with_context(|| format!("reading `{}`", args.program.display()))?;
     let engine = engine()?;
@@ -467,16 +512,17 @@ fn manage_functions(command: FnCommand) -> anyhow::Result<ExitCode> {
 }
 
 fn invoke(args: InvokeArgs) -> anyhow::Result<ExitCode> {
+    if let Some(limit) = &args.timeout {
+        limit.start();
+    }
     let input = match &args.input {
         None => Vec::new(),
         Some(path) if path.as_os_str() == "-" => {
-            let mut input = Vec::new();
-            std::io::stdin()
-                .read_to_end(&mut input)
-                .context("reading the input from stdin")?;
-            input
+            read_bounded(std::io::stdin().lock()).context("reading the input from stdin")?
         }
-        Some(path) => std::fs::read(path)
+        Some(path) => std::fs::File::open(path)
+            .map_err(anyhow::Error::from)
+            .and_then(read_bounded)
             .with_context(|| format!("reading the input `{}`", path.display()))?,
     };
     let functions = Functions::new(engine()?, args.registry.dir, args.state.host()?);
@@ -498,9 +544,36 @@ fn invoke(args: InvokeArgs) -> anyhow::Result<ExitCode> {
     terminate(finished.code, None)
 }
 
+/// Reads a function's input, refusing more than a call may carry.
+fn read_bounded(from: impl std::io::Read) -> anyhow::Result<Vec<u8>> {
+    let max = weft::functions::MAX_CALL_BYTES as u64;
+    let mut input = Vec::new();
+    from.take(max + 1).read_to_end(&mut input)?;
+    anyhow::ensure!(
+        input.len() as u64 <= max,
+        "the input is larger than {} MiB, the most a function takes",
+        max >> 20
+    );
+    Ok(input)
+}
+
 #[cfg(test)]
 mod tests {
-    use super::parse_size;
+    use super::{parse_duration, parse_size};
+
+    #[test]
+    fn durations() {
+        let secs = |s: &str| parse_duration(s).map(|t| t.0.as_millis());
+        assert_eq!(secs("10s"), Ok(10_000));
+        assert_eq!(secs("10"), Ok(10_000));
+        assert_eq!(secs("250ms"), Ok(250));
+        assert_eq!(secs("2m"), Ok(120_000));
+        assert_eq!(secs("1h"), Ok(3_600_000));
+        assert!(parse_duration("0s").is_err());
+        assert!(parse_duration("s").is_err());
+        assert!(parse_duration("5d").is_err());
+        assert!(parse_duration("99999999999h").is_err());
+    }
 
     #[test]
     fn sizes() {

@@ -663,6 +663,39 @@ pub fn terminate(code: i32, trap: Option<(u32, wasmtime::Error)>) -> ! {
     std::process::exit(code)
 }
 
+/// Ends the OS process with `code` after one line on stderr
+/// (`weft: {message}`), stdout flushed first; like [`terminate`], the
+/// first caller wins.
+pub fn terminate_with(code: i32, message: &str) -> ! {
+    if TERMINATING.swap(true, Ordering::SeqCst) {
+        loop {
+            std::thread::park();
+        }
+    }
+    let _ = std::io::stdout().flush();
+    let _ = writeln!(std::io::stderr(), "weft: {message}");
+    let _ = std::io::stderr().flush();
+    std::process::exit(code)
+}
+
+/// Exit code of a program stopped by its time limit (as `timeout(1)`).
+pub const TIMEOUT_EXIT_CODE: i32 = 124;
+
+/// Ends the process with [`TIMEOUT_EXIT_CODE`] once `limit` has passed,
+/// whatever its threads are doing (computing, or blocked in a wait no
+/// epoch reaches).
+pub fn limit_time(limit: std::time::Duration, shown: String) {
+    let started = std::thread::Builder::new()
+        .name("weft-time-limit".into())
+        .spawn(move || {
+            std::thread::sleep(limit);
+            terminate_with(TIMEOUT_EXIT_CODE, &format!("time limit of {shown} reached"))
+        });
+    if let Err(e) = started {
+        terminate_with(1, &format!("starting the time limit's thread: {e}"));
+    }
+}
+
 /// Runs `f` over the bytes of the caller's linear memory (shared or not).
 fn guest_memory<R>(
     caller: &mut Caller<'_, ThreadState>,

@@ -154,3 +154,25 @@ fn a_python_component_calls_c_functions_and_shares_state() {
          await again: ALREADY_AWAITED\n"
     );
 }
+
+#[test]
+fn invoke_has_a_time_limit_and_a_bounded_input() {
+    let dir = registry("functions-limits");
+    let spin = guest("spin");
+    let out = weft(&dir, &["fn", "add", "spin", spin.to_str().unwrap()], None);
+    assert_eq!(out.code, Some(0), "{out:?}");
+    let out = weft(&dir, &["invoke", "spin", "--timeout", "300ms"], None);
+    assert_eq!(out.code, Some(124), "{out:?}");
+    assert_eq!(out.stderr, "weft: time limit of 300ms reached\n");
+    // One byte over what a call between functions may carry.
+    let big = dir.join("big-input");
+    let file = std::fs::File::create(&big).unwrap();
+    file.set_len((64 << 20) + 1).unwrap();
+    let out = weft(
+        &dir,
+        &["invoke", "square", "--input", big.to_str().unwrap()],
+        None,
+    );
+    assert_eq!(out.code, Some(1), "{out:?}");
+    assert!(out.stderr.contains("larger than 64 MiB"), "{}", out.stderr);
+}

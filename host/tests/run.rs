@@ -469,3 +469,33 @@ fn cluster_certificates_are_made_once_and_keys_stay_private() {
     let init_again = weft(&["cluster", "init", dir_arg]);
     assert_eq!(init_again.code, Some(1), "{init_again:?}");
 }
+
+#[test]
+fn a_time_limit_ends_a_program_with_124_computing_or_waiting() {
+    let wasm = guest("spin");
+    // Computing in main, then blocked in a join no epoch would wake; in
+    // both modes.
+    for (mode, extra) in [
+        ("local", None),
+        ("local", Some("join")),
+        ("chain", Some("join")),
+    ] {
+        let mut options = vec!["--timeout", "300ms", "--thread-mode", mode];
+        let mut args = vec!["run"];
+        args.append(&mut options);
+        args.push(wasm.to_str().unwrap());
+        args.extend(extra);
+        let out = weft(&args);
+        assert!(!out.timed_out, "weft hung: {out:?}");
+        assert_eq!(out.code, Some(124), "{mode} {extra:?}: {out:?}");
+        assert_eq!(out.stdout, "spinning\n");
+        assert_eq!(out.stderr, "weft: time limit of 300ms reached\n");
+    }
+    let refused = weft(&["run", "--timeout", "5d", wasm.to_str().unwrap()]);
+    assert_eq!(refused.code, Some(2), "{refused:?}");
+    assert!(
+        refused.stderr.contains("unknown unit"),
+        "{}",
+        refused.stderr
+    );
+}
