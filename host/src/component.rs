@@ -187,8 +187,9 @@ impl ComponentFunction {
         let mut linker = Linker::new(engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
         App::add_to_linker::<_, HasSelf<_>>(&mut linker, |host| host)?;
-        // Fails now, not at the first call, if the component wants more.
-        linker.instantiate_pre(&component)?;
+        // Fails now, not at the first call, if the component wants more
+        // than the function world gives, or does not export its `run`.
+        AppPre::new(linker.instantiate_pre(&component)?)?;
         Ok(Self { component, linker })
     }
 

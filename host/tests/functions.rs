@@ -176,3 +176,26 @@ fn invoke_has_a_time_limit_and_a_bounded_input() {
     assert_eq!(out.code, Some(1), "{out:?}");
     assert!(out.stderr.contains("larger than 64 MiB"), "{}", out.stderr);
 }
+
+#[test]
+fn fn_add_refuses_what_could_not_run_as_a_function() {
+    let dir = registry("functions-add-checks");
+    // A component that exports no `run`: refused when added, not
+    // "trapped" at its first invocation.
+    let empty = Path::new(env!("CARGO_TARGET_TMPDIR")).join("empty-component.wasm");
+    std::fs::write(&empty, wat::parse_str("(component)").unwrap()).unwrap();
+    let out = weft(&dir, &["fn", "add", "empty", empty.to_str().unwrap()], None);
+    assert_eq!(out.code, Some(1), "{out:?}");
+    assert!(out.stderr.contains("run"), "{}", out.stderr);
+    // A name that reads as an option.
+    let square = guest("fn_square");
+    let out = weft(
+        &dir,
+        &["fn", "add", "--", "-rf", square.to_str().unwrap()],
+        None,
+    );
+    assert_eq!(out.code, Some(1), "{out:?}");
+    assert!(out.stderr.contains("-rf"), "{}", out.stderr);
+    let listed = weft(&dir, &["fn", "list"], None);
+    assert_eq!(listed.stdout, "fanout\nsquare\ntrap\n");
+}
