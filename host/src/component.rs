@@ -35,6 +35,8 @@ pub(crate) struct ComponentHost {
     base: StartConfig,
     /// Lock owner for this invocation (unique within the host).
     owner: u64,
+    /// Memory and table caps (`--max-memory`).
+    limits: wasmtime::StoreLimits,
 }
 
 impl WasiView for ComponentHost {
@@ -219,8 +221,10 @@ impl ComponentFunction {
             base: base.clone(),
             // Distinct from core processes' owners (process serial << 32).
             owner: u64::MAX - OWNERS.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            limits: crate::process::store_limits(base.max_memory),
         };
         let mut store = Store::new(self.component.engine(), host);
+        store.limiter(|host| &mut host.limits);
         store.set_epoch_deadline(crate::NEVER);
         let app = App::instantiate(&mut store, &self.component, &self.linker)?;
         Ok(match app.call_run(&mut store)? {

@@ -126,6 +126,13 @@ struct InvokeArgs {
     /// process ends with exit code 124.
     #[arg(long, value_parser = parse_duration)]
     timeout: Option<TimeLimit>,
+    /// Cap on each memory and table of the function and of the functions
+    /// it calls, e.g. 16M or 1G (default: their own maxima).
+    #[arg(long, value_parser = parse_size)]
+    max_memory: Option<u64>,
+    /// Threads (besides main) each program may have live at once.
+    #[arg(long, default_value_t = 1024)]
+    max_threads: u32,
     /// How threads run: `local` (shared memory) or `chain` (snapshots).
     #[arg(long, env = "THREAD_MODE", default_value = "local")]
     thread_mode: ThreadMode,
@@ -528,6 +535,8 @@ fn invoke(args: InvokeArgs) -> anyhow::Result<ExitCode> {
     let functions = Functions::new(engine()?, args.registry.dir, args.state.host()?);
     let base = StartConfig {
         mode: args.thread_mode,
+        max_memory: args.max_memory,
+        max_threads: args.max_threads,
         ..StartConfig::default()
     };
     let finished = functions.invoke(&args.name, input, &base)?;

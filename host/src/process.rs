@@ -53,6 +53,8 @@ pub struct ThreadState {
     /// A thread running away from home: the call it belongs to (its way
     /// home, its output; `remote.rs`).
     pub(crate) remote: Option<Arc<crate::remote::RemoteCall>>,
+    /// Memory and table caps (`--max-memory`).
+    limits: wasmtime::StoreLimits,
 }
 
 /// A thread stopped because the call it runs for was cancelled (its home
@@ -462,8 +464,10 @@ impl Process {
                 arena: 0,
                 holds_slot: false,
                 remote: None,
+                limits: store_limits(self.start.max_memory),
             },
         );
+        store.limiter(|state| &mut state.limits);
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(|store| store.data().on_epoch());
         store
@@ -676,6 +680,20 @@ pub fn terminate_with(code: i32, message: &str) -> ! {
     let _ = writeln!(std::io::stderr(), "weft: {message}");
     let _ = std::io::stderr().flush();
     std::process::exit(code)
+}
+
+/// The limiter of every store of a program: each memory (defined or
+/// imported, shared ones are bounded by their type at creation) at most
+/// `max_memory` bytes, each table at most as many bytes of references.
+pub(crate) fn store_limits(max_memory: Option<u64>) -> wasmtime::StoreLimits {
+    let mut limits = wasmtime::StoreLimitsBuilder::new();
+    if let Some(max) = max_memory {
+        let max = usize::try_from(max).unwrap_or(usize::MAX);
+        limits = limits
+            .memory_size(max)
+            .table_elements(max / std::mem::size_of::<usize>());
+    }
+    limits.build()
 }
 
 /// Exit code of a program stopped by its time limit (as `timeout(1)`).

@@ -499,3 +499,34 @@ fn a_time_limit_ends_a_program_with_124_computing_or_waiting() {
         refused.stderr
     );
 }
+
+#[test]
+fn max_memory_caps_a_memory_the_module_defines_itself() {
+    // Grows its own (unshared) memory by 1 MiB until refused, and exits
+    // with the MiB it got.
+    let wasm = wat_file(
+        "own_memory",
+        r#"(module
+          (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+          (memory (export "memory") 16)
+          (func (export "_start")
+            (block $full
+              (loop $more
+                (br_if $full (i32.eq (memory.grow (i32.const 16)) (i32.const -1)))
+                (br_if $more (i32.lt_u (memory.size) (i32.const 8192)))))
+            (call $exit (i32.div_u (memory.size) (i32.const 16)))))"#,
+    );
+    let out = run(&wasm, &["--max-memory", "64M"]);
+    assert_eq!(out.code, Some(64), "{out:?}");
+    // Without the cap it reaches the module's own bound (here 512 MiB).
+    let out = run(&wasm, &[]);
+    assert_eq!(out.code, Some(0), "512 MiB mod 256: {out:?}");
+    // A minimum over the cap cannot even start: one clear line.
+    let big = wat_file(
+        "own_memory_big",
+        r#"(module (memory (export "memory") 2048) (func (export "_start")))"#,
+    );
+    let out = run(&big, &["--max-memory", "64M"]);
+    assert_eq!(out.code, Some(134), "{out:?}");
+    assert!(out.stderr.starts_with("weft: "), "{}", out.stderr);
+}
