@@ -22,6 +22,12 @@ use crate::{LoadError, Program, StartConfig};
 pub const MAX_CALL_BYTES: usize = 64 << 20;
 /// Longest function name.
 pub const MAX_NAME_LEN: usize = 128;
+/// Deepest chain of calls (a function calling a function ...); deeper
+/// calls fail with `failed-to-start`.
+pub const MAX_CALL_DEPTH: u32 = 64;
+/// Calls running at once in one host; more fail with `failed-to-start`
+/// (each is an OS thread and a process).
+pub const MAX_RUNNING_CALLS: usize = 256;
 
 /// Why a call failed; the discriminants are those of the WIT `call-error`
 /// enum.
@@ -100,6 +106,17 @@ pub struct Functions {
     engine: Engine,
     state: Arc<StateHost>,
     compiled: Mutex<HashMap<String, Compiled>>,
+    /// Calls running now, within [`MAX_RUNNING_CALLS`].
+    running: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+/// A running call's place in [`Functions::running`].
+struct RunningCall(Arc<std::sync::atomic::AtomicUsize>);
+
+impl Drop for RunningCall {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 /// A function compiled for this host: a core module, or a component.
@@ -140,6 +157,7 @@ impl Functions {
             engine,
             state,
             compiled: Mutex::new(HashMap::new()),
+            running: Arc::default(),
         })
     }
 
@@ -301,6 +319,10 @@ impl CallTable {
         if name.len() > MAX_NAME_LEN || input.len() > MAX_CALL_BYTES {
             return Err(CallError::TooLarge);
         }
+        if base.call_depth >= MAX_CALL_DEPTH {
+            tracing::debug!("call of `{name}`: {MAX_CALL_DEPTH} calls deep already");
+            return Err(CallError::FailedToStart);
+        }
         // Unknown names fail here, not at await.
         match functions.compiled(name) {
             Ok(_) => {}
@@ -312,6 +334,16 @@ impl CallTable {
                 return Err(CallError::FailedToStart);
             }
         }
+        let counted = functions.running.fetch_update(
+            std::sync::atomic::Ordering::SeqCst,
+            std::sync::atomic::Ordering::SeqCst,
+            |n| (n < MAX_RUNNING_CALLS).then_some(n + 1),
+        );
+        if counted.is_err() {
+            tracing::debug!("call of `{name}`: {MAX_RUNNING_CALLS} calls run already");
+            return Err(CallError::FailedToStart);
+        }
+        let running = RunningCall(functions.running.clone());
         let id = {
             let mut state = self.lock();
             state.next_id = state.next_id.checked_add(1).ok_or(CallError::TooLarge)?;
@@ -319,16 +351,16 @@ impl CallTable {
             state.calls.insert(id, Call::Running);
             id
         };
-        let (table, functions, name, base) = (
-            self.clone(),
-            functions.clone(),
-            name.to_string(),
-            base.clone(),
-        );
+        let base = StartConfig {
+            call_depth: base.call_depth + 1,
+            ..base.clone()
+        };
+        let (table, functions, name) = (self.clone(), functions.clone(), name.to_string());
         let started = std::thread::Builder::new()
             .name(format!("weft-call-{name}"))
             .stack_size(4 << 20)
             .spawn(move || {
+                let _running = running;
                 let result = functions.invoke(&name, input, &base).map_err(|e| {
                     tracing::warn!("call of `{name}`: {e}");
                     CallError::FailedToStart
@@ -342,7 +374,8 @@ impl CallTable {
                 );
                 table.finished.notify_all();
             });
-        if started.is_err() {
+        if let Err(e) = started {
+            tracing::warn!("call of a function: no OS thread: {e}");
             self.lock().calls.remove(&id);
             return Err(CallError::FailedToStart);
         }

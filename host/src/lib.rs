@@ -237,6 +237,9 @@ pub struct StartConfig {
     pub call_io: Option<Arc<CallIo>>,
     /// Chain mode over many hosts: where chained threads may run.
     pub cluster: Option<Arc<cluster::Cluster>>,
+    /// How deep in a chain of function calls this program runs (0: the
+    /// invoked one).
+    pub call_depth: u32,
 }
 
 impl Default for StartConfig {
@@ -255,6 +258,7 @@ impl Default for StartConfig {
             functions: None,
             call_io: None,
             cluster: None,
+            call_depth: 0,
         }
     }
 }

@@ -416,6 +416,7 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         functions: Some(Functions::new(engine.clone(), args.registry.dir, state)),
         call_io: None,
         cluster,
+        call_depth: 0,
     };
     let process = program.start(&config).context("starting the program")?;
     // Threads may still run when main ends: the exit of `main` ends them

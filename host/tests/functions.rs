@@ -199,3 +199,20 @@ fn fn_add_refuses_what_could_not_run_as_a_function() {
     let listed = weft(&dir, &["fn", "list"], None);
     assert_eq!(listed.stdout, "fanout\nsquare\ntrap\n");
 }
+
+#[test]
+fn a_function_calling_itself_forever_is_stopped_by_a_typed_error() {
+    // Each call starts the next: the chain stops at the depth limit with
+    // `failed-to-start` (5), never by exhausting the host's threads.
+    let dir = registry("functions-recurse");
+    let recurse = guest("fn_recurse");
+    let out = weft(
+        &dir,
+        &["fn", "add", "recurse", recurse.to_str().unwrap()],
+        None,
+    );
+    assert_eq!(out.code, Some(0), "{out:?}");
+    let out = weft(&dir, &["invoke", "recurse"], Some("0"));
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert_eq!(out.stdout, "depth 64, error 5");
+}
