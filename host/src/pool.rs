@@ -5,8 +5,9 @@
 //! parks for a while waiting for the next one; an idle worker ends after
 //! [`IDLE_TIMEOUT`].
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 pub type Job = Box<dyn FnOnce() + Send + 'static>;
@@ -21,6 +22,48 @@ const SPIN: Duration = Duration::from_micros(50);
 /// Native stack of a worker: room for wasmtime's 512 KiB wasm stack limit
 /// plus the host functions it calls.
 const WORKER_STACK_SIZE: usize = 4 << 20;
+
+/// OS threads of all pools that live now.
+static LIVE_THREADS: AtomicUsize = AtomicUsize::new(0);
+
+/// Memory mappings one guest thread takes, with room to spare (stack,
+/// guard page, signal stack, its instance's tables): measured at about 6.
+const MAPPINGS_PER_THREAD: usize = 10;
+
+/// How many OS threads the pools may have at once: fewer than the kernel
+/// allows. Past the kernel's mapping limit a new thread is created but
+/// cannot set up its signal stack, and the Rust runtime aborts the whole
+/// process; a `pthread_create` past this cap gets `EAGAIN` instead.
+fn thread_cap() -> usize {
+    static CAP: OnceLock<usize> = OnceLock::new();
+    *CAP.get_or_init(|| {
+        let read = |path: &str| {
+            std::fs::read_to_string(path)
+                .ok()
+                .and_then(|s| s.trim().parse::<usize>().ok())
+        };
+        // Linux's defaults when the files cannot be read.
+        let maps = read("/proc/sys/vm/max_map_count").unwrap_or(65_530);
+        let threads = read("/proc/sys/kernel/threads-max").unwrap_or(usize::MAX);
+        (maps / MAPPINGS_PER_THREAD).min(threads / 2).max(1)
+    })
+}
+
+/// Takes a place for one more OS thread, or says why not.
+fn take_thread_place() -> std::io::Result<()> {
+    let cap = thread_cap();
+    LIVE_THREADS
+        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+            (n < cap).then_some(n + 1)
+        })
+        .map(drop)
+        .map_err(|_| {
+            std::io::Error::new(
+                std::io::ErrorKind::WouldBlock,
+                format!("{cap} OS threads run already, the most this host allows"),
+            )
+        })
+}
 
 #[derive(Debug, Default, Clone)]
 pub struct WorkerPool {
@@ -46,11 +89,19 @@ impl WorkerPool {
             }
         }
         tracing::debug!("starting a new worker thread");
+        take_thread_place()?;
         let pool = self.clone();
-        std::thread::Builder::new()
+        let spawned = std::thread::Builder::new()
             .name("weft-worker".into())
             .stack_size(WORKER_STACK_SIZE)
-            .spawn(move || pool.work(job))?;
+            .spawn(move || {
+                pool.work(job);
+                LIVE_THREADS.fetch_sub(1, Ordering::SeqCst);
+            });
+        if let Err(e) = spawned {
+            LIVE_THREADS.fetch_sub(1, Ordering::SeqCst);
+            return Err(e);
+        }
         Ok(())
     }
 

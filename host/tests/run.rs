@@ -530,3 +530,20 @@ fn max_memory_caps_a_memory_the_module_defines_itself() {
     assert_eq!(out.code, Some(134), "{out:?}");
     assert!(out.stderr.starts_with("weft: "), "{}", out.stderr);
 }
+
+#[test]
+fn more_threads_than_the_host_can_run_is_eagain_not_an_abort() {
+    // --max-threads far above what the kernel allows (its mapping limit
+    // stopped the runtime at about 10,900 threads here).
+    let out = run(
+        &guest("os_thread_limit"),
+        &["--max-threads", "1000000", "--timeout", "120s"],
+    );
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert!(out.stdout.ends_with(", then EAGAIN\n"), "{}", out.stdout);
+    assert!(
+        out.stderr.contains("OS threads run already"),
+        "{}",
+        out.stderr
+    );
+}
