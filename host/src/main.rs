@@ -163,6 +163,10 @@ struct ServeArgs {
     /// least recently used go (running calls are not counted).
     #[arg(long, value_parser = parse_size, default_value = "1G")]
     worker_memory: u64,
+    /// Longest a call may run here, e.g. 10m: past it its threads stop and
+    /// its home runs the thread elsewhere or itself (default: no limit).
+    #[arg(long, value_parser = parse_duration)]
+    call_timeout: Option<TimeLimit>,
     /// Exit when stdin closes (for a parent that starts workers and must
     /// not leave them behind).
     #[arg(long, hide = true)]
@@ -451,7 +455,12 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let engine = weft::worker_engine()
         .map_err(anyhow::Error::from)
         .context("creating the engine")?;
-    let host = weft::cluster::worker::WorkerHost::new(engine, slots, args.worker_memory);
+    let host = weft::cluster::worker::WorkerHost::with_call_limit(
+        engine,
+        slots,
+        args.worker_memory,
+        args.call_timeout.map(|limit| limit.0),
+    );
     let runtime = tokio::runtime::Runtime::new().context("starting the network runtime")?;
     let endpoint = {
         let _guard = runtime.enter();

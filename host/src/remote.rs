@@ -254,6 +254,8 @@ pub(crate) struct RemoteCall {
     /// Threads started on the worker for this call that have not ended.
     running: Mutex<usize>,
     ended: Condvar,
+    /// The worker's time limit for a call: past it, the call is cancelled.
+    deadline: Option<Instant>,
 }
 
 /// How long a cancelled call's threads get to stop (a thread blocked in a
@@ -261,8 +263,10 @@ pub(crate) struct RemoteCall {
 const STOP_GRACE: Duration = Duration::from_secs(2);
 
 impl RemoteCall {
-    pub(crate) fn new(home: HomeLink) -> Arc<Self> {
+    /// A call whose threads may run until `deadline`, if any.
+    pub(crate) fn new(home: HomeLink, deadline: Option<Instant>) -> Arc<Self> {
         Arc::new(Self {
+            deadline,
             cancelled: home.cancelled(),
             home: Mutex::new(home),
             output: Mutex::default(),
@@ -278,7 +282,12 @@ impl RemoteCall {
     }
 
     pub(crate) fn is_cancelled(&self) -> bool {
-        self.cancelled.load(Ordering::Relaxed)
+        self.cancelled.load(Ordering::Relaxed) || self.past_deadline()
+    }
+
+    /// Whether the call ran past the worker's time limit.
+    pub(crate) fn past_deadline(&self) -> bool {
+        self.deadline.is_some_and(|at| Instant::now() >= at)
     }
 
     /// Waits until every thread started on the worker for this call has

@@ -645,3 +645,33 @@ fn an_idle_worker_keeps_no_more_than_its_memory_budget() {
     // Without the budget it kept the runs' bases and memories (> 400 MiB).
     assert!(resident < 200 << 20, "{} MiB resident", resident >> 20);
 }
+
+#[test]
+fn a_worker_stops_a_call_past_its_time_limit_and_home_finishes_it() {
+    let wasm = guest("long_thread");
+    let wasm_arg = wasm.to_str().unwrap();
+    let expected = weft(&strings(&["run", wasm_arg, LONG]), &[]);
+    let hosts = ServeHosts::start_with(
+        Path::new(WEFT),
+        &tmp("cluster-call-timeout"),
+        1,
+        2,
+        &[],
+        &["--call-timeout", "300ms"],
+    )
+    .unwrap();
+    let mut args = strings(&["run", "--thread-mode", "chain", "--cluster-stats"]);
+    args.extend(hosts.run_options());
+    args.extend(strings(&[wasm_arg, LONG]));
+    let out = weft(&args, &[("WEFT_LOG", "weft::cluster=debug")]);
+    assert_placed(&out, 0, 2);
+    assert_eq!(out.stdout, expected.stdout);
+    assert!(
+        out.stderr
+            .contains("the call ran past this worker's limit of 300ms"),
+        "{}",
+        out.stderr
+    );
+    // Short calls still run there.
+    assert_placed(&run_on(&hosts, &[wasm_arg, "1000"]), 2, 0);
+}

@@ -46,6 +46,8 @@ pub struct WorkerHost {
     bases: Mutex<BaseStore>,
     /// Bytes the caches (bases, modules, warm memories) may hold.
     memory: u64,
+    /// How long one call may run here.
+    call_limit: Option<std::time::Duration>,
     limits: wire::Limits,
     /// This host's state: its own local tier over the global tier of each
     /// thread's home.
@@ -91,7 +93,19 @@ impl WorkerHost {
     /// A worker running at most `slots` threads at once and keeping at most
     /// `memory` bytes of caches between calls.
     pub fn new(engine: Engine, slots: usize, memory: u64) -> Arc<Self> {
+        Self::with_call_limit(engine, slots, memory, None)
+    }
+
+    /// [`Self::new`], stopping any call that runs longer than `call_limit`
+    /// (its home then runs the thread elsewhere or itself).
+    pub fn with_call_limit(
+        engine: Engine,
+        slots: usize,
+        memory: u64,
+        call_limit: Option<std::time::Duration>,
+    ) -> Arc<Self> {
         Arc::new(Self {
+            call_limit,
             engine,
             slots: slots.max(1),
             running: Arc::default(),
@@ -144,7 +158,7 @@ impl WorkerHost {
         let module = self.module(hash, module_bytes)?;
         let (header, snapshot) = self.snapshot(hash, &snapshot)?;
         tracing::debug!(tid = header.tid, "running a remote thread");
-        let call = RemoteCall::new(home);
+        let call = RemoteCall::new(home, self.call_limit.map(|limit| started + limit));
         let ran = chain::run_remote(
             &module.process,
             (header.tid, header.start_arg, header.arena),
@@ -170,7 +184,13 @@ impl WorkerHost {
             )),
             Err(ChildError::Trap(e)) if e.downcast_ref::<Cancelled>().is_some() => {
                 tracing::debug!(tid = header.tid, "remote thread stopped: {e}");
-                Err((ErrorCode::Cancelled, e.to_string()))
+                let why = match self.call_limit {
+                    Some(limit) if call.past_deadline() => {
+                        format!("the call ran past this worker's limit of {limit:?}")
+                    }
+                    _ => e.to_string(),
+                };
+                Err((ErrorCode::Cancelled, why))
             }
             Err(ChildError::Trap(e)) => match e.downcast_ref::<NeedsHome>() {
                 Some(needs) => Err((ErrorCode::NeedsHome, needs.to_string())),
