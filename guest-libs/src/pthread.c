@@ -230,6 +230,10 @@ int __wrap_pthread_create(pthread_t *restrict thread, const pthread_attr_t *rest
 
 int __wrap_pthread_attr_setschedparam(pthread_attr_t *restrict a,
                                       const struct sched_param *restrict param) {
+    /* The priority must lie in the range of the attribute's policy. */
+    int min = sched_get_priority_min(ATTR_POLICY(a));
+    int max = sched_get_priority_max(ATTR_POLICY(a));
+    if (min < 0 || param->sched_priority < min || param->sched_priority > max) return EINVAL;
     ATTR_PRIORITY(a) = param->sched_priority;
     return 0;
 }
@@ -241,6 +245,7 @@ int __wrap_pthread_attr_getschedparam(const pthread_attr_t *restrict a,
 }
 
 int pthread_attr_setschedpolicy(pthread_attr_t *a, int policy) {
+    if (policy != SCHED_OTHER && policy != SCHED_FIFO && policy != SCHED_RR) return EINVAL;
     ATTR_POLICY(a) = policy;
     return 0;
 }

@@ -93,6 +93,10 @@ pub enum LoadError {
         name: String,
         kind: &'static str,
     },
+    /// Several imports at once, so a user porting a program learns of all
+    /// of them from one run: each as `` `module`.`name` (kind) ``.
+    #[error("module imports {} things Weft does not provide: {}", .0.len(), .0.join(", "))]
+    UnknownImports(Vec<String>),
     #[error(
         "module imports memory `{module}`.`{name}` that is not shared: build it with shared memory (weft-cc does)"
     )]
@@ -290,6 +294,7 @@ impl Program {
         };
         let mut memory_import = None;
         let mut imports_spawn = false;
+        let mut unknown = Vec::new();
         for import in module.imports() {
             let (module_name, name) = (import.module(), import.name());
             let known = match import.ty() {
@@ -324,11 +329,24 @@ impl Program {
                 _ => false,
             };
             if !known {
+                unknown.push((module_name, name, extern_kind(&import.ty())));
+            }
+        }
+        match &unknown[..] {
+            [] => {}
+            [(module, name, kind)] => {
                 return Err(LoadError::UnknownImport {
-                    module: module_name.into(),
-                    name: name.into(),
-                    kind: extern_kind(&import.ty()),
+                    module: (*module).into(),
+                    name: (*name).into(),
+                    kind,
                 });
+            }
+            all => {
+                let listed = all
+                    .iter()
+                    .map(|(module, name, kind)| format!("`{module}`.`{name}` ({kind})"))
+                    .collect();
+                return Err(LoadError::UnknownImports(listed));
             }
         }
         let exports_func = |name: &str| {

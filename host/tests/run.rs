@@ -229,6 +229,20 @@ fn bad_modules_get_one_clear_line() {
         "module imports `env`.`mystery` (function), which Weft does not provide",
     );
 
+    // Every missing import in one line, not the first alone.
+    let unknowns = wat_file(
+        "unknown_imports",
+        r#"(module
+          (import "env" "omp_get_num_threads" (func (result i32)))
+          (import "env" "__kmpc_fork_call" (func (param i32 i32 i32 i32)))
+          (import "env" "table" (table 1 funcref))
+          (func (export "_start")))"#,
+    );
+    assert_one_line_error(
+        &run(&unknowns, &[]),
+        "module imports 3 things Weft does not provide: `env`.`omp_get_num_threads` (function), `env`.`__kmpc_fork_call` (function), `env`.`table` (table)",
+    );
+
     let no_start = wat_file("no_start", r#"(module (memory (export "memory") 1))"#);
     assert_one_line_error(&run(&no_start, &[]), "exports no `_start` function");
 
