@@ -21,6 +21,16 @@ pub const CHAIN_FUNCTIONS: &[&str] = &[
     "output",
 ];
 
+/// The cases of the WIT enums of `weft:chain` as the host encodes them, in
+/// order of their index: `(wit enum, Rust case names)`.
+pub fn wit_enum_cases() -> Vec<(&'static str, Vec<String>)> {
+    let errors = (0..=u8::MAX)
+        .map_while(CallError::from_code)
+        .map(|e| format!("{e:?}"))
+        .collect();
+    vec![("call-error", errors)]
+}
+
 /// Most calls one `await-all` may name.
 const MAX_AWAIT_ALL: u64 = 1 << 16;
 

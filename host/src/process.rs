@@ -245,6 +245,20 @@ pub enum RegionError {
     Misaligned = 3,
 }
 
+impl RegionError {
+    /// The error with WIT discriminant `code`.
+    pub fn from_code(code: u8) -> Option<Self> {
+        [
+            Self::Empty,
+            Self::Overlaps,
+            Self::OutOfBounds,
+            Self::Misaligned,
+        ]
+        .into_iter()
+        .find(|e| *e as u8 == code)
+    }
+}
+
 impl std::fmt::Debug for Process {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Process")
@@ -448,6 +462,26 @@ impl Process {
         let mut linker = linking.linker.clone();
         linker.define(&*store, module, name, memory.memory.clone())?;
         linker.instantiate(store, &linking.module)
+    }
+
+    /// Every function this process's linker defines, with its core type:
+    /// what a guest may import (for the test that WIT and the ABI agree).
+    pub fn import_types(self: &Arc<Self>) -> Vec<(String, String, wasmtime::FuncType)> {
+        let Some(linking) = self.linking.get() else {
+            return Vec::new();
+        };
+        let mut store = self.new_store(MAIN_TID, None);
+        let defined: Vec<_> = linking
+            .linker
+            .iter(&mut store)
+            .filter_map(|(module, name, item)| {
+                Some((module.to_string(), name.to_string(), item.into_func()?))
+            })
+            .collect();
+        defined
+            .into_iter()
+            .map(|(module, name, func)| (module, name, func.ty(&store)))
+            .collect()
     }
 
     pub(crate) fn new_store(

@@ -82,6 +82,25 @@ fn number_result<const N: usize>(
     result_area(caller, ret, result.map(Vec::from).map_err(|e| e as u8), N)
 }
 
+/// The cases of the WIT enums of `weft:state` as the host decodes them,
+/// in order of their index: `(wit enum, Rust case names)`.
+pub fn wit_enum_cases() -> Vec<(&'static str, Vec<String>)> {
+    fn cases<T: std::fmt::Debug>(decode: impl Fn(i32) -> Option<T>) -> Vec<String> {
+        (0..)
+            .map_while(decode)
+            .map(|case| format!("{case:?}"))
+            .collect()
+    }
+    vec![
+        (
+            "state-error",
+            cases(|i| u8::try_from(i).ok().and_then(StateError::from_code)),
+        ),
+        ("tier", cases(|i| tier(i).ok())),
+        ("lock-kind", cases(|i| lock_kind(i).ok())),
+    ]
+}
+
 fn tier(index: i32) -> wasmtime::Result<Tier> {
     match index {
         0 => Ok(Tier::Local),

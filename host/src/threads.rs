@@ -123,12 +123,7 @@ pub fn add_to_linker(linker: &mut Linker<ThreadState>) -> wasmtime::Result<()> {
         WEFT_MODULE,
         "chain-unsupported",
         |_caller: Caller<'_, ThreadState>, op: i32| -> wasmtime::Result<()> {
-            let what = match op {
-                0 => "waits on a condition variable",
-                1 => "waits at a barrier",
-                2 => "locks a mutex that another thread holds",
-                _ => "waits for another thread",
-            };
+            let what = sync_op(op).map_or("waits for another thread", SyncOp::what);
             wasmtime::bail!(
                 "the thread {what}, which cannot work in chain mode: each chained thread runs on its own copy of memory. Share data through joins and merge regions, or run with --thread-mode local"
             )
@@ -206,6 +201,71 @@ pub(crate) fn write_result_area(
         wasmtime::bail!("weft:threads: return area {addr:#x} is out of bounds");
     }
     Ok(())
+}
+
+/// The cases of the WIT enums of `weft:threads` as the host decodes them,
+/// in order of their index: `(wit enum, Rust case names)`.
+pub fn wit_enum_cases() -> Vec<(&'static str, Vec<String>)> {
+    fn cases<T: std::fmt::Debug>(decode: impl Fn(i32) -> Option<T>) -> Vec<String> {
+        (0..)
+            .map_while(decode)
+            .map(|case| format!("{case:?}"))
+            .collect()
+    }
+    let errno = |i: i32| {
+        [crate::ThreadError::Again, crate::ThreadError::NotSupported]
+            .into_iter()
+            .find(|e| *e as i32 == i)
+    };
+    let mode = |i: i32| {
+        [crate::ThreadMode::Local, crate::ThreadMode::Chain]
+            .into_iter()
+            .find(|m| *m as i32 == i)
+    };
+    vec![
+        ("thread-mode", cases(mode)),
+        ("errno", cases(errno)),
+        ("merge-op", cases(merge_op)),
+        ("elem-type", cases(elem_type)),
+        (
+            "region-error",
+            cases(|i| {
+                u8::try_from(i)
+                    .ok()
+                    .and_then(crate::process::RegionError::from_code)
+            }),
+        ),
+        ("sync-op", cases(sync_op)),
+    ]
+}
+
+/// The WIT `sync-op` case `index`: what a thread in chain mode was about
+/// to wait for.
+fn sync_op(index: i32) -> Option<SyncOp> {
+    Some(match index {
+        0 => SyncOp::CondWait,
+        1 => SyncOp::BarrierWait,
+        2 => SyncOp::MutexHeld,
+        _ => return None,
+    })
+}
+
+/// The synchronisation `chain-unsupported` reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SyncOp {
+    CondWait,
+    BarrierWait,
+    MutexHeld,
+}
+
+impl SyncOp {
+    fn what(self) -> &'static str {
+        match self {
+            Self::CondWait => "waits on a condition variable",
+            Self::BarrierWait => "waits at a barrier",
+            Self::MutexHeld => "locks a mutex that another thread holds",
+        }
+    }
 }
 
 /// The WIT `merge-op` case `index`.
