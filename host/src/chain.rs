@@ -159,12 +159,8 @@ impl ChainSupport {
         symbols: DataSymbols,
         memory_max_pages: u32,
         module_bytes: Arc<[u8]>,
-    ) -> Result<Self, String> {
-        let find = |name: &str| {
-            symbols.address_of(name).ok_or_else(|| {
-                format!("the module has no symbol `{name}`: chain mode needs a guest built with weft-cc (libweft and its symbol table)")
-            })
-        };
+    ) -> Result<Self, MissingSymbol> {
+        let find = |name: &'static str| symbols.address_of(name).ok_or(MissingSymbol(name));
         Ok(Self {
             thread_list_lock: find("__thread_list_lock")?,
             entry: find("weft_chain_entry")?,
@@ -249,7 +245,7 @@ pub(crate) fn spawn(
 /// The first arena chunk of a thread that a remote thread starts on its
 /// worker: home hands it out of its zone; a chunk that held data is zeroed
 /// here along the parent's path (home did its side).
-fn home_chunk(remote: &RemoteCall, parent: &Arc<ThreadMemory>) -> Result<(u32, u32), String> {
+fn home_chunk(remote: &RemoteCall, parent: &Arc<ThreadMemory>) -> Result<(u32, u32), ArenaError> {
     match remote.call(&HomeRequest::ArenaNew {
         size: FIRST_ARENA_CHUNK,
     })? {
@@ -259,8 +255,8 @@ fn home_chunk(remote: &RemoteCall, parent: &Arc<ThreadMemory>) -> Result<(u32, u
             }
             Ok((start, len))
         }
-        HomeReply::NoChunk => Err("the memory is full".into()),
-        other => Err(format!("home answered {other:?}")),
+        HomeReply::NoChunk => Err(ArenaError::Full("home has no room".into())),
+        other => Err(ArenaError::HomeAnswered(format!("{other:?}"))),
     }
 }
 
@@ -438,6 +434,30 @@ fn merge_regions(process: &Process, parent: &ThreadMemory) -> Vec<weft_snapshot:
     process.merge_regions()
 }
 
+/// Why a chunk of a heap arena could not be had.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ArenaError {
+    #[error("a chunk of {0} bytes is out of range")]
+    OutOfRange(u32),
+    #[error("the memory is full: {0}")]
+    Full(String),
+    #[error("the program has no shared memory")]
+    NoSharedMemory,
+    #[error("the zone lost fresh space")]
+    ZoneLost,
+    #[error("home answered {0}")]
+    HomeAnswered(String),
+    #[error("asking home: {0}")]
+    Home(#[from] crate::remote::HomeError),
+}
+
+/// Chain mode cannot run a module without libweft's symbols.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the module has no symbol `{0}`: chain mode needs a guest built with weft-cc (libweft and its symbol table)"
+)]
+pub(crate) struct MissingSymbol(&'static str);
+
 /// Wasm pages a memory needs to hold `end` bytes.
 fn pages_to_reach(end: u64) -> u32 {
     end.div_ceil(WASM_PAGE_SIZE) as u32
@@ -453,27 +473,25 @@ fn allocate_chunk(
     path: &Arc<ThreadMemory>,
     len: u32,
     arena: Option<u32>,
-) -> Result<(u32, u32, bool), String> {
+) -> Result<(u32, u32, bool), ArenaError> {
     let len = len
         .checked_next_multiple_of(zone::GRAIN)
         .filter(|len| (1..=MAX_ARENA_CHUNK).contains(len))
-        .ok_or_else(|| format!("a chunk of {len} bytes is out of range"))?;
+        .ok_or(ArenaError::OutOfRange(len))?;
     let taken = {
         let mut zone = chain.zone.lock().unwrap_or_else(|e| e.into_inner());
         match zone.take(len, arena) {
             Some(taken) => taken,
             None => {
-                let main = process
-                    .main_memory()
-                    .ok_or("the program has no shared memory")?;
+                let main = process.main_memory().ok_or(ArenaError::NoSharedMemory)?;
                 let old = main
                     .memory
                     .grow((len / zone::GRAIN) as u64)
-                    .map_err(|e| format!("the memory is full: {e:#}"))?;
+                    .map_err(|e| ArenaError::Full(format!("{e:#}")))?;
                 let start = u32::try_from(old * WASM_PAGE_SIZE)
-                    .map_err(|_| "the memory is full".to_string())?;
+                    .map_err(|_| ArenaError::Full("past 4 GiB".into()))?;
                 zone.add_fresh(start, len);
-                zone.take(len, arena).ok_or("the zone lost fresh space")?
+                zone.take(len, arena).ok_or(ArenaError::ZoneLost)?
             }
         }
     };
@@ -548,14 +566,14 @@ pub(crate) fn grow_arena(caller: &mut Caller<'_, ThreadState>, size: u32) -> u32
 }
 
 /// Grows `memory` (a thread's own) to reach the chunk at `start`.
-fn reach(memory: &ThreadMemory, start: u32, len: u32) -> Result<(), String> {
+fn reach(memory: &ThreadMemory, start: u32, len: u32) -> Result<(), ArenaError> {
     let need = pages_to_reach(start as u64 + len as u64) as u64;
     let have = memory.memory.size();
     if have < need {
         memory
             .memory
             .grow(need - have)
-            .map_err(|e| format!("the memory is full: {e:#}"))?;
+            .map_err(|e| ArenaError::Full(format!("{e:#}")))?;
     }
     Ok(())
 }
@@ -569,7 +587,7 @@ pub(crate) fn adopt_remote_chunk(
     start: u32,
     len: u32,
     dirty: bool,
-) -> Result<(), String> {
+) -> Result<(), ArenaError> {
     reach(memory, start, len)?;
     if dirty {
         zero_along(memory, start, len);

@@ -495,7 +495,7 @@ impl Program {
                 max_pages.min(u32::MAX as u64) as u32,
                 self.original.clone(),
             )
-            .map_err(StartError::ChainUnsupported)?;
+            .map_err(|e| StartError::ChainUnsupported(e.to_string()))?;
             process.set_chain(chain);
         }
         Ok(process)

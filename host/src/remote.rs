@@ -237,6 +237,15 @@ fn remote_poll_oneoff(
     Err(NeedsHome("poll_oneoff on files".into()).into())
 }
 
+/// Why a call home got no usable answer.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum HomeError {
+    #[error(transparent)]
+    Link(#[from] weft_transport::quic::HomeCallError),
+    #[error("home's answer: {0}")]
+    Answer(#[from] crate::cluster::envelope::EnvelopeError),
+}
+
 /// One call a worker runs: the way home of its threads (the one home sent
 /// and the threads it starts here), their buffered output, and the first
 /// failure among the threads it started, which fails the whole call (home
@@ -312,10 +321,10 @@ impl RemoteCall {
     }
 
     /// Asks home; a lost link or an answer that does not decode is `Err`.
-    pub(crate) fn call(&self, request: &HomeRequest) -> Result<HomeReply, String> {
+    pub(crate) fn call(&self, request: &HomeRequest) -> Result<HomeReply, HomeError> {
         let home = self.home.lock().unwrap_or_else(|e| e.into_inner());
-        let reply = home.call(encode_home(request)).map_err(|e| e.to_string())?;
-        decode_home(&reply).map_err(|e| e.to_string())
+        let reply = home.call(encode_home(request))?;
+        Ok(decode_home(&reply)?)
     }
 
     /// Records why a thread of this call failed (the first reason wins).
