@@ -1070,7 +1070,7 @@ impl Drop for HeldSlot<'_> {
 /// Prints a remote thread's buffered output records (checked when they
 /// arrived).
 fn print_output(output: &[u8]) {
-    let Ok(records) = crate::remote::output_records(output) else {
+    let Ok(records) = crate::cluster::envelope::output_records(output) else {
         return;
     };
     for (fd, bytes) in records {

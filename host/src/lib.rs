@@ -19,6 +19,7 @@ pub mod process;
 pub mod redis;
 pub mod remote;
 pub mod rewrite;
+mod shared_wasi;
 mod slots;
 pub mod snapshot;
 pub mod state;
@@ -442,7 +443,7 @@ impl Program {
                     error: format!("{e:#}"),
                 })?;
         }
-        let wasi = wasi::SharedWasi::new(wasi.build_p1());
+        let wasi = shared_wasi::SharedWasi::new(wasi.build_p1());
         let process = Process::new(
             engine.clone(),
             memory.clone(),

@@ -25,7 +25,7 @@ use crate::functions::CallTable;
 use crate::pool::{Job, WorkerPool};
 use crate::slots::Slots;
 use crate::state::StateHost;
-use crate::wasi::SharedWasi;
+use crate::shared_wasi::SharedWasi;
 use crate::{ThreadError, ThreadMode};
 
 /// The thread id wasi-libc gives the main thread: outside the range a host

@@ -12,51 +12,17 @@
 //! `poll_oneoff` that only sleeps (`nanosleep`, `usleep`, `sleep`), is
 //! served without the lock so a sleeping thread never stalls the others.
 
-use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use wasmtime::{Caller, Extern, Linker};
 use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::p1::wasi_snapshot_preview1 as p1;
-use wasmtime_wasi::p1::wasi_snapshot_preview1::WasiSnapshotPreview1 as _;
 use wiggle::GuestMemory;
 
 use crate::process::{ThreadState, read_guest, write_guest};
 
 /// The module name of WASI preview1 imports.
 pub const MODULE: &str = "wasi_snapshot_preview1";
-
-/// Bytes a single WASI call may copy between guest and host (the same bound
-/// wasmtime uses by default).
-const HOSTCALL_FUEL: usize = 128 << 20;
-
-/// The process-wide WASI state shared by all threads.
-pub struct SharedWasi {
-    ctx: Mutex<WasiP1Ctx>,
-}
-
-impl std::fmt::Debug for SharedWasi {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SharedWasi").finish_non_exhaustive()
-    }
-}
-
-impl SharedWasi {
-    pub fn new(ctx: WasiP1Ctx) -> Self {
-        Self {
-            ctx: Mutex::new(ctx),
-        }
-    }
-
-    fn lock(&self) -> MutexGuard<'_, WasiP1Ctx> {
-        // A thread that panicked inside a WASI call cannot leave the table
-        // half-updated in a way that matters more than ending the process,
-        // which the panic already does; keep serving the others meanwhile.
-        let mut ctx = self.ctx.lock().unwrap_or_else(|e| e.into_inner());
-        ctx.set_hostcall_fuel(HOSTCALL_FUEL);
-        ctx
-    }
-}
 
 /// Runs `f` with the shared WASI context and a view of the caller's memory.
 fn with_ctx<R>(

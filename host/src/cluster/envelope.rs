@@ -327,6 +327,27 @@ pub fn apply_delta(base: &Snapshot, delta: &Snapshot) -> Result<Snapshot, Envelo
     Ok(next)
 }
 
+/// Splits buffered output into its writes: `(fd, bytes)`. Refuses a
+/// record that runs past the end or names another fd.
+pub fn output_records(mut output: &[u8]) -> Result<Vec<(u8, &[u8])>, &'static str> {
+    let mut records = Vec::new();
+    while let [fd, rest @ ..] = output {
+        if *fd != 1 && *fd != 2 {
+            return Err("output for an fd other than stdout or stderr");
+        }
+        let (len, rest) = rest
+            .split_first_chunk::<4>()
+            .ok_or("truncated output record")?;
+        let len = u32::from_le_bytes(*len) as usize;
+        if rest.len() < len {
+            return Err("truncated output record");
+        }
+        records.push((*fd, &rest[..len]));
+        output = &rest[len..];
+    }
+    Ok(records)
+}
+
 #[cfg(test)]
 mod tests {
     use weft_snapshot::{GlobalValue, ModuleHash, wire};
@@ -509,5 +530,29 @@ mod tests {
             Vec::new(),
         );
         delta(base, &fresh).is_none()
+    }
+
+    #[test]
+    fn output_records_round_trip_and_refuse_damage() {
+        let mut output = Vec::new();
+        for (fd, text) in [(1u8, &b"one"[..]), (2, b""), (1, b"three")] {
+            output.push(fd);
+            output.extend_from_slice(&(text.len() as u32).to_le_bytes());
+            output.extend_from_slice(text);
+        }
+        assert_eq!(
+            output_records(&output).unwrap(),
+            vec![(1, &b"one"[..]), (2, &b""[..]), (1, &b"three"[..])]
+        );
+        for cut in 1..output.len() {
+            let whole_records = [0, 8, 13, output.len()];
+            assert_eq!(
+                output_records(&output[..cut]).is_ok(),
+                whole_records.contains(&cut),
+                "cut at {cut}"
+            );
+        }
+        assert!(output_records(&[3, 0, 0, 0, 0]).is_err());
+        assert!(output_records(&[1, 255, 255, 255, 255]).is_err());
     }
 }

@@ -552,7 +552,7 @@ impl Peer {
 fn decode_result(payload: &[u8]) -> Result<(Diff, Vec<u8>), String> {
     let (diff, output) = envelope::decode_result(payload).map_err(|e| e.to_string())?;
     let diff = wire::decode_diff(diff, &wire::Limits::default()).map_err(|e| e.to_string())?;
-    crate::remote::output_records(output)?;
+    envelope::output_records(output)?;
     Ok((diff, output.to_vec()))
 }
 
