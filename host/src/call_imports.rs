@@ -5,8 +5,8 @@
 use wasmtime::Linker;
 
 use crate::abi::{Call, guest_bytes, guest_string, list_result_area, result_area};
+use crate::calls::{CallError, CallTable, MAX_CALL_BYTES, MAX_NAME_LEN};
 use crate::cluster::envelope::{ChainAnswer, ChainCall};
-use crate::functions::{CallError, CallTable, MAX_CALL_BYTES, MAX_NAME_LEN};
 use crate::process::ThreadState;
 use crate::remote::RemoteCall;
 
@@ -138,7 +138,7 @@ pub fn add_to_linker(linker: &mut Linker<ThreadState>) -> wasmtime::Result<()> {
                     None => match &process.start_config().functions {
                         Some(functions) => process
                             .calls()
-                            .call(functions, &name, input, process.start_config())
+                            .call(functions.clone(), &name, input, process.start_config())
                             .map(|id| id.to_le_bytes().to_vec()),
                         None => Err(CallError::UnknownFunction),
                     },

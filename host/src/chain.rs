@@ -35,12 +35,12 @@ use wasmtime::{Caller, MemoryType, SharedMemory};
 use weft_snapshot::{Merger, Snapshot, WASM_PAGE_SIZE};
 
 use crate::ThreadError;
+use crate::calls::CallError;
 use crate::cluster::envelope::{
     ChainAnswer, ChainCall, HomeReply, HomeRequest, decode_home, encode_home,
 };
 use crate::cluster::placement::{self, Place};
 use crate::cluster::{Cluster, Remote};
-use crate::functions::CallError;
 use crate::incremental::{self, ChildMemory, MemoryImage};
 use crate::process::{
     ConflictPolicy, Merges, Origin, Process, TRAP_EXIT_CODE, ThreadEnd, ThreadMemory, ThreadState,
@@ -907,7 +907,7 @@ impl ChildStart {
                 let Some(functions) = &config.functions else {
                     return Err(CallError::UnknownFunction);
                 };
-                let id = calls.call(functions, &name, input, config)?;
+                let id = calls.call(functions.clone(), &name, input, config)?;
                 effects();
                 ChainAnswer::Id(id)
             }

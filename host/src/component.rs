@@ -11,7 +11,7 @@ use wasmtime::{Engine, Store};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use crate::StartConfig;
-use crate::functions::{CallError as HostCallError, CallIo, CallTable, Functions, MAX_CALL_BYTES};
+use crate::calls::{CallError as HostCallError, CallIo, CallTable, Invoke, MAX_CALL_BYTES};
 use crate::state::{
     LockKind as HostLockKind, StateError as HostStateError, StateHost, Tier as HostTier,
 };
@@ -29,7 +29,7 @@ pub(crate) struct ComponentHost {
     wasi: WasiCtx,
     table: ResourceTable,
     state: Arc<StateHost>,
-    functions: Arc<Functions>,
+    functions: Arc<dyn Invoke>,
     calls: Arc<CallTable>,
     io: Arc<CallIo>,
     base: StartConfig,
@@ -157,7 +157,7 @@ impl chain::Host for ComponentHost {
     }
     fn call(&mut self, name: String, input: Vec<u8>) -> Result<u32, CallError> {
         self.calls
-            .call(&self.functions, &name, input, &self.base)
+            .call(self.functions.clone(), &name, input, &self.base)
             .map_err(call_error)
     }
     fn await_(&mut self, id: u32) -> Result<i32, CallError> {
@@ -200,7 +200,7 @@ impl ComponentFunction {
     pub(crate) fn run(
         &self,
         name: &str,
-        functions: &Arc<Functions>,
+        functions: &Arc<dyn Invoke>,
         state: Arc<StateHost>,
         io: Arc<CallIo>,
         base: &StartConfig,

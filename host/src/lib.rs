@@ -9,6 +9,7 @@
 
 mod abi;
 pub mod call_imports;
+pub mod calls;
 mod chain;
 pub mod cluster;
 mod component;
@@ -38,7 +39,8 @@ use wasmtime::{Config, Engine, ExternType, Linker, MemoryType, Module, SharedMem
 use wasmtime_wasi::FsPerms;
 use wasmtime_wasi::WasiCtxBuilder;
 
-use crate::functions::{CallIo, Functions};
+use crate::calls::CallIo;
+use crate::functions::Functions;
 use crate::state::StateHost;
 
 pub use process::{ConflictPolicy, Process, ProcessConfig, ThreadEnd, terminate};

@@ -21,11 +21,11 @@ use crate::chain::ChainSupport;
 use crate::incremental::MemoryImage;
 
 use crate::StartConfig;
-use crate::functions::CallTable;
+use crate::calls::CallTable;
 use crate::pool::{Job, WorkerPool};
+use crate::shared_wasi::SharedWasi;
 use crate::slots::Slots;
 use crate::state::StateHost;
-use crate::shared_wasi::SharedWasi;
 use crate::{ThreadError, ThreadMode};
 
 /// The thread id wasi-libc gives the main thread: outside the range a host

@@ -23,12 +23,12 @@ use std::time::{Duration, Instant};
 use wasmtime::{Caller, ExternType, Linker, Module};
 use weft_transport::quic::HomeLink;
 
+use crate::calls::CallError;
 use crate::chain;
 use crate::cluster::envelope::{
     ChainAnswer, ChainCall, GlobalAnswer, GlobalCall, HomeReply, HomeRequest, decode_home,
     encode_home,
 };
-use crate::functions::CallError;
 use crate::process::{ThreadState, read_guest, write_guest};
 use crate::state::{GlobalTier, LockKind, Owner, StateError};
 use crate::{call_imports, state_imports, threads, wasi};
