@@ -65,6 +65,10 @@ const MAX_ARENA_CHUNK: u32 = 1 << 30;
 /// so restoring into it costs copies, not page faults.
 const POOLED_MEMORIES: usize = 8;
 
+/// A pooled child memory with the store and instance its last thread ran
+/// in.
+type PooledMemory = ChildMemory<(wasmtime::Store<ThreadState>, wasmtime::Instance)>;
+
 /// What chain mode needs to know about a module, and its memory pool.
 #[derive(Debug)]
 pub(crate) struct ChainSupport {
@@ -84,7 +88,7 @@ pub(crate) struct ChainSupport {
     /// Start routines (function table indices) whose threads made a host
     /// call only home serves: later ones run at home from the start.
     home_only: Mutex<std::collections::HashSet<u32>>,
-    memories: Mutex<Vec<ChildMemory>>,
+    memories: Mutex<Vec<PooledMemory>>,
     zone: Mutex<Zone>,
     /// Whether parents keep running images (write tracking works here).
     incremental: AtomicBool,
@@ -93,7 +97,7 @@ pub(crate) struct ChainSupport {
 impl ChainSupport {
     /// A memory for a child of `pages` wasm pages: a recycled one no larger,
     /// or a new one.
-    fn memory(&self, engine: &wasmtime::Engine, pages: u32) -> wasmtime::Result<ChildMemory> {
+    fn memory(&self, engine: &wasmtime::Engine, pages: u32) -> wasmtime::Result<PooledMemory> {
         let mut pool = self.memories.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(at) = pool.iter().position(|m| m.memory.size() <= pages as u64) {
             return Ok(pool.swap_remove(at));
@@ -109,7 +113,7 @@ impl ChainSupport {
 
     /// Keeps `child` for a later thread, unless something still uses its
     /// memory (a detached grandchild's merge).
-    fn recycle(&self, thread_memory: Arc<ThreadMemory>, mut child: ChildMemory) {
+    fn recycle(&self, thread_memory: Arc<ThreadMemory>, mut child: PooledMemory) {
         let Ok(thread_memory) = Arc::try_unwrap(thread_memory) else {
             return;
         };

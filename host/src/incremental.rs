@@ -15,10 +15,9 @@
 //! Without write tracking (an older kernel, no userfaultfd rights) every
 //! step falls back to the full copy and compare of `snapshot.rs`.
 
-use wasmtime::{Instance, SharedMemory, Store};
+use wasmtime::SharedMemory;
 use weft_snapshot::{ModuleHash, PAGE_SIZE, Snapshot, WASM_PAGE_SIZE};
 
-use crate::process::ThreadState;
 use crate::snapshot::{self, RestoreError};
 use crate::touched::{self, WriteTracker};
 
@@ -118,8 +117,10 @@ impl MemoryImage {
     }
 }
 
-/// A memory a chained thread runs on, kept for the next thread.
-pub(crate) struct ChildMemory {
+/// A memory a chained thread runs on, kept for the next thread with what
+/// the last thread ran in (`C`: its store and instance, which this module
+/// does not look into).
+pub(crate) struct ChildMemory<C> {
     pub(crate) memory: SharedMemory,
     tracker: Option<WriteTracker>,
     /// What the memory holds, apart from the pages in `written`.
@@ -129,10 +130,10 @@ pub(crate) struct ChildMemory {
     track: bool,
     /// The instance the last thread ran in, kept with its memory: the next
     /// thread restores its globals instead of instantiating anew.
-    pub(crate) instance: Option<(Store<ThreadState>, Instance)>,
+    pub(crate) instance: Option<C>,
 }
 
-impl std::fmt::Debug for ChildMemory {
+impl<C> std::fmt::Debug for ChildMemory<C> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ChildMemory")
             .field("pages", &self.memory.size())
@@ -142,7 +143,7 @@ impl std::fmt::Debug for ChildMemory {
     }
 }
 
-impl ChildMemory {
+impl<C> ChildMemory<C> {
     pub(crate) fn new(memory: SharedMemory, track: bool) -> Self {
         Self {
             memory,
@@ -296,7 +297,7 @@ mod tests {
             eprintln!("no write tracking here: nothing to test");
             return;
         };
-        let mut child = ChildMemory::new(shared(1), true);
+        let mut child = ChildMemory::<()>::new(shared(1), true);
         let mut seed = 0x2545_f491_u32;
         let mut next = |below: usize| {
             seed ^= seed << 13;

@@ -3,8 +3,8 @@
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::merge::MergeRegion;
 use crate::pages::PageTable;
+use crate::region::MergeRegion;
 use crate::{MAX_WASM_PAGES, PAGE_SIZE, PAGES_PER_WASM_PAGE, WASM_PAGE_SIZE};
 
 /// SHA-256 of a module's bytes: names the module a snapshot belongs to.
@@ -150,7 +150,13 @@ impl SnapshotView<'_> {
             }
             previous = Some(*index);
         }
-        crate::merge::validate_regions(&self.regions, self.memory_len() as u64)
+        crate::region::validate_regions(&self.regions, self.memory_len() as u64).map_err(|f| {
+            SnapshotError::BadRegion {
+                addr: f.addr,
+                len: f.len,
+                why: f.why,
+            }
+        })
     }
 
     /// An owned copy.

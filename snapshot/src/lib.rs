@@ -16,6 +16,7 @@ pub mod fuzz;
 mod image;
 mod merge;
 mod pages;
+mod region;
 pub mod wire;
 
 pub use diff::{Diff, DiffError, Run, apply};
