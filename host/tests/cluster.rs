@@ -675,3 +675,96 @@ fn a_worker_stops_a_call_past_its_time_limit_and_home_finishes_it() {
     // Short calls still run there.
     assert_placed(&run_on(&hosts, &[wasm_arg, "1000"]), 2, 0);
 }
+
+#[test]
+fn home_refuses_a_peer_that_gives_back_a_chunk_it_never_got() {
+    use std::sync::{Arc, Mutex};
+    use weft::cluster::envelope::{HomeReply, HomeRequest, decode_home, encode_home};
+    use weft_transport::message::ErrorCode;
+    use weft_transport::quic;
+
+    // A hostile worker: each thread it is sent asks home to take back an
+    // arena chunk home handed to another thread (the previous call's, or
+    // one that does not exist) and to count another thread as ended, then
+    // sends the thread home.
+    let dir = tmp("cluster-hostile");
+    let _ = std::fs::remove_dir_all(&dir);
+    let dir_arg = dir.to_str().unwrap();
+    for args in [
+        vec!["cluster", "init", dir_arg],
+        vec!["cluster", "add-node", dir_arg, "main"],
+        vec!["cluster", "add-node", dir_arg, "hostile"],
+    ] {
+        assert_eq!(weft(&strings(&args), &[]).code, Some(0));
+    }
+    let replies: Arc<Mutex<Vec<HomeReply>>> = Arc::default();
+    let seen = replies.clone();
+    let previous_arena = Arc::new(Mutex::new(0x4000_0000u32));
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let identity = quic::NodeIdentity::load(&dir, "hostile").unwrap();
+    let endpoint = {
+        let _guard = runtime.enter();
+        quic::endpoint(&identity, "127.0.0.1:0".parse().unwrap()).unwrap()
+    };
+    let addr = endpoint.local_addr().unwrap();
+    let hooks = quic::WorkerHooks {
+        admit: Arc::new(|_, _| Ok(Box::new(()))),
+        has_module: Arc::new(|_| true),
+        run: Arc::new(move |event, home: quic::HomeLink| {
+            let weft_transport::call::WorkerEvent::Run { snapshot, .. } = event else {
+                return Err((ErrorCode::Protocol, "not a run".into()));
+            };
+            let (header, _) = weft::cluster::envelope::decode_call(&snapshot)
+                .map_err(|e| (ErrorCode::Protocol, e.to_string()))?;
+            let other = std::mem::replace(&mut *previous_arena.lock().unwrap(), header.arena);
+            for request in [
+                HomeRequest::ArenaRelease { start: other },
+                HomeRequest::ThreadEnded {
+                    tid: header.tid + 1000,
+                },
+            ] {
+                let reply = home
+                    .call(encode_home(&request))
+                    .map_err(|e| (ErrorCode::Trapped, e.to_string()))?;
+                seen.lock().unwrap().push(decode_home(&reply).unwrap());
+            }
+            Err((ErrorCode::NeedsHome, "sent home by the test".into()))
+        }),
+    };
+    runtime.spawn(quic::serve(
+        endpoint,
+        weft_transport::frame::Limits::default(),
+        hooks,
+    ));
+
+    let wasm = guest("long_thread");
+    let expected = weft(&strings(&["run", wasm.to_str().unwrap(), "1000"]), &[]);
+    let out = weft(
+        &strings(&[
+            "run",
+            "--thread-mode",
+            "chain",
+            "--cluster",
+            dir_arg,
+            "--node",
+            "main",
+            "--peers",
+            &format!("hostile@{addr}"),
+            "--placement",
+            "peers",
+            wasm.to_str().unwrap(),
+            "1000",
+        ]),
+        &[],
+    );
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert_eq!(out.stdout, expected.stdout);
+    let replies = replies.lock().unwrap();
+    assert!(!replies.is_empty(), "no thread reached the hostile worker");
+    for reply in replies.iter() {
+        match reply {
+            HomeReply::Refused(why) => assert!(why.contains("not one of this call's"), "{why}"),
+            other => panic!("home served a foreign request: {other:?}"),
+        }
+    }
+}
