@@ -739,7 +739,9 @@ impl ChildStart {
                 value,
                 diff,
                 output,
+                cpu_ns,
             } => {
+                self.process.add_cpu_elsewhere(cpu_ns);
                 cluster.count_peer_runs(1 + book.started.load(Ordering::SeqCst));
                 print_output(&output);
                 self.merge_and_finish(Some((value, diff)));
@@ -1172,12 +1174,16 @@ fn run_child(
     state.memory = Some(memory.clone());
     state.arena = arena;
     state.remote = remote;
+    state.cpu_base = crate::wasi::thread_cpu_time();
     state.holds_slot = true; // granted before this job ran
     slot.hand_over();
     let t2 = t0.elapsed();
     snapshot::restore_globals(&mut store, &instance, &globals).map_err(wasmtime::Error::msg)?;
     let start = instance.get_typed_func::<(i32, i32), ()>(&mut store, "wasi_thread_start")?;
     let ended = start.call(&mut store, (tid as i32, start_arg as i32));
+    if let Some(remote) = &store.data().remote {
+        remote.add_cpu(crate::wasi::thread_cpu_time().saturating_sub(store.data().cpu_base));
+    }
     if store.data().holds_slot {
         store.data_mut().holds_slot = false;
         process.release_slot();

@@ -55,6 +55,9 @@ pub struct ThreadState {
     pub(crate) remote: Option<Arc<crate::remote::RemoteCall>>,
     /// Memory and table caps (`--max-memory`).
     limits: wasmtime::StoreLimits,
+    /// The OS thread's CPU time when this guest thread began running on it
+    /// (pooled OS threads run many guest threads one after another).
+    pub(crate) cpu_base: u64,
 }
 
 /// A thread stopped because the call it runs for was cancelled (its home
@@ -228,6 +231,8 @@ pub struct Process {
     merge_regions: Mutex<Vec<MergeRegion>>,
     /// Runs threads of programs whose home is another host (`weft serve`).
     worker: AtomicBool,
+    /// CPU time this program's threads used on other hosts, nanoseconds.
+    cpu_elsewhere: AtomicU64,
 }
 
 /// Why a merge region was refused; the discriminants are those of the WIT
@@ -297,7 +302,17 @@ impl Process {
             config,
             merge_regions: Mutex::new(Vec::new()),
             worker: AtomicBool::new(false),
+            cpu_elsewhere: AtomicU64::new(0),
         })
+    }
+
+    /// Counts CPU time a thread of this program used on another host.
+    pub(crate) fn add_cpu_elsewhere(&self, nanos: u64) {
+        self.cpu_elsewhere.fetch_add(nanos, Ordering::Relaxed);
+    }
+
+    pub(crate) fn cpu_elsewhere(&self) -> u64 {
+        self.cpu_elsewhere.load(Ordering::Relaxed)
     }
 
     pub(crate) fn mark_worker(&self) {
@@ -499,6 +514,7 @@ impl Process {
                 holds_slot: false,
                 remote: None,
                 limits: store_limits(self.start.max_memory),
+                cpu_base: crate::wasi::thread_cpu_time(),
             },
         );
         store.limiter(|state| &mut state.limits);
@@ -629,6 +645,7 @@ impl Process {
         state.tid = tid;
         state.memory = Some(memory.clone());
         state.remote = remote.clone();
+        state.cpu_base = crate::wasi::thread_cpu_time();
         let result = instance
             .get_typed_func::<(i32, i32), ()>(&mut store, "wasi_thread_start")
             .and_then(|start| start.call(&mut store, (tid as i32, start_arg)));

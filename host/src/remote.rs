@@ -45,7 +45,6 @@ pub struct NeedsHome(pub String);
 /// Imports a remote thread runs on the worker as it would at home.
 const RUN_ANYWHERE: &[(&str, &str)] = &[
     (wasi::MODULE, "clock_res_get"),
-    (wasi::MODULE, "clock_time_get"),
     (wasi::MODULE, "random_get"),
     (wasi::MODULE, "sched_yield"),
     (threads::WEFT_MODULE, "mode"),
@@ -95,6 +94,9 @@ pub(crate) fn shadow_home_imports(
         match (module_name, name) {
             (wasi::MODULE, "fd_write") => {
                 linker.func_wrap(wasi::MODULE, "fd_write", remote_fd_write)?;
+            }
+            (wasi::MODULE, "clock_time_get") => {
+                linker.func_wrap(wasi::MODULE, "clock_time_get", remote_clock_time_get)?;
             }
             (wasi::MODULE, "fd_fdstat_get") => {
                 linker.func_wrap(wasi::MODULE, "fd_fdstat_get", remote_fd_fdstat_get)?;
@@ -165,6 +167,20 @@ fn remote_fd_write(
     output.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
     output.extend_from_slice(&bytes);
     Ok(0)
+}
+
+/// Clocks work anywhere, but the process's CPU time is home's (it counts
+/// every thread of the program, wherever it ran).
+fn remote_clock_time_get(
+    mut caller: Caller<'_, ThreadState>,
+    id: i32,
+    precision: i64,
+    out: i32,
+) -> wasmtime::Result<i32> {
+    if id == wasi::CLOCKID_PROCESS_CPUTIME {
+        return Err(NeedsHome("the process's CPU time".into()).into());
+    }
+    wasi::clock_time_get(&mut caller, id, precision, out)
 }
 
 /// `fd_fdstat_get` of stdout or stderr (libc's first write asks it):
@@ -265,6 +281,8 @@ pub(crate) struct RemoteCall {
     ended: Condvar,
     /// The worker's time limit for a call: past it, the call is cancelled.
     deadline: Option<Instant>,
+    /// CPU time the call's threads used here, in nanoseconds.
+    cpu_ns: std::sync::atomic::AtomicU64,
 }
 
 /// How long a cancelled call's threads get to stop (a thread blocked in a
@@ -276,6 +294,7 @@ impl RemoteCall {
     pub(crate) fn new(home: HomeLink, deadline: Option<Instant>) -> Arc<Self> {
         Arc::new(Self {
             deadline,
+            cpu_ns: std::sync::atomic::AtomicU64::new(0),
             cancelled: home.cancelled(),
             home: Mutex::new(home),
             output: Mutex::default(),
@@ -283,6 +302,15 @@ impl RemoteCall {
             running: Mutex::new(0),
             ended: Condvar::new(),
         })
+    }
+
+    /// Counts CPU time one of the call's threads used.
+    pub(crate) fn add_cpu(&self, nanos: u64) {
+        self.cpu_ns.fetch_add(nanos, Ordering::Relaxed);
+    }
+
+    pub(crate) fn cpu_ns(&self) -> u64 {
+        self.cpu_ns.load(Ordering::Relaxed)
     }
 
     /// Stops the call's threads (at their next epoch check).

@@ -48,7 +48,13 @@ fn with_ctx<R>(
 macro_rules! define_p1 {
     ($( $mode:ident $name:ident ( $($arg:ident : $ty:ty),* ) ; )*) => {
         /// Every preview1 function Weft defines.
-        pub const FUNCTIONS: &[&str] = &[$(stringify!($name),)* "proc_exit", "poll_oneoff"];
+        pub const FUNCTIONS: &[&str] = &[
+            $(stringify!($name),)*
+            "proc_exit",
+            "poll_oneoff",
+            "clock_res_get",
+            "clock_time_get",
+        ];
 
         /// Defines the preview1 functions that need nothing but the shared
         /// context.
@@ -80,8 +86,6 @@ define_p1! {
         sync args_sizes_get(argc: i32, argv_buf_size: i32);
         sync environ_get(environ: i32, environ_buf: i32);
         sync environ_sizes_get(count: i32, buf_size: i32);
-        sync clock_res_get(id: i32, out: i32);
-        sync clock_time_get(id: i32, precision: i64, out: i32);
         async fd_advise(fd: i32, offset: i64, len: i64, advice: i32);
         sync fd_allocate(fd: i32, offset: i64, len: i64);
         async fd_close(fd: i32);
@@ -137,6 +141,27 @@ pub fn add_to_linker(linker: &mut Linker<ThreadState>) -> wasmtime::Result<()> {
         },
     )?;
 
+    // CPU-time clocks are the host's: wasmtime-wasi has none.
+    linker.func_wrap(
+        MODULE,
+        "clock_res_get",
+        |mut caller: Caller<'_, ThreadState>, id: i32, out: i32| -> wasmtime::Result<i32> {
+            if cpu_clock(id).is_some() {
+                return Ok(write_u64(&mut caller, out, 1));
+            }
+            with_ctx(&mut caller, |ctx, mem| p1::clock_res_get(ctx, mem, id, out))
+        },
+    )?;
+    linker.func_wrap(
+        MODULE,
+        "clock_time_get",
+        |mut caller: Caller<'_, ThreadState>,
+         id: i32,
+         precision: i64,
+         out: i32|
+         -> wasmtime::Result<i32> { clock_time_get(&mut caller, id, precision, out) },
+    )?;
+
     // Sleeping is served without the shared lock; other polls go through it.
     linker.func_wrap(
         MODULE,
@@ -184,6 +209,73 @@ pub(crate) fn fdstat(process: &crate::Process, fd: i32) -> Result<[u8; FDSTAT_SI
         Ok(Ok(0)) => Ok(bytes),
         Ok(Ok(errno)) => Err(errno as u16),
         Ok(Err(_)) | Err(_) => Err(wasmtime_wasi::p1::types::Errno::Io as u16),
+    }
+}
+
+/// preview1's `clockid` of the process's and the calling thread's CPU time.
+pub(crate) const CLOCKID_PROCESS_CPUTIME: i32 = 2;
+const CLOCKID_THREAD_CPUTIME: i32 = 3;
+
+/// `clock_time_get`: the CPU-time clocks from the host (a thread's from
+/// its own start; the process's with what its threads used on peers), the
+/// others from wasmtime-wasi.
+pub(crate) fn clock_time_get(
+    caller: &mut Caller<'_, ThreadState>,
+    id: i32,
+    precision: i64,
+    out: i32,
+) -> wasmtime::Result<i32> {
+    let Some(clock) = cpu_clock(id) else {
+        return with_ctx(caller, |ctx, mem| {
+            p1::clock_time_get(ctx, mem, id, precision, out)
+        });
+    };
+    let state = caller.data();
+    let (base, elsewhere) = match id {
+        CLOCKID_THREAD_CPUTIME => (state.cpu_base, 0),
+        _ => (0, state.process.cpu_elsewhere()),
+    };
+    Ok(match cpu_time(clock) {
+        Some(nanos) => write_u64(caller, out, nanos.saturating_sub(base) + elsewhere),
+        None => wasmtime_wasi::p1::types::Errno::Inval as i32,
+    })
+}
+
+/// The host clock behind a preview1 CPU-time clock id. A guest thread
+/// runs on an OS thread of its own for as long as it runs (in either
+/// mode), so the OS thread's CPU time is the guest thread's.
+fn cpu_clock(id: i32) -> Option<libc::clockid_t> {
+    match id {
+        CLOCKID_PROCESS_CPUTIME => Some(libc::CLOCK_PROCESS_CPUTIME_ID),
+        CLOCKID_THREAD_CPUTIME => Some(libc::CLOCK_THREAD_CPUTIME_ID),
+        _ => None,
+    }
+}
+
+/// Nanoseconds of `clock`.
+fn cpu_time(clock: libc::clockid_t) -> Option<u64> {
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one timespec into memory we own.
+    if unsafe { libc::clock_gettime(clock, &mut now) } != 0 {
+        return None;
+    }
+    Some(now.tv_sec as u64 * 1_000_000_000 + now.tv_nsec as u64)
+}
+
+/// The calling OS thread's CPU time in nanoseconds (0 if unknown).
+pub(crate) fn thread_cpu_time() -> u64 {
+    cpu_time(libc::CLOCK_THREAD_CPUTIME_ID).unwrap_or(0)
+}
+
+/// Writes `value` at `out` in guest memory: errno 0, or `fault`.
+fn write_u64(caller: &mut Caller<'_, ThreadState>, out: i32, value: u64) -> i32 {
+    if write_guest(caller, out as u32, &value.to_le_bytes()) {
+        0
+    } else {
+        wasmtime_wasi::p1::types::Errno::Fault as i32
     }
 }
 

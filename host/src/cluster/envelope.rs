@@ -87,24 +87,34 @@ pub fn decode_call(bytes: &[u8]) -> Result<(CallHeader, &[u8]), EnvelopeError> {
     split_header(bytes, INPUT_MAGIC, "call")
 }
 
-pub fn encode_result(diff: &[u8], output: &[u8]) -> Vec<u8> {
-    let mut out = with_header(
-        OUTPUT_MAGIC,
-        &(diff.len() as u64),
-        diff.len() + output.len(),
-    );
+/// What a result says besides its diff and output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResultHeader {
+    pub diff_len: u64,
+    /// CPU time the call's threads used on the worker, in nanoseconds:
+    /// home counts it in the process's CPU time.
+    pub cpu_ns: u64,
+}
+
+pub fn encode_result(diff: &[u8], output: &[u8], cpu_ns: u64) -> Vec<u8> {
+    let header = ResultHeader {
+        diff_len: diff.len() as u64,
+        cpu_ns,
+    };
+    let mut out = with_header(OUTPUT_MAGIC, &header, diff.len() + output.len());
     out.extend_from_slice(diff);
     out.extend_from_slice(output);
     out
 }
 
-/// The wire diff and the output records of a result.
-pub fn decode_result(bytes: &[u8]) -> Result<(&[u8], &[u8]), EnvelopeError> {
-    let (diff_len, rest): (u64, _) = split_header(bytes, OUTPUT_MAGIC, "result")?;
-    if diff_len > rest.len() as u64 {
+/// The wire diff, the output records and the CPU time of a result.
+pub fn decode_result(bytes: &[u8]) -> Result<(&[u8], &[u8], u64), EnvelopeError> {
+    let (header, rest): (ResultHeader, _) = split_header(bytes, OUTPUT_MAGIC, "result")?;
+    if header.diff_len > rest.len() as u64 {
         return Err(EnvelopeError::Truncated);
     }
-    Ok(rest.split_at(diff_len as usize))
+    let (diff, output) = rest.split_at(header.diff_len as usize);
+    Ok((diff, output, header.cpu_ns))
 }
 
 /// What a thread running away from home asks its home host for, in a
@@ -378,8 +388,11 @@ mod tests {
             decode_call(&call).unwrap(),
             (header(Some(41)), &b"snapshot bytes"[..])
         );
-        let result = encode_result(b"diff", b"out");
-        assert_eq!(decode_result(&result).unwrap(), (&b"diff"[..], &b"out"[..]));
+        let result = encode_result(b"diff", b"out", 1234);
+        assert_eq!(
+            decode_result(&result).unwrap(),
+            (&b"diff"[..], &b"out"[..], 1234)
+        );
 
         assert_eq!(decode_call(&result), Err(EnvelopeError::BadMagic("call")));
         let mut future = call.clone();
@@ -389,7 +402,7 @@ mod tests {
             assert!(decode_call(&call[..cut]).is_err(), "cut at {cut}");
         }
         // A diff length past the end.
-        let mut long = encode_result(b"diff", b"");
+        let mut long = encode_result(b"diff", b"", 0);
         long[5] = 100;
         assert_eq!(decode_result(&long), Err(EnvelopeError::Truncated));
     }

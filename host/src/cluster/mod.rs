@@ -173,11 +173,13 @@ enum CallFailure {
 
 /// How a thread sent to a peer came back.
 pub(crate) enum Remote {
-    /// It finished there: its result, its changes and its output records.
+    /// It finished there: its result, its changes, its output records and
+    /// the CPU time its threads used there.
     Finished {
         value: u32,
         diff: Diff,
         output: Vec<u8>,
+        cpu_ns: u64,
     },
     /// Run it at home: it made a host call only home serves
     /// (`needs_home`), or no peer could run it; `why`, for the log.
@@ -448,10 +450,11 @@ impl Cluster {
                         .lock()
                         .unwrap_or_else(|e| e.into_inner())
                         .insert(hash, (id, snapshot.clone()));
-                    return decode_result(&diff).map(|(diff, output)| Remote::Finished {
+                    return decode_result(&diff).map(|(diff, output, cpu_ns)| Remote::Finished {
                         value,
                         diff,
                         output,
+                        cpu_ns,
                     });
                 }
                 Ok(RequesterEvent::Failed {
@@ -549,11 +552,11 @@ impl Peer {
     }
 }
 
-fn decode_result(payload: &[u8]) -> Result<(Diff, Vec<u8>), String> {
-    let (diff, output) = envelope::decode_result(payload).map_err(|e| e.to_string())?;
+fn decode_result(payload: &[u8]) -> Result<(Diff, Vec<u8>, u64), String> {
+    let (diff, output, cpu_ns) = envelope::decode_result(payload).map_err(|e| e.to_string())?;
     let diff = wire::decode_diff(diff, &wire::Limits::default()).map_err(|e| e.to_string())?;
     envelope::output_records(output)?;
-    Ok((diff, output.to_vec()))
+    Ok((diff, output.to_vec(), cpu_ns))
 }
 
 /// Serves chained threads for other hosts on `endpoint` until it closes.

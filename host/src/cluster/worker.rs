@@ -176,7 +176,7 @@ impl WorkerHost {
         match ran {
             Ok((value, diff)) => Ok((
                 value,
-                envelope::encode_result(&wire::encode_diff(&diff), &output),
+                envelope::encode_result(&wire::encode_diff(&diff), &output, call.cpu_ns()),
             )),
             Err(ChildError::Exit(code)) => Err((
                 ErrorCode::NeedsHome,

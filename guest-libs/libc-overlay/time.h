@@ -1,0 +1,22 @@
+/* Weft's time.h: wasi-libc's, plus the CPU-time clocks it lacks. Weft's
+ * host serves them (preview1 clock ids 2 and 3): a thread's CPU time
+ * counts from the thread's start, the process's includes every thread. */
+#ifndef WEFT_TIME_H
+#define WEFT_TIME_H
+
+#include_next <time.h>
+
+#ifndef CLOCK_PROCESS_CPUTIME_ID
+#ifdef __cplusplus
+extern "C" {
+#endif
+extern const struct __clockid _CLOCK_PROCESS_CPUTIME_ID;
+extern const struct __clockid _CLOCK_THREAD_CPUTIME_ID;
+#ifdef __cplusplus
+}
+#endif
+#define CLOCK_PROCESS_CPUTIME_ID (&_CLOCK_PROCESS_CPUTIME_ID)
+#define CLOCK_THREAD_CPUTIME_ID (&_CLOCK_THREAD_CPUTIME_ID)
+#endif
+
+#endif
