@@ -711,8 +711,19 @@ pub fn terminate(code: i32, trap: Option<(u32, wasmtime::Error)>) -> ! {
         } else {
             format!("thread {tid}")
         };
-        // Printing may fail (stderr closed): never panic here, exit anyway.
-        let _ = writeln!(std::io::stderr(), "weft: {who} trapped: {error:?}");
+        // What happened comes first, on one line; the wasm backtrace and
+        // the context after it. Printing may fail (stderr closed): never
+        // panic here, exit anyway.
+        let cause = error.root_cause().to_string();
+        let mut err = std::io::stderr().lock();
+        let _ = writeln!(err, "weft: {who} trapped: {cause}");
+        let details = format!("{error:?}");
+        let details = details
+            .split_once("\n\nCaused by:")
+            .map_or(details.as_str(), |(before, _)| before);
+        if details.trim() != cause {
+            let _ = writeln!(err, "{}", details.trim_end());
+        }
     }
     let _ = std::io::stderr().flush();
     std::process::exit(code)

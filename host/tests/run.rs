@@ -329,9 +329,11 @@ fn chain_mode_refuses_waits_that_would_hang() {
     let wasm = suite().build_c_wasm(&source, "host_test_condvar").unwrap();
     let out = run(&wasm, &["--thread-mode", "chain"]);
     assert_eq!(out.code, Some(134), "{out:?}");
+    // The explanation is the first line, before the wasm backtrace.
+    let first = out.stderr.lines().next().unwrap_or_default();
     assert!(
-        out.stderr
-            .contains("waits on a condition variable, which cannot work in chain mode"),
+        first.starts_with("weft: thread ")
+            && first.contains("waits on a condition variable, which cannot work in chain mode"),
         "{}",
         out.stderr
     );
