@@ -289,6 +289,11 @@ pub(crate) struct RemoteCall {
 /// wait with no timeout does not see the cancel).
 const STOP_GRACE: Duration = Duration::from_secs(2);
 
+/// How long threads a call started may run on after its own thread has
+/// finished (a detached thread finishing its work) before the call is
+/// given up and its thread runs at home.
+const OUTLIVE_GRACE: Duration = Duration::from_secs(2);
+
 impl RemoteCall {
     /// A call whose threads may run until `deadline`, if any.
     pub(crate) fn new(home: HomeLink, deadline: Option<Instant>) -> Arc<Self> {
@@ -328,8 +333,13 @@ impl RemoteCall {
     }
 
     /// Waits until every thread started on the worker for this call has
-    /// ended; once the call is cancelled, for a bounded time only.
+    /// ended. A thread that outlives the call's own thread by more than
+    /// [`OUTLIVE_GRACE`] fails the call (home runs the thread itself, where
+    /// a thread that outlives its creator is handled as in plain chain
+    /// mode) and is stopped; once the call is cancelled, the wait is
+    /// bounded by [`STOP_GRACE`].
     pub(crate) fn wait_threads(&self) {
+        let started = Instant::now();
         let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
         let mut cancelled_at: Option<Instant> = None;
         while *running > 0 {
@@ -339,6 +349,12 @@ impl RemoteCall {
                     self.fail(format!("{} thread(s) did not stop", *running));
                     return;
                 }
+            } else if started.elapsed() > OUTLIVE_GRACE {
+                self.fail(format!(
+                    "{} thread(s) it started outlive it: home runs it instead",
+                    *running
+                ));
+                self.cancel();
             }
             running = self
                 .ended

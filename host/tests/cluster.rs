@@ -768,3 +768,18 @@ fn home_refuses_a_peer_that_gives_back_a_chunk_it_never_got() {
         }
     }
 }
+
+#[test]
+fn a_detached_thread_that_never_ends_does_not_hold_its_creator_on_a_peer() {
+    // On a worker the creator's call would wait for the thread it started
+    // forever; it is given up after a grace period and runs at home,
+    // where the program ends with main as natively.
+    let wasm = guest("outlive_forever");
+    let wasm_arg = wasm.to_str().unwrap();
+    let here = weft(&strings(&["run", "--thread-mode", "chain", wasm_arg]), &[]);
+    assert_eq!(here.code, Some(0), "{here:?}");
+    assert_eq!(here.stdout, "creator returned 7\n");
+    let away = on_three_hosts(&["--placement", "peers", wasm_arg]);
+    assert_eq!(away.code, Some(0), "{away:?}");
+    assert_eq!(away.stdout, here.stdout);
+}
