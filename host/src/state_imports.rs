@@ -85,12 +85,7 @@ fn number_result<const N: usize>(
 /// The cases of the WIT enums of `weft:state` as the host decodes them,
 /// in order of their index: `(wit enum, Rust case names)`.
 pub fn wit_enum_cases() -> Vec<(&'static str, Vec<String>)> {
-    fn cases<T: std::fmt::Debug>(decode: impl Fn(i32) -> Option<T>) -> Vec<String> {
-        (0..)
-            .map_while(decode)
-            .map(|case| format!("{case:?}"))
-            .collect()
-    }
+    use crate::threads::cases;
     vec![
         (
             "state-error",

@@ -206,12 +206,6 @@ pub(crate) fn write_result_area(
 /// The cases of the WIT enums of `weft:threads` as the host decodes them,
 /// in order of their index: `(wit enum, Rust case names)`.
 pub fn wit_enum_cases() -> Vec<(&'static str, Vec<String>)> {
-    fn cases<T: std::fmt::Debug>(decode: impl Fn(i32) -> Option<T>) -> Vec<String> {
-        (0..)
-            .map_while(decode)
-            .map(|case| format!("{case:?}"))
-            .collect()
-    }
     let errno = |i: i32| {
         [crate::ThreadError::Again, crate::ThreadError::NotSupported]
             .into_iter()
@@ -237,6 +231,15 @@ pub fn wit_enum_cases() -> Vec<(&'static str, Vec<String>)> {
         ),
         ("sync-op", cases(sync_op)),
     ]
+}
+
+/// The Rust names of the cases `decode` knows, from index 0 up to the
+/// first it does not.
+pub(crate) fn cases<T: std::fmt::Debug>(decode: impl Fn(i32) -> Option<T>) -> Vec<String> {
+    (0..)
+        .map_while(decode)
+        .map(|case| format!("{case:?}"))
+        .collect()
 }
 
 /// The WIT `sync-op` case `index`: what a thread in chain mode was about

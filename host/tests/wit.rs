@@ -7,21 +7,14 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-/// The functions of `interface` in the package of `wit/FILE`.
+/// The functions of `interface` in the package of `wit/FILE`, checking
+/// the package's name and that it has `world`.
 fn wit_functions(file: &str, package: &str, world: &str, interface: &str) -> BTreeSet<String> {
-    let mut resolve = wit_parser::Resolve::default();
-    let id = resolve
-        .push_file(
-            Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("../wit")
-                .join(file),
-        )
-        .unwrap();
-    let package_ = &resolve.packages[id];
+    let (resolve, id) = self::interface(file, interface);
+    let package_ = &resolve.packages[resolve.interfaces[id].package.unwrap()];
     assert_eq!(package_.name.to_string(), package);
     assert!(package_.worlds.contains_key(world), "world `{world}`");
-    let interface = &resolve.interfaces[package_.interfaces[interface]];
-    interface.functions.keys().cloned().collect()
+    resolve.interfaces[id].functions.keys().cloned().collect()
 }
 
 fn host_functions(names: &[&str]) -> BTreeSet<String> {

@@ -70,6 +70,15 @@ fn add_one(request: Vec<u8>) -> Vec<u8> {
     (n + 1).to_le_bytes().to_vec()
 }
 
+/// A new cluster with nodes `worker-1` and `main`.
+fn two_node_cluster(name: &str) -> std::path::PathBuf {
+    let dir = temp_dir(name);
+    cluster::init(&dir).unwrap();
+    cluster::add_node(&dir, "worker-1").unwrap();
+    cluster::add_node(&dir, "main").unwrap();
+    dir
+}
+
 /// Node `worker-1` of the cluster in `dir` serving with `hooks`, and node
 /// `main`'s endpoint and connection to it.
 async fn serve_and_connect(
@@ -88,10 +97,7 @@ async fn serve_and_connect(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_chained_call_between_cluster_nodes() {
-    let dir = temp_dir("cluster");
-    cluster::init(&dir).unwrap();
-    cluster::add_node(&dir, "worker-1").unwrap();
-    cluster::add_node(&dir, "main").unwrap();
+    let dir = two_node_cluster("cluster");
     assert!(matches!(
         cluster::init(&dir),
         Err(cluster::ClusterError::Exists(_))
@@ -192,10 +198,7 @@ async fn a_node_of_another_cluster_is_refused() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_busy_worker_refuses_before_the_snapshot_is_sent() {
-    let dir = temp_dir("busy");
-    cluster::init(&dir).unwrap();
-    cluster::add_node(&dir, "worker-1").unwrap();
-    cluster::add_node(&dir, "main").unwrap();
+    let dir = two_node_cluster("busy");
     let (_client, connection) = serve_and_connect(&dir, hooks_with_slots(true, 0)).await;
     let snapshot = vec![7u8; 64 << 20];
     let hash: [u8; 32] = Sha256::digest(MODULE).into();
