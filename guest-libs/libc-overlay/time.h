@@ -6,6 +6,16 @@
 
 #include_next <time.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+/* Setting a clock is the host's business: always EPERM, as for a process
+ * without the privilege. */
+int clock_settime(clockid_t, const struct timespec *);
+#ifdef __cplusplus
+}
+#endif
+
 #ifndef CLOCK_PROCESS_CPUTIME_ID
 #ifdef __cplusplus
 extern "C" {

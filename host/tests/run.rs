@@ -563,3 +563,8 @@ fn more_threads_than_the_host_can_run_is_eagain_not_an_abort() {
         out.stderr
     );
 }
+
+#[test]
+fn clock_settime_is_eperm() {
+    expect_stdout(&guest("clock_settime"), &[], "clock_settime: -1 EPERM\n");
+}
