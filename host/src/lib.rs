@@ -90,6 +90,8 @@ pub enum LoadError {
     Component,
     #[error("invalid WebAssembly module: {0}")]
     Invalid(String),
+    #[error("module too large to compile: {0}")]
+    TooLarge(String),
     #[error("module imports `{module}`.`{name}` ({kind}), which Weft does not provide")]
     UnknownImport {
         module: String,
@@ -287,6 +289,9 @@ impl Program {
         let instrumented = rewrite::export_mutable_globals(bytes).map_err(|e| match e {
             rewrite::RewriteError::ReservedExport(name) => LoadError::ReservedExport(name),
             rewrite::RewriteError::Component => LoadError::Component,
+            too_large @ rewrite::RewriteError::FunctionTooLarge { .. } => {
+                LoadError::TooLarge(too_large.to_string())
+            }
             other => LoadError::Invalid(other.to_string()),
         })?;
         let module = Module::new(engine, &instrumented.bytes)

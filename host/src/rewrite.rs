@@ -11,6 +11,11 @@ use wasmparser::{ExternalKind, Parser, Payload, TypeRef};
 /// Section id of the export section.
 const EXPORT_SECTION_ID: u8 = 7;
 
+/// The largest function body Weft compiles: the compiler's time and
+/// memory grow faster than a function's size (5 MB of straight-line code
+/// took 29 s and 2.3 GB), so one huge function is refused at load.
+pub const MAX_FUNCTION_BYTES: usize = 4 << 20;
+
 /// Prefix of the exports this rewrite adds; a module may not use it.
 pub const EXPORT_PREFIX: &str = "__weft_global_";
 
@@ -29,6 +34,11 @@ pub enum RewriteError {
     Component,
     #[error("a section runs past the end of the module (the file is truncated)")]
     Truncated,
+    #[error(
+        "defined function {index} has {size} bytes of code; Weft compiles functions of at most {} MiB (compile time grows faster than their size)",
+        MAX_FUNCTION_BYTES >> 20
+    )]
+    FunctionTooLarge { index: u32, size: usize },
 }
 
 /// A module with its mutable globals exported.
@@ -46,6 +56,7 @@ pub fn export_mutable_globals(wasm: &[u8]) -> Result<Instrumented, RewriteError>
     let mut exports: Option<ExportSection> = None;
     let mut imported_globals = 0u32;
     let mut mutable_globals = Vec::new();
+    let mut defined_functions = 0u32;
     for payload in Parser::new(0).parse_all(wasm) {
         let payload = payload?;
         match &payload {
@@ -68,6 +79,16 @@ pub fn export_mutable_globals(wasm: &[u8]) -> Result<Instrumented, RewriteError>
                         mutable_globals.push(imported_globals + i as u32);
                     }
                 }
+            }
+            Payload::CodeSectionEntry(body) => {
+                let size = body.range().len();
+                if size > MAX_FUNCTION_BYTES {
+                    return Err(RewriteError::FunctionTooLarge {
+                        index: defined_functions,
+                        size,
+                    });
+                }
+                defined_functions += 1;
             }
             Payload::ExportSection(reader) => {
                 let mut section = ExportSection::new();
