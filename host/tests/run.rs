@@ -583,7 +583,7 @@ fn a_function_too_large_to_compile_is_refused_at_load() {
     exports.export("_start", wasm_encoder::ExportKind::Func, 0);
     module.section(&exports);
     let mut body = wasm_encoder::Function::new([]);
-    for _ in 0..(1_600_000) {
+    for _ in 0..1_600_000 {
         body.instructions().i32_const(1).drop();
     }
     body.instructions().end();
