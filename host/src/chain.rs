@@ -136,6 +136,7 @@ impl ChainSupport {
     /// Lets the warm memories go (a worker over its memory budget).
     pub(crate) fn drop_pooled(&self) {
         let pooled = std::mem::take(&mut *self.memories.lock().unwrap_or_else(|e| e.into_inner()));
+        // Unmapping takes a while: not under the pool's lock.
         drop(pooled);
     }
 

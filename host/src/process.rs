@@ -514,7 +514,8 @@ impl Process {
                 holds_slot: false,
                 remote: None,
                 limits: store_limits(self.start.max_memory),
-                cpu_base: crate::wasi::thread_cpu_time(),
+                // Set where a guest thread starts running on an OS thread.
+                cpu_base: 0,
             },
         );
         store.limiter(|state| &mut state.limits);
@@ -631,13 +632,7 @@ impl Process {
                 let mut store = self.new_store(tid, None);
                 match self.instantiate(&mut store, Some(&memory)) {
                     Ok(instance) => (store, instance),
-                    Err(e) => match &remote {
-                        Some(remote) => {
-                            remote.fail(format!("thread {tid}: {e:#}"));
-                            return self.thread_ended();
-                        }
-                        None => terminate(TRAP_EXIT_CODE, Some((tid, e))),
-                    },
+                    Err(e) => return self.thread_failed(tid, remote.as_deref(), Err(e)),
                 }
             }
         };
@@ -664,20 +659,30 @@ impl Process {
                 drop(idle);
                 self.thread_ended()
             }
-            ThreadEnd::Exit(code) => match &remote {
-                Some(remote) => {
-                    remote.fail(format!("thread {tid} called exit({code})"));
-                    self.thread_ended()
-                }
-                None => terminate(code, None),
-            },
-            ThreadEnd::Trap(e) => match &remote {
-                Some(remote) => {
-                    remote.fail(format!("thread {tid}: {e:#}"));
-                    self.thread_ended()
-                }
-                None => terminate(TRAP_EXIT_CODE, Some((tid, e))),
-            },
+            ThreadEnd::Exit(code) => self.thread_failed(tid, remote.as_deref(), Ok(code)),
+            ThreadEnd::Trap(e) => self.thread_failed(tid, remote.as_deref(), Err(e)),
+        }
+    }
+
+    /// Thread `tid` called `exit(code)` (`Ok`) or trapped (`Err`): at home
+    /// that ends the program; away from home it fails the thread's call
+    /// (home runs the thread again) and the worker goes on.
+    fn thread_failed(
+        &self,
+        tid: u32,
+        remote: Option<&crate::remote::RemoteCall>,
+        end: Result<i32, wasmtime::Error>,
+    ) {
+        match (remote, end) {
+            (Some(remote), end) => {
+                remote.fail(match end {
+                    Ok(code) => format!("thread {tid} called exit({code})"),
+                    Err(e) => format!("thread {tid}: {e:#}"),
+                });
+                self.thread_ended()
+            }
+            (None, Ok(code)) => terminate(code, None),
+            (None, Err(e)) => terminate(TRAP_EXIT_CODE, Some((tid, e))),
         }
     }
 
