@@ -293,7 +293,7 @@ impl Cluster {
     }
 
     pub fn stats(&self) -> TransferStats {
-        *self.stats.lock().unwrap_or_else(|e| e.into_inner())
+        *self.stats_mut()
     }
 
     /// A peer with a free slot (the first, to keep a program's threads
@@ -315,21 +315,19 @@ impl Cluster {
         })
     }
 
+    fn stats_mut(&self) -> std::sync::MutexGuard<'_, TransferStats> {
+        self.stats.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// Counts a thread that ran at home.
     pub(crate) fn count_home_run(&self) {
-        self.stats
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .home_runs += 1;
+        self.stats_mut().home_runs += 1;
     }
 
     /// Counts `threads` that ran on a peer (a remote thread and the
     /// threads it started there).
     pub(crate) fn count_peer_runs(&self, threads: u64) {
-        self.stats
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remote_threads += threads;
+        self.stats_mut().remote_threads += threads;
     }
 
     /// Gives back a reservation [`Self::reserve`] made for a thread that
@@ -421,7 +419,7 @@ impl Cluster {
             };
             let payload = envelope::encode_call(&header, &sent);
             {
-                let mut stats = self.stats.lock().unwrap_or_else(|e| e.into_inner());
+                let mut stats = self.stats_mut();
                 if base.is_some() {
                     stats.deltas += 1;
                     stats.delta_bytes += payload.len() as u64;
