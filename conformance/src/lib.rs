@@ -130,6 +130,9 @@ pub struct Case {
     /// What the case must do in chain mode.
     #[serde(default)]
     pub chain: ChainExpectation,
+    /// Extra compiler options for both builds, e.g. `-fopenmp`.
+    #[serde(default)]
+    pub cflags: Vec<String>,
 }
 
 fn default_lang() -> Lang {
@@ -332,7 +335,7 @@ impl Suite {
         match case.lang {
             Lang::C => {
                 let source = root().join("programs").join(format!("{}.c", case.name));
-                self.build_c(&source, &case.name)
+                self.build_c_with(&source, &case.name, &case.cflags)
             }
             Lang::Rust => self.build_rust(&case.name),
         }
@@ -341,13 +344,24 @@ impl Suite {
     /// Builds a C program for wasm (weft-cc) and natively (cc); rebuilds
     /// only when the source or the guest library changed.
     pub fn build_c(&self, source: &Path, name: &str) -> anyhow::Result<(PathBuf, PathBuf)> {
-        let wasm = self.build_c_wasm(source, name)?;
+        self.build_c_with(source, name, &[])
+    }
+
+    /// `build_c` with extra compiler options for both builds.
+    pub fn build_c_with(
+        &self,
+        source: &Path,
+        name: &str,
+        cflags: &[String],
+    ) -> anyhow::Result<(PathBuf, PathBuf)> {
+        let wasm = self.build_c_wasm_with(source, name, cflags)?;
         let native = self.c_output(name, "native")?;
-        let key = inputs_key(&[source.to_path_buf()])?;
+        let key = flags_key(inputs_key(&[source.to_path_buf()])?, cflags);
         if is_stale(&native, &key) {
             compile_to(&native, |out| {
                 let mut cmd = Command::new("cc");
                 cmd.args(["-O2", "-Wall", "-Werror", "-pthread"])
+                    .args(cflags)
                     .arg("-I")
                     .arg(root().join("../guest-libs/include"))
                     .arg("-o")
@@ -364,6 +378,16 @@ impl Suite {
     /// Builds a C program for wasm only (for programs whose behaviour is
     /// Weft's own, such as traps and limits).
     pub fn build_c_wasm(&self, source: &Path, name: &str) -> anyhow::Result<PathBuf> {
+        self.build_c_wasm_with(source, name, &[])
+    }
+
+    /// `build_c_wasm` with extra compiler options.
+    pub fn build_c_wasm_with(
+        &self,
+        source: &Path,
+        name: &str,
+        cflags: &[String],
+    ) -> anyhow::Result<PathBuf> {
         let wasm = self.c_output(name, "wasm")?;
         let guest_libs = root().join("../guest-libs");
         let inputs = [
@@ -373,11 +397,13 @@ impl Suite {
             guest_libs.join("include"),
             guest_libs.join("libc-overlay"),
         ];
-        let key = inputs_key(&inputs)?;
+        let key = flags_key(inputs_key(&inputs)?, cflags);
         if is_stale(&wasm, &key) {
             compile_to(&wasm, |out| {
                 let mut cmd = Command::new(weft_cc());
-                cmd.args(["-O2", "-Wall", "-Werror", "-o"])
+                cmd.args(["-O2", "-Wall", "-Werror"])
+                    .args(cflags)
+                    .arg("-o")
                     .arg(out)
                     .arg(source);
                 cmd
@@ -442,6 +468,15 @@ fn compile(cmd: &mut Command, output: &Path) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// A build key that also covers the compiler options.
+fn flags_key(key: String, cflags: &[String]) -> String {
+    if cflags.is_empty() {
+        key
+    } else {
+        format!("{key} {}", cflags.join(" "))
+    }
 }
 
 /// A key of the contents of every file under `inputs` (and their paths

@@ -20,6 +20,9 @@ struct weft_chain_entry {
 
 extern struct weft_chain_entry weft_chain_entry;
 
+/* Whether this program's threads run in chain mode (asked once). */
+int weft_chain_mode(void);
+
 /* In the chained thread, before its start routine. */
 void weft_chain_thread_started(void);
 /* In the thread's exit path on the parent's memory. */

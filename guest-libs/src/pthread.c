@@ -100,7 +100,7 @@ static void *chain_exit_value(void *value) {
 __attribute__((used)) void *(*const weft_chain_functions[2])(void *) = {chain_trampoline,
                                                                         chain_exit_value};
 
-static int chain_mode(void) {
+int weft_chain_mode(void) {
     static int mode = -1; /* the mode never changes: ask the host once */
     if (mode < 0) mode = weft_thread_mode();
     return mode == WEFT_MODE_CHAIN;
@@ -118,18 +118,18 @@ int __real_pthread_barrier_wait(pthread_barrier_t *);
 int __real_pthread_mutex_lock(pthread_mutex_t *);
 
 int __wrap_pthread_cond_wait(pthread_cond_t *restrict c, pthread_mutex_t *restrict m) {
-    if (chain_mode()) weft_chain_unsupported(WEFT_SYNC_COND_WAIT);
+    if (weft_chain_mode()) weft_chain_unsupported(WEFT_SYNC_COND_WAIT);
     return __real_pthread_cond_wait(c, m);
 }
 
 int __wrap_pthread_cond_timedwait(pthread_cond_t *restrict c, pthread_mutex_t *restrict m,
                                   const struct timespec *restrict t) {
-    if (chain_mode()) weft_chain_unsupported(WEFT_SYNC_COND_WAIT);
+    if (weft_chain_mode()) weft_chain_unsupported(WEFT_SYNC_COND_WAIT);
     return __real_pthread_cond_timedwait(c, m, t);
 }
 
 int __wrap_pthread_barrier_wait(pthread_barrier_t *b) {
-    if (chain_mode()) weft_chain_unsupported(WEFT_SYNC_BARRIER_WAIT);
+    if (weft_chain_mode()) weft_chain_unsupported(WEFT_SYNC_BARRIER_WAIT);
     return __real_pthread_barrier_wait(b);
 }
 
@@ -175,7 +175,7 @@ static int join_soon(pthread_t thread, void **result) {
  * thread gives its worker slot up while it waits (the thread it waits for
  * may be queued for one). */
 int __wrap_pthread_join(pthread_t thread, void **result) {
-    if (!chain_mode()) return __real_pthread_join(thread, result);
+    if (!weft_chain_mode()) return __real_pthread_join(thread, result);
     int chained = weft_chain_entry.arena != NULL;
     if (chained) weft_wait_begin();
     int rc = join_soon(thread, result);
@@ -219,7 +219,7 @@ int __wrap_pthread_create(pthread_t *restrict thread, const pthread_attr_t *rest
                               void *(*)(void *), void *restrict);
     /* Ask the mode now, so every copy of memory made for a chained thread
      * has the answer and none writes it. */
-    (void)chain_mode();
+    (void)weft_chain_mode();
     if (attr && ATTR_GUARDSIZE(attr)) {
         pthread_attr_t copy = *attr;
         ATTR_GUARDSIZE(&copy) = 0;

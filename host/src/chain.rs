@@ -516,6 +516,14 @@ fn zero_along(path: &Arc<ThreadMemory>, start: u32, len: u32) {
     while let Some(memory) = next {
         // The range belongs to a chunk being handed out: no thread uses it.
         incremental::zero_memory(&memory.memory, start, len);
+        // Its previous owner's merges are history: a lineage older than
+        // them that writes the range now is the new owner's.
+        memory
+            .merges
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .log
+            .forget(start, len);
         if let Some(image) = memory
             .image
             .lock()

@@ -26,6 +26,7 @@ pub const WEFT_FUNCTIONS: &[&str] = &[
     "arena-lookup",
     "wait-begin",
     "wait-end",
+    "available-parallelism",
 ];
 
 /// wasi-threads reports a failed spawn as a negative number; libc turns any
@@ -179,6 +180,15 @@ pub fn add_to_linker(linker: &mut Linker<ThreadState>) -> wasmtime::Result<()> {
 
     linker.func_wrap(
         WEFT_MODULE,
+        "available-parallelism",
+        |_caller: Caller<'_, ThreadState>| -> i32 {
+            std::thread::available_parallelism()
+                .map_or(1, |n| n.get().min(i32::MAX as usize) as i32)
+        },
+    )?;
+
+    linker.func_wrap(
+        WEFT_MODULE,
         "exit-current",
         |_caller: Caller<'_, ThreadState>| -> wasmtime::Result<()> {
             Err(wasmtime::Error::new(ThreadExited))
@@ -249,6 +259,13 @@ fn sync_op(index: i32) -> Option<SyncOp> {
         0 => SyncOp::CondWait,
         1 => SyncOp::BarrierWait,
         2 => SyncOp::MutexHeld,
+        3 => SyncOp::OpenmpBarrier,
+        4 => SyncOp::OpenmpCritical,
+        5 => SyncOp::OpenmpReduction,
+        6 => SyncOp::OpenmpOrdered,
+        7 => SyncOp::OpenmpCopyprivate,
+        8 => SyncOp::OpenmpFlush,
+        9 => SyncOp::OpenmpLock,
         _ => return None,
     })
 }
@@ -259,6 +276,13 @@ enum SyncOp {
     CondWait,
     BarrierWait,
     MutexHeld,
+    OpenmpBarrier,
+    OpenmpCritical,
+    OpenmpReduction,
+    OpenmpOrdered,
+    OpenmpCopyprivate,
+    OpenmpFlush,
+    OpenmpLock,
 }
 
 impl SyncOp {
@@ -267,6 +291,13 @@ impl SyncOp {
             Self::CondWait => "waits on a condition variable",
             Self::BarrierWait => "waits at a barrier",
             Self::MutexHeld => "locks a mutex that another thread holds",
+            Self::OpenmpBarrier => "waits at an OpenMP barrier of its team",
+            Self::OpenmpCritical => "enters an OpenMP critical section its team shares",
+            Self::OpenmpReduction => "combines an OpenMP reduction with its team",
+            Self::OpenmpOrdered => "runs an OpenMP ordered loop with its team",
+            Self::OpenmpCopyprivate => "shares an OpenMP copyprivate value with its team",
+            Self::OpenmpFlush => "flushes memory for the other threads of its OpenMP team",
+            Self::OpenmpLock => "sets an OpenMP lock its team shares",
         }
     }
 }

@@ -62,6 +62,25 @@ impl WriteLog {
     pub fn seq(&self) -> u32 {
         self.seq
     }
+
+    /// Forgets who wrote `len` bytes at `addr`: the range was handed to a
+    /// new owner (and zeroed), so a later merge that writes it does not
+    /// conflict with its previous owner's merges.
+    pub fn forget(&mut self, addr: u32, len: u32) {
+        let end = addr as u64 + len as u64;
+        let mut at = addr as u64;
+        while at < end {
+            let page = (at / PAGE_SIZE as u64) as u32;
+            let from = (at % PAGE_SIZE as u64) as usize;
+            let to = (end - page as u64 * PAGE_SIZE as u64).min(PAGE_SIZE as u64) as usize;
+            if from == 0 && to == PAGE_SIZE {
+                self.owners.remove(&page);
+            } else if let Some(owners) = self.owners.get_mut(&page) {
+                owners[from..to].fill((0, 0));
+            }
+            at = (page as u64 + 1) * PAGE_SIZE as u64;
+        }
+    }
 }
 
 enum LogSlot<'a> {
@@ -453,6 +472,43 @@ mod tests {
         );
         // Nothing is lost silently: the later writer's bytes are in place.
         assert_eq!(&memory[100..106], &[1, 1, 2, 2, 2, 2]);
+    }
+
+    #[test]
+    fn a_forgotten_range_takes_a_new_owner_without_conflict() {
+        // Thread 1 merges into a range; the range is then handed to a new
+        // owner whose lineage started before that merge (a reused arena
+        // chunk, zeroed along the new owner's path).
+        let mut memory = vec![0u8; 2 * WASM_PAGE_SIZE as usize];
+        let mut log = WriteLog::default();
+        let older = snapshot(&memory, vec![]);
+        let since = log.seq();
+        let first = child(&older, |m| m[4090..4200].fill(1));
+        let mut merger = Merger::with_log(&older, &mut log, since);
+        assert!(merger.merge(&mut memory, &first, 1).unwrap().is_empty());
+        let reused = child(&older, |m| m[4096..4104].fill(2));
+        let conflicts = Merger::with_log(&older, &mut log, since)
+            .merge(&mut memory.clone(), &reused, 2)
+            .unwrap();
+        assert_eq!(
+            conflicts.len(),
+            1,
+            "without forgetting, the reuse conflicts"
+        );
+
+        log.forget(4096, 8192);
+        memory[4096..12288].fill(0);
+        let conflicts = Merger::with_log(&older, &mut log, since)
+            .merge(&mut memory, &reused, 2)
+            .unwrap();
+        assert!(conflicts.is_empty());
+        assert_eq!(&memory[4094..4106], &[1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 0, 0]);
+        // Bytes outside the forgotten range still remember their writer.
+        let outside = child(&older, |m| m[4090] = 3);
+        let conflicts = Merger::with_log(&older, &mut log, since)
+            .merge(&mut memory, &outside, 3)
+            .unwrap();
+        assert_eq!(conflicts.len(), 1);
     }
 
     #[test]

@@ -45,6 +45,13 @@ typedef enum {
     WEFT_SYNC_COND_WAIT = 0,
     WEFT_SYNC_BARRIER_WAIT = 1,
     WEFT_SYNC_MUTEX_HELD = 2,
+    WEFT_SYNC_OPENMP_BARRIER = 3,
+    WEFT_SYNC_OPENMP_CRITICAL = 4,
+    WEFT_SYNC_OPENMP_REDUCTION = 5,
+    WEFT_SYNC_OPENMP_ORDERED = 6,
+    WEFT_SYNC_OPENMP_COPYPRIVATE = 7,
+    WEFT_SYNC_OPENMP_FLUSH = 8,
+    WEFT_SYNC_OPENMP_LOCK = 9,
 } weft_sync_op_t;
 
 #ifdef __wasm__
@@ -61,6 +68,9 @@ WEFT_IMPORT("arena-lookup") uint32_t weft_arena_lookup(uint32_t addr);
  * gives its worker slot up meanwhile (libweft's pthread_join does this). */
 WEFT_IMPORT("wait-begin") void weft_wait_begin(void);
 WEFT_IMPORT("wait-end") void weft_wait_end(void);
+
+/* How many threads can run at once on this host. */
+WEFT_IMPORT("available-parallelism") uint32_t weft_available_parallelism(void);
 #endif
 
 /* Merge regions (chain mode): how a region's bytes combine when a chained

@@ -1,0 +1,1780 @@
+/* libweft's OpenMP runtime: the `__kmpc_*` entry points clang emits for
+ * OpenMP on wasm32 (shared/DESIGN.md section 10 lists the ABI) and the
+ * `omp_*` API of omp.h.
+ *
+ * Local mode: a team is the encountering thread plus workers from a pool
+ * of pthreads that stay alive between parallel regions; every wait spins
+ * briefly, then sleeps on a wasm futex (memory.atomic.wait32/64).
+ *
+ * Chain mode: each chained thread runs on its own copy of memory, so a
+ * pool that waits through memory cannot work. Every parallel region
+ * creates fresh chained threads and joins them (fork and join are where
+ * their writes merge). Constructs that must see another member's writes
+ * while the region runs (barriers, critical sections, reductions,
+ * ordered loops, copyprivate, flush, locks) end the program with a clear
+ * message when the team has more than one thread; work-sharing loops,
+ * sections, single nowait, master/masked, tasks and threadprivate work.
+ * Dynamic and guided loops are split statically in chain mode: a shared
+ * counter would be one per copy. */
+#include <errno.h>
+#include <limits.h>
+#include <omp.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <weft/threads.h>
+
+#include "chain.h"
+
+typedef struct ident ident_t; /* a source location; not used */
+typedef void (*microtask_t)(int32_t *, int32_t *, ...);
+
+/* The host's id of the main thread (wasi-libc's). */
+#define WEFT_MAIN_THREAD_ID 0x3fffffff
+
+/* The most shared variables one parallel region may pass. */
+#define MAX_REGION_ARGS 64
+/* How many work-sharing constructs a team may have open at once (threads
+ * run ahead through `nowait` loops); an older one is waited for. */
+#define DISPATCH_RING 8
+
+/* libomp's schedule kinds (kmp.h enum sched_type) as clang passes them. */
+enum {
+    SCHED_STATIC_CHUNKED = 33,
+    SCHED_STATIC = 34,
+    SCHED_DYNAMIC = 35,
+    SCHED_GUIDED = 36,
+    SCHED_RUNTIME = 37,
+    SCHED_AUTO = 38,
+    SCHED_TRAPEZOIDAL = 39,
+    SCHED_STATIC_GREEDY = 40,
+    SCHED_STATIC_BALANCED = 41,
+    SCHED_GUIDED_ITERATIVE = 42,
+    SCHED_GUIDED_ANALYTICAL = 43,
+    SCHED_STATIC_STEAL = 44,
+    SCHED_STATIC_BALANCED_CHUNKED = 45,
+    SCHED_GUIDED_SIMD = 46,
+    SCHED_RUNTIME_SIMD = 47,
+    SCHED_ORDERED_FIRST = 65, /* ordered variants: the kind above plus 32 */
+    SCHED_ORDERED_LAST = 70,
+    SCHED_DIST_STATIC_CHUNKED = 91,
+    SCHED_DIST_STATIC = 92,
+    SCHED_MODIFIERS = (1 << 29) | (1 << 30), /* monotonic, nonmonotonic */
+};
+
+static _Noreturn void fail(const char *what) {
+    fprintf(stderr, "weft: OpenMP: %s\n", what);
+    fflush(stderr);
+    abort();
+}
+
+/* ---- waiting ----------------------------------------------------------
+ * Team members usually arrive within microseconds of each other: spin a
+ * little before sleeping, unless threads outnumber cores. */
+
+static _Atomic int spin_limit = 20000;
+
+static void futex_wake_all(void *addr) {
+    __builtin_wasm_memory_atomic_notify((int *)addr, UINT32_MAX);
+}
+
+/* Waits while *addr == value. */
+static void wait_while32(_Atomic uint32_t *addr, uint32_t value) {
+    for (int i = 0, n = atomic_load_explicit(&spin_limit, memory_order_relaxed); i < n; i++)
+        if (atomic_load_explicit(addr, memory_order_acquire) != value) return;
+    while (atomic_load_explicit(addr, memory_order_acquire) == value)
+        __builtin_wasm_memory_atomic_wait32((int *)addr, (int)value, -1);
+}
+
+/* Waits until *addr == value. */
+static void wait_until64(_Atomic uint64_t *addr, uint64_t value) {
+    for (int i = 0, n = atomic_load_explicit(&spin_limit, memory_order_relaxed); i < n; i++)
+        if (atomic_load_explicit(addr, memory_order_acquire) == value) return;
+    for (;;) {
+        uint64_t seen = atomic_load_explicit(addr, memory_order_acquire);
+        if (seen == value) return;
+        __builtin_wasm_memory_atomic_wait64((long long *)addr, (long long)seen, -1);
+    }
+}
+
+/* A futex lock: 0 free, 1 held, 2 held with sleepers. */
+static int lock_try(_Atomic uint32_t *lock) {
+    uint32_t free = 0;
+    return atomic_compare_exchange_strong(lock, &free, 1);
+}
+
+static void lock_acquire(_Atomic uint32_t *lock) {
+    if (lock_try(lock)) return;
+    for (int i = 0, n = atomic_load_explicit(&spin_limit, memory_order_relaxed); i < n; i++)
+        if (atomic_load_explicit(lock, memory_order_relaxed) == 0 && lock_try(lock)) return;
+    while (atomic_exchange(lock, 2) != 0) __builtin_wasm_memory_atomic_wait32((int *)lock, 2, -1);
+}
+
+static void lock_release(_Atomic uint32_t *lock) {
+    if (atomic_exchange(lock, 0) == 2) __builtin_wasm_memory_atomic_notify((int *)lock, 1);
+}
+
+/* ---- teams and threads ------------------------------------------------ */
+
+/* Internal control variables a thread carries and hands to the members of
+ * the teams it forks. */
+struct icv {
+    int nthreads;
+    int run_sched; /* SCHED_STATIC, _DYNAMIC, _GUIDED or _AUTO */
+    int run_chunk; /* 0: the kind's default */
+    int dynamic;
+};
+
+/* One open work-sharing loop of a team. */
+struct dispatch_buffer {
+    _Atomic uint32_t construct; /* the loop it serves: the team's n-th */
+    _Atomic uint32_t finished;  /* members done with it */
+    _Atomic uint64_t next;      /* first iteration nobody has claimed */
+    _Atomic uint64_t ordered;   /* the iteration whose ordered part may run */
+};
+
+struct team {
+    int nthreads;
+    int level;        /* enclosing parallel regions, this one included */
+    int active_level; /* those of them with more than one thread */
+    struct team *parent;
+    int parent_tid; /* the master's number in the parent team */
+    microtask_t fn;
+    int argc;
+    void **argv;
+    struct icv member_icv;
+    _Atomic uint32_t barrier_arrived;
+    _Atomic uint32_t barrier_generation;
+    _Atomic uint32_t single_next;
+    void *copyprivate;
+    _Atomic uint32_t running; /* local mode: workers still in the region */
+    void *serialized;         /* an `if(false)` region's allocation */
+    struct dispatch_buffer dispatch[DISPATCH_RING];
+};
+
+enum loop_kind { LOOP_STATIC, LOOP_STATIC_CHUNKED, LOOP_DYNAMIC, LOOP_GUIDED };
+
+/* This thread's part of the work-sharing loop it is in. */
+struct loop {
+    int active;
+    struct dispatch_buffer *buffer; /* NULL for a chain-mode team's loop */
+    enum loop_kind kind;
+    int ordered;
+    uint64_t trip;  /* iterations in all */
+    uint64_t chunk; /* iterations per chunk */
+    uint64_t lb;    /* the first iteration's value, as bits */
+    int64_t st;     /* and the step between iterations */
+    uint64_t next_chunk; /* static chunked: the next chunk of this thread */
+    int static_done;
+    uint64_t current, end; /* ordered: the iteration running, its chunk's end */
+    int ordered_done;      /* the current iteration ran its ordered part */
+};
+
+struct omp_thread {
+    struct team *team;
+    int tid;
+    uint32_t singles; /* single constructs this thread met in its team */
+    uint32_t loops;   /* work-sharing loops it met in its team */
+    struct loop loop;
+    struct icv icv;
+    int pushed_nthreads; /* num_threads clause of the next region */
+    int32_t gtid;
+};
+
+static _Thread_local struct omp_thread self_storage;
+static _Thread_local int self_ready;
+
+/* The initial thread's implicit region: a team of one at level 0. */
+static _Thread_local struct team solo_team;
+
+/* Process-wide settings, read from the environment at first use. */
+static struct {
+    _Atomic int ready;
+    _Atomic uint32_t lock;
+    struct icv icv;
+    int max_active_levels;
+    int thread_limit;
+    int procs;
+    int chain;
+    size_t stack_size;
+    int level_nthreads[8]; /* OMP_NUM_THREADS as a list, one per level */
+    int level_count;
+} global;
+
+static void team_init(struct team *t, int nthreads, struct team *parent, int parent_tid) {
+    memset(t, 0, sizeof *t);
+    t->nthreads = nthreads;
+    t->parent = parent;
+    t->parent_tid = parent_tid;
+    t->level = parent ? parent->level + 1 : 0;
+    t->active_level = (parent ? parent->active_level : 0) + (nthreads > 1);
+    for (uint32_t i = 0; i < DISPATCH_RING; i++) t->dispatch[i].construct = i;
+}
+
+static void read_environment(void);
+
+static struct omp_thread *self(void) {
+    struct omp_thread *me = &self_storage;
+    if (!self_ready) {
+        read_environment();
+        self_ready = 1;
+        /* The host's thread id: unique, and no shared counter that every
+         * chained thread would write. */
+        me->gtid = (int32_t)weft_thread_current_id();
+        me->icv = global.icv;
+        team_init(&solo_team, 1, NULL, 0);
+        me->team = &solo_team;
+    }
+    return me;
+}
+
+/* A member of a team of more than one in chain mode: constructs that need
+ * another member's writes while the region runs are refused. */
+static int chain_team(struct omp_thread *me) { return global.chain && me->team->nthreads > 1; }
+
+static void refuse_in_chain(struct omp_thread *me, weft_sync_op_t op) {
+    if (chain_team(me)) weft_chain_unsupported(op);
+}
+
+/* ---- environment ------------------------------------------------------ */
+
+static int parse_bool(const char *s, int fallback) {
+    if (!s) return fallback;
+    if (!strcasecmp(s, "true") || !strcmp(s, "1")) return 1;
+    if (!strcasecmp(s, "false") || !strcmp(s, "0")) return 0;
+    return fallback;
+}
+
+static int parse_positive(const char *s, int fallback) {
+    if (!s) return fallback;
+    char *end;
+    long v = strtol(s, &end, 10);
+    return end != s && v > 0 && v <= INT_MAX ? (int)v : fallback;
+}
+
+/* "static", "dynamic,4", "nonmonotonic:guided,2", "auto". */
+static void parse_schedule(const char *s, struct icv *icv) {
+    if (!s) return;
+    const char *colon = strchr(s, ':');
+    if (colon) s = colon + 1;
+    static const struct {
+        const char *name;
+        int kind;
+    } kinds[] = {{"static", SCHED_STATIC},
+                 {"dynamic", SCHED_DYNAMIC},
+                 {"guided", SCHED_GUIDED},
+                 {"auto", SCHED_AUTO}};
+    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
+        size_t n = strlen(kinds[i].name);
+        if (strncasecmp(s, kinds[i].name, n) == 0 && (s[n] == 0 || s[n] == ',')) {
+            icv->run_sched = kinds[i].kind;
+            icv->run_chunk = s[n] == ',' ? parse_positive(s + n + 1, 0) : 0;
+            return;
+        }
+    }
+}
+
+/* "64M", "512k", "1G", "4096B"; a bare number is in KiB. */
+static size_t parse_size(const char *s, size_t fallback) {
+    if (!s) return fallback;
+    char *end;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (end == s) return fallback;
+    unsigned long long unit = 1024;
+    switch (*end) {
+    case 'b': case 'B': unit = 1; break;
+    case 'k': case 'K': unit = 1024; break;
+    case 'm': case 'M': unit = 1024 * 1024; break;
+    case 'g': case 'G': unit = 1024 * 1024 * 1024; break;
+    case 0: break;
+    default: return fallback;
+    }
+    unsigned long long bytes = v * unit;
+    return bytes >= 16384 && bytes <= (1ull << 30) ? (size_t)bytes : fallback;
+}
+
+static void read_environment(void) {
+    if (atomic_load(&global.ready)) return;
+    lock_acquire(&global.lock);
+    if (!atomic_load(&global.ready)) {
+        int procs = (int)weft_available_parallelism();
+        global.procs = procs > 0 ? procs : 1;
+        global.chain = weft_chain_mode();
+        global.icv.nthreads = global.procs;
+        global.icv.run_sched = SCHED_STATIC;
+        const char *list = getenv("OMP_NUM_THREADS");
+        while (list && global.level_count < 8) {
+            char *end;
+            long v = strtol(list, &end, 10);
+            if (end == list || v <= 0 || v > INT_MAX) break;
+            global.level_nthreads[global.level_count++] = (int)v;
+            if (*end != ',') break;
+            list = end + 1;
+        }
+        if (global.level_count) global.icv.nthreads = global.level_nthreads[0];
+        parse_schedule(getenv("OMP_SCHEDULE"), &global.icv);
+        global.icv.dynamic = parse_bool(getenv("OMP_DYNAMIC"), 0);
+        int nested = parse_bool(getenv("OMP_NESTED"), -1);
+        global.max_active_levels = nested == 1             ? INT_MAX
+                                   : global.level_count > 1 ? global.level_count
+                                                            : 1;
+        global.max_active_levels =
+            parse_positive(getenv("OMP_MAX_ACTIVE_LEVELS"), global.max_active_levels);
+        global.thread_limit = parse_positive(getenv("OMP_THREAD_LIMIT"), INT_MAX);
+        global.stack_size = parse_size(getenv("OMP_STACKSIZE"), 0);
+        atomic_store(&global.ready, 1);
+    }
+    lock_release(&global.lock);
+}
+
+/* ---- parallel regions ------------------------------------------------- */
+
+/* One case per arity, as call_indirect needs the exact function type. */
+typedef void *P;
+static void invoke_microtask(microtask_t fn, int32_t *gtid, int32_t *btid, int argc, P *a) {
+    typedef int32_t *I;
+    switch (argc) {
+    case 0:
+        ((void (*)(I, I))fn)(gtid, btid);
+        return;
+    case 1:
+        ((void (*)(I, I, P))fn)(gtid, btid, a[0]);
+        return;
+    case 2:
+        ((void (*)(I, I, P, P))fn)(gtid, btid, a[0], a[1]);
+        return;
+    case 3:
+        ((void (*)(I, I, P, P, P))fn)(gtid, btid, a[0], a[1], a[2]);
+        return;
+    case 4:
+        ((void (*)(I, I, P, P, P, P))fn)(gtid, btid, a[0], a[1], a[2], a[3]);
+        return;
+    case 5:
+        ((void (*)(I, I, P, P, P, P, P))fn)(gtid, btid, a[0], a[1], a[2], a[3], a[4]);
+        return;
+    case 6:
+        ((void (*)(I, I, P, P, P, P, P, P))fn)(gtid, btid, a[0], a[1], a[2], a[3], a[4], a[5]);
+        return;
+    case 7:
+        ((void (*)(I, I, P, P, P, P, P, P, P))fn)(gtid, btid, a[0], a[1], a[2], a[3], a[4],
+            a[5], a[6]);
+        return;
+    case 8:
+        ((void (*)(I, I, P, P, P, P, P, P, P, P))fn)(gtid, btid, a[0], a[1], a[2], a[3], a[4],
+            a[5], a[6], a[7]);
+        return;
+    case 9:
+        ((void (*)(I, I, P, P, P, P, P, P, P, P, P))fn)(gtid, btid, a[0], a[1], a[2], a[3],
+            a[4], a[5], a[6], a[7], a[8]);
+        return;
+    case 10:
+        ((void (*)(I, I, P, P, P, P, P, P, P, P, P, P))fn)(gtid, btid, a[0], a[1], a[2], a[3],
+            a[4], a[5], a[6], a[7], a[8], a[9]);
+        return;
+    case 11:
+        ((void (*)(I, I, P, P, P, P, P, P, P, P, P, P, P))fn)(gtid, btid, a[0], a[1], a[2],
+            a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10]);
+        return;
+    case 12:
+        ((void (*)(I, I, P, P, P, P, P, P, P, P, P, P, P, P))fn)(gtid, btid, a[0], a[1], a[2],
+            a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11]);
+        return;
+    case 13:
+        ((void (*)(I, I, P, P, P, P, P, P, P, P, P, P, P, P, P))fn)(gtid, btid, a[0], a[1],
+            a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11], a[12]);
+        return;
+    case 14:
+        ((void (*)(I, I, P, P, P, P, P, P, P, P, P, P, P, P, P, P))fn)(gtid, btid, a[0], a[1],
+            a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11], a[12], a[13]);
+        return;
+    case 15:
+        ((void (*)(I, I, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P))fn)(gtid, btid, a[0],
+            a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11], a[12], a[13],
+            a[14]);
+        return;
+    case 16:
+        ((void (*)(I, I, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P))fn)(gtid, btid, a[0],
+            a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11], a[12], a[13],
+            a[14], a[15]);
+        return;
+    case 17:
+        ((void (*)(I, I, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P))fn)(gtid, btid,
+            a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11], a[12],
+            a[13], a[14], a[15], a[16]);
+        return;
+    case 18:
+        ((void (*)(I, I, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P))fn)(gtid, btid,
+            a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11], a[12],
+            a[13], a[14], a[15], a[16], a[17]);
+        return;
+    case 19:
+        ((void (*)(I, I, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P))fn)(gtid,
+            btid, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11],
+            a[12], a[13], a[14], a[15], a[16], a[17], a[18]);
+        return;
+    case 20:
+        ((void (*)(I, I, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P))fn)(gtid,
+            btid, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11],
+            a[12], a[13], a[14], a[15], a[16], a[17], a[18], a[19]);
+        return;
+    case 21:
+        ((void (*)(I, I, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P,
+            P))fn)(gtid, btid, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9],
+            a[10], a[11], a[12], a[13], a[14], a[15], a[16], a[17], a[18], a[19], a[20]);
+        return;
+    case 22:
+        ((void (*)(I, I, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P,
+            P))fn)(gtid, btid, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9],
+            a[10], a[11], a[12], a[13], a[14], a[15], a[16], a[17], a[18], a[19], a[20], a[21]);
+        return;
+    case 23:
+        ((void (*)(I, I, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P,
+            P))fn)(gtid, btid, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9],
+            a[10], a[11], a[12], a[13], a[14], a[15], a[16], a[17], a[18], a[19], a[20], a[21],
+            a[22]);
+        return;
+    case 24:
+        ((void (*)(I, I, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P,
+            P))fn)(gtid, btid, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9],
+            a[10], a[11], a[12], a[13], a[14], a[15], a[16], a[17], a[18], a[19], a[20], a[21],
+            a[22], a[23]);
+        return;
+    case 25:
+        ((void (*)(I, I, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P,
+            P))fn)(gtid, btid, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9],
+            a[10], a[11], a[12], a[13], a[14], a[15], a[16], a[17], a[18], a[19], a[20], a[21],
+            a[22], a[23], a[24]);
+        return;
+    case 26:
+        ((void (*)(I, I, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P,
+            P, P))fn)(gtid, btid, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9],
+            a[10], a[11], a[12], a[13], a[14], a[15], a[16], a[17], a[18], a[19], a[20], a[21],
+            a[22], a[23], a[24], a[25]);
+        return;
+    case 27:
+        ((void (*)(I, I, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P,
+            P, P, P))fn)(gtid, btid, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9],
+            a[10], a[11], a[12], a[13], a[14], a[15], a[16], a[17], a[18], a[19], a[20], a[21],
+            a[22], a[23], a[24], a[25], a[26]);
+        return;
+    case 28:
+        ((void (*)(I, I, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P,
+            P, P, P, P))fn)(gtid, btid, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8],
+            a[9], a[10], a[11], a[12], a[13], a[14], a[15], a[16], a[17], a[18], a[19], a[20],
+            a[21], a[22], a[23], a[24], a[25], a[26], a[27]);
+        return;
+    case 29:
+        ((void (*)(I, I, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P,
+            P, P, P, P, P))fn)(gtid, btid, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8],
+            a[9], a[10], a[11], a[12], a[13], a[14], a[15], a[16], a[17], a[18], a[19], a[20],
+            a[21], a[22], a[23], a[24], a[25], a[26], a[27], a[28]);
+        return;
+    case 30:
+        ((void (*)(I, I, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P,
+            P, P, P, P, P, P))fn)(gtid, btid, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7],
+            a[8], a[9], a[10], a[11], a[12], a[13], a[14], a[15], a[16], a[17], a[18], a[19],
+            a[20], a[21], a[22], a[23], a[24], a[25], a[26], a[27], a[28], a[29]);
+        return;
+    case 31:
+        ((void (*)(I, I, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P,
+            P, P, P, P, P, P, P))fn)(gtid, btid, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7],
+            a[8], a[9], a[10], a[11], a[12], a[13], a[14], a[15], a[16], a[17], a[18], a[19],
+            a[20], a[21], a[22], a[23], a[24], a[25], a[26], a[27], a[28], a[29], a[30]);
+        return;
+    case 32:
+        ((void (*)(I, I, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P,
+            P, P, P, P, P, P, P, P))fn)(gtid, btid, a[0], a[1], a[2], a[3], a[4], a[5], a[6],
+            a[7], a[8], a[9], a[10], a[11], a[12], a[13], a[14], a[15], a[16], a[17], a[18],
+            a[19], a[20], a[21], a[22], a[23], a[24], a[25], a[26], a[27], a[28], a[29], a[30],
+            a[31]);
+        return;
+    case 33:
+        ((void (*)(I, I, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P,
+            P, P, P, P, P, P, P, P, P))fn)(gtid, btid, a[0], a[1], a[2], a[3], a[4], a[5], a[6],
+            a[7], a[8], a[9], a[10], a[11], a[12], a[13], a[14], a[15], a[16], a[17], a[18],
+            a[19], a[20], a[21], a[22], a[23], a[24], a[25], a[26], a[27], a[28], a[29], a[30],
+            a[31], a[32]);
+        return;
+    case 34:
+        ((void (*)(I, I, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P,
+            P, P, P, P, P, P, P, P, P, P))fn)(gtid, btid, a[0], a[1], a[2], a[3], a[4], a[5],
+            a[6], a[7], a[8], a[9], a[10], a[11], a[12], a[13], a[14], a[15], a[16], a[17],
+            a[18], a[19], a[20], a[21], a[22], a[23], a[24], a[25], a[26], a[27], a[28], a[29],
+            a[30], a[31], a[32], a[33]);
+        return;
+    case 35:
+        ((void (*)(I, I, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P,
+            P, P, P, P, P, P, P, P, P, P, P))fn)(gtid, btid, a[0], a[1], a[2], a[3], a[4], a[5],
+            a[6], a[7], a[8], a[9], a[10], a[11], a[12], a[13], a[14], a[15], a[16], a[17],
+            a[18], a[19], a[20], a[21], a[22], a[23], a[24], a[25], a[26], a[27], a[28], a[29],
+            a[30], a[31], a[32], a[33], a[34]);
+        return;
+    case 36:
+        ((void (*)(I, I, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P,
+            P, P, P, P, P, P, P, P, P, P, P, P))fn)(gtid, btid, a[0], a[1], a[2], a[3], a[4],
+            a[5], a[6], a[7], a[8], a[9], a[10], a[11], a[12], a[13], a[14], a[15], a[16],
+            a[17], a[18], a[19], a[20], a[21], a[22], a[23], a[24], a[25], a[26], a[27], a[28],
+            a[29], a[30], a[31], a[32], a[33], a[34], a[35]);
+        return;
+    case 37:
+        ((void (*)(I, I, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P,
+            P, P, P, P, P, P, P, P, P, P, P, P, P))fn)(gtid, btid, a[0], a[1], a[2], a[3], a[4],
+            a[5], a[6], a[7], a[8], a[9], a[10], a[11], a[12], a[13], a[14], a[15], a[16],
+            a[17], a[18], a[19], a[20], a[21], a[22], a[23], a[24], a[25], a[26], a[27], a[28],
+            a[29], a[30], a[31], a[32], a[33], a[34], a[35], a[36]);
+        return;
+    case 38:
+        ((void (*)(I, I, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P,
+            P, P, P, P, P, P, P, P, P, P, P, P, P, P))fn)(gtid, btid, a[0], a[1], a[2], a[3],
+            a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11], a[12], a[13], a[14], a[15], a[16],
+            a[17], a[18], a[19], a[20], a[21], a[22], a[23], a[24], a[25], a[26], a[27], a[28],
+            a[29], a[30], a[31], a[32], a[33], a[34], a[35], a[36], a[37]);
+        return;
+    case 39:
+        ((void (*)(I, I, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P,
+            P, P, P, P, P, P, P, P, P, P, P, P, P, P, P))fn)(gtid, btid, a[0], a[1], a[2], a[3],
+            a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11], a[12], a[13], a[14], a[15], a[16],
+            a[17], a[18], a[19], a[20], a[21], a[22], a[23], a[24], a[25], a[26], a[27], a[28],
+            a[29], a[30], a[31], a[32], a[33], a[34], a[35], a[36], a[37], a[38]);
+        return;
+    case 40:
+        ((void (*)(I, I, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P,
+            P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P))fn)(gtid, btid, a[0], a[1], a[2],
+            a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11], a[12], a[13], a[14], a[15],
+            a[16], a[17], a[18], a[19], a[20], a[21], a[22], a[23], a[24], a[25], a[26], a[27],
+            a[28], a[29], a[30], a[31], a[32], a[33], a[34], a[35], a[36], a[37], a[38], a[39]);
+        return;
+    case 41:
+        ((void (*)(I, I, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P,
+            P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P))fn)(gtid, btid, a[0], a[1], a[2],
+            a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11], a[12], a[13], a[14], a[15],
+            a[16], a[17], a[18], a[19], a[20], a[21], a[22], a[23], a[24], a[25], a[26], a[27],
+            a[28], a[29], a[30], a[31], a[32], a[33], a[34], a[35], a[36], a[37], a[38], a[39],
+            a[40]);
+        return;
+    case 42:
+        ((void (*)(I, I, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P,
+            P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P))fn)(gtid, btid, a[0], a[1],
+            a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11], a[12], a[13], a[14],
+            a[15], a[16], a[17], a[18], a[19], a[20], a[21], a[22], a[23], a[24], a[25], a[26],
+            a[27], a[28], a[29], a[30], a[31], a[32], a[33], a[34], a[35], a[36], a[37], a[38],
+            a[39], a[40], a[41]);
+        return;
+    case 43:
+        ((void (*)(I, I, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P,
+            P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P))fn)(gtid, btid, a[0], a[1],
+            a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11], a[12], a[13], a[14],
+            a[15], a[16], a[17], a[18], a[19], a[20], a[21], a[22], a[23], a[24], a[25], a[26],
+            a[27], a[28], a[29], a[30], a[31], a[32], a[33], a[34], a[35], a[36], a[37], a[38],
+            a[39], a[40], a[41], a[42]);
+        return;
+    case 44:
+        ((void (*)(I, I, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P,
+            P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P))fn)(gtid, btid, a[0],
+            a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11], a[12], a[13],
+            a[14], a[15], a[16], a[17], a[18], a[19], a[20], a[21], a[22], a[23], a[24], a[25],
+            a[26], a[27], a[28], a[29], a[30], a[31], a[32], a[33], a[34], a[35], a[36], a[37],
+            a[38], a[39], a[40], a[41], a[42], a[43]);
+        return;
+    case 45:
+        ((void (*)(I, I, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P,
+            P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P))fn)(gtid, btid, a[0],
+            a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11], a[12], a[13],
+            a[14], a[15], a[16], a[17], a[18], a[19], a[20], a[21], a[22], a[23], a[24], a[25],
+            a[26], a[27], a[28], a[29], a[30], a[31], a[32], a[33], a[34], a[35], a[36], a[37],
+            a[38], a[39], a[40], a[41], a[42], a[43], a[44]);
+        return;
+    case 46:
+        ((void (*)(I, I, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P,
+            P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P))fn)(gtid, btid,
+            a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11], a[12],
+            a[13], a[14], a[15], a[16], a[17], a[18], a[19], a[20], a[21], a[22], a[23], a[24],
+            a[25], a[26], a[27], a[28], a[29], a[30], a[31], a[32], a[33], a[34], a[35], a[36],
+            a[37], a[38], a[39], a[40], a[41], a[42], a[43], a[44], a[45]);
+        return;
+    case 47:
+        ((void (*)(I, I, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P,
+            P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P))fn)(gtid, btid,
+            a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11], a[12],
+            a[13], a[14], a[15], a[16], a[17], a[18], a[19], a[20], a[21], a[22], a[23], a[24],
+            a[25], a[26], a[27], a[28], a[29], a[30], a[31], a[32], a[33], a[34], a[35], a[36],
+            a[37], a[38], a[39], a[40], a[41], a[42], a[43], a[44], a[45], a[46]);
+        return;
+    case 48:
+        ((void (*)(I, I, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P,
+            P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P))fn)(gtid,
+            btid, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11],
+            a[12], a[13], a[14], a[15], a[16], a[17], a[18], a[19], a[20], a[21], a[22], a[23],
+            a[24], a[25], a[26], a[27], a[28], a[29], a[30], a[31], a[32], a[33], a[34], a[35],
+            a[36], a[37], a[38], a[39], a[40], a[41], a[42], a[43], a[44], a[45], a[46], a[47]);
+        return;
+    case 49:
+        ((void (*)(I, I, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P,
+            P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P))fn)(gtid,
+            btid, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11],
+            a[12], a[13], a[14], a[15], a[16], a[17], a[18], a[19], a[20], a[21], a[22], a[23],
+            a[24], a[25], a[26], a[27], a[28], a[29], a[30], a[31], a[32], a[33], a[34], a[35],
+            a[36], a[37], a[38], a[39], a[40], a[41], a[42], a[43], a[44], a[45], a[46], a[47],
+            a[48]);
+        return;
+    case 50:
+        ((void (*)(I, I, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P,
+            P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P,
+            P))fn)(gtid, btid, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9],
+            a[10], a[11], a[12], a[13], a[14], a[15], a[16], a[17], a[18], a[19], a[20], a[21],
+            a[22], a[23], a[24], a[25], a[26], a[27], a[28], a[29], a[30], a[31], a[32], a[33],
+            a[34], a[35], a[36], a[37], a[38], a[39], a[40], a[41], a[42], a[43], a[44], a[45],
+            a[46], a[47], a[48], a[49]);
+        return;
+    case 51:
+        ((void (*)(I, I, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P,
+            P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P,
+            P))fn)(gtid, btid, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9],
+            a[10], a[11], a[12], a[13], a[14], a[15], a[16], a[17], a[18], a[19], a[20], a[21],
+            a[22], a[23], a[24], a[25], a[26], a[27], a[28], a[29], a[30], a[31], a[32], a[33],
+            a[34], a[35], a[36], a[37], a[38], a[39], a[40], a[41], a[42], a[43], a[44], a[45],
+            a[46], a[47], a[48], a[49], a[50]);
+        return;
+    case 52:
+        ((void (*)(I, I, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P,
+            P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P,
+            P))fn)(gtid, btid, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9],
+            a[10], a[11], a[12], a[13], a[14], a[15], a[16], a[17], a[18], a[19], a[20], a[21],
+            a[22], a[23], a[24], a[25], a[26], a[27], a[28], a[29], a[30], a[31], a[32], a[33],
+            a[34], a[35], a[36], a[37], a[38], a[39], a[40], a[41], a[42], a[43], a[44], a[45],
+            a[46], a[47], a[48], a[49], a[50], a[51]);
+        return;
+    case 53:
+        ((void (*)(I, I, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P,
+            P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P,
+            P))fn)(gtid, btid, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9],
+            a[10], a[11], a[12], a[13], a[14], a[15], a[16], a[17], a[18], a[19], a[20], a[21],
+            a[22], a[23], a[24], a[25], a[26], a[27], a[28], a[29], a[30], a[31], a[32], a[33],
+            a[34], a[35], a[36], a[37], a[38], a[39], a[40], a[41], a[42], a[43], a[44], a[45],
+            a[46], a[47], a[48], a[49], a[50], a[51], a[52]);
+        return;
+    case 54:
+        ((void (*)(I, I, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P,
+            P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P,
+            P, P))fn)(gtid, btid, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9],
+            a[10], a[11], a[12], a[13], a[14], a[15], a[16], a[17], a[18], a[19], a[20], a[21],
+            a[22], a[23], a[24], a[25], a[26], a[27], a[28], a[29], a[30], a[31], a[32], a[33],
+            a[34], a[35], a[36], a[37], a[38], a[39], a[40], a[41], a[42], a[43], a[44], a[45],
+            a[46], a[47], a[48], a[49], a[50], a[51], a[52], a[53]);
+        return;
+    case 55:
+        ((void (*)(I, I, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P,
+            P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P,
+            P, P, P))fn)(gtid, btid, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9],
+            a[10], a[11], a[12], a[13], a[14], a[15], a[16], a[17], a[18], a[19], a[20], a[21],
+            a[22], a[23], a[24], a[25], a[26], a[27], a[28], a[29], a[30], a[31], a[32], a[33],
+            a[34], a[35], a[36], a[37], a[38], a[39], a[40], a[41], a[42], a[43], a[44], a[45],
+            a[46], a[47], a[48], a[49], a[50], a[51], a[52], a[53], a[54]);
+        return;
+    case 56:
+        ((void (*)(I, I, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P,
+            P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P,
+            P, P, P, P))fn)(gtid, btid, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8],
+            a[9], a[10], a[11], a[12], a[13], a[14], a[15], a[16], a[17], a[18], a[19], a[20],
+            a[21], a[22], a[23], a[24], a[25], a[26], a[27], a[28], a[29], a[30], a[31], a[32],
+            a[33], a[34], a[35], a[36], a[37], a[38], a[39], a[40], a[41], a[42], a[43], a[44],
+            a[45], a[46], a[47], a[48], a[49], a[50], a[51], a[52], a[53], a[54], a[55]);
+        return;
+    case 57:
+        ((void (*)(I, I, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P,
+            P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P,
+            P, P, P, P, P))fn)(gtid, btid, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8],
+            a[9], a[10], a[11], a[12], a[13], a[14], a[15], a[16], a[17], a[18], a[19], a[20],
+            a[21], a[22], a[23], a[24], a[25], a[26], a[27], a[28], a[29], a[30], a[31], a[32],
+            a[33], a[34], a[35], a[36], a[37], a[38], a[39], a[40], a[41], a[42], a[43], a[44],
+            a[45], a[46], a[47], a[48], a[49], a[50], a[51], a[52], a[53], a[54], a[55], a[56]);
+        return;
+    case 58:
+        ((void (*)(I, I, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P,
+            P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P,
+            P, P, P, P, P, P))fn)(gtid, btid, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7],
+            a[8], a[9], a[10], a[11], a[12], a[13], a[14], a[15], a[16], a[17], a[18], a[19],
+            a[20], a[21], a[22], a[23], a[24], a[25], a[26], a[27], a[28], a[29], a[30], a[31],
+            a[32], a[33], a[34], a[35], a[36], a[37], a[38], a[39], a[40], a[41], a[42], a[43],
+            a[44], a[45], a[46], a[47], a[48], a[49], a[50], a[51], a[52], a[53], a[54], a[55],
+            a[56], a[57]);
+        return;
+    case 59:
+        ((void (*)(I, I, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P,
+            P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P,
+            P, P, P, P, P, P, P))fn)(gtid, btid, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7],
+            a[8], a[9], a[10], a[11], a[12], a[13], a[14], a[15], a[16], a[17], a[18], a[19],
+            a[20], a[21], a[22], a[23], a[24], a[25], a[26], a[27], a[28], a[29], a[30], a[31],
+            a[32], a[33], a[34], a[35], a[36], a[37], a[38], a[39], a[40], a[41], a[42], a[43],
+            a[44], a[45], a[46], a[47], a[48], a[49], a[50], a[51], a[52], a[53], a[54], a[55],
+            a[56], a[57], a[58]);
+        return;
+    case 60:
+        ((void (*)(I, I, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P,
+            P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P,
+            P, P, P, P, P, P, P, P))fn)(gtid, btid, a[0], a[1], a[2], a[3], a[4], a[5], a[6],
+            a[7], a[8], a[9], a[10], a[11], a[12], a[13], a[14], a[15], a[16], a[17], a[18],
+            a[19], a[20], a[21], a[22], a[23], a[24], a[25], a[26], a[27], a[28], a[29], a[30],
+            a[31], a[32], a[33], a[34], a[35], a[36], a[37], a[38], a[39], a[40], a[41], a[42],
+            a[43], a[44], a[45], a[46], a[47], a[48], a[49], a[50], a[51], a[52], a[53], a[54],
+            a[55], a[56], a[57], a[58], a[59]);
+        return;
+    case 61:
+        ((void (*)(I, I, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P,
+            P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P,
+            P, P, P, P, P, P, P, P, P))fn)(gtid, btid, a[0], a[1], a[2], a[3], a[4], a[5], a[6],
+            a[7], a[8], a[9], a[10], a[11], a[12], a[13], a[14], a[15], a[16], a[17], a[18],
+            a[19], a[20], a[21], a[22], a[23], a[24], a[25], a[26], a[27], a[28], a[29], a[30],
+            a[31], a[32], a[33], a[34], a[35], a[36], a[37], a[38], a[39], a[40], a[41], a[42],
+            a[43], a[44], a[45], a[46], a[47], a[48], a[49], a[50], a[51], a[52], a[53], a[54],
+            a[55], a[56], a[57], a[58], a[59], a[60]);
+        return;
+    case 62:
+        ((void (*)(I, I, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P,
+            P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P,
+            P, P, P, P, P, P, P, P, P, P))fn)(gtid, btid, a[0], a[1], a[2], a[3], a[4], a[5],
+            a[6], a[7], a[8], a[9], a[10], a[11], a[12], a[13], a[14], a[15], a[16], a[17],
+            a[18], a[19], a[20], a[21], a[22], a[23], a[24], a[25], a[26], a[27], a[28], a[29],
+            a[30], a[31], a[32], a[33], a[34], a[35], a[36], a[37], a[38], a[39], a[40], a[41],
+            a[42], a[43], a[44], a[45], a[46], a[47], a[48], a[49], a[50], a[51], a[52], a[53],
+            a[54], a[55], a[56], a[57], a[58], a[59], a[60], a[61]);
+        return;
+    case 63:
+        ((void (*)(I, I, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P,
+            P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P,
+            P, P, P, P, P, P, P, P, P, P, P))fn)(gtid, btid, a[0], a[1], a[2], a[3], a[4], a[5],
+            a[6], a[7], a[8], a[9], a[10], a[11], a[12], a[13], a[14], a[15], a[16], a[17],
+            a[18], a[19], a[20], a[21], a[22], a[23], a[24], a[25], a[26], a[27], a[28], a[29],
+            a[30], a[31], a[32], a[33], a[34], a[35], a[36], a[37], a[38], a[39], a[40], a[41],
+            a[42], a[43], a[44], a[45], a[46], a[47], a[48], a[49], a[50], a[51], a[52], a[53],
+            a[54], a[55], a[56], a[57], a[58], a[59], a[60], a[61], a[62]);
+        return;
+    case 64:
+        ((void (*)(I, I, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P,
+            P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P,
+            P, P, P, P, P, P, P, P, P, P, P, P))fn)(gtid, btid, a[0], a[1], a[2], a[3], a[4],
+            a[5], a[6], a[7], a[8], a[9], a[10], a[11], a[12], a[13], a[14], a[15], a[16],
+            a[17], a[18], a[19], a[20], a[21], a[22], a[23], a[24], a[25], a[26], a[27], a[28],
+            a[29], a[30], a[31], a[32], a[33], a[34], a[35], a[36], a[37], a[38], a[39], a[40],
+            a[41], a[42], a[43], a[44], a[45], a[46], a[47], a[48], a[49], a[50], a[51], a[52],
+            a[53], a[54], a[55], a[56], a[57], a[58], a[59], a[60], a[61], a[62], a[63]);
+        return;
+    }
+}
+
+/* Runs the region's body as member `tid` of `t`, then gives the thread
+ * its state back. */
+static void run_member(struct omp_thread *me, struct team *t, int tid) {
+    struct omp_thread saved = *me;
+    me->team = t;
+    me->tid = tid;
+    me->singles = 0;
+    me->loops = 0;
+    me->icv = t->member_icv;
+    me->pushed_nthreads = 0;
+    int32_t gtid = me->gtid, btid = tid;
+    invoke_microtask(t->fn, &gtid, &btid, t->argc, t->argv);
+    int32_t keep_gtid = me->gtid;
+    *me = saved;
+    me->gtid = keep_gtid;
+}
+
+/* A pooled worker (local mode): it sleeps on `go` between regions. */
+struct worker {
+    _Atomic uint32_t go;
+    struct team *team;
+    int tid;
+    struct worker *next_idle;
+};
+
+static _Atomic uint32_t pool_lock;
+static struct worker *pool_idle;
+
+static void *worker_main(void *arg) {
+    struct worker *w = arg;
+    struct omp_thread *me = self();
+    uint32_t seen = 0;
+    for (;;) {
+        wait_while32(&w->go, seen);
+        seen = atomic_load(&w->go);
+        struct team *t = w->team;
+        run_member(me, t, w->tid);
+        lock_acquire(&pool_lock);
+        w->next_idle = pool_idle;
+        pool_idle = w;
+        lock_release(&pool_lock);
+        /* The last touch of the team: the master may return at once. */
+        if (atomic_fetch_sub(&t->running, 1) == 1) futex_wake_all(&t->running);
+    }
+    return NULL;
+}
+
+static int start_thread(pthread_t *thread, void *(*fn)(void *), void *arg) {
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    if (global.stack_size) pthread_attr_setstacksize(&attr, global.stack_size);
+    int rc = pthread_create(thread, &attr, fn, arg);
+    pthread_attr_destroy(&attr);
+    return rc;
+}
+
+/* An idle worker, or a new one; NULL when no thread can be created. */
+static struct worker *take_worker(void) {
+    lock_acquire(&pool_lock);
+    struct worker *w = pool_idle;
+    if (w) pool_idle = w->next_idle;
+    lock_release(&pool_lock);
+    if (w) return w;
+    w = calloc(1, sizeof *w);
+    if (!w) return NULL;
+    pthread_t thread;
+    if (start_thread(&thread, worker_main, w) != 0) {
+        free(w);
+        return NULL;
+    }
+    pthread_detach(thread);
+    return w;
+}
+
+static void fork_local(struct omp_thread *me, struct team *t, int nthreads) {
+    struct worker *workers[nthreads];
+    int got = 1;
+    while (got < nthreads && (workers[got] = take_worker()) != NULL) got++;
+    /* Fewer threads than asked when the host has no more: OpenMP allows
+     * it, and the team size is fixed before any member starts. */
+    t->nthreads = got;
+    t->active_level = t->parent->active_level + (got > 1);
+    if (got > global.procs) atomic_store_explicit(&spin_limit, 100, memory_order_relaxed);
+    atomic_store(&t->running, (uint32_t)(got - 1));
+    for (int i = 1; i < got; i++) {
+        workers[i]->team = t;
+        workers[i]->tid = i;
+        atomic_fetch_add(&workers[i]->go, 1);
+        __builtin_wasm_memory_atomic_notify((int *)&workers[i]->go, 1);
+    }
+    run_member(me, t, 0);
+    for (uint32_t left; (left = atomic_load(&t->running)) != 0;) wait_while32(&t->running, left);
+}
+
+struct chain_member {
+    struct team *team;
+    int tid;
+};
+
+static void *chain_member_main(void *arg) {
+    struct chain_member *m = arg;
+    run_member(self(), m->team, m->tid);
+    return NULL;
+}
+
+/* Chain mode: fresh chained threads, created after the team is complete
+ * (each starts from a snapshot taken at its creation) and joined. */
+static void fork_chain(struct omp_thread *me, struct team *t, int nthreads) {
+    struct chain_member members[nthreads];
+    pthread_t threads[nthreads];
+    for (int i = 1; i < nthreads; i++) {
+        members[i].team = t;
+        members[i].tid = i;
+    }
+    for (int i = 1; i < nthreads; i++) {
+        int rc = start_thread(&threads[i], chain_member_main, &members[i]);
+        if (rc != 0) {
+            char line[160];
+            snprintf(line, sizeof line,
+                     "could not start thread %d of a team of %d in chain mode (%s); "
+                     "lower OMP_NUM_THREADS or raise --max-threads",
+                     i, nthreads, strerror(rc));
+            fail(line);
+        }
+    }
+    run_member(me, t, 0);
+    for (int i = 1; i < nthreads; i++) pthread_join(threads[i], NULL);
+}
+
+/* The size of the team a region encountered by `me` gets. */
+static int team_size(struct omp_thread *me) {
+    int n = me->pushed_nthreads ? me->pushed_nthreads : me->icv.nthreads;
+    me->pushed_nthreads = 0;
+    if (me->team->active_level >= global.max_active_levels) return 1;
+    if (n > global.thread_limit) n = global.thread_limit;
+    return n < 1 ? 1 : n;
+}
+
+/* The nthreads ICV the members of a team at `level` start with. */
+static struct icv member_icv(struct omp_thread *me, int level) {
+    struct icv icv = me->icv;
+    if (level < global.level_count) icv.nthreads = global.level_nthreads[level];
+    return icv;
+}
+
+void __kmpc_fork_call(ident_t *loc, int32_t argc, microtask_t fn, ...) {
+    (void)loc;
+    struct omp_thread *me = self();
+    if (argc < 0 || argc > MAX_REGION_ARGS) {
+        char line[120];
+        snprintf(line, sizeof line,
+                 "a parallel region with %d shared variables (at most %d are supported)", argc,
+                 MAX_REGION_ARGS);
+        fail(line);
+    }
+    void *argv[MAX_REGION_ARGS];
+    va_list ap;
+    va_start(ap, fn);
+    for (int i = 0; i < argc; i++) argv[i] = va_arg(ap, void *);
+    va_end(ap);
+
+    int nthreads = team_size(me);
+    struct team t;
+    team_init(&t, nthreads, me->team, me->tid);
+    t.fn = fn;
+    t.argc = argc;
+    t.argv = argv;
+    t.member_icv = member_icv(me, t.level);
+    if (nthreads == 1) run_member(me, &t, 0);
+    else if (global.chain) fork_chain(me, &t, nthreads);
+    else fork_local(me, &t, nthreads);
+}
+
+void __kmpc_push_num_threads(ident_t *loc, int32_t gtid, int32_t nthreads) {
+    (void)loc, (void)gtid;
+    self()->pushed_nthreads = nthreads > 0 ? nthreads : 0;
+}
+
+void __kmpc_push_proc_bind(ident_t *loc, int32_t gtid, int32_t bind) {
+    (void)loc, (void)gtid, (void)bind; /* no places: binding is the OS's */
+}
+
+/* `if(false)` regions: the encountering thread alone, one level deeper. */
+struct serialized {
+    struct team team;
+    struct omp_thread saved;
+};
+
+void __kmpc_serialized_parallel(ident_t *loc, int32_t gtid) {
+    (void)loc, (void)gtid;
+    struct omp_thread *me = self();
+    me->pushed_nthreads = 0;
+    struct serialized *s = malloc(sizeof *s);
+    if (!s) fail("out of memory for a serialized parallel region");
+    s->saved = *me;
+    team_init(&s->team, 1, me->team, me->tid);
+    s->team.member_icv = member_icv(me, s->team.level);
+    s->team.serialized = s;
+    me->team = &s->team;
+    me->tid = 0;
+    me->singles = 0;
+    me->loops = 0;
+    me->icv = s->team.member_icv;
+}
+
+void __kmpc_end_serialized_parallel(ident_t *loc, int32_t gtid) {
+    (void)loc, (void)gtid;
+    struct omp_thread *me = self();
+    struct serialized *s = me->team->serialized;
+    int32_t keep_gtid = me->gtid;
+    *me = s->saved;
+    me->gtid = keep_gtid;
+    free(s);
+}
+
+int32_t __kmpc_global_thread_num(ident_t *loc) {
+    (void)loc;
+    return self()->gtid;
+}
+
+int32_t __kmpc_bound_thread_num(ident_t *loc) {
+    (void)loc;
+    return self()->tid;
+}
+
+int32_t __kmpc_bound_num_threads(ident_t *loc) {
+    (void)loc;
+    return self()->team->nthreads;
+}
+
+int32_t __kmpc_in_parallel(ident_t *loc) {
+    (void)loc;
+    return self()->team->active_level > 0;
+}
+
+int32_t __kmpc_ok_to_fork(ident_t *loc) {
+    (void)loc;
+    return 1;
+}
+
+void __kmpc_begin(ident_t *loc, int32_t flags) { (void)loc, (void)flags; }
+void __kmpc_end(ident_t *loc) { (void)loc; }
+
+/* ---- barriers and simple constructs ----------------------------------- */
+
+static void team_barrier(struct omp_thread *me) {
+    struct team *t = me->team;
+    if (t->nthreads <= 1) return;
+    refuse_in_chain(me, WEFT_SYNC_OPENMP_BARRIER);
+    uint32_t generation = atomic_load(&t->barrier_generation);
+    if (atomic_fetch_add(&t->barrier_arrived, 1) + 1 == (uint32_t)t->nthreads) {
+        atomic_store(&t->barrier_arrived, 0);
+        atomic_store(&t->barrier_generation, generation + 1);
+        futex_wake_all(&t->barrier_generation);
+    } else {
+        wait_while32(&t->barrier_generation, generation);
+    }
+}
+
+void __kmpc_barrier(ident_t *loc, int32_t gtid) {
+    (void)loc, (void)gtid;
+    team_barrier(self());
+}
+
+/* Cancellation is off (OMP_CANCELLATION is not supported): a cancel
+ * construct does nothing and no region is ever cancelled. */
+int32_t __kmpc_cancel_barrier(ident_t *loc, int32_t gtid) {
+    (void)loc, (void)gtid;
+    team_barrier(self());
+    return 0;
+}
+
+int32_t __kmpc_cancel(ident_t *loc, int32_t gtid, int32_t kind) {
+    (void)loc, (void)gtid, (void)kind;
+    return 0;
+}
+
+int32_t __kmpc_cancellationpoint(ident_t *loc, int32_t gtid, int32_t kind) {
+    (void)loc, (void)gtid, (void)kind;
+    return 0;
+}
+
+void __kmpc_flush(ident_t *loc) {
+    (void)loc;
+    refuse_in_chain(self(), WEFT_SYNC_OPENMP_FLUSH);
+    atomic_thread_fence(memory_order_seq_cst);
+}
+
+int32_t __kmpc_master(ident_t *loc, int32_t gtid) {
+    (void)loc, (void)gtid;
+    return self()->tid == 0;
+}
+
+void __kmpc_end_master(ident_t *loc, int32_t gtid) { (void)loc, (void)gtid; }
+
+int32_t __kmpc_masked(ident_t *loc, int32_t gtid, int32_t filter) {
+    (void)loc, (void)gtid;
+    return self()->tid == filter;
+}
+
+void __kmpc_end_masked(ident_t *loc, int32_t gtid) { (void)loc, (void)gtid; }
+
+/* The first member to reach its n-th single construct runs it. In chain
+ * mode each member has its own copy of the counter, so member 0 runs it. */
+int32_t __kmpc_single(ident_t *loc, int32_t gtid) {
+    (void)loc, (void)gtid;
+    struct omp_thread *me = self();
+    struct team *t = me->team;
+    if (t->nthreads <= 1) return 1;
+    if (global.chain) return me->tid == 0;
+    uint32_t mine = me->singles++;
+    return atomic_compare_exchange_strong(&t->single_next, &mine, mine + 1);
+}
+
+void __kmpc_end_single(ident_t *loc, int32_t gtid) { (void)loc, (void)gtid; }
+
+void __kmpc_copyprivate(ident_t *loc, int32_t gtid, size_t size, void *data,
+                        void (*copy)(void *, void *), int32_t didit) {
+    (void)loc, (void)gtid, (void)size;
+    struct omp_thread *me = self();
+    struct team *t = me->team;
+    if (t->nthreads <= 1) return;
+    refuse_in_chain(me, WEFT_SYNC_OPENMP_COPYPRIVATE);
+    if (didit) t->copyprivate = data;
+    team_barrier(me);
+    if (!didit) copy(data, t->copyprivate);
+    team_barrier(me);
+}
+
+/* A critical section's lock is the first word of the compiler's 32-byte
+ * zeroed name object, shared by every file that names it (weft-cc makes
+ * those objects weak). */
+void __kmpc_critical(ident_t *loc, int32_t gtid, void *name) {
+    (void)loc, (void)gtid;
+    refuse_in_chain(self(), WEFT_SYNC_OPENMP_CRITICAL);
+    lock_acquire(name);
+}
+
+void __kmpc_critical_with_hint(ident_t *loc, int32_t gtid, void *name, uint32_t hint) {
+    (void)hint;
+    __kmpc_critical(loc, gtid, name);
+}
+
+void __kmpc_end_critical(ident_t *loc, int32_t gtid, void *name) {
+    (void)loc, (void)gtid;
+    lock_release(name);
+}
+
+/* Reductions: always answer 1, "combine into the shared variables
+ * yourself, holding `lock`", which works for every type and operator. */
+int32_t __kmpc_reduce_nowait(ident_t *loc, int32_t gtid, int32_t nvars, size_t size, void *data,
+                             void (*reduce)(void *, void *), void *lock) {
+    (void)loc, (void)gtid, (void)nvars, (void)size, (void)data, (void)reduce;
+    struct omp_thread *me = self();
+    if (me->team->nthreads <= 1) return 1;
+    refuse_in_chain(me, WEFT_SYNC_OPENMP_REDUCTION);
+    lock_acquire(lock);
+    return 1;
+}
+
+void __kmpc_end_reduce_nowait(ident_t *loc, int32_t gtid, void *lock) {
+    (void)loc, (void)gtid;
+    if (self()->team->nthreads > 1) lock_release(lock);
+}
+
+int32_t __kmpc_reduce(ident_t *loc, int32_t gtid, int32_t nvars, size_t size, void *data,
+                      void (*reduce)(void *, void *), void *lock) {
+    return __kmpc_reduce_nowait(loc, gtid, nvars, size, data, reduce, lock);
+}
+
+void __kmpc_end_reduce(ident_t *loc, int32_t gtid, void *lock) {
+    __kmpc_end_reduce_nowait(loc, gtid, lock);
+    team_barrier(self());
+}
+
+/* ---- work-sharing loops ------------------------------------------------
+ * Iterations are numbered 0..trip-1; iteration i has the value lb + i*st,
+ * computed modulo 2^64 and truncated to the loop's type, which is exact
+ * for the four integer types. */
+
+static uint64_t trip_count(int is_signed, uint64_t lb, uint64_t ub, int64_t st) {
+    if (st == 0) return 0;
+    int empty = is_signed ? (st > 0 ? (int64_t)ub < (int64_t)lb : (int64_t)ub > (int64_t)lb)
+                          : (st > 0 ? ub < lb : ub > lb);
+    if (empty) return 0;
+    uint64_t span = st > 0 ? ub - lb : lb - ub;
+    uint64_t step = st > 0 ? (uint64_t)st : -(uint64_t)st;
+    return span / step + 1;
+}
+
+static uint64_t iteration_value(uint64_t lb, int64_t st, uint64_t i) {
+    return lb + i * (uint64_t)st;
+}
+
+/* This member's block of a loop split evenly: the first trip % n members
+ * get one iteration more, as libgomp and libomp split it. */
+static void balanced_block(uint64_t trip, int nthreads, int tid, uint64_t *begin,
+                           uint64_t *count) {
+    uint64_t q = trip / (uint64_t)nthreads, r = trip % (uint64_t)nthreads;
+    uint64_t t = (uint64_t)tid;
+    *begin = t * q + (t < r ? t : r);
+    *count = q + (t < r);
+}
+
+static void static_init(int32_t sched, int is_signed, int32_t *last, uint64_t *plb,
+                        uint64_t *pub, int64_t *pstride, int64_t incr, int64_t chunk) {
+    struct omp_thread *me = self();
+    int nthreads = me->team->nthreads, tid = me->tid;
+    uint64_t lb = *plb, trip = trip_count(is_signed, lb, *pub, incr);
+    sched &= ~SCHED_MODIFIERS;
+    if (trip == 0) {
+        *last = 0;
+        *pstride = incr;
+        return;
+    }
+    int chunked = (sched == SCHED_STATIC_CHUNKED || sched == SCHED_DIST_STATIC_CHUNKED ||
+                   sched == SCHED_STATIC_BALANCED_CHUNKED) &&
+                  chunk > 0;
+    if (chunked) {
+        uint64_t c = (uint64_t)chunk;
+        uint64_t span = c * (uint64_t)incr;
+        *plb = lb + (uint64_t)tid * span;
+        *pub = *plb + span - (uint64_t)incr;
+        *pstride = (int64_t)(span * (uint64_t)nthreads);
+        *last = (uint64_t)tid == ((trip - 1) / c) % (uint64_t)nthreads;
+        return;
+    }
+    uint64_t begin, count;
+    balanced_block(trip, nthreads, tid, &begin, &count);
+    if (count == 0) { /* nothing for this member: an empty range */
+        *plb = iteration_value(lb, incr, trip);
+        *pub = iteration_value(lb, incr, trip - 1);
+        *last = 0;
+    } else {
+        *plb = iteration_value(lb, incr, begin);
+        *pub = iteration_value(lb, incr, begin + count - 1);
+        *last = begin + count == trip;
+    }
+    *pstride = (int64_t)(trip * (uint64_t)incr);
+}
+
+#define STATIC_INIT(suffix, T, ST, SIGNED)                                                     \
+    void __kmpc_for_static_init_##suffix(ident_t *loc, int32_t gtid, int32_t sched,            \
+                                         int32_t *last, T *plb, T *pub, ST *pstride, ST incr, \
+                                         ST chunk) {                                           \
+        (void)loc, (void)gtid;                                                                 \
+        uint64_t lb = (uint64_t)(int64_t)*plb, ub = (uint64_t)(int64_t)*pub;                   \
+        if (!SIGNED) lb = (uint64_t)*plb, ub = (uint64_t)*pub;                                 \
+        int64_t stride = 0;                                                                    \
+        static_init(sched, SIGNED, last, &lb, &ub, &stride, incr, chunk);                      \
+        *plb = (T)lb;                                                                          \
+        *pub = (T)ub;                                                                          \
+        *pstride = (ST)stride;                                                                 \
+    }
+STATIC_INIT(4, int32_t, int32_t, 1)
+STATIC_INIT(4u, uint32_t, int32_t, 0)
+STATIC_INIT(8, int64_t, int64_t, 1)
+STATIC_INIT(8u, uint64_t, int64_t, 0)
+
+void __kmpc_for_static_fini(ident_t *loc, int32_t gtid) { (void)loc, (void)gtid; }
+
+/* `distribute` without teams: the league is one team. */
+#define DIST_INIT(suffix, T, ST, SIGNED)                                                        \
+    void __kmpc_dist_for_static_init_##suffix(ident_t *loc, int32_t gtid, int32_t sched,        \
+                                              int32_t *last, T *plb, T *pub, T *pupperdist,     \
+                                              ST *pstride, ST incr, ST chunk) {                 \
+        __kmpc_for_static_init_##suffix(loc, gtid, sched, last, plb, pub, pstride, incr, chunk); \
+        *pupperdist = *pub;                                                                     \
+    }
+DIST_INIT(4, int32_t, int32_t, 1)
+DIST_INIT(4u, uint32_t, int32_t, 0)
+DIST_INIT(8, int64_t, int64_t, 1)
+DIST_INIT(8u, uint64_t, int64_t, 0)
+
+static enum loop_kind loop_kind(int sched, struct icv *icv, int64_t *chunk) {
+    switch (sched) {
+    case SCHED_RUNTIME:
+    case SCHED_RUNTIME_SIMD:
+        *chunk = icv->run_chunk;
+        return icv->run_sched == SCHED_DYNAMIC  ? LOOP_DYNAMIC
+               : icv->run_sched == SCHED_GUIDED ? LOOP_GUIDED
+               : *chunk > 0                     ? LOOP_STATIC_CHUNKED
+                                                : LOOP_STATIC;
+    case SCHED_DYNAMIC:
+    case SCHED_TRAPEZOIDAL:
+    case SCHED_STATIC_STEAL:
+        return LOOP_DYNAMIC;
+    case SCHED_GUIDED:
+    case SCHED_GUIDED_ITERATIVE:
+    case SCHED_GUIDED_ANALYTICAL:
+    case SCHED_GUIDED_SIMD:
+        return LOOP_GUIDED;
+    case SCHED_STATIC_CHUNKED:
+    case SCHED_STATIC_BALANCED_CHUNKED:
+        return *chunk > 0 ? LOOP_STATIC_CHUNKED : LOOP_STATIC;
+    default: /* static, auto, greedy, balanced */
+        return LOOP_STATIC;
+    }
+}
+
+static void dispatch_init(int32_t sched, int is_signed, uint64_t lb, uint64_t ub, int64_t st,
+                          int64_t chunk) {
+    struct omp_thread *me = self();
+    struct team *t = me->team;
+    struct loop *l = &me->loop;
+    sched &= ~SCHED_MODIFIERS;
+    l->ordered = sched >= SCHED_ORDERED_FIRST && sched <= SCHED_ORDERED_LAST;
+    if (l->ordered) {
+        refuse_in_chain(me, WEFT_SYNC_OPENMP_ORDERED);
+        sched -= SCHED_ORDERED_FIRST - SCHED_STATIC_CHUNKED;
+    }
+    l->kind = loop_kind(sched, &me->icv, &chunk);
+    /* Chain mode: one counter per copy would hand out every chunk to
+     * every member; split the loop statically instead. */
+    if (global.chain && (l->kind == LOOP_DYNAMIC || l->kind == LOOP_GUIDED))
+        l->kind = chunk > 0 ? LOOP_STATIC_CHUNKED : LOOP_STATIC;
+    l->trip = trip_count(is_signed, lb, ub, st);
+    l->chunk = chunk > 0 ? (uint64_t)chunk : 1;
+    l->lb = lb;
+    l->st = st;
+    l->next_chunk = (uint64_t)me->tid;
+    l->static_done = 0;
+    l->current = l->end = 0;
+    l->ordered_done = 0;
+    l->active = 1;
+    l->buffer = NULL;
+    if (chain_team(me)) return; /* static, on this member's own copy */
+    uint32_t construct = me->loops++;
+    struct dispatch_buffer *b = &t->dispatch[construct % DISPATCH_RING];
+    for (uint32_t seen; (seen = atomic_load(&b->construct)) != construct;)
+        __builtin_wasm_memory_atomic_wait32((int *)&b->construct, (int)seen, -1);
+    l->buffer = b;
+}
+
+/* The member is done with its loop: the last one frees the buffer for the
+ * loop DISPATCH_RING constructs later. */
+static void loop_finished(struct omp_thread *me) {
+    struct dispatch_buffer *b = me->loop.buffer;
+    me->loop.active = 0;
+    me->loop.buffer = NULL;
+    if (!b) return;
+    if (atomic_fetch_add(&b->finished, 1) + 1 == (uint32_t)me->team->nthreads) {
+        atomic_store(&b->next, 0);
+        atomic_store(&b->ordered, 0);
+        atomic_store(&b->finished, 0);
+        atomic_fetch_add(&b->construct, DISPATCH_RING);
+        futex_wake_all(&b->construct);
+    }
+}
+
+/* The next chunk [begin, end) of iterations for this member; 0 when the
+ * loop has none left. */
+static int next_chunk(struct omp_thread *me, uint64_t *begin, uint64_t *end) {
+    struct loop *l = &me->loop;
+    if (!l->active) return 0;
+    int nthreads = me->team->nthreads;
+    uint64_t trip = l->trip, b, n;
+    switch (l->kind) {
+    case LOOP_STATIC:
+        if (l->static_done) return 0;
+        l->static_done = 1;
+        balanced_block(trip, nthreads, me->tid, &b, &n);
+        if (n == 0) return 0;
+        *begin = b;
+        *end = b + n;
+        return 1;
+    case LOOP_STATIC_CHUNKED:
+        if (l->next_chunk >= (trip + l->chunk - 1) / l->chunk) return 0;
+        b = l->next_chunk * l->chunk;
+        l->next_chunk += (uint64_t)nthreads;
+        *begin = b;
+        *end = trip - b < l->chunk ? trip : b + l->chunk;
+        return 1;
+    case LOOP_DYNAMIC:
+        b = atomic_fetch_add(&l->buffer->next, l->chunk);
+        if (b >= trip) return 0;
+        *begin = b;
+        *end = trip - b < l->chunk ? trip : b + l->chunk;
+        return 1;
+    case LOOP_GUIDED:
+        b = atomic_load(&l->buffer->next);
+        for (;;) {
+            if (b >= trip) return 0;
+            uint64_t left = trip - b;
+            n = (left + (uint64_t)nthreads - 1) / (uint64_t)nthreads;
+            if (n < l->chunk) n = l->chunk;
+            if (n > left) n = left;
+            if (atomic_compare_exchange_weak(&l->buffer->next, &b, b + n)) break;
+        }
+        *begin = b;
+        *end = b + n;
+        return 1;
+    }
+    return 0;
+}
+
+static int dispatch_next(int32_t *last, uint64_t *plb, uint64_t *pub, int64_t *pst) {
+    struct omp_thread *me = self();
+    struct loop *l = &me->loop;
+    uint64_t begin, end;
+    if (!next_chunk(me, &begin, &end)) {
+        loop_finished(me);
+        return 0;
+    }
+    l->current = begin;
+    l->end = end;
+    l->ordered_done = 0;
+    *plb = iteration_value(l->lb, l->st, begin);
+    *pub = iteration_value(l->lb, l->st, end - 1);
+    *pst = l->st;
+    if (last) *last = end == l->trip;
+    return 1;
+}
+
+#define DISPATCH(suffix, T, ST, SIGNED)                                                        \
+    void __kmpc_dispatch_init_##suffix(ident_t *loc, int32_t gtid, int32_t sched, T lb, T ub, \
+                                       ST st, ST chunk) {                                      \
+        (void)loc, (void)gtid;                                                                 \
+        dispatch_init(sched, SIGNED, SIGNED ? (uint64_t)(int64_t)lb : (uint64_t)lb,            \
+                      SIGNED ? (uint64_t)(int64_t)ub : (uint64_t)ub, st, chunk);               \
+    }                                                                                          \
+    int32_t __kmpc_dispatch_next_##suffix(ident_t *loc, int32_t gtid, int32_t *last, T *plb,  \
+                                          T *pub, ST *pst) {                                   \
+        (void)loc, (void)gtid;                                                                 \
+        uint64_t lb, ub;                                                                       \
+        int64_t st;                                                                            \
+        if (!dispatch_next(last, &lb, &ub, &st)) return 0;                                     \
+        *plb = (T)lb;                                                                          \
+        *pub = (T)ub;                                                                          \
+        if (pst) *pst = (ST)st;                                                                \
+        return 1;                                                                              \
+    }                                                                                          \
+    void __kmpc_dispatch_fini_##suffix(ident_t *loc, int32_t gtid) {                          \
+        (void)loc, (void)gtid;                                                                 \
+        ordered_iteration_done(self());                                                        \
+    }
+
+/* Ordered loops: iteration i's ordered part runs after i-1's. Each
+ * iteration ends with dispatch_fini, which passes the turn on even when
+ * the iteration skipped its ordered part. */
+static void ordered_iteration_done(struct omp_thread *me) {
+    struct loop *l = &me->loop;
+    if (!l->ordered || !l->buffer) return;
+    if (!l->ordered_done) {
+        wait_until64(&l->buffer->ordered, l->current);
+        atomic_store(&l->buffer->ordered, l->current + 1);
+        futex_wake_all(&l->buffer->ordered);
+    }
+    l->current++;
+    l->ordered_done = 0;
+}
+
+DISPATCH(4, int32_t, int32_t, 1)
+DISPATCH(4u, uint32_t, int32_t, 0)
+DISPATCH(8, int64_t, int64_t, 1)
+DISPATCH(8u, uint64_t, int64_t, 0)
+
+void __kmpc_dispatch_deinit(ident_t *loc, int32_t gtid) {
+    (void)loc, (void)gtid;
+    loop_finished(self());
+}
+
+void __kmpc_ordered(ident_t *loc, int32_t gtid) {
+    (void)loc, (void)gtid;
+    struct omp_thread *me = self();
+    struct loop *l = &me->loop;
+    if (!l->ordered || !l->buffer) return;
+    wait_until64(&l->buffer->ordered, l->current);
+}
+
+void __kmpc_end_ordered(ident_t *loc, int32_t gtid) {
+    (void)loc, (void)gtid;
+    struct omp_thread *me = self();
+    struct loop *l = &me->loop;
+    if (!l->ordered || !l->buffer) return;
+    atomic_store(&l->buffer->ordered, l->current + 1);
+    futex_wake_all(&l->buffer->ordered);
+    l->ordered_done = 1;
+}
+
+/* ---- tasks ---------------------------------------------------------------
+ * Every task runs at once, in the thread that creates it: OpenMP allows a
+ * task to be undeferred, and running tasks in creation order satisfies
+ * every `depend` clause, taskwait and taskgroup. */
+
+typedef int32_t (*task_entry_t)(int32_t, void *);
+
+/* The head of the compiler's task object (kmp_task_t). */
+struct task {
+    void *shareds;
+    task_entry_t routine;
+    int32_t part_id;
+    task_entry_t destructors; /* with TASK_DESTRUCTORS */
+    int32_t priority;
+};
+
+#define TASK_DESTRUCTORS 8
+
+/* Our header in front of each task: its flags, for the destructors. */
+struct task_header {
+    int32_t flags;
+    int32_t pad;
+};
+
+void *__kmpc_omp_task_alloc(ident_t *loc, int32_t gtid, int32_t flags, size_t task_size,
+                            size_t shareds_size, task_entry_t routine) {
+    (void)loc, (void)gtid;
+    size_t head = sizeof(struct task_header);
+    size_t body = (task_size + 7) & ~(size_t)7;
+    if (task_size < sizeof(struct task) - sizeof(int32_t) || body < task_size ||
+        shareds_size > SIZE_MAX - head - body)
+        fail("a task larger than the address space");
+    struct task_header *h = calloc(1, head + body + shareds_size);
+    if (!h) fail("out of memory for a task");
+    h->flags = flags;
+    struct task *t = (struct task *)(h + 1);
+    t->shareds = shareds_size ? (char *)t + body : NULL;
+    t->routine = routine;
+    return t;
+}
+
+static void task_free(int32_t gtid, struct task *t) {
+    struct task_header *h = (struct task_header *)t - 1;
+    if ((h->flags & TASK_DESTRUCTORS) && t->destructors) t->destructors(gtid, t);
+    free(h);
+}
+
+static void task_run(int32_t gtid, struct task *t) {
+    t->routine(gtid, t);
+    task_free(gtid, t);
+}
+
+int32_t __kmpc_omp_task(ident_t *loc, int32_t gtid, void *task) {
+    (void)loc;
+    task_run(gtid, task);
+    return 0;
+}
+
+int32_t __kmpc_omp_task_with_deps(ident_t *loc, int32_t gtid, void *task, int32_t ndeps,
+                                  void *deps, int32_t ndeps_noalias, void *noalias) {
+    (void)loc, (void)ndeps, (void)deps, (void)ndeps_noalias, (void)noalias;
+    task_run(gtid, task);
+    return 0;
+}
+
+void __kmpc_omp_wait_deps(ident_t *loc, int32_t gtid, int32_t ndeps, void *deps,
+                          int32_t ndeps_noalias, void *noalias) {
+    (void)loc, (void)gtid, (void)ndeps, (void)deps, (void)ndeps_noalias, (void)noalias;
+}
+
+void __kmpc_omp_task_begin_if0(ident_t *loc, int32_t gtid, void *task) {
+    (void)loc, (void)gtid, (void)task;
+}
+
+void __kmpc_omp_task_complete_if0(ident_t *loc, int32_t gtid, void *task) {
+    (void)loc;
+    task_free(gtid, task);
+}
+
+int32_t __kmpc_omp_taskwait(ident_t *loc, int32_t gtid) {
+    (void)loc, (void)gtid;
+    return 0;
+}
+
+int32_t __kmpc_omp_taskyield(ident_t *loc, int32_t gtid, int32_t end_part) {
+    (void)loc, (void)gtid, (void)end_part;
+    return 0;
+}
+
+void __kmpc_taskgroup(ident_t *loc, int32_t gtid) { (void)loc, (void)gtid; }
+void __kmpc_end_taskgroup(ident_t *loc, int32_t gtid) { (void)loc, (void)gtid; }
+
+/* A taskloop is one task over all its iterations: the bounds the compiler
+ * stored in the task are already the whole range. */
+void __kmpc_taskloop(ident_t *loc, int32_t gtid, void *task, int32_t if_val, uint64_t *lb,
+                     uint64_t *ub, int64_t st, int32_t nogroup, int32_t sched, uint64_t grainsize,
+                     void *task_dup) {
+    (void)loc, (void)if_val, (void)lb, (void)ub, (void)st, (void)nogroup, (void)sched;
+    (void)grainsize, (void)task_dup;
+    task_run(gtid, task);
+}
+
+void __kmpc_taskloop_5(ident_t *loc, int32_t gtid, void *task, int32_t if_val, uint64_t *lb,
+                       uint64_t *ub, int64_t st, int32_t nogroup, int32_t sched,
+                       uint64_t grainsize, int32_t modifier, void *task_dup) {
+    (void)modifier;
+    __kmpc_taskloop(loc, gtid, task, if_val, lb, ub, st, nogroup, sched, grainsize, task_dup);
+}
+
+/* threadprivate without TLS (clang uses wasm TLS, so this is only for
+ * objects it cannot place there): one copy per thread, found by address. */
+struct private_copy {
+    const void *data;
+    void *copy;
+    struct private_copy *next;
+};
+static _Thread_local struct private_copy *private_copies;
+
+void *__kmpc_threadprivate(ident_t *loc, int32_t gtid, void *data, size_t size) {
+    (void)loc, (void)gtid;
+    if (self()->gtid == WEFT_MAIN_THREAD_ID) return data; /* the initial thread keeps it */
+    for (struct private_copy *p = private_copies; p; p = p->next)
+        if (p->data == data) return p->copy;
+    struct private_copy *p = malloc(sizeof *p);
+    void *copy = malloc(size ? size : 1);
+    if (!p || !copy) fail("out of memory for a threadprivate copy");
+    memcpy(copy, data, size);
+    *p = (struct private_copy){data, copy, private_copies};
+    private_copies = p;
+    return copy;
+}
+
+void *__kmpc_threadprivate_cached(ident_t *loc, int32_t gtid, void *data, size_t size,
+                                  void ***cache) {
+    (void)cache;
+    return __kmpc_threadprivate(loc, gtid, data, size);
+}
+
+/* ---- the omp_* API ---------------------------------------------------- */
+
+void omp_set_num_threads(int n) {
+    if (n > 0) self()->icv.nthreads = n;
+}
+
+int omp_get_num_threads(void) { return self()->team->nthreads; }
+
+int omp_get_max_threads(void) {
+    struct omp_thread *me = self();
+    if (me->team->active_level >= global.max_active_levels) return 1;
+    return me->icv.nthreads < global.thread_limit ? me->icv.nthreads : global.thread_limit;
+}
+
+int omp_get_thread_num(void) { return self()->tid; }
+
+int omp_get_num_procs(void) {
+    read_environment();
+    return global.procs;
+}
+
+int omp_in_parallel(void) { return self()->team->active_level > 0; }
+void omp_set_dynamic(int on) { self()->icv.dynamic = on != 0; }
+int omp_get_dynamic(void) { return self()->icv.dynamic; }
+int omp_get_cancellation(void) { return 0; }
+
+void omp_set_nested(int on) {
+    read_environment();
+    global.max_active_levels = on ? INT_MAX : 1;
+}
+
+int omp_get_nested(void) {
+    read_environment();
+    return global.max_active_levels > 1;
+}
+
+void omp_set_schedule(omp_sched_t kind, int chunk) {
+    struct omp_thread *me = self();
+    switch ((int)((unsigned)kind & ~(unsigned)omp_sched_monotonic)) {
+    case omp_sched_static: me->icv.run_sched = SCHED_STATIC; break;
+    case omp_sched_dynamic: me->icv.run_sched = SCHED_DYNAMIC; break;
+    case omp_sched_guided: me->icv.run_sched = SCHED_GUIDED; break;
+    case omp_sched_auto: me->icv.run_sched = SCHED_AUTO; break;
+    default: return;
+    }
+    me->icv.run_chunk = chunk > 0 ? chunk : 0;
+}
+
+void omp_get_schedule(omp_sched_t *kind, int *chunk) {
+    struct omp_thread *me = self();
+    switch (me->icv.run_sched) {
+    case SCHED_DYNAMIC: *kind = omp_sched_dynamic; break;
+    case SCHED_GUIDED: *kind = omp_sched_guided; break;
+    case SCHED_AUTO: *kind = omp_sched_auto; break;
+    default: *kind = omp_sched_static; break;
+    }
+    *chunk = me->icv.run_chunk ? me->icv.run_chunk : (*kind == omp_sched_static ? 0 : 1);
+}
+
+int omp_get_thread_limit(void) {
+    read_environment();
+    return global.thread_limit;
+}
+
+int omp_get_supported_active_levels(void) { return INT_MAX; }
+
+void omp_set_max_active_levels(int levels) {
+    read_environment();
+    if (levels >= 0) global.max_active_levels = levels;
+}
+
+int omp_get_max_active_levels(void) {
+    read_environment();
+    return global.max_active_levels;
+}
+
+int omp_get_level(void) { return self()->team->level; }
+int omp_get_active_level(void) { return self()->team->active_level; }
+
+static struct team *team_at(int level, int *tid) {
+    struct omp_thread *me = self();
+    struct team *t = me->team;
+    *tid = me->tid;
+    if (level < 0 || level > t->level) return NULL;
+    while (t->level > level) {
+        *tid = t->parent_tid;
+        t = t->parent;
+    }
+    return t;
+}
+
+int omp_get_ancestor_thread_num(int level) {
+    int tid;
+    return team_at(level, &tid) ? tid : -1;
+}
+
+int omp_get_team_size(int level) {
+    int tid;
+    struct team *t = team_at(level, &tid);
+    return t ? t->nthreads : -1;
+}
+
+int omp_in_final(void) { return 0; }
+omp_proc_bind_t omp_get_proc_bind(void) { return omp_proc_bind_false; }
+int omp_get_num_places(void) { return 0; }
+int omp_get_place_num(void) { return -1; }
+int omp_get_max_task_priority(void) { return 0; }
+int omp_get_num_devices(void) { return 0; }
+int omp_get_device_num(void) { return omp_get_initial_device(); }
+int omp_get_default_device(void) { return 0; }
+void omp_set_default_device(int device) { (void)device; }
+int omp_get_initial_device(void) { return omp_get_num_devices(); }
+int omp_is_initial_device(void) { return 1; }
+int omp_get_num_teams(void) { return 1; }
+int omp_get_team_num(void) { return 0; }
+
+double omp_get_wtime(void) {
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (double)now.tv_sec + (double)now.tv_nsec * 1e-9;
+}
+
+double omp_get_wtick(void) { return 1e-9; }
+
+/* ---- locks -------------------------------------------------------------- */
+
+void omp_init_lock(omp_lock_t *lock) { atomic_store((_Atomic uint32_t *)&lock->state, 0); }
+
+void omp_init_lock_with_hint(omp_lock_t *lock, omp_sync_hint_t hint) {
+    (void)hint;
+    omp_init_lock(lock);
+}
+
+void omp_destroy_lock(omp_lock_t *lock) { (void)lock; }
+
+void omp_set_lock(omp_lock_t *lock) {
+    refuse_in_chain(self(), WEFT_SYNC_OPENMP_LOCK);
+    lock_acquire((_Atomic uint32_t *)&lock->state);
+}
+
+void omp_unset_lock(omp_lock_t *lock) { lock_release((_Atomic uint32_t *)&lock->state); }
+
+int omp_test_lock(omp_lock_t *lock) {
+    refuse_in_chain(self(), WEFT_SYNC_OPENMP_LOCK);
+    return lock_try((_Atomic uint32_t *)&lock->state);
+}
+
+void omp_init_nest_lock(omp_nest_lock_t *lock) {
+    atomic_store((_Atomic uint32_t *)&lock->state, 0);
+    lock->owner = -1;
+    lock->depth = 0;
+}
+
+void omp_init_nest_lock_with_hint(omp_nest_lock_t *lock, omp_sync_hint_t hint) {
+    (void)hint;
+    omp_init_nest_lock(lock);
+}
+
+void omp_destroy_nest_lock(omp_nest_lock_t *lock) { (void)lock; }
+
+/* The owner field is written only by the holder, so a thread that reads
+ * its own id there holds the lock. */
+static int nest_owned(omp_nest_lock_t *lock, int32_t gtid) {
+    return atomic_load((_Atomic int32_t *)&lock->owner) == gtid;
+}
+
+void omp_set_nest_lock(omp_nest_lock_t *lock) {
+    struct omp_thread *me = self();
+    if (!nest_owned(lock, me->gtid)) {
+        refuse_in_chain(me, WEFT_SYNC_OPENMP_LOCK);
+        lock_acquire((_Atomic uint32_t *)&lock->state);
+        atomic_store((_Atomic int32_t *)&lock->owner, me->gtid);
+    }
+    lock->depth++;
+}
+
+void omp_unset_nest_lock(omp_nest_lock_t *lock) {
+    if (--lock->depth == 0) {
+        atomic_store((_Atomic int32_t *)&lock->owner, -1);
+        lock_release((_Atomic uint32_t *)&lock->state);
+    }
+}
+
+int omp_test_nest_lock(omp_nest_lock_t *lock) {
+    struct omp_thread *me = self();
+    if (!nest_owned(lock, me->gtid)) {
+        refuse_in_chain(me, WEFT_SYNC_OPENMP_LOCK);
+        if (!lock_try((_Atomic uint32_t *)&lock->state)) return 0;
+        atomic_store((_Atomic int32_t *)&lock->owner, me->gtid);
+    }
+    return ++lock->depth;
+}
