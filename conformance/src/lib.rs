@@ -9,6 +9,7 @@
 //! not a harness.
 
 pub mod bench;
+pub mod bench_openmp;
 pub mod cli;
 pub mod exec;
 pub mod hosts;

@@ -84,12 +84,31 @@ static void futex_wake_all(void *addr) {
     __builtin_wasm_memory_atomic_notify((int *)addr, UINT32_MAX);
 }
 
-/* Waits while *addr == value. */
-static void wait_while32(_Atomic uint32_t *addr, uint32_t value) {
+/* A word threads wait on, with a count of those asleep: waking costs a
+ * host call, which a waiter still spinning does not need. A sleeper counts
+ * itself before it checks the word and a waker changes the word before it
+ * reads the count (all wasm atomics are sequentially consistent), so one
+ * of them sees the other. */
+struct waitword {
+    _Atomic uint32_t value;
+    _Atomic uint32_t sleepers;
+};
+
+/* Waits while w->value == value. */
+static void waitword_wait(struct waitword *w, uint32_t value) {
     for (int i = 0, n = atomic_load_explicit(&spin_limit, memory_order_relaxed); i < n; i++)
-        if (atomic_load_explicit(addr, memory_order_acquire) != value) return;
-    while (atomic_load_explicit(addr, memory_order_acquire) == value)
-        __builtin_wasm_memory_atomic_wait32((int *)addr, (int)value, -1);
+        if (atomic_load_explicit(&w->value, memory_order_acquire) != value) return;
+    while (atomic_load(&w->value) == value) {
+        atomic_fetch_add(&w->sleepers, 1);
+        if (atomic_load(&w->value) == value)
+            __builtin_wasm_memory_atomic_wait32((int *)&w->value, (int)value, -1);
+        atomic_fetch_sub(&w->sleepers, 1);
+    }
+}
+
+/* Wakes every sleeper, after the caller changed w->value. */
+static void waitword_wake(struct waitword *w) {
+    if (atomic_load(&w->sleepers)) futex_wake_all(&w->value);
 }
 
 /* Waits until *addr == value. */
@@ -150,10 +169,10 @@ struct team {
     void **argv;
     struct icv member_icv;
     _Atomic uint32_t barrier_arrived;
-    _Atomic uint32_t barrier_generation;
+    struct waitword barrier_generation;
     _Atomic uint32_t single_next;
     void *copyprivate;
-    _Atomic uint32_t running; /* local mode: workers still in the region */
+    struct waitword running; /* local mode: workers still in the region */
     void *serialized;         /* an `if(false)` region's allocation */
     struct dispatch_buffer dispatch[DISPATCH_RING];
 };
@@ -787,7 +806,7 @@ static void run_member(struct omp_thread *me, struct team *t, int tid) {
 
 /* A pooled worker (local mode): it sleeps on `go` between regions. */
 struct worker {
-    _Atomic uint32_t go;
+    struct waitword go;
     struct team *team;
     int tid;
     struct worker *next_idle;
@@ -801,8 +820,8 @@ static void *worker_main(void *arg) {
     struct omp_thread *me = self();
     uint32_t seen = 0;
     for (;;) {
-        wait_while32(&w->go, seen);
-        seen = atomic_load(&w->go);
+        waitword_wait(&w->go, seen);
+        seen = atomic_load(&w->go.value);
         struct team *t = w->team;
         run_member(me, t, w->tid);
         lock_acquire(&pool_lock);
@@ -810,7 +829,7 @@ static void *worker_main(void *arg) {
         pool_idle = w;
         lock_release(&pool_lock);
         /* The last touch of the team: the master may return at once. */
-        if (atomic_fetch_sub(&t->running, 1) == 1) futex_wake_all(&t->running);
+        if (atomic_fetch_sub(&t->running.value, 1) == 1) waitword_wake(&t->running);
     }
     return NULL;
 }
@@ -851,15 +870,16 @@ static void fork_local(struct omp_thread *me, struct team *t, int nthreads) {
     t->nthreads = got;
     t->active_level = t->parent->active_level + (got > 1);
     if (got > global.procs) atomic_store_explicit(&spin_limit, 100, memory_order_relaxed);
-    atomic_store(&t->running, (uint32_t)(got - 1));
+    atomic_store(&t->running.value, (uint32_t)(got - 1));
     for (int i = 1; i < got; i++) {
         workers[i]->team = t;
         workers[i]->tid = i;
-        atomic_fetch_add(&workers[i]->go, 1);
-        __builtin_wasm_memory_atomic_notify((int *)&workers[i]->go, 1);
+        atomic_fetch_add(&workers[i]->go.value, 1);
+        waitword_wake(&workers[i]->go);
     }
     run_member(me, t, 0);
-    for (uint32_t left; (left = atomic_load(&t->running)) != 0;) wait_while32(&t->running, left);
+    for (uint32_t left; (left = atomic_load(&t->running.value)) != 0;)
+        waitword_wait(&t->running, left);
 }
 
 struct chain_member {
@@ -1017,13 +1037,13 @@ static void team_barrier(struct omp_thread *me) {
     struct team *t = me->team;
     if (t->nthreads <= 1) return;
     refuse_in_chain(me, WEFT_SYNC_OPENMP_BARRIER);
-    uint32_t generation = atomic_load(&t->barrier_generation);
+    uint32_t generation = atomic_load(&t->barrier_generation.value);
     if (atomic_fetch_add(&t->barrier_arrived, 1) + 1 == (uint32_t)t->nthreads) {
         atomic_store(&t->barrier_arrived, 0);
-        atomic_store(&t->barrier_generation, generation + 1);
-        futex_wake_all(&t->barrier_generation);
+        atomic_store(&t->barrier_generation.value, generation + 1);
+        waitword_wake(&t->barrier_generation);
     } else {
-        wait_while32(&t->barrier_generation, generation);
+        waitword_wait(&t->barrier_generation, generation);
     }
 }
 

@@ -56,6 +56,8 @@ enum BenchCommand {
     /// Chained threads on another host over QUIC, against the home host
     /// and against plain quinn transfers.
     Cluster(bench_cluster::ClusterBenchArgs),
+    /// OpenMP kernels against gcc and libgomp, and chain mode against local.
+    Openmp(weft_conformance::bench_openmp::OpenmpBenchArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -327,6 +329,7 @@ fn main() -> ExitCode {
         Command::Bench(BenchCommand::Threads(args)) => weft_conformance::bench::main(args),
         Command::Bench(BenchCommand::Snapshot(args)) => bench_snapshot::main(args),
         Command::Bench(BenchCommand::Cluster(args)) => bench_cluster::main(args),
+        Command::Bench(BenchCommand::Openmp(args)) => weft_conformance::bench_openmp::main(args),
     };
     match result {
         Ok(code) => code,

@@ -1,0 +1,179 @@
+//! `weft bench openmp`: OpenMP kernels (`bench/openmp.c`) at a fixed team
+//! size, built with `weft-cc -fopenmp` and with `gcc -fopenmp` (libgomp),
+//! all measured in one run:
+//!
+//! - weft local / native: the runtime and wasm against libgomp and x86;
+//! - chain / local and chain over 3 hosts / local: what forking and joining
+//!   chained threads per region costs. Kernels that synchronise inside a
+//!   region (reductions, barriers, flush) are refused in chain mode until it
+//!   synchronises, and say so.
+//!
+//! Each kernel times itself without its set-up; the table shows medians.
+
+use std::path::Path;
+use std::process::Command;
+
+use anyhow::bail;
+
+use crate::{Mode, Suite, exec, root};
+
+#[derive(Debug, clap::Args)]
+pub struct OpenmpBenchArgs {
+    /// Threads per team.
+    #[arg(long, default_value_t = 2)]
+    pub threads: u32,
+    /// Runs of each measurement; the median is shown.
+    #[arg(long, default_value_t = 5)]
+    pub repeat: u32,
+    /// Skip the chain over 3 hosts column (it starts 3 `weft serve`).
+    #[arg(long)]
+    pub no_hosts: bool,
+    /// Where guest and native builds go.
+    #[arg(long, default_value = "target/weft-guests")]
+    pub out_dir: std::path::PathBuf,
+}
+
+const KERNELS: &[&str] = &[
+    "triad",
+    "transpose",
+    "dgemm",
+    "dot",
+    "stencil",
+    "p2p",
+    "fork",
+    "barrier",
+];
+
+/// What one column measured for a kernel.
+enum Measured {
+    Nanos(f64),
+    /// Weft refused the program (chain mode).
+    Refused,
+}
+
+pub fn main(args: OpenmpBenchArgs) -> anyhow::Result<std::process::ExitCode> {
+    let suite = Suite::new(&args.out_dir, std::env::current_exe()?);
+    let (wasm, native) = suite.build_c_with(
+        &root().join("bench/openmp.c"),
+        "bench_openmp",
+        &["-fopenmp".to_string()],
+    )?;
+    let threads = args.threads.to_string();
+    let mut modes = vec![Mode::Local, Mode::Chain];
+    if !args.no_hosts {
+        modes.push(Mode::Chain3);
+    }
+
+    println!(
+        "OpenMP kernels, {} threads, median of {} runs (ms; ratios in parentheses)",
+        args.threads, args.repeat
+    );
+    println!("kernel      native    weft local (/native)   chain (/local)        chain3 (/local)");
+    for kernel in KERNELS {
+        let (native_ns, check) = median(args.repeat, || {
+            let out = exec::run(
+                Command::new(&native).args([kernel, threads.as_str()]),
+                crate::RUN_TIMEOUT,
+            )?;
+            parse(&out, &native)
+        })?;
+        let mut line = format!("{kernel:<10} {:>8.2}", native_ns / 1e6);
+        let mut local_ns = f64::NAN;
+        for &mode in &modes {
+            let measured = measure(&suite, &wasm, mode, kernel, &threads, args.repeat, &check)?;
+            let (baseline, width) = match mode {
+                Mode::Local => (native_ns, 12),
+                _ => (local_ns, 10),
+            };
+            match measured {
+                Measured::Nanos(ns) => {
+                    if mode == Mode::Local {
+                        local_ns = ns;
+                    }
+                    line += &format!(
+                        " {:>width$.2} ({:>5.2}x)",
+                        ns / 1e6,
+                        ns / baseline,
+                        width = width
+                    );
+                }
+                Measured::Refused => line += &format!(" {:>width$}", "refused", width = width + 9),
+            }
+        }
+        println!("{line}");
+    }
+    println!("refused: the kernel synchronises inside a region, which chain mode does not yet do");
+    Ok(std::process::ExitCode::SUCCESS)
+}
+
+/// Runs the kernel `repeat` times in `mode`; the median time, after
+/// checking that every run printed the native build's checksum.
+fn measure(
+    suite: &Suite,
+    wasm: &Path,
+    mode: Mode,
+    kernel: &str,
+    threads: &str,
+    repeat: u32,
+    check: &str,
+) -> anyhow::Result<Measured> {
+    let args = [kernel.to_string(), threads.to_string()];
+    let mut refused = false;
+    let result = median(repeat, || {
+        let out = suite.run_weft(wasm, mode, &[], &args)?;
+        if mode != Mode::Local && out.code != Some(0) && out.stderr.contains("chain mode") {
+            refused = true;
+            return Ok((0.0, check.to_string()));
+        }
+        let (ns, got) = parse(&out, wasm)?;
+        if got != check {
+            bail!("{kernel} in {mode} printed checksum {got}, natively {check}");
+        }
+        Ok((ns, got))
+    })?;
+    Ok(if refused {
+        Measured::Refused
+    } else {
+        Measured::Nanos(result.0)
+    })
+}
+
+fn median(
+    repeat: u32,
+    mut run: impl FnMut() -> anyhow::Result<(f64, String)>,
+) -> anyhow::Result<(f64, String)> {
+    let mut times = Vec::new();
+    let mut check = String::new();
+    for _ in 0..repeat.max(1) {
+        let (ns, c) = run()?;
+        times.push(ns);
+        check = c;
+    }
+    times.sort_by(f64::total_cmp);
+    Ok((times[times.len() / 2], check))
+}
+
+/// `elapsed_ns` and `check` from a kernel's output.
+fn parse(out: &exec::Outcome, program: &Path) -> anyhow::Result<(f64, String)> {
+    if out.code != Some(0) {
+        bail!(
+            "{} failed ({:?}): {}",
+            program.display(),
+            out.code,
+            out.stderr
+        );
+    }
+    let field = |key: &str| {
+        out.stdout
+            .lines()
+            .find_map(|line| line.strip_prefix(key).map(str::trim))
+    };
+    match (field("elapsed_ns"), field("check")) {
+        (Some(ns), Some(check)) => Ok((ns.parse()?, check.to_string())),
+        _ => bail!(
+            "no timing in {}'s output {:?}",
+            program.display(),
+            out.stdout
+        ),
+    }
+}
