@@ -23,6 +23,14 @@ extern struct weft_chain_entry weft_chain_entry;
 /* Whether this program's threads run in chain mode (asked once). */
 int weft_chain_mode(void);
 
+/* Chain mode synchronisation through the home host (weft:threads sync-*),
+ * with the calling thread's private state set aside around each sync
+ * point. Results as the sync-* functions'. */
+int weft_home_lock(const void *addr, uint32_t kind, int64_t timeout_ns);
+int weft_home_unlock(const void *addr, uint32_t kind);
+int weft_home_barrier(const void *addr, uint32_t count);
+void weft_home_sync_point(void);
+
 /* In the chained thread, before its start routine. */
 void weft_chain_thread_started(void);
 /* In the thread's exit path on the parent's memory. */

@@ -9,13 +9,13 @@
  * Chain mode: each chained thread runs on its own copy of memory, so a
  * pool that waits through memory cannot work. Every parallel region
  * creates fresh chained threads and joins them (fork and join are where
- * their writes merge). Constructs that must see another member's writes
- * while the region runs (barriers, critical sections, reductions,
- * ordered loops, copyprivate, flush, locks) end the program with a clear
- * message when the team has more than one thread; work-sharing loops,
- * sections, single nowait, master/masked, tasks and threadprivate work.
- * Dynamic and guided loops are split statically in chain mode: a shared
- * counter would be one per copy. */
+ * their writes merge). Barriers, critical sections, reductions, locks and
+ * flush use the home host's synchronisation (weft:threads sync-*), which
+ * makes each a sync point of release consistency: a member's writes go
+ * home at a release and its copy takes home's at an acquire. Ordered
+ * loops end the program with a clear message when the team has more than
+ * one thread. Dynamic and guided loops are split statically in chain
+ * mode: a shared counter would be one per copy. */
 #include <errno.h>
 #include <limits.h>
 #include <omp.h>
@@ -1036,7 +1036,10 @@ void __kmpc_end(ident_t *loc) { (void)loc; }
 static void team_barrier(struct omp_thread *me) {
     struct team *t = me->team;
     if (t->nthreads <= 1) return;
-    refuse_in_chain(me, WEFT_SYNC_OPENMP_BARRIER);
+    if (global.chain) {
+        weft_home_barrier(&t->barrier_arrived, (uint32_t)t->nthreads);
+        return;
+    }
     uint32_t generation = atomic_load(&t->barrier_generation.value);
     if (atomic_fetch_add(&t->barrier_arrived, 1) + 1 == (uint32_t)t->nthreads) {
         atomic_store(&t->barrier_arrived, 0);
@@ -1072,7 +1075,7 @@ int32_t __kmpc_cancellationpoint(ident_t *loc, int32_t gtid, int32_t kind) {
 
 void __kmpc_flush(ident_t *loc) {
     (void)loc;
-    refuse_in_chain(self(), WEFT_SYNC_OPENMP_FLUSH);
+    if (chain_team(self())) weft_home_sync_point();
     atomic_thread_fence(memory_order_seq_cst);
 }
 
@@ -1110,7 +1113,6 @@ void __kmpc_copyprivate(ident_t *loc, int32_t gtid, size_t size, void *data,
     struct omp_thread *me = self();
     struct team *t = me->team;
     if (t->nthreads <= 1) return;
-    refuse_in_chain(me, WEFT_SYNC_OPENMP_COPYPRIVATE);
     if (didit) t->copyprivate = data;
     team_barrier(me);
     if (!didit) copy(data, t->copyprivate);
@@ -1122,7 +1124,10 @@ void __kmpc_copyprivate(ident_t *loc, int32_t gtid, size_t size, void *data,
  * those objects weak). */
 void __kmpc_critical(ident_t *loc, int32_t gtid, void *name) {
     (void)loc, (void)gtid;
-    refuse_in_chain(self(), WEFT_SYNC_OPENMP_CRITICAL);
+    if (global.chain) {
+        weft_home_lock(name, 0, -1);
+        return;
+    }
     lock_acquire(name);
 }
 
@@ -1133,6 +1138,10 @@ void __kmpc_critical_with_hint(ident_t *loc, int32_t gtid, void *name, uint32_t 
 
 void __kmpc_end_critical(ident_t *loc, int32_t gtid, void *name) {
     (void)loc, (void)gtid;
+    if (global.chain) {
+        weft_home_unlock(name, 0);
+        return;
+    }
     lock_release(name);
 }
 
@@ -1143,14 +1152,16 @@ int32_t __kmpc_reduce_nowait(ident_t *loc, int32_t gtid, int32_t nvars, size_t s
     (void)loc, (void)gtid, (void)nvars, (void)size, (void)data, (void)reduce;
     struct omp_thread *me = self();
     if (me->team->nthreads <= 1) return 1;
-    refuse_in_chain(me, WEFT_SYNC_OPENMP_REDUCTION);
-    lock_acquire(lock);
+    if (global.chain) weft_home_lock(lock, 0, -1);
+    else lock_acquire(lock);
     return 1;
 }
 
 void __kmpc_end_reduce_nowait(ident_t *loc, int32_t gtid, void *lock) {
     (void)loc, (void)gtid;
-    if (self()->team->nthreads > 1) lock_release(lock);
+    if (self()->team->nthreads <= 1) return;
+    if (global.chain) weft_home_unlock(lock, 0);
+    else lock_release(lock);
 }
 
 int32_t __kmpc_reduce(ident_t *loc, int32_t gtid, int32_t nvars, size_t size, void *data,
@@ -1742,14 +1753,19 @@ void omp_init_lock_with_hint(omp_lock_t *lock, omp_sync_hint_t hint) {
 void omp_destroy_lock(omp_lock_t *lock) { (void)lock; }
 
 void omp_set_lock(omp_lock_t *lock) {
-    refuse_in_chain(self(), WEFT_SYNC_OPENMP_LOCK);
-    lock_acquire((_Atomic uint32_t *)&lock->state);
+    read_environment();
+    if (global.chain) weft_home_lock(lock, 0, -1);
+    else lock_acquire((_Atomic uint32_t *)&lock->state);
 }
 
-void omp_unset_lock(omp_lock_t *lock) { lock_release((_Atomic uint32_t *)&lock->state); }
+void omp_unset_lock(omp_lock_t *lock) {
+    if (global.chain) weft_home_unlock(lock, 0);
+    else lock_release((_Atomic uint32_t *)&lock->state);
+}
 
 int omp_test_lock(omp_lock_t *lock) {
-    refuse_in_chain(self(), WEFT_SYNC_OPENMP_LOCK);
+    read_environment();
+    if (global.chain) return weft_home_lock(lock, WEFT_SYNC_TRY, -1) == 0;
     return lock_try((_Atomic uint32_t *)&lock->state);
 }
 
@@ -1774,8 +1790,12 @@ static int nest_owned(omp_nest_lock_t *lock, int32_t gtid) {
 
 void omp_set_nest_lock(omp_nest_lock_t *lock) {
     struct omp_thread *me = self();
+    if (global.chain) {
+        weft_home_lock(lock, 1, -1);
+        lock->depth++;
+        return;
+    }
     if (!nest_owned(lock, me->gtid)) {
-        refuse_in_chain(me, WEFT_SYNC_OPENMP_LOCK);
         lock_acquire((_Atomic uint32_t *)&lock->state);
         atomic_store((_Atomic int32_t *)&lock->owner, me->gtid);
     }
@@ -1783,6 +1803,11 @@ void omp_set_nest_lock(omp_nest_lock_t *lock) {
 }
 
 void omp_unset_nest_lock(omp_nest_lock_t *lock) {
+    if (global.chain) {
+        lock->depth--;
+        weft_home_unlock(lock, 1);
+        return;
+    }
     if (--lock->depth == 0) {
         atomic_store((_Atomic int32_t *)&lock->owner, -1);
         lock_release((_Atomic uint32_t *)&lock->state);
@@ -1791,8 +1816,11 @@ void omp_unset_nest_lock(omp_nest_lock_t *lock) {
 
 int omp_test_nest_lock(omp_nest_lock_t *lock) {
     struct omp_thread *me = self();
+    if (global.chain) {
+        if (weft_home_lock(lock, 1 | WEFT_SYNC_TRY, -1) != 0) return 0;
+        return ++lock->depth;
+    }
     if (!nest_owned(lock, me->gtid)) {
-        refuse_in_chain(me, WEFT_SYNC_OPENMP_LOCK);
         if (!lock_try((_Atomic uint32_t *)&lock->state)) return 0;
         atomic_store((_Atomic int32_t *)&lock->owner, me->gtid);
     }

@@ -106,43 +106,153 @@ int weft_chain_mode(void) {
     return mode == WEFT_MODE_CHAIN;
 }
 
-/* In chain mode each thread runs on its own copy of memory, so waiting for
- * another thread through memory (a condition variable, a barrier, a mutex
- * some other thread holds) would wait forever. These fail at once with a
- * clear message instead. */
+/* Chain mode: each thread runs on its own copy of memory, so mutexes,
+ * condition variables and barriers live at the home host (weft:threads
+ * sync-*), named by their address; the guest's own objects stay untouched.
+ * Each call is a sync point: the thread's writes go home at a release,
+ * and its copy takes what home published at an acquire (release
+ * consistency, enough for programs without data races).
+ *
+ * A chained thread's own list links point at itself while it runs (see
+ * chain_thread_begin); around a sync point they hold the values the rest
+ * of the program sees, so that a release does not send the private ones
+ * home and an acquire brings the current ones. */
 
+static void links_shared(void) {
+    if (!weft_chain_entry.arena) return;
+    struct thread_links *me = (struct thread_links *)pthread_self();
+    me->prev = saved_links.prev;
+    me->next = saved_links.next;
+}
+
+static void links_private(void) {
+    if (!weft_chain_entry.arena) return;
+    struct thread_links *me = (struct thread_links *)pthread_self();
+    saved_links = *me;
+    me->prev = me->next = me;
+}
+
+/* musl's object fields (src/internal/pthread_impl.h) on wasm32. */
+#define MUTEX_TYPE(m) ((uint32_t)(m)->__u.__i[0] & 3)
+#define COND_CLOCK(c) ((c)->__u.__i[4])
+#define BARRIER_COUNT(b) ((uint32_t)((b)->__u.__i[2] & 0x7fffffff) + 1)
+
+/* Nanoseconds from now until `abstime` on `clock` (0 if it has passed);
+ * -1 for an invalid time, which POSIX answers with EINVAL. */
+static int64_t until(clockid_t clock, const struct timespec *abstime) {
+    if (abstime->tv_nsec < 0 || abstime->tv_nsec >= 1000000000L) return -1;
+    struct timespec now;
+    clock_gettime(clock, &now);
+    int64_t ns = (int64_t)(abstime->tv_sec - now.tv_sec) * 1000000000LL +
+                 (abstime->tv_nsec - now.tv_nsec);
+    return ns < 0 ? 0 : ns;
+}
+
+int __real_pthread_mutex_lock(pthread_mutex_t *);
+int __real_pthread_mutex_trylock(pthread_mutex_t *);
+int __real_pthread_mutex_timedlock(pthread_mutex_t *restrict, const struct timespec *restrict);
+int __real_pthread_mutex_unlock(pthread_mutex_t *);
 int __real_pthread_cond_wait(pthread_cond_t *restrict, pthread_mutex_t *restrict);
 int __real_pthread_cond_timedwait(pthread_cond_t *restrict, pthread_mutex_t *restrict,
                                   const struct timespec *restrict);
+int __real_pthread_cond_signal(pthread_cond_t *);
+int __real_pthread_cond_broadcast(pthread_cond_t *);
 int __real_pthread_barrier_wait(pthread_barrier_t *);
-int __real_pthread_mutex_lock(pthread_mutex_t *);
+
+/* libweft's own sync points (chain.h), for pthreads and the OpenMP
+ * runtime alike. */
+int weft_home_lock(const void *addr, uint32_t kind, int64_t timeout_ns) {
+    links_shared();
+    int rc = weft_sync_lock(addr, kind, timeout_ns);
+    links_private();
+    return rc;
+}
+
+int weft_home_unlock(const void *addr, uint32_t kind) {
+    links_shared();
+    int rc = weft_sync_unlock(addr, kind);
+    links_private();
+    return rc;
+}
+
+int weft_home_barrier(const void *addr, uint32_t count) {
+    links_shared();
+    int serial = weft_sync_barrier(addr, count);
+    links_private();
+    return serial;
+}
+
+void weft_home_sync_point(void) {
+    links_shared();
+    weft_sync_point();
+    links_private();
+}
+
+static int home_lock(pthread_mutex_t *m, uint32_t flags, int64_t timeout_ns) {
+    return weft_home_lock(m, MUTEX_TYPE(m) | flags, timeout_ns);
+}
+
+int __wrap_pthread_mutex_lock(pthread_mutex_t *m) {
+    if (!weft_chain_mode()) return __real_pthread_mutex_lock(m);
+    return home_lock(m, 0, -1);
+}
+
+int __wrap_pthread_mutex_trylock(pthread_mutex_t *m) {
+    if (!weft_chain_mode()) return __real_pthread_mutex_trylock(m);
+    return home_lock(m, WEFT_SYNC_TRY, -1);
+}
+
+int __wrap_pthread_mutex_timedlock(pthread_mutex_t *restrict m,
+                                   const struct timespec *restrict at) {
+    if (!weft_chain_mode()) return __real_pthread_mutex_timedlock(m, at);
+    int64_t ns = until(CLOCK_REALTIME, at);
+    return ns < 0 ? EINVAL : home_lock(m, 0, ns);
+}
+
+int __wrap_pthread_mutex_unlock(pthread_mutex_t *m) {
+    if (!weft_chain_mode()) return __real_pthread_mutex_unlock(m);
+    return weft_home_unlock(m, MUTEX_TYPE(m));
+}
+
+static int home_cond_wait(pthread_cond_t *c, pthread_mutex_t *m, int64_t timeout_ns) {
+    links_shared();
+    int rc = weft_sync_cond_wait(c, m, MUTEX_TYPE(m), timeout_ns);
+    links_private();
+    return rc;
+}
 
 int __wrap_pthread_cond_wait(pthread_cond_t *restrict c, pthread_mutex_t *restrict m) {
-    if (weft_chain_mode()) weft_chain_unsupported(WEFT_SYNC_COND_WAIT);
-    return __real_pthread_cond_wait(c, m);
+    if (!weft_chain_mode()) return __real_pthread_cond_wait(c, m);
+    return home_cond_wait(c, m, -1);
 }
 
 int __wrap_pthread_cond_timedwait(pthread_cond_t *restrict c, pthread_mutex_t *restrict m,
                                   const struct timespec *restrict t) {
-    if (weft_chain_mode()) weft_chain_unsupported(WEFT_SYNC_COND_WAIT);
-    return __real_pthread_cond_timedwait(c, m, t);
+    if (!weft_chain_mode()) return __real_pthread_cond_timedwait(c, m, t);
+    /* The clock pthread_condattr_setclock chose (wasi-libc's clock ids are
+     * pointers, stored as integers). */
+    clockid_t clock = COND_CLOCK(c) == (int)(uintptr_t)CLOCK_MONOTONIC ? CLOCK_MONOTONIC
+                                                                        : CLOCK_REALTIME;
+    int64_t ns = until(clock, t);
+    return ns < 0 ? EINVAL : home_cond_wait(c, m, ns);
+}
+
+int __wrap_pthread_cond_signal(pthread_cond_t *c) {
+    if (!weft_chain_mode()) return __real_pthread_cond_signal(c);
+    weft_sync_cond_wake(c, 0);
+    return 0;
+}
+
+int __wrap_pthread_cond_broadcast(pthread_cond_t *c) {
+    if (!weft_chain_mode()) return __real_pthread_cond_broadcast(c);
+    weft_sync_cond_wake(c, 1);
+    return 0;
 }
 
 int __wrap_pthread_barrier_wait(pthread_barrier_t *b) {
-    if (weft_chain_mode()) weft_chain_unsupported(WEFT_SYNC_BARRIER_WAIT);
-    return __real_pthread_barrier_wait(b);
-}
-
-int __wrap_pthread_mutex_lock(pthread_mutex_t *m) {
-    if (weft_chain_entry.arena) { /* a chained thread, on its own copy */
-        /* Uncontended locks work on the thread's own copy; a lock that is
-         * held (by whoever held it when this thread's snapshot was taken)
-         * can never be released here. */
-        int rc = pthread_mutex_trylock(m);
-        if (rc == EBUSY) weft_chain_unsupported(WEFT_SYNC_MUTEX_HELD);
-        return rc;
-    }
-    return __real_pthread_mutex_lock(m);
+    if (!weft_chain_mode()) return __real_pthread_barrier_wait(b);
+    int serial = weft_home_barrier(b, BARRIER_COUNT(b));
+    return serial == 1 ? PTHREAD_BARRIER_SERIAL_THREAD : serial;
 }
 
 int __real_pthread_join(pthread_t, void **);
@@ -176,11 +286,14 @@ static int join_soon(pthread_t thread, void **result) {
  * may be queued for one). */
 int __wrap_pthread_join(pthread_t thread, void **result) {
     if (!weft_chain_mode()) return __real_pthread_join(thread, result);
-    int chained = weft_chain_entry.arena != NULL;
-    if (chained) weft_wait_begin();
     int rc = join_soon(thread, result);
-    if (rc == EBUSY) rc = __real_pthread_join(thread, result);
-    if (chained) weft_wait_end();
+    if (rc == EBUSY) {
+        /* The host counts joiners for its deadlock detector, and a chained
+         * joiner gives its slot up meanwhile. */
+        weft_wait_begin();
+        rc = __real_pthread_join(thread, result);
+        weft_wait_end();
+    }
     return rc;
 }
 

@@ -28,7 +28,7 @@
 //! it is handed out (`zero_along`).
 
 use std::io::Write as _;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 
 use wasmtime::{Caller, MemoryType, SharedMemory};
@@ -90,6 +90,11 @@ pub(crate) struct ChainSupport {
     home_only: Mutex<std::collections::HashSet<u32>>,
     memories: Mutex<Vec<PooledMemory>>,
     zone: Mutex<Zone>,
+    /// Locks, condition variables and barriers shared by every copy.
+    sync: crate::sync::SyncTable,
+    /// The main memory as chained threads see it at an acquire (see
+    /// [`sync_point`]); made at the first sync point.
+    published: Mutex<Option<Snapshot>>,
     /// Whether parents keep running images (write tracking works here).
     incremental: AtomicBool,
 }
@@ -140,6 +145,18 @@ impl ChainSupport {
         drop(pooled);
     }
 
+    /// The main memory as it is now, without globals or regions (the
+    /// caller holds its merge lock).
+    fn image_of_main(&self, main: &ThreadMemory) -> Snapshot {
+        self.snapshot_from_image(main).unwrap_or_else(|| {
+            // SAFETY: merges wait for the lock the caller holds; the main
+            // thread is paused in a host call or its concurrent writes are
+            // ones no other thread may read before its next sync point.
+            let bytes = unsafe { snapshot::shared_bytes(&main.memory) };
+            Snapshot::capture(self.layout.module, bytes, None, vec![], vec![])
+        })
+    }
+
     /// A snapshot of `parent` from its running image; `None` when write
     /// tracking is not available (the caller captures in full).
     fn snapshot_from_image(&self, parent: &ThreadMemory) -> Option<Snapshot> {
@@ -178,6 +195,8 @@ impl ChainSupport {
             home_only: Default::default(),
             memories: Default::default(),
             zone: Default::default(),
+            sync: Default::default(),
+            published: Mutex::new(None),
             // Off: every snapshot, restore and diff copies or compares
             // whole memories (for comparing the two ways).
             incremental: AtomicBool::new(
@@ -335,6 +354,16 @@ fn spawn_with_arena(
             }
             .map_err(|e| fail(e.to_string()))?,
         };
+        if parent.origin.is_none() {
+            // Starting a thread is a release of the main thread: what the
+            // new thread starts from is what every chained thread takes at
+            // its next acquire (older, it would undo the spawn's own writes
+            // in their copies).
+            let mut published = chain.published.lock().unwrap_or_else(|e| e.into_inner());
+            if published.is_some() {
+                *published = Some(snap.clone());
+            }
+        }
         (snap, merges.log.seq())
     };
     let (Some(start_func), Some(start_routine_arg), Some(trampoline), Some(identity)) = (
@@ -376,7 +405,7 @@ fn spawn_with_arena(
         arena,
         parent,
         snapshot: Arc::new(Mutex::new(snap)),
-        since,
+        since: Arc::new(AtomicU32::new(since)),
         identity,
         start_func,
     };
@@ -505,6 +534,16 @@ fn allocate_chunk(
     // what the new thread's snapshot will hold, whatever it is.
     if taken.dirty && path.origin.is_some() {
         zero_along(path, taken.start, len);
+        // The main memory reads zero there now: so does what chained
+        // threads take at an acquire.
+        if let Some(published) = chain
+            .published
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_mut()
+        {
+            published.zero_range(taken.start, len);
+        }
     }
     Ok((taken.start, len, taken.dirty))
 }
@@ -642,8 +681,9 @@ struct ChildStart {
     /// Shared with the child's memory's origin: a reused arena chunk is
     /// zeroed in it too.
     snapshot: Arc<Mutex<Snapshot>>,
-    /// The parent memory's merge sequence number when the snapshot was taken.
-    since: u32,
+    /// The parent memory's merge sequence number the snapshot is current
+    /// to (shared with the child's memory, whose sync points move it).
+    since: Arc<AtomicU32>,
     identity: u32,
     /// The thread's start routine (a function table index).
     start_func: u32,
@@ -671,7 +711,7 @@ impl ChildStart {
             &self.process,
             (self.tid, self.start_arg, self.arena),
             &self.parent,
-            &self.snapshot,
+            (&self.snapshot, &self.since),
             self.remote.clone(),
         );
         match (ran, &self.remote) {
@@ -1010,7 +1050,8 @@ impl ChildStart {
             std::slice::from_raw_parts_mut(data.as_ptr().cast::<u8>().cast_mut(), data.len())
         };
         let snapshot = self.snapshot.lock().unwrap_or_else(|e| e.into_inner());
-        let mut merger = Merger::with_log(&snapshot, &mut merges.log, self.since);
+        let since = self.since.load(Ordering::SeqCst);
+        let mut merger = Merger::with_log(&snapshot, &mut merges.log, since);
         let conflicts = match merger.merge(base, diff, tid) {
             Ok(conflicts) => conflicts,
             Err(e) => {
@@ -1020,6 +1061,19 @@ impl ChildStart {
                 );
             }
         };
+        if self.parent.origin.is_none()
+            && let Some(published) = chain
+                .published
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .as_mut()
+        {
+            // A thread's end is a release: its last writes are published.
+            published.memory_pages = published.memory_pages.max(diff.memory_pages);
+            for run in &diff.runs {
+                published.write_bytes(run.addr, &run.bytes);
+            }
+        }
         if !conflicts.is_empty() {
             if self.remote.is_some() {
                 // Home runs the thread that started this one again and
@@ -1121,7 +1175,10 @@ pub(crate) fn run_remote(
         process,
         thread,
         &parent.clone(),
-        &Arc::new(Mutex::new(snapshot)),
+        (
+            &Arc::new(Mutex::new(snapshot)),
+            &Arc::new(AtomicU32::new(0)),
+        ),
         Some(call.clone()),
     );
     // Threads it started here that outlive it (detached) still run: their
@@ -1146,7 +1203,7 @@ fn run_child(
     process: &Arc<Process>,
     (tid, start_arg, arena): (u32, u32, u32),
     parent: &Arc<ThreadMemory>,
-    snapshot: &Arc<Mutex<Snapshot>>,
+    (snapshot, since): (&Arc<Mutex<Snapshot>>, &Arc<AtomicU32>),
     remote: Option<Arc<RemoteCall>>,
 ) -> Result<(u32, weft_snapshot::Diff), ChildError> {
     let chain = process.chain().expect("chain mode has chain support");
@@ -1168,6 +1225,7 @@ fn run_child(
         Some(Origin {
             parent: parent.clone(),
             snapshot: snapshot.clone(),
+            since: since.clone(),
         }),
     );
     let (mut store, instance) = match child.instance.take() {
@@ -1273,4 +1331,142 @@ fn report_conflicts(
         );
         terminate(1, None);
     }
+}
+
+/// Chain mode's synchronisation objects (home's; see [`crate::sync`]).
+pub(crate) fn sync_table(process: &Process) -> Option<&crate::sync::SyncTable> {
+    process.chain().map(|chain| &chain.sync)
+}
+
+/// A sync point (release consistency). Home keeps a *published* image
+/// of the main memory: what the main thread had at its last sync point,
+/// plus every change chained threads released since.
+///
+/// - Release: a chained thread's writes since its last sync point merge
+///   into the main memory, the home of every byte, and into the published
+///   image; the main thread publishes its memory as it is.
+/// - Acquire (`pull`): a chained thread's copy becomes the published
+///   image (in its memory and its snapshot, so its next diff holds only
+///   its own writes), except its own `weft_chain_entry`. It never sees the
+///   main thread's writes after that thread's last sync point, which in a
+///   program without data races it cannot read (and which may be a libc
+///   lock the main thread holds for a moment).
+///
+/// Only threads whose parent is the main memory synchronise: a thread that
+/// a chained thread started merges into a copy the others do not see.
+pub(crate) fn sync_point(
+    process: &Process,
+    tid: u32,
+    memory: Option<&Arc<ThreadMemory>>,
+    pull: bool,
+) -> wasmtime::Result<()> {
+    let (Some(chain), Some(main)) = (process.chain(), process.main_memory()) else {
+        return Ok(());
+    };
+    let Some(origin) = memory.and_then(|m| m.origin.as_ref()) else {
+        // The main thread: publish.
+        let _merges = main.merges.lock().unwrap_or_else(|e| e.into_inner());
+        let image = chain.image_of_main(main);
+        *chain.published.lock().unwrap_or_else(|e| e.into_inner()) = Some(image);
+        return Ok(());
+    };
+    let memory = memory.expect("a chained thread has a memory");
+    if !Arc::ptr_eq(&origin.parent, main) {
+        wasmtime::bail!(
+            "thread {tid} synchronises with other threads, but it was started by a chained thread: in chain mode only threads that the main thread started can share locks, condition variables and barriers"
+        );
+    }
+    // Lock order: the thread's own memory (merges of threads it started),
+    // the main memory's, the published image, the thread's snapshot.
+    let _own = memory.merges.lock().unwrap_or_else(|e| e.into_inner());
+    let mut merges = main.merges.lock().unwrap_or_else(|e| e.into_inner());
+    let mut published = chain.published.lock().unwrap_or_else(|e| e.into_inner());
+    let published = published.get_or_insert_with(|| chain.image_of_main(main));
+    let mut snapshot = origin.snapshot.lock().unwrap_or_else(|e| e.into_inner());
+    let since = origin.since.load(Ordering::SeqCst);
+
+    // Release. SAFETY: the thread is paused in this host call and the
+    // other writers of its memory (merges of threads it started) wait for
+    // the lock held above.
+    let bytes = unsafe { snapshot::shared_bytes(&memory.memory) };
+    let diff = weft_snapshot::Diff::between(&snapshot, bytes, None, &[]);
+    if !diff.runs.is_empty() {
+        let home = &main.memory;
+        if (diff.memory_pages as u64) > home.size() {
+            home.grow(diff.memory_pages as u64 - home.size())
+                .map_err(|e| {
+                    wasmtime::Error::msg(format!(
+                        "thread {tid}: growing the main memory for a sync point: {e:#}"
+                    ))
+                })?;
+        }
+        let data = home.data();
+        // SAFETY: merges into the main memory are serialised by its merge
+        // lock; the main thread may run meanwhile, and the merge's byte
+        // writes are what another thread's stores would be to it.
+        let base = unsafe {
+            std::slice::from_raw_parts_mut(data.as_ptr().cast::<u8>().cast_mut(), data.len())
+        };
+        let conflicts = Merger::with_log(&snapshot, &mut merges.log, since)
+            .merge(base, &diff, tid)
+            .map_err(|e| {
+                wasmtime::Error::msg(format!("thread {tid}: merging at a sync point: {e}"))
+            })?;
+        if !conflicts.is_empty() {
+            report_conflicts(
+                tid,
+                &conflicts,
+                &chain.symbols,
+                process.config().on_conflict,
+            );
+        }
+        published.memory_pages = published.memory_pages.max(diff.memory_pages);
+        snapshot.memory_pages = snapshot.memory_pages.max(diff.memory_pages);
+        for run in &diff.runs {
+            published.write_bytes(run.addr, &run.bytes);
+            // Its next diff does not carry these again.
+            snapshot.write_bytes(run.addr, &run.bytes);
+        }
+    }
+    if !pull {
+        return Ok(());
+    }
+
+    // Acquire.
+    let mut next = published.clone();
+    next.globals = std::mem::take(&mut snapshot.globals);
+    next.regions = std::mem::take(&mut snapshot.regions);
+    let entry = snapshot.read_bytes::<16>(chain.entry).unwrap_or_default();
+    next.write_bytes(chain.entry, &entry);
+    if (next.memory_pages as u64) > memory.memory.size() {
+        memory
+            .memory
+            .grow(next.memory_pages as u64 - memory.memory.size())
+            .map_err(|e| {
+                wasmtime::Error::msg(format!(
+                    "thread {tid}: growing its memory at a sync point: {e:#}"
+                ))
+            })?;
+    }
+    let own = memory.memory.data();
+    let zero = [0u8; weft_snapshot::PAGE_SIZE];
+    for index in snapshot.changed_pages(&next) {
+        let start = index as usize * weft_snapshot::PAGE_SIZE;
+        if start + weft_snapshot::PAGE_SIZE > own.len() {
+            continue;
+        }
+        let page = next.page(index).unwrap_or(&zero);
+        // SAFETY: in bounds (checked above); the thread is paused and the
+        // other writers of its memory wait for its merge lock.
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                page.as_ptr(),
+                own[start..].as_ptr().cast::<u8>().cast_mut(),
+                weft_snapshot::PAGE_SIZE,
+            )
+        };
+    }
+    *snapshot = next;
+    origin.since.store(merges.log.seq(), Ordering::SeqCst);
+    Ok(())
 }

@@ -26,6 +26,7 @@ pub mod snapshot;
 pub mod state;
 pub mod state_imports;
 pub mod symbols;
+mod sync;
 pub mod threads;
 mod touched;
 pub mod wasi;

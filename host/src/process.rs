@@ -109,6 +109,9 @@ pub(crate) struct Merges {
 pub(crate) struct Origin {
     pub(crate) parent: Arc<ThreadMemory>,
     pub(crate) snapshot: Arc<Mutex<Snapshot>>,
+    /// The parent's merge sequence number up to which the snapshot holds
+    /// the parent's changes (at the spawn, then at each sync point).
+    pub(crate) since: Arc<std::sync::atomic::AtomicU32>,
 }
 
 impl ThreadMemory {
@@ -595,6 +598,12 @@ impl Process {
         }
         tracing::debug!(tid, "spawned");
         Ok(tid)
+    }
+
+    /// Threads of the program that may be running now: the live ones
+    /// besides main, and main.
+    pub(crate) fn running_threads(&self) -> u32 {
+        self.live_threads.load(Ordering::SeqCst) + 1
     }
 
     /// Counts a new live thread (within `max_threads`) and gives its id.

@@ -58,6 +58,7 @@ const RUN_ANYWHERE: &[(&str, &str)] = &[
     (threads::WEFT_MODULE, "spawn"),
     (threads::WEFT_MODULE, "wait-begin"),
     (threads::WEFT_MODULE, "wait-end"),
+    (threads::WEFT_MODULE, "available-parallelism"),
 ];
 
 /// Replaces, in `linker`, every import of `module` that a remote thread

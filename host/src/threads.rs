@@ -4,7 +4,10 @@
 use wasmtime::{Caller, Linker};
 use weft_snapshot::{ElemType, MergeOp, MergeRegion};
 
+use std::time::{Duration, Instant};
+
 use crate::process::{ChainFinished, ThreadExited, ThreadState, write_guest};
+use crate::sync::{MutexKind, SyncError, SyncTable};
 use crate::{ThreadError, ThreadMode};
 
 /// Module and name of the wasi-threads spawn import.
@@ -27,7 +30,17 @@ pub const WEFT_FUNCTIONS: &[&str] = &[
     "wait-begin",
     "wait-end",
     "available-parallelism",
+    "sync-lock",
+    "sync-unlock",
+    "sync-barrier",
+    "sync-cond-wait",
+    "sync-cond-wake",
+    "sync-point",
 ];
+
+/// `sync-lock` flags: the mutex kind (musl's type number) in bits 0-1,
+/// and a try-lock.
+const SYNC_TRY: u32 = 4;
 
 /// wasi-threads reports a failed spawn as a negative number; libc turns any
 /// of them into `EAGAIN`. Use preview1's errno values.
@@ -160,6 +173,9 @@ pub fn add_to_linker(linker: &mut Linker<ThreadState>) -> wasmtime::Result<()> {
         "wait-begin",
         |mut caller: Caller<'_, ThreadState>| {
             let state = caller.data_mut();
+            if let Some(table) = crate::chain::sync_table(&state.process) {
+                table.joining(true);
+            }
             if std::mem::take(&mut state.holds_slot) {
                 state.process.clone().release_slot();
             }
@@ -171,6 +187,9 @@ pub fn add_to_linker(linker: &mut Linker<ThreadState>) -> wasmtime::Result<()> {
         "wait-end",
         |mut caller: Caller<'_, ThreadState>| {
             let state = caller.data_mut();
+            if let Some(table) = crate::chain::sync_table(&state.process) {
+                table.joining(false);
+            }
             if state.arena != 0 && !state.holds_slot {
                 state.process.clone().acquire_slot();
                 caller.data_mut().holds_slot = true;
@@ -189,12 +208,180 @@ pub fn add_to_linker(linker: &mut Linker<ThreadState>) -> wasmtime::Result<()> {
 
     linker.func_wrap(
         WEFT_MODULE,
+        "sync-lock",
+        |mut caller: Caller<'_, ThreadState>,
+         addr: i32,
+         flags: i32,
+         timeout_ns: i64|
+         -> wasmtime::Result<i32> {
+            let flags = flags as u32;
+            let kind = MutexKind::from_flags(flags);
+            let deadline = deadline_after(timeout_ns);
+            synchronise(&mut caller, false, |table, tid, live| {
+                table.lock_mutex(tid, addr as u32, kind, true, None, live)
+            })
+            .or_else(|e| match e {
+                SyncError::Busy if flags & SYNC_TRY == 0 => {
+                    blocking(&mut caller, |table, tid, live| {
+                        table.lock_mutex(tid, addr as u32, kind, false, deadline, live)
+                    })
+                }
+                e => Err(e),
+            })
+            .map_or_else(|e| errno_or_trap(&caller, e), |()| Ok(0))
+            .and_then(|rc| acquire(&mut caller, rc))
+        },
+    )?;
+
+    linker.func_wrap(
+        WEFT_MODULE,
+        "sync-unlock",
+        |mut caller: Caller<'_, ThreadState>, addr: i32, flags: i32| -> wasmtime::Result<i32> {
+            let kind = MutexKind::from_flags(flags as u32);
+            synchronise(&mut caller, true, |table, tid, _| {
+                table.unlock_mutex(tid, addr as u32, kind)
+            })
+            .map_or_else(|e| errno_or_trap(&caller, e), |()| Ok(0))
+        },
+    )?;
+
+    linker.func_wrap(
+        WEFT_MODULE,
+        "sync-barrier",
+        |mut caller: Caller<'_, ThreadState>, addr: i32, count: i32| -> wasmtime::Result<i32> {
+            release(&mut caller)?;
+            let serial = blocking(&mut caller, |table, tid, live| {
+                table.barrier_wait(tid, addr as u32, count as u32, live)
+            });
+            match serial {
+                Ok(serial) => acquire(&mut caller, serial as i32),
+                Err(e) => errno_or_trap(&caller, e),
+            }
+        },
+    )?;
+
+    linker.func_wrap(
+        WEFT_MODULE,
+        "sync-cond-wait",
+        |mut caller: Caller<'_, ThreadState>,
+         cond: i32,
+         mutex: i32,
+         flags: i32,
+         timeout_ns: i64|
+         -> wasmtime::Result<i32> {
+            let kind = MutexKind::from_flags(flags as u32);
+            let deadline = deadline_after(timeout_ns);
+            release(&mut caller)?;
+            let woken = blocking(&mut caller, |table, tid, live| {
+                table.cond_wait(tid, cond as u32, mutex as u32, kind, deadline, live)
+            });
+            // Woken or timed out, the thread holds the mutex again.
+            let rc = match woken {
+                Ok(()) => 0,
+                Err(SyncError::TimedOut) => SyncError::TimedOut.errno(),
+                Err(e) => return errno_or_trap(&caller, e),
+            };
+            acquire(&mut caller, rc)
+        },
+    )?;
+
+    linker.func_wrap(
+        WEFT_MODULE,
+        "sync-cond-wake",
+        |caller: Caller<'_, ThreadState>, cond: i32, all: i32| {
+            if let Some(table) = crate::chain::sync_table(&caller.data().process) {
+                table.cond_wake(cond as u32, all != 0);
+            }
+        },
+    )?;
+
+    linker.func_wrap(
+        WEFT_MODULE,
+        "sync-point",
+        |mut caller: Caller<'_, ThreadState>| -> wasmtime::Result<()> {
+            release(&mut caller)?;
+            acquire(&mut caller, 0).map(drop)
+        },
+    )?;
+
+    linker.func_wrap(
+        WEFT_MODULE,
         "exit-current",
         |_caller: Caller<'_, ThreadState>| -> wasmtime::Result<()> {
             Err(wasmtime::Error::new(ThreadExited))
         },
     )?;
     Ok(())
+}
+
+/// A deadline `timeout_ns` from now; none for a negative timeout.
+fn deadline_after(timeout_ns: i64) -> Option<Instant> {
+    u64::try_from(timeout_ns)
+        .ok()
+        .map(|ns| Instant::now() + Duration::from_nanos(ns))
+}
+
+/// The calling thread's writes go home (see `chain::sync_point`).
+fn release(caller: &mut Caller<'_, ThreadState>) -> wasmtime::Result<()> {
+    let state = caller.data();
+    crate::chain::sync_point(&state.process, state.tid, state.memory.as_ref(), false)
+}
+
+/// The calling thread's copy takes what home published; passes `rc` on.
+fn acquire(caller: &mut Caller<'_, ThreadState>, rc: i32) -> wasmtime::Result<i32> {
+    let state = caller.data();
+    crate::chain::sync_point(&state.process, state.tid, state.memory.as_ref(), true)?;
+    Ok(rc)
+}
+
+/// Runs `op` on the program's synchronisation table, after a release when
+/// `release_first`, without waiting.
+fn synchronise<T>(
+    caller: &mut Caller<'_, ThreadState>,
+    release_first: bool,
+    op: impl FnOnce(&SyncTable, u32, &dyn Fn() -> u32) -> Result<T, SyncError>,
+) -> Result<T, SyncError> {
+    if release_first && let Err(e) = release(caller) {
+        return Err(SyncError::Failed(format!("{e:#}")));
+    }
+    let state = caller.data();
+    let process = state.process.clone();
+    let Some(table) = crate::chain::sync_table(&process) else {
+        return Err(SyncError::Failed(
+            "synchronisation through the host needs chain mode".into(),
+        ));
+    };
+    op(table, state.tid, &|| process.running_threads())
+}
+
+/// Runs `op`, which may wait, after giving the thread's slot up (a thread
+/// it waits for may be queued for one); takes a slot again after.
+fn blocking<T>(
+    caller: &mut Caller<'_, ThreadState>,
+    op: impl FnOnce(&SyncTable, u32, &dyn Fn() -> u32) -> Result<T, SyncError>,
+) -> Result<T, SyncError> {
+    let held = std::mem::take(&mut caller.data_mut().holds_slot);
+    if held {
+        caller.data().process.clone().release_slot();
+    }
+    let result = synchronise(caller, false, op);
+    if held {
+        caller.data().process.clone().acquire_slot();
+        caller.data_mut().holds_slot = true;
+    }
+    result
+}
+
+/// A synchronisation error as the errno the guest gets, or as the trap that
+/// ends the program (a deadlock, a failed sync point).
+fn errno_or_trap(caller: &Caller<'_, ThreadState>, e: SyncError) -> wasmtime::Result<i32> {
+    match e {
+        SyncError::Deadlock(_) | SyncError::Failed(_) => {
+            let _ = caller;
+            Err(wasmtime::Error::msg(e.to_string()))
+        }
+        e => Ok(e.errno()),
+    }
 }
 
 /// Writes a `result` return area at `addr`, which must be `align`-aligned.

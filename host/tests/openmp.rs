@@ -1,5 +1,6 @@
 //! OpenMP programs through `weft-cc -fopenmp`: builds of several files,
-//! the runtime's limits, the default team, and chain mode's refusals.
+//! the runtime's limits, the default team, and chain mode's refusal of
+//! ordered loops.
 //! (Each OpenMP construct is a conformance case with gcc as the oracle.)
 
 use std::path::{Path, PathBuf};
@@ -117,15 +118,15 @@ fn objects_compiled_one_by_one_link_into_the_same_program() {
 }
 
 #[test]
-fn chain_mode_refuses_a_shared_critical_section_in_one_first_line() {
-    let wasm = build("two_files_chain", &["main.c", "part_b.c"]);
+fn chain_mode_refuses_an_ordered_loop_in_one_first_line() {
+    let wasm = build("ordered", &["ordered.c"]);
+    assert_eq!(run(&wasm, &[]).stdout, "0\n1\n2\n3\n");
     let out = run(&wasm, &["--thread-mode", "chain"]);
     assert_ne!(out.code, Some(0), "{out:?}");
     let first = out.stderr.lines().next().unwrap_or_default();
     assert!(
-        first.contains(
-            "enters an OpenMP critical section its team shares, which cannot work in chain mode"
-        ),
+        first
+            .contains("runs an OpenMP ordered loop with its team, which cannot work in chain mode"),
         "{out:?}"
     );
 }

@@ -321,22 +321,21 @@ fn chain_conflicts_are_reported_and_follow_the_policy() {
     );
 }
 
-/// Blocking on another thread cannot work across chained threads: a clear
-/// error, not a hang.
+/// In chain mode locks live at home, which sees every wait: a deadlock ends
+/// the program with one line naming the waits, not a hang.
 #[test]
-fn chain_mode_refuses_waits_that_would_hang() {
-    let source = weft_conformance::root().join("programs/condvar.c");
-    let wasm = suite().build_c_wasm(&source, "host_test_condvar").unwrap();
-    let out = run(&wasm, &["--thread-mode", "chain"]);
+fn chain_mode_reports_a_deadlock_instead_of_hanging() {
+    let out = run(&guest("deadlock"), &["--thread-mode", "chain"]);
     assert_eq!(out.code, Some(134), "{out:?}");
     // The explanation is the first line, before the wasm backtrace.
     let first = out.stderr.lines().next().unwrap_or_default();
     assert!(
-        first.starts_with("weft: thread ")
-            && first.contains("waits on a condition variable, which cannot work in chain mode"),
+        first.starts_with("weft: thread 1 trapped: deadlock: every thread of the program waits")
+            && first.contains("thread 1 locks the mutex at 0x"),
         "{}",
         out.stderr
     );
+    assert_eq!(out.stdout, "");
 }
 
 #[test]

@@ -71,6 +71,17 @@ WEFT_IMPORT("wait-end") void weft_wait_end(void);
 
 /* How many threads can run at once on this host. */
 WEFT_IMPORT("available-parallelism") uint32_t weft_available_parallelism(void);
+
+/* Chain mode synchronisation through the home host (see wit/threads.wit):
+ * results are 0 or an errno; timeouts in ns, negative for none. */
+#define WEFT_SYNC_TRY 4
+WEFT_IMPORT("sync-lock") int32_t weft_sync_lock(const void *addr, uint32_t flags, int64_t timeout_ns);
+WEFT_IMPORT("sync-unlock") int32_t weft_sync_unlock(const void *addr, uint32_t flags);
+WEFT_IMPORT("sync-barrier") int32_t weft_sync_barrier(const void *addr, uint32_t count);
+WEFT_IMPORT("sync-cond-wait")
+int32_t weft_sync_cond_wait(const void *cond, const void *mutex, uint32_t flags, int64_t timeout_ns);
+WEFT_IMPORT("sync-cond-wake") void weft_sync_cond_wake(const void *cond, int all);
+WEFT_IMPORT("sync-point") void weft_sync_point(void);
 #endif
 
 /* Merge regions (chain mode): how a region's bytes combine when a chained
