@@ -1,6 +1,6 @@
 /* OpenMP synchronisation: critical (unnamed and named), barrier phases,
- * single, copyprivate, master, masked, atomic (update, capture, read,
- * write), locks and nest locks. */
+ * single, copyprivate, master, masked, locks and nest locks (atomics are
+ * omp_atomic's). */
 #include <omp.h>
 #include <stdio.h>
 
@@ -62,30 +62,6 @@ int main(void) {
         agreed[omp_get_thread_num()] = value;
     }
     printf("copyprivate %d %d %d %d\n", agreed[0], agreed[1], agreed[2], agreed[3]);
-
-    long long atomic_sum = 0;
-    int tickets[THREADS * 100], next_ticket = 0;
-    double dsum = 0;
-#pragma omp parallel
-    for (int i = 0; i < 100; i++) {
-#pragma omp atomic
-        atomic_sum += i;
-#pragma omp atomic update
-        dsum += 0.5;
-        int mine;
-#pragma omp atomic capture
-        mine = next_ticket++;
-        tickets[mine] = 1;
-    }
-    int issued = 0;
-    for (int i = 0; i < THREADS * 100; i++) issued += tickets[i] == 1;
-    int read_back;
-#pragma omp atomic read
-    read_back = next_ticket;
-#pragma omp atomic write
-    next_ticket = 0;
-    printf("atomic %lld %.1f tickets %d read %d now %d\n", atomic_sum, dsum, issued, read_back,
-           next_ticket);
 
     omp_lock_t lock;
     omp_init_lock(&lock);

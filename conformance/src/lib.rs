@@ -10,6 +10,7 @@
 
 pub mod bench;
 pub mod bench_openmp;
+pub mod bench_sync;
 pub mod cli;
 pub mod exec;
 pub mod hosts;

@@ -16,6 +16,25 @@ int pthread_attr_setschedparam(pthread_attr_t *__restrict, const struct sched_pa
 int pthread_attr_getinheritsched(const pthread_attr_t *__restrict, int *__restrict);
 int pthread_attr_setinheritsched(pthread_attr_t *, int);
 
+/* Chain mode keeps rwlocks at the home host (libweft's pthread.c); in
+ * local mode these call libc's. */
+int weft_rwlock_rdlock(pthread_rwlock_t *);
+int weft_rwlock_tryrdlock(pthread_rwlock_t *);
+int weft_rwlock_timedrdlock(pthread_rwlock_t *__restrict, const struct timespec *__restrict);
+int weft_rwlock_wrlock(pthread_rwlock_t *);
+int weft_rwlock_trywrlock(pthread_rwlock_t *);
+int weft_rwlock_timedwrlock(pthread_rwlock_t *__restrict, const struct timespec *__restrict);
+int weft_rwlock_unlock(pthread_rwlock_t *);
+#ifndef WEFT_NO_RWLOCK_RENAME
+#define pthread_rwlock_rdlock weft_rwlock_rdlock
+#define pthread_rwlock_tryrdlock weft_rwlock_tryrdlock
+#define pthread_rwlock_timedrdlock weft_rwlock_timedrdlock
+#define pthread_rwlock_wrlock weft_rwlock_wrlock
+#define pthread_rwlock_trywrlock weft_rwlock_trywrlock
+#define pthread_rwlock_timedwrlock weft_rwlock_timedwrlock
+#define pthread_rwlock_unlock weft_rwlock_unlock
+#endif
+
 #ifdef __cplusplus
 }
 #endif

@@ -5,8 +5,11 @@
  * see guest-libs/README.md): the pthread_attr_t field indices below and the
  * libc-internal __wasi_thread_start_C / __thread_list_lock. */
 #include <errno.h>
+/* libweft's own rwlock calls: not renamed here (see the overlay). */
+#define WEFT_NO_RWLOCK_RENAME
 #include <pthread.h>
 #include <sched.h>
+#include <semaphore.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
@@ -253,6 +256,140 @@ int __wrap_pthread_barrier_wait(pthread_barrier_t *b) {
     if (!weft_chain_mode()) return __real_pthread_barrier_wait(b);
     int serial = weft_home_barrier(b, BARRIER_COUNT(b));
     return serial == 1 ? PTHREAD_BARRIER_SERIAL_THREAD : serial;
+}
+
+/* Readers-writer locks, spin locks and semaphores at home too; once is a
+ * home lock around the flag. libc itself takes some rwlocks by their
+ * public names and releases them by internal ones, so the rwlock calls are
+ * not wrapped at link time but renamed for programs by libweft's
+ * pthread.h overlay (weft_rwlock_*). */
+int __real_pthread_spin_lock(pthread_spinlock_t *);
+int __real_pthread_spin_trylock(pthread_spinlock_t *);
+int __real_pthread_spin_unlock(pthread_spinlock_t *);
+int __real_sem_init(sem_t *, int, unsigned);
+int __real_sem_wait(sem_t *);
+int __real_sem_trywait(sem_t *);
+int __real_sem_timedwait(sem_t *restrict, const struct timespec *restrict);
+int __real_sem_post(sem_t *);
+int __real_sem_getvalue(sem_t *restrict, int *restrict);
+int __real_pthread_once(pthread_once_t *, void (*)(void));
+
+int weft_rwlock_rdlock(pthread_rwlock_t *l) {
+    if (!weft_chain_mode()) return pthread_rwlock_rdlock(l);
+    return weft_home_lock(l, WEFT_SYNC_RWLOCK_READ, -1);
+}
+
+int weft_rwlock_tryrdlock(pthread_rwlock_t *l) {
+    if (!weft_chain_mode()) return pthread_rwlock_tryrdlock(l);
+    return weft_home_lock(l, WEFT_SYNC_RWLOCK_READ | WEFT_SYNC_TRY, -1);
+}
+
+int weft_rwlock_timedrdlock(pthread_rwlock_t *restrict l,
+                                      const struct timespec *restrict at) {
+    if (!weft_chain_mode()) return pthread_rwlock_timedrdlock(l, at);
+    int64_t ns = until(CLOCK_REALTIME, at);
+    return ns < 0 ? EINVAL : weft_home_lock(l, WEFT_SYNC_RWLOCK_READ, ns);
+}
+
+int weft_rwlock_wrlock(pthread_rwlock_t *l) {
+    if (!weft_chain_mode()) return pthread_rwlock_wrlock(l);
+    return weft_home_lock(l, WEFT_SYNC_RWLOCK_WRITE, -1);
+}
+
+int weft_rwlock_trywrlock(pthread_rwlock_t *l) {
+    if (!weft_chain_mode()) return pthread_rwlock_trywrlock(l);
+    return weft_home_lock(l, WEFT_SYNC_RWLOCK_WRITE | WEFT_SYNC_TRY, -1);
+}
+
+int weft_rwlock_timedwrlock(pthread_rwlock_t *restrict l,
+                                      const struct timespec *restrict at) {
+    if (!weft_chain_mode()) return pthread_rwlock_timedwrlock(l, at);
+    int64_t ns = until(CLOCK_REALTIME, at);
+    return ns < 0 ? EINVAL : weft_home_lock(l, WEFT_SYNC_RWLOCK_WRITE, ns);
+}
+
+int weft_rwlock_unlock(pthread_rwlock_t *l) {
+    if (!weft_chain_mode()) return pthread_rwlock_unlock(l);
+    return weft_home_unlock(l, WEFT_SYNC_RWLOCK_READ);
+}
+
+int __wrap_pthread_spin_lock(pthread_spinlock_t *l) {
+    if (!weft_chain_mode()) return __real_pthread_spin_lock(l);
+    return weft_home_lock(l, 0, -1);
+}
+
+int __wrap_pthread_spin_trylock(pthread_spinlock_t *l) {
+    if (!weft_chain_mode()) return __real_pthread_spin_trylock(l);
+    return weft_home_lock(l, WEFT_SYNC_TRY, -1);
+}
+
+int __wrap_pthread_spin_unlock(pthread_spinlock_t *l) {
+    if (!weft_chain_mode()) return __real_pthread_spin_unlock(l);
+    return weft_home_unlock(l, 0);
+}
+
+/* Semaphore calls return -1 and set errno. */
+static int sem_result(int rc) {
+    if (rc == 0) return 0;
+    errno = rc;
+    return -1;
+}
+
+int __wrap_sem_init(sem_t *sem, int shared, unsigned value) {
+    int rc = __real_sem_init(sem, shared, value);
+    if (rc == 0 && weft_chain_mode()) weft_sync_sem_init(sem, value);
+    return rc;
+}
+
+static int home_sem_wait(sem_t *sem, int nonblocking, int64_t timeout_ns) {
+    links_shared();
+    int rc = weft_sync_sem_wait(sem, nonblocking, timeout_ns);
+    links_private();
+    return sem_result(rc);
+}
+
+int __wrap_sem_wait(sem_t *sem) {
+    if (!weft_chain_mode()) return __real_sem_wait(sem);
+    return home_sem_wait(sem, 0, -1);
+}
+
+int __wrap_sem_trywait(sem_t *sem) {
+    if (!weft_chain_mode()) return __real_sem_trywait(sem);
+    return home_sem_wait(sem, 1, -1);
+}
+
+int __wrap_sem_timedwait(sem_t *restrict sem, const struct timespec *restrict at) {
+    if (!weft_chain_mode()) return __real_sem_timedwait(sem, at);
+    int64_t ns = until(CLOCK_REALTIME, at);
+    return ns < 0 ? sem_result(EINVAL) : home_sem_wait(sem, 0, ns);
+}
+
+int __wrap_sem_post(sem_t *sem) {
+    if (!weft_chain_mode()) return __real_sem_post(sem);
+    links_shared();
+    int rc = weft_sync_sem_post(sem);
+    links_private();
+    return sem_result(rc);
+}
+
+int __wrap_sem_getvalue(sem_t *restrict sem, int *restrict value) {
+    if (!weft_chain_mode()) return __real_sem_getvalue(sem, value);
+    *value = (int)weft_sync_sem_value(sem);
+    return 0;
+}
+
+#define ONCE_DONE 2 /* musl's pthread_once_t states: 0 new, 1 running, 2 done */
+
+int __wrap_pthread_once(pthread_once_t *once, void (*init)(void)) {
+    if (!weft_chain_mode()) return __real_pthread_once(once, init);
+    if (*(volatile int *)once == ONCE_DONE) return 0;
+    weft_home_lock(once, 0, -1);
+    if (*(volatile int *)once != ONCE_DONE) {
+        init();
+        *(volatile int *)once = ONCE_DONE;
+    }
+    weft_home_unlock(once, 0);
+    return 0;
 }
 
 int __real_pthread_join(pthread_t, void **);

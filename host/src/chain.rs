@@ -195,7 +195,7 @@ impl ChainSupport {
             home_only: Default::default(),
             memories: Default::default(),
             zone: Default::default(),
-            sync: Default::default(),
+            sync: crate::sync::SyncTable::new(crate::process::MAIN_TID),
             published: Mutex::new(None),
             // Off: every snapshot, restore and diff copies or compares
             // whole memories (for comparing the two ways).

@@ -58,6 +58,9 @@ enum BenchCommand {
     Cluster(bench_cluster::ClusterBenchArgs),
     /// OpenMP kernels against gcc and libgomp, and chain mode against local.
     Openmp(weft_conformance::bench_openmp::OpenmpBenchArgs),
+    /// Chain mode's mutexes, barriers and condition variables against
+    /// local mode.
+    Sync(weft_conformance::bench_sync::SyncBenchArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -330,6 +333,7 @@ fn main() -> ExitCode {
         Command::Bench(BenchCommand::Snapshot(args)) => bench_snapshot::main(args),
         Command::Bench(BenchCommand::Cluster(args)) => bench_cluster::main(args),
         Command::Bench(BenchCommand::Openmp(args)) => weft_conformance::bench_openmp::main(args),
+        Command::Bench(BenchCommand::Sync(args)) => weft_conformance::bench_sync::main(args),
     };
     match result {
         Ok(code) => code,

@@ -35,6 +35,26 @@ impl MutexKind {
     }
 }
 
+/// What a lock call locks: a mutex of a kind, or a readers-writer lock for
+/// reading or for writing. Encoded for `sync-lock` as bits 0-1 the mutex
+/// kind, bits 3-4 the lock (0 mutex, 1 read, 2 write).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LockKind {
+    Mutex(MutexKind),
+    Read,
+    Write,
+}
+
+impl LockKind {
+    pub(crate) fn from_bits(bits: u32) -> Self {
+        match (bits >> 3) & 3 {
+            1 => Self::Read,
+            2 => Self::Write,
+            _ => Self::Mutex(MutexKind::from_flags(bits)),
+        }
+    }
+}
+
 /// Why a synchronisation call did not succeed; POSIX error numbers where
 /// the guest gets one.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -49,6 +69,8 @@ pub(crate) enum SyncError {
     NotOwner,
     #[error("recursive mutex locked too often")]
     TooDeep,
+    #[error("semaphore value overflow")]
+    Overflow,
     #[error(
         "deadlock: every thread of the program waits on another, none can go on ({0}). Ending the program"
     )]
@@ -67,6 +89,7 @@ impl SyncError {
             Self::WouldDeadlock => 16, // EDEADLK
             Self::NotOwner => 63,      // EPERM
             Self::TooDeep => 6,        // EAGAIN
+            Self::Overflow => 61,      // EOVERFLOW
             Self::Deadlock(_) | Self::Failed(_) => 16,
         }
     }
@@ -76,6 +99,13 @@ impl SyncError {
 struct MutexState {
     owner: Option<u32>,
     depth: u32,
+}
+
+#[derive(Debug, Default)]
+struct RwState {
+    /// Read locks held, by thread.
+    readers: HashMap<u32, u32>,
+    writer: Option<u32>,
 }
 
 #[derive(Debug, Default)]
@@ -98,6 +128,9 @@ struct CondState {
 #[derive(Debug, Clone, Copy)]
 enum Wait {
     Mutex(u32),
+    Read(u32),
+    Write(u32),
+    Semaphore(u32),
     /// The condition variable, and its wake-up count when the wait began.
     Cond(u32, u64),
     /// The barrier, and its generation when the thread arrived.
@@ -113,6 +146,12 @@ impl State {
                 .mutexes
                 .get(&addr)
                 .is_some_and(|m| m.owner.is_some() && (m.owner != Some(tid) || m.depth > 0)),
+            Wait::Read(addr) => self.rwlocks.get(&addr).is_some_and(|r| r.writer.is_some()),
+            Wait::Write(addr) => self
+                .rwlocks
+                .get(&addr)
+                .is_some_and(|r| r.writer.is_some() || !r.readers.is_empty()),
+            Wait::Semaphore(addr) => self.semaphores.get(&addr).is_none_or(|v| *v == 0),
             Wait::Cond(addr, seen) => self
                 .conds
                 .get(&addr)
@@ -135,6 +174,8 @@ impl State {
 #[derive(Debug, Default)]
 struct State {
     mutexes: HashMap<u32, MutexState>,
+    rwlocks: HashMap<u32, RwState>,
+    semaphores: HashMap<u32, u32>,
     barriers: HashMap<u32, BarrierState>,
     conds: HashMap<u32, CondState>,
     /// Untimed waits in progress, by thread.
@@ -144,6 +185,8 @@ struct State {
 /// The synchronisation objects of one program.
 #[derive(Debug, Default)]
 pub(crate) struct SyncTable {
+    /// The main thread's id, for reports.
+    main_tid: u32,
     state: Mutex<State>,
     changed: Condvar,
     /// Threads waiting in `pthread_join`: blocked while every other thread
@@ -152,7 +195,14 @@ pub(crate) struct SyncTable {
 }
 
 impl SyncTable {
-    fn lock(&self) -> MutexGuard<'_, State> {
+    pub(crate) fn new(main_tid: u32) -> Self {
+        Self {
+            main_tid,
+            ..Self::default()
+        }
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -175,7 +225,10 @@ impl SyncTable {
             None => {
                 let joiners = self.joiners.load(std::sync::atomic::Ordering::SeqCst);
                 if guard.blocked_count() + joiners >= live() {
-                    return Err(SyncError::Deadlock(describe_waits(&guard.waits)));
+                    return Err(SyncError::Deadlock(describe_waits(
+                        &guard.waits,
+                        self.main_tid,
+                    )));
                 }
                 DEADLOCK_CHECK
             }
@@ -197,6 +250,153 @@ impl SyncTable {
         }
     }
 
+    /// Locks the lock at `addr` of `kind` for thread `tid`.
+    pub(crate) fn lock(
+        &self,
+        tid: u32,
+        addr: u32,
+        kind: LockKind,
+        try_only: bool,
+        deadline: Option<Instant>,
+        live: &dyn Fn() -> u32,
+    ) -> Result<(), SyncError> {
+        match kind {
+            LockKind::Mutex(kind) => self.lock_mutex(tid, addr, kind, try_only, deadline, live),
+            LockKind::Read | LockKind::Write => {
+                self.lock_rw(tid, addr, kind == LockKind::Write, try_only, deadline, live)
+            }
+        }
+    }
+
+    /// Unlocks the lock at `addr` of `kind`, held by `tid`.
+    pub(crate) fn unlock(&self, tid: u32, addr: u32, kind: LockKind) -> Result<(), SyncError> {
+        match kind {
+            LockKind::Mutex(kind) => self.unlock_mutex(tid, addr, kind),
+            LockKind::Read | LockKind::Write => {
+                let mut state = self.state();
+                let rw = state.rwlocks.entry(addr).or_default();
+                if rw.writer == Some(tid) {
+                    rw.writer = None;
+                } else if let Some(held) = rw.readers.get_mut(&tid) {
+                    *held -= 1;
+                    if *held == 0 {
+                        rw.readers.remove(&tid);
+                    }
+                } else {
+                    return Err(SyncError::NotOwner);
+                }
+                self.changed.notify_all();
+                Ok(())
+            }
+        }
+    }
+
+    /// Read- or write-locks the rwlock at `addr`. A thread may hold many
+    /// read locks; one that holds it for writing, or asks for writing while
+    /// it reads, would deadlock (`EDEADLK`).
+    fn lock_rw(
+        &self,
+        tid: u32,
+        addr: u32,
+        write: bool,
+        try_only: bool,
+        deadline: Option<Instant>,
+        live: &dyn Fn() -> u32,
+    ) -> Result<(), SyncError> {
+        let mut state = self.state();
+        loop {
+            let rw = state.rwlocks.entry(addr).or_default();
+            if rw.writer == Some(tid) || (write && rw.readers.contains_key(&tid)) {
+                return Err(SyncError::WouldDeadlock);
+            }
+            let free = rw.writer.is_none() && (!write || rw.readers.is_empty());
+            if free {
+                if write {
+                    rw.writer = Some(tid);
+                } else {
+                    *rw.readers.entry(tid).or_default() += 1;
+                }
+                state.waits.remove(&tid);
+                return Ok(());
+            }
+            if try_only {
+                return Err(SyncError::Busy);
+            }
+            if deadline.is_none() {
+                let wait = if write {
+                    Wait::Write(addr)
+                } else {
+                    Wait::Read(addr)
+                };
+                state.waits.insert(tid, wait);
+            }
+            state = match self.wait(state, deadline, live) {
+                Ok(state) => state,
+                Err(e) => {
+                    self.state().waits.remove(&tid);
+                    return Err(e);
+                }
+            };
+        }
+    }
+
+    /// `sem_init`: the semaphore at `addr` holds `value`.
+    pub(crate) fn sem_init(&self, addr: u32, value: u32) {
+        self.state().semaphores.insert(addr, value);
+        self.changed.notify_all();
+    }
+
+    /// `sem_wait`: takes one from the semaphore at `addr` (which reads 0
+    /// if `sem_init` never named it), waiting while it is 0.
+    pub(crate) fn sem_wait(
+        &self,
+        tid: u32,
+        addr: u32,
+        try_only: bool,
+        deadline: Option<Instant>,
+        live: &dyn Fn() -> u32,
+    ) -> Result<(), SyncError> {
+        let mut state = self.state();
+        loop {
+            let value = state.semaphores.entry(addr).or_default();
+            if *value > 0 {
+                *value -= 1;
+                state.waits.remove(&tid);
+                return Ok(());
+            }
+            if try_only {
+                return Err(SyncError::TooDeep);
+            }
+            if deadline.is_none() {
+                state.waits.insert(tid, Wait::Semaphore(addr));
+            }
+            state = match self.wait(state, deadline, live) {
+                Ok(state) => state,
+                Err(e) => {
+                    self.state().waits.remove(&tid);
+                    return Err(e);
+                }
+            };
+        }
+    }
+
+    /// `sem_post`: adds one.
+    pub(crate) fn sem_post(&self, addr: u32) -> Result<(), SyncError> {
+        let mut state = self.state();
+        let value = state.semaphores.entry(addr).or_default();
+        if *value >= i32::MAX as u32 {
+            return Err(SyncError::Overflow);
+        }
+        *value += 1;
+        self.changed.notify_all();
+        Ok(())
+    }
+
+    /// `sem_getvalue`.
+    pub(crate) fn sem_value(&self, addr: u32) -> u32 {
+        self.state().semaphores.get(&addr).copied().unwrap_or(0)
+    }
+
     /// Locks mutex `addr` for thread `tid` (`try_only`: fails with `Busy`
     /// instead of waiting).
     pub(crate) fn lock_mutex(
@@ -208,7 +408,7 @@ impl SyncTable {
         deadline: Option<Instant>,
         live: &dyn Fn() -> u32,
     ) -> Result<(), SyncError> {
-        let mut state = self.lock();
+        let mut state = self.state();
         loop {
             let m = state.mutexes.entry(addr).or_default();
             match m.owner {
@@ -239,7 +439,7 @@ impl SyncTable {
             state = match self.wait(state, deadline, live) {
                 Ok(state) => state,
                 Err(e) => {
-                    self.lock().waits.remove(&tid);
+                    self.state().waits.remove(&tid);
                     return Err(e);
                 }
             };
@@ -253,7 +453,7 @@ impl SyncTable {
         addr: u32,
         kind: MutexKind,
     ) -> Result<(), SyncError> {
-        let mut state = self.lock();
+        let mut state = self.state();
         Self::release_mutex(&mut state, tid, addr, kind)?;
         self.changed.notify_all();
         Ok(())
@@ -295,7 +495,7 @@ impl SyncTable {
         count: u32,
         live: &dyn Fn() -> u32,
     ) -> Result<bool, SyncError> {
-        let mut state = self.lock();
+        let mut state = self.state();
         let b = state.barriers.entry(addr).or_default();
         b.arrived += 1;
         if b.arrived >= count.max(1) {
@@ -310,7 +510,7 @@ impl SyncTable {
             state = match self.wait(state, None, live) {
                 Ok(state) => state,
                 Err(e) => {
-                    self.lock().waits.remove(&tid);
+                    self.state().waits.remove(&tid);
                     return Err(e);
                 }
             };
@@ -339,7 +539,7 @@ impl SyncTable {
         live: &dyn Fn() -> u32,
     ) -> Result<(), SyncError> {
         let woken = {
-            let mut state = self.lock();
+            let mut state = self.state();
             Self::release_mutex(&mut state, tid, mutex, kind)?;
             self.changed.notify_all();
             let c = state.conds.entry(cond).or_default();
@@ -357,7 +557,7 @@ impl SyncTable {
                 match self.wait(state, deadline, live) {
                     Ok(next) => state = next,
                     Err(e) => {
-                        state = self.lock();
+                        state = self.state();
                         if matches!(e, SyncError::Deadlock(_)) {
                             let c = state.conds.entry(cond).or_default();
                             c.waiting -= 1;
@@ -379,7 +579,7 @@ impl SyncTable {
 
     /// `pthread_cond_signal` (one waiter) or `_broadcast` (all).
     pub(crate) fn cond_wake(&self, cond: u32, all: bool) {
-        let mut state = self.lock();
+        let mut state = self.state();
         let c = state.conds.entry(cond).or_default();
         if c.waiting == 0 {
             return;
@@ -394,19 +594,22 @@ impl SyncTable {
     }
 }
 
-fn describe_waits(waits: &HashMap<u32, Wait>) -> String {
+fn describe_waits(waits: &HashMap<u32, Wait>, main_tid: u32) -> String {
     let mut waits: Vec<_> = waits.iter().collect();
     waits.sort_by_key(|(tid, _)| **tid);
     waits
         .iter()
         .map(|(tid, wait)| {
-            let thread = if **tid == crate::process::MAIN_TID {
+            let thread = if **tid == main_tid {
                 "the main thread".to_string()
             } else {
                 format!("thread {tid}")
             };
             match wait {
                 Wait::Mutex(addr) => format!("{thread} locks the mutex at {addr:#x}"),
+                Wait::Read(addr) => format!("{thread} read-locks the rwlock at {addr:#x}"),
+                Wait::Write(addr) => format!("{thread} write-locks the rwlock at {addr:#x}"),
+                Wait::Semaphore(addr) => format!("{thread} waits on the semaphore at {addr:#x}"),
                 Wait::Cond(addr, _) => {
                     format!("{thread} waits on the condition variable at {addr:#x}")
                 }
@@ -456,6 +659,48 @@ mod tests {
             t.unlock_mutex(2, 80, MutexKind::ErrorCheck),
             Err(SyncError::NotOwner)
         );
+    }
+
+    #[test]
+    fn readers_share_an_rwlock_and_a_writer_excludes_them() {
+        let t = SyncTable::default();
+        let (read, write) = (LockKind::Read, LockKind::Write);
+        t.lock(1, 8, read, false, None, &many).unwrap();
+        t.lock(2, 8, read, false, None, &many).unwrap();
+        t.lock(1, 8, read, false, None, &many).unwrap();
+        assert_eq!(t.lock(3, 8, write, true, None, &many), Err(SyncError::Busy));
+        assert_eq!(
+            t.lock(1, 8, write, false, None, &many),
+            Err(SyncError::WouldDeadlock)
+        );
+        for tid in [1, 2, 1] {
+            t.unlock(tid, 8, read).unwrap();
+        }
+        t.lock(3, 8, write, true, None, &many).unwrap();
+        assert_eq!(t.lock(1, 8, read, true, None, &many), Err(SyncError::Busy));
+        assert_eq!(t.unlock(1, 8, read), Err(SyncError::NotOwner));
+        t.unlock(3, 8, write).unwrap();
+        t.lock(1, 8, read, true, None, &many).unwrap();
+    }
+
+    #[test]
+    fn a_semaphore_counts_posts_and_waits() {
+        let t = Arc::new(SyncTable::default());
+        t.sem_init(4, 1);
+        t.sem_wait(1, 4, true, None, &many).unwrap();
+        assert_eq!(t.sem_wait(1, 4, true, None, &many), Err(SyncError::TooDeep));
+        let waiter = {
+            let t = t.clone();
+            std::thread::spawn(move || t.sem_wait(2, 4, false, None, &many))
+        };
+        t.sem_post(4).unwrap();
+        assert_eq!(waiter.join().unwrap(), Ok(()));
+        assert_eq!(t.sem_value(4), 0);
+        // Nobody else can post: waiting is a deadlock.
+        assert!(matches!(
+            t.sem_wait(1, 4, false, None, &|| 1),
+            Err(SyncError::Deadlock(_))
+        ));
     }
 
     #[test]

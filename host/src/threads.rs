@@ -7,7 +7,7 @@ use weft_snapshot::{ElemType, MergeOp, MergeRegion};
 use std::time::{Duration, Instant};
 
 use crate::process::{ChainFinished, ThreadExited, ThreadState, write_guest};
-use crate::sync::{MutexKind, SyncError, SyncTable};
+use crate::sync::{LockKind, MutexKind, SyncError, SyncTable};
 use crate::{ThreadError, ThreadMode};
 
 /// Module and name of the wasi-threads spawn import.
@@ -35,6 +35,10 @@ pub const WEFT_FUNCTIONS: &[&str] = &[
     "sync-barrier",
     "sync-cond-wait",
     "sync-cond-wake",
+    "sync-sem-init",
+    "sync-sem-wait",
+    "sync-sem-post",
+    "sync-sem-value",
     "sync-point",
 ];
 
@@ -215,15 +219,15 @@ pub fn add_to_linker(linker: &mut Linker<ThreadState>) -> wasmtime::Result<()> {
          timeout_ns: i64|
          -> wasmtime::Result<i32> {
             let flags = flags as u32;
-            let kind = MutexKind::from_flags(flags);
+            let kind = LockKind::from_bits(flags);
             let deadline = deadline_after(timeout_ns);
             synchronise(&mut caller, false, |table, tid, live| {
-                table.lock_mutex(tid, addr as u32, kind, true, None, live)
+                table.lock(tid, addr as u32, kind, true, None, live)
             })
             .or_else(|e| match e {
                 SyncError::Busy if flags & SYNC_TRY == 0 => {
                     blocking(&mut caller, |table, tid, live| {
-                        table.lock_mutex(tid, addr as u32, kind, false, deadline, live)
+                        table.lock(tid, addr as u32, kind, false, deadline, live)
                     })
                 }
                 e => Err(e),
@@ -237,9 +241,9 @@ pub fn add_to_linker(linker: &mut Linker<ThreadState>) -> wasmtime::Result<()> {
         WEFT_MODULE,
         "sync-unlock",
         |mut caller: Caller<'_, ThreadState>, addr: i32, flags: i32| -> wasmtime::Result<i32> {
-            let kind = MutexKind::from_flags(flags as u32);
+            let kind = LockKind::from_bits(flags as u32);
             synchronise(&mut caller, true, |table, tid, _| {
-                table.unlock_mutex(tid, addr as u32, kind)
+                table.unlock(tid, addr as u32, kind)
             })
             .map_or_else(|e| errno_or_trap(&caller, e), |()| Ok(0))
         },
@@ -297,9 +301,71 @@ pub fn add_to_linker(linker: &mut Linker<ThreadState>) -> wasmtime::Result<()> {
 
     linker.func_wrap(
         WEFT_MODULE,
+        "sync-sem-init",
+        |caller: Caller<'_, ThreadState>, addr: i32, value: i32| {
+            if let Some(table) = crate::chain::sync_table(&caller.data().process) {
+                table.sem_init(addr as u32, value as u32);
+            }
+        },
+    )?;
+
+    linker.func_wrap(
+        WEFT_MODULE,
+        "sync-sem-wait",
+        |mut caller: Caller<'_, ThreadState>,
+         addr: i32,
+         nonblocking: i32,
+         timeout_ns: i64|
+         -> wasmtime::Result<i32> {
+            let deadline = deadline_after(timeout_ns);
+            let taken = synchronise(&mut caller, false, |table, tid, live| {
+                table.sem_wait(tid, addr as u32, true, None, live)
+            })
+            .or_else(|e| match e {
+                SyncError::TooDeep if nonblocking == 0 => {
+                    blocking(&mut caller, |table, tid, live| {
+                        table.sem_wait(tid, addr as u32, false, deadline, live)
+                    })
+                }
+                e => Err(e),
+            });
+            taken
+                .map_or_else(|e| errno_or_trap(&caller, e), |()| Ok(0))
+                .and_then(|rc| acquire(&mut caller, rc))
+        },
+    )?;
+
+    linker.func_wrap(
+        WEFT_MODULE,
+        "sync-sem-post",
+        |mut caller: Caller<'_, ThreadState>, addr: i32| -> wasmtime::Result<i32> {
+            synchronise(&mut caller, true, |table, _, _| table.sem_post(addr as u32))
+                .map_or_else(|e| errno_or_trap(&caller, e), |()| Ok(0))
+        },
+    )?;
+
+    linker.func_wrap(
+        WEFT_MODULE,
+        "sync-sem-value",
+        |caller: Caller<'_, ThreadState>, addr: i32| -> i32 {
+            crate::chain::sync_table(&caller.data().process)
+                .map_or(0, |table| table.sem_value(addr as u32) as i32)
+        },
+    )?;
+
+    linker.func_wrap(
+        WEFT_MODULE,
         "sync-point",
         |mut caller: Caller<'_, ThreadState>| -> wasmtime::Result<()> {
             release(&mut caller)?;
+            // A sync point with no object is how a thread waits for a flag
+            // (OpenMP flush in a loop): it lets a queued thread, which may
+            // be the one it waits for, have its slot for a while.
+            if caller.data().holds_slot {
+                let process = caller.data().process.clone();
+                process.release_slot();
+                process.acquire_slot();
+            }
             acquire(&mut caller, 0).map(drop)
         },
     )?;

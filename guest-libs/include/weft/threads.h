@@ -81,7 +81,14 @@ WEFT_IMPORT("sync-barrier") int32_t weft_sync_barrier(const void *addr, uint32_t
 WEFT_IMPORT("sync-cond-wait")
 int32_t weft_sync_cond_wait(const void *cond, const void *mutex, uint32_t flags, int64_t timeout_ns);
 WEFT_IMPORT("sync-cond-wake") void weft_sync_cond_wake(const void *cond, int all);
+WEFT_IMPORT("sync-sem-init") void weft_sync_sem_init(const void *addr, uint32_t value);
+WEFT_IMPORT("sync-sem-wait")
+int32_t weft_sync_sem_wait(const void *addr, int nonblocking, int64_t timeout_ns);
+WEFT_IMPORT("sync-sem-post") int32_t weft_sync_sem_post(const void *addr);
+WEFT_IMPORT("sync-sem-value") uint32_t weft_sync_sem_value(const void *addr);
 WEFT_IMPORT("sync-point") void weft_sync_point(void);
+#define WEFT_SYNC_RWLOCK_READ 8
+#define WEFT_SYNC_RWLOCK_WRITE 16
 #endif
 
 /* Merge regions (chain mode): how a region's bytes combine when a chained
