@@ -153,8 +153,8 @@ fn median(
     Ok((times[times.len() / 2], check))
 }
 
-/// `elapsed_ns` and `check` from a kernel's output.
-fn parse(out: &exec::Outcome, program: &Path) -> anyhow::Result<(f64, String)> {
+/// `elapsed_ns` and `check` from a benchmark program's output.
+pub(crate) fn parse(out: &exec::Outcome, program: &Path) -> anyhow::Result<(f64, String)> {
     if out.code != Some(0) {
         bail!(
             "{} failed ({:?}): {}",

@@ -49,7 +49,7 @@ pub fn main(args: SyncBenchArgs) -> anyhow::Result<std::process::ExitCode> {
                     suite.run_weft(&wasm, mode, &[], &[kind.to_string(), rounds.clone()])?
                 }
             };
-            parse(&out)
+            crate::bench_openmp::parse(&out, &wasm)
         };
         let median = |mode: Option<Mode>| -> anyhow::Result<(f64, String)> {
             let mut times = Vec::new();
@@ -81,19 +81,4 @@ pub fn main(args: SyncBenchArgs) -> anyhow::Result<std::process::ExitCode> {
         );
     }
     Ok(std::process::ExitCode::SUCCESS)
-}
-
-fn parse(out: &exec::Outcome) -> anyhow::Result<(f64, String)> {
-    if out.code != Some(0) {
-        bail!("the benchmark failed ({:?}): {}", out.code, out.stderr);
-    }
-    let field = |key: &str| {
-        out.stdout
-            .lines()
-            .find_map(|line| line.strip_prefix(key).map(str::trim))
-    };
-    match (field("elapsed_ns"), field("check")) {
-        (Some(ns), Some(check)) => Ok((ns.parse()?, check.to_string())),
-        _ => bail!("no timing in the output {:?}", out.stdout),
-    }
 }

@@ -206,6 +206,20 @@ impl SyncTable {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// [`Self::wait`] for thread `tid`, which stops counting as waiting
+    /// when the wait fails.
+    fn wait_as<'a>(
+        &self,
+        tid: u32,
+        guard: MutexGuard<'a, State>,
+        deadline: Option<Instant>,
+        live: &dyn Fn() -> u32,
+    ) -> Result<MutexGuard<'a, State>, SyncError> {
+        self.wait(guard, deadline, live).inspect_err(|_| {
+            self.state().waits.remove(&tid);
+        })
+    }
+
     /// Waits for a change of the table until `deadline`, or, untimed, until
     /// woken or a deadlock shows (`live` threads, all waiting here).
     fn wait<'a>(
@@ -330,13 +344,7 @@ impl SyncTable {
                 };
                 state.waits.insert(tid, wait);
             }
-            state = match self.wait(state, deadline, live) {
-                Ok(state) => state,
-                Err(e) => {
-                    self.state().waits.remove(&tid);
-                    return Err(e);
-                }
-            };
+            state = self.wait_as(tid, state, deadline, live)?;
         }
     }
 
@@ -370,13 +378,7 @@ impl SyncTable {
             if deadline.is_none() {
                 state.waits.insert(tid, Wait::Semaphore(addr));
             }
-            state = match self.wait(state, deadline, live) {
-                Ok(state) => state,
-                Err(e) => {
-                    self.state().waits.remove(&tid);
-                    return Err(e);
-                }
-            };
+            state = self.wait_as(tid, state, deadline, live)?;
         }
     }
 
@@ -436,13 +438,7 @@ impl SyncTable {
             if deadline.is_none() {
                 state.waits.insert(tid, Wait::Mutex(addr));
             }
-            state = match self.wait(state, deadline, live) {
-                Ok(state) => state,
-                Err(e) => {
-                    self.state().waits.remove(&tid);
-                    return Err(e);
-                }
-            };
+            state = self.wait_as(tid, state, deadline, live)?;
         }
     }
 
