@@ -120,10 +120,10 @@ static double dgemm(double *elapsed) {
 }
 
 /* A pipelined point-to-point sweep: bands wait for their left neighbour
- * through flags and flush. */
+ * through flags, polled after a flush. */
 static int done[64]; /* the last row each band finished */
 static double p2p(double *elapsed) {
-    const int rows = 1000, cols = 2000;
+    const int rows = 200, cols = 2000;
     double *g = alloc((size_t)rows * cols);
     memset(g, 0, (size_t)rows * cols * sizeof *g);
     for (int j = 0; j < cols; j++) g[j] = j;
@@ -138,6 +138,7 @@ static double p2p(double *elapsed) {
             if (me > 0) {
                 int ready;
                 do {
+#pragma omp flush
 #pragma omp atomic read
                     ready = done[me - 1];
                 } while (ready < i);
