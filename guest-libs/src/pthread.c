@@ -423,9 +423,10 @@ static int join_soon(pthread_t thread, void **result) {
  * may be queued for one). */
 int __wrap_pthread_join(pthread_t thread, void **result) {
     if (!weft_chain_mode()) return __real_pthread_join(thread, result);
-    /* Joining is a release too: a thread still running may wait for what
-     * the joiner wrote (through a flag it polls at sync points). */
-    weft_home_sync_point();
+    /* The main thread's join is a release too: a thread still running may
+     * wait for what main wrote (through a flag it polls at sync points).
+     * (A chained joiner's writes go home when it ends.) */
+    if (!weft_chain_entry.arena) weft_home_sync_point();
     int rc = join_soon(thread, result);
     if (rc == EBUSY) {
         /* The host counts joiners for its deadlock detector, and a chained
