@@ -232,7 +232,7 @@ pub fn add_to_linker(linker: &mut Linker<ThreadState>) -> wasmtime::Result<()> {
                 }
                 e => Err(e),
             })
-            .map_or_else(|e| errno_or_trap(&caller, e), |()| Ok(0))
+            .map_or_else(errno_or_trap, |()| Ok(0))
             .and_then(|rc| acquire(&mut caller, rc))
         },
     )?;
@@ -245,7 +245,7 @@ pub fn add_to_linker(linker: &mut Linker<ThreadState>) -> wasmtime::Result<()> {
             synchronise(&mut caller, true, |table, tid, _| {
                 table.unlock(tid, addr as u32, kind)
             })
-            .map_or_else(|e| errno_or_trap(&caller, e), |()| Ok(0))
+            .map_or_else(errno_or_trap, |()| Ok(0))
         },
     )?;
 
@@ -259,7 +259,7 @@ pub fn add_to_linker(linker: &mut Linker<ThreadState>) -> wasmtime::Result<()> {
             });
             match serial {
                 Ok(serial) => acquire(&mut caller, serial as i32),
-                Err(e) => errno_or_trap(&caller, e),
+                Err(e) => errno_or_trap(e),
             }
         },
     )?;
@@ -283,7 +283,7 @@ pub fn add_to_linker(linker: &mut Linker<ThreadState>) -> wasmtime::Result<()> {
             let rc = match woken {
                 Ok(()) => 0,
                 Err(SyncError::TimedOut) => SyncError::TimedOut.errno(),
-                Err(e) => return errno_or_trap(&caller, e),
+                Err(e) => return errno_or_trap(e),
             };
             acquire(&mut caller, rc)
         },
@@ -330,7 +330,7 @@ pub fn add_to_linker(linker: &mut Linker<ThreadState>) -> wasmtime::Result<()> {
                 e => Err(e),
             });
             taken
-                .map_or_else(|e| errno_or_trap(&caller, e), |()| Ok(0))
+                .map_or_else(errno_or_trap, |()| Ok(0))
                 .and_then(|rc| acquire(&mut caller, rc))
         },
     )?;
@@ -340,7 +340,7 @@ pub fn add_to_linker(linker: &mut Linker<ThreadState>) -> wasmtime::Result<()> {
         "sync-sem-post",
         |mut caller: Caller<'_, ThreadState>, addr: i32| -> wasmtime::Result<i32> {
             synchronise(&mut caller, true, |table, _, _| table.sem_post(addr as u32))
-                .map_or_else(|e| errno_or_trap(&caller, e), |()| Ok(0))
+                .map_or_else(errno_or_trap, |()| Ok(0))
         },
     )?;
 
@@ -440,12 +440,9 @@ fn blocking<T>(
 
 /// A synchronisation error as the errno the guest gets, or as the trap that
 /// ends the program (a deadlock, a failed sync point).
-fn errno_or_trap(caller: &Caller<'_, ThreadState>, e: SyncError) -> wasmtime::Result<i32> {
+fn errno_or_trap(e: SyncError) -> wasmtime::Result<i32> {
     match e {
-        SyncError::Deadlock(_) | SyncError::Failed(_) => {
-            let _ = caller;
-            Err(wasmtime::Error::msg(e.to_string()))
-        }
+        SyncError::Deadlock(_) | SyncError::Failed(_) => Err(wasmtime::Error::msg(e.to_string())),
         e => Ok(e.errno()),
     }
 }
@@ -512,13 +509,7 @@ fn sync_op(index: i32) -> Option<SyncOp> {
         0 => SyncOp::CondWait,
         1 => SyncOp::BarrierWait,
         2 => SyncOp::MutexHeld,
-        3 => SyncOp::OpenmpBarrier,
-        4 => SyncOp::OpenmpCritical,
-        5 => SyncOp::OpenmpReduction,
-        6 => SyncOp::OpenmpOrdered,
-        7 => SyncOp::OpenmpCopyprivate,
-        8 => SyncOp::OpenmpFlush,
-        9 => SyncOp::OpenmpLock,
+        3 => SyncOp::OpenmpOrdered,
         _ => return None,
     })
 }
@@ -529,13 +520,7 @@ enum SyncOp {
     CondWait,
     BarrierWait,
     MutexHeld,
-    OpenmpBarrier,
-    OpenmpCritical,
-    OpenmpReduction,
     OpenmpOrdered,
-    OpenmpCopyprivate,
-    OpenmpFlush,
-    OpenmpLock,
 }
 
 impl SyncOp {
@@ -544,13 +529,7 @@ impl SyncOp {
             Self::CondWait => "waits on a condition variable",
             Self::BarrierWait => "waits at a barrier",
             Self::MutexHeld => "locks a mutex that another thread holds",
-            Self::OpenmpBarrier => "waits at an OpenMP barrier of its team",
-            Self::OpenmpCritical => "enters an OpenMP critical section its team shares",
-            Self::OpenmpReduction => "combines an OpenMP reduction with its team",
             Self::OpenmpOrdered => "runs an OpenMP ordered loop with its team",
-            Self::OpenmpCopyprivate => "shares an OpenMP copyprivate value with its team",
-            Self::OpenmpFlush => "flushes memory for the other threads of its OpenMP team",
-            Self::OpenmpLock => "sets an OpenMP lock its team shares",
         }
     }
 }
