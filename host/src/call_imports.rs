@@ -7,8 +7,8 @@ use wasmtime::Linker;
 use crate::abi::{Call, guest_bytes, guest_string, list_result_area, result_area};
 use crate::calls::{CallError, CallTable, MAX_CALL_BYTES, MAX_NAME_LEN};
 use crate::cluster::envelope::{ChainAnswer, ChainCall};
+use crate::home::RemoteCall;
 use crate::process::ThreadState;
-use crate::remote::RemoteCall;
 
 /// Core import module of the `weft:chain/chain` interface.
 pub const CHAIN_MODULE: &str = "weft:chain/chain@0.1.0";
@@ -52,7 +52,7 @@ fn waiting<R>(
         process.release_slot();
     }
     let result = match remote {
-        Some(remote) => crate::remote::poll(|| away(&remote)),
+        Some(remote) => crate::home::poll(|| away(&remote)),
         None => here(process.calls()),
     };
     if gave_slot {
@@ -65,7 +65,7 @@ fn waiting<R>(
 /// A thread away from home sends `call` home.
 fn home(caller: &Call<'_>, call: ChainCall) -> Option<Result<ChainAnswer, CallError>> {
     let remote = caller.data().remote.clone()?;
-    Some(crate::remote::chain_call(&remote, call))
+    Some(crate::home::chain_call(&remote, call))
 }
 
 fn unexpected<T>(answer: ChainAnswer) -> Result<T, CallError> {
@@ -102,7 +102,7 @@ pub fn add_to_linker(linker: &mut Linker<ThreadState>) -> wasmtime::Result<()> {
             let result = match guest_bytes(&mut caller, ptr, len, MAX_CALL_BYTES as u64)? {
                 None => Err(CallError::TooLarge),
                 Some(data) => match caller.data().remote.clone() {
-                    Some(remote) => crate::remote::chain_call(&remote, ChainCall::SetOutput(data))
+                    Some(remote) => crate::home::chain_call(&remote, ChainCall::SetOutput(data))
                         .map(|_| Vec::new()),
                     None => {
                         // Outside a function (`weft run`) the output goes
@@ -156,7 +156,7 @@ pub fn add_to_linker(linker: &mut Linker<ThreadState>) -> wasmtime::Result<()> {
             let result = waiting(
                 &mut caller,
                 |calls| calls.await_call(id),
-                |remote| match crate::remote::chain_call(remote, ChainCall::TryAwait { id })? {
+                |remote| match crate::home::chain_call(remote, ChainCall::TryAwait { id })? {
                     ChainAnswer::Code(code) => Ok(code),
                     other => unexpected(other),
                 },
@@ -188,7 +188,7 @@ pub fn add_to_linker(linker: &mut Linker<ThreadState>) -> wasmtime::Result<()> {
                 |calls| calls.await_all(&ids),
                 |remote| {
                     let call = ChainCall::TryAwaitAll { ids: ids.clone() };
-                    match crate::remote::chain_call(remote, call)? {
+                    match crate::home::chain_call(remote, call)? {
                         ChainAnswer::Codes(codes) => Ok(codes),
                         other => unexpected(other),
                     }

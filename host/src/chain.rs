@@ -41,12 +41,12 @@ use crate::cluster::envelope::{
 };
 use crate::cluster::placement::{self, Place};
 use crate::cluster::{Cluster, Remote};
+use crate::home::RemoteCall;
 use crate::incremental::{self, ChildMemory, MemoryImage};
 use crate::process::{
-    ConflictPolicy, Merges, Origin, Process, TRAP_EXIT_CODE, ThreadEnd, ThreadMemory, ThreadState,
-    terminate,
+    Chaining, ConflictPolicy, Merges, Origin, Process, TRAP_EXIT_CODE, ThreadEnd, ThreadMemory,
+    ThreadState, terminate,
 };
-use crate::remote::RemoteCall;
 use crate::snapshot::{self, SnapshotLayout};
 use crate::symbols::DataSymbols;
 use crate::zone::{self, Zone};
@@ -206,6 +206,25 @@ impl ChainSupport {
     }
 }
 
+impl Chaining for ChainSupport {
+    fn spawn(
+        &self,
+        process: &Arc<Process>,
+        caller: &mut Caller<'_, ThreadState>,
+        memory: Arc<ThreadMemory>,
+        tid: u32,
+        start_arg: u32,
+    ) -> Result<(), ThreadError> {
+        spawn(self, process, caller, memory, tid, start_arg)
+    }
+}
+
+/// The chain support of a process in chain mode.
+pub(crate) fn support(process: &Process) -> Option<&ChainSupport> {
+    let chaining: &dyn std::any::Any = process.chaining()?;
+    chaining.downcast_ref()
+}
+
 /// The `u32` at `base + offset` (a guest-given address: overflow is `None`).
 fn u32_at(snapshot: &Snapshot, base: u32, offset: u32) -> Option<u32> {
     snapshot
@@ -215,16 +234,14 @@ fn u32_at(snapshot: &Snapshot, base: u32, offset: u32) -> Option<u32> {
 
 /// Starts chained thread `tid` for the parent calling from `caller`, which
 /// runs on `parent`.
-pub(crate) fn spawn(
+fn spawn(
+    chain: &ChainSupport,
     process: &Arc<Process>,
     caller: &mut Caller<'_, ThreadState>,
     parent: Arc<ThreadMemory>,
     tid: u32,
     start_arg: u32,
 ) -> Result<(), ThreadError> {
-    let Some(chain) = process.chain() else {
-        return Err(ThreadError::NotSupported);
-    };
     // From now on the main memory may hold arena blocks (a no-op in a
     // chained parent, whose copy has the flag already).
     if !crate::process::write_guest(caller, chain.heap_active, &1u32.to_le_bytes()) {
@@ -281,25 +298,6 @@ fn home_chunk(remote: &RemoteCall, parent: &Arc<ThreadMemory>) -> Result<(u32, u
         }
         HomeReply::NoChunk => Err(ArenaError::Full("home has no room".into())),
         other => Err(ArenaError::HomeAnswered(format!("{other:?}"))),
-    }
-}
-
-/// A thread id from home for a thread a remote thread starts here.
-pub(crate) fn home_thread(remote: &RemoteCall) -> Result<u32, ThreadError> {
-    match remote.call(&HomeRequest::NewThread) {
-        Ok(HomeReply::Thread(tid)) => Ok(tid),
-        Ok(HomeReply::NoThread) => Err(ThreadError::Again),
-        other => {
-            tracing::debug!("no thread id from home: {other:?}");
-            Err(ThreadError::Again)
-        }
-    }
-}
-
-/// Tells home that thread `tid`, started away from home, has ended.
-pub(crate) fn home_thread_ended(remote: &RemoteCall, tid: u32) {
-    if let Err(e) = remote.call(&HomeRequest::ThreadEnded { tid }) {
-        remote.fail(format!("telling home that thread {tid} ended: {e}"));
     }
 }
 
@@ -437,7 +435,7 @@ fn spawn_with_arena(
         _ => {
             // A thread started on a worker counts from now until its exit
             // path is done: its call waits for it.
-            let running = child.remote.clone().map(crate::remote::CallThread::new);
+            let running = child.remote.clone().map(crate::home::CallThread::new);
             process.start_with_slot(Box::new(move || {
                 let _running = running;
                 child.run()
@@ -482,7 +480,7 @@ pub(crate) enum ArenaError {
     #[error("home answered {0}")]
     HomeAnswered(String),
     #[error("asking home: {0}")]
-    Home(#[from] crate::remote::HomeError),
+    Home(#[from] crate::home::HomeError),
 }
 
 /// Chain mode cannot run a module without libweft's symbols.
@@ -587,7 +585,7 @@ fn zero_along(path: &Arc<ThreadMemory>, start: u32, len: u32) {
 pub(crate) fn grow_arena(caller: &mut Caller<'_, ThreadState>, size: u32) -> u32 {
     let state = caller.data();
     let (process, memory, arena) = (state.process.clone(), state.memory.clone(), state.arena);
-    let (Some(chain), Some(memory)) = (process.chain(), memory) else {
+    let (Some(chain), Some(memory)) = (support(&process), memory) else {
         return 0;
     };
     if arena == 0 {
@@ -649,7 +647,7 @@ pub(crate) fn adopt_remote_chunk(
 
 /// `arena-release`: chunk `start` goes back to the zone.
 pub(crate) fn release_arena_chunk(process: &Process, start: u32) -> wasmtime::Result<()> {
-    let Some(chain) = process.chain() else {
+    let Some(chain) = support(process) else {
         wasmtime::bail!("weft:threads arena-release: no heap arenas outside chain mode");
     };
     chain
@@ -662,7 +660,7 @@ pub(crate) fn release_arena_chunk(process: &Process, start: u32) -> wasmtime::Re
 
 /// `arena-lookup`: the arena that heap address `addr` belongs to, or 0.
 pub(crate) fn arena_of(process: &Process, addr: u32) -> u32 {
-    process.chain().map_or(0, |chain| {
+    support(process).map_or(0, |chain| {
         chain
             .zone
             .lock()
@@ -699,7 +697,7 @@ impl ChildStart {
         {
             cluster.count_home_run();
         }
-        let _home = self.remote.clone().map(crate::remote::HomeScope::enter);
+        let _home = self.remote.clone().map(crate::home::HomeScope::enter);
         let result = self.run_here();
         self.merge_and_finish(result);
     }
@@ -746,7 +744,7 @@ impl ChildStart {
     /// Runs the thread on `peer` (or wherever the cluster takes it back
     /// to); it holds no slot here.
     fn run_away(self, cluster: &Cluster, peer: usize) {
-        let Some(chain) = self.process.chain() else {
+        let Some(chain) = support(&self.process) else {
             return;
         };
         let snapshot = self
@@ -922,7 +920,7 @@ impl ChildStart {
                     return HomeReply::Refused(format!("thread {tid} is not one of this call's"));
                 }
                 let owner = self.process.serial() << 32 | tid as u64;
-                let answer = crate::remote::serve_global(
+                let answer = crate::home::serve_global(
                     &**state.global(),
                     owner,
                     call,
@@ -988,7 +986,7 @@ impl ChildStart {
     }
 
     fn merge_and_finish(self, result: Option<(u32, weft_snapshot::Diff)>) {
-        let Some(chain) = self.process.chain() else {
+        let Some(chain) = support(&self.process) else {
             return;
         };
         {
@@ -1012,7 +1010,7 @@ impl ChildStart {
         // Home hears of the end before the exit path wakes the joiner: the
         // call this thread belongs to may finish right after.
         if let Some(remote) = &self.remote {
-            home_thread_ended(remote, self.tid);
+            remote.tell_thread_ended(self.tid);
         }
         self.process.run_thread(
             self.tid,
@@ -1170,7 +1168,7 @@ pub(crate) fn run_remote(
     // Nothing runs on the worker's own main memory: it only stands for the
     // thread's origin (zeroing along a path ends there, harmlessly).
     process.acquire_slot();
-    let _home = crate::remote::HomeScope::enter(call.clone());
+    let _home = crate::home::HomeScope::enter(call.clone());
     let done = run_child(
         process,
         thread,
@@ -1190,7 +1188,7 @@ pub(crate) fn run_remote(
     let done = done?;
     match call.failure() {
         Some(why) => Err(ChildError::Trap(wasmtime::Error::new(
-            crate::remote::NeedsHome(why),
+            crate::home::NeedsHome(why),
         ))),
         None => Ok(done),
     }
@@ -1206,7 +1204,7 @@ fn run_child(
     (snapshot, since): (&Arc<Mutex<Snapshot>>, &Arc<AtomicU32>),
     remote: Option<Arc<RemoteCall>>,
 ) -> Result<(u32, weft_snapshot::Diff), ChildError> {
-    let chain = process.chain().expect("chain mode has chain support");
+    let chain = support(process).expect("chain mode has chain support");
     // The slot this job was granted goes back if the thread cannot start.
     let slot = HeldSlot(Some(process));
     let t0 = std::time::Instant::now();
@@ -1241,7 +1239,7 @@ fn run_child(
     state.memory = Some(memory.clone());
     state.arena = arena;
     state.remote = remote;
-    state.cpu_base = crate::wasi::thread_cpu_time();
+    state.cpu_base = crate::cpu_clock::thread_cpu_time();
     state.holds_slot = true; // granted before this job ran
     slot.hand_over();
     let t2 = t0.elapsed();
@@ -1249,7 +1247,7 @@ fn run_child(
     let start = instance.get_typed_func::<(i32, i32), ()>(&mut store, "wasi_thread_start")?;
     let ended = start.call(&mut store, (tid as i32, start_arg as i32));
     if let Some(remote) = &store.data().remote {
-        remote.add_cpu(crate::wasi::thread_cpu_time().saturating_sub(store.data().cpu_base));
+        remote.add_cpu(crate::cpu_clock::thread_cpu_time().saturating_sub(store.data().cpu_base));
     }
     if store.data().holds_slot {
         store.data_mut().holds_slot = false;
@@ -1335,7 +1333,7 @@ fn report_conflicts(
 
 /// Chain mode's synchronisation objects (home's; see [`crate::sync`]).
 pub(crate) fn sync_table(process: &Process) -> Option<&crate::sync::SyncTable> {
-    process.chain().map(|chain| &chain.sync)
+    support(process).map(|chain| &chain.sync)
 }
 
 /// A sync point (release consistency). Home keeps a *published* image
@@ -1360,7 +1358,7 @@ pub(crate) fn sync_point(
     memory: Option<&Arc<ThreadMemory>>,
     pull: bool,
 ) -> wasmtime::Result<()> {
-    let (Some(chain), Some(main)) = (process.chain(), process.main_memory()) else {
+    let (Some(chain), Some(main)) = (support(process), process.main_memory()) else {
         return Ok(());
     };
     let Some(origin) = memory.and_then(|m| m.origin.as_ref()) else {

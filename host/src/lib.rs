@@ -13,7 +13,9 @@ pub mod calls;
 mod chain;
 pub mod cluster;
 mod component;
+mod cpu_clock;
 pub mod functions;
+mod home;
 mod incremental;
 mod pool;
 pub mod process;
@@ -452,6 +454,27 @@ impl Program {
                 })?;
         }
         let wasi = shared_wasi::SharedWasi::new(wasi.build_p1());
+        // Chain mode is part of the process from its start.
+        let chain: Option<Box<dyn process::Chaining>> = match (config.mode, &memory) {
+            (ThreadMode::Local, _) => None,
+            (ThreadMode::Chain, None) => {
+                return Err(StartError::ChainUnsupported(
+                    "it imports no shared memory, so it has no threads".into(),
+                )
+                .into());
+            }
+            (ThreadMode::Chain, Some(memory)) => {
+                let max_pages = memory.ty().maximum().unwrap_or(memory.ty().minimum());
+                let chain = chain::ChainSupport::new(
+                    self.layout.clone(),
+                    self.data_symbols().clone(),
+                    max_pages.min(u32::MAX as u64) as u32,
+                    self.original.clone(),
+                )
+                .map_err(|e| StartError::ChainUnsupported(e.to_string()))?;
+                Some(Box::new(chain))
+            }
+        };
         let process = Process::new(
             engine.clone(),
             memory.clone(),
@@ -466,6 +489,7 @@ impl Program {
             },
             config.state.clone().unwrap_or_default(),
             config.clone(),
+            chain,
         );
         if worker {
             process.mark_worker();
@@ -490,23 +514,6 @@ impl Program {
                 .as_ref()
                 .map(|(module, name, _)| (module.clone(), name.clone())),
         });
-        if config.mode == ThreadMode::Chain {
-            let Some(memory) = &memory else {
-                return Err(StartError::ChainUnsupported(
-                    "it imports no shared memory, so it has no threads".into(),
-                )
-                .into());
-            };
-            let max_pages = memory.ty().maximum().unwrap_or(memory.ty().minimum());
-            let chain = chain::ChainSupport::new(
-                self.layout.clone(),
-                self.data_symbols().clone(),
-                max_pages.min(u32::MAX as u64) as u32,
-                self.original.clone(),
-            )
-            .map_err(|e| StartError::ChainUnsupported(e.to_string()))?;
-            process.set_chain(chain);
-        }
         Ok(process)
     }
 }

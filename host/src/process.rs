@@ -17,7 +17,7 @@ use wasmtime::{
 };
 use weft_snapshot::{MergeOp, MergeRegion, Snapshot, WriteLog};
 
-use crate::chain::ChainSupport;
+use crate::home::RemoteCall;
 use crate::incremental::MemoryImage;
 
 use crate::StartConfig;
@@ -52,7 +52,7 @@ pub struct ThreadState {
     pub holds_slot: bool,
     /// A thread running away from home: the call it belongs to (its way
     /// home, its output; `remote.rs`).
-    pub(crate) remote: Option<Arc<crate::remote::RemoteCall>>,
+    pub(crate) remote: Option<Arc<RemoteCall>>,
     /// Memory and table caps (`--max-memory`).
     limits: wasmtime::StoreLimits,
     /// The OS thread's CPU time when this guest thread began running on it
@@ -70,11 +70,86 @@ impl ThreadState {
     /// At each epoch tick: stop a thread whose call was cancelled, let the
     /// others run on.
     fn on_epoch(&self) -> wasmtime::Result<wasmtime::UpdateDeadline> {
-        match &self.remote {
-            Some(remote) if remote.is_cancelled() => Err(wasmtime::Error::new(Cancelled)),
-            _ => Ok(wasmtime::UpdateDeadline::Continue(1)),
+        if self.home().is_cancelled() {
+            Err(wasmtime::Error::new(Cancelled))
+        } else {
+            Ok(wasmtime::UpdateDeadline::Continue(1))
         }
     }
+
+    /// The home of this thread's program, as this thread reaches it.
+    pub(crate) fn home(&self) -> &dyn Home {
+        home_of(&self.process, self.remote.as_deref())
+    }
+}
+
+/// What only a program's home host has, as one of its threads reaches it:
+/// ids and the count of live threads, and what a failed thread ends. The
+/// process is the home of its own threads; a thread running on a worker
+/// reaches its home through its call's link (`remote.rs` implements this
+/// for `RemoteCall`). The runtime calls it and never asks which it is.
+pub(crate) trait Home: Send + Sync {
+    /// An id for a new thread, counted live at home and on `process`.
+    fn new_thread(&self, process: &Process) -> Result<u32, ThreadError>;
+    /// A thread counted by `new_thread` could not start.
+    fn not_started(&self, process: &Process, tid: u32);
+    /// Thread `tid` called `exit(code)` (`Ok`) or trapped (`Err`).
+    fn thread_failed(&self, process: &Process, tid: u32, end: Result<i32, wasmtime::Error>);
+    /// Whether the thread's work was called off (it stops at its next
+    /// epoch check).
+    fn is_cancelled(&self) -> bool;
+}
+
+/// The home of a thread of `process`: the process itself, or the link of
+/// the call the thread runs for.
+fn home_of<'a>(process: &'a Process, remote: Option<&'a RemoteCall>) -> &'a dyn Home {
+    match remote {
+        Some(call) => call,
+        None => process,
+    }
+}
+
+impl Home for Process {
+    fn new_thread(&self, _: &Process) -> Result<u32, ThreadError> {
+        let max = self.config.max_threads;
+        self.live_threads
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                (n < max).then_some(n + 1)
+            })
+            .map_err(|_| ThreadError::Again)?;
+        Ok(self.next_tid.fetch_add(1, Ordering::Relaxed) % MAX_TID + 1)
+    }
+
+    fn not_started(&self, _: &Process, _: u32) {
+        self.thread_ended();
+    }
+
+    fn thread_failed(&self, _: &Process, tid: u32, end: Result<i32, wasmtime::Error>) {
+        match end {
+            Ok(code) => terminate(code, None),
+            Err(e) => terminate(TRAP_EXIT_CODE, Some((tid, e))),
+        }
+    }
+
+    fn is_cancelled(&self) -> bool {
+        false
+    }
+}
+
+/// Chain mode as a process holds it: how a new thread starts as a chained
+/// call from a snapshot of its creator (`chain.rs` implements it). It is
+/// built before the process, which only keeps it.
+pub(crate) trait Chaining: std::any::Any + Send + Sync + std::fmt::Debug {
+    /// Starts thread `tid` (`wasi_thread_start(tid, start_arg)`) for the
+    /// thread calling from `caller`, whose memory is `memory`.
+    fn spawn(
+        &self,
+        process: &Arc<Process>,
+        caller: &mut Caller<'_, ThreadState>,
+        memory: Arc<ThreadMemory>,
+        tid: u32,
+        start_arg: u32,
+    ) -> Result<(), ThreadError>;
 }
 
 /// A shared linear memory some threads run on, with the log of merges
@@ -210,8 +285,8 @@ pub struct Process {
     /// Set once by `Program::start`, before any thread runs.
     linking: OnceLock<Linking>,
     memory: Option<Arc<ThreadMemory>>,
-    /// Set by `Program::start` in chain mode.
-    chain: OnceLock<ChainSupport>,
+    /// Chain mode's thread start and state; `None` in local mode.
+    chain: Option<Box<dyn Chaining>>,
     wasi: SharedWasi,
     config: ProcessConfig,
     next_tid: AtomicU32,
@@ -284,6 +359,7 @@ impl Process {
         config: ProcessConfig,
         state: Arc<StateHost>,
         start: StartConfig,
+        chain: Option<Box<dyn Chaining>>,
     ) -> Arc<Self> {
         static SERIAL: AtomicU64 = AtomicU64::new(0);
         Arc::new(Self {
@@ -294,7 +370,7 @@ impl Process {
             engine,
             linking: OnceLock::new(),
             memory: memory.map(ThreadMemory::new),
-            chain: OnceLock::new(),
+            chain,
             wasi,
             next_tid: AtomicU32::new(0),
             live_threads: AtomicU32::new(0),
@@ -405,12 +481,9 @@ impl Process {
         self.slots.acquire();
     }
 
-    pub(crate) fn chain(&self) -> Option<&ChainSupport> {
-        self.chain.get()
-    }
-
-    pub(crate) fn set_chain(&self, chain: ChainSupport) {
-        assert!(self.chain.set(chain).is_ok(), "chain support set twice");
+    /// Chain mode's part of the process (`None` in local mode).
+    pub(crate) fn chaining(&self) -> Option<&dyn Chaining> {
+        self.chain.as_deref()
     }
 
     /// Registers a merge region (see `wit/threads.wit`).
@@ -568,18 +641,9 @@ impl Process {
         let Some(memory) = caller.data().memory.clone() else {
             return Err(ThreadError::NotSupported);
         };
-        let tid = match caller.data().remote.clone() {
-            // Away from home: the program's thread ids and its count of
-            // live threads are home's.
-            Some(remote) => {
-                let tid = crate::chain::home_thread(&remote)?;
-                self.live_threads.fetch_add(1, Ordering::SeqCst);
-                tid
-            }
-            None => self.new_thread()?,
-        };
-        let started = match self.config.mode {
-            ThreadMode::Local => {
+        let tid = caller.data().home().new_thread(self)?;
+        let started = match &self.chain {
+            None => {
                 let process = self.clone();
                 let job = Box::new(move || process.run_thread(tid, start_arg, memory, None));
                 self.pool.execute(job).map_err(|e| {
@@ -587,13 +651,10 @@ impl Process {
                     ThreadError::Again
                 })
             }
-            ThreadMode::Chain => crate::chain::spawn(self, caller, memory, tid, start_arg as u32),
+            Some(chain) => chain.spawn(self, caller, memory, tid, start_arg as u32),
         };
         if let Err(e) = started {
-            self.thread_ended();
-            if let Some(remote) = caller.data().remote.clone() {
-                crate::chain::home_thread_ended(&remote, tid);
-            }
+            caller.data().home().not_started(self, tid);
             return Err(e);
         }
         tracing::debug!(tid, "spawned");
@@ -608,13 +669,12 @@ impl Process {
 
     /// Counts a new live thread (within `max_threads`) and gives its id.
     pub(crate) fn new_thread(&self) -> Result<u32, ThreadError> {
-        let max = self.config.max_threads;
-        self.live_threads
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
-                (n < max).then_some(n + 1)
-            })
-            .map_err(|_| ThreadError::Again)?;
-        Ok(self.next_tid.fetch_add(1, Ordering::Relaxed) % MAX_TID + 1)
+        Home::new_thread(self, self)
+    }
+
+    /// Counts a live thread whose id its home gave.
+    pub(crate) fn count_thread(&self) {
+        self.live_threads.fetch_add(1, Ordering::SeqCst);
     }
 
     /// Runs `wasi_thread_start(tid, start_arg)` in a new instance over
@@ -628,7 +688,7 @@ impl Process {
         tid: u32,
         start_arg: i32,
         memory: Arc<ThreadMemory>,
-        remote: Option<Arc<crate::remote::RemoteCall>>,
+        remote: Option<Arc<RemoteCall>>,
     ) {
         let idle = memory
             .idle_instances
@@ -641,7 +701,9 @@ impl Process {
                 let mut store = self.new_store(tid, None);
                 match self.instantiate(&mut store, Some(&memory)) {
                     Ok(instance) => (store, instance),
-                    Err(e) => return self.thread_failed(tid, remote.as_deref(), Err(e)),
+                    Err(e) => {
+                        return home_of(self, remote.as_deref()).thread_failed(self, tid, Err(e));
+                    }
                 }
             }
         };
@@ -649,7 +711,7 @@ impl Process {
         state.tid = tid;
         state.memory = Some(memory.clone());
         state.remote = remote.clone();
-        state.cpu_base = crate::wasi::thread_cpu_time();
+        state.cpu_base = crate::cpu_clock::thread_cpu_time();
         let result = instance
             .get_typed_func::<(i32, i32), ()>(&mut store, "wasi_thread_start")
             .and_then(|start| start.call(&mut store, (tid as i32, start_arg)));
@@ -668,30 +730,10 @@ impl Process {
                 drop(idle);
                 self.thread_ended()
             }
-            ThreadEnd::Exit(code) => self.thread_failed(tid, remote.as_deref(), Ok(code)),
-            ThreadEnd::Trap(e) => self.thread_failed(tid, remote.as_deref(), Err(e)),
-        }
-    }
-
-    /// Thread `tid` called `exit(code)` (`Ok`) or trapped (`Err`): at home
-    /// that ends the program; away from home it fails the thread's call
-    /// (home runs the thread again) and the worker goes on.
-    fn thread_failed(
-        &self,
-        tid: u32,
-        remote: Option<&crate::remote::RemoteCall>,
-        end: Result<i32, wasmtime::Error>,
-    ) {
-        match (remote, end) {
-            (Some(remote), end) => {
-                remote.fail(match end {
-                    Ok(code) => format!("thread {tid} called exit({code})"),
-                    Err(e) => format!("thread {tid}: {e:#}"),
-                });
-                self.thread_ended()
+            ThreadEnd::Exit(code) => {
+                home_of(self, remote.as_deref()).thread_failed(self, tid, Ok(code))
             }
-            (None, Ok(code)) => terminate(code, None),
-            (None, Err(e)) => terminate(TRAP_EXIT_CODE, Some((tid, e))),
+            ThreadEnd::Trap(e) => home_of(self, remote.as_deref()).thread_failed(self, tid, Err(e)),
         }
     }
 

@@ -235,7 +235,7 @@ pub(crate) fn clock_time_get(
         CLOCKID_THREAD_CPUTIME => (state.cpu_base, 0),
         _ => (0, state.process.cpu_elsewhere()),
     };
-    Ok(match cpu_time(clock) {
+    Ok(match crate::cpu_clock::cpu_time(clock) {
         Some(nanos) => write_u64(caller, out, nanos.saturating_sub(base) + elsewhere),
         None => wasmtime_wasi::p1::types::Errno::Inval as i32,
     })
@@ -250,24 +250,6 @@ fn cpu_clock(id: i32) -> Option<libc::clockid_t> {
         CLOCKID_THREAD_CPUTIME => Some(libc::CLOCK_THREAD_CPUTIME_ID),
         _ => None,
     }
-}
-
-/// Nanoseconds of `clock`.
-fn cpu_time(clock: libc::clockid_t) -> Option<u64> {
-    let mut now = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: clock_gettime writes one timespec into memory we own.
-    if unsafe { libc::clock_gettime(clock, &mut now) } != 0 {
-        return None;
-    }
-    Some(now.tv_sec as u64 * 1_000_000_000 + now.tv_nsec as u64)
-}
-
-/// The calling OS thread's CPU time in nanoseconds (0 if unknown).
-pub(crate) fn thread_cpu_time() -> u64 {
-    cpu_time(libc::CLOCK_THREAD_CPUTIME_ID).unwrap_or(0)
 }
 
 /// Writes `value` at `out` in guest memory: errno 0, or `fault`.

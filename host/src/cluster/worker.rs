@@ -19,8 +19,8 @@ use weft_transport::quic::{Admission, HomeLink};
 use super::bases::BaseStore;
 use super::envelope::{self, CallHeader};
 use crate::chain::{self, ChildError};
+use crate::home::{HomeGlobal, NeedsHome, RemoteCall};
 use crate::process::Cancelled;
-use crate::remote::{HomeGlobal, NeedsHome, RemoteCall};
 use crate::state::{StateHost, StateLimits};
 use crate::{Process, Program, StartConfig, ThreadMode};
 
@@ -66,7 +66,7 @@ struct WorkerModule {
 impl WorkerModule {
     /// What keeping it costs: its code and its warm memories.
     fn footprint(&self) -> u64 {
-        self.code_bytes + self.process.chain().map_or(0, |c| c.pooled_bytes())
+        self.code_bytes + crate::chain::support(&self.process).map_or(0, |c| c.pooled_bytes())
     }
 }
 
@@ -212,7 +212,7 @@ impl WorkerHost {
             return;
         }
         for module in modules.values().filter(|m| Arc::strong_count(m) == 1) {
-            if let Some(chain) = module.process.chain() {
+            if let Some(chain) = crate::chain::support(&module.process) {
                 chain.drop_pooled();
             }
         }
