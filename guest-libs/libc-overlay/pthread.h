@@ -1,5 +1,5 @@
 /* Weft's pthread.h: wasi-libc's, plus what wasi-libc leaves out and
- * libweft provides (pthread_exit and the scheduling attribute calls). */
+ * libweft provides (pthread_exit, cancellation, the scheduling calls). */
 #ifndef WEFT_PTHREAD_H
 #define WEFT_PTHREAD_H
 
@@ -10,6 +10,14 @@ extern "C" {
 #endif
 
 _Noreturn void pthread_exit(void *);
+
+/* Deferred cancellation (libweft's cancel.c). */
+int pthread_cancel(pthread_t);
+
+/* A thread's scheduling policy and priority (libweft's sched.c). */
+int pthread_getschedparam(pthread_t, int *__restrict, struct sched_param *__restrict);
+int pthread_setschedparam(pthread_t, int, const struct sched_param *);
+int pthread_setschedprio(pthread_t, int);
 
 int pthread_attr_getschedparam(const pthread_attr_t *__restrict, struct sched_param *__restrict);
 int pthread_attr_setschedparam(pthread_attr_t *__restrict, const struct sched_param *__restrict);

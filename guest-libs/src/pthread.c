@@ -12,6 +12,7 @@
 #include <semaphore.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <time.h>
 
 #include <weft/threads.h>
@@ -474,12 +475,20 @@ int __wrap_pthread_create(pthread_t *restrict thread, const pthread_attr_t *rest
     /* Ask the mode now, so every copy of memory made for a chained thread
      * has the answer and none writes it. */
     (void)weft_chain_mode();
+    int explicit_sched = attr && ATTR_INHERIT(attr) == PTHREAD_EXPLICIT_SCHED;
+    void *wrapped = arg;
+    int rc = weft_sched_wrap_start(explicit_sched, explicit_sched ? ATTR_POLICY(attr) : 0,
+                                   explicit_sched ? ATTR_PRIORITY(attr) : 0, &start, &wrapped);
+    if (rc) return rc;
     if (attr && ATTR_GUARDSIZE(attr)) {
         pthread_attr_t copy = *attr;
         ATTR_GUARDSIZE(&copy) = 0;
-        return __real_pthread_create(thread, &copy, start, arg);
+        rc = __real_pthread_create(thread, &copy, start, wrapped);
+    } else {
+        rc = __real_pthread_create(thread, attr, start, wrapped);
     }
-    return __real_pthread_create(thread, attr, start, arg);
+    if (rc && wrapped != arg) free(wrapped);
+    return rc;
 }
 
 int __wrap_pthread_attr_setschedparam(pthread_attr_t *restrict a,
@@ -533,24 +542,4 @@ int pthread_attr_getscope(const pthread_attr_t *restrict a, int *restrict scope)
     (void)a;
     *scope = PTHREAD_SCOPE_SYSTEM;
     return 0;
-}
-
-/* Linux's ranges, so portable code that asks for them gets what it
- * expects. */
-int sched_get_priority_max(int policy) {
-    switch (policy) {
-    case SCHED_OTHER: return 0;
-    case SCHED_FIFO:
-    case SCHED_RR: return 99;
-    default: errno = EINVAL; return -1;
-    }
-}
-
-int sched_get_priority_min(int policy) {
-    switch (policy) {
-    case SCHED_OTHER: return 0;
-    case SCHED_FIFO:
-    case SCHED_RR: return 1;
-    default: errno = EINVAL; return -1;
-    }
 }

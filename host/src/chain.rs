@@ -1241,11 +1241,13 @@ fn run_child(
     state.remote = remote;
     state.cpu_base = crate::cpu_clock::thread_cpu_time();
     state.holds_slot = true; // granted before this job ran
+    let clock = process.clocks().enter(tid, state.cpu_base);
     slot.hand_over();
     let t2 = t0.elapsed();
     snapshot::restore_globals(&mut store, &instance, &globals).map_err(wasmtime::Error::msg)?;
     let start = instance.get_typed_func::<(i32, i32), ()>(&mut store, "wasi_thread_start")?;
     let ended = start.call(&mut store, (tid as i32, start_arg as i32));
+    drop(clock);
     if let Some(remote) = &store.data().remote {
         remote.add_cpu(crate::cpu_clock::thread_cpu_time().saturating_sub(store.data().cpu_base));
     }

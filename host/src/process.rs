@@ -311,6 +311,8 @@ pub struct Process {
     worker: AtomicBool,
     /// CPU time this program's threads used on other hosts, nanoseconds.
     cpu_elsewhere: AtomicU64,
+    /// The CPU clocks of the threads running here.
+    clocks: crate::cpu_clock::ThreadClocks,
 }
 
 /// Why a merge region was refused; the discriminants are those of the WIT
@@ -382,12 +384,18 @@ impl Process {
             merge_regions: Mutex::new(Vec::new()),
             worker: AtomicBool::new(false),
             cpu_elsewhere: AtomicU64::new(0),
+            clocks: Default::default(),
         })
     }
 
     /// Counts CPU time a thread of this program used on another host.
     pub(crate) fn add_cpu_elsewhere(&self, nanos: u64) {
         self.cpu_elsewhere.fetch_add(nanos, Ordering::Relaxed);
+    }
+
+    /// The CPU clocks of the threads running here.
+    pub(crate) fn clocks(&self) -> &crate::cpu_clock::ThreadClocks {
+        &self.clocks
     }
 
     pub(crate) fn cpu_elsewhere(&self) -> u64 {
@@ -606,6 +614,7 @@ impl Process {
     /// [`terminate`]).
     pub fn run_main(self: &Arc<Self>) -> ThreadEnd {
         let mut store = self.new_store(MAIN_TID, self.memory.clone());
+        let _clock = self.clocks.enter(MAIN_TID, 0);
         let result = (|| {
             let instance = self.instantiate(&mut store, None)?;
             let start = instance.get_typed_func::<(), ()>(&mut store, "_start")?;
@@ -712,9 +721,11 @@ impl Process {
         state.memory = Some(memory.clone());
         state.remote = remote.clone();
         state.cpu_base = crate::cpu_clock::thread_cpu_time();
+        let clock = self.clocks.enter(tid, state.cpu_base);
         let result = instance
             .get_typed_func::<(i32, i32), ()>(&mut store, "wasi_thread_start")
             .and_then(|start| start.call(&mut store, (tid as i32, start_arg)));
+        drop(clock);
         match ThreadEnd::classify(result) {
             ThreadEnd::Finished | ThreadEnd::Result(_) => {
                 // No reference back to the memory from its own cache.

@@ -510,6 +510,7 @@ fn sync_op(index: i32) -> Option<SyncOp> {
         1 => SyncOp::BarrierWait,
         2 => SyncOp::MutexHeld,
         3 => SyncOp::OpenmpOrdered,
+        4 => SyncOp::ThreadCancel,
         _ => return None,
     })
 }
@@ -521,6 +522,7 @@ enum SyncOp {
     BarrierWait,
     MutexHeld,
     OpenmpOrdered,
+    ThreadCancel,
 }
 
 impl SyncOp {
@@ -530,6 +532,7 @@ impl SyncOp {
             Self::BarrierWait => "waits at a barrier",
             Self::MutexHeld => "locks a mutex that another thread holds",
             Self::OpenmpOrdered => "runs an OpenMP ordered loop with its team",
+            Self::ThreadCancel => "cancels another thread (pthread_cancel)",
         }
     }
 }

@@ -215,6 +215,10 @@ pub(crate) fn fdstat(process: &crate::Process, fd: i32) -> Result<[u8; FDSTAT_SI
 /// preview1's `clockid` of the process's and the calling thread's CPU time.
 pub(crate) const CLOCKID_PROCESS_CPUTIME: i32 = 2;
 const CLOCKID_THREAD_CPUTIME: i32 = 3;
+/// Clock ids with this bit are the CPU clock of thread `id & !THREAD_CLOCK`
+/// (libweft's `pthread_getcpuclockid`): a thread that runs on this host,
+/// else `inval`.
+const THREAD_CLOCK: u32 = 0x8000_0000;
 
 /// `clock_time_get`: the CPU-time clocks from the host (a thread's from
 /// its own start; the process's with what its threads used on peers), the
@@ -225,6 +229,14 @@ pub(crate) fn clock_time_get(
     precision: i64,
     out: i32,
 ) -> wasmtime::Result<i32> {
+    if id as u32 & THREAD_CLOCK != 0 {
+        // Another thread's CPU clock (libweft's `pthread_getcpuclockid`).
+        let tid = id as u32 & !THREAD_CLOCK;
+        return Ok(match caller.data().process.clocks().read(tid) {
+            Some(nanos) => write_u64(caller, out, nanos),
+            None => wasmtime_wasi::p1::types::Errno::Inval as i32,
+        });
+    }
     let Some(clock) = cpu_clock(id) else {
         return with_ctx(caller, |ctx, mem| {
             p1::clock_time_get(ctx, mem, id, precision, out)

@@ -46,6 +46,7 @@ typedef enum {
     WEFT_SYNC_BARRIER_WAIT = 1,
     WEFT_SYNC_MUTEX_HELD = 2,
     WEFT_SYNC_OPENMP_ORDERED = 3,
+    WEFT_SYNC_THREAD_CANCEL = 4,
 } weft_sync_op_t;
 
 #ifdef __wasm__

@@ -1,0 +1,28 @@
+/* Fields of wasi-libc's struct pthread (musl's src/internal/pthread_impl.h)
+ * on wasm32 that libweft reads or sets, by offset: the struct is libc's
+ * private type. The offsets were read from the loads and stores libc.a
+ * itself makes (pthread_create stores tid at 20, pthread_setcancelstate
+ * canceldisable at 36, pthread_setcanceltype cancelasync at 37); re-check
+ * them if the libc changes (guest-libs/README.md). */
+#ifndef WEFT_THREAD_FIELDS_H
+#define WEFT_THREAD_FIELDS_H
+
+#include <pthread.h>
+
+#define THREAD_FIELD(t, type, offset) (*(type volatile *)((char *)(t) + (offset)))
+
+/* musl's `sysinfo` word, which nothing reads on wasm: libweft keeps the
+ * thread's CPU-clock id there (see sched.c). */
+#define THREAD_SYSINFO(t) THREAD_FIELD(t, unsigned, 12)
+/* The thread's wasi thread id (the host's). */
+#define THREAD_TID(t) THREAD_FIELD(t, int, 20)
+/* A cancellation request is pending. */
+#define THREAD_CANCEL(t) THREAD_FIELD(t, int, 32)
+/* PTHREAD_CANCEL_ENABLE, _DISABLE, or musl's _MASKED (2: a cancellation
+ * point returns ECANCELED instead of acting). */
+#define THREAD_CANCELDISABLE(t) THREAD_FIELD(t, unsigned char, 36)
+#define THREAD_CANCELASYNC(t) THREAD_FIELD(t, unsigned char, 37)
+
+#define CANCEL_MASKED 2
+
+#endif
