@@ -7,9 +7,9 @@
  * cancellation point: pthread_testcancel, and every wait libc makes
  * through __timedwait_cp (condition variables, semaphores, join), which
  * weft-cc wraps, and sleeps (clock_nanosleep, under nanosleep, sleep and
- * usleep). A thread blocked in one of those waits in slices of at most
- * CANCEL_SLICE_NS while its cancellation is enabled, so it sees a request
- * within one slice; to the callers a slice that ends looks like a spurious
+ * usleep). A thread blocked in one of those waits in slices while its
+ * cancellation is enabled (see slice_ns), so it sees a request within one
+ * slice; to the callers a slice that ends looks like a spurious
  * wake-up, which they already handle. Acting is pthread_exit(PTHREAD_
  * CANCELED): cleanup handlers, then TSD destructors, as libc's exit path
  * runs them. Asynchronous cancellation is accepted and acts as deferred
@@ -26,9 +26,22 @@
 #include <weft/threads.h>
 
 #include "chain.h"
+#include "signals.h"
 #include "thread_fields.h"
 
-#define CANCEL_SLICE_NS 20000000LL
+/* How long a blocked wait or sleep goes without checking for requests:
+ * short once the program has used cancellation or signals, long before
+ * (thousands of idle threads then cost next to nothing, and a thread that
+ * blocked before the first request still sees it within a second). */
+#define SLICE_NS 20000000LL
+#define IDLE_SLICE_NS 1000000000LL
+
+static volatile int cancel_used;
+
+static int64_t slice_ns(void) {
+    return __atomic_load_n(&cancel_used, __ATOMIC_RELAXED) || weft_signals_used() ? SLICE_NS
+                                                                                   : IDLE_SLICE_NS;
+}
 
 /* What a cancellation point does with a pending request: exit, or, while
  * masked (libc's condition wait, which must re-take its mutex first),
@@ -56,6 +69,7 @@ void __testcancel(void) {
 int __wrap_pthread_cancel(pthread_t thread) {
     pthread_t self = pthread_self();
     if (thread != self && weft_chain_mode()) weft_chain_unsupported(WEFT_SYNC_THREAD_CANCEL);
+    __atomic_store_n(&cancel_used, 1, __ATOMIC_RELAXED);
     __atomic_store_n(&THREAD_CANCEL(thread), 1, __ATOMIC_SEQ_CST);
     /* Asynchronous cancellation of oneself acts at once (POSIX); for other
      * threads it acts at their next cancellation point. */
@@ -86,37 +100,57 @@ static struct timespec timespec_of(int64_t ns) {
 int __real___timedwait_cp(volatile int *addr, int val, clockid_t clock,
                           const struct timespec *at, int priv);
 
-/* Every cancellable futex wait of libc. */
+/* Every cancellable futex wait of libc; also a signal delivery point
+ * (signal.c), where a handler without SA_RESTART is EINTR to libc's
+ * caller (which resumes a condition wait or a join, and fails a semaphore
+ * wait). */
 int __wrap___timedwait_cp(volatile int *addr, int val, clockid_t clock,
                           const struct timespec *at, int priv) {
     pthread_t self = pthread_self();
-    if (THREAD_CANCELDISABLE(self) == PTHREAD_CANCEL_DISABLE)
-        return __real___timedwait_cp(addr, val, clock, at, priv);
-    if (pending(self)) return act_on_cancel(self);
-    if (at && (at->tv_nsec < 0 || at->tv_nsec >= 1000000000L)) return EINVAL;
+    int cancellable = THREAD_CANCELDISABLE(self) != PTHREAD_CANCEL_DISABLE;
+    int signals = weft_signals_used();
+    if (!cancellable && !signals) return __real___timedwait_cp(addr, val, clock, at, priv);
+    if (cancellable && pending(self)) return act_on_cancel(self);
+    unsigned interrupting = weft_signals_interrupting();
+    if (signals) weft_signal_deliver();
+    if (weft_signals_interrupting() != interrupting) return EINTR;
+    if (!at) {
+        /* An untimed wait, the common case: a futex wait of one slice,
+         * with no clock to read (what libc's own wait does, bounded). */
+        __builtin_wasm_memory_atomic_wait32((int *)addr, val, slice_ns());
+        if (cancellable && pending(self)) return act_on_cancel(self);
+        if (signals) weft_signal_deliver();
+        if (weft_signals_interrupting() != interrupting) return EINTR;
+        return 0; /* woken, changed, or a slice: the caller checks */
+    }
+    if (at->tv_nsec < 0 || at->tv_nsec >= 1000000000L) return EINVAL;
     struct timespec now;
     clock_gettime(clock, &now);
-    int64_t slice_end = ns_of(&now) + CANCEL_SLICE_NS;
-    if (at && ns_of(at) <= slice_end) {
-        int rc = __real___timedwait_cp(addr, val, clock, at, priv);
-        return pending(self) ? act_on_cancel(self) : rc;
-    }
+    int64_t slice_end = ns_of(&now) + slice_ns();
+    int whole = ns_of(at) <= slice_end;
     struct timespec slice = timespec_of(slice_end);
-    int rc = __real___timedwait_cp(addr, val, clock, &slice, priv);
-    if (pending(self)) return act_on_cancel(self);
-    /* The slice ended, not the caller's wait: a spurious wake-up to it. */
-    return rc == ETIMEDOUT ? 0 : rc;
+    int rc = __real___timedwait_cp(addr, val, clock, whole ? at : &slice, priv);
+    if (cancellable && pending(self)) return act_on_cancel(self);
+    if (signals) weft_signal_deliver();
+    if (weft_signals_interrupting() != interrupting) return EINTR;
+    /* A slice that ended is not the caller's timeout: to the caller it is
+     * a spurious wake-up. */
+    return rc == ETIMEDOUT && !whole ? 0 : rc;
 }
 
 int __real_clock_nanosleep(clockid_t, int, const struct timespec *, struct timespec *);
 
-/* Sleeps are cancellation points (nanosleep, sleep and usleep come here). */
+/* Sleeps are cancellation points and signal delivery points (nanosleep,
+ * sleep and usleep come here): a handler ends the sleep with EINTR and
+ * the time left. */
 int __wrap_clock_nanosleep(clockid_t clock, int flags, const struct timespec *request,
                            struct timespec *remain) {
     pthread_t self = pthread_self();
-    if (THREAD_CANCELDISABLE(self) == PTHREAD_CANCEL_DISABLE)
+    int signals = weft_signals_used();
+    if (THREAD_CANCELDISABLE(self) == PTHREAD_CANCEL_DISABLE && !signals)
         return __real_clock_nanosleep(clock, flags, request, remain);
     __testcancel();
+    unsigned handled = weft_signals_handled();
     if (request->tv_nsec < 0 || request->tv_nsec >= 1000000000L || request->tv_sec < 0)
         return EINVAL;
     struct timespec now;
@@ -125,13 +159,18 @@ int __wrap_clock_nanosleep(clockid_t clock, int flags, const struct timespec *re
     for (;;) {
         int64_t left = end - ns_of(&now);
         if (left <= 0) return 0;
-        struct timespec slice = timespec_of(left < CANCEL_SLICE_NS ? left : CANCEL_SLICE_NS);
+        struct timespec slice = timespec_of(left < slice_ns() ? left : slice_ns());
         int rc = __real_clock_nanosleep(clock, 0, &slice, NULL);
         __testcancel();
+        clock_gettime(clock, &now);
+        if (weft_signals_used()) weft_signal_deliver();
+        if (!rc && weft_signals_handled() != handled) rc = EINTR;
         if (rc) {
-            if (remain && !(flags & TIMER_ABSTIME)) *remain = timespec_of(end - ns_of(&now));
+            if (remain && !(flags & TIMER_ABSTIME)) {
+                int64_t rest = end - ns_of(&now);
+                *remain = timespec_of(rest > 0 ? rest : 0);
+            }
             return rc;
         }
-        clock_gettime(clock, &now);
     }
 }

@@ -36,11 +36,8 @@ void weft_chain_thread_started(void);
 /* In the thread's exit path on the parent's memory. */
 void weft_chain_thread_exiting(void);
 
-/* sched.c: makes a new thread's start routine record its scheduling
- * setting first (the attribute's when `explicit_sched`, else its
- * creator's), when any thread has a setting other than the default;
- * replaces *start and *arg then. 0, or EAGAIN. */
-int weft_sched_wrap_start(int explicit_sched, int policy, int priority,
-                          void *(**start)(void *), void **arg);
+/* sched.c: a new thread's scheduling setting (see there). */
+int weft_sched_for_new_thread(int explicit_sched, int *policy, int *priority);
+void weft_sched_record_self(int policy, int priority);
 
 #endif

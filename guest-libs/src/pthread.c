@@ -18,6 +18,7 @@
 #include <weft/threads.h>
 
 #include "chain.h"
+#include "signals.h"
 
 /* musl's pthread_attr_t fields (src/internal/pthread_impl.h) on wasm32. */
 #define ATTR_GUARDSIZE(a) ((a)->__u.__s[1])
@@ -468,6 +469,26 @@ int __wrap_pthread_attr_setguardsize(pthread_attr_t *a, size_t size) {
     return 0;
 }
 
+/* What a new thread takes over from its creator before its start routine
+ * runs: its scheduling setting and its signal mask. Only threads that
+ * need it start through this trampoline. */
+struct thread_start {
+    void *(*start)(void *);
+    void *arg;
+    int record_sched;
+    int policy;
+    int priority;
+    unsigned signal_mask;
+};
+
+static void *start_trampoline(void *p) {
+    struct thread_start s = *(struct thread_start *)p;
+    free(p);
+    if (s.record_sched) weft_sched_record_self(s.policy, s.priority);
+    weft_signal_set_mask(s.signal_mask);
+    return s.start(s.arg);
+}
+
 int __wrap_pthread_create(pthread_t *restrict thread, const pthread_attr_t *restrict attr,
                           void *(*start)(void *), void *restrict arg) {
     int __real_pthread_create(pthread_t *restrict, const pthread_attr_t *restrict,
@@ -476,10 +497,19 @@ int __wrap_pthread_create(pthread_t *restrict thread, const pthread_attr_t *rest
      * has the answer and none writes it. */
     (void)weft_chain_mode();
     int explicit_sched = attr && ATTR_INHERIT(attr) == PTHREAD_EXPLICIT_SCHED;
+    int policy = explicit_sched ? ATTR_POLICY(attr) : 0;
+    int priority = explicit_sched ? ATTR_PRIORITY(attr) : 0;
+    int record_sched = weft_sched_for_new_thread(explicit_sched, &policy, &priority);
+    unsigned mask = weft_signal_mask();
     void *wrapped = arg;
-    int rc = weft_sched_wrap_start(explicit_sched, explicit_sched ? ATTR_POLICY(attr) : 0,
-                                   explicit_sched ? ATTR_PRIORITY(attr) : 0, &start, &wrapped);
-    if (rc) return rc;
+    if (record_sched || mask) {
+        struct thread_start *s = malloc(sizeof *s);
+        if (!s) return EAGAIN;
+        *s = (struct thread_start){start, arg, record_sched, policy, priority, mask};
+        start = start_trampoline;
+        wrapped = s;
+    }
+    int rc;
     if (attr && ATTR_GUARDSIZE(attr)) {
         pthread_attr_t copy = *attr;
         ATTR_GUARDSIZE(&copy) = 0;

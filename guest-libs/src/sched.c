@@ -81,35 +81,20 @@ static int record(pthread_t thread, int policy, int priority) {
     return 0;
 }
 
-/* A new thread records its own setting before its start routine runs, so
- * it reads the right one from its first instruction (and, in chain mode,
- * in its own copy of memory); an entry left at the same address by a
- * thread that ended is replaced. Only needed once the table exists. */
-struct sched_start {
-    void *(*start)(void *);
-    void *arg;
-    int policy;
-    int priority;
-};
-
-static void *sched_trampoline(void *p) {
-    struct sched_start s = *(struct sched_start *)p;
-    free(p);
-    (void)record(pthread_self(), s.policy, s.priority);
-    return s.start(s.arg);
+/* A new thread's setting: the attribute's when `explicit_sched`, else its
+ * creator's. Returns whether the new thread must record it when it
+ * starts (before its start routine, so it reads the right one from its
+ * first instruction, also in chain mode in its own copy; an entry left at
+ * the same address by a thread that ended is replaced): only once some
+ * thread has a setting other than the default. */
+int weft_sched_for_new_thread(int explicit_sched, int *policy, int *priority) {
+    if (!explicit_sched) lookup(pthread_self(), policy, priority);
+    return !(*policy == SCHED_OTHER && *priority == 0 && !__atomic_load_n(&table, __ATOMIC_ACQUIRE));
 }
 
-int weft_sched_wrap_start(int explicit_sched, int policy, int priority,
-                          void *(**start)(void *), void **arg) {
-    if (!explicit_sched) lookup(pthread_self(), &policy, &priority);
-    if (policy == SCHED_OTHER && priority == 0 && !__atomic_load_n(&table, __ATOMIC_ACQUIRE))
-        return 0;
-    struct sched_start *s = malloc(sizeof *s);
-    if (!s) return EAGAIN;
-    *s = (struct sched_start){*start, *arg, policy, priority};
-    *start = sched_trampoline;
-    *arg = s;
-    return 0;
+/* In a new thread, before its start routine. */
+void weft_sched_record_self(int policy, int priority) {
+    (void)record(pthread_self(), policy, priority);
 }
 
 static int valid(int policy, int priority) {

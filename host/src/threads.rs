@@ -511,6 +511,7 @@ fn sync_op(index: i32) -> Option<SyncOp> {
         2 => SyncOp::MutexHeld,
         3 => SyncOp::OpenmpOrdered,
         4 => SyncOp::ThreadCancel,
+        5 => SyncOp::ThreadSignal,
         _ => return None,
     })
 }
@@ -523,6 +524,7 @@ enum SyncOp {
     MutexHeld,
     OpenmpOrdered,
     ThreadCancel,
+    ThreadSignal,
 }
 
 impl SyncOp {
@@ -533,6 +535,9 @@ impl SyncOp {
             Self::MutexHeld => "locks a mutex that another thread holds",
             Self::OpenmpOrdered => "runs an OpenMP ordered loop with its team",
             Self::ThreadCancel => "cancels another thread (pthread_cancel)",
+            Self::ThreadSignal => {
+                "signals another thread (pthread_kill, or kill and timers from a chained thread)"
+            }
         }
     }
 }

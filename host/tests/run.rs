@@ -596,3 +596,16 @@ fn a_function_too_large_to_compile_is_refused_at_load() {
         "module too large to compile: defined function 0 has",
     );
 }
+
+#[test]
+fn an_unhandled_signal_ends_the_program_with_128_plus_its_number() {
+    let out = run(&guest("signal_default"), &[]);
+    assert_eq!(out.code, Some(128 + 10), "{out:?}");
+    assert_eq!(out.stdout, "", "a signal does not flush stdout");
+    let first = out.stderr.lines().next().unwrap_or_default();
+    assert!(
+        first == "weft: the main thread ended the program: signal 10, whose action is the default",
+        "{}",
+        out.stderr
+    );
+}

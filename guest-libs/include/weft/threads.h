@@ -47,6 +47,7 @@ typedef enum {
     WEFT_SYNC_MUTEX_HELD = 2,
     WEFT_SYNC_OPENMP_ORDERED = 3,
     WEFT_SYNC_THREAD_CANCEL = 4,
+    WEFT_SYNC_THREAD_SIGNAL = 5,
 } weft_sync_op_t;
 
 #ifdef __wasm__
