@@ -30,6 +30,9 @@ int weft_home_lock(const void *addr, uint32_t kind, int64_t timeout_ns);
 int weft_home_unlock(const void *addr, uint32_t kind);
 int weft_home_barrier(const void *addr, uint32_t count);
 void weft_home_sync_point(void);
+/* A condition variable at home, waited on with a normal home mutex held. */
+int weft_home_cond_wait(const void *cond, const void *mutex);
+void weft_home_cond_broadcast(const void *cond);
 
 /* In the chained thread, before its start routine. */
 void weft_chain_thread_started(void);

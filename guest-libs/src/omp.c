@@ -12,10 +12,10 @@
  * their writes merge). Barriers, critical sections, reductions, locks and
  * flush use the home host's synchronisation (weft:threads sync-*), which
  * makes each a sync point of release consistency: a member's writes go
- * home at a release and its copy takes home's at an acquire. Ordered
- * loops end the program with a clear message when the team has more than
- * one thread. Dynamic and guided loops are split statically in chain
- * mode: a shared counter would be one per copy. */
+ * home at a release and its copy takes home's at an acquire; so do the
+ * turns of ordered loops (a home mutex and condition variable). Dynamic
+ * and guided loops are split statically in chain mode: a shared counter
+ * would be one per copy. */
 #include <errno.h>
 #include <limits.h>
 #include <omp.h>
@@ -193,6 +193,7 @@ struct loop {
     int static_done;
     uint64_t current, end; /* ordered: the iteration running, its chunk's end */
     int ordered_done;      /* the current iteration ran its ordered part */
+    uint32_t construct;    /* chain mode: the team's n-th loop */
 };
 
 struct omp_thread {
@@ -254,12 +255,8 @@ static struct omp_thread *self(void) {
 }
 
 /* A member of a team of more than one in chain mode: constructs that need
- * another member's writes while the region runs are refused. */
+ * another member's writes while the region runs go through home. */
 static int chain_team(struct omp_thread *me) { return global.chain && me->team->nthreads > 1; }
-
-static void refuse_in_chain(struct omp_thread *me, weft_sync_op_t op) {
-    if (chain_team(me)) weft_chain_unsupported(op);
-}
 
 /* ---- environment ------------------------------------------------------ */
 
@@ -1306,10 +1303,7 @@ static void dispatch_init(int32_t sched, int is_signed, uint64_t lb, uint64_t ub
     struct loop *l = &me->loop;
     sched &= ~SCHED_MODIFIERS;
     l->ordered = sched >= SCHED_ORDERED_FIRST && sched <= SCHED_ORDERED_LAST;
-    if (l->ordered) {
-        refuse_in_chain(me, WEFT_SYNC_OPENMP_ORDERED);
-        sched -= SCHED_ORDERED_FIRST - SCHED_STATIC_CHUNKED;
-    }
+    if (l->ordered) sched -= SCHED_ORDERED_FIRST - SCHED_STATIC_CHUNKED;
     l->kind = loop_kind(sched, &me->icv, &chunk);
     /* Chain mode: one counter per copy would hand out every chunk to
      * every member; split the loop statically instead. */
@@ -1325,8 +1319,9 @@ static void dispatch_init(int32_t sched, int is_signed, uint64_t lb, uint64_t ub
     l->ordered_done = 0;
     l->active = 1;
     l->buffer = NULL;
-    if (chain_team(me)) return; /* static, on this member's own copy */
     uint32_t construct = me->loops++;
+    l->construct = construct;
+    if (chain_team(me)) return; /* static, on this member's own copy */
     struct dispatch_buffer *b = &t->dispatch[construct % DISPATCH_RING];
     for (uint32_t seen; (seen = atomic_load(&b->construct)) != construct;)
         __builtin_wasm_memory_atomic_wait32((int *)&b->construct, (int)seen, -1);
@@ -1436,11 +1431,48 @@ static int dispatch_next(int32_t *last, uint64_t *plb, uint64_t *pub, int64_t *p
         ordered_iteration_done(self());                                                        \
     }
 
+/* Chain mode's ordered loops: the turn (which construct, which iteration)
+ * is kept in the loop's dispatch slot, in memory a home mutex makes
+ * coherent. A member takes the mutex, waits on a home condition variable
+ * until the turn is its iteration, runs its ordered part holding the
+ * mutex, then passes the turn on and releases the mutex: a release, so
+ * its writes go home and the next member's acquire brings them. A slot
+ * last used by an older loop gives the turn to iteration 0. */
+static void chain_turn_wait(struct omp_thread *me) {
+    struct loop *l = &me->loop;
+    struct dispatch_buffer *b = &me->team->dispatch[l->construct % DISPATCH_RING];
+    weft_home_lock(&b->finished, 0, -1);
+    for (;;) {
+        uint32_t owner = atomic_load(&b->construct);
+        uint64_t turn = atomic_load(&b->ordered);
+        if (owner == l->construct ? turn == l->current : l->current == 0) return;
+        weft_home_cond_wait(&b->next, &b->finished);
+    }
+}
+
+static void chain_turn_pass(struct omp_thread *me) {
+    struct loop *l = &me->loop;
+    struct dispatch_buffer *b = &me->team->dispatch[l->construct % DISPATCH_RING];
+    atomic_store(&b->construct, l->construct);
+    atomic_store(&b->ordered, l->current + 1);
+    weft_home_cond_broadcast(&b->next);
+    weft_home_unlock(&b->finished, 0);
+}
+
 /* Ordered loops: iteration i's ordered part runs after i-1's. Each
  * iteration ends with dispatch_fini, which passes the turn on even when
  * the iteration skipped its ordered part. */
 static void ordered_iteration_done(struct omp_thread *me) {
     struct loop *l = &me->loop;
+    if (l->ordered && chain_team(me)) {
+        if (!l->ordered_done) {
+            chain_turn_wait(me);
+            chain_turn_pass(me);
+        }
+        l->current++;
+        l->ordered_done = 0;
+        return;
+    }
     if (!l->ordered || !l->buffer) return;
     if (!l->ordered_done) {
         wait_until64(&l->buffer->ordered, l->current);
@@ -1465,6 +1497,10 @@ void __kmpc_ordered(ident_t *loc, int32_t gtid) {
     (void)loc, (void)gtid;
     struct omp_thread *me = self();
     struct loop *l = &me->loop;
+    if (l->ordered && chain_team(me)) {
+        chain_turn_wait(me);
+        return;
+    }
     if (!l->ordered || !l->buffer) return;
     wait_until64(&l->buffer->ordered, l->current);
 }
@@ -1473,6 +1509,11 @@ void __kmpc_end_ordered(ident_t *loc, int32_t gtid) {
     (void)loc, (void)gtid;
     struct omp_thread *me = self();
     struct loop *l = &me->loop;
+    if (l->ordered && chain_team(me)) {
+        chain_turn_pass(me);
+        l->ordered_done = 1;
+        return;
+    }
     if (!l->ordered || !l->buffer) return;
     atomic_store(&l->buffer->ordered, l->current + 1);
     futex_wake_all(&l->buffer->ordered);

@@ -187,6 +187,15 @@ int weft_home_barrier(const void *addr, uint32_t count) {
     return serial;
 }
 
+int weft_home_cond_wait(const void *cond, const void *mutex) {
+    links_shared();
+    int rc = weft_sync_cond_wait(cond, mutex, 0, -1);
+    links_private();
+    return rc;
+}
+
+void weft_home_cond_broadcast(const void *cond) { weft_sync_cond_wake(cond, 1); }
+
 void weft_home_sync_point(void) {
     links_shared();
     weft_sync_point();
