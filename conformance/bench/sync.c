@@ -1,10 +1,11 @@
 /* Synchronisation costs for `weft bench sync`:
  *   sync KIND ROUNDS
- * KIND is mutex (4 threads lock, add and unlock), barrier (4 threads meet
- * ROUNDS times) or pingpong (two threads hand a token back and forth
- * through a condition variable). Prints a checksum and the time of the
+ * KIND is mutex (4 threads lock, add and unlock), atomic (4 threads add
+ * with a C11 atomic), barrier (4 threads meet ROUNDS times) or pingpong
+ * (two threads hand a token back and forth through a condition variable). Prints a checksum and the time of the
  * measured part. */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +35,14 @@ static void *mutex_worker(void *arg) {
     return NULL;
 }
 
+static atomic_long atomic_counter;
+
+static void *atomic_worker(void *arg) {
+    (void)arg;
+    for (long i = 0; i < rounds; i++) atomic_fetch_add(&atomic_counter, 1);
+    return NULL;
+}
+
 static void *barrier_worker(void *arg) {
     long me = (long)arg;
     for (long i = 0; i < rounds; i++) {
@@ -58,13 +67,14 @@ static void *pingpong_worker(void *arg) {
 
 int main(int argc, char **argv) {
     if (argc != 3) {
-        fprintf(stderr, "usage: sync mutex|barrier|pingpong ROUNDS\n");
+        fprintf(stderr, "usage: sync mutex|atomic|barrier|pingpong ROUNDS\n");
         return 2;
     }
     rounds = atol(argv[2]);
     void *(*worker)(void *) = NULL;
     int threads = THREADS;
     if (!strcmp(argv[1], "mutex")) worker = mutex_worker;
+    if (!strcmp(argv[1], "atomic")) worker = atomic_worker;
     if (!strcmp(argv[1], "barrier")) worker = barrier_worker;
     if (!strcmp(argv[1], "pingpong")) worker = pingpong_worker, threads = 2;
     if (!worker) {
@@ -77,6 +87,6 @@ int main(int argc, char **argv) {
     for (long i = 0; i < threads; i++) pthread_create(&t[i], NULL, worker, (void *)i);
     for (int i = 0; i < threads; i++) pthread_join(t[i], NULL);
     double elapsed = now() - t0;
-    printf("check %ld\nelapsed_ns %.0f\n", counter, elapsed * 1e9);
+    printf("check %ld\nelapsed_ns %.0f\n", counter + atomic_load(&atomic_counter), elapsed * 1e9);
     return 0;
 }

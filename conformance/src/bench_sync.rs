@@ -25,6 +25,7 @@ pub struct SyncBenchArgs {
 /// Each kind and how many synchronisation operations one round is in all.
 const KINDS: &[(&str, f64)] = &[
     ("mutex", 4.0 * 2.0),
+    ("atomic", 4.0),
     ("barrier", 4.0),
     ("pingpong", 2.0 * 3.0),
 ];

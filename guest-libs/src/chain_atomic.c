@@ -1,0 +1,246 @@
+/* The program's own atomic operations, as weft-cc lowers them (see
+ * lower-atomics.py): each is a call here.
+ *
+ * Local mode: the same atomic operation, on the one shared memory.
+ * Chain mode: every thread runs on its own copy of memory, where a wasm
+ * atomic would change that copy only (two threads' updates would meet as
+ * a conflict at the merge, or one would be lost). Here the operation
+ * takes a home-kept lock of its address, which is an acquire (the copy
+ * takes the value home has), does a plain read-modify-write, and releases
+ * the lock, which sends the write home: one value for every thread, and
+ * a sync point for the memory around it, as a sequentially consistent
+ * atomic is. It costs two sync points per operation (a load one). */
+#include <stdint.h>
+#include <string.h>
+
+#include "chain.h"
+
+enum {
+    OP_XCHG, OP_ADD, OP_SUB, OP_AND, OP_NAND, OP_OR, OP_XOR,
+    OP_MAX, OP_MIN, OP_UMAX, OP_UMIN, OP_FADD, OP_FSUB, OP_FMAX, OP_FMIN,
+};
+
+/* weft_chain_mode caches the answer before the first thread starts, so
+ * no copy writes it. */
+static int chained(void) { return weft_chain_mode(); }
+
+/* The new value of an integer operation on `bytes`-wide values
+ * (zero-extended in 64 bits; max and min compare them signed). */
+static uint64_t apply_int(int op, int bytes, uint64_t old, uint64_t v) {
+    int shift = 64 - 8 * bytes;
+    int64_t so = (int64_t)(old << shift) >> shift, sv = (int64_t)(v << shift) >> shift;
+    switch (op) {
+    case OP_XCHG: return v;
+    case OP_ADD: return old + v;
+    case OP_SUB: return old - v;
+    case OP_AND: return old & v;
+    case OP_NAND: return ~(old & v);
+    case OP_OR: return old | v;
+    case OP_XOR: return old ^ v;
+    case OP_MAX: return so > sv ? old : v;
+    case OP_MIN: return so < sv ? old : v;
+    case OP_UMAX: return old > v ? old : v;
+    case OP_UMIN: return old < v ? old : v;
+    default: return v;
+    }
+}
+
+static double apply_float(int op, double old, double v) {
+    switch (op) {
+    case OP_FADD: return old + v;
+    case OP_FSUB: return old - v;
+    case OP_FMAX: return old > v || v != v ? old : v;
+    case OP_FMIN: return old < v || v != v ? old : v;
+    default: return v; /* xchg */
+    }
+}
+
+static uint64_t mask_of(int bytes) { return bytes == 8 ? ~0ull : (1ull << (8 * bytes)) - 1; }
+
+static uint64_t read_plain(volatile void *p, int bytes) {
+    switch (bytes) {
+    case 1: return *(volatile uint8_t *)p;
+    case 2: return *(volatile uint16_t *)p;
+    case 4: return *(volatile uint32_t *)p;
+    default: return *(volatile uint64_t *)p;
+    }
+}
+
+static void write_plain(volatile void *p, int bytes, uint64_t v) {
+    switch (bytes) {
+    case 1: *(volatile uint8_t *)p = (uint8_t)v; break;
+    case 2: *(volatile uint16_t *)p = (uint16_t)v; break;
+    case 4: *(volatile uint32_t *)p = (uint32_t)v; break;
+    default: *(volatile uint64_t *)p = v; break;
+    }
+}
+
+/* Chain mode: `op` under the home lock of `p`; returns the old value. */
+static uint64_t home_rmw(int op, int bytes, volatile void *p, uint64_t v) {
+    weft_home_lock((const void *)p, 0, -1);
+    uint64_t old = read_plain(p, bytes);
+    write_plain(p, bytes, apply_int(op, bytes, old, v) & mask_of(bytes));
+    weft_home_unlock((const void *)p, 0);
+    return old;
+}
+
+/* Local mode: a compare-and-swap loop for any operation and width. */
+#define NATIVE_RMW(T, bytes)                                                                   \
+    static uint64_t native_rmw_##bytes(int op, volatile T *p, uint64_t v) {                  \
+        T old = __atomic_load_n(p, __ATOMIC_SEQ_CST);                                         \
+        for (;;) {                                                                             \
+            T next = (T)apply_int(op, bytes, old, v);                                         \
+            if (__atomic_compare_exchange_n(p, &old, next, 1, __ATOMIC_SEQ_CST,              \
+                                            __ATOMIC_SEQ_CST))                                \
+                return old;                                                                    \
+        }                                                                                      \
+    }
+NATIVE_RMW(uint8_t, 1)
+NATIVE_RMW(uint16_t, 2)
+NATIVE_RMW(uint32_t, 4)
+NATIVE_RMW(uint64_t, 8)
+
+uint32_t __weft_atomic_rmw32(int op, int bytes, void *p, uint32_t v) {
+    if (chained()) return (uint32_t)home_rmw(op, bytes, p, v);
+    if (bytes == 4) {
+        /* The common operations as single instructions. */
+        switch (op) {
+        case OP_XCHG: return __atomic_exchange_n((uint32_t *)p, v, __ATOMIC_SEQ_CST);
+        case OP_ADD: return __atomic_fetch_add((uint32_t *)p, v, __ATOMIC_SEQ_CST);
+        case OP_SUB: return __atomic_fetch_sub((uint32_t *)p, v, __ATOMIC_SEQ_CST);
+        case OP_AND: return __atomic_fetch_and((uint32_t *)p, v, __ATOMIC_SEQ_CST);
+        case OP_OR: return __atomic_fetch_or((uint32_t *)p, v, __ATOMIC_SEQ_CST);
+        case OP_XOR: return __atomic_fetch_xor((uint32_t *)p, v, __ATOMIC_SEQ_CST);
+        default: return (uint32_t)native_rmw_4(op, p, v);
+        }
+    }
+    return bytes == 1 ? (uint32_t)native_rmw_1(op, p, v) : (uint32_t)native_rmw_2(op, p, v);
+}
+
+uint64_t __weft_atomic_rmw64(int op, void *p, uint64_t v) {
+    if (chained()) return home_rmw(op, 8, p, v);
+    switch (op) {
+    case OP_XCHG: return __atomic_exchange_n((uint64_t *)p, v, __ATOMIC_SEQ_CST);
+    case OP_ADD: return __atomic_fetch_add((uint64_t *)p, v, __ATOMIC_SEQ_CST);
+    case OP_SUB: return __atomic_fetch_sub((uint64_t *)p, v, __ATOMIC_SEQ_CST);
+    default: return native_rmw_8(op, p, v);
+    }
+}
+
+#define FLOAT_RMW(name, T, U)                                                                  \
+    T name(int op, void *p, T v) {                                                             \
+        if (chained()) weft_home_lock(p, 0, -1);                                               \
+        U old_bits = __atomic_load_n((U *)p, __ATOMIC_SEQ_CST);                                \
+        for (;;) {                                                                             \
+            T old, next;                                                                       \
+            memcpy(&old, &old_bits, sizeof old);                                               \
+            next = (T)apply_float(op, old, v);                                                 \
+            U next_bits;                                                                       \
+            memcpy(&next_bits, &next, sizeof next);                                            \
+            if (chained()) {                                                                   \
+                *(volatile U *)p = next_bits;                                                  \
+                weft_home_unlock(p, 0);                                                        \
+                return old;                                                                    \
+            }                                                                                  \
+            if (__atomic_compare_exchange_n((U *)p, &old_bits, next_bits, 1,                   \
+                                            __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))               \
+                return old;                                                                    \
+        }                                                                                      \
+    }
+FLOAT_RMW(__weft_atomic_rmwf32, float, uint32_t)
+FLOAT_RMW(__weft_atomic_rmwf64, double, uint64_t)
+
+uint32_t __weft_atomic_cas32(int bytes, void *p, uint32_t expected, uint32_t desired) {
+    if (chained()) {
+        weft_home_lock(p, 0, -1);
+        uint32_t old = (uint32_t)read_plain(p, bytes);
+        if (old == expected) write_plain(p, bytes, desired);
+        weft_home_unlock(p, 0);
+        return old;
+    }
+    switch (bytes) {
+    case 1: {
+        uint8_t e = (uint8_t)expected;
+        __atomic_compare_exchange_n((uint8_t *)p, &e, (uint8_t)desired, 0, __ATOMIC_SEQ_CST,
+                                    __ATOMIC_SEQ_CST);
+        return e;
+    }
+    case 2: {
+        uint16_t e = (uint16_t)expected;
+        __atomic_compare_exchange_n((uint16_t *)p, &e, (uint16_t)desired, 0, __ATOMIC_SEQ_CST,
+                                    __ATOMIC_SEQ_CST);
+        return e;
+    }
+    default: {
+        uint32_t e = expected;
+        __atomic_compare_exchange_n((uint32_t *)p, &e, desired, 0, __ATOMIC_SEQ_CST,
+                                    __ATOMIC_SEQ_CST);
+        return e;
+    }
+    }
+}
+
+uint64_t __weft_atomic_cas64(void *p, uint64_t expected, uint64_t desired) {
+    if (chained()) {
+        weft_home_lock(p, 0, -1);
+        uint64_t old = read_plain(p, 8);
+        if (old == expected) write_plain(p, 8, desired);
+        weft_home_unlock(p, 0);
+        return old;
+    }
+    uint64_t e = expected;
+    __atomic_compare_exchange_n((uint64_t *)p, &e, desired, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+    return e;
+}
+
+/* A load is an acquire: the copy takes what home has (a sync point, which
+ * also lets a thread queued for a slot run, so a spin on a flag cannot
+ * keep the writer from running). */
+uint32_t __weft_atomic_load32(int bytes, void *p) {
+    if (chained()) {
+        weft_home_sync_point();
+        return (uint32_t)read_plain(p, bytes);
+    }
+    switch (bytes) {
+    case 1: return __atomic_load_n((uint8_t *)p, __ATOMIC_SEQ_CST);
+    case 2: return __atomic_load_n((uint16_t *)p, __ATOMIC_SEQ_CST);
+    default: return __atomic_load_n((uint32_t *)p, __ATOMIC_SEQ_CST);
+    }
+}
+
+uint64_t __weft_atomic_load64(void *p) {
+    if (chained()) {
+        weft_home_sync_point();
+        return read_plain(p, 8);
+    }
+    return __atomic_load_n((uint64_t *)p, __ATOMIC_SEQ_CST);
+}
+
+void __weft_atomic_store32(int bytes, void *p, uint32_t v) {
+    if (chained()) {
+        weft_home_lock(p, 0, -1);
+        write_plain(p, bytes, v);
+        weft_home_unlock(p, 0);
+        return;
+    }
+    switch (bytes) {
+    case 1: __atomic_store_n((uint8_t *)p, (uint8_t)v, __ATOMIC_SEQ_CST); break;
+    case 2: __atomic_store_n((uint16_t *)p, (uint16_t)v, __ATOMIC_SEQ_CST); break;
+    default: __atomic_store_n((uint32_t *)p, v, __ATOMIC_SEQ_CST); break;
+    }
+}
+
+void __weft_atomic_store64(void *p, uint64_t v) {
+    if (chained()) {
+        weft_home_lock(p, 0, -1);
+        write_plain(p, 8, v);
+        weft_home_unlock(p, 0);
+        return;
+    }
+    __atomic_store_n((uint64_t *)p, v, __ATOMIC_SEQ_CST);
+}
+
+void __weft_atomic_fence(void) {
+    if (chained()) weft_home_sync_point();
+    else __atomic_thread_fence(__ATOMIC_SEQ_CST);
+}
