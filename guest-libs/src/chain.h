@@ -22,6 +22,8 @@ extern struct weft_chain_entry weft_chain_entry;
 
 /* Whether this program's threads run in chain mode (asked once). */
 int weft_chain_mode(void);
+/* Its answer once asked (-1 before): for paths where a call costs. */
+extern int weft_chained;
 
 /* Chain mode synchronisation through the home host (weft:threads sync-*),
  * with the calling thread's private state set aside around each sync

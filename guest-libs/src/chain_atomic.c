@@ -21,8 +21,11 @@ enum {
 };
 
 /* weft_chain_mode caches the answer before the first thread starts, so
- * no copy writes it. */
-static int chained(void) { return weft_chain_mode(); }
+ * no copy writes it; read here without a call. */
+static inline int chained(void) {
+    int known = weft_chained;
+    return __builtin_expect(known == 0, 1) ? 0 : weft_chain_mode();
+}
 
 /* The new value of an integer operation on `bytes`-wide values
  * (zero-extended in 64 bits; max and min compare them signed). */

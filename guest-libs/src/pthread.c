@@ -105,10 +105,12 @@ static void *chain_exit_value(void *value) {
 __attribute__((used)) void *(*const weft_chain_functions[2])(void *) = {chain_trampoline,
                                                                         chain_exit_value};
 
+/* The mode never changes: the host is asked once (chain.h). */
+int weft_chained = -1;
+
 int weft_chain_mode(void) {
-    static int mode = -1; /* the mode never changes: ask the host once */
-    if (mode < 0) mode = weft_thread_mode();
-    return mode == WEFT_MODE_CHAIN;
+    if (weft_chained < 0) weft_chained = weft_thread_mode() == WEFT_MODE_CHAIN;
+    return weft_chained;
 }
 
 /* Chain mode: each thread runs on its own copy of memory, so mutexes,
