@@ -45,7 +45,7 @@ typedef enum {
     WEFT_SYNC_COND_WAIT = 0,
     WEFT_SYNC_BARRIER_WAIT = 1,
     WEFT_SYNC_MUTEX_HELD = 2,
-    WEFT_SYNC_OPENMP_ORDERED = 3,
+    WEFT_SYNC_OPENMP_ORDERED = 3, /* no longer sent: ordered loops go home */
     WEFT_SYNC_THREAD_CANCEL = 4,
     WEFT_SYNC_THREAD_SIGNAL = 5,
 } weft_sync_op_t;
