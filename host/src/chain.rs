@@ -1234,6 +1234,9 @@ fn run_child(
             (store, instance)
         }
     };
+    if let Some(tracker) = child.tracker() {
+        let _ = memory.writes.set(tracker);
+    }
     let state = store.data_mut();
     state.tid = tid;
     state.memory = Some(memory.clone());
@@ -1389,7 +1392,13 @@ pub(crate) fn sync_point(
     // other writers of its memory (merges of threads it started) wait for
     // the lock held above.
     let bytes = unsafe { snapshot::shared_bytes(&memory.memory) };
-    let diff = weft_snapshot::Diff::between(&snapshot, bytes, None, &[]);
+    // Only the pages written since the last look (the restore or the last
+    // sync point) can differ from the snapshot; untracked, every page.
+    let written = memory
+        .writes
+        .get()
+        .and_then(|tracker| incremental::written(tracker, &memory.memory));
+    let diff = weft_snapshot::Diff::between(&snapshot, bytes, written.as_deref(), &[]);
     if !diff.runs.is_empty() {
         let home = &main.memory;
         if (diff.memory_pages as u64) > home.size() {

@@ -15,6 +15,8 @@
 //! Without write tracking (an older kernel, no userfaultfd rights) every
 //! step falls back to the full copy and compare of `snapshot.rs`.
 
+use std::sync::Arc;
+
 use wasmtime::SharedMemory;
 use weft_snapshot::{ModuleHash, PAGE_SIZE, Snapshot, WASM_PAGE_SIZE};
 
@@ -43,7 +45,7 @@ pub(crate) fn prepare_memory(memory: &SharedMemory) {
 }
 
 /// The pages of `memory` written since the tracker last looked.
-fn written(tracker: &WriteTracker, memory: &SharedMemory) -> Option<Vec<u32>> {
+pub(crate) fn written(tracker: &WriteTracker, memory: &SharedMemory) -> Option<Vec<u32>> {
     tracker.take_written(memory.data().len(), PAGE_SIZE)
 }
 
@@ -122,7 +124,8 @@ impl MemoryImage {
 /// does not look into).
 pub(crate) struct ChildMemory<C> {
     pub(crate) memory: SharedMemory,
-    tracker: Option<WriteTracker>,
+    /// Shared with the thread's sync points, which look at it too.
+    tracker: Option<Arc<WriteTracker>>,
     /// What the memory holds, apart from the pages in `written`.
     holds: Option<Snapshot>,
     written: Vec<u32>,
@@ -182,7 +185,7 @@ impl<C> ChildMemory<C> {
                         self.tracker = None;
                     }
                     Some(_) => {}
-                    None if self.track => self.tracker = tracker_for(&self.memory),
+                    None if self.track => self.tracker = tracker_for(&self.memory).map(Arc::new),
                     None => {}
                 }
             }
@@ -238,8 +241,17 @@ impl<C> ChildMemory<C> {
         Ok(())
     }
 
-    /// The pages the thread may have written since the restore (`None`:
-    /// not tracked, compare every present page).
+    /// The tracker of the memory's writes, for the sync points of the
+    /// thread that runs on it: a look there takes what was written since
+    /// the last look. (The memory then equals the thread's updated
+    /// snapshot on every page written before it, so the pages a sync point
+    /// saw need not be rewritten when the memory is reused.)
+    pub(crate) fn tracker(&self) -> Option<Arc<WriteTracker>> {
+        self.tracker.clone()
+    }
+
+    /// The pages the thread may have written since the restore or its last
+    /// sync point (`None`: not tracked, compare every present page).
     pub(crate) fn take_written(&mut self) -> Option<Vec<u32>> {
         let pages = written(self.tracker.as_ref()?, &self.memory)?;
         self.written.extend_from_slice(&pages);

@@ -162,6 +162,9 @@ pub struct ThreadMemory {
     pub(crate) origin: Option<Origin>,
     /// Chain mode: the running image snapshots of this memory are cut from.
     pub(crate) image: Mutex<Option<MemoryImage>>,
+    /// A chained thread's memory: the tracker of its writes, when the
+    /// kernel tracks them (its sync points compare only written pages).
+    pub(crate) writes: OnceLock<Arc<crate::touched::WriteTracker>>,
     /// Instances on this memory whose threads ended, for the next thread
     /// (instantiating costs more than a thread's start).
     idle_instances: Mutex<Vec<(Store<ThreadState>, Instance)>>,
@@ -200,6 +203,7 @@ impl ThreadMemory {
             merges: Mutex::new(Merges::default()),
             origin,
             image: Mutex::new(None),
+            writes: OnceLock::new(),
             idle_instances: Mutex::new(Vec::new()),
         })
     }
