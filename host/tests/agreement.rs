@@ -1,6 +1,7 @@
-//! Property test: random fork-join programs (thread counts, slice layouts,
-//! per-element work, merge operations) print the same in chain mode, in
-//! local mode and natively.
+//! Property tests: random fork-join programs (thread counts, slice
+//! layouts, per-element work, merge operations) and random programs that
+//! synchronise (mutexes, barriers, condition variables, C11 atomics) print
+//! the same in chain mode, in local mode and natively.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -25,6 +26,14 @@ fn builds() -> &'static (PathBuf, PathBuf) {
     })
 }
 
+fn synced_builds() -> &'static (PathBuf, PathBuf) {
+    static BUILDS: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();
+    BUILDS.get_or_init(|| {
+        let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/guests/synced.c");
+        suite().build_c(&source, "host_test_synced").unwrap()
+    })
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
 
@@ -39,6 +48,28 @@ proptest! {
     ) {
         let (wasm, native) = builds();
         let args: Vec<String> = [threads, elements, work, layout, op, seed]
+            .iter()
+            .map(|v| v.to_string())
+            .collect();
+        let expected = weft_conformance::exec::run(Command::new(native).args(&args), Duration::from_secs(60)).unwrap();
+        prop_assert_eq!(expected.code, Some(0));
+        for mode in [Mode::Local, Mode::Chain] {
+            let got = suite().run_weft(wasm, mode, &[], &args).unwrap();
+            prop_assert_eq!(&got.stdout, &expected.stdout, "{} mode, stderr: {}", mode, got.stderr);
+            prop_assert_eq!(got.code, Some(0));
+        }
+    }
+
+    #[test]
+    fn programs_that_synchronise_agree_in_chain_local_and_native(
+        threads in 1u32..=6,
+        phases in 1u32..=6,
+        kinds in 0u32..=15,
+        work in 0u32..=20,
+        seed in any::<u32>(),
+    ) {
+        let (wasm, native) = synced_builds();
+        let args: Vec<String> = [threads, phases, kinds, work, seed]
             .iter()
             .map(|v| v.to_string())
             .collect();
