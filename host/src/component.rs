@@ -185,6 +185,8 @@ impl std::fmt::Debug for ComponentFunction {
 
 impl ComponentFunction {
     pub(crate) fn load(engine: &Engine, bytes: &[u8]) -> wasmtime::Result<Self> {
+        crate::rewrite::check_compile_budget(bytes)
+            .map_err(|e| wasmtime::Error::msg(format!("component too large to compile: {e}")))?;
         let component = Component::new(engine, bytes)?;
         let mut linker = Linker::new(engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;

@@ -16,6 +16,11 @@ const EXPORT_SECTION_ID: u8 = 7;
 /// took 29 s and 2.3 GB), so one huge function is refused at load.
 pub const MAX_FUNCTION_BYTES: usize = 4 << 20;
 
+/// The most code one module or component may bring, all functions
+/// together: many medium functions cost as much to compile as one huge
+/// one. (A Python component, CPython included, has about 10 MiB.)
+pub const MAX_CODE_BYTES: usize = 64 << 20;
+
 /// Prefix of the exports this rewrite adds; a module may not use it.
 pub const EXPORT_PREFIX: &str = "__weft_global_";
 
@@ -39,6 +44,48 @@ pub enum RewriteError {
         MAX_FUNCTION_BYTES >> 20
     )]
     FunctionTooLarge { index: u32, size: usize },
+    #[error(
+        "its functions have {size} bytes of code in all; Weft compiles at most {} MiB per module or component",
+        MAX_CODE_BYTES >> 20
+    )]
+    CodeTooLarge { size: usize },
+}
+
+/// The compile budget, before any compiling: no function over
+/// [`MAX_FUNCTION_BYTES`], no more than [`MAX_CODE_BYTES`] of code in all.
+/// Works on core modules and on components (every core module inside).
+pub fn check_compile_budget(wasm: &[u8]) -> Result<(), RewriteError> {
+    let mut budget = CodeBudget::default();
+    for payload in Parser::new(0).parse_all(wasm) {
+        if let Payload::CodeSectionEntry(body) = payload? {
+            budget.add(body.range().len())?;
+        }
+    }
+    Ok(())
+}
+
+/// Code seen so far against the compile budget.
+#[derive(Debug, Default)]
+struct CodeBudget {
+    functions: u32,
+    total: usize,
+}
+
+impl CodeBudget {
+    fn add(&mut self, size: usize) -> Result<(), RewriteError> {
+        if size > MAX_FUNCTION_BYTES {
+            return Err(RewriteError::FunctionTooLarge {
+                index: self.functions,
+                size,
+            });
+        }
+        self.functions += 1;
+        self.total += size;
+        if self.total > MAX_CODE_BYTES {
+            return Err(RewriteError::CodeTooLarge { size: self.total });
+        }
+        Ok(())
+    }
 }
 
 /// A module with its mutable globals exported.
@@ -56,7 +103,7 @@ pub fn export_mutable_globals(wasm: &[u8]) -> Result<Instrumented, RewriteError>
     let mut exports: Option<ExportSection> = None;
     let mut imported_globals = 0u32;
     let mut mutable_globals = Vec::new();
-    let mut defined_functions = 0u32;
+    let mut budget = CodeBudget::default();
     for payload in Parser::new(0).parse_all(wasm) {
         let payload = payload?;
         match &payload {
@@ -80,16 +127,7 @@ pub fn export_mutable_globals(wasm: &[u8]) -> Result<Instrumented, RewriteError>
                     }
                 }
             }
-            Payload::CodeSectionEntry(body) => {
-                let size = body.range().len();
-                if size > MAX_FUNCTION_BYTES {
-                    return Err(RewriteError::FunctionTooLarge {
-                        index: defined_functions,
-                        size,
-                    });
-                }
-                defined_functions += 1;
-            }
+            Payload::CodeSectionEntry(body) => budget.add(body.range().len())?,
             Payload::ExportSection(reader) => {
                 let mut section = ExportSection::new();
                 for export in reader.clone() {
@@ -158,6 +196,63 @@ fn export_kind(kind: ExternalKind) -> ExportKind {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A core module with one function of `instructions` constant-drops.
+    fn module_with_function(instructions: usize) -> Vec<u8> {
+        let mut module = wasm_encoder::Module::new();
+        let mut types = wasm_encoder::TypeSection::new();
+        types.ty().function([], []);
+        module.section(&types);
+        let mut functions = wasm_encoder::FunctionSection::new();
+        functions.function(0);
+        module.section(&functions);
+        let mut body = wasm_encoder::Function::new([]);
+        for _ in 0..instructions {
+            body.instructions().i32_const(1).drop();
+        }
+        body.instructions().end();
+        let mut code = wasm_encoder::CodeSection::new();
+        code.function(&body);
+        module.section(&code);
+        module.finish()
+    }
+
+    #[test]
+    fn the_compile_budget_looks_inside_components() {
+        let small = module_with_function(10);
+        let huge = module_with_function(1_600_000);
+        let wrap = |module: &[u8]| {
+            let mut component = wasm_encoder::Component::new();
+            component.section(&wasm_encoder::RawSection {
+                id: wasm_encoder::ComponentSectionId::CoreModule as u8,
+                data: module,
+            });
+            component.finish()
+        };
+        assert!(check_compile_budget(&small).is_ok());
+        assert!(check_compile_budget(&wrap(&small)).is_ok());
+        assert!(matches!(
+            check_compile_budget(&wrap(&huge)),
+            Err(RewriteError::FunctionTooLarge { index: 0, .. })
+        ));
+        assert!(matches!(
+            check_compile_budget(&huge),
+            Err(RewriteError::FunctionTooLarge { .. })
+        ));
+    }
+
+    #[test]
+    fn many_medium_functions_exceed_the_total_budget() {
+        let mut budget = CodeBudget::default();
+        let medium = 3 << 20;
+        for _ in 0..MAX_CODE_BYTES / medium {
+            budget.add(medium).unwrap();
+        }
+        assert!(matches!(
+            budget.add(medium),
+            Err(RewriteError::CodeTooLarge { .. })
+        ));
+    }
 
     fn exports_of(wasm: &[u8]) -> Vec<String> {
         let mut names = Vec::new();

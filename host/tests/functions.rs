@@ -216,3 +216,40 @@ fn a_function_calling_itself_forever_is_stopped_by_a_typed_error() {
     assert_eq!(out.code, Some(0), "{out:?}");
     assert_eq!(out.stdout, "depth 64, error 5");
 }
+
+#[test]
+fn a_component_too_large_to_compile_is_refused_when_added() {
+    // A component whose core module has 4.5 MiB of code in one function.
+    let mut module = wasm_encoder::Module::new();
+    let mut types = wasm_encoder::TypeSection::new();
+    types.ty().function([], []);
+    module.section(&types);
+    let mut functions = wasm_encoder::FunctionSection::new();
+    functions.function(0);
+    module.section(&functions);
+    let mut body = wasm_encoder::Function::new([]);
+    for _ in 0..1_600_000 {
+        body.instructions().i32_const(1).drop();
+    }
+    body.instructions().end();
+    let mut code = wasm_encoder::CodeSection::new();
+    code.function(&body);
+    module.section(&code);
+    let mut component = wasm_encoder::Component::new();
+    component.section(&wasm_encoder::ModuleSection(&module));
+    let dir = registry("functions-giant");
+    // Outside the registry folder, whose `*.wasm` files are its functions.
+    let path = Path::new(env!("CARGO_TARGET_TMPDIR")).join("giant_component.wasm");
+    std::fs::write(&path, component.finish()).unwrap();
+    let out = weft(&dir, &["fn", "add", "giant", path.to_str().unwrap()], None);
+    assert_eq!(out.code, Some(1), "{out:?}");
+    assert!(
+        out.stderr
+            .contains("component too large to compile: defined function 0 has"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(out.stderr.trim_end().lines().count(), 1, "{}", out.stderr);
+    let listed = weft(&dir, &["fn", "list"], None);
+    assert!(!listed.stdout.contains("giant"), "{}", listed.stdout);
+}
