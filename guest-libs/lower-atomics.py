@@ -192,6 +192,12 @@ def words_of(text):
     return text.split()
 
 
+def without_ordering(text):
+    """'i32 %v seq_cst' -> 'i32 %v'; None when it does not end in one."""
+    rest, _, ordering = text.rpartition(" ")
+    return rest if ordering in ORDERINGS and rest else None
+
+
 def lower_line(line, lowering):
     """The rewritten lines for one instruction line, or None to keep it."""
     indent = line[: len(line) - len(line.lstrip())]
@@ -214,10 +220,10 @@ def lower_line(line, lowering):
         if op not in RMW_OPS or len(parts) != 2:
             return None
         _, ptr = typed(parts[0])
-        value_and_order = parts[1].rsplit(" ", 1)
-        if len(value_and_order) != 2 or value_and_order[1] not in ORDERINGS:
+        operand = without_ordering(parts[1])
+        if operand is None:
             return None
-        ty, value = typed(value_and_order[0])
+        ty, value = typed(operand)
         if not lowering.supported(ty):
             return None
         out = lowering.rmw(result, op, ptr, ty, value)
@@ -242,10 +248,10 @@ def lower_line(line, lowering):
         if len(parts) != 2 or not result:
             return None
         ty = parts[0]
-        ptr_and_order = parts[1].rsplit(" ", 1)
-        if len(ptr_and_order) != 2 or ptr_and_order[1] not in ORDERINGS:
+        operand = without_ordering(parts[1])
+        if operand is None:
             return None
-        _, ptr = typed(ptr_and_order[0])
+        _, ptr = typed(operand)
         if not lowering.supported(ty):
             return None
         out = lowering.load(result, ty, ptr)
@@ -255,10 +261,10 @@ def lower_line(line, lowering):
         if len(parts) != 2:
             return None
         ty, value = typed(parts[0])
-        ptr_and_order = parts[1].rsplit(" ", 1)
-        if len(ptr_and_order) != 2 or ptr_and_order[1] not in ORDERINGS:
+        operand = without_ordering(parts[1])
+        if operand is None:
             return None
-        _, ptr = typed(ptr_and_order[0])
+        _, ptr = typed(operand)
         if not lowering.supported(ty):
             return None
         out = lowering.store(ty, value, ptr)

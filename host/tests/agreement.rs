@@ -34,6 +34,28 @@ fn synced_builds() -> &'static (PathBuf, PathBuf) {
     })
 }
 
+/// Runs the native build and the wasm build in local and chain mode with
+/// `args`; all must exit 0 with the same output.
+fn agree((wasm, native): &(PathBuf, PathBuf), args: &[u32]) -> Result<(), TestCaseError> {
+    let args: Vec<String> = args.iter().map(|v| v.to_string()).collect();
+    let expected =
+        weft_conformance::exec::run(Command::new(native).args(&args), Duration::from_secs(60))
+            .unwrap();
+    prop_assert_eq!(expected.code, Some(0));
+    for mode in [Mode::Local, Mode::Chain] {
+        let got = suite().run_weft(wasm, mode, &[], &args).unwrap();
+        prop_assert_eq!(
+            &got.stdout,
+            &expected.stdout,
+            "{} mode, stderr: {}",
+            mode,
+            got.stderr
+        );
+        prop_assert_eq!(got.code, Some(0));
+    }
+    Ok(())
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
 
@@ -46,18 +68,7 @@ proptest! {
         op in 0u32..=3,
         seed in any::<u32>(),
     ) {
-        let (wasm, native) = builds();
-        let args: Vec<String> = [threads, elements, work, layout, op, seed]
-            .iter()
-            .map(|v| v.to_string())
-            .collect();
-        let expected = weft_conformance::exec::run(Command::new(native).args(&args), Duration::from_secs(60)).unwrap();
-        prop_assert_eq!(expected.code, Some(0));
-        for mode in [Mode::Local, Mode::Chain] {
-            let got = suite().run_weft(wasm, mode, &[], &args).unwrap();
-            prop_assert_eq!(&got.stdout, &expected.stdout, "{} mode, stderr: {}", mode, got.stderr);
-            prop_assert_eq!(got.code, Some(0));
-        }
+        agree(builds(), &[threads, elements, work, layout, op, seed])?;
     }
 
     #[test]
@@ -68,17 +79,6 @@ proptest! {
         work in 0u32..=20,
         seed in any::<u32>(),
     ) {
-        let (wasm, native) = synced_builds();
-        let args: Vec<String> = [threads, phases, kinds, work, seed]
-            .iter()
-            .map(|v| v.to_string())
-            .collect();
-        let expected = weft_conformance::exec::run(Command::new(native).args(&args), Duration::from_secs(60)).unwrap();
-        prop_assert_eq!(expected.code, Some(0));
-        for mode in [Mode::Local, Mode::Chain] {
-            let got = suite().run_weft(wasm, mode, &[], &args).unwrap();
-            prop_assert_eq!(&got.stdout, &expected.stdout, "{} mode, stderr: {}", mode, got.stderr);
-            prop_assert_eq!(got.code, Some(0));
-        }
+        agree(synced_builds(), &[threads, phases, kinds, work, seed])?;
     }
 }

@@ -220,21 +220,7 @@ fn a_function_calling_itself_forever_is_stopped_by_a_typed_error() {
 #[test]
 fn a_component_too_large_to_compile_is_refused_when_added() {
     // A component whose core module has 4.5 MiB of code in one function.
-    let mut module = wasm_encoder::Module::new();
-    let mut types = wasm_encoder::TypeSection::new();
-    types.ty().function([], []);
-    module.section(&types);
-    let mut functions = wasm_encoder::FunctionSection::new();
-    functions.function(0);
-    module.section(&functions);
-    let mut body = wasm_encoder::Function::new([]);
-    for _ in 0..1_600_000 {
-        body.instructions().i32_const(1).drop();
-    }
-    body.instructions().end();
-    let mut code = wasm_encoder::CodeSection::new();
-    code.function(&body);
-    module.section(&code);
+    let module = common::giant_function_module();
     let mut component = wasm_encoder::Component::new();
     component.section(&wasm_encoder::ModuleSection(&module));
     let dir = registry("functions-giant");

@@ -9,6 +9,8 @@ use weft_conformance::{Outcome, Suite};
 
 const TIMEOUT: Duration = Duration::from_secs(60);
 
+mod common;
+
 fn suite() -> Suite {
     Suite::new(
         Path::new(env!("CARGO_TARGET_TMPDIR")).join("weft-guests"),
@@ -570,25 +572,7 @@ fn clock_settime_is_eperm() {
 
 #[test]
 fn a_function_too_large_to_compile_is_refused_at_load() {
-    // 4.5 MiB of straight-line code in one function.
-    let mut module = wasm_encoder::Module::new();
-    let mut types = wasm_encoder::TypeSection::new();
-    types.ty().function([], []);
-    module.section(&types);
-    let mut functions = wasm_encoder::FunctionSection::new();
-    functions.function(0);
-    module.section(&functions);
-    let mut exports = wasm_encoder::ExportSection::new();
-    exports.export("_start", wasm_encoder::ExportKind::Func, 0);
-    module.section(&exports);
-    let mut body = wasm_encoder::Function::new([]);
-    for _ in 0..1_600_000 {
-        body.instructions().i32_const(1).drop();
-    }
-    body.instructions().end();
-    let mut code = wasm_encoder::CodeSection::new();
-    code.function(&body);
-    module.section(&code);
+    let module = common::giant_function_module();
     let path = Path::new(env!("CARGO_TARGET_TMPDIR")).join("giant_function.wasm");
     std::fs::write(&path, module.finish()).unwrap();
     assert_one_line_error(

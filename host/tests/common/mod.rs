@@ -105,3 +105,27 @@ fn hash(parts: &[&[u8]]) -> u64 {
     }
     hasher.finish()
 }
+
+/// A core module whose one function is 4.5 MiB of straight-line code,
+/// over Weft's per-function compile budget.
+pub fn giant_function_module() -> wasm_encoder::Module {
+    let mut module = wasm_encoder::Module::new();
+    let mut types = wasm_encoder::TypeSection::new();
+    types.ty().function([], []);
+    module.section(&types);
+    let mut functions = wasm_encoder::FunctionSection::new();
+    functions.function(0);
+    module.section(&functions);
+    let mut exports = wasm_encoder::ExportSection::new();
+    exports.export("_start", wasm_encoder::ExportKind::Func, 0);
+    module.section(&exports);
+    let mut body = wasm_encoder::Function::new([]);
+    for _ in 0..1_600_000 {
+        body.instructions().i32_const(1).drop();
+    }
+    body.instructions().end();
+    let mut code = wasm_encoder::CodeSection::new();
+    code.function(&body);
+    module.section(&code);
+    module
+}
