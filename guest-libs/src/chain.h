@@ -34,6 +34,11 @@ int weft_home_barrier(const void *addr, uint32_t count);
 void weft_home_sync_point(void);
 /* A condition variable at home, waited on with a normal home mutex held. */
 int weft_home_cond_wait(const void *cond, const void *mutex);
+/* The same within `timeout_ns` (negative: no limit); ETIMEDOUT after it,
+ * the mutex held again either way. */
+int weft_home_cond_timedwait(const void *cond, const void *mutex, int64_t timeout_ns);
+/* Wakes one waiter of `cond`, or all; how many it woke. */
+uint32_t weft_home_cond_wake(const void *cond, int all);
 void weft_home_cond_broadcast(const void *cond);
 
 /* In the chained thread, before its start routine. */

@@ -247,3 +247,39 @@ void __weft_atomic_fence(void) {
     if (chained()) weft_home_sync_point();
     else __atomic_thread_fence(__ATOMIC_SEQ_CST);
 }
+
+/* Waits and wake-ups on an address (memory.atomic.wait32/64 and notify):
+ * weft-cc's programs reach them only through libc, but Weft lowers them
+ * in the code of other languages' programs linked with libweft (Rust's
+ * std builds its locks, condition variables, channels and thread parking
+ * on them; see the host's lower_atomics.rs). Chain mode: the value is
+ * compared under the home lock of its address, which every lowered
+ * operation on the address takes too, and the wait is on a home condition
+ * variable named by the address, entered before that lock is released; so
+ * a change and its wake-up cannot fall between the comparison and the
+ * wait. Results as wasm's: 0 woken, 1 not equal, 2 timed out. */
+#define WAIT(name, T, bits)                                                                    \
+    uint32_t name(void *p, T expected, int64_t timeout_ns) {                                   \
+        if (!chained())                                                                        \
+            return (uint32_t)__builtin_wasm_memory_atomic_wait##bits((T *)p, expected,       \
+                                                                     timeout_ns);            \
+        weft_home_lock(p, 0, -1);                                                              \
+        if (*(volatile T *)p != expected) {                                                    \
+            weft_home_unlock(p, 0);                                                            \
+            return 1;                                                                          \
+        }                                                                                      \
+        int rc = weft_home_cond_timedwait(p, p, timeout_ns < 0 ? -1 : timeout_ns);           \
+        weft_home_unlock(p, 0);                                                                \
+        return rc == 0 ? 0 : 2;                                                                \
+    }
+WAIT(__weft_atomic_wait32, int32_t, 32)
+WAIT(__weft_atomic_wait64, int64_t, 64)
+
+uint32_t __weft_atomic_notify(void *p, uint32_t count) {
+    if (!chained()) return __builtin_wasm_memory_atomic_notify((int *)p, count);
+    if (count == 0) return 0;
+    weft_home_lock(p, 0, -1);
+    uint32_t woken = weft_home_cond_wake(p, count != 1);
+    weft_home_unlock(p, 0);
+    return woken < count ? woken : count;
+}

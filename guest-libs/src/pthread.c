@@ -190,11 +190,17 @@ int weft_home_barrier(const void *addr, uint32_t count) {
 }
 
 int weft_home_cond_wait(const void *cond, const void *mutex) {
+    return weft_home_cond_timedwait(cond, mutex, -1);
+}
+
+int weft_home_cond_timedwait(const void *cond, const void *mutex, int64_t timeout_ns) {
     links_shared();
-    int rc = weft_sync_cond_wait(cond, mutex, 0, -1);
+    int rc = weft_sync_cond_wait(cond, mutex, 0, timeout_ns);
     links_private();
     return rc;
 }
+
+uint32_t weft_home_cond_wake(const void *cond, int all) { return weft_sync_cond_wake(cond, all); }
 
 void weft_home_cond_broadcast(const void *cond) { weft_sync_cond_wake(cond, 1); }
 

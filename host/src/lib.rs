@@ -17,6 +17,7 @@ mod cpu_clock;
 pub mod functions;
 mod home;
 mod incremental;
+pub mod lower_atomics;
 mod pool;
 pub mod process;
 pub mod redis;
@@ -289,14 +290,23 @@ impl Program {
         if !bytes.starts_with(b"\0asm") {
             return Err(LoadError::NotWasm);
         }
-        let instrumented = rewrite::export_mutable_globals(bytes).map_err(|e| match e {
-            rewrite::RewriteError::ReservedExport(name) => LoadError::ReservedExport(name),
-            rewrite::RewriteError::Component => LoadError::Component,
-            too_large @ rewrite::RewriteError::FunctionTooLarge { .. } => {
-                LoadError::TooLarge(too_large.to_string())
-            }
-            other => LoadError::Invalid(other.to_string()),
-        })?;
+        // Rust programs linked with libweft ask for their atomics to be
+        // lowered (lower_atomics.rs); the rewrite starts from that module.
+        let lowered = if wasmparser::Parser::is_core_wasm(bytes) {
+            lower_atomics::lower_atomics(bytes)
+                .map_err(|e| LoadError::Invalid(format!("lowering atomics: {e}")))?
+        } else {
+            None
+        };
+        let instrumented = rewrite::export_mutable_globals(lowered.as_deref().unwrap_or(bytes))
+            .map_err(|e| match e {
+                rewrite::RewriteError::ReservedExport(name) => LoadError::ReservedExport(name),
+                rewrite::RewriteError::Component => LoadError::Component,
+                too_large @ rewrite::RewriteError::FunctionTooLarge { .. } => {
+                    LoadError::TooLarge(too_large.to_string())
+                }
+                other => LoadError::Invalid(other.to_string()),
+            })?;
         let module = Module::new(engine, &instrumented.bytes)
             .map_err(|e| LoadError::Invalid(format!("{e:#}")))?;
         let layout = snapshot::SnapshotLayout {

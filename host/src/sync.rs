@@ -573,20 +573,24 @@ impl SyncTable {
         woken
     }
 
-    /// `pthread_cond_signal` (one waiter) or `_broadcast` (all).
-    pub(crate) fn cond_wake(&self, cond: u32, all: bool) {
+    /// `pthread_cond_signal` (one waiter) or `_broadcast` (all); how many
+    /// waiters this call woke (a waiter already woken counts once).
+    pub(crate) fn cond_wake(&self, cond: u32, all: bool) -> u32 {
         let mut state = self.state();
         let c = state.conds.entry(cond).or_default();
         if c.waiting == 0 {
-            return;
+            return 0;
         }
         c.wakeups += 1;
+        let before = c.tickets;
         c.tickets = if all {
             c.waiting as u64
         } else {
             (c.tickets + 1).min(c.waiting as u64)
         };
+        let woken = c.tickets.saturating_sub(before) as u32;
         self.changed.notify_all();
+        woken
     }
 }
 

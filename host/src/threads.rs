@@ -292,10 +292,9 @@ pub fn add_to_linker(linker: &mut Linker<ThreadState>) -> wasmtime::Result<()> {
     linker.func_wrap(
         WEFT_MODULE,
         "sync-cond-wake",
-        |caller: Caller<'_, ThreadState>, cond: i32, all: i32| {
-            if let Some(table) = crate::chain::sync_table(&caller.data().process) {
-                table.cond_wake(cond as u32, all != 0);
-            }
+        |caller: Caller<'_, ThreadState>, cond: i32, all: i32| -> i32 {
+            crate::chain::sync_table(&caller.data().process)
+                .map_or(0, |table| table.cond_wake(cond as u32, all != 0) as i32)
         },
     )?;
 

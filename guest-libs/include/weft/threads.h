@@ -76,7 +76,7 @@ WEFT_IMPORT("sync-unlock") int32_t weft_sync_unlock(const void *addr, uint32_t f
 WEFT_IMPORT("sync-barrier") int32_t weft_sync_barrier(const void *addr, uint32_t count);
 WEFT_IMPORT("sync-cond-wait")
 int32_t weft_sync_cond_wait(const void *cond, const void *mutex, uint32_t flags, int64_t timeout_ns);
-WEFT_IMPORT("sync-cond-wake") void weft_sync_cond_wake(const void *cond, int all);
+WEFT_IMPORT("sync-cond-wake") uint32_t weft_sync_cond_wake(const void *cond, int all);
 WEFT_IMPORT("sync-sem-init") void weft_sync_sem_init(const void *addr, uint32_t value);
 WEFT_IMPORT("sync-sem-wait")
 int32_t weft_sync_sem_wait(const void *addr, int nonblocking, int64_t timeout_ns);
