@@ -435,7 +435,10 @@ impl Suite {
                 .env_remove("CARGO_ENCODED_RUSTFLAGS")
                 .env_remove("CARGO_BUILD_TARGET");
             if let Some(target) = target {
-                cmd.args(["--target", target]);
+                // Linked with libweft, as `weft-cc --rustflags` says, so the
+                // same module runs in local and in chain mode.
+                cmd.args(["--target", target])
+                    .env("RUSTFLAGS", rust_link_flags()?);
             }
             compile(&mut cmd, &target_dir)?;
         }
@@ -444,6 +447,22 @@ impl Suite {
             target_dir.join(format!("release/{name}")),
         ))
     }
+}
+
+/// The flags that link a Rust guest with libweft (`weft-cc --rustflags`).
+fn rust_link_flags() -> anyhow::Result<String> {
+    let output = Command::new(weft_cc())
+        .arg("--rustflags")
+        .output()
+        .context("starting weft-cc --rustflags")?;
+    if !output.status.success() {
+        bail!(
+            "weft-cc --rustflags failed ({}):\n{}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).trim().to_string())
 }
 
 /// Builds into a temporary file and renames it into place, so concurrent

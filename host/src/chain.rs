@@ -486,7 +486,7 @@ pub(crate) enum ArenaError {
 /// Chain mode cannot run a module without libweft's symbols.
 #[derive(Debug, thiserror::Error)]
 #[error(
-    "the module has no symbol `{0}`: chain mode needs a guest built with weft-cc (libweft and its symbol table)"
+    "the module has no symbol `{0}`: chain mode needs a guest linked with libweft and its symbol table: C built with weft-cc, Rust built with RUSTFLAGS=\"$(weft-cc --rustflags)\""
 )]
 pub(crate) struct MissingSymbol(&'static str);
 

@@ -16,6 +16,10 @@ use std::time::{Duration, Instant};
 
 /// How often an untimed wait checks for a deadlock.
 const DEADLOCK_CHECK: Duration = Duration::from_millis(50);
+/// How long every thread must have looked blocked, with no thread starting
+/// or ending a join, before that is a deadlock: a joiner whose thread has
+/// just ended still counts as blocked until it runs again.
+const DEADLOCK_CONFIRM: Duration = Duration::from_millis(250);
 
 /// The kinds of mutex POSIX has (musl's type numbers).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -180,6 +184,8 @@ struct State {
     conds: HashMap<u32, CondState>,
     /// Untimed waits in progress, by thread.
     waits: HashMap<u32, Wait>,
+    /// Since when every live thread has looked blocked.
+    all_blocked_since: Option<Instant>,
 }
 
 /// The synchronisation objects of one program.
@@ -224,7 +230,7 @@ impl SyncTable {
     /// woken or a deadlock shows (`live` threads, all waiting here).
     fn wait<'a>(
         &self,
-        guard: MutexGuard<'a, State>,
+        mut guard: MutexGuard<'a, State>,
         deadline: Option<Instant>,
         live: &dyn Fn() -> u32,
     ) -> Result<MutexGuard<'a, State>, SyncError> {
@@ -239,10 +245,15 @@ impl SyncTable {
             None => {
                 let joiners = self.joiners.load(std::sync::atomic::Ordering::SeqCst);
                 if guard.blocked_count() + joiners >= live() {
-                    return Err(SyncError::Deadlock(describe_waits(
-                        &guard.waits,
-                        self.main_tid,
-                    )));
+                    let since = *guard.all_blocked_since.get_or_insert_with(Instant::now);
+                    if since.elapsed() >= DEADLOCK_CONFIRM {
+                        return Err(SyncError::Deadlock(describe_waits(
+                            &guard.waits,
+                            self.main_tid,
+                        )));
+                    }
+                } else {
+                    guard.all_blocked_since = None;
                 }
                 DEADLOCK_CHECK
             }
@@ -257,11 +268,13 @@ impl SyncTable {
     /// A thread starts or ends waiting in `pthread_join`.
     pub(crate) fn joining(&self, starts: bool) {
         use std::sync::atomic::Ordering::SeqCst;
+        let mut state = self.state();
         if starts {
             self.joiners.fetch_add(1, SeqCst);
         } else {
             self.joiners.fetch_sub(1, SeqCst);
         }
+        state.all_blocked_since = None;
     }
 
     /// Locks the lock at `addr` of `kind` for thread `tid`.
@@ -782,5 +795,25 @@ mod tests {
             t.lock_mutex(2, 8, MutexKind::Normal, true, None, &many),
             Err(SyncError::Busy)
         );
+    }
+
+    #[test]
+    fn a_joiner_whose_thread_just_ended_is_not_a_deadlock() {
+        // Thread 2 waits on a condition variable; the main thread joins a
+        // thread that has just ended (live: the main thread and thread 2),
+        // so for a moment every live thread looks blocked.
+        let t = Arc::new(SyncTable::default());
+        t.joining(true);
+        t.lock_mutex(2, 8, MutexKind::Normal, false, None, &|| 2)
+            .unwrap();
+        let waiter = {
+            let t = t.clone();
+            std::thread::spawn(move || t.cond_wait(2, 32, 8, MutexKind::Normal, None, &|| 2))
+        };
+        std::thread::sleep(DEADLOCK_CONFIRM / 2);
+        // The join returns, and the main thread wakes the waiter.
+        t.joining(false);
+        t.cond_wake(32, false);
+        assert_eq!(waiter.join().unwrap(), Ok(()));
     }
 }
