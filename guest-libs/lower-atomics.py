@@ -12,8 +12,10 @@ libweft's atomics stay native.
 
 Rewritten: atomicrmw (xchg, add, sub, and, nand, or, xor, max, min, umax,
 umin, fadd, fsub, fmax, fmin) and cmpxchg on i8..i64, float, double and
-ptr; load atomic and store atomic; fence. Single-thread scopes and
-operations on other types are left as they are.
+ptr; load atomic and store atomic; fence; and the wait and notify
+intrinsics (__builtin_wasm_memory_atomic_wait32/64 and _notify), which
+chain mode turns into waits at home. Single-thread scopes and operations
+on other types are left as they are.
 """
 import re
 import sys
@@ -38,6 +40,18 @@ DECLARATIONS = {
     "store32": "declare void @__weft_atomic_store32(i32, ptr, i32)",
     "store64": "declare void @__weft_atomic_store64(ptr, i64)",
     "fence": "declare void @__weft_atomic_fence()",
+    "wait32": "declare i32 @__weft_atomic_wait32(ptr, i32, i64)",
+    "wait64": "declare i32 @__weft_atomic_wait64(ptr, i64, i64)",
+    "notify": "declare i32 @__weft_atomic_notify(ptr, i32)",
+}
+
+# The wait and notify intrinsics, by the libweft function each becomes.
+# Their declarations go (the replacements are declared without the
+# intrinsics' memory attributes: a sync point may change any memory).
+INTRINSICS = {
+    "wait32": "@llvm.wasm.memory.atomic.wait32(",
+    "wait64": "@llvm.wasm.memory.atomic.wait64(",
+    "notify": "@llvm.wasm.memory.atomic.notify(",
 }
 
 
@@ -285,7 +299,14 @@ def lower(text):
             in_function = True
         elif line.startswith("}"):
             in_function = False
+        if line.startswith("declare ") and any(i in line for i in INTRINSICS.values()):
+            continue
         lowered = lower_line(line, lowering) if in_function else None
+        if lowered is None and in_function:
+            for name, intrinsic in INTRINSICS.items():
+                if intrinsic in line:
+                    line = line.replace(intrinsic, f"@__weft_atomic_{name}(")
+                    lowering.used.add(name)
         lines.extend(lowered if lowered is not None else [line])
     for name in sorted(lowering.used):
         lines.append(DECLARATIONS[name])

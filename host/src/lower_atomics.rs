@@ -751,3 +751,219 @@ fn helper(access: Access, offset: u64, entries: &Entries) -> wasm_encoder::Funct
     f.instruction(&I::End);
     f
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A module with libweft's entry points as recorders (each writes its
+    /// name's number and its arguments at 0..32 and answers 7), a Rust
+    /// function `$_ZN4demo4workE` and a C function `$c_work` with the same
+    /// atomic instructions.
+    fn module() -> Vec<u8> {
+        let mut entries = String::new();
+        for (i, (name, params, results)) in ENTRIES.iter().enumerate() {
+            let params: Vec<&str> = params
+                .iter()
+                .map(|t| if *t == ValType::I64 { "i64" } else { "i32" })
+                .collect();
+            let mut body = format!("(i32.store (i32.const 0) (i32.const {i}))");
+            for (n, t) in params.iter().enumerate() {
+                let store = if *t == "i64" { "i64.store" } else { "i32.store" };
+                body += &format!("({store} (i32.const {}) (local.get {n}))", 8 + 8 * n);
+            }
+            let result = match results.first() {
+                Some(ValType::I64) => "(result i64) ",
+                Some(_) => "(result i32) ",
+                None => "",
+            };
+            let answer = match results.first() {
+                Some(ValType::I64) => "(i64.const 7)",
+                Some(_) => "(i32.const 7)",
+                None => "",
+            };
+            entries += &format!(
+                "(func (export \"{ENTRY_PREFIX}{name}\") (param {}) {result}{body} {answer})\n",
+                params.join(" ")
+            );
+        }
+        let work = |name: &str| {
+            format!(
+                r#"(func ${name} (export "{name}") (param $op i32) (param $addr i32) (result i64)
+                  (block $narrow (block $wide (block $cas (block $wait (block $notify (block $fence
+                    (br_table $narrow $wide $cas $wait $notify $fence (local.get $op)))
+                    atomic.fence (return (i64.const 0)))
+                    (return (i64.extend_i32_u (memory.atomic.notify offset=4 (local.get $addr) (i32.const 3)))))
+                    (return (i64.extend_i32_u (memory.atomic.wait32 (local.get $addr) (i32.const 5) (i64.const -1)))))
+                    (return (i64.atomic.rmw16.cmpxchg_u offset=2 (local.get $addr) (i64.const 0x1_0001) (i64.const 9))))
+                    (return (i64.atomic.rmw.add (local.get $addr) (i64.const 11))))
+                  (i64.extend_i32_u (i32.atomic.rmw8.add_u offset=4 (local.get $addr) (i32.const 0x1ff))))"#
+            )
+        };
+        let wat = format!(
+            "(module (memory (export \"memory\") 1 1 shared)\n{entries}{}\n{})",
+            work("_ZN4demo4workE"),
+            work("c_work")
+        );
+        wat::parse_str(&wat).unwrap()
+    }
+
+    /// Calls `function(op, addr)`; the call's result and the recorder's
+    /// words 0..5 (entry number, then arguments as i64 slots).
+    fn call(wasm: &[u8], function: &str, op: i32, addr: i32) -> wasmtime::Result<(i64, Vec<i64>)> {
+        let mut config = wasmtime::Config::new();
+        config.wasm_threads(true).shared_memory(true);
+        let engine = wasmtime::Engine::new(&config)?;
+        let module = wasmtime::Module::new(&engine, wasm)?;
+        let mut store = wasmtime::Store::new(&engine, ());
+        let instance = wasmtime::Instance::new(&mut store, &module, &[])?;
+        // Marks the recorder unused.
+        let memory = instance.get_shared_memory(&mut store, "memory").unwrap();
+        let data = memory.data();
+        // SAFETY: one thread; plain writes and reads of the test's memory.
+        unsafe { *data[0].get() = 0xee };
+        let work = instance.get_typed_func::<(i32, i32), i64>(&mut store, function)?;
+        let result = work.call(&mut store, (op, addr))?;
+        let word = |at: usize| {
+            let mut bytes = [0u8; 8];
+            for (i, b) in bytes.iter_mut().enumerate() {
+                // SAFETY: as above.
+                *b = unsafe { *data[at + i].get() };
+            }
+            i64::from_le_bytes(bytes)
+        };
+        Ok((result, (0..5).map(|i| word(8 * i)).collect()))
+    }
+
+    fn entry(name: &str) -> i64 {
+        ENTRIES.iter().position(|(n, ..)| *n == name).unwrap() as i64
+    }
+
+    #[test]
+    fn rust_functions_call_libweft_with_the_instructions_operands() {
+        let lowered = lower_atomics(&module()).unwrap().expect("lowered");
+        wasmparser::Validator::new_with_features(wasmparser::WasmFeatures::all())
+            .validate_all(&lowered)
+            .unwrap();
+        // rmw8.add_u offset=4 at 64: rmw32(add, 1 byte, 68, 0x1ff), the
+        // result widened.
+        let (result, args) = call(&lowered, "_ZN4demo4workE", 0, 64).unwrap();
+        assert_eq!(result, 7);
+        assert_eq!(args[0] & 0xffff_ffff, entry("rmw32"));
+        assert_eq!(
+            args[1..5]
+                .iter()
+                .map(|a| a & 0xffff_ffff)
+                .collect::<Vec<_>>(),
+            vec![1, 1, 68, 0x1ff]
+        );
+        // i64.rmw.add: rmw64(add, 64, 11).
+        let (result, args) = call(&lowered, "_ZN4demo4workE", 1, 64).unwrap();
+        assert_eq!((result, args[0] & 0xff), (7, entry("rmw64")));
+        assert_eq!(
+            (args[1] & 0xffff_ffff, args[2] & 0xffff_ffff, args[3]),
+            (1, 64, 11)
+        );
+        // rmw16.cmpxchg_u offset=2: the expected value is cut to 16 bits.
+        let (_, args) = call(&lowered, "_ZN4demo4workE", 2, 64).unwrap();
+        assert_eq!(args[0] & 0xff, entry("cas32"));
+        assert_eq!(
+            args[1..5]
+                .iter()
+                .map(|a| a & 0xffff_ffff)
+                .collect::<Vec<_>>(),
+            vec![2, 66, 1, 9]
+        );
+        // wait32 and notify keep their operands.
+        let (_, args) = call(&lowered, "_ZN4demo4workE", 3, 64).unwrap();
+        assert_eq!(args[0] & 0xff, entry("wait32"));
+        assert_eq!(
+            (args[1] & 0xffff_ffff, args[2] & 0xffff_ffff, args[3]),
+            (64, 5, -1)
+        );
+        let (_, args) = call(&lowered, "_ZN4demo4workE", 4, 64).unwrap();
+        assert_eq!(args[0] & 0xff, entry("notify"));
+        assert_eq!((args[1] & 0xffff_ffff, args[2] & 0xffff_ffff), (68, 3));
+        let (_, args) = call(&lowered, "_ZN4demo4workE", 5, 64).unwrap();
+        assert_eq!(args[0] & 0xff, entry("fence"));
+    }
+
+    #[test]
+    fn other_functions_keep_their_atomics() {
+        let lowered = lower_atomics(&module()).unwrap().expect("lowered");
+        let (result, args) = call(&lowered, "c_work", 0, 64).unwrap();
+        // The native instruction: the old byte (0), no recorder call.
+        assert_eq!((result, args[0] & 0xff), (0, 0xee));
+    }
+
+    #[test]
+    fn lowered_instructions_still_trap_where_the_instruction_would() {
+        let lowered = lower_atomics(&module()).unwrap().expect("lowered");
+        // Misaligned: i64.rmw.add at 65; wait32 at 66.
+        assert!(call(&lowered, "_ZN4demo4workE", 1, 65).is_err());
+        assert!(call(&lowered, "_ZN4demo4workE", 3, 66).is_err());
+        // The offset carries the address past 4 GiB.
+        assert!(call(&lowered, "_ZN4demo4workE", 0, -2).is_err());
+    }
+
+    #[test]
+    fn modules_without_libwefts_entry_points_are_left_alone() {
+        let wasm = wat::parse_str(
+            r#"(module (memory 1 1 shared)
+                 (func $_ZN4demo4workE (result i32) (i32.atomic.load (i32.const 0))))"#,
+        )
+        .unwrap();
+        assert!(lower_atomics(&wasm).unwrap().is_none());
+    }
+
+    #[test]
+    fn some_entry_points_without_the_rest_is_an_error() {
+        let wasm = wat::parse_str(r#"(module (func (export "__weft_atomic_fence")))"#).unwrap();
+        assert!(matches!(
+            lower_atomics(&wasm),
+            Err(LowerError::MissingEntry(name)) if name == "__weft_atomic_rmw32"
+        ));
+    }
+
+    #[test]
+    fn rust_names_are_told_from_c_names() {
+        assert!(is_rust("_ZN3std4sync5mutex5Mutex4lock17h0123456789abcdefE"));
+        assert!(is_rust("_RNvCs123_4demo4work"));
+        assert!(!is_rust("pthread_mutex_lock"));
+        assert!(!is_rust("_Rfoo"));
+        assert!(!is_rust("_ZN_not_ended"));
+    }
+
+    #[test]
+    fn every_prefix_is_refused_or_lowered_without_a_panic() {
+        let wasm = module();
+        for len in 0..wasm.len() {
+            let _ = lower_atomics(&wasm[..len]);
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn flipped_bytes_never_panic(
+            flips in proptest::collection::vec((proptest::prelude::any::<usize>(), 1u8..=255), 1..4),
+        ) {
+            let mut wasm = module();
+            for (at, xor) in flips {
+                let at = at % wasm.len();
+                wasm[at] ^= xor;
+            }
+            // A module that lowers must still be valid wasm, or be one the
+            // compiler refuses anyway.
+            if let Ok(Some(lowered)) = lower_atomics(&wasm) {
+                let valid = |bytes: &[u8]| {
+                    wasmparser::Validator::new_with_features(wasmparser::WasmFeatures::all())
+                        .validate_all(bytes)
+                        .is_ok()
+                };
+                proptest::prop_assert!(valid(&lowered) || !valid(&wasm));
+            }
+        }
+    }
+}
