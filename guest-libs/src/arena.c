@@ -70,7 +70,13 @@ struct arena {
     volatile int lock;
     uint32_t size;    /* bytes of the first chunk */
     uint32_t grown;   /* bytes of the later chunks */
-    uint32_t live;    /* blocks not yet freed */
+    /* Blocks not yet freed: allocated less freed by the thread itself,
+     * which writes `live` in its copy, less `freed_elsewhere`, which only
+     * other threads write, in their memories. Two counters, so a block
+     * freed by the main thread while the arena's thread still runs is not
+     * a write to the same bytes from two copies (a merge conflict). */
+    uint32_t live;
+    uint32_t freed_elsewhere;
     uint32_t thread_done;
     struct chunk *chunks;
     void *deferred;   /* foreign blocks to free on the parent's memory */
@@ -297,8 +303,8 @@ static void retire(struct arena *a) {
 /* A block of `a` was freed outside its thread. */
 static void release_block(struct arena *a) {
     lock(a);
-    if (a->live > 0) a->live--;
-    int empty = a->live == 0 && a->thread_done;
+    a->freed_elsewhere++;
+    int empty = a->live == a->freed_elsewhere && a->thread_done;
     unlock(a);
     if (empty) retire(a);
 }
@@ -332,7 +338,7 @@ void weft_chain_thread_exiting(void) {
     }
     lock(a);
     a->thread_done = 1;
-    int empty = a->live == 0;
+    int empty = a->live == a->freed_elsewhere;
     struct arena *retired = a->retired;
     a->retired = NULL;
     unlock(a);

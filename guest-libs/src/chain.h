@@ -32,6 +32,13 @@ int weft_home_lock(const void *addr, uint32_t kind, int64_t timeout_ns);
 int weft_home_unlock(const void *addr, uint32_t kind);
 int weft_home_barrier(const void *addr, uint32_t count);
 void weft_home_sync_point(void);
+/* Before an atomic load: an acquire, unless home published nothing since
+ * the thread's last one. */
+void weft_home_load_point(void);
+/* An atomic operation made on the home memory, between a release and an
+ * acquire (weft:threads sync-atomic); the old value. */
+uint64_t weft_home_atomic(uint32_t op, uint32_t bytes, const void *addr, uint64_t value,
+                          uint64_t expected);
 /* A condition variable at home, waited on with a normal home mutex held. */
 int weft_home_cond_wait(const void *cond, const void *mutex);
 /* The same within `timeout_ns` (negative: no limit); ETIMEDOUT after it,

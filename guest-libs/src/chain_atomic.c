@@ -4,14 +4,16 @@
  * Local mode: the same atomic operation, on the one shared memory.
  * Chain mode: every thread runs on its own copy of memory, where a wasm
  * atomic would change that copy only (two threads' updates would meet as
- * a conflict at the merge, or one would be lost). Here the operation
- * takes a home-kept lock of its address, which is an acquire (the copy
- * takes the value home has), does a plain read-modify-write, and releases
- * the lock, which sends the write home: one value for every thread, and
- * a sync point for the memory around it, as a sequentially consistent
- * atomic is. It costs two sync points per operation (a load one). */
+ * a conflict at the merge, or one would be lost). Here the home host
+ * makes the operation on its memory, the home of every byte, between a
+ * release (the thread's writes go home) and an acquire (its copy takes
+ * what home has): one value for every thread, and a sync point for the
+ * memory around it, as a sequentially consistent atomic is. One sync
+ * point per operation; a load is a sync point and a read of the copy. */
 #include <stdint.h>
 #include <string.h>
+
+#include <weft/threads.h>
 
 #include "chain.h"
 
@@ -69,22 +71,10 @@ static uint64_t read_plain(volatile void *p, int bytes) {
     }
 }
 
-static void write_plain(volatile void *p, int bytes, uint64_t v) {
-    switch (bytes) {
-    case 1: *(volatile uint8_t *)p = (uint8_t)v; break;
-    case 2: *(volatile uint16_t *)p = (uint16_t)v; break;
-    case 4: *(volatile uint32_t *)p = (uint32_t)v; break;
-    default: *(volatile uint64_t *)p = v; break;
-    }
-}
-
-/* Chain mode: `op` under the home lock of `p`; returns the old value. */
+/* Chain mode: `op` made by the home host on its memory, between a
+ * release and an acquire; returns the old value. */
 static uint64_t home_rmw(int op, int bytes, volatile void *p, uint64_t v) {
-    weft_home_lock((const void *)p, 0, -1);
-    uint64_t old = read_plain(p, bytes);
-    write_plain(p, bytes, apply_int(op, bytes, old, v) & mask_of(bytes));
-    weft_home_unlock((const void *)p, 0);
-    return old;
+    return weft_home_atomic((uint32_t)op, (uint32_t)bytes, (const void *)p, v & mask_of(bytes), 0);
 }
 
 /* Local mode: a compare-and-swap loop for any operation and width. */
@@ -130,10 +120,12 @@ uint64_t __weft_atomic_rmw64(int op, void *p, uint64_t v) {
     }
 }
 
+/* Chain mode: a compare-and-swap loop at home, so these meet the integer
+ * operations on the same value. */
 #define FLOAT_RMW(name, T, U)                                                                  \
     T name(int op, void *p, T v) {                                                             \
-        if (chained()) weft_home_lock(p, 0, -1);                                               \
-        U old_bits = __atomic_load_n((U *)p, __ATOMIC_SEQ_CST);                                \
+        U old_bits = chained() ? (U)weft_home_atomic(OP_OR, sizeof(U), p, 0, 0)                \
+                               : __atomic_load_n((U *)p, __ATOMIC_SEQ_CST);                    \
         for (;;) {                                                                             \
             T old, next;                                                                       \
             memcpy(&old, &old_bits, sizeof old);                                               \
@@ -141,9 +133,11 @@ uint64_t __weft_atomic_rmw64(int op, void *p, uint64_t v) {
             U next_bits;                                                                       \
             memcpy(&next_bits, &next, sizeof next);                                            \
             if (chained()) {                                                                   \
-                *(volatile U *)p = next_bits;                                                  \
-                weft_home_unlock(p, 0);                                                        \
-                return old;                                                                    \
+                U seen = (U)weft_home_atomic(WEFT_ATOMIC_CAS, sizeof(U), p, next_bits,         \
+                                             old_bits);                                        \
+                if (seen == old_bits) return old;                                              \
+                old_bits = seen;                                                               \
+                continue;                                                                      \
             }                                                                                  \
             if (__atomic_compare_exchange_n((U *)p, &old_bits, next_bits, 1,                   \
                                             __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))               \
@@ -154,13 +148,8 @@ FLOAT_RMW(__weft_atomic_rmwf32, float, uint32_t)
 FLOAT_RMW(__weft_atomic_rmwf64, double, uint64_t)
 
 uint32_t __weft_atomic_cas32(int bytes, void *p, uint32_t expected, uint32_t desired) {
-    if (chained()) {
-        weft_home_lock(p, 0, -1);
-        uint32_t old = (uint32_t)read_plain(p, bytes);
-        if (old == expected) write_plain(p, bytes, desired);
-        weft_home_unlock(p, 0);
-        return old;
-    }
+    if (chained())
+        return (uint32_t)weft_home_atomic(WEFT_ATOMIC_CAS, (uint32_t)bytes, p, desired, expected);
     switch (bytes) {
     case 1: {
         uint8_t e = (uint8_t)expected;
@@ -184,24 +173,18 @@ uint32_t __weft_atomic_cas32(int bytes, void *p, uint32_t expected, uint32_t des
 }
 
 uint64_t __weft_atomic_cas64(void *p, uint64_t expected, uint64_t desired) {
-    if (chained()) {
-        weft_home_lock(p, 0, -1);
-        uint64_t old = read_plain(p, 8);
-        if (old == expected) write_plain(p, 8, desired);
-        weft_home_unlock(p, 0);
-        return old;
-    }
+    if (chained()) return weft_home_atomic(WEFT_ATOMIC_CAS, 8, p, desired, expected);
     uint64_t e = expected;
     __atomic_compare_exchange_n((uint64_t *)p, &e, desired, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
     return e;
 }
 
-/* A load is an acquire: the copy takes what home has (a sync point, which
- * also lets a thread queued for a slot run, so a spin on a flag cannot
- * keep the writer from running). */
+/* A load is an acquire: the copy takes what home has, when home has
+ * something new (a load point, which also lets a thread queued for a slot
+ * run, so a spin on a flag cannot keep the writer from running). */
 uint32_t __weft_atomic_load32(int bytes, void *p) {
     if (chained()) {
-        weft_home_sync_point();
+        weft_home_load_point();
         return (uint32_t)read_plain(p, bytes);
     }
     switch (bytes) {
@@ -213,7 +196,7 @@ uint32_t __weft_atomic_load32(int bytes, void *p) {
 
 uint64_t __weft_atomic_load64(void *p) {
     if (chained()) {
-        weft_home_sync_point();
+        weft_home_load_point();
         return read_plain(p, 8);
     }
     return __atomic_load_n((uint64_t *)p, __ATOMIC_SEQ_CST);
@@ -221,9 +204,7 @@ uint64_t __weft_atomic_load64(void *p) {
 
 void __weft_atomic_store32(int bytes, void *p, uint32_t v) {
     if (chained()) {
-        weft_home_lock(p, 0, -1);
-        write_plain(p, bytes, v);
-        weft_home_unlock(p, 0);
+        weft_home_atomic(WEFT_ATOMIC_STORE, (uint32_t)bytes, p, v, 0);
         return;
     }
     switch (bytes) {
@@ -235,9 +216,7 @@ void __weft_atomic_store32(int bytes, void *p, uint32_t v) {
 
 void __weft_atomic_store64(void *p, uint64_t v) {
     if (chained()) {
-        weft_home_lock(p, 0, -1);
-        write_plain(p, 8, v);
-        weft_home_unlock(p, 0);
+        weft_home_atomic(WEFT_ATOMIC_STORE, 8, p, v, 0);
         return;
     }
     __atomic_store_n((uint64_t *)p, v, __ATOMIC_SEQ_CST);

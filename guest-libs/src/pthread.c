@@ -204,6 +204,20 @@ uint32_t weft_home_cond_wake(const void *cond, int all) { return weft_sync_cond_
 
 void weft_home_cond_broadcast(const void *cond) { weft_sync_cond_wake(cond, 1); }
 
+uint64_t weft_home_atomic(uint32_t op, uint32_t bytes, const void *addr, uint64_t value,
+                          uint64_t expected) {
+    links_shared();
+    uint64_t old = weft_sync_atomic(op, bytes, addr, value, expected);
+    links_private();
+    return old;
+}
+
+void weft_home_load_point(void) {
+    links_shared();
+    weft_sync_load();
+    links_private();
+}
+
 void weft_home_sync_point(void) {
     links_shared();
     weft_sync_point();

@@ -49,6 +49,7 @@ use crate::process::{
 };
 use crate::snapshot::{self, SnapshotLayout};
 use crate::symbols::DataSymbols;
+use crate::sync::HomeAtomic;
 use crate::zone::{self, Zone};
 
 /// Offsets in wasi-libc's `struct start_args` (wasm32).
@@ -95,6 +96,8 @@ pub(crate) struct ChainSupport {
     /// The main memory as chained threads see it at an acquire (see
     /// [`sync_point`]); made at the first sync point.
     published: Mutex<Option<Snapshot>>,
+    /// Bumped at every change of `published`, under its lock.
+    published_seq: std::sync::atomic::AtomicU64,
     /// Whether parents keep running images (write tracking works here).
     incremental: AtomicBool,
 }
@@ -147,6 +150,11 @@ impl ChainSupport {
 
     /// The main memory as it is now, without globals or regions (the
     /// caller holds its merge lock).
+    /// Notes a change of `published` (its lock held).
+    fn published_changed(&self) {
+        self.published_seq.fetch_add(1, Ordering::SeqCst);
+    }
+
     fn image_of_main(&self, main: &ThreadMemory) -> Snapshot {
         self.snapshot_from_image(main).unwrap_or_else(|| {
             // SAFETY: merges wait for the lock the caller holds; the main
@@ -197,6 +205,7 @@ impl ChainSupport {
             zone: Default::default(),
             sync: crate::sync::SyncTable::new(crate::process::MAIN_TID),
             published: Mutex::new(None),
+            published_seq: std::sync::atomic::AtomicU64::new(0),
             // Off: every snapshot, restore and diff copies or compares
             // whole memories (for comparing the two ways).
             incremental: AtomicBool::new(
@@ -360,6 +369,7 @@ fn spawn_with_arena(
             let mut published = chain.published.lock().unwrap_or_else(|e| e.into_inner());
             if published.is_some() {
                 *published = Some(snap.clone());
+                chain.published_changed();
             }
         }
         (snap, merges.log.seq())
@@ -541,6 +551,7 @@ fn allocate_chunk(
             .as_mut()
         {
             published.zero_range(taken.start, len);
+            chain.published_changed();
         }
     }
     Ok((taken.start, len, taken.dirty))
@@ -1071,6 +1082,7 @@ impl ChildStart {
             for run in &diff.runs {
                 published.write_bytes(run.addr, &run.bytes);
             }
+            chain.published_changed();
         }
         if !conflicts.is_empty() {
             if self.remote.is_some() {
@@ -1224,6 +1236,7 @@ fn run_child(
             parent: parent.clone(),
             snapshot: snapshot.clone(),
             since: since.clone(),
+            published_seen: std::sync::atomic::AtomicU64::new(u64::MAX),
         }),
     );
     let (mut store, instance) = match child.instance.take() {
@@ -1363,15 +1376,73 @@ pub(crate) fn sync_point(
     memory: Option<&Arc<ThreadMemory>>,
     pull: bool,
 ) -> wasmtime::Result<()> {
+    sync_point_with(process, tid, memory, pull, None).map(drop)
+}
+
+/// An atomic operation in chain mode (`sync-atomic`): a sync point with
+/// the operation made on the main memory between its release and its
+/// acquire, under the main memory's merge lock, which every other home
+/// atomic of the program also holds: one value for every thread, and one
+/// sync point instead of the two of a lock around the operation. Returns
+/// what the operation returns.
+pub(crate) fn atomic_at_home(
+    process: &Process,
+    tid: u32,
+    memory: Option<&Arc<ThreadMemory>>,
+    op: HomeAtomic,
+) -> wasmtime::Result<u64> {
+    sync_point_with(process, tid, memory, true, Some(op))?
+        .ok_or_else(|| wasmtime::Error::msg("sync-atomic: the program does not run in chain mode"))
+}
+
+/// Makes `op` on `memory`; the caller holds its merge lock. Returns what
+/// the operation returns and what it stored.
+fn apply_atomic(memory: &SharedMemory, op: &HomeAtomic) -> wasmtime::Result<(u64, Option<u64>)> {
+    let data = memory.data();
+    let start = op.addr as usize;
+    let cells = data.get(start..start + op.bytes as usize).ok_or_else(|| {
+        wasmtime::Error::msg(format!(
+            "an atomic operation at {:#x} is out of bounds",
+            op.addr
+        ))
+    })?;
+    let mut old = [0u8; 8];
+    for (byte, cell) in old.iter_mut().zip(cells) {
+        // SAFETY: in bounds; a byte read of shared memory through its
+        // cell. Other atomics on these bytes wait for the merge lock the
+        // caller holds, and plain writes to them would be a data race.
+        *byte = unsafe { cell.get().read_volatile() };
+    }
+    let (result, store) = op.outcome(u64::from_le_bytes(old));
+    if let Some(new) = store {
+        for (byte, cell) in new.to_le_bytes().iter().zip(cells) {
+            // SAFETY: as above, a byte write through the cell.
+            unsafe { cell.get().write_volatile(*byte) };
+        }
+    }
+    Ok((result, store))
+}
+
+fn sync_point_with(
+    process: &Process,
+    tid: u32,
+    memory: Option<&Arc<ThreadMemory>>,
+    pull: bool,
+    atomic: Option<HomeAtomic>,
+) -> wasmtime::Result<Option<u64>> {
     let (Some(chain), Some(main)) = (support(process), process.main_memory()) else {
-        return Ok(());
+        return Ok(None);
     };
     let Some(origin) = memory.and_then(|m| m.origin.as_ref()) else {
-        // The main thread: publish.
+        // The main thread: the operation on its own memory, then publish.
         let _merges = main.merges.lock().unwrap_or_else(|e| e.into_inner());
+        let result = atomic
+            .map(|op| apply_atomic(&main.memory, &op).map(|(result, _)| result))
+            .transpose()?;
         let image = chain.image_of_main(main);
         *chain.published.lock().unwrap_or_else(|e| e.into_inner()) = Some(image);
-        return Ok(());
+        chain.published_changed();
+        return Ok(result);
     };
     let memory = memory.expect("a chained thread has a memory");
     if !Arc::ptr_eq(&origin.parent, main) {
@@ -1384,7 +1455,10 @@ pub(crate) fn sync_point(
     let _own = memory.merges.lock().unwrap_or_else(|e| e.into_inner());
     let mut merges = main.merges.lock().unwrap_or_else(|e| e.into_inner());
     let mut published = chain.published.lock().unwrap_or_else(|e| e.into_inner());
-    let published = published.get_or_insert_with(|| chain.image_of_main(main));
+    let published = published.get_or_insert_with(|| {
+        chain.published_changed();
+        chain.image_of_main(main)
+    });
     let mut snapshot = origin.snapshot.lock().unwrap_or_else(|e| e.into_inner());
     let since = origin.since.load(Ordering::SeqCst);
 
@@ -1430,6 +1504,7 @@ pub(crate) fn sync_point(
             );
         }
         published.memory_pages = published.memory_pages.max(diff.memory_pages);
+        chain.published_changed();
         snapshot.memory_pages = snapshot.memory_pages.max(diff.memory_pages);
         for run in &diff.runs {
             published.write_bytes(run.addr, &run.bytes);
@@ -1437,8 +1512,21 @@ pub(crate) fn sync_point(
             snapshot.write_bytes(run.addr, &run.bytes);
         }
     }
+    // The operation, on the main memory and what threads pull from it.
+    let result = match atomic {
+        Some(op) => {
+            let (result, store) = apply_atomic(&main.memory, &op)
+                .map_err(|e| wasmtime::Error::msg(format!("thread {tid}: {e:#}")))?;
+            if let Some(new) = store {
+                published.write_bytes(op.addr, &new.to_le_bytes()[..op.bytes as usize]);
+                chain.published_changed();
+            }
+            Some(result)
+        }
+        None => None,
+    };
     if !pull {
-        return Ok(());
+        return Ok(result);
     }
 
     // Acquire.
@@ -1477,5 +1565,32 @@ pub(crate) fn sync_point(
     }
     *snapshot = next;
     origin.since.store(merges.log.seq(), Ordering::SeqCst);
-    Ok(())
+    origin
+        .published_seen
+        .store(chain.published_seq.load(Ordering::SeqCst), Ordering::SeqCst);
+    Ok(result)
+}
+
+/// What an atomic load needs in chain mode: an acquire, unless home has
+/// published nothing since this thread's last one (then the copy already
+/// holds what an acquire would bring). A load is no release, so the
+/// thread's own writes may wait for its next release. Returns whether it
+/// synchronised; the main thread, on the home memory itself, never needs
+/// to.
+pub(crate) fn load_point(
+    process: &Process,
+    tid: u32,
+    memory: Option<&Arc<ThreadMemory>>,
+) -> wasmtime::Result<bool> {
+    let (Some(chain), Some(origin)) = (support(process), memory.and_then(|m| m.origin.as_ref()))
+    else {
+        return Ok(false);
+    };
+    if chain.published_seq.load(Ordering::SeqCst) == origin.published_seen.load(Ordering::SeqCst) {
+        return Ok(false);
+    }
+    // An acquire overwrites whole pages: the thread's writes on them go
+    // home first.
+    sync_point(process, tid, memory, true)?;
+    Ok(true)
 }

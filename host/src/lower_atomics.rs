@@ -769,7 +769,11 @@ mod tests {
                 .collect();
             let mut body = format!("(i32.store (i32.const 0) (i32.const {i}))");
             for (n, t) in params.iter().enumerate() {
-                let store = if *t == "i64" { "i64.store" } else { "i32.store" };
+                let store = if *t == "i64" {
+                    "i64.store"
+                } else {
+                    "i32.store"
+                };
                 body += &format!("({store} (i32.const {}) (local.get {n}))", 8 + 8 * n);
             }
             let result = match results.first() {

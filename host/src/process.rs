@@ -190,6 +190,10 @@ pub(crate) struct Origin {
     /// The parent's merge sequence number up to which the snapshot holds
     /// the parent's changes (at the spawn, then at each sync point).
     pub(crate) since: Arc<std::sync::atomic::AtomicU32>,
+    /// The published image's sequence number when this thread last
+    /// acquired (`u64::MAX` before its first acquire): while they are
+    /// equal, an acquire would bring nothing.
+    pub(crate) published_seen: std::sync::atomic::AtomicU64,
 }
 
 impl ThreadMemory {

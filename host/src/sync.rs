@@ -607,6 +607,89 @@ impl SyncTable {
     }
 }
 
+/// One atomic operation that chain mode makes on the main memory, the
+/// home of every byte (`sync-atomic`): the same numbering as libweft's
+/// `__weft_atomic_*` read-modify-write operations, plus compare-and-swap
+/// and store. Pure: the caller reads and writes the bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct HomeAtomic {
+    pub(crate) op: u32,
+    /// 1, 2, 4 or 8.
+    pub(crate) bytes: u32,
+    pub(crate) addr: u32,
+    pub(crate) value: u64,
+    /// What compare-and-swap compares with.
+    pub(crate) expected: u64,
+}
+
+impl HomeAtomic {
+    pub(crate) const CAS: u32 = 16;
+    pub(crate) const STORE: u32 = 18;
+
+    /// Checks the operation and its width; `None` for one libweft never
+    /// sends.
+    pub(crate) fn new(op: u32, bytes: u32, addr: u32, value: u64, expected: u64) -> Option<Self> {
+        let known = op <= 10 || op == Self::CAS || op == Self::STORE;
+        (known && matches!(bytes, 1 | 2 | 4 | 8) && addr.is_multiple_of(bytes)).then_some(Self {
+            op,
+            bytes,
+            addr,
+            value,
+            expected,
+        })
+    }
+
+    fn mask(&self) -> u64 {
+        if self.bytes == 8 {
+            u64::MAX
+        } else {
+            (1u64 << (8 * self.bytes)) - 1
+        }
+    }
+
+    /// Given the value at the address (zero-extended), what the operation
+    /// returns and what it stores, if anything.
+    pub(crate) fn outcome(&self, old: u64) -> (u64, Option<u64>) {
+        let mask = self.mask();
+        let (old, v) = (old & mask, self.value & mask);
+        let shift = 64 - 8 * self.bytes;
+        let signed = |x: u64| ((x << shift) as i64) >> shift;
+        let new = match self.op {
+            0 => v,
+            1 => old.wrapping_add(v),
+            2 => old.wrapping_sub(v),
+            3 => old & v,
+            4 => !(old & v),
+            5 => old | v,
+            6 => old ^ v,
+            7 => {
+                if signed(old) > signed(v) {
+                    old
+                } else {
+                    v
+                }
+            }
+            8 => {
+                if signed(old) < signed(v) {
+                    old
+                } else {
+                    v
+                }
+            }
+            9 => old.max(v),
+            10 => old.min(v),
+            Self::CAS => {
+                if old != self.expected & mask {
+                    return (old, None);
+                }
+                v
+            }
+            _ => v, // STORE
+        };
+        (old, Some(new & mask))
+    }
+}
+
 fn describe_waits(waits: &HashMap<u32, Wait>, main_tid: u32) -> String {
     let mut waits: Vec<_> = waits.iter().collect();
     waits.sort_by_key(|(tid, _)| **tid);
@@ -815,5 +898,30 @@ mod tests {
         t.joining(false);
         t.cond_wake(32, false);
         assert_eq!(waiter.join().unwrap(), Ok(()));
+    }
+
+    #[test]
+    fn home_atomics_compute_as_the_instructions_do() {
+        let op =
+            |op, bytes, value, expected| HomeAtomic::new(op, bytes, 8, value, expected).unwrap();
+        // A byte-wide add wraps at the byte.
+        assert_eq!(op(1, 1, 0x1ff, 0).outcome(0x01), (0x01, Some(0x00)));
+        assert_eq!(op(2, 4, 1, 0).outcome(0), (0, Some(0xffff_ffff)));
+        assert_eq!(op(0, 8, 7, 0).outcome(u64::MAX), (u64::MAX, Some(7)));
+        // Signed and unsigned maximum at 16 bits.
+        assert_eq!(op(7, 2, 0xffff, 0).outcome(1), (1, Some(1)));
+        assert_eq!(op(9, 2, 0xffff, 0).outcome(1), (1, Some(0xffff)));
+        assert_eq!(op(4, 4, 0xf0, 0).outcome(0xff), (0xff, Some(0xffff_ff0f)));
+        // Compare-and-swap compares at its width.
+        assert_eq!(op(HomeAtomic::CAS, 1, 9, 0x105).outcome(5), (5, Some(9)));
+        assert_eq!(op(HomeAtomic::CAS, 4, 9, 6).outcome(5), (5, None));
+        assert_eq!(
+            op(HomeAtomic::STORE, 2, 0x12345, 0).outcome(1),
+            (1, Some(0x2345))
+        );
+        // Misaligned, unknown or of a width wasm has not: refused.
+        assert!(HomeAtomic::new(1, 4, 6, 0, 0).is_none());
+        assert!(HomeAtomic::new(12, 4, 8, 0, 0).is_none());
+        assert!(HomeAtomic::new(1, 3, 9, 0, 0).is_none());
     }
 }

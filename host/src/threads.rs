@@ -7,7 +7,7 @@ use weft_snapshot::{ElemType, MergeOp, MergeRegion};
 use std::time::{Duration, Instant};
 
 use crate::process::{ChainFinished, ThreadExited, ThreadState, write_guest};
-use crate::sync::{LockKind, MutexKind, SyncError, SyncTable};
+use crate::sync::{HomeAtomic, LockKind, MutexKind, SyncError, SyncTable};
 use crate::{ThreadError, ThreadMode};
 
 /// Module and name of the wasi-threads spawn import.
@@ -40,6 +40,8 @@ pub const WEFT_FUNCTIONS: &[&str] = &[
     "sync-sem-post",
     "sync-sem-value",
     "sync-point",
+    "sync-atomic",
+    "sync-load",
 ];
 
 /// `sync-lock` flags: the mutex kind (musl's type number) in bits 0-1,
@@ -291,6 +293,33 @@ pub fn add_to_linker(linker: &mut Linker<ThreadState>) -> wasmtime::Result<()> {
 
     linker.func_wrap(
         WEFT_MODULE,
+        "sync-atomic",
+        |caller: Caller<'_, ThreadState>,
+         op: i32,
+         bytes: i32,
+         addr: i32,
+         value: i64,
+         expected: i64|
+         -> wasmtime::Result<i64> {
+            let Some(op) = HomeAtomic::new(
+                op as u32,
+                bytes as u32,
+                addr as u32,
+                value as u64,
+                expected as u64,
+            ) else {
+                wasmtime::bail!(
+                    "weft:threads: sync-atomic {op} of {bytes} bytes at {addr:#x} is not an operation"
+                );
+            };
+            let state = caller.data();
+            crate::chain::atomic_at_home(&state.process, state.tid, state.memory.as_ref(), op)
+                .map(|result| result as i64)
+        },
+    )?;
+
+    linker.func_wrap(
+        WEFT_MODULE,
         "sync-cond-wake",
         |caller: Caller<'_, ThreadState>, cond: i32, all: i32| -> i32 {
             crate::chain::sync_table(&caller.data().process)
@@ -366,6 +395,25 @@ pub fn add_to_linker(linker: &mut Linker<ThreadState>) -> wasmtime::Result<()> {
                 process.acquire_slot();
             }
             acquire(&mut caller, 0).map(drop)
+        },
+    )?;
+
+    linker.func_wrap(
+        WEFT_MODULE,
+        "sync-load",
+        |caller: Caller<'_, ThreadState>| -> wasmtime::Result<()> {
+            let state = caller.data();
+            let synchronised =
+                crate::chain::load_point(&state.process, state.tid, state.memory.as_ref())?;
+            // A load that found nothing new is how a thread spins on a
+            // flag: a queued thread, maybe the one it waits for, gets its
+            // slot for a while.
+            if !synchronised && state.holds_slot {
+                let process = state.process.clone();
+                process.release_slot();
+                process.acquire_slot();
+            }
+            Ok(())
         },
     )?;
 

@@ -283,7 +283,7 @@ fn chain_mode_refuses_modules_without_libweft() {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_weft"));
     cmd.arg("run").arg(&wasm).env("THREAD_MODE", "chain");
     let out = weft_conformance::exec::run(&mut cmd, TIMEOUT).unwrap();
-    assert_one_line_error(&out, "chain mode needs a guest built with weft-cc");
+    assert_one_line_error(&out, "chain mode needs a guest linked with libweft");
 }
 
 /// Racing writes in chain mode: reported with the variable's name; the

@@ -83,6 +83,15 @@ int32_t weft_sync_sem_wait(const void *addr, int nonblocking, int64_t timeout_ns
 WEFT_IMPORT("sync-sem-post") int32_t weft_sync_sem_post(const void *addr);
 WEFT_IMPORT("sync-sem-value") uint32_t weft_sync_sem_value(const void *addr);
 WEFT_IMPORT("sync-point") void weft_sync_point(void);
+/* An atomic operation on the home memory between a release and an
+ * acquire; returns the old value (see wit/threads.wit for `op`). */
+/* Before an atomic load: an acquire unless home published nothing new. */
+WEFT_IMPORT("sync-load") void weft_sync_load(void);
+#define WEFT_ATOMIC_CAS 16
+#define WEFT_ATOMIC_STORE 18
+WEFT_IMPORT("sync-atomic")
+uint64_t weft_sync_atomic(uint32_t op, uint32_t bytes, const void *addr, uint64_t value,
+                          uint64_t expected);
 #define WEFT_SYNC_RWLOCK_READ 8
 #define WEFT_SYNC_RWLOCK_WRITE 16
 #endif
