@@ -1,6 +1,7 @@
 /* Synchronisation costs for `weft bench sync`:
  *   sync KIND ROUNDS
- * KIND is mutex (4 threads lock, add and unlock), atomic (4 threads add
+ * KIND is mutex (4 threads lock, add and unlock), uncontended (the same
+ * in one thread), atomic (4 threads add
  * with a C11 atomic), barrier (4 threads meet ROUNDS times) or pingpong
  * (two threads hand a token back and forth through a condition variable). Prints a checksum and the time of the
  * measured part. */
@@ -67,13 +68,14 @@ static void *pingpong_worker(void *arg) {
 
 int main(int argc, char **argv) {
     if (argc != 3) {
-        fprintf(stderr, "usage: sync mutex|atomic|barrier|pingpong ROUNDS\n");
+        fprintf(stderr, "usage: sync mutex|uncontended|atomic|barrier|pingpong ROUNDS\n");
         return 2;
     }
     rounds = atol(argv[2]);
     void *(*worker)(void *) = NULL;
     int threads = THREADS;
     if (!strcmp(argv[1], "mutex")) worker = mutex_worker;
+    if (!strcmp(argv[1], "uncontended")) worker = mutex_worker, threads = 1;
     if (!strcmp(argv[1], "atomic")) worker = atomic_worker;
     if (!strcmp(argv[1], "barrier")) worker = barrier_worker;
     if (!strcmp(argv[1], "pingpong")) worker = pingpong_worker, threads = 2;

@@ -1,7 +1,9 @@
 //! `weft bench sync`: what chain mode's synchronisation costs
-//! (`bench/sync.c`: a contended mutex, a barrier, a condition-variable
-//! ping-pong), against local mode in the same run, with the time per
-//! operation. Every run must print the native build's checksum.
+//! (`bench/sync.c`: a contended and an uncontended mutex, C11 atomics, a
+//! barrier, a condition-variable ping-pong; `bench/rust_sync`: Rust's
+//! `Mutex`, atomics and channels), against local mode in the same run,
+//! with the time per operation. Every run must print the native build's
+//! checksum.
 
 use std::process::Command;
 
@@ -22,35 +24,60 @@ pub struct SyncBenchArgs {
     pub out_dir: std::path::PathBuf,
 }
 
-/// Each kind and how many synchronisation operations one round is in all.
+/// Each kind of `bench/sync.c` and how many synchronisation operations
+/// one round is in all.
 const KINDS: &[(&str, f64)] = &[
     ("mutex", 4.0 * 2.0),
+    ("uncontended", 2.0),
     ("atomic", 4.0),
     ("barrier", 4.0),
     ("pingpong", 2.0 * 3.0),
 ];
 
+/// The same for `bench/rust_sync` (Rust's std::sync, whose atomics Weft
+/// lowers at load): a `Mutex` lock and unlock are an atomic each, a
+/// message is counted as one operation.
+const RUST_KINDS: &[(&str, f64)] = &[("mutex", 4.0 * 2.0), ("atomic", 4.0), ("channel", 4.0)];
+
 pub fn main(args: SyncBenchArgs) -> anyhow::Result<std::process::ExitCode> {
     let suite = Suite::new(&args.out_dir, std::env::current_exe()?);
-    let (wasm, native) = suite.build_c(&root().join("bench/sync.c"), "bench_sync")?;
-    let rounds = args.rounds.to_string();
     println!(
         "synchronisation, {} rounds, median of {} runs",
         args.rounds, args.repeat
     );
-    println!("kind       native ms   local ms   chain ms   chain/local   chain us/op");
-    for (kind, ops_per_round) in KINDS {
+    let (wasm, native) = suite.build_c(&root().join("bench/sync.c"), "bench_sync")?;
+    println!("C (pthreads, C11 atomics)");
+    table(&suite, &args, &wasm, &native, KINDS)?;
+    let (wasm, native) =
+        suite.build_rust_crate(&root().join("bench/rust_sync"), "rust_sync_bench")?;
+    println!("Rust (std::sync)");
+    table(&suite, &args, &wasm, &native, RUST_KINDS)?;
+    Ok(std::process::ExitCode::SUCCESS)
+}
+
+/// Runs every kind natively, in local and in chain mode, and prints a row
+/// each.
+fn table(
+    suite: &Suite,
+    args: &SyncBenchArgs,
+    wasm: &std::path::Path,
+    native: &std::path::Path,
+    kinds: &[(&str, f64)],
+) -> anyhow::Result<()> {
+    let rounds = args.rounds.to_string();
+    println!("kind          native ms   local ms   chain ms   chain/local   chain us/op");
+    for (kind, ops_per_round) in kinds {
         let run = |mode: Option<Mode>| -> anyhow::Result<(f64, String)> {
             let out = match mode {
                 None => exec::run(
-                    Command::new(&native).args([*kind, rounds.as_str()]),
+                    Command::new(native).args([*kind, rounds.as_str()]),
                     crate::RUN_TIMEOUT,
                 )?,
                 Some(mode) => {
-                    suite.run_weft(&wasm, mode, &[], &[kind.to_string(), rounds.clone()])?
+                    suite.run_weft(wasm, mode, &[], &[kind.to_string(), rounds.clone()])?
                 }
             };
-            crate::bench_openmp::parse(&out, &wasm)
+            crate::bench_openmp::parse(&out, wasm)
         };
         let median = |mode: Option<Mode>| -> anyhow::Result<(f64, String)> {
             let mut times = Vec::new();
@@ -73,7 +100,7 @@ pub fn main(args: SyncBenchArgs) -> anyhow::Result<std::process::ExitCode> {
         }
         let ops = ops_per_round * args.rounds as f64;
         println!(
-            "{kind:<10} {:>9.2} {:>10.2} {:>10.2} {:>12.1}x {:>13.1}",
+            "{kind:<13} {:>9.2} {:>10.2} {:>10.2} {:>12.1}x {:>13.1}",
             native_ns / 1e6,
             local_ns / 1e6,
             chain_ns / 1e6,
@@ -81,5 +108,5 @@ pub fn main(args: SyncBenchArgs) -> anyhow::Result<std::process::ExitCode> {
             chain_ns / 1e3 / ops
         );
     }
-    Ok(std::process::ExitCode::SUCCESS)
+    Ok(())
 }

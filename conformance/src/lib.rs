@@ -422,7 +422,13 @@ impl Suite {
     }
 
     fn build_rust(&self, name: &str) -> anyhow::Result<(PathBuf, PathBuf)> {
-        let manifest = root().join("rust").join(name).join("Cargo.toml");
+        self.build_rust_crate(&root().join("rust").join(name), name)
+    }
+
+    /// Builds the Rust crate in `dir` (package `name`) for wasm, linked with
+    /// libweft, and natively: the wasm module and the native program.
+    pub fn build_rust_crate(&self, dir: &Path, name: &str) -> anyhow::Result<(PathBuf, PathBuf)> {
+        let manifest = dir.join("Cargo.toml");
         let target_dir = self.out_dir.join("rust");
         for target in [Some("wasm32-wasip1-threads"), None] {
             let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
