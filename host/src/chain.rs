@@ -30,6 +30,7 @@
 use std::io::Write as _;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use wasmtime::{Caller, MemoryType, SharedMemory};
 use weft_snapshot::{Merger, Snapshot, WASM_PAGE_SIZE};
@@ -100,6 +101,10 @@ pub(crate) struct ChainSupport {
     published_seq: std::sync::atomic::AtomicU64,
     /// Whether parents keep running images (write tracking works here).
     incremental: AtomicBool,
+    /// Chained threads running at home, for the stall watch.
+    running: Mutex<std::collections::HashMap<u32, std::sync::Weak<ThreadMemory>>>,
+    /// Whether the stall watch runs.
+    watching: std::sync::Once,
 }
 
 impl ChainSupport {
@@ -206,6 +211,8 @@ impl ChainSupport {
             sync: crate::sync::SyncTable::new(crate::process::MAIN_TID),
             published: Mutex::new(None),
             published_seq: std::sync::atomic::AtomicU64::new(0),
+            running: Mutex::new(std::collections::HashMap::new()),
+            watching: std::sync::Once::new(),
             // Off: every snapshot, restore and diff copies or compares
             // whole memories (for comparing the two ways).
             incremental: AtomicBool::new(
@@ -225,6 +232,107 @@ impl Chaining for ChainSupport {
         start_arg: u32,
     ) -> Result<(), ThreadError> {
         spawn(self, process, caller, memory, tid, start_arg)
+    }
+}
+
+/// How often the stall watch looks at the running chained threads.
+const STALL_LOOK: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// A chained thread registered with the stall watch while it runs.
+struct Watched<'a> {
+    chain: &'a ChainSupport,
+    tid: u32,
+}
+
+impl Drop for Watched<'_> {
+    fn drop(&mut self) {
+        self.chain
+            .running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.tid);
+    }
+}
+
+impl ChainSupport {
+    /// Registers chained thread `tid` with the stall watch (started with
+    /// the first one) until the guard drops.
+    fn watch<'a>(
+        &'a self,
+        process: &Arc<Process>,
+        tid: u32,
+        memory: &Arc<ThreadMemory>,
+    ) -> Option<Watched<'a>> {
+        let limit = process.start_config().stall_warning?;
+        if process.is_worker() {
+            return None;
+        }
+        self.watching.call_once(|| {
+            let process = Arc::downgrade(process);
+            let spawned = std::thread::Builder::new()
+                .name("weft-stall-watch".into())
+                .spawn(move || watch_stalls(&process, limit));
+            if let Err(e) = spawned {
+                tracing::debug!("no stall watch: {e}");
+            }
+        });
+        self.running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(tid, Arc::downgrade(memory));
+        Some(Watched { chain: self, tid })
+    }
+
+    /// Warns once about chained thread `tid` if it has not synchronised
+    /// for `limit` while every other thread waits: it may be spinning on a
+    /// plain variable, whose change it never sees on its copy. A long
+    /// computation looks the same, hence a warning, not an end.
+    fn check_stall(&self, process: &Process, tid: u32, memory: &ThreadMemory, limit: Duration) {
+        let Some(origin) = &memory.origin else {
+            return;
+        };
+        let quiet = origin
+            .last_sync
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .elapsed();
+        if quiet < limit
+            || origin.stall_warned.load(Ordering::Relaxed)
+            || self.sync.is_waiting(tid)
+            || !self.sync.all_others_wait(process.running_threads())
+            || origin.stall_warned.swap(true, Ordering::Relaxed)
+        {
+            return;
+        }
+        let _ = writeln!(
+            std::io::stderr(),
+            "weft: thread {tid} has run {}s without synchronising while every other thread waits: in chain mode it sees their writes only when it synchronises, so if it waits for a plain variable it waits forever (use an atomic or a lock; --timeout ends the program)",
+            quiet.as_secs()
+        );
+    }
+}
+
+/// The stall watch of one program: looks at its running chained threads
+/// until the process is gone.
+fn watch_stalls(process: &std::sync::Weak<Process>, limit: Duration) {
+    loop {
+        std::thread::sleep(STALL_LOOK);
+        let Some(process) = process.upgrade() else {
+            return;
+        };
+        let Some(chain) = support(&process) else {
+            return;
+        };
+        let running: Vec<(u32, Arc<ThreadMemory>)> = chain
+            .running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .filter_map(|(tid, memory)| Some((*tid, memory.upgrade()?)))
+            .collect();
+        for (tid, memory) in running {
+            chain.check_stall(&process, tid, &memory, limit);
+        }
     }
 }
 
@@ -1237,6 +1345,8 @@ fn run_child(
             snapshot: snapshot.clone(),
             since: since.clone(),
             published_seen: std::sync::atomic::AtomicU64::new(u64::MAX),
+            last_sync: Mutex::new(std::time::Instant::now()),
+            stall_warned: AtomicBool::new(false),
         }),
     );
     let (mut store, instance) = match child.instance.take() {
@@ -1250,6 +1360,7 @@ fn run_child(
     if let Some(tracker) = child.tracker() {
         let _ = memory.writes.set(tracker);
     }
+    let _watched = chain.watch(process, tid, &memory);
     let state = store.data_mut();
     state.tid = tid;
     state.memory = Some(memory.clone());
@@ -1568,7 +1679,13 @@ fn sync_point_with(
     origin
         .published_seen
         .store(chain.published_seq.load(Ordering::SeqCst), Ordering::SeqCst);
+    synchronised(origin);
     Ok(result)
+}
+
+/// Notes that a chained thread synchronised now.
+fn synchronised(origin: &Origin) {
+    *origin.last_sync.lock().unwrap_or_else(|e| e.into_inner()) = std::time::Instant::now();
 }
 
 /// What an atomic load needs in chain mode: an acquire, unless home has
@@ -1587,6 +1704,7 @@ pub(crate) fn load_point(
         return Ok(false);
     };
     if chain.published_seq.load(Ordering::SeqCst) == origin.published_seen.load(Ordering::SeqCst) {
+        synchronised(origin);
         return Ok(false);
     }
     // An acquire overwrites whole pages: the thread's writes on them go

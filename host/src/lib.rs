@@ -253,6 +253,11 @@ pub struct StartConfig {
     /// How deep in a chain of function calls this program runs (0: the
     /// invoked one).
     pub call_depth: u32,
+    /// Chain mode: after how long a chained thread that runs without
+    /// synchronising, while every other thread waits, gets a warning (it
+    /// may be spinning on a plain variable it will never see change);
+    /// `None`: never.
+    pub stall_warning: Option<std::time::Duration>,
 }
 
 impl Default for StartConfig {
@@ -272,9 +277,13 @@ impl Default for StartConfig {
             call_io: None,
             cluster: None,
             call_depth: 0,
+            stall_warning: Some(DEFAULT_STALL_WARNING),
         }
     }
 }
+
+/// The default of [`StartConfig::stall_warning`].
+pub const DEFAULT_STALL_WARNING: std::time::Duration = std::time::Duration::from_secs(10);
 
 const WASM_PAGE: u64 = 64 * 1024;
 

@@ -274,6 +274,11 @@ struct RunArgs {
     /// with exit code 124 (as `timeout(1)`), its output flushed.
     #[arg(long, value_parser = parse_duration)]
     timeout: Option<TimeLimit>,
+    /// Chain mode: warn when a chained thread has run this long without
+    /// synchronising while every other thread waits (it may spin on a
+    /// plain variable); `off` never warns.
+    #[arg(long, default_value = "10s", value_parser = parse_stall_warning)]
+    stall_warning: StallWarning,
     #[command(flatten)]
     cluster: ClusterArgs,
     #[command(flatten)]
@@ -355,6 +360,17 @@ impl TimeLimit {
     }
 }
 
+/// A `--stall-warning`: a duration, or none.
+#[derive(Debug, Clone)]
+struct StallWarning(Option<std::time::Duration>);
+
+fn parse_stall_warning(s: &str) -> Result<StallWarning, String> {
+    if s == "off" {
+        return Ok(StallWarning(None));
+    }
+    parse_duration(s).map(|limit| StallWarning(Some(limit.0)))
+}
+
 /// `10s`, `500ms`, `2m`, `1h`, or plain seconds.
 fn parse_duration(s: &str) -> Result<TimeLimit, String> {
     let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
@@ -428,6 +444,7 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         call_io: None,
         cluster,
         call_depth: 0,
+        stall_warning: args.stall_warning.0,
     };
     let process = program.start(&config).context("starting the program")?;
     // Threads may still run when main ends: the exit of `main` ends them

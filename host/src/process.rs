@@ -194,6 +194,10 @@ pub(crate) struct Origin {
     /// acquired (`u64::MAX` before its first acquire): while they are
     /// equal, an acquire would bring nothing.
     pub(crate) published_seen: std::sync::atomic::AtomicU64,
+    /// When the thread last synchronised (or started).
+    pub(crate) last_sync: Mutex<std::time::Instant>,
+    /// Whether it was warned of running long without synchronising.
+    pub(crate) stall_warned: std::sync::atomic::AtomicBool,
 }
 
 impl ThreadMemory {

@@ -265,6 +265,18 @@ impl SyncTable {
         Ok(guard)
     }
 
+    /// Whether every live thread but one (of `live`) waits here, untimed,
+    /// or in `pthread_join`: the one left is all the program's progress.
+    pub(crate) fn all_others_wait(&self, live: u32) -> bool {
+        let joiners = self.joiners.load(std::sync::atomic::Ordering::SeqCst);
+        self.state().blocked_count() + joiners + 1 >= live
+    }
+
+    /// Whether thread `tid` waits here, untimed.
+    pub(crate) fn is_waiting(&self, tid: u32) -> bool {
+        self.state().waits.contains_key(&tid)
+    }
+
     /// A thread starts or ends waiting in `pthread_join`.
     pub(crate) fn joining(&self, starts: bool) {
         use std::sync::atomic::Ordering::SeqCst;

@@ -518,6 +518,40 @@ fn a_time_limit_ends_a_program_with_124_computing_or_waiting() {
 }
 
 #[test]
+fn a_chained_thread_spinning_on_a_plain_variable_gets_a_warning() {
+    let wasm = guest("stale_flag");
+    let wasm = wasm.to_str().unwrap();
+    let local = weft(&["run", "--timeout", "20s", wasm]);
+    assert_eq!(
+        (local.code, local.stdout.as_str()),
+        (Some(0), "done\n"),
+        "{local:?}"
+    );
+    assert_eq!(local.stderr, "");
+    let chain = weft(&[
+        "run",
+        "--thread-mode",
+        "chain",
+        "--stall-warning",
+        "1s",
+        "--timeout",
+        "4s",
+        wasm,
+    ]);
+    assert!(!chain.timed_out, "weft hung: {chain:?}");
+    assert_eq!(chain.code, Some(124), "{chain:?}");
+    let lines: Vec<&str> = chain.stderr.lines().collect();
+    assert_eq!(lines.len(), 2, "{}", chain.stderr);
+    assert!(
+        lines[0].starts_with("weft: thread ")
+            && lines[0].contains("without synchronising while every other thread waits"),
+        "{}",
+        lines[0]
+    );
+    assert_eq!(lines[1], "weft: time limit of 4s reached");
+}
+
+#[test]
 fn max_memory_caps_a_memory_the_module_defines_itself() {
     // Grows its own (unshared) memory by 1 MiB until refused, and exits
     // with the MiB it got.
