@@ -44,6 +44,9 @@ int weft_home_cond_wait(const void *cond, const void *mutex);
 /* The same within `timeout_ns` (negative: no limit); ETIMEDOUT after it,
  * the mutex held again either way. */
 int weft_home_cond_timedwait(const void *cond, const void *mutex, int64_t timeout_ns);
+/* A wait at home for a wake-up of the memory at `addr`, whose home lock
+ * the caller holds (released while waiting): memory.atomic.wait. */
+int weft_home_futex_wait(const void *addr, int64_t timeout_ns);
 /* Wakes one waiter of `cond`, or all; how many it woke. */
 uint32_t weft_home_cond_wake(const void *cond, int all);
 void weft_home_cond_broadcast(const void *cond);

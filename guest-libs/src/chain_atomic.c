@@ -247,7 +247,7 @@ void __weft_atomic_fence(void) {
             weft_home_unlock(p, 0);                                                            \
             return 1;                                                                          \
         }                                                                                      \
-        int rc = weft_home_cond_timedwait(p, p, timeout_ns < 0 ? -1 : timeout_ns);           \
+        int rc = weft_home_futex_wait(p, timeout_ns < 0 ? -1 : timeout_ns);                 \
         weft_home_unlock(p, 0);                                                                \
         return rc == 0 ? 0 : 2;                                                                \
     }

@@ -200,6 +200,13 @@ int weft_home_cond_timedwait(const void *cond, const void *mutex, int64_t timeou
     return rc;
 }
 
+int weft_home_futex_wait(const void *addr, int64_t timeout_ns) {
+    links_shared();
+    int rc = weft_sync_cond_wait(addr, addr, WEFT_SYNC_FUTEX, timeout_ns);
+    links_private();
+    return rc;
+}
+
 uint32_t weft_home_cond_wake(const void *cond, int all) { return weft_sync_cond_wake(cond, all); }
 
 void weft_home_cond_broadcast(const void *cond) { weft_sync_cond_wake(cond, 1); }

@@ -135,8 +135,10 @@ enum Wait {
     Read(u32),
     Write(u32),
     Semaphore(u32),
-    /// The condition variable, and its wake-up count when the wait began.
-    Cond(u32, u64),
+    /// The condition variable, its wake-up count when the wait began, and
+    /// whether it is a wait on an address (`memory.atomic.wait`, which
+    /// libweft waits at home on a condition variable named by the address).
+    Cond(u32, u64, bool),
     /// The barrier, and its generation when the thread arrived.
     Barrier(u32, u64),
 }
@@ -156,7 +158,7 @@ impl State {
                 .get(&addr)
                 .is_some_and(|r| r.writer.is_some() || !r.readers.is_empty()),
             Wait::Semaphore(addr) => self.semaphores.get(&addr).is_none_or(|v| *v == 0),
-            Wait::Cond(addr, seen) => self
+            Wait::Cond(addr, seen, _) => self
                 .conds
                 .get(&addr)
                 .is_none_or(|c| c.wakeups == seen || c.tickets == 0),
@@ -553,7 +555,7 @@ impl SyncTable {
     pub(crate) fn cond_wait(
         &self,
         tid: u32,
-        cond: u32,
+        (cond, futex): (u32, bool),
         mutex: u32,
         kind: MutexKind,
         deadline: Option<Instant>,
@@ -567,7 +569,7 @@ impl SyncTable {
             c.waiting += 1;
             let seen = c.wakeups;
             if deadline.is_none() {
-                state.waits.insert(tid, Wait::Cond(cond, seen));
+                state.waits.insert(tid, Wait::Cond(cond, seen, futex));
             }
             let woken = loop {
                 let c = state.conds.entry(cond).or_default();
@@ -718,8 +720,11 @@ fn describe_waits(waits: &HashMap<u32, Wait>, main_tid: u32) -> String {
                 Wait::Read(addr) => format!("{thread} read-locks the rwlock at {addr:#x}"),
                 Wait::Write(addr) => format!("{thread} write-locks the rwlock at {addr:#x}"),
                 Wait::Semaphore(addr) => format!("{thread} waits on the semaphore at {addr:#x}"),
-                Wait::Cond(addr, _) => {
+                Wait::Cond(addr, _, false) => {
                     format!("{thread} waits on the condition variable at {addr:#x}")
+                }
+                Wait::Cond(addr, _, true) => {
+                    format!("{thread} waits for a wake-up of the memory at {addr:#x}")
                 }
                 Wait::Barrier(addr, _) => format!("{thread} waits at the barrier at {addr:#x}"),
             }
@@ -862,7 +867,9 @@ mod tests {
             .unwrap();
         let waiter = {
             let t = t.clone();
-            std::thread::spawn(move || t.cond_wait(1, 32, 8, MutexKind::Normal, None, &many))
+            std::thread::spawn(move || {
+                t.cond_wait(1, (32, false), 8, MutexKind::Normal, None, &many)
+            })
         };
         // Once the waiter released the mutex, thread 2 can take it and signal.
         t.lock_mutex(2, 8, MutexKind::Normal, false, None, &many)
@@ -883,7 +890,7 @@ mod tests {
             .unwrap();
         let deadline = Some(Instant::now() + Duration::from_millis(10));
         assert_eq!(
-            t.cond_wait(1, 32, 8, MutexKind::Normal, deadline, &many),
+            t.cond_wait(1, (32, false), 8, MutexKind::Normal, deadline, &many),
             Err(SyncError::TimedOut)
         );
         assert_eq!(
@@ -903,7 +910,9 @@ mod tests {
             .unwrap();
         let waiter = {
             let t = t.clone();
-            std::thread::spawn(move || t.cond_wait(2, 32, 8, MutexKind::Normal, None, &|| 2))
+            std::thread::spawn(move || {
+                t.cond_wait(2, (32, false), 8, MutexKind::Normal, None, &|| 2)
+            })
         };
         std::thread::sleep(DEADLOCK_CONFIRM / 2);
         // The join returns, and the main thread wakes the waiter.

@@ -47,6 +47,9 @@ pub const WEFT_FUNCTIONS: &[&str] = &[
 /// `sync-lock` flags: the mutex kind (musl's type number) in bits 0-1,
 /// and a try-lock.
 const SYNC_TRY: u32 = 4;
+/// `sync-cond-wait` flag: a wait on an address (`memory.atomic.wait`), for
+/// reports.
+const SYNC_FUTEX: u32 = 1 << 8;
 
 /// wasi-threads reports a failed spawn as a negative number; libc turns any
 /// of them into `EAGAIN`. Use preview1's errno values.
@@ -279,7 +282,14 @@ pub fn add_to_linker(linker: &mut Linker<ThreadState>) -> wasmtime::Result<()> {
             let deadline = deadline_after(timeout_ns);
             release(&mut caller)?;
             let woken = blocking(&mut caller, |table, tid, live| {
-                table.cond_wait(tid, cond as u32, mutex as u32, kind, deadline, live)
+                table.cond_wait(
+                    tid,
+                    (cond as u32, flags as u32 & SYNC_FUTEX != 0),
+                    mutex as u32,
+                    kind,
+                    deadline,
+                    live,
+                )
             });
             // Woken or timed out, the thread holds the mutex again.
             let rc = match woken {

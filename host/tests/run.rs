@@ -552,6 +552,28 @@ fn a_chained_thread_spinning_on_a_plain_variable_gets_a_warning() {
 }
 
 #[test]
+fn a_wait_on_memory_no_one_wakes_is_a_reported_deadlock_in_chain_mode() {
+    // Local mode waits as natively (until --timeout); chain mode waits at
+    // home, where the deadlock detector sees every thread wait.
+    let wasm = guest("unwoken_wait");
+    let wasm = wasm.to_str().unwrap();
+    let local = weft(&["run", "--timeout", "500ms", wasm]);
+    assert_eq!(local.code, Some(124), "{local:?}");
+    let chain = weft(&["run", "--thread-mode", "chain", "--timeout", "20s", wasm]);
+    assert!(!chain.timed_out, "weft hung: {chain:?}");
+    assert_eq!(chain.code, Some(134), "{chain:?}");
+    assert_eq!(chain.stdout, "waiting\n");
+    let first = chain.stderr.lines().next().unwrap_or_default();
+    assert!(
+        first.starts_with("weft: thread ")
+            && first.contains("deadlock")
+            && first.contains("waits for a wake-up of the memory at"),
+        "{}",
+        chain.stderr
+    );
+}
+
+#[test]
 fn max_memory_caps_a_memory_the_module_defines_itself() {
     // Grows its own (unshared) memory by 1 MiB until refused, and exits
     // with the MiB it got.

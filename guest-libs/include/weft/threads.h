@@ -71,6 +71,8 @@ WEFT_IMPORT("available-parallelism") uint32_t weft_available_parallelism(void);
 /* Chain mode synchronisation through the home host (see wit/threads.wit):
  * results are 0 or an errno; timeouts in ns, negative for none. */
 #define WEFT_SYNC_TRY 4
+/* sync-cond-wait: the wait is on an address (memory.atomic.wait). */
+#define WEFT_SYNC_FUTEX 256
 WEFT_IMPORT("sync-lock") int32_t weft_sync_lock(const void *addr, uint32_t flags, int64_t timeout_ns);
 WEFT_IMPORT("sync-unlock") int32_t weft_sync_unlock(const void *addr, uint32_t flags);
 WEFT_IMPORT("sync-barrier") int32_t weft_sync_barrier(const void *addr, uint32_t count);
