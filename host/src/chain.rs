@@ -110,7 +110,13 @@ pub(crate) struct ChainSupport {
 impl ChainSupport {
     /// A memory for a child of `pages` wasm pages: a recycled one no larger,
     /// or a new one.
-    fn memory(&self, engine: &wasmtime::Engine, pages: u32) -> wasmtime::Result<PooledMemory> {
+    /// Lazily filled (`lazy`) at its first restore when it is new.
+    fn memory(
+        &self,
+        engine: &wasmtime::Engine,
+        pages: u32,
+        lazy: bool,
+    ) -> wasmtime::Result<PooledMemory> {
         let mut pool = self.memories.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(at) = pool.iter().position(|m| m.memory.size() <= pages as u64) {
             return Ok(pool.swap_remove(at));
@@ -121,6 +127,7 @@ impl ChainSupport {
         Ok(ChildMemory::new(
             memory,
             self.incremental.load(Ordering::Relaxed),
+            lazy,
         ))
     }
 
@@ -1333,7 +1340,11 @@ fn run_child(
         snapshot
             .check_target(chain.layout.module, chain.memory_max_pages)
             .map_err(wasmtime::Error::msg)?;
-        let mut child = chain.memory(process.engine(), snapshot.memory_pages)?;
+        // Lazy restores keep the home host's memory near the guest's;
+        // a worker's memory has a cap of its own (`--worker-memory`) and
+        // its threads' faults would cost more than its copies.
+        let lazy = !process.is_worker();
+        let mut child = chain.memory(process.engine(), snapshot.memory_pages, lazy)?;
         child.restore(&snapshot).map_err(wasmtime::Error::msg)?;
         (child, snapshot.globals.clone())
     };
@@ -1359,6 +1370,9 @@ fn run_child(
     };
     if let Some(tracker) = child.tracker() {
         let _ = memory.writes.set(tracker);
+    }
+    if let Some(fill) = child.lazy_fill() {
+        let _ = memory.lazy_fill.set(fill);
     }
     let _watched = chain.watch(process, tid, &memory);
     let state = store.data_mut();

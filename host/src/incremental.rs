@@ -134,6 +134,12 @@ pub(crate) struct ChildMemory<C> {
     /// The instance the last thread ran in, kept with its memory: the next
     /// thread restores its globals instead of instantiating anew.
     pub(crate) instance: Option<C>,
+    /// Fills the pages no thread touched yet, from the snapshot the first
+    /// one was restored from; shared with the memory's `ThreadMemory`, so
+    /// it lives while anything may touch the memory.
+    lazy: Option<Arc<touched::LazyFill>>,
+    /// Whether a first restore may be lazy.
+    lazy_allowed: bool,
 }
 
 impl<C> std::fmt::Debug for ChildMemory<C> {
@@ -147,7 +153,9 @@ impl<C> std::fmt::Debug for ChildMemory<C> {
 }
 
 impl<C> ChildMemory<C> {
-    pub(crate) fn new(memory: SharedMemory, track: bool) -> Self {
+    /// A memory for chained threads; `track`: track writes when the kernel
+    /// allows; `lazy`: restore the first snapshot lazily when it can.
+    pub(crate) fn new(memory: SharedMemory, track: bool, lazy: bool) -> Self {
         Self {
             memory,
             tracker: None,
@@ -155,6 +163,8 @@ impl<C> ChildMemory<C> {
             written: Vec::new(),
             track,
             instance: None,
+            lazy: None,
+            lazy_allowed: lazy,
         }
     }
 
@@ -172,6 +182,7 @@ impl<C> ChildMemory<C> {
                 // TLB flush) is cheaper than protecting them now.
                 self.restore_changes(&held, snapshot)?;
             }
+            None if self.restore_lazily(snapshot)? => {}
             None => {
                 snapshot::restore_memory_with(
                     &self.memory,
@@ -194,6 +205,76 @@ impl<C> ChildMemory<C> {
         // (`settle`), from the snapshot as later adjusted.
         self.written.clear();
         Ok(())
+    }
+
+    /// A fresh memory that will be tracked takes `snapshot` lazily: each
+    /// page is filled from it when first touched (by the thread, or by the
+    /// host reading the memory), so the memory costs what the thread
+    /// touches. `false` when it cannot (a used memory, no tracking, the
+    /// kernel or rights do not allow it, `WEFT_LAZY_RESTORE=off`): the
+    /// caller copies the whole snapshot.
+    fn restore_lazily(&mut self, snapshot: &Snapshot) -> Result<bool, RestoreError> {
+        if !self.track
+            || !self.lazy_allowed
+            || self.tracker.is_some()
+            || self.lazy.is_some()
+            || self.memory.size() != 0
+                && touched::present_pages(
+                    self.memory.data().as_ptr().cast(),
+                    self.memory.data().len(),
+                    PAGE_SIZE,
+                )
+                .is_none_or(|pages| !pages.is_empty())
+            || std::env::var_os("WEFT_LAZY_RESTORE").is_some_and(|v| v == "off")
+        {
+            return Ok(false);
+        }
+        let max_pages = self
+            .memory
+            .ty()
+            .maximum()
+            .unwrap_or(self.memory.ty().minimum());
+        snapshot.check_target(snapshot.module, max_pages.min(u32::MAX as u64) as u32)?;
+        let have = self.memory.size();
+        if have > snapshot.memory_pages as u64 {
+            return Err(RestoreError::MemoryNotFresh {
+                pages: have,
+                expected: snapshot.memory_pages,
+            });
+        }
+        let source = snapshot.clone();
+        let fill: touched::PageSource = Box::new(move |offset, page| {
+            match u32::try_from(offset / PAGE_SIZE)
+                .ok()
+                .and_then(|i| source.page(i))
+            {
+                Some(bytes) => page.copy_from_slice(&bytes[..page.len().min(PAGE_SIZE)]),
+                None => page.fill(0),
+            }
+        });
+        let (base, len) = reservation(&self.memory);
+        let Some(lazy) = touched::LazyFill::new(base, len, fill) else {
+            return Ok(false);
+        };
+        let Some(tracker) = lazy.tracker() else {
+            return Ok(false);
+        };
+        if have < snapshot.memory_pages as u64 {
+            self.memory
+                .grow(snapshot.memory_pages as u64 - have)
+                .map_err(|e| RestoreError::Grow {
+                    pages: snapshot.memory_pages,
+                    error: format!("{e:#}"),
+                })?;
+        }
+        self.tracker = Some(Arc::new(tracker));
+        self.lazy = Some(Arc::new(lazy));
+        Ok(true)
+    }
+
+    /// What fills the memory's untouched pages, if it was restored lazily.
+    pub(crate) fn lazy_fill(&self) -> Option<Arc<touched::LazyFill>> {
+        self.lazy.clone()
     }
 
     /// Rewrites the pages where the memory may differ from `snapshot`.
@@ -309,7 +390,7 @@ mod tests {
             eprintln!("no write tracking here: nothing to test");
             return;
         };
-        let mut child = ChildMemory::<()>::new(shared(1), true);
+        let mut child = ChildMemory::<()>::new(shared(1), true, true);
         let mut seed = 0x2545_f491_u32;
         let mut next = |below: usize| {
             seed ^= seed << 13;

@@ -165,6 +165,10 @@ pub struct ThreadMemory {
     /// A chained thread's memory: the tracker of its writes, when the
     /// kernel tracks them (its sync points compare only written pages).
     pub(crate) writes: OnceLock<Arc<crate::touched::WriteTracker>>,
+    /// A chained thread's memory restored lazily: what fills its untouched
+    /// pages, kept while anything may still touch the memory (a merge of
+    /// a thread it started may come after its own thread ended).
+    pub(crate) lazy_fill: OnceLock<Arc<crate::touched::LazyFill>>,
     /// Instances on this memory whose threads ended, for the next thread
     /// (instantiating costs more than a thread's start).
     idle_instances: Mutex<Vec<(Store<ThreadState>, Instance)>>,
@@ -212,6 +216,7 @@ impl ThreadMemory {
             origin,
             image: Mutex::new(None),
             writes: OnceLock::new(),
+            lazy_fill: OnceLock::new(),
             idle_instances: Mutex::new(Vec::new()),
         })
     }

@@ -205,6 +205,209 @@ impl WriteTracker {
     }
 }
 
+const UFFDIO_REGISTER_MODE_MISSING: u64 = 1 << 0;
+const UFFDIO_COPY_MODE_WP: u64 = 1 << 1;
+const UFFDIO_COPY: u64 = uffd_ioctl(0x03, 40);
+const UFFD_EVENT_PAGEFAULT: u8 = 0x12;
+/// `sizeof(struct uffd_msg)`.
+const UFFD_MSG_SIZE: usize = 32;
+/// How often a fill thread looks whether its memory is gone.
+const FILL_POLL_MS: libc::c_int = 100;
+/// Bytes a fill fault brings in at once when none of them is there yet (a
+/// wasm page): one round trip to the fill thread per 64 KiB, not per 4 KiB.
+const FILL_BLOCK: usize = 64 << 10;
+
+/// What a page of a lazily filled mapping holds: `fill(offset, page)`
+/// writes the bytes at `offset` (page-aligned, from the mapping's base).
+pub type PageSource = Box<dyn Fn(usize, &mut [u8]) + Send>;
+
+/// Ranges filled lazily, by base address: zeroing there must write zeros,
+/// since a dropped page would be filled again from its source.
+fn lazy_ranges() -> &'static std::sync::Mutex<Vec<(usize, usize)>> {
+    static RANGES: OnceLock<std::sync::Mutex<Vec<(usize, usize)>>> = OnceLock::new();
+    RANGES.get_or_init(Default::default)
+}
+
+fn is_lazy(addr: usize) -> bool {
+    lazy_ranges()
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+        .any(|&(base, len)| (base..base + len).contains(&addr))
+}
+
+/// A mapping whose pages are filled on first touch (userfaultfd missing
+/// faults, served by a thread of its own from a [`PageSource`]), with
+/// writes tracked as [`WriteTracker`] does: a restored memory costs the
+/// pages its thread touches, not the whole snapshot. Dropping it stops the
+/// thread; the mapping must stay mapped until then.
+#[derive(Debug)]
+pub struct LazyFill {
+    uffd: std::sync::Arc<OwnedFd>,
+    base: usize,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl LazyFill {
+    /// Fills `base..base + len` (a private anonymous mapping, page-aligned,
+    /// nothing in it touched yet) from `source` from now on. `None` when the
+    /// kernel or the process's rights do not allow it (faults taken inside
+    /// system calls need a descriptor that is not user-mode only).
+    pub fn new(base: *const u8, len: usize, source: PageSource) -> Option<Self> {
+        // SAFETY: plain syscall; the descriptor is owned below.
+        let fd =
+            unsafe { libc::syscall(libc::SYS_userfaultfd, libc::O_CLOEXEC | libc::O_NONBLOCK) };
+        if fd < 0 {
+            return None;
+        }
+        // SAFETY: a fresh descriptor nobody else owns.
+        let uffd = unsafe { OwnedFd::from_raw_fd(fd as libc::c_int) };
+        let mut api = [
+            UFFD_API,
+            UFFD_FEATURE_WP_ASYNC | UFFD_FEATURE_WP_UNPOPULATED,
+            0,
+        ];
+        let mut register = [
+            base as u64,
+            len as u64,
+            UFFDIO_REGISTER_MODE_MISSING | UFFDIO_REGISTER_MODE_WP,
+            0,
+        ];
+        let mut protect = [base as u64, len as u64, UFFDIO_WRITEPROTECT_MODE_WP];
+        // SAFETY: each argument is the kernel's struct for that request
+        // (u64 fields), alive for the call; the range is ours.
+        let ok = unsafe {
+            libc::ioctl(uffd.as_raw_fd(), UFFDIO_API as _, api.as_mut_ptr()) == 0
+                && libc::ioctl(
+                    uffd.as_raw_fd(),
+                    UFFDIO_REGISTER as _,
+                    register.as_mut_ptr(),
+                ) == 0
+                && libc::ioctl(
+                    uffd.as_raw_fd(),
+                    UFFDIO_WRITEPROTECT as _,
+                    protect.as_mut_ptr(),
+                ) == 0
+        };
+        if !ok {
+            return None;
+        }
+        let uffd = std::sync::Arc::new(uffd);
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let thread = {
+            let (uffd, stop) = (uffd.clone(), stop.clone());
+            let base = base as usize;
+            std::thread::Builder::new()
+                .name("weft-page-fill".into())
+                .spawn(move || serve_faults(&uffd, base, len, &stop, &source))
+                .ok()?
+        };
+        lazy_ranges()
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((base as usize, len));
+        Some(Self {
+            uffd,
+            base: base as usize,
+            stop,
+            thread: Some(thread),
+        })
+    }
+
+    /// The write tracker of the mapping (the same registration).
+    pub fn tracker(&self) -> Option<WriteTracker> {
+        let uffd = self.uffd.try_clone().ok()?;
+        Some(WriteTracker {
+            uffd,
+            base: self.base,
+        })
+    }
+}
+
+impl Drop for LazyFill {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+        lazy_ranges()
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|&(base, _)| base != self.base);
+    }
+}
+
+/// The fill thread: answers each missing-page fault of `base..base + len`
+/// with the page from `source`, write-protected (so writes count as the
+/// tracker's), until `stop`.
+fn serve_faults(
+    uffd: &OwnedFd,
+    base: usize,
+    len: usize,
+    stop: &std::sync::atomic::AtomicBool,
+    source: &PageSource,
+) {
+    let page_size = page_size();
+    let block = FILL_BLOCK.max(page_size);
+    let mut buffer = vec![0u8; block];
+    let mut msg = [0u8; UFFD_MSG_SIZE];
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        let mut poll = libc::pollfd {
+            fd: uffd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one pollfd, alive for the call.
+        if unsafe { libc::poll(&mut poll, 1, FILL_POLL_MS) } <= 0 {
+            continue;
+        }
+        // SAFETY: `msg` is a buffer of the size read.
+        let read = unsafe { libc::read(uffd.as_raw_fd(), msg.as_mut_ptr().cast(), UFFD_MSG_SIZE) };
+        if read != UFFD_MSG_SIZE as isize || msg[0] != UFFD_EVENT_PAGEFAULT {
+            continue;
+        }
+        let address = u64::from_ne_bytes(msg[16..24].try_into().expect("8 bytes")) as usize;
+        let at = address / page_size * page_size;
+        if at < base || at >= base + len {
+            continue;
+        }
+        // The whole block around the fault when it fits the range; the
+        // kernel refuses it (EEXIST) if any page of it is there already,
+        // and then the faulting page alone goes in.
+        let block_at = (at - base) / block * block + base;
+        if block_at + block <= base + len {
+            for (i, page) in buffer.chunks_mut(page_size).enumerate() {
+                source(block_at - base + i * page_size, page);
+            }
+            if copy_in(uffd, block_at, &buffer) {
+                continue;
+            }
+        }
+        let page = &mut buffer[..page_size];
+        source(at - base, page);
+        copy_in(uffd, at, page);
+    }
+}
+
+/// Puts `bytes` at `at` (missing pages of a registered range), write
+/// protected; whether all of them went in.
+fn copy_in(uffd: &OwnedFd, at: usize, bytes: &[u8]) -> bool {
+    // `struct uffdio_copy`: dst, src, len, mode, copy (out).
+    let mut copy = [
+        at as u64,
+        bytes.as_ptr() as u64,
+        bytes.len() as u64,
+        UFFDIO_COPY_MODE_WP,
+        0,
+    ];
+    // SAFETY: the kernel's struct, alive for the call; `bytes` outlives it;
+    // the destination lies in the registered range, where the kernel only
+    // fills missing pages (EEXIST for the others).
+    let rc = unsafe { libc::ioctl(uffd.as_raw_fd(), UFFDIO_COPY as _, copy.as_mut_ptr()) };
+    rc == 0 && copy[4] == bytes.len() as u64
+}
+
 /// Asks for no transparent huge pages on `base..base + len`: write tracking
 /// works per mapped page, and a huge page would count as written whole.
 pub fn advise_no_huge_pages(base: *const u8, len: usize) {
@@ -246,8 +449,11 @@ pub unsafe fn zero(base: *mut u8, len: usize) {
     unsafe {
         std::ptr::write_bytes(base, 0, start - base as usize);
         std::ptr::write_bytes(end as *mut u8, 0, base as usize + len - end);
-        // Dropped pages of a private anonymous mapping read as zero.
-        if libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED) != 0 {
+        // Dropped pages of a private anonymous mapping read as zero, unless
+        // the mapping is filled lazily (they would be filled again).
+        if is_lazy(start)
+            || libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED) != 0
+        {
             std::ptr::write_bytes(start as *mut u8, 0, end - start);
         }
     }
@@ -357,5 +563,76 @@ mod tests {
         drop(tracker);
         // SAFETY: unmapping what we mapped.
         unsafe { libc::munmap(base.cast(), LEN) };
+    }
+
+    #[test]
+    fn a_lazy_mapping_fills_the_pages_touched_and_tracks_writes() {
+        const PAGES: usize = 64;
+        let len = PAGES * page_size();
+        let base = map_anonymous(len);
+        let bytes = base as *mut u8;
+        // Page i holds byte i + 1 everywhere.
+        let source: PageSource =
+            Box::new(|offset, page| page.fill((offset / page_size()) as u8 + 1));
+        let Some(lazy) = LazyFill::new(bytes, len, source) else {
+            // SAFETY: unmapping what we mapped.
+            unsafe { libc::munmap(base, len) };
+            eprintln!("no userfaultfd here: nothing to test");
+            return;
+        };
+        let tracker = lazy.tracker().unwrap();
+        // SAFETY: in bounds of the mapping; faults are served by the fill
+        // thread.
+        unsafe {
+            assert_eq!(bytes.add(3 * page_size() + 9).read_volatile(), 4);
+            assert_eq!(bytes.add(40 * page_size()).read_volatile(), 41);
+            bytes.add(7 * page_size()).write_volatile(0xee);
+            assert_eq!(bytes.add(7 * page_size() + 1).read_volatile(), 8);
+        }
+        // A system call writing into an untouched page (a fault taken in
+        // the kernel) works too.
+        let mut pipe = [0i32; 2];
+        // SAFETY: plain syscalls on our own descriptors and mapping.
+        unsafe {
+            assert_eq!(libc::pipe(pipe.as_mut_ptr()), 0);
+            assert_eq!(libc::write(pipe[1], b"hi".as_ptr().cast(), 2), 2);
+            assert_eq!(
+                libc::read(pipe[0], bytes.add(20 * page_size()).cast(), 2),
+                2
+            );
+            libc::close(pipe[0]);
+            libc::close(pipe[1]);
+            assert_eq!(bytes.add(20 * page_size()).read_volatile(), b'h');
+            assert_eq!(bytes.add(20 * page_size() + 2).read_volatile(), 21);
+        }
+        // Only the blocks touched take memory (a block is 16 pages of 4
+        // KiB); only the written pages count as written.
+        let mut resident = vec![0u8; PAGES];
+        // SAFETY: `resident` has one byte per page of the mapping.
+        assert_eq!(
+            unsafe { libc::mincore(base, len, resident.as_mut_ptr()) },
+            0
+        );
+        let resident: Vec<usize> = (0..PAGES).filter(|&i| resident[i] & 1 != 0).collect();
+        let block = FILL_BLOCK / page_size();
+        let touched_blocks = [3 / block, 20 / block, 40 / block];
+        let expected: Vec<usize> = (0..PAGES)
+            .filter(|page| touched_blocks.contains(&(page / block)))
+            .collect();
+        assert_eq!(resident, expected);
+        assert!(!resident.contains(&(PAGES - 1)));
+        assert_eq!(tracker.take_written(len, page_size()), Some(vec![7, 20]));
+        // Zeroing a lazy range writes zeros: a dropped page would be filled
+        // again from the source.
+        // SAFETY: inside the mapping; nobody else writes it.
+        unsafe {
+            zero(bytes.add(40 * page_size()), 2 * page_size());
+            assert_eq!(bytes.add(40 * page_size()).read_volatile(), 0);
+            assert_eq!(bytes.add(41 * page_size() + 5).read_volatile(), 0);
+        }
+        drop(tracker);
+        drop(lazy);
+        // SAFETY: unmapping what we mapped, after the fill thread stopped.
+        unsafe { libc::munmap(base, len) };
     }
 }

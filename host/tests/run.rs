@@ -573,6 +573,49 @@ fn a_wait_on_memory_no_one_wakes_is_a_reported_deadlock_in_chain_mode() {
     );
 }
 
+/// Peak resident memory of `weft ARGS` in KiB, and its stdout.
+fn peak_rss(args: &[&str]) -> (i64, String) {
+    let child = Command::new(env!("CARGO_BIN_EXE_weft"))
+        .args(args)
+        .env_remove("THREAD_MODE")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id() as libc::pid_t;
+    let mut stdout = String::new();
+    std::io::Read::read_to_string(&mut child.stdout.unwrap(), &mut stdout).unwrap();
+    let mut status = 0;
+    // SAFETY: plain syscall on our own child; `usage` is the kernel's
+    // struct, alive for the call.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    assert_eq!(unsafe { libc::wait4(pid, &mut status, 0, &mut usage) }, pid);
+    assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0);
+    (usage.ru_maxrss, stdout)
+}
+
+#[test]
+fn chained_threads_cost_the_memory_they_touch_not_whole_copies() {
+    // SAFETY: plain syscall; the descriptor is closed at once.
+    let uffd = unsafe { libc::syscall(libc::SYS_userfaultfd, libc::O_CLOEXEC) };
+    if uffd < 0 {
+        eprintln!("no userfaultfd here: chain mode copies whole memories");
+        return;
+    }
+    // SAFETY: ours.
+    unsafe { libc::close(uffd as i32) };
+    let wasm = guest("sparse_heap");
+    let wasm = wasm.to_str().unwrap();
+    let (local, local_out) = peak_rss(&["run", wasm, "160", "2"]);
+    let (chain, chain_out) = peak_rss(&["run", "--thread-mode", "chain", wasm, "160", "2"]);
+    assert_eq!(chain_out, local_out);
+    // The main memory and its image, plus what the threads touch: about
+    // twice local mode (whole copies for both threads made it four times).
+    assert!(
+        chain <= 3 * local,
+        "chain mode peaked at {chain} KiB, local mode at {local} KiB"
+    );
+}
+
 #[test]
 fn max_memory_caps_a_memory_the_module_defines_itself() {
     // Grows its own (unshared) memory by 1 MiB until refused, and exits
