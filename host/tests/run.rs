@@ -574,6 +574,10 @@ fn a_wait_on_memory_no_one_wakes_is_a_reported_deadlock_in_chain_mode() {
 }
 
 /// Peak resident memory of `weft ARGS` in KiB, and its stdout.
+#[expect(
+    clippy::zombie_processes,
+    reason = "reaped by wait4 below, which also reports its peak memory"
+)]
 fn peak_rss(args: &[&str]) -> (i64, String) {
     let child = Command::new(env!("CARGO_BIN_EXE_weft"))
         .args(args)
