@@ -11,6 +11,9 @@
 //!   snapshot rewrites only the pages where the two snapshots differ (found
 //!   by page identity) and the pages written in between.
 //! - A child's diff compares only the pages its thread wrote.
+//! - A new child memory at home is restored lazily when the kernel allows
+//!   ([`touched::LazyFill`]): pages come in from the snapshot when first
+//!   touched, so a thread costs the memory it touches.
 //!
 //! Without write tracking (an older kernel, no userfaultfd rights) every
 //! step falls back to the full copy and compare of `snapshot.rs`.
