@@ -10,6 +10,9 @@
 //! asynchronous mode (no fault messages, the kernel just records the write)
 //! the same ioctl lists the pages written since the last look, so a diff or
 //! an updated snapshot costs what was written, not what is present.
+//!
+//! [`LazyFill`] adds missing-page faults to the same registration: a
+//! restored memory gets each page from its snapshot when first touched.
 
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::OnceLock;
