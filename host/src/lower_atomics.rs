@@ -48,6 +48,8 @@ pub enum LowerError {
     EntrySignature(String),
     #[error("an atomic instruction uses memory {0}; Weft lowers atomics of memory 0 only")]
     OtherMemory(u32),
+    #[error("the code of function {0} ends inside an instruction")]
+    BodyEnd(u32),
 }
 
 /// The read-modify-write operations, as libweft numbers them.
@@ -504,14 +506,15 @@ pub fn lower_atomics(wasm: &[u8]) -> Result<Option<Vec<u8>>, LowerError> {
             &wasm[range.clone()],
             range.start,
         ));
-        let mut cuts: Vec<(usize, Option<u32>)> = Vec::new(); // (offset, call target)
+        // Each atomic instruction's bytes [start, end) and its call target.
+        let mut replacements: Vec<(usize, usize, u32)> = Vec::new();
         let mut ops = body.get_operators_reader()?.into_iter_with_offsets();
-        let mut pending: Option<u32> = None;
+        let mut open: Option<(usize, u32)> = None;
         for item in &mut ops {
             let (op, offset) = item?;
-            if let Some(target) = pending.take() {
+            if let Some((start, target)) = open.take() {
                 // The previous instruction ended here.
-                cuts.push((offset, Some(target)));
+                replacements.push((start, offset, target));
             }
             let target = if let Operator::AtomicFence = op {
                 Some(entries.get("fence"))
@@ -528,20 +531,20 @@ pub fn lower_atomics(wasm: &[u8]) -> Result<Option<Vec<u8>>, LowerError> {
                 None
             };
             if let Some(target) = target {
-                cuts.push((offset, None));
-                pending = Some(target);
+                open = Some((offset, target));
             }
         }
-        if cuts.is_empty() {
+        if open.is_some() {
+            // A body's last instruction is `end`, never an atomic one.
+            return Err(LowerError::BodyEnd(index));
+        }
+        if replacements.is_empty() {
             continue;
         }
-        // Copy the body, replacing each instruction [start, end) by a call.
-        let mut out = Vec::with_capacity(range.len() + cuts.len() * 4);
+        // Copy the body, replacing each atomic instruction by a call.
+        let mut out = Vec::with_capacity(range.len() + replacements.len() * 4);
         let mut at = range.start;
-        for pair in cuts.chunks(2) {
-            let [(start, None), (end, Some(target))] = *pair else {
-                unreachable!("cuts come in (start, end) pairs");
-            };
+        for (start, end, target) in replacements {
             out.extend_from_slice(&wasm[at..start]);
             Instruction::Call(target).encode(&mut out);
             at = end;
