@@ -5,7 +5,7 @@
 //! [`ThreadState`] and an instance of the module. In local mode all of them
 //! share the process's `SharedMemory` (instances come from one
 //! `InstancePre`); in chain mode a chained thread has a memory of its own,
-//! restored from a snapshot of its parent (see `chain.rs`).
+//! restored from a snapshot of its parent (see `chain/`).
 
 use std::cell::UnsafeCell;
 use std::io::Write as _;
@@ -137,7 +137,7 @@ impl Home for Process {
 }
 
 /// Chain mode as a process holds it: how a new thread starts as a chained
-/// call from a snapshot of its creator (`chain.rs` implements it). It is
+/// call from a snapshot of its creator (`chain/` implements it). It is
 /// built before the process, which only keeps it.
 pub(crate) trait Chaining: std::any::Any + Send + Sync + std::fmt::Debug {
     /// Starts thread `tid` (`wasi_thread_start(tid, start_arg)`) for the

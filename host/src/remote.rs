@@ -35,7 +35,7 @@ const RUN_ANYWHERE: &[(&str, &str)] = &[
     (threads::WEFT_MODULE, "exit-current"),
     (threads::WEFT_MODULE, "chain-unsupported"),
     // A remote thread's own threads run on its worker (ids and arena
-    // chunks from home, see `chain.rs`).
+    // chunks from home, see `chain/arena.rs`).
     (threads::WASI_MODULE, threads::WASI_SPAWN),
     (threads::WEFT_MODULE, "spawn"),
     (threads::WEFT_MODULE, "wait-begin"),

@@ -2,7 +2,7 @@
 //! heap-arena chunks to chained threads (chain mode). No allocator of the
 //! guest uses them, so a chunk belongs to exactly one thread's arena.
 //!
-//! Pure bookkeeping; `chain.rs` grows the main memory when the zone is
+//! Pure bookkeeping; `chain/arena.rs` grows the main memory when the zone is
 //! short and keeps a reused range zero in the memories that need it.
 
 use std::collections::BTreeMap;

@@ -1,0 +1,211 @@
+//! Heap arenas of chained threads: chunks of the arena zone, handed out
+//! zero along the path their writes travel (see the module docs).
+
+use std::sync::Arc;
+
+use wasmtime::Caller;
+use weft_snapshot::WASM_PAGE_SIZE;
+
+use super::support::{ChainSupport, pages_to_reach, support};
+use crate::incremental;
+use crate::process::{Process, ThreadMemory, ThreadState};
+use crate::zone;
+
+/// The first chunk of a chained thread's heap arena; libweft asks for more
+/// (`arena-grow`) when it is full.
+pub(super) const FIRST_ARENA_CHUNK: u32 = 1 << 20;
+/// The largest chunk one `arena-grow` may ask for.
+pub(super) const MAX_ARENA_CHUNK: u32 = 1 << 30;
+
+/// Why a chunk of a heap arena could not be had.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ArenaError {
+    #[error("a chunk of {0} bytes is out of range")]
+    OutOfRange(u32),
+    #[error("the memory is full: {0}")]
+    Full(String),
+    #[error("the program has no shared memory")]
+    NoSharedMemory,
+    #[error("the zone lost fresh space")]
+    ZoneLost,
+    #[error("home answered {0}")]
+    HomeAnswered(String),
+    #[error("asking home: {0}")]
+    Home(#[from] crate::home::HomeError),
+}
+
+/// Hands out `len` bytes of the arena zone (rounded up to whole wasm
+/// pages) for `arena`, or for a new arena when `None`; the range reads
+/// zero in `path` and every memory and snapshot `path` came from. Returns
+/// the range's start and length, and whether it held data before.
+pub(super) fn allocate_chunk(
+    process: &Process,
+    chain: &ChainSupport,
+    path: &Arc<ThreadMemory>,
+    len: u32,
+    arena: Option<u32>,
+) -> Result<(u32, u32, bool), ArenaError> {
+    let len = len
+        .checked_next_multiple_of(zone::GRAIN)
+        .filter(|len| (1..=MAX_ARENA_CHUNK).contains(len))
+        .ok_or(ArenaError::OutOfRange(len))?;
+    let taken = {
+        let mut zone = chain.zone.lock().unwrap_or_else(|e| e.into_inner());
+        match zone.take(len, arena) {
+            Some(taken) => taken,
+            None => {
+                let main = process.main_memory().ok_or(ArenaError::NoSharedMemory)?;
+                let old = main
+                    .memory
+                    .grow((len / zone::GRAIN) as u64)
+                    .map_err(|e| ArenaError::Full(format!("{e:#}")))?;
+                let start = u32::try_from(old * WASM_PAGE_SIZE)
+                    .map_err(|_| ArenaError::Full("past 4 GiB".into()))?;
+                zone.add_fresh(start, len);
+                zone.take(len, arena).ok_or(ArenaError::ZoneLost)?
+            }
+        }
+    };
+    // A used range reads differently in the memories along the path; in
+    // the main memory alone (the path of a thread it starts) the range is
+    // what the new thread's snapshot will hold, whatever it is.
+    if taken.dirty && path.origin.is_some() {
+        zero_along(path, taken.start, len);
+        // The main memory reads zero there now: so does what chained
+        // threads take at an acquire.
+        if let Some(published) = chain
+            .published
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_mut()
+        {
+            published.zero_range(taken.start, len);
+            chain.published_changed();
+        }
+    }
+    Ok((taken.start, len, taken.dirty))
+}
+
+/// Zeroes `len` bytes at `start` in `path`, the snapshot it was restored
+/// from, its parent, and so on up to the main memory.
+pub(super) fn zero_along(path: &Arc<ThreadMemory>, start: u32, len: u32) {
+    let mut next = Some(path);
+    while let Some(memory) = next {
+        // The range belongs to a chunk being handed out: no thread uses it.
+        incremental::zero_memory(&memory.memory, start, len);
+        // Its previous owner's merges are history: a lineage older than
+        // them that writes the range now is the new owner's.
+        memory
+            .merges
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .log
+            .forget(start, len);
+        if let Some(image) = memory
+            .image
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_mut()
+        {
+            image.zero_range(start, len);
+        }
+        next = memory.origin.as_ref().map(|origin| {
+            origin
+                .snapshot
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .zero_range(start, len);
+            &origin.parent
+        });
+    }
+}
+
+/// `arena-grow`: a new chunk of `size` bytes for the calling chained
+/// thread's arena, or 0 when there is no memory left for it.
+pub(crate) fn grow_arena(caller: &mut Caller<'_, ThreadState>, size: u32) -> u32 {
+    let state = caller.data();
+    let (process, memory, arena) = (state.process.clone(), state.memory.clone(), state.arena);
+    let (Some(chain), Some(memory)) = (support(&process), memory) else {
+        return 0;
+    };
+    if arena == 0 {
+        return 0;
+    }
+    let grown =
+        allocate_chunk(&process, chain, &memory, size, Some(arena)).and_then(|(start, len, _)| {
+            match reach(&memory, start, len) {
+                Ok(()) => Ok(start),
+                Err(e) => {
+                    chain
+                        .zone
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .release(start)
+                        .ok();
+                    Err(e)
+                }
+            }
+        });
+    grown.unwrap_or_else(|e| {
+        tracing::debug!(
+            tid = caller.data().tid,
+            "arena-grow of {size} bytes refused: {e}"
+        );
+        0
+    })
+}
+
+/// Grows `memory` (a thread's own) to reach the chunk at `start`.
+pub(super) fn reach(memory: &ThreadMemory, start: u32, len: u32) -> Result<(), ArenaError> {
+    let need = pages_to_reach(start as u64 + len as u64) as u64;
+    let have = memory.memory.size();
+    if have < need {
+        memory
+            .memory
+            .grow(need - have)
+            .map_err(|e| ArenaError::Full(format!("{e:#}")))?;
+    }
+    Ok(())
+}
+
+/// A remote thread's side of a chunk home handed out for its arena: its
+/// memory reaches it, and a chunk that held data reads zero in its memory
+/// and in its snapshot (the baseline of its diff), as home made it read
+/// zero in home's copy of that snapshot and along the parents.
+pub(crate) fn adopt_remote_chunk(
+    memory: &Arc<ThreadMemory>,
+    start: u32,
+    len: u32,
+    dirty: bool,
+) -> Result<(), ArenaError> {
+    reach(memory, start, len)?;
+    if dirty {
+        zero_along(memory, start, len);
+    }
+    Ok(())
+}
+
+/// `arena-release`: chunk `start` goes back to the zone.
+pub(crate) fn release_arena_chunk(process: &Process, start: u32) -> wasmtime::Result<()> {
+    let Some(chain) = support(process) else {
+        wasmtime::bail!("weft:threads arena-release: no heap arenas outside chain mode");
+    };
+    chain
+        .zone
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .release(start)
+        .map_err(|e| wasmtime::Error::msg(format!("weft:threads arena-release: {e}")))
+}
+
+/// `arena-lookup`: the arena that heap address `addr` belongs to, or 0.
+pub(crate) fn arena_of(process: &Process, addr: u32) -> u32 {
+    support(process).map_or(0, |chain| {
+        chain
+            .zone
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .arena_of(addr)
+            .unwrap_or(0)
+    })
+}
