@@ -243,13 +243,12 @@ fn is_lazy(addr: usize) -> bool {
 /// faults, served by a thread of its own from a [`PageSource`]), with
 /// writes tracked as [`WriteTracker`] does: a restored memory costs the
 /// pages its thread touches, not the whole snapshot. Dropping it stops the
-/// thread; the mapping must stay mapped until then.
+/// thread, so nothing may touch the mapping's missing pages afterwards.
 #[derive(Debug)]
 pub struct LazyFill {
     uffd: std::sync::Arc<OwnedFd>,
     base: usize,
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl LazyFill {
@@ -298,14 +297,15 @@ impl LazyFill {
         }
         let uffd = std::sync::Arc::new(uffd);
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let thread = {
+        {
             let (uffd, stop) = (uffd.clone(), stop.clone());
             let base = base as usize;
+            // Detached: it ends at its first look after `stop`.
             std::thread::Builder::new()
                 .name("weft-page-fill".into())
                 .spawn(move || serve_faults(&uffd, base, len, &stop, &source))
-                .ok()?
-        };
+                .ok()?;
+        }
         lazy_ranges()
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -314,7 +314,6 @@ impl LazyFill {
             uffd,
             base: base as usize,
             stop,
-            thread: Some(thread),
         })
     }
 
@@ -330,10 +329,9 @@ impl LazyFill {
 
 impl Drop for LazyFill {
     fn drop(&mut self) {
+        // The fill thread ends at its next look (it owns what it uses);
+        // waiting for it would hold up every memory's drop by a poll.
         self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
         lazy_ranges()
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -635,7 +633,7 @@ mod tests {
         }
         drop(tracker);
         drop(lazy);
-        // SAFETY: unmapping what we mapped, after the fill thread stopped.
+        // SAFETY: unmapping what we mapped; nothing touches it any more.
         unsafe { libc::munmap(base, len) };
     }
 }
