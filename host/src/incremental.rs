@@ -257,6 +257,7 @@ impl<C> ChildMemory<C> {
         });
         let (base, len) = reservation(&self.memory);
         let Some(lazy) = touched::LazyFill::new(base, len, fill) else {
+            tracing::debug!("no lazy restore: the kernel or the process's rights do not allow it");
             return Ok(false);
         };
         let Some(tracker) = lazy.tracker() else {
