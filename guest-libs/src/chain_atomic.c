@@ -228,15 +228,16 @@ void __weft_atomic_fence(void) {
 }
 
 /* Waits and wake-ups on an address (memory.atomic.wait32/64 and notify):
- * weft-cc's programs reach them only through libc, but Weft lowers them
- * in the code of other languages' programs linked with libweft (Rust's
- * std builds its locks, condition variables, channels and thread parking
- * on them; see the host's lower_atomics.rs). Chain mode: the value is
- * compared under the home lock of its address, which every lowered
- * operation on the address takes too, and the wait is on a home condition
- * variable named by the address, entered before that lock is released; so
- * a change and its wake-up cannot fall between the comparison and the
- * wait. Results as wasm's: 0 woken, 1 not equal, 2 timed out. */
+ * from weft-cc's wait/notify builtins (lower-atomics.py) and from the code
+ * of other languages' programs linked with libweft (Rust's std builds its
+ * locks, condition variables, channels and thread parking on them; see
+ * the host's lower_atomics.rs). Chain mode: the value is compared, after
+ * the acquire of taking the home lock of its address, under that lock,
+ * and the wait is on a home condition variable named by the address,
+ * entered before the lock is released; notify takes the same lock. A
+ * change made at home before its notify, as every futex user does, is
+ * either seen by the comparison or wakes the wait: no lost wake-up.
+ * Results as wasm's: 0 woken, 1 not equal, 2 timed out. */
 #define WAIT(name, T, bits)                                                                    \
     uint32_t name(void *p, T expected, int64_t timeout_ns) {                                   \
         if (!chained())                                                                        \
