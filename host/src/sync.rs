@@ -188,6 +188,9 @@ struct State {
     waits: HashMap<u32, Wait>,
     /// Since when every live thread has looked blocked.
     all_blocked_since: Option<Instant>,
+    /// Threads waiting in `pthread_join` (a thread may appear twice if it
+    /// joins inside a join's exit path), for deadlock reports.
+    joining: Vec<u32>,
 }
 
 /// The synchronisation objects of one program.
@@ -251,6 +254,7 @@ impl SyncTable {
                     if since.elapsed() >= DEADLOCK_CONFIRM {
                         return Err(SyncError::Deadlock(describe_waits(
                             &guard.waits,
+                            &guard.joining,
                             self.main_tid,
                         )));
                     }
@@ -279,14 +283,18 @@ impl SyncTable {
         self.state().waits.contains_key(&tid)
     }
 
-    /// A thread starts or ends waiting in `pthread_join`.
-    pub(crate) fn joining(&self, starts: bool) {
+    /// Thread `tid` starts or ends waiting in `pthread_join`.
+    pub(crate) fn joining(&self, tid: u32, starts: bool) {
         use std::sync::atomic::Ordering::SeqCst;
         let mut state = self.state();
         if starts {
             self.joiners.fetch_add(1, SeqCst);
+            state.joining.push(tid);
         } else {
             self.joiners.fetch_sub(1, SeqCst);
+            if let Some(at) = state.joining.iter().position(|t| *t == tid) {
+                state.joining.swap_remove(at);
+            }
         }
         state.all_blocked_since = None;
     }
@@ -704,17 +712,24 @@ impl HomeAtomic {
     }
 }
 
-fn describe_waits(waits: &HashMap<u32, Wait>, main_tid: u32) -> String {
+fn describe_waits(waits: &HashMap<u32, Wait>, joining: &[u32], main_tid: u32) -> String {
+    let name = |tid: u32| {
+        if tid == main_tid {
+            "the main thread".to_string()
+        } else {
+            format!("thread {tid}")
+        }
+    };
+    let mut joiners = joining.to_vec();
+    joiners.sort_unstable();
+    joiners.dedup();
     let mut waits: Vec<_> = waits.iter().collect();
     waits.sort_by_key(|(tid, _)| **tid);
-    waits
+    joiners
         .iter()
-        .map(|(tid, wait)| {
-            let thread = if **tid == main_tid {
-                "the main thread".to_string()
-            } else {
-                format!("thread {tid}")
-            };
+        .map(|tid| format!("{} joins a thread", name(*tid)))
+        .chain(waits.iter().map(|(tid, wait)| {
+            let thread = name(**tid);
             match wait {
                 Wait::Mutex(addr) => format!("{thread} locks the mutex at {addr:#x}"),
                 Wait::Read(addr) => format!("{thread} read-locks the rwlock at {addr:#x}"),
@@ -728,7 +743,7 @@ fn describe_waits(waits: &HashMap<u32, Wait>, main_tid: u32) -> String {
                 }
                 Wait::Barrier(addr, _) => format!("{thread} waits at the barrier at {addr:#x}"),
             }
-        })
+        }))
         .collect::<Vec<_>>()
         .join("; ")
 }
@@ -737,6 +752,26 @@ fn describe_waits(waits: &HashMap<u32, Wait>, main_tid: u32) -> String {
 mod tests {
     use super::*;
     use std::sync::Arc;
+
+    /// The main thread's id in `SyncTable::default()`.
+    const MAIN: u32 = 0;
+
+    #[test]
+    fn a_deadlock_report_names_the_joiners_too() {
+        let t = SyncTable::default();
+        t.joining(MAIN, true);
+        t.lock_mutex(2, 8, MutexKind::Normal, false, None, &|| 2)
+            .unwrap();
+        let err = t
+            .lock_mutex(2, 8, MutexKind::Normal, false, None, &|| 2)
+            .unwrap_err();
+        assert_eq!(
+            err,
+            SyncError::Deadlock(
+                "the main thread joins a thread; thread 2 locks the mutex at 0x8".into()
+            )
+        );
+    }
 
     fn many() -> u32 {
         100
@@ -905,7 +940,7 @@ mod tests {
         // thread that has just ended (live: the main thread and thread 2),
         // so for a moment every live thread looks blocked.
         let t = Arc::new(SyncTable::default());
-        t.joining(true);
+        t.joining(MAIN, true);
         t.lock_mutex(2, 8, MutexKind::Normal, false, None, &|| 2)
             .unwrap();
         let waiter = {
@@ -916,7 +951,7 @@ mod tests {
         };
         std::thread::sleep(DEADLOCK_CONFIRM / 2);
         // The join returns, and the main thread wakes the waiter.
-        t.joining(false);
+        t.joining(MAIN, false);
         t.cond_wake(32, false);
         assert_eq!(waiter.join().unwrap(), Ok(()));
     }

@@ -183,7 +183,7 @@ pub fn add_to_linker(linker: &mut Linker<ThreadState>) -> wasmtime::Result<()> {
         |mut caller: Caller<'_, ThreadState>| {
             let state = caller.data_mut();
             if let Some(table) = crate::chain::sync_table(&state.process) {
-                table.joining(true);
+                table.joining(state.tid, true);
             }
             if std::mem::take(&mut state.holds_slot) {
                 state.process.clone().release_slot();
@@ -197,7 +197,7 @@ pub fn add_to_linker(linker: &mut Linker<ThreadState>) -> wasmtime::Result<()> {
         |mut caller: Caller<'_, ThreadState>| {
             let state = caller.data_mut();
             if let Some(table) = crate::chain::sync_table(&state.process) {
-                table.joining(false);
+                table.joining(state.tid, false);
             }
             if state.arena != 0 && !state.holds_slot {
                 state.process.clone().acquire_slot();
