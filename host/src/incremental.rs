@@ -238,13 +238,7 @@ impl<C> ChildMemory<C> {
             .maximum()
             .unwrap_or(self.memory.ty().minimum());
         snapshot.check_target(snapshot.module, max_pages.min(u32::MAX as u64) as u32)?;
-        let have = self.memory.size();
-        if have > snapshot.memory_pages as u64 {
-            return Err(RestoreError::MemoryNotFresh {
-                pages: have,
-                expected: snapshot.memory_pages,
-            });
-        }
+        self.grow_to(snapshot.memory_pages)?;
         let source = snapshot.clone();
         let fill: touched::PageSource = Box::new(move |offset, page| {
             match u32::try_from(offset / PAGE_SIZE)
@@ -263,17 +257,30 @@ impl<C> ChildMemory<C> {
         let Some(tracker) = lazy.tracker() else {
             return Ok(false);
         };
-        if have < snapshot.memory_pages as u64 {
-            self.memory
-                .grow(snapshot.memory_pages as u64 - have)
-                .map_err(|e| RestoreError::Grow {
-                    pages: snapshot.memory_pages,
-                    error: format!("{e:#}"),
-                })?;
-        }
         self.tracker = Some(Arc::new(tracker));
         self.lazy = Some(Arc::new(lazy));
         Ok(true)
+    }
+
+    /// Grows the memory to `pages` wasm pages; larger already is an error
+    /// (a snapshot never shrinks a memory).
+    fn grow_to(&self, pages: u32) -> Result<(), RestoreError> {
+        let have = self.memory.size();
+        if have > pages as u64 {
+            return Err(RestoreError::MemoryNotFresh {
+                pages: have,
+                expected: pages,
+            });
+        }
+        if have < pages as u64 {
+            self.memory
+                .grow(pages as u64 - have)
+                .map_err(|e| RestoreError::Grow {
+                    pages,
+                    error: format!("{e:#}"),
+                })?;
+        }
+        Ok(())
     }
 
     /// What fills the memory's untouched pages, if it was restored lazily.
@@ -287,21 +294,7 @@ impl<C> ChildMemory<C> {
         held: &Snapshot,
         snapshot: &Snapshot,
     ) -> Result<(), RestoreError> {
-        let have = self.memory.size();
-        if have > snapshot.memory_pages as u64 {
-            return Err(RestoreError::MemoryNotFresh {
-                pages: have,
-                expected: snapshot.memory_pages,
-            });
-        }
-        if have < snapshot.memory_pages as u64 {
-            self.memory
-                .grow(snapshot.memory_pages as u64 - have)
-                .map_err(|e| RestoreError::Grow {
-                    pages: snapshot.memory_pages,
-                    error: format!("{e:#}"),
-                })?;
-        }
+        self.grow_to(snapshot.memory_pages)?;
         let mut pages = held.changed_pages(snapshot);
         pages.append(&mut self.written);
         pages.sort_unstable();

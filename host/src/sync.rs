@@ -189,7 +189,8 @@ struct State {
     /// Since when every live thread has looked blocked.
     all_blocked_since: Option<Instant>,
     /// Threads waiting in `pthread_join` (a thread may appear twice if it
-    /// joins inside a join's exit path), for deadlock reports.
+    /// joins inside a join's exit path): blocked while every other thread
+    /// is, which the deadlock detector counts and names.
     joining: Vec<u32>,
 }
 
@@ -200,9 +201,6 @@ pub(crate) struct SyncTable {
     main_tid: u32,
     state: Mutex<State>,
     changed: Condvar,
-    /// Threads waiting in `pthread_join`: blocked while every other thread
-    /// is, which the deadlock detector counts.
-    joiners: std::sync::atomic::AtomicU32,
 }
 
 impl SyncTable {
@@ -248,8 +246,7 @@ impl SyncTable {
                 deadline - now
             }
             None => {
-                let joiners = self.joiners.load(std::sync::atomic::Ordering::SeqCst);
-                if guard.blocked_count() + joiners >= live() {
+                if guard.blocked_count() + guard.joining.len() as u32 >= live() {
                     let since = *guard.all_blocked_since.get_or_insert_with(Instant::now);
                     if since.elapsed() >= DEADLOCK_CONFIRM {
                         return Err(SyncError::Deadlock(describe_waits(
@@ -274,8 +271,8 @@ impl SyncTable {
     /// Whether every live thread but one (of `live`) waits here, untimed,
     /// or in `pthread_join`: the one left is all the program's progress.
     pub(crate) fn all_others_wait(&self, live: u32) -> bool {
-        let joiners = self.joiners.load(std::sync::atomic::Ordering::SeqCst);
-        self.state().blocked_count() + joiners + 1 >= live
+        let state = self.state();
+        state.blocked_count() + state.joining.len() as u32 + 1 >= live
     }
 
     /// Whether thread `tid` waits here, untimed.
@@ -285,16 +282,11 @@ impl SyncTable {
 
     /// Thread `tid` starts or ends waiting in `pthread_join`.
     pub(crate) fn joining(&self, tid: u32, starts: bool) {
-        use std::sync::atomic::Ordering::SeqCst;
         let mut state = self.state();
         if starts {
-            self.joiners.fetch_add(1, SeqCst);
             state.joining.push(tid);
-        } else {
-            self.joiners.fetch_sub(1, SeqCst);
-            if let Some(at) = state.joining.iter().position(|t| *t == tid) {
-                state.joining.swap_remove(at);
-            }
+        } else if let Some(at) = state.joining.iter().position(|t| *t == tid) {
+            state.joining.swap_remove(at);
         }
         state.all_blocked_since = None;
     }

@@ -135,6 +135,58 @@ const UFFDIO_WRITEPROTECT: u64 = uffd_ioctl(0x06, 24);
 const PM_SCAN_WP_MATCHING: u64 = 1 << 0;
 const PM_SCAN_CHECK_WPASYNC: u64 = 1 << 1;
 
+/// A userfaultfd (created with `flags`) on `base..base + len` in async
+/// write-protect mode, plus `extra_modes`, with every page protected: from
+/// now on every page counts as unwritten. `None` when the kernel or the
+/// process's rights do not allow it.
+fn register_tracked(
+    base: *const u8,
+    len: usize,
+    flags: libc::c_int,
+    extra_modes: u64,
+) -> Option<OwnedFd> {
+    // SAFETY: plain syscall; the descriptor is owned below.
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_userfaultfd,
+            libc::O_CLOEXEC | libc::O_NONBLOCK | flags,
+        )
+    };
+    if fd < 0 {
+        return None;
+    }
+    // SAFETY: a fresh descriptor nobody else owns.
+    let uffd = unsafe { OwnedFd::from_raw_fd(fd as libc::c_int) };
+    let mut api = [
+        UFFD_API,
+        UFFD_FEATURE_WP_ASYNC | UFFD_FEATURE_WP_UNPOPULATED,
+        0,
+    ];
+    let mut register = [
+        base as u64,
+        len as u64,
+        UFFDIO_REGISTER_MODE_WP | extra_modes,
+        0,
+    ];
+    let mut protect = [base as u64, len as u64, UFFDIO_WRITEPROTECT_MODE_WP];
+    // SAFETY: each argument is the kernel's struct for that request (u64
+    // fields), alive for the call; the range is ours.
+    let ok = unsafe {
+        libc::ioctl(uffd.as_raw_fd(), UFFDIO_API as _, api.as_mut_ptr()) == 0
+            && libc::ioctl(
+                uffd.as_raw_fd(),
+                UFFDIO_REGISTER as _,
+                register.as_mut_ptr(),
+            ) == 0
+            && libc::ioctl(
+                uffd.as_raw_fd(),
+                UFFDIO_WRITEPROTECT as _,
+                protect.as_mut_ptr(),
+            ) == 0
+    };
+    ok.then_some(uffd)
+}
+
 /// Which pages of a mapping were written since the last look (Linux 6.7+
 /// userfaultfd `WP_ASYNC` and `PAGEMAP_SCAN`). A write to a page costs one
 /// minor fault the first time after each look.
@@ -150,41 +202,8 @@ impl WriteTracker {
     /// From now on every page counts as unwritten. `None` when the kernel
     /// or the process's rights do not allow it.
     pub fn new(base: *const u8, len: usize) -> Option<Self> {
-        // SAFETY: plain syscall; the descriptor is owned below.
-        let fd = unsafe {
-            libc::syscall(
-                libc::SYS_userfaultfd,
-                libc::O_CLOEXEC | libc::O_NONBLOCK | UFFD_USER_MODE_ONLY,
-            )
-        };
-        if fd < 0 {
-            return None;
-        }
-        // SAFETY: a fresh descriptor nobody else owns.
-        let uffd = unsafe { OwnedFd::from_raw_fd(fd as libc::c_int) };
-        let mut api = [
-            UFFD_API,
-            UFFD_FEATURE_WP_ASYNC | UFFD_FEATURE_WP_UNPOPULATED,
-            0,
-        ];
-        let mut register = [base as u64, len as u64, UFFDIO_REGISTER_MODE_WP, 0];
-        let mut protect = [base as u64, len as u64, UFFDIO_WRITEPROTECT_MODE_WP];
-        // SAFETY: each argument is the kernel's struct for that request
-        // (u64 fields), alive for the call; the range is ours.
-        let ok = unsafe {
-            libc::ioctl(uffd.as_raw_fd(), UFFDIO_API as _, api.as_mut_ptr()) == 0
-                && libc::ioctl(
-                    uffd.as_raw_fd(),
-                    UFFDIO_REGISTER as _,
-                    register.as_mut_ptr(),
-                ) == 0
-                && libc::ioctl(
-                    uffd.as_raw_fd(),
-                    UFFDIO_WRITEPROTECT as _,
-                    protect.as_mut_ptr(),
-                ) == 0
-        };
-        ok.then_some(Self {
+        let uffd = register_tracked(base, len, UFFD_USER_MODE_ONLY, 0)?;
+        Some(Self {
             uffd,
             base: base as usize,
         })
@@ -257,44 +276,9 @@ impl LazyFill {
     /// kernel or the process's rights do not allow it (faults taken inside
     /// system calls need a descriptor that is not user-mode only).
     pub fn new(base: *const u8, len: usize, source: PageSource) -> Option<Self> {
-        // SAFETY: plain syscall; the descriptor is owned below.
-        let fd =
-            unsafe { libc::syscall(libc::SYS_userfaultfd, libc::O_CLOEXEC | libc::O_NONBLOCK) };
-        if fd < 0 {
-            return None;
-        }
-        // SAFETY: a fresh descriptor nobody else owns.
-        let uffd = unsafe { OwnedFd::from_raw_fd(fd as libc::c_int) };
-        let mut api = [
-            UFFD_API,
-            UFFD_FEATURE_WP_ASYNC | UFFD_FEATURE_WP_UNPOPULATED,
-            0,
-        ];
-        let mut register = [
-            base as u64,
-            len as u64,
-            UFFDIO_REGISTER_MODE_MISSING | UFFDIO_REGISTER_MODE_WP,
-            0,
-        ];
-        let mut protect = [base as u64, len as u64, UFFDIO_WRITEPROTECT_MODE_WP];
-        // SAFETY: each argument is the kernel's struct for that request
-        // (u64 fields), alive for the call; the range is ours.
-        let ok = unsafe {
-            libc::ioctl(uffd.as_raw_fd(), UFFDIO_API as _, api.as_mut_ptr()) == 0
-                && libc::ioctl(
-                    uffd.as_raw_fd(),
-                    UFFDIO_REGISTER as _,
-                    register.as_mut_ptr(),
-                ) == 0
-                && libc::ioctl(
-                    uffd.as_raw_fd(),
-                    UFFDIO_WRITEPROTECT as _,
-                    protect.as_mut_ptr(),
-                ) == 0
-        };
-        if !ok {
-            return None;
-        }
+        // Faults inside system calls need a descriptor that is not
+        // user-mode only.
+        let uffd = register_tracked(base, len, 0, UFFDIO_REGISTER_MODE_MISSING)?;
         let uffd = std::sync::Arc::new(uffd);
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         {
