@@ -6,7 +6,10 @@
 //!   length) and its incremental decoder;
 //! - [`message`]: what frames carry;
 //! - [`call`]: the two ends of a chained call: the host that asks
-//!   ([`call::Requester`]) and the worker that runs it ([`call::Worker`]).
+//!   ([`call::Requester`]) and the worker that runs it ([`call::Worker`]);
+//! - [`envelope`]: what a chained call's payloads carry (the thread, its
+//!   snapshot or a delta against a base, the result and its output) and
+//!   the calls a thread away from home makes to its home.
 //!
 //! A chained call on the wire: the requester sends `Run` (module hash,
 //! snapshot length) and the snapshot in `Data` chunks. A worker without the
@@ -17,6 +20,7 @@
 //! The requester may `Cancel` at any time.
 
 pub mod call;
+pub mod envelope;
 pub mod frame;
 pub mod fuzz;
 pub mod message;

@@ -1,0 +1,331 @@
+//! A worker host (`weft serve`): runs chained threads for other hosts.
+//!
+//! It compiles each module it is sent itself (the call names the module by
+//! content hash; the transport checks the bytes) and keeps it, with a
+//! process of its own in chain mode whose imports are those of a remote
+//! thread (`remote.rs`). It keeps the last snapshots of each module it
+//! ran, so that a later call may send only the pages that changed.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use wasmtime::Engine;
+use weft_snapshot::{Snapshot, wire};
+use weft_transport::call::WorkerEvent;
+use weft_transport::message::ErrorCode;
+use weft_transport::quic::{Admission, HomeLink};
+
+use weft_runtime::away::{self, ChildError, HomeGlobal, NeedsHome, RemoteCall};
+use weft_runtime::process::Cancelled;
+use weft_runtime::state::{StateHost, StateLimits};
+use weft_runtime::{Process, Program, StartConfig, ThreadMode};
+use weft_transport::envelope::{self, CallHeader};
+
+use crate::bases::BaseStore;
+
+/// Compiled modules kept at most; past it (or past the memory budget) the
+/// one used longest ago and not running goes (it is fetched and compiled
+/// again if a call needs it).
+const MODULES_KEPT: usize = 16;
+
+/// What a worker keeps between calls, by default: base snapshots, compiled
+/// modules and their warm memories (`weft serve --worker-memory`).
+pub const DEFAULT_WORKER_MEMORY: u64 = 1 << 30;
+
+/// A failed call: its code and what to say.
+pub type CallFailure = (ErrorCode, String);
+
+pub struct WorkerHost {
+    engine: Engine,
+    slots: usize,
+    running: Arc<AtomicUsize>,
+    modules: Mutex<HashMap<[u8; 32], Arc<WorkerModule>>>,
+    /// Base snapshots of every program this worker serves, by module and
+    /// snapshot id (see `bases.rs`).
+    bases: Mutex<BaseStore>,
+    /// Bytes the caches (bases, modules, warm memories) may hold.
+    memory: u64,
+    /// How long one call may run here.
+    call_limit: Option<std::time::Duration>,
+    limits: wire::Limits,
+    /// This host's state: its own local tier over the global tier of each
+    /// thread's home.
+    state: Arc<StateHost>,
+    uses: AtomicU64,
+}
+
+struct WorkerModule {
+    process: Arc<Process>,
+    /// Its compiled code's size, for the memory budget.
+    code_bytes: u64,
+    /// When a call last used it (a counter, for eviction).
+    last_used: AtomicU64,
+}
+
+impl WorkerModule {
+    /// What keeping it costs: its code and its warm memories.
+    fn footprint(&self) -> u64 {
+        self.code_bytes + self.process.pooled_memory_bytes()
+    }
+}
+
+impl std::fmt::Debug for WorkerHost {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WorkerHost")
+            .field("slots", &self.slots)
+            .field("running", &self.running)
+            .finish_non_exhaustive()
+    }
+}
+
+/// An admitted call's slot, given back when the call ends, however it
+/// ends.
+struct Slot(Arc<AtomicUsize>);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+impl WorkerHost {
+    /// A worker running at most `slots` threads at once and keeping at most
+    /// `memory` bytes of caches between calls.
+    pub fn new(engine: Engine, slots: usize, memory: u64) -> Arc<Self> {
+        Self::with_call_limit(engine, slots, memory, None)
+    }
+
+    /// [`Self::new`], stopping any call that runs longer than `call_limit`
+    /// (its home then runs the thread elsewhere or itself).
+    pub fn with_call_limit(
+        engine: Engine,
+        slots: usize,
+        memory: u64,
+        call_limit: Option<std::time::Duration>,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            call_limit,
+            engine,
+            slots: slots.max(1),
+            running: Arc::default(),
+            modules: Mutex::default(),
+            bases: Mutex::new(BaseStore::new(memory)),
+            memory,
+            limits: wire::Limits::default(),
+            state: Arc::new(StateHost::new(Arc::new(HomeGlobal), StateLimits::default())),
+            uses: AtomicU64::new(0),
+        })
+    }
+
+    pub fn has_module(&self, hash: &[u8; 32]) -> bool {
+        self.lock_modules().contains_key(hash)
+    }
+
+    fn lock_modules(&self) -> std::sync::MutexGuard<'_, HashMap<[u8; 32], Arc<WorkerModule>>> {
+        self.modules.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn lock_bases(&self) -> std::sync::MutexGuard<'_, BaseStore> {
+        self.bases.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Takes a slot for a call that begins, before its snapshot is sent;
+    /// `Busy` when every slot is taken.
+    pub fn admit(&self) -> Result<Admission, CallFailure> {
+        if self.running.fetch_add(1, Ordering::SeqCst) >= self.slots {
+            self.running.fetch_sub(1, Ordering::SeqCst);
+            return Err((
+                ErrorCode::Busy,
+                format!("all {} slots are busy", self.slots),
+            ));
+        }
+        Ok(Box::new(Slot(self.running.clone())))
+    }
+
+    /// Runs one admitted call: the thread's result and the result payload,
+    /// or why not.
+    pub fn run(&self, event: WorkerEvent, home: HomeLink) -> Result<(u32, Vec<u8>), CallFailure> {
+        let WorkerEvent::Run {
+            module: hash,
+            module_bytes,
+            snapshot,
+        } = event
+        else {
+            return Err((ErrorCode::Cancelled, "cancelled by the requester".into()));
+        };
+        let started = std::time::Instant::now();
+        let module = self.module(hash, module_bytes)?;
+        let (header, snapshot) = self.snapshot(hash, &snapshot)?;
+        tracing::debug!(tid = header.tid, "running a remote thread");
+        let call = RemoteCall::new(home, self.call_limit.map(|limit| started + limit));
+        let ran = away::run_remote(
+            &module.process,
+            (header.tid, header.start_arg, header.arena),
+            snapshot,
+            &call,
+        );
+        let output = call.take_output();
+        tracing::debug!(
+            tid = header.tid,
+            us = started.elapsed().as_micros() as u64,
+            "remote thread ran"
+        );
+        drop(module);
+        self.trim();
+        match ran {
+            Ok((value, diff)) => Ok((
+                value,
+                envelope::encode_result(&wire::encode_diff(&diff), &output, call.cpu_ns()),
+            )),
+            Err(ChildError::Exit(code)) => Err((
+                ErrorCode::NeedsHome,
+                format!("the thread called exit({code})"),
+            )),
+            Err(ChildError::Trap(e)) if e.downcast_ref::<Cancelled>().is_some() => {
+                tracing::debug!(tid = header.tid, "remote thread stopped: {e}");
+                let why = match self.call_limit {
+                    Some(limit) if call.past_deadline() => {
+                        format!("the call ran past this worker's limit of {limit:?}")
+                    }
+                    _ => e.to_string(),
+                };
+                Err((ErrorCode::Cancelled, why))
+            }
+            Err(ChildError::Trap(e)) => match e.downcast_ref::<NeedsHome>() {
+                Some(needs) => Err((ErrorCode::NeedsHome, needs.to_string())),
+                None => Err((ErrorCode::Trapped, format!("{e:?}"))),
+            },
+        }
+    }
+
+    /// Keeps the caches within the memory budget: warm memories of idle
+    /// programs go first, then the least recently used bases, then the
+    /// least recently used idle programs.
+    fn trim(&self) {
+        let mut modules = self.lock_modules();
+        let mut bases = self.lock_bases();
+        let kept = |modules: &HashMap<[u8; 32], Arc<WorkerModule>>, bases: &BaseStore| {
+            bases.used() + modules.values().map(|m| m.footprint()).sum::<u64>()
+        };
+        if kept(&modules, &bases) <= self.memory {
+            return;
+        }
+        for module in modules.values().filter(|m| Arc::strong_count(m) == 1) {
+            module.process.drop_pooled_memories();
+        }
+        while kept(&modules, &bases) > self.memory && bases.evict_one() {}
+        while kept(&modules, &bases) > self.memory {
+            let idle = modules
+                .iter()
+                .filter(|(_, m)| Arc::strong_count(m) == 1)
+                .min_by_key(|(_, m)| m.last_used.load(Ordering::Relaxed))
+                .map(|(hash, _)| *hash);
+            let Some(idle) = idle else { break };
+            modules.remove(&idle);
+            bases.forget_module(&idle);
+        }
+        tracing::debug!(
+            bytes = kept(&modules, &bases),
+            modules = modules.len(),
+            bases = bases.len(),
+            "worker caches trimmed"
+        );
+        drop((modules, bases));
+        release_freed_memory();
+    }
+
+    /// The module by hash, compiled here the first time (from the bytes
+    /// the transport checked against the hash).
+    fn module(
+        &self,
+        hash: [u8; 32],
+        bytes: Option<Vec<u8>>,
+    ) -> Result<Arc<WorkerModule>, CallFailure> {
+        let now = self.uses.fetch_add(1, Ordering::Relaxed);
+        if let Some(module) = self.lock_modules().get(&hash) {
+            module.last_used.store(now, Ordering::Relaxed);
+            return Ok(module.clone());
+        }
+        let Some(bytes) = bytes else {
+            return Err((ErrorCode::Protocol, "the module was not sent".into()));
+        };
+        let refused = |stage: &str, e: &dyn std::fmt::Display| {
+            (
+                ErrorCode::Trapped,
+                format!("{stage} the module on this worker: {e:#}"),
+            )
+        };
+        let program = Program::load(&self.engine, &bytes).map_err(|e| refused("loading", &e))?;
+        let config = StartConfig {
+            args: vec!["remote".into()],
+            mode: ThreadMode::Chain,
+            inherit_stdin: false,
+            slots: Some(self.slots),
+            state: Some(self.state.clone()),
+            ..StartConfig::default()
+        };
+        let process = program
+            .start_worker(&config)
+            .map_err(|e| refused("starting", &e))?;
+        let module = Arc::new(WorkerModule {
+            code_bytes: program.code_bytes(),
+            process,
+            last_used: AtomicU64::new(now),
+        });
+        let mut modules = self.lock_modules();
+        if modules.len() >= MODULES_KEPT {
+            let idle = modules
+                .iter()
+                .filter(|(_, m)| Arc::strong_count(m) == 1)
+                .min_by_key(|(_, m)| m.last_used.load(Ordering::Relaxed))
+                .map(|(hash, _)| *hash);
+            if let Some(idle) = idle {
+                modules.remove(&idle);
+                self.lock_bases().forget_module(&idle);
+            }
+        }
+        Ok(modules.entry(hash).or_insert(module).clone())
+    }
+
+    /// The call's snapshot, rebuilt from its base when it is a delta (the
+    /// base named by module and id, so only the snapshot the delta was cut
+    /// from); it becomes a base for later calls.
+    fn snapshot(
+        &self,
+        module: [u8; 32],
+        payload: &[u8],
+    ) -> Result<(CallHeader, Snapshot), CallFailure> {
+        let protocol = |e: &dyn std::fmt::Display| (ErrorCode::Protocol, e.to_string());
+        let (header, bytes) = envelope::decode_call(payload).map_err(|e| protocol(&e))?;
+        let sent = wire::decode_snapshot(bytes, &self.limits).map_err(|e| protocol(&e))?;
+        if sent.module.0 != module {
+            return Err(protocol(&"the snapshot is of another module than the call"));
+        }
+        let mut bases = self.lock_bases();
+        let snapshot = match header.base {
+            None => sent,
+            Some(base_id) => {
+                let Some(base) = bases.find(&module, &base_id) else {
+                    return Err((
+                        ErrorCode::UnknownBase,
+                        format!("no base snapshot {} here", base_id.seq),
+                    ));
+                };
+                envelope::apply_delta(base, &sent).map_err(|e| protocol(&e))?
+            }
+        };
+        bases.insert(module, header.snapshot_id, snapshot.clone());
+        Ok((header, snapshot))
+    }
+}
+
+/// Gives the allocator's free pages back to the OS: a base is thousands of
+/// page-sized blocks, whose holes the allocator would otherwise keep.
+fn release_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only walks the allocator's own free lists.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}

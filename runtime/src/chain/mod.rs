@@ -1,0 +1,79 @@
+//! Chain mode: every new thread is a chained call, a fresh instance on a
+//! memory of its own restored from a snapshot of its parent.
+//!
+//! At `pthread_create` (the parent is inside `thread-spawn`):
+//! 1. snapshot the parent's memory and globals (under the parent memory's
+//!    merge lock, so no merge lands halfway);
+//! 2. adjust what the child will see, in the snapshot itself so the same
+//!    bytes are the diff's baseline: the thread-list lock the parent holds is
+//!    released, and the thread's start routine becomes libweft's trampoline,
+//!    with the real routine and argument in `weft_chain_entry`;
+//! 3. run the child on a pool thread: restore, `wasi_thread_start`, and the
+//!    trampoline hands back the routine's result (`finish`);
+//! 4. merge the child's diff into the parent's memory with the registered
+//!    merge regions, reporting conflicts (address and variable name);
+//! 5. finish the thread on the parent's memory: a helper instance runs
+//!    libc's real exit path (`wasi_thread_start` with a start routine that
+//!    returns the result), which wakes the joiner and updates libc's thread
+//!    list exactly as in local mode.
+//!
+//! Where the child runs is `run_child`: the seam a remote host plugs into.
+//!
+//! Heap: each chained thread allocates from an arena of chunks that Weft
+//! hands out from the arena zone (`zone.rs`), address space of the main
+//! memory that no allocator uses. A chunk must read the same (zero) in
+//! every copy of memory its writes travel through: the thread's memory and
+//! snapshot, its parent's, and so on up to the main memory. Fresh zone
+//! space is zero everywhere; a reused chunk is zeroed along that path when
+//! it is handed out (`zero_along`).
+//!
+//! Files, bottom to top: `support` (what chain mode keeps for a program:
+//! libweft's addresses, the memory pool, the zone, the home's sync table
+//! and published image; conflict reports), `arena` (heap chunks),
+//! `sync_point` (release/acquire, home atomics, loads), `stall` (the stall
+//! watch), `child` (a chained thread's run, at home or for a peer),
+//! `spawn` (a new thread: the snapshot and where it runs).
+
+mod arena;
+mod child;
+mod spawn;
+mod stall;
+mod support;
+mod sync_point;
+
+pub(crate) use arena::{adopt_remote_chunk, arena_of, grow_arena, release_arena_chunk};
+pub use child::{ChildError, run_remote};
+pub(crate) use support::{ChainSupport, sync_table};
+pub(crate) use sync_point::{atomic_at_home, load_point, sync_point};
+
+use std::sync::Arc;
+
+use wasmtime::Caller;
+
+use crate::process::{Chaining, Process, ThreadMemory, ThreadState};
+use crate::start::ThreadError;
+
+impl Chaining for ChainSupport {
+    fn spawn(
+        &self,
+        process: &Arc<Process>,
+        caller: &mut Caller<'_, ThreadState>,
+        memory: Arc<ThreadMemory>,
+        tid: u32,
+        start_arg: u32,
+    ) -> Result<(), ThreadError> {
+        spawn::spawn(self, process, caller, memory, tid, start_arg)
+    }
+
+    fn pooled_bytes(&self) -> u64 {
+        ChainSupport::pooled_bytes(self)
+    }
+
+    fn drop_pooled(&self) {
+        ChainSupport::drop_pooled(self)
+    }
+
+    fn program_ended(&self) {
+        self.sync.close();
+    }
+}

@@ -1,0 +1,74 @@
+//! The wasmtime engines Weft runs guests on: a program's own host, and a
+//! worker host whose threads can be stopped at an epoch tick.
+
+use wasmtime::{Config, Engine};
+
+/// Creates the engine every module and thread of a program's own host
+/// uses.
+pub fn engine() -> wasmtime::Result<Engine> {
+    new_engine(false)
+}
+
+/// Creates the engine of a worker host (`weft serve`): its threads can be
+/// stopped when their call is cancelled. Epoch checks in guest code cost
+/// about a fifth of a tight loop's speed (measured with `weft bench
+/// threads`' kernel), so a program's own host goes without them.
+pub fn worker_engine() -> wasmtime::Result<Engine> {
+    new_engine(true)
+}
+
+fn new_engine(interruptible: bool) -> wasmtime::Result<Engine> {
+    let mut config = Config::new();
+    config.wasm_threads(true);
+    config.shared_memory(true);
+    config.cranelift_opt_level(wasmtime::OptLevel::Speed);
+    // Guest code checks the engine's epoch at loop heads and calls, so a
+    // thread whose call was cancelled (its home is gone) stops within a
+    // tick of the ticker below instead of running forever.
+    config.epoch_interruption(interruptible);
+    // Compiled code is cached on disk by content (wasmtime's own cache, in
+    // the user's cache folder): a large component such as a Python guest
+    // compiles once, not at every invocation. Only this host's own
+    // compilations are ever read back. Without a usable cache folder, or
+    // with WEFT_COMPILE_CACHE=off, every load compiles.
+    if std::env::var_os("WEFT_COMPILE_CACHE").is_none_or(|v| v != "off") {
+        match wasmtime::Cache::from_file(None) {
+            Ok(cache) => {
+                config.cache(Some(cache));
+            }
+            Err(e) => tracing::debug!("no compilation cache: {e:#}"),
+        }
+    }
+    let engine = Engine::new(&config)?;
+    if interruptible {
+        start_epoch_ticker(&engine);
+    }
+    Ok(engine)
+}
+
+/// How often the engine's epoch advances: a cancelled thread stops within
+/// about this long (each store's callback then decides, see
+/// `process::ThreadState::on_epoch`).
+pub const EPOCH_TICK: std::time::Duration = std::time::Duration::from_millis(10);
+
+/// Advances `engine`'s epoch every [`EPOCH_TICK`] while the engine lives.
+fn start_epoch_ticker(engine: &Engine) {
+    let weak = engine.weak();
+    let started = std::thread::Builder::new()
+        .name("weft-epoch".into())
+        .spawn(move || {
+            while let Some(engine) = weak.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                std::thread::sleep(EPOCH_TICK);
+            }
+        });
+    if let Err(e) = started {
+        // Without it no deadline is ever reached: nothing is interrupted,
+        // and nothing else changes.
+        tracing::warn!("no epoch ticker thread: {e}");
+    }
+}
+
+/// For stores that are never interrupted: a deadline no ticker reaches.
+pub const NEVER: u64 = u64::MAX / 2;

@@ -1,0 +1,982 @@
+//! A running guest program: its module, its one shared memory, its WASI
+//! state and its threads, and how the program ends.
+//!
+//! Every thread (the main one included) has a `Store` of its own holding a
+//! [`ThreadState`] and an instance of the module. In local mode all of them
+//! share the process's `SharedMemory` (instances come from one
+//! `InstancePre`); in chain mode a chained thread has a memory of its own,
+//! restored from a snapshot of its parent (see `chain/`).
+
+use std::cell::UnsafeCell;
+use std::io::Write as _;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
+
+use wasmtime::{
+    Caller, Engine, Extern, Instance, InstancePre, Linker, Module, SharedMemory, Store,
+};
+use weft_snapshot::{MergeOp, MergeRegion, Snapshot, WriteLog};
+
+use crate::home::RemoteCall;
+use crate::incremental::MemoryImage;
+
+use crate::calls::CallTable;
+use crate::pool::{Job, WorkerPool};
+use crate::shared_wasi::SharedWasi;
+use crate::slots::Slots;
+use crate::start::ConflictPolicy;
+use crate::start::StartConfig;
+use crate::start::{ThreadError, ThreadMode};
+use crate::state::StateHost;
+
+pub use crate::outcome::{
+    MAIN_TID, MAX_TID, Outcome, ProgramEnded, TIMEOUT_EXIT_CODE, TRAP_EXIT_CODE, WAIT_SLICE,
+};
+
+/// Per-store state: which process and thread a store belongs to, and the
+/// linear memory that thread runs on.
+#[derive(Debug)]
+pub struct ThreadState {
+    pub process: Arc<Process>,
+    pub tid: u32,
+    pub memory: Option<Arc<ThreadMemory>>,
+    /// A chained thread's heap arena (the address of its first chunk), 0
+    /// for other threads.
+    pub arena: u32,
+    /// A chained thread holds one of the process's worker slots while it
+    /// runs (not while it waits for another thread).
+    pub holds_slot: bool,
+    /// A thread running away from home: the call it belongs to (its way
+    /// home, its output; `remote.rs`).
+    pub(crate) remote: Option<Arc<RemoteCall>>,
+    /// Memory and table caps (`--max-memory`).
+    limits: wasmtime::StoreLimits,
+    /// The OS thread's CPU time when this guest thread began running on it
+    /// (pooled OS threads run many guest threads one after another).
+    pub(crate) cpu_base: u64,
+}
+
+/// A thread stopped because the call it runs for was cancelled (its home
+/// is gone, or asked).
+#[derive(Debug, thiserror::Error)]
+#[error("the call this thread runs for was cancelled")]
+pub struct Cancelled;
+
+impl ThreadState {
+    /// At each epoch tick: stop a thread whose call was cancelled, let the
+    /// others run on.
+    fn on_epoch(&self) -> wasmtime::Result<wasmtime::UpdateDeadline> {
+        if self.home().is_cancelled() {
+            Err(wasmtime::Error::new(Cancelled))
+        } else {
+            Ok(wasmtime::UpdateDeadline::Continue(1))
+        }
+    }
+
+    /// The home of this thread's program, as this thread reaches it.
+    pub(crate) fn home(&self) -> &dyn Home {
+        home_of(&self.process, self.remote.as_deref())
+    }
+}
+
+/// What only a program's home host has, as one of its threads reaches it:
+/// ids and the count of live threads, and what a failed thread ends. The
+/// process is the home of its own threads; a thread running on a worker
+/// reaches its home through its call's link (`remote.rs` implements this
+/// for `RemoteCall`). The runtime calls it and never asks which it is.
+pub(crate) trait Home: Send + Sync {
+    /// An id for a new thread, counted live at home and on `process`.
+    fn new_thread(&self, process: &Process) -> Result<u32, ThreadError>;
+    /// A thread counted by `new_thread` could not start.
+    fn not_started(&self, process: &Process, tid: u32);
+    /// Thread `tid` called `exit(code)` (`Ok`) or trapped (`Err`).
+    fn thread_failed(&self, process: &Process, tid: u32, end: Result<i32, wasmtime::Error>);
+    /// Whether the thread's work was called off (it stops at its next
+    /// epoch check).
+    fn is_cancelled(&self) -> bool;
+}
+
+/// The home of a thread of `process`: the process itself, or the link of
+/// the call the thread runs for.
+fn home_of<'a>(process: &'a Process, remote: Option<&'a RemoteCall>) -> &'a dyn Home {
+    match remote {
+        Some(call) => call,
+        None => process,
+    }
+}
+
+impl Home for Process {
+    fn new_thread(&self, _: &Process) -> Result<u32, ThreadError> {
+        let max = self.config.max_threads;
+        self.live_threads
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                (n < max).then_some(n + 1)
+            })
+            .map_err(|_| ThreadError::Again)?;
+        Ok(self.next_tid.fetch_add(1, Ordering::Relaxed) % MAX_TID + 1)
+    }
+
+    fn not_started(&self, _: &Process, _: u32) {
+        self.thread_ended();
+    }
+
+    fn thread_failed(&self, _: &Process, tid: u32, end: Result<i32, wasmtime::Error>) {
+        self.end(match end {
+            Ok(code) => Outcome::Exit(code),
+            Err(error) => Outcome::trap(tid, error),
+        });
+    }
+
+    fn is_cancelled(&self) -> bool {
+        self.is_ending()
+    }
+}
+
+/// Chain mode as a process holds it: how a new thread starts as a chained
+/// call from a snapshot of its creator (`chain/` implements it). It is
+/// built before the process, which only keeps it.
+pub(crate) trait Chaining: std::any::Any + Send + Sync + std::fmt::Debug {
+    /// Starts thread `tid` (`wasi_thread_start(tid, start_arg)`) for the
+    /// thread calling from `caller`, whose memory is `memory`.
+    fn spawn(
+        &self,
+        process: &Arc<Process>,
+        caller: &mut Caller<'_, ThreadState>,
+        memory: Arc<ThreadMemory>,
+        tid: u32,
+        start_arg: u32,
+    ) -> Result<(), ThreadError>;
+    /// Bytes of the warm memories kept for reuse.
+    fn pooled_bytes(&self) -> u64;
+    /// Lets the warm memories go.
+    fn drop_pooled(&self);
+    /// The program has ended: waits at home end at once.
+    fn program_ended(&self);
+}
+
+/// A shared linear memory some threads run on, with the log of merges
+/// into it; its lock orders snapshots of the memory against merges.
+#[derive(Debug)]
+pub struct ThreadMemory {
+    pub memory: SharedMemory,
+    pub(crate) merges: Mutex<Merges>,
+    /// Where a chained thread's memory came from; `None` for the main one.
+    pub(crate) origin: Option<Origin>,
+    /// Chain mode: the running image snapshots of this memory are cut from.
+    pub(crate) image: Mutex<Option<MemoryImage>>,
+    /// A chained thread's memory: the tracker of its writes, when the
+    /// kernel tracks them (its sync points compare only written pages).
+    pub(crate) writes: OnceLock<Arc<crate::touched::WriteTracker>>,
+    /// A chained thread's memory restored lazily: what fills its untouched
+    /// pages, kept while anything may still touch the memory (a merge of
+    /// a thread it started may come after its own thread ended).
+    pub(crate) lazy_fill: OnceLock<Arc<crate::touched::LazyFill>>,
+    /// Instances on this memory whose threads ended, for the next thread
+    /// (instantiating costs more than a thread's start).
+    idle_instances: Mutex<Vec<(Store<ThreadState>, Instance)>>,
+}
+
+/// Idle instances kept per memory.
+const IDLE_INSTANCES: usize = 8;
+
+/// What merges into a memory have written, and whether it still takes
+/// merges (a chained thread's memory closes once its own diff is taken).
+#[derive(Debug, Default)]
+pub(crate) struct Merges {
+    pub(crate) log: WriteLog,
+    pub(crate) closed: bool,
+}
+
+/// The memory a chained thread's memory was copied from, and the snapshot
+/// it was restored from (the baseline of its diff).
+#[derive(Debug)]
+pub(crate) struct Origin {
+    pub(crate) parent: Arc<ThreadMemory>,
+    pub(crate) snapshot: Arc<Mutex<Snapshot>>,
+    /// The parent's merge sequence number up to which the snapshot holds
+    /// the parent's changes (at the spawn, then at each sync point).
+    pub(crate) since: Arc<std::sync::atomic::AtomicU32>,
+    /// The published image's sequence number when this thread last
+    /// acquired (`u64::MAX` before its first acquire): while they are
+    /// equal, an acquire would bring nothing.
+    pub(crate) published_seen: std::sync::atomic::AtomicU64,
+    /// When the thread last synchronised (or started).
+    pub(crate) last_sync: Mutex<std::time::Instant>,
+    /// Whether it was warned of running long without synchronising.
+    pub(crate) stall_warned: std::sync::atomic::AtomicBool,
+}
+
+impl ThreadMemory {
+    pub fn new(memory: SharedMemory) -> Arc<Self> {
+        Self::with_origin(memory, None)
+    }
+
+    pub(crate) fn with_origin(memory: SharedMemory, origin: Option<Origin>) -> Arc<Self> {
+        Arc::new(Self {
+            memory,
+            merges: Mutex::new(Merges::default()),
+            origin,
+            image: Mutex::new(None),
+            writes: OnceLock::new(),
+            lazy_fill: OnceLock::new(),
+            idle_instances: Mutex::new(Vec::new()),
+        })
+    }
+}
+
+/// Settings of one process.
+#[derive(Debug, Clone)]
+pub struct ProcessConfig {
+    pub mode: ThreadMode,
+    /// Threads (besides the main one) that may be live at once.
+    pub max_threads: u32,
+    pub on_conflict: ConflictPolicy,
+    /// Chain mode: chained threads that run at once.
+    pub slots: usize,
+}
+
+/// The module as linked for this process.
+pub(crate) struct Linking {
+    pub(crate) module: Module,
+    /// The linker without the memory import, for instances on other memories.
+    pub(crate) linker: Linker<ThreadState>,
+    /// Instances on the process's own memory.
+    pub(crate) pre: InstancePre<ThreadState>,
+    /// Module and name of the memory import.
+    pub(crate) memory_import: Option<(String, String)>,
+}
+
+/// How one thread's wasm call ended.
+#[derive(Debug)]
+pub enum ThreadEnd {
+    /// Returned normally, or ended itself through `pthread_exit`.
+    Finished,
+    /// A chained thread finished with this result (`weft:threads` `finish`).
+    Result(u32),
+    /// Called `proc_exit(code)`: the whole program ends with `code`.
+    Exit(i32),
+    /// Trapped (or failed to start): the whole program ends with code 134.
+    Trap(wasmtime::Error),
+}
+
+impl ThreadEnd {
+    pub fn classify(result: wasmtime::Result<()>) -> Self {
+        match result {
+            Ok(()) => Self::Finished,
+            Err(e) => {
+                if let Some(exit) = e.downcast_ref::<wasmtime_wasi::I32Exit>() {
+                    Self::Exit(exit.0)
+                } else if e.downcast_ref::<ThreadExited>().is_some() {
+                    Self::Finished
+                } else if let Some(ChainFinished(value)) = e.downcast_ref::<ChainFinished>() {
+                    Self::Result(*value)
+                } else {
+                    Self::Trap(e)
+                }
+            }
+        }
+    }
+}
+
+/// The error a thread's instance unwinds with when the thread ends itself
+/// (`pthread_exit`); it is a normal end, not a trap.
+#[derive(Debug, thiserror::Error)]
+#[error("thread exited")]
+pub struct ThreadExited;
+
+/// The error a chained thread's instance unwinds with when its start routine
+/// has produced its result.
+#[derive(Debug, thiserror::Error)]
+#[error("chained thread finished with {0:#x}")]
+pub struct ChainFinished(pub u32);
+
+pub struct Process {
+    engine: Engine,
+    /// Set once by `Program::start`, before any thread runs.
+    linking: OnceLock<Linking>,
+    memory: Option<Arc<ThreadMemory>>,
+    /// Chain mode's thread start and state; `None` in local mode.
+    chain: Option<Box<dyn Chaining>>,
+    wasi: SharedWasi,
+    config: ProcessConfig,
+    next_tid: AtomicU32,
+    live_threads: AtomicU32,
+    main_finished: AtomicBool,
+    /// Signalled when the last spawned thread ends after `main` exited
+    /// through `pthread_exit`.
+    idle: (Mutex<()>, Condvar),
+    pool: WorkerPool,
+    slots: Slots,
+    /// This process's number within the host (lock owners are per thread
+    /// of a process).
+    serial: u64,
+    state: Arc<StateHost>,
+    /// What the process was started with: its function input and output,
+    /// the functions it may call, and the settings its calls inherit.
+    start: StartConfig,
+    calls: Arc<CallTable>,
+    /// Merge regions the guest registered, sorted by address.
+    merge_regions: Mutex<Vec<MergeRegion>>,
+    /// Runs threads of programs whose home is another host (`weft serve`).
+    worker: AtomicBool,
+    /// CPU time this program's threads used on other hosts, nanoseconds.
+    cpu_elsewhere: AtomicU64,
+    /// The CPU clocks of the threads running here.
+    clocks: crate::cpu_clock::ThreadClocks,
+    /// Set once the program has ended: its threads stop at their next
+    /// wait, host call or epoch check.
+    ending: AtomicBool,
+    /// How it ended, until `run_main` returns it.
+    outcome: Mutex<Option<Outcome>>,
+    /// Threads blocked in an atomic wait (`waits.rs`), woken at the end.
+    waiters: Mutex<Waiters>,
+}
+
+/// The program's threads blocked in atomic waits: the memory and address
+/// each waits on, by a number of its own.
+#[derive(Default)]
+struct Waiters {
+    next: u64,
+    blocked: std::collections::HashMap<u64, (SharedMemory, u64)>,
+}
+
+/// A thread counted among the blocked ones while this lives.
+pub(crate) struct BlockedWait<'a> {
+    process: &'a Process,
+    id: u64,
+}
+
+impl Drop for BlockedWait<'_> {
+    fn drop(&mut self) {
+        self.process
+            .waiters
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .blocked
+            .remove(&self.id);
+    }
+}
+
+/// Why a merge region was refused; the discriminants are those of the WIT
+/// `region-error` enum.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[repr(u8)]
+pub enum RegionError {
+    #[error("empty region")]
+    Empty = 0,
+    #[error("region overlaps one registered before")]
+    Overlaps = 1,
+    #[error("region lies outside the memory")]
+    OutOfBounds = 2,
+    #[error("typed region is not whole, aligned elements")]
+    Misaligned = 3,
+}
+
+impl RegionError {
+    /// The error with WIT discriminant `code`.
+    pub fn from_code(code: u8) -> Option<Self> {
+        [
+            Self::Empty,
+            Self::Overlaps,
+            Self::OutOfBounds,
+            Self::Misaligned,
+        ]
+        .into_iter()
+        .find(|e| *e as u8 == code)
+    }
+}
+
+impl std::fmt::Debug for Process {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Process")
+            .field("config", &self.config)
+            .field("live_threads", &self.live_threads)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Process {
+    pub(crate) fn new(
+        engine: Engine,
+        memory: Option<SharedMemory>,
+        wasi: SharedWasi,
+        config: ProcessConfig,
+        state: Arc<StateHost>,
+        start: StartConfig,
+        chain: Option<Box<dyn Chaining>>,
+    ) -> Arc<Self> {
+        static SERIAL: AtomicU64 = AtomicU64::new(0);
+        Arc::new(Self {
+            calls: Arc::default(),
+            start,
+            serial: SERIAL.fetch_add(1, Ordering::Relaxed),
+            state,
+            engine,
+            linking: OnceLock::new(),
+            memory: memory.map(ThreadMemory::new),
+            chain,
+            wasi,
+            next_tid: AtomicU32::new(0),
+            live_threads: AtomicU32::new(0),
+            main_finished: AtomicBool::new(false),
+            idle: (Mutex::new(()), Condvar::new()),
+            pool: WorkerPool::default(),
+            slots: Slots::new(config.slots),
+            config,
+            merge_regions: Mutex::new(Vec::new()),
+            worker: AtomicBool::new(false),
+            cpu_elsewhere: AtomicU64::new(0),
+            clocks: Default::default(),
+            ending: AtomicBool::new(false),
+            outcome: Mutex::new(None),
+            waiters: Mutex::default(),
+        })
+    }
+
+    /// Counts the calling thread as blocked at `addr` of `memory` until
+    /// the guard drops; the program's end wakes it there.
+    pub(crate) fn blocked_wait(&self, memory: &SharedMemory, addr: u64) -> BlockedWait<'_> {
+        let mut waiters = self.waiters.lock().unwrap_or_else(|e| e.into_inner());
+        let id = waiters.next;
+        waiters.next += 1;
+        waiters.blocked.insert(id, (memory.clone(), addr));
+        BlockedWait { process: self, id }
+    }
+
+    /// Ends the program with `outcome`, unless it has ended already (the
+    /// first end wins, so a program has one outcome and one message): the
+    /// outcome is reported on stderr, the configured hook runs, and every
+    /// thread of the program stops at its next wait (waits check for the
+    /// end at least every [`WAIT_SLICE`]), host call or epoch check. It
+    /// returns; the caller's thread unwinds on its own.
+    pub fn end(&self, outcome: Outcome) {
+        if self.ending.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let _ = std::io::stdout().flush();
+        {
+            // Printing may fail (stderr closed): never panic here.
+            let mut err = std::io::stderr().lock();
+            outcome.report(&mut err);
+            let _ = err.flush();
+        }
+        if let Some(hook) = &self.start.on_end {
+            (hook.0)(&outcome);
+        }
+        tracing::debug!(?outcome, "program ended");
+        *self.outcome.lock().unwrap_or_else(|e| e.into_inner()) = Some(outcome);
+        self.slots.close();
+        if let Some(chain) = &self.chain {
+            chain.program_ended();
+        }
+        let blocked: Vec<_> = self
+            .waiters
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .blocked
+            .values()
+            .cloned()
+            .collect();
+        for (memory, addr) in blocked {
+            // In bounds and aligned: the thread waits there.
+            let _ = memory.atomic_notify(addr, u32::MAX);
+        }
+        let (lock, cvar) = &self.idle;
+        let _guard = lock.lock().unwrap_or_else(|e| e.into_inner());
+        cvar.notify_all();
+    }
+
+    /// Whether the program has ended (its threads are being stopped).
+    pub fn is_ending(&self) -> bool {
+        self.ending.load(Ordering::Relaxed)
+    }
+
+    /// Ends the program with [`Outcome::TimeLimit`] once `limit` has
+    /// passed, whatever its threads are doing, unless it ended before.
+    pub fn limit_time(self: &Arc<Self>, limit: std::time::Duration) -> std::io::Result<()> {
+        let process = Arc::downgrade(self);
+        std::thread::Builder::new()
+            .name("weft-time-limit".into())
+            .spawn(move || {
+                let started = std::time::Instant::now();
+                // Wake now and then to let an ended program go.
+                while started.elapsed() < limit {
+                    let Some(alive) = process.upgrade() else {
+                        return;
+                    };
+                    if alive.is_ending() {
+                        return;
+                    }
+                    drop(alive);
+                    std::thread::sleep((limit - started.elapsed()).min(WAIT_SLICE * 10));
+                }
+                if let Some(process) = process.upgrade() {
+                    process.end(Outcome::TimeLimit(limit));
+                }
+            })
+            .map(drop)
+    }
+
+    /// Counts CPU time a thread of this program used on another host.
+    pub(crate) fn add_cpu_elsewhere(&self, nanos: u64) {
+        self.cpu_elsewhere.fetch_add(nanos, Ordering::Relaxed);
+    }
+
+    /// The CPU clocks of the threads running here.
+    pub(crate) fn clocks(&self) -> &crate::cpu_clock::ThreadClocks {
+        &self.clocks
+    }
+
+    pub(crate) fn cpu_elsewhere(&self) -> u64 {
+        self.cpu_elsewhere.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn mark_worker(&self) {
+        self.worker.store(true, Ordering::Relaxed);
+    }
+
+    pub(crate) fn is_worker(&self) -> bool {
+        self.worker.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn start_config(&self) -> &StartConfig {
+        &self.start
+    }
+
+    pub(crate) fn calls(&self) -> &Arc<CallTable> {
+        &self.calls
+    }
+
+    pub(crate) fn serial(&self) -> u64 {
+        self.serial
+    }
+
+    /// The host's shared state (`weft:state`).
+    pub fn state(&self) -> &StateHost {
+        &self.state
+    }
+
+    pub fn mode(&self) -> ThreadMode {
+        self.config.mode
+    }
+
+    /// The main thread's memory, with its merge log.
+    pub(crate) fn main_memory(&self) -> Option<&Arc<ThreadMemory>> {
+        self.memory.as_ref()
+    }
+
+    /// The process's own memory (the main thread's).
+    pub fn shared_memory(&self) -> Option<&SharedMemory> {
+        self.memory.as_ref().map(|m| &m.memory)
+    }
+
+    pub(crate) fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    pub(crate) fn config(&self) -> &ProcessConfig {
+        &self.config
+    }
+
+    /// Starts chained thread `job` on a pool thread when it gets a slot
+    /// (now, or when a slot frees up).
+    pub(crate) fn start_with_slot(&self, job: Job) -> std::io::Result<()> {
+        match self.slots.start(job) {
+            Some(job) => self.pool.execute(job),
+            None => Ok(()),
+        }
+    }
+
+    /// Takes a slot if one is free (the caller then runs a thread with it).
+    pub(crate) fn try_take_slot(&self) -> bool {
+        self.slots.try_take()
+    }
+
+    /// Runs `job` on a pool thread, holding no slot.
+    pub(crate) fn execute(&self, job: Job) -> std::io::Result<()> {
+        self.pool.execute(job)
+    }
+
+    /// The calling thread gives its slot up (it ended, or waits for
+    /// another thread); a queued thread may start with it.
+    pub(crate) fn release_slot(&self) {
+        if let Some(job) = self.slots.release()
+            && let Err(e) = self.pool.execute(job)
+        {
+            self.end(Outcome::Refused {
+                code: TRAP_EXIT_CODE,
+                message: format!("no OS thread for a queued chained thread: {e}"),
+            });
+        }
+    }
+
+    /// Blocks until the calling thread holds a slot again.
+    pub(crate) fn acquire_slot(&self) {
+        self.slots.acquire();
+    }
+
+    /// Bytes of the warm memories chain mode keeps for reuse.
+    pub fn pooled_memory_bytes(&self) -> u64 {
+        self.chain.as_ref().map_or(0, |chain| chain.pooled_bytes())
+    }
+
+    /// Lets chain mode's warm memories go (a worker over its budget).
+    pub fn drop_pooled_memories(&self) {
+        if let Some(chain) = &self.chain {
+            chain.drop_pooled();
+        }
+    }
+
+    /// Chain mode's part of the process (`None` in local mode).
+    pub(crate) fn chaining(&self) -> Option<&dyn Chaining> {
+        self.chain.as_deref()
+    }
+
+    /// Registers a merge region (see `wit/threads.wit`).
+    pub fn register_merge_region(&self, region: MergeRegion) -> Result<(), RegionError> {
+        if region.len == 0 {
+            return Err(RegionError::Empty);
+        }
+        let memory_len = self.shared_memory().map_or(0, |m| m.data().len() as u64);
+        if region.end() > memory_len {
+            return Err(RegionError::OutOfBounds);
+        }
+        if !matches!(region.op, MergeOp::Bytewise | MergeOp::Ignore) {
+            let size = region.ty.size();
+            if !region.addr.is_multiple_of(size) || !region.len.is_multiple_of(size) {
+                return Err(RegionError::Misaligned);
+            }
+        }
+        let mut regions = self.merge_regions.lock().unwrap_or_else(|e| e.into_inner());
+        let at = regions.partition_point(|r| r.addr < region.addr);
+        let overlaps_previous = at > 0 && regions[at - 1].end() > region.addr as u64;
+        let overlaps_next = regions
+            .get(at)
+            .is_some_and(|r| (r.addr as u64) < region.end());
+        if overlaps_previous || overlaps_next {
+            return Err(RegionError::Overlaps);
+        }
+        regions.insert(at, region);
+        Ok(())
+    }
+
+    /// The merge regions registered so far, sorted by address.
+    pub fn merge_regions(&self) -> Vec<MergeRegion> {
+        self.merge_regions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    pub(crate) fn wasi(&self) -> &SharedWasi {
+        &self.wasi
+    }
+
+    pub(crate) fn set_linking(&self, linking: Linking) {
+        assert!(self.linking.set(linking).is_ok(), "linking set twice");
+    }
+
+    /// Instantiates the module for a thread running on `memory`.
+    pub(crate) fn instantiate(
+        &self,
+        store: &mut Store<ThreadState>,
+        memory: Option<&Arc<ThreadMemory>>,
+    ) -> wasmtime::Result<Instance> {
+        let Some(linking) = self.linking.get() else {
+            wasmtime::bail!("process has no linked module");
+        };
+        let own = match (memory, &self.memory) {
+            (Some(m), Some(main)) => Arc::ptr_eq(m, main),
+            (None, _) => true,
+            (Some(_), None) => false,
+        };
+        if own {
+            return linking.pre.instantiate(store);
+        }
+        let (Some(memory), Some((module, name))) = (memory, &linking.memory_import) else {
+            wasmtime::bail!("module imports no memory to run a thread on");
+        };
+        let mut linker = linking.linker.clone();
+        linker.define(&*store, module, name, memory.memory.clone())?;
+        linker.instantiate(store, &linking.module)
+    }
+
+    /// Every function this process's linker defines, with its core type:
+    /// what a guest may import (for the test that WIT and the ABI agree).
+    pub fn import_types(self: &Arc<Self>) -> Vec<(String, String, wasmtime::FuncType)> {
+        let Some(linking) = self.linking.get() else {
+            return Vec::new();
+        };
+        let mut store = self.new_store(MAIN_TID, None);
+        let defined: Vec<_> = linking
+            .linker
+            .iter(&mut store)
+            .filter_map(|(module, name, item)| {
+                Some((module.to_string(), name.to_string(), item.into_func()?))
+            })
+            .collect();
+        defined
+            .into_iter()
+            .map(|(module, name, func)| (module, name, func.ty(&store)))
+            .collect()
+    }
+
+    pub(crate) fn new_store(
+        self: &Arc<Self>,
+        tid: u32,
+        memory: Option<Arc<ThreadMemory>>,
+    ) -> Store<ThreadState> {
+        let mut store = Store::new(
+            &self.engine,
+            ThreadState {
+                process: self.clone(),
+                tid,
+                memory,
+                arena: 0,
+                holds_slot: false,
+                remote: None,
+                limits: store_limits(self.start.max_memory),
+                // Set where a guest thread starts running on an OS thread.
+                cpu_base: 0,
+            },
+        );
+        store.limiter(|state| &mut state.limits);
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(|store| store.data().on_epoch());
+        store
+    }
+
+    /// Runs the program's `_start` on the calling thread and returns how the
+    /// whole program ended: main's own end, or the first end another
+    /// thread brought (a trap, `exit`, a conflict). Threads still running
+    /// then stop at their next wait or epoch check; the OS process is the
+    /// caller's.
+    pub fn run_main(self: &Arc<Self>) -> Outcome {
+        let mut store = self.new_store(MAIN_TID, self.memory.clone());
+        let _clock = self.clocks.enter(MAIN_TID, 0);
+        if let Some(limit) = self.start.time_limit
+            && let Err(e) = self.limit_time(limit)
+        {
+            self.end(Outcome::Refused {
+                code: 1,
+                message: format!("starting the time limit's thread: {e}"),
+            });
+        }
+        let result = (|| {
+            let instance = self.instantiate(&mut store, None)?;
+            let start = instance.get_typed_func::<(), ()>(&mut store, "_start")?;
+            start.call(&mut store, ())
+        })();
+        let ended_itself = matches!(&result, Err(e) if e.downcast_ref::<ThreadExited>().is_some());
+        match ThreadEnd::classify(result) {
+            ThreadEnd::Finished if ended_itself => {
+                // `pthread_exit` in main: the program lives on until its last
+                // thread ends (libc then calls `exit(0)` itself).
+                self.main_finished.store(true, Ordering::SeqCst);
+                let (lock, cvar) = &self.idle;
+                let mut guard = lock.lock().unwrap_or_else(|e| e.into_inner());
+                while self.live_threads.load(Ordering::SeqCst) > 0 && !self.is_ending() {
+                    guard = cvar.wait(guard).unwrap_or_else(|e| e.into_inner());
+                }
+                drop(guard);
+                self.end(Outcome::Exit(0));
+            }
+            ThreadEnd::Finished | ThreadEnd::Result(_) => self.end(Outcome::Exit(0)),
+            ThreadEnd::Exit(code) => self.end(Outcome::Exit(code)),
+            ThreadEnd::Trap(error) => self.end(Outcome::trap(MAIN_TID, error)),
+        }
+        self.outcome
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+            .unwrap_or(Outcome::Exit(0))
+    }
+
+    /// Starts a new thread running `wasi_thread_start(tid, start_arg)` for
+    /// the thread calling from `caller`, and returns its id. In chain mode
+    /// the new thread is a chained call restored from a snapshot of the
+    /// caller.
+    pub fn spawn(
+        self: &Arc<Self>,
+        caller: &mut Caller<'_, ThreadState>,
+        start_arg: i32,
+    ) -> Result<u32, ThreadError> {
+        let Some(memory) = caller.data().memory.clone() else {
+            return Err(ThreadError::NotSupported);
+        };
+        let tid = caller.data().home().new_thread(self)?;
+        let started = match &self.chain {
+            None => {
+                let process = self.clone();
+                let job = Box::new(move || process.run_thread(tid, start_arg, memory, None));
+                self.pool.execute(job).map_err(|e| {
+                    tracing::warn!("cannot start an OS thread for thread {tid}: {e}");
+                    ThreadError::Again
+                })
+            }
+            Some(chain) => chain.spawn(self, caller, memory, tid, start_arg as u32),
+        };
+        if let Err(e) = started {
+            caller.data().home().not_started(self, tid);
+            return Err(e);
+        }
+        tracing::debug!(tid, "spawned");
+        Ok(tid)
+    }
+
+    /// Threads of the program that may be running now: the live ones
+    /// besides main, and main.
+    pub(crate) fn running_threads(&self) -> u32 {
+        self.live_threads.load(Ordering::SeqCst) + 1
+    }
+
+    /// Counts a new live thread (within `max_threads`) and gives its id.
+    pub(crate) fn new_thread(&self) -> Result<u32, ThreadError> {
+        Home::new_thread(self, self)
+    }
+
+    /// Counts a live thread whose id its home gave.
+    pub(crate) fn count_thread(&self) {
+        self.live_threads.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Runs `wasi_thread_start(tid, start_arg)` in a new instance over
+    /// `memory`, then ends the thread (or the program) as its call ended.
+    /// Runs thread `tid` (wasi-libc's start and exit path) on `memory`. A
+    /// thread of a call away from home (`remote`) that exits or traps
+    /// fails that call (home runs its thread again) instead of ending the
+    /// worker's process, and its writes to stdout go with the call.
+    pub(crate) fn run_thread(
+        self: &Arc<Self>,
+        tid: u32,
+        start_arg: i32,
+        memory: Arc<ThreadMemory>,
+        remote: Option<Arc<RemoteCall>>,
+    ) {
+        let idle = memory
+            .idle_instances
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .pop();
+        let (mut store, instance) = match idle {
+            Some(idle) => idle,
+            None => {
+                let mut store = self.new_store(tid, None);
+                match self.instantiate(&mut store, Some(&memory)) {
+                    Ok(instance) => (store, instance),
+                    Err(e) => {
+                        return home_of(self, remote.as_deref()).thread_failed(self, tid, Err(e));
+                    }
+                }
+            }
+        };
+        let state = store.data_mut();
+        state.tid = tid;
+        state.memory = Some(memory.clone());
+        state.remote = remote.clone();
+        state.cpu_base = crate::cpu_clock::thread_cpu_time();
+        let clock = self.clocks.enter(tid, state.cpu_base);
+        let result = instance
+            .get_typed_func::<(i32, i32), ()>(&mut store, "wasi_thread_start")
+            .and_then(|start| start.call(&mut store, (tid as i32, start_arg)));
+        drop(clock);
+        match ThreadEnd::classify(result) {
+            ThreadEnd::Finished | ThreadEnd::Result(_) => {
+                // No reference back to the memory from its own cache.
+                store.data_mut().memory = None;
+                store.data_mut().remote = None;
+                let mut idle = memory
+                    .idle_instances
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner());
+                if idle.len() < IDLE_INSTANCES {
+                    idle.push((store, instance));
+                }
+                drop(idle);
+                self.thread_ended()
+            }
+            ThreadEnd::Exit(code) => {
+                home_of(self, remote.as_deref()).thread_failed(self, tid, Ok(code))
+            }
+            ThreadEnd::Trap(e) => home_of(self, remote.as_deref()).thread_failed(self, tid, Err(e)),
+        }
+    }
+
+    pub(crate) fn thread_ended(&self) {
+        if self.live_threads.fetch_sub(1, Ordering::SeqCst) == 1
+            && self.main_finished.load(Ordering::SeqCst)
+        {
+            let (lock, cvar) = &self.idle;
+            let _guard = lock.lock().unwrap_or_else(|e| e.into_inner());
+            cvar.notify_all();
+        }
+    }
+}
+
+/// The limiter of every store of a program: each memory (defined or
+/// imported, shared ones are bounded by their type at creation) at most
+/// `max_memory` bytes, each table at most as many bytes of references.
+pub(crate) fn store_limits(max_memory: Option<u64>) -> wasmtime::StoreLimits {
+    let mut limits = wasmtime::StoreLimitsBuilder::new();
+    if let Some(max) = max_memory {
+        let max = usize::try_from(max).unwrap_or(usize::MAX);
+        limits = limits
+            .memory_size(max)
+            .table_elements(max / std::mem::size_of::<usize>());
+    }
+    limits.build()
+}
+
+/// Runs `f` over the bytes of the caller's linear memory (shared or not).
+fn guest_memory<R>(
+    caller: &mut Caller<'_, ThreadState>,
+    f: impl FnOnce(&[UnsafeCell<u8>]) -> R,
+) -> Option<R> {
+    if let Some(memory) = caller.data().memory.clone() {
+        return Some(f(memory.memory.data()));
+    }
+    match caller.get_export("memory") {
+        Some(Extern::Memory(memory)) => {
+            let bytes = memory.data_mut(&mut *caller);
+            // SAFETY: `UnsafeCell<u8>` has the layout of `u8`, and the
+            // exclusive borrow of the store's memory lasts for the call.
+            let cells = unsafe { &*(bytes as *mut [u8] as *const [UnsafeCell<u8>]) };
+            Some(f(cells))
+        }
+        _ => None,
+    }
+}
+
+/// Copies guest bytes at `addr` into `out`; false when out of bounds.
+pub(crate) fn read_guest(caller: &mut Caller<'_, ThreadState>, addr: u32, out: &mut [u8]) -> bool {
+    guest_memory(caller, |bytes| {
+        let start = addr as usize;
+        let Some(src) = bytes.get(start..start + out.len()) else {
+            return false;
+        };
+        for (dst, cell) in out.iter_mut().zip(src) {
+            // SAFETY: shared guest memory may change under us (other
+            // threads); byte-wise volatile reads are the same access
+            // wasmtime's own host functions make.
+            *dst = unsafe { cell.get().read_volatile() };
+        }
+        true
+    })
+    .unwrap_or(false)
+}
+
+/// Copies `data` into guest memory at `addr`; false when out of bounds.
+pub(crate) fn write_guest(caller: &mut Caller<'_, ThreadState>, addr: u32, data: &[u8]) -> bool {
+    guest_memory(caller, |bytes| {
+        let start = addr as usize;
+        let Some(dst) = bytes.get(start..start + data.len()) else {
+            return false;
+        };
+        for (cell, byte) in dst.iter().zip(data) {
+            // SAFETY: as in `read_guest`: byte-wise writes into guest memory.
+            unsafe { cell.get().write_volatile(*byte) };
+        }
+        true
+    })
+    .unwrap_or(false)
+}

@@ -1,0 +1,383 @@
+//! A guest module as Weft runs it: [`Program::load`] compiles and checks
+//! it (rewriting it for snapshots and lowered atomics), and
+//! [`Program::start`] makes a [`Process`] over one shared memory.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use wasmtime::{Engine, ExternType, Linker, MemoryType, Module, SharedMemory};
+use wasmtime_wasi::FsPerms;
+use wasmtime_wasi::WasiCtxBuilder;
+
+use crate::process::{self, Process, ProcessConfig};
+use crate::start::{StartConfig, ThreadMode};
+use crate::{
+    call_imports, chain, incremental, lower_atomics, remote, rewrite, shared_wasi, snapshot,
+    state_imports, symbols, threads, waits, wasi,
+};
+
+/// Why a module cannot be run.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("not a WebAssembly module (the file does not start with `\\0asm`)")]
+    NotWasm,
+    #[error(
+        "a component, not a core module: run it as a function (`weft fn add NAME FILE`, then `weft invoke NAME`)"
+    )]
+    Component,
+    #[error("invalid WebAssembly module: {0}")]
+    Invalid(String),
+    #[error("module too large to compile: {0}")]
+    TooLarge(String),
+    #[error("module imports `{module}`.`{name}` ({kind}), which Weft does not provide")]
+    UnknownImport {
+        module: String,
+        name: String,
+        kind: &'static str,
+    },
+    /// Several imports at once, so a user porting a program learns of all
+    /// of them from one run: each as `` `module`.`name` (kind) ``.
+    #[error("module imports {} things Weft does not provide: {}", .0.len(), .0.join(", "))]
+    UnknownImports(Vec<String>),
+    #[error(
+        "module imports memory `{module}`.`{name}` that is not shared: build it with shared memory (weft-cc does)"
+    )]
+    UnsharedMemoryImport { module: String, name: String },
+    #[error("module exports no `_start` function: Weft runs WASI commands")]
+    MissingStart,
+    #[error(
+        "module imports `wasi`.`thread-spawn` but does not export `wasi_thread_start(i32, i32)`"
+    )]
+    MissingThreadStart,
+    #[error("linking the module failed: {0}")]
+    Link(String),
+    #[error("module exports `{0}`, a name Weft reserves for itself")]
+    ReservedExport(String),
+}
+
+/// Why a process could not be started.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("thread mode `chain` cannot run this module: {0}")]
+    ChainUnsupported(String),
+    #[error(
+        "creating the shared memory ({pages} pages of 64 KiB, maximum {max} pages) failed: {error}"
+    )]
+    Memory { pages: u64, max: u64, error: String },
+    #[error("preopening `{host}` as `{guest}` failed: {error}")]
+    Preopen {
+        host: PathBuf,
+        guest: String,
+        error: String,
+    },
+}
+
+/// A compiled, checked guest module.
+#[derive(Debug, Clone)]
+pub struct Program {
+    module: Module,
+    memory_import: Option<(String, String, MemoryType)>,
+    layout: snapshot::SnapshotLayout,
+    /// The module as given, for symbol look-ups on demand.
+    original: Arc<[u8]>,
+    symbols: Arc<std::sync::OnceLock<symbols::DataSymbols>>,
+}
+
+const WASM_PAGE: u64 = 64 * 1024;
+
+impl Program {
+    /// Bytes of the compiled code (what keeping the program costs).
+    pub fn code_bytes(&self) -> u64 {
+        let range = self.module.image_range();
+        (range.end as usize).saturating_sub(range.start as usize) as u64
+    }
+
+    /// Compiles `bytes` and checks that Weft can run the module.
+    pub fn load(engine: &Engine, bytes: &[u8]) -> Result<Self, LoadError> {
+        if !bytes.starts_with(b"\0asm") {
+            return Err(LoadError::NotWasm);
+        }
+        // Rust programs linked with libweft ask for their atomics to be
+        // lowered (lower_atomics.rs); the rewrite starts from that module.
+        let lowered = if wasmparser::Parser::is_core_wasm(bytes) {
+            lower_atomics::lower_atomics(bytes)
+                .map_err(|e| LoadError::Invalid(format!("lowering atomics: {e}")))?
+        } else {
+            None
+        };
+        // Waits the program's end can reach (waits.rs).
+        let routed = if wasmparser::Parser::is_core_wasm(bytes) {
+            waits::route_waits(lowered.as_deref().unwrap_or(bytes))
+                .map_err(|e| LoadError::Invalid(format!("rerouting atomic waits: {e}")))?
+        } else {
+            None
+        };
+        let instrumented = rewrite::export_mutable_globals(
+            routed.as_deref().or(lowered.as_deref()).unwrap_or(bytes),
+        )
+        .map_err(|e| match e {
+            rewrite::RewriteError::ReservedExport(name) => LoadError::ReservedExport(name),
+            rewrite::RewriteError::Component => LoadError::Component,
+            too_large @ rewrite::RewriteError::FunctionTooLarge { .. } => {
+                LoadError::TooLarge(too_large.to_string())
+            }
+            other => LoadError::Invalid(other.to_string()),
+        })?;
+        let module = Module::new(engine, &instrumented.bytes)
+            .map_err(|e| LoadError::Invalid(format!("{e:#}")))?;
+        let layout = snapshot::SnapshotLayout {
+            module: weft_snapshot::ModuleHash::of(bytes),
+            mutable_globals: instrumented.mutable_globals,
+        };
+        let mut memory_import = None;
+        let mut imports_spawn = false;
+        let mut unknown = Vec::new();
+        for import in module.imports() {
+            let (module_name, name) = (import.module(), import.name());
+            let known = match import.ty() {
+                ExternType::Memory(ty) => {
+                    if !ty.is_shared() {
+                        return Err(LoadError::UnsharedMemoryImport {
+                            module: module_name.into(),
+                            name: name.into(),
+                        });
+                    }
+                    if memory_import.is_none() {
+                        memory_import = Some((module_name.to_string(), name.to_string(), ty));
+                        true
+                    } else {
+                        false
+                    }
+                }
+                ExternType::Func(_) => match module_name {
+                    wasi::MODULE => wasi::FUNCTIONS.contains(&name),
+                    threads::WASI_MODULE if name == threads::WASI_SPAWN => {
+                        imports_spawn = true;
+                        true
+                    }
+                    threads::WEFT_MODULE => {
+                        imports_spawn |= name == "spawn";
+                        threads::WEFT_FUNCTIONS.contains(&name)
+                    }
+                    state_imports::STATE_MODULE => state_imports::STATE_FUNCTIONS.contains(&name),
+                    call_imports::CHAIN_MODULE => call_imports::CHAIN_FUNCTIONS.contains(&name),
+                    waits::MODULE => waits::FUNCTIONS.contains(&name),
+                    _ => false,
+                },
+                _ => false,
+            };
+            if !known {
+                unknown.push((module_name, name, extern_kind(&import.ty())));
+            }
+        }
+        match &unknown[..] {
+            [] => {}
+            [(module, name, kind)] => {
+                return Err(LoadError::UnknownImport {
+                    module: (*module).into(),
+                    name: (*name).into(),
+                    kind,
+                });
+            }
+            all => {
+                let listed = all
+                    .iter()
+                    .map(|(module, name, kind)| format!("`{module}`.`{name}` ({kind})"))
+                    .collect();
+                return Err(LoadError::UnknownImports(listed));
+            }
+        }
+        let exports_func = |name: &str| {
+            module
+                .get_export(name)
+                .is_some_and(|ty| matches!(ty, ExternType::Func(_)))
+        };
+        if !exports_func("_start") {
+            return Err(LoadError::MissingStart);
+        }
+        if imports_spawn {
+            let ok = match module.get_export("wasi_thread_start") {
+                Some(ExternType::Func(ty)) => {
+                    ty.params().len() == 2
+                        && ty.params().all(|p| p.is_i32())
+                        && ty.results().len() == 0
+                }
+                _ => false,
+            };
+            if !ok {
+                return Err(LoadError::MissingThreadStart);
+            }
+        }
+        Ok(Self {
+            module,
+            memory_import,
+            layout,
+            original: bytes.into(),
+            symbols: Arc::default(),
+        })
+    }
+
+    pub fn module(&self) -> &Module {
+        &self.module
+    }
+
+    /// Names of the module's data, for reports such as merge conflicts
+    /// (parsed on first use).
+    pub fn data_symbols(&self) -> &symbols::DataSymbols {
+        self.symbols
+            .get_or_init(|| symbols::DataSymbols::parse(&self.original))
+    }
+
+    /// The module's identity and mutable globals, for snapshots.
+    pub fn snapshot_layout(&self) -> &snapshot::SnapshotLayout {
+        &self.layout
+    }
+
+    /// Creates the process: its shared memory, WASI context and linker.
+    pub fn start(&self, config: &StartConfig) -> anyhow::Result<Arc<Process>> {
+        self.start_as(config, false)
+    }
+
+    /// A process that runs chained threads of this program for its home
+    /// host (see `cluster/worker.rs`): it never runs `_start`, and its
+    /// threads get the imports of a remote thread (`remote.rs`).
+    pub fn start_worker(&self, config: &StartConfig) -> anyhow::Result<Arc<Process>> {
+        self.start_as(config, true)
+    }
+
+    fn start_as(&self, config: &StartConfig, worker: bool) -> anyhow::Result<Arc<Process>> {
+        let engine = self.module.engine();
+        let mut linker = Linker::new(engine);
+        wasi::add_to_linker(&mut linker)?;
+        threads::add_to_linker(&mut linker)?;
+        state_imports::add_to_linker(&mut linker)?;
+        call_imports::add_to_linker(&mut linker)?;
+        waits::add_to_linker(&mut linker)?;
+        if worker {
+            remote::shadow_home_imports(&mut linker, &self.module)?;
+        }
+
+        let memory = match &self.memory_import {
+            Some((_, _, ty)) => Some(new_shared_memory(engine, ty, config.max_memory)?),
+            None => None,
+        };
+        if let (Some(memory), ThreadMode::Chain) = (&memory, config.mode) {
+            incremental::prepare_memory(memory);
+        }
+
+        let mut wasi = WasiCtxBuilder::new();
+        wasi.args(&config.args)
+            .envs(&config.env)
+            .inherit_stdout()
+            .inherit_stderr();
+        if config.inherit_stdin {
+            wasi.inherit_stdin();
+        }
+        for (host, guest) in &config.dirs {
+            wasi.preopened_dir(host, guest, FsPerms::ReadWrite)
+                .map_err(|e| StartError::Preopen {
+                    host: host.clone(),
+                    guest: guest.clone(),
+                    error: format!("{e:#}"),
+                })?;
+        }
+        let wasi = shared_wasi::SharedWasi::new(wasi.build_p1());
+        // Chain mode is part of the process from its start.
+        let chain: Option<Box<dyn process::Chaining>> = match (config.mode, &memory) {
+            (ThreadMode::Local, _) => None,
+            (ThreadMode::Chain, None) => {
+                return Err(StartError::ChainUnsupported(
+                    "it imports no shared memory, so it has no threads".into(),
+                )
+                .into());
+            }
+            (ThreadMode::Chain, Some(memory)) => {
+                let max_pages = memory.ty().maximum().unwrap_or(memory.ty().minimum());
+                let chain = chain::ChainSupport::new(
+                    self.layout.clone(),
+                    self.data_symbols().clone(),
+                    max_pages.min(u32::MAX as u64) as u32,
+                    self.original.clone(),
+                )
+                .map_err(|e| StartError::ChainUnsupported(e.to_string()))?;
+                Some(Box::new(chain))
+            }
+        };
+        let process = Process::new(
+            engine.clone(),
+            memory.clone(),
+            wasi,
+            ProcessConfig {
+                mode: config.mode,
+                max_threads: config.max_threads,
+                on_conflict: config.on_conflict,
+                slots: config
+                    .slots
+                    .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
+            },
+            config.state.clone().unwrap_or_default(),
+            config.clone(),
+            chain,
+        );
+        if worker {
+            process.mark_worker();
+        }
+        let mut own = linker.clone();
+        if let (Some((module, name, _)), Some(memory)) = (&self.memory_import, &memory) {
+            // The definition is not tied to this store: a shared memory
+            // belongs to the engine, and every thread's store imports it.
+            let store = process.new_store(process::MAIN_TID, None);
+            own.define(&store, module, name, memory.clone())
+                .map_err(|e| LoadError::Link(format!("{e:#}")))?;
+        }
+        let pre = own
+            .instantiate_pre(&self.module)
+            .map_err(|e| LoadError::Link(format!("{e:#}")))?;
+        process.set_linking(process::Linking {
+            module: self.module.clone(),
+            linker,
+            pre,
+            memory_import: self
+                .memory_import
+                .as_ref()
+                .map(|(module, name, _)| (module.clone(), name.clone())),
+        });
+        Ok(process)
+    }
+}
+
+/// Creates the shared memory a module imports, capped at `max_memory` bytes
+/// when that is below the module's own maximum (an import may be given a
+/// memory with a smaller maximum than it declares).
+fn new_shared_memory(
+    engine: &Engine,
+    ty: &MemoryType,
+    max_memory: Option<u64>,
+) -> Result<SharedMemory, StartError> {
+    let declared_max = ty.maximum().unwrap_or(ty.minimum());
+    let cap_pages = max_memory.map_or(declared_max, |bytes| (bytes / WASM_PAGE).min(declared_max));
+    let error = |error: String| StartError::Memory {
+        pages: ty.minimum(),
+        max: cap_pages,
+        error,
+    };
+    if cap_pages < ty.minimum() {
+        return Err(error(format!(
+            "the module needs at least {} bytes, more than the cap",
+            ty.minimum() * WASM_PAGE
+        )));
+    }
+    let min = u32::try_from(ty.minimum()).map_err(|_| error("minimum too large".into()))?;
+    let max = u32::try_from(cap_pages).map_err(|_| error("maximum too large".into()))?;
+    SharedMemory::new(engine, MemoryType::shared(min, max)).map_err(|e| error(format!("{e:#}")))
+}
+
+fn extern_kind(ty: &ExternType) -> &'static str {
+    match ty {
+        ExternType::Func(_) => "function",
+        ExternType::Global(_) => "global",
+        ExternType::Table(_) => "table",
+        ExternType::Memory(_) => "memory",
+        ExternType::Tag(_) => "tag",
+    }
+}

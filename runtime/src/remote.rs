@@ -1,0 +1,263 @@
+//! Imports of a chained thread that runs on a worker host, away from its
+//! home (the host of its program's main thread).
+//!
+//! A remote thread computes on its own copy of memory; what it may do
+//! there is what needs nothing of its home: clocks, randomness, sleeping,
+//! `weft:threads` `finish`, and writing to stdout and stderr (buffered and
+//! printed by the home host when the thread's changes merge). A new arena
+//! chunk is a call home over the thread's stream (the arena zone is
+//! home's), and so is every operation on the global state tier (the local
+//! tier is the worker's own, as each host has its own). Every other host
+//! call (a nested spawn, a chained function, any other file operation,
+//! `exit`) ends the remote run with
+//! [`NeedsHome`]; the home host then runs the thread itself from the same
+//! snapshot, which computes the same result: a thread changes nothing
+//! outside its own memory before it finishes, and its buffered output is
+//! dropped with the run.
+
+use wasmtime::{Caller, ExternType, Linker, Module};
+
+use crate::chain;
+use crate::home::RemoteCall;
+use crate::home::{MAX_OUTPUT, NeedsHome};
+use crate::process::{Home, Process, ThreadState, read_guest, write_guest};
+use crate::start::ThreadError;
+use crate::{call_imports, state_imports, threads, wasi};
+use weft_transport::envelope::{HomeReply, HomeRequest};
+
+/// Imports a remote thread runs on the worker as it would at home.
+const RUN_ANYWHERE: &[(&str, &str)] = &[
+    (wasi::MODULE, "clock_res_get"),
+    (wasi::MODULE, "random_get"),
+    (wasi::MODULE, "sched_yield"),
+    (threads::WEFT_MODULE, "mode"),
+    (threads::WEFT_MODULE, "current-id"),
+    (threads::WEFT_MODULE, "finish"),
+    (threads::WEFT_MODULE, "exit-current"),
+    (threads::WEFT_MODULE, "chain-unsupported"),
+    // A remote thread's own threads run on its worker (ids and arena
+    // chunks from home, see `chain/arena.rs`).
+    (threads::WASI_MODULE, threads::WASI_SPAWN),
+    (threads::WEFT_MODULE, "spawn"),
+    (threads::WEFT_MODULE, "wait-begin"),
+    (threads::WEFT_MODULE, "wait-end"),
+    (threads::WEFT_MODULE, "available-parallelism"),
+];
+
+/// Replaces, in `linker`, every import of `module` that a remote thread
+/// cannot serve away from home with one that ends the run with
+/// [`NeedsHome`], and stdout/stderr writes and sleeps with remote versions.
+pub(crate) fn shadow_home_imports(
+    linker: &mut Linker<ThreadState>,
+    module: &Module,
+) -> wasmtime::Result<()> {
+    linker.allow_shadowing(true);
+    for import in module.imports() {
+        let ExternType::Func(ty) = import.ty() else {
+            continue;
+        };
+        let (module_name, name) = (import.module(), import.name());
+        let ours = matches!(
+            module_name,
+            wasi::MODULE
+                | threads::WASI_MODULE
+                | threads::WEFT_MODULE
+                | state_imports::STATE_MODULE
+                | call_imports::CHAIN_MODULE
+        );
+        // Shared state works anywhere: the local tier is this host's, the
+        // global tier is reached through home (`HomeGlobal`); so do chained
+        // calls (`call_imports.rs` sends them home).
+        if !ours
+            || module_name == state_imports::STATE_MODULE
+            || module_name == call_imports::CHAIN_MODULE
+            || RUN_ANYWHERE.contains(&(module_name, name))
+        {
+            continue;
+        }
+        match (module_name, name) {
+            (wasi::MODULE, "fd_write") => {
+                linker.func_wrap(wasi::MODULE, "fd_write", remote_fd_write)?;
+            }
+            (wasi::MODULE, "clock_time_get") => {
+                linker.func_wrap(wasi::MODULE, "clock_time_get", remote_clock_time_get)?;
+            }
+            (wasi::MODULE, "fd_fdstat_get") => {
+                linker.func_wrap(wasi::MODULE, "fd_fdstat_get", remote_fd_fdstat_get)?;
+            }
+            (wasi::MODULE, "poll_oneoff") => {
+                linker.func_wrap(wasi::MODULE, "poll_oneoff", remote_poll_oneoff)?;
+            }
+            (threads::WEFT_MODULE, "arena-grow") => {
+                linker.func_wrap(threads::WEFT_MODULE, "arena-grow", remote_arena_grow)?;
+            }
+            _ => {
+                let what = format!("{module_name}.{name}");
+                linker.func_new(module_name, name, ty, move |_, _, _| {
+                    Err(wasmtime::Error::new(NeedsHome(what.clone())))
+                })?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Size of a preview1 `ciovec`.
+const CIOVEC_SIZE: u32 = 8;
+/// preview1 `errno.fault`.
+const ERRNO_FAULT: i32 = 21;
+
+/// `fd_write` on stdout or stderr appends to the thread's buffered output
+/// (a record per write: fd, length, bytes); any other fd needs home.
+fn remote_fd_write(
+    mut caller: Caller<'_, ThreadState>,
+    fd: i32,
+    iovs: i32,
+    iovs_len: i32,
+    out: i32,
+) -> wasmtime::Result<i32> {
+    if fd != 1 && fd != 2 {
+        return Err(NeedsHome(format!("fd_write to fd {fd}")).into());
+    }
+    let mut bytes = Vec::new();
+    for i in 0..iovs_len.max(0) as u32 {
+        let mut iov = [0u8; CIOVEC_SIZE as usize];
+        let at = (iovs as u32).wrapping_add(i * CIOVEC_SIZE);
+        if !read_guest(&mut caller, at, &mut iov) {
+            return Ok(ERRNO_FAULT);
+        }
+        let ptr = u32::from_le_bytes(iov[..4].try_into().unwrap());
+        let len = u32::from_le_bytes(iov[4..].try_into().unwrap()) as usize;
+        if bytes.len() + len > MAX_OUTPUT {
+            return Err(NeedsHome("more output than a remote thread buffers".into()).into());
+        }
+        let start = bytes.len();
+        bytes.resize(start + len, 0);
+        if !read_guest(&mut caller, ptr, &mut bytes[start..]) {
+            return Ok(ERRNO_FAULT);
+        }
+    }
+    if !write_guest(&mut caller, out as u32, &(bytes.len() as u32).to_le_bytes()) {
+        return Ok(ERRNO_FAULT);
+    }
+    let Some(remote) = caller.data().remote.clone() else {
+        return Err(NeedsHome("fd_write without a call".into()).into());
+    };
+    if !remote.buffer_output(fd as u8, &bytes) {
+        return Err(NeedsHome("more output than a remote thread buffers".into()).into());
+    }
+    Ok(0)
+}
+
+/// Clocks work anywhere, but the process's CPU time is home's (it counts
+/// every thread of the program, wherever it ran).
+fn remote_clock_time_get(
+    mut caller: Caller<'_, ThreadState>,
+    id: i32,
+    precision: i64,
+    out: i32,
+) -> wasmtime::Result<i32> {
+    if id == wasi::CLOCKID_PROCESS_CPUTIME {
+        return Err(NeedsHome("the process's CPU time".into()).into());
+    }
+    wasi::clock_time_get(&mut caller, id, precision, out)
+}
+
+/// `fd_fdstat_get` of stdout or stderr (libc's first write asks it):
+/// home's answer, so the thread buffers its output as it would at home.
+fn remote_fd_fdstat_get(
+    mut caller: Caller<'_, ThreadState>,
+    fd: i32,
+    out: i32,
+) -> wasmtime::Result<i32> {
+    if fd != 1 && fd != 2 {
+        return Err(NeedsHome(format!("fd_fdstat_get of fd {fd}")).into());
+    }
+    let Some(remote) = caller.data().remote.clone() else {
+        return Err(NeedsHome("fd_fdstat_get without a call".into()).into());
+    };
+    match remote.call(&HomeRequest::FdStat { fd: fd as u32 }) {
+        Ok(HomeReply::FdStat(Ok(bytes))) if bytes.len() == wasi::FDSTAT_SIZE => {
+            if !write_guest(&mut caller, out as u32, &bytes) {
+                return Ok(ERRNO_FAULT);
+            }
+            Ok(0)
+        }
+        Ok(HomeReply::FdStat(Err(errno))) => Ok(errno as i32),
+        other => Err(NeedsHome(format!("fd_fdstat_get: home answered {other:?}")).into()),
+    }
+}
+
+/// `arena-grow` away from home: home hands out the chunk from its zone;
+/// the thread's memory is made to reach it (and zeroed where it held
+/// data). Returns 0 (the guest's `malloc` fails) when memory is full.
+fn remote_arena_grow(caller: Caller<'_, ThreadState>, size: i32) -> wasmtime::Result<i32> {
+    let state = caller.data();
+    let (Some(remote), Some(memory)) = (state.remote.clone(), state.memory.clone()) else {
+        return Err(NeedsHome("arena-grow without a way home".into()).into());
+    };
+    let call = |request: &HomeRequest| -> wasmtime::Result<HomeReply> {
+        remote
+            .call(request)
+            .map_err(|e| NeedsHome(format!("arena-grow: {e}")).into())
+    };
+    match call(&HomeRequest::ArenaGrow { size: size as u32 })? {
+        HomeReply::Chunk { start, len, dirty } => {
+            match chain::adopt_remote_chunk(&memory, start, len, dirty) {
+                Ok(()) => Ok(start as i32),
+                Err(e) => {
+                    tracing::debug!("remote arena-grow of {size} bytes: {e}");
+                    call(&HomeRequest::ArenaRelease { start })?;
+                    Ok(0)
+                }
+            }
+        }
+        HomeReply::NoChunk => Ok(0),
+        other => Err(NeedsHome(format!("arena-grow: home answered {other:?}")).into()),
+    }
+}
+
+/// Sleeping works anywhere; waiting on files needs home.
+fn remote_poll_oneoff(
+    mut caller: Caller<'_, ThreadState>,
+    subs: i32,
+    events: i32,
+    nsubs: i32,
+    nevents: i32,
+) -> wasmtime::Result<i32> {
+    if nsubs == 1
+        && let Some(errno) = wasi::sleep_only(&mut caller, subs, events, nevents)?
+    {
+        return Ok(errno);
+    }
+    Err(NeedsHome("poll_oneoff on files".into()).into())
+}
+
+/// A thread on a worker reaches its home through its call: thread ids and
+/// the count of the program's threads are home's (the worker counts the
+/// ones it runs as well), and a failure fails the call, not the worker
+/// (home then runs the thread itself).
+impl Home for RemoteCall {
+    fn new_thread(&self, process: &Process) -> Result<u32, ThreadError> {
+        let tid = self.new_thread_id()?;
+        process.count_thread();
+        Ok(tid)
+    }
+
+    fn not_started(&self, process: &Process, tid: u32) {
+        process.thread_ended();
+        self.tell_thread_ended(tid);
+    }
+
+    fn thread_failed(&self, process: &Process, tid: u32, end: Result<i32, wasmtime::Error>) {
+        self.fail(match end {
+            Ok(code) => format!("thread {tid} called exit({code})"),
+            Err(e) => format!("thread {tid}: {e:#}"),
+        });
+        process.thread_ended();
+    }
+
+    fn is_cancelled(&self) -> bool {
+        RemoteCall::is_cancelled(self)
+    }
+}
