@@ -19,9 +19,12 @@
 
 #include "chain.h"
 #include "signals.h"
+#include "thread_fields.h"
 
 /* musl's pthread_attr_t fields (src/internal/pthread_impl.h) on wasm32. */
+#define ATTR_STACKSIZE(a) ((a)->__u.__s[0])
 #define ATTR_GUARDSIZE(a) ((a)->__u.__s[1])
+#define ATTR_STACKADDR(a) ((a)->__u.__s[2]) /* the top: address + size */
 #define ATTR_INHERIT(a) ((a)->__u.__i[4])
 #define ATTR_POLICY(a) ((a)->__u.__i[5])
 #define ATTR_PRIORITY(a) ((a)->__u.__i[6])
@@ -95,7 +98,10 @@ static _Noreturn void *chain_trampoline(void *unused) {
 
 /* The start routine of a chained thread's exit path on its parent's
  * memory: the thread's deferred frees, then its result. */
+_Thread_local int weft_in_exit_path;
+
 static void *chain_exit_value(void *value) {
+    weft_in_exit_path = 1;
     weft_chain_thread_exiting();
     return value;
 }
@@ -527,6 +533,44 @@ static void *start_trampoline(void *p) {
     return s.start(s.arg);
 }
 
+/* The stack a new thread reports (pthread_getattr_np), as the program set
+ * it: libc carves its start arguments (and, from a small enough stack of
+ * the program's own, the thread's TLS) off the top and reports what is
+ * left, and it reports no guard since none is made. The creator sets
+ * these for __wrap___wasi_thread_spawn, which writes them into the new
+ * thread's struct pthread before the thread exists (so also before a
+ * chained thread's copy of memory is taken), with the thread's name. */
+struct stack_report {
+    int pending;
+    size_t top; /* 0: the top libc chose */
+    size_t size;
+    size_t guard;
+};
+static _Thread_local struct stack_report stack_report;
+
+int32_t __real___wasi_thread_spawn(void *start_arg);
+
+int32_t __wrap___wasi_thread_spawn(void *start_arg) {
+    /* libc places the new thread's struct pthread at the same offset from
+     * its TLS block as the creator's. */
+    struct wasi_start_args *args = start_arg;
+    pthread_t self = pthread_self();
+    pthread_t t = (pthread_t)((char *)self +
+                              ((char *)args->tls_base - (char *)__builtin_wasm_tls_base()));
+    if (stack_report.pending) {
+        if (stack_report.top) THREAD_STACK(t) = (void *)stack_report.top;
+        THREAD_STACK_SIZE(t) = stack_report.size;
+        THREAD_GUARD_SIZE(t) = stack_report.guard;
+    }
+    weft_thread_name_inherit(t);
+    return __real___wasi_thread_spawn(start_arg);
+}
+
+/* Bytes libc carves off the top of a stack it allocates (start arguments,
+ * alignment) beyond its page rounding: asked for on top of the requested
+ * size, so the reported stack lies wholly inside the allocated block. */
+#define STACK_SLACK 64
+
 int __wrap_pthread_create(pthread_t *restrict thread, const pthread_attr_t *restrict attr,
                           void *(*start)(void *), void *restrict arg) {
     int __real_pthread_create(pthread_t *restrict, const pthread_attr_t *restrict,
@@ -548,10 +592,18 @@ int __wrap_pthread_create(pthread_t *restrict thread, const pthread_attr_t *rest
         wrapped = s;
     }
     int rc;
-    if (attr && ATTR_GUARDSIZE(attr)) {
+    if (attr) {
+        /* No guard (wasm has no guard pages: it would only waste memory),
+         * and the stack as set, reported as set. */
         pthread_attr_t copy = *attr;
+        int own_stack = ATTR_STACKADDR(attr) != 0;
+        stack_report = (struct stack_report){
+            1, own_stack ? ATTR_STACKADDR(attr) : 0, ATTR_STACKSIZE(attr),
+            own_stack ? 0 : ATTR_GUARDSIZE(attr)};
         ATTR_GUARDSIZE(&copy) = 0;
+        if (!own_stack) ATTR_STACKSIZE(&copy) += STACK_SLACK;
         rc = __real_pthread_create(thread, &copy, start, wrapped);
+        stack_report.pending = 0;
     } else {
         rc = __real_pthread_create(thread, attr, start, wrapped);
     }
