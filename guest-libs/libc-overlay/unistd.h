@@ -1,6 +1,7 @@
 /* Weft's unistd.h: wasi-libc's, plus getpid (one fixed id: a program is
  * one process), alarm and pause, which libweft provides (signal.c), and
- * the process calls wasi-libc hides (fork, exec*, getppid, syscall):
+ * the process calls wasi-libc hides (fork, exec*, getppid, syscall,
+ * gettid):
  * they compile, and those that would need another process fail with
  * ENOSYS when called (process.c). */
 #ifndef WEFT_UNISTD_H
@@ -31,6 +32,9 @@ int execvpe(const char *, char *const[], char *const[]);
 int fexecve(int, char *const[], char *const[]);
 pid_t getppid(void);
 long syscall(long, ...);
+#ifdef _GNU_SOURCE
+pid_t gettid(void);
+#endif
 
 #ifdef __cplusplus
 }
