@@ -1508,9 +1508,23 @@ void omp_unset_lock(omp_lock_t *lock) {
     else lock_release((_Atomic uint32_t *)&lock->state);
 }
 
+/* Chain mode: a test that failed gives the thread's worker slot up for a
+ * moment. A loop of tests is a wait, and the holder may be queued for a
+ * slot (it gave its own up at a wait while holding the lock): a poller
+ * keeping its slot would never let it finish. The main thread holds no
+ * slot. */
+static int chain_test_result(int rc) {
+    if (rc == 0) return 1;
+    if (weft_chain_entry.arena) {
+        weft_wait_begin();
+        weft_wait_end();
+    }
+    return 0;
+}
+
 int omp_test_lock(omp_lock_t *lock) {
     read_environment();
-    if (global.chain) return weft_home_lock(lock, WEFT_SYNC_TRY, -1) == 0;
+    if (global.chain) return chain_test_result(weft_home_lock(lock, WEFT_SYNC_TRY, -1));
     return lock_try((_Atomic uint32_t *)&lock->state);
 }
 
@@ -1562,7 +1576,7 @@ void omp_unset_nest_lock(omp_nest_lock_t *lock) {
 int omp_test_nest_lock(omp_nest_lock_t *lock) {
     struct omp_thread *me = self();
     if (global.chain) {
-        if (weft_home_lock(lock, 1 | WEFT_SYNC_TRY, -1) != 0) return 0;
+        if (!chain_test_result(weft_home_lock(lock, 1 | WEFT_SYNC_TRY, -1))) return 0;
         return ++lock->depth;
     }
     if (!nest_owned(lock, me->gtid)) {
