@@ -454,9 +454,12 @@ static void *member_main(void *arg) {
         if (!t) return NULL;
         int nthreads = t->nthreads;
         run_member(me, t, m->tid);
-        if (global.chain) weft_home_barrier(&t->running, (uint32_t)nthreads);
+        if (global.chain) {
+            weft_home_barrier(&t->running, (uint32_t)nthreads);
+            continue;
+        }
         /* The last touch of the team: the master may return at once. */
-        else if (atomic_fetch_sub(&t->running.value, 1) == 1) waitword_wake(&t->running);
+        if (atomic_fetch_sub(&t->running.value, 1) == 1) waitword_wake(&t->running);
     }
 }
 
@@ -597,9 +600,11 @@ static void fork_chain(struct omp_thread *me, struct team *t, int nthreads) {
     /* An acquire made while the main thread was inside pthread_create can
      * bring its thread-list lock held into this copy, where nobody will
      * release it (the home host publishes main's memory as it is at a
-     * spawn). This thread's own children were waited for below, so a held
-     * lock here is such a copy: take home's current image instead. */
-    while (__thread_list_lock) weft_home_sync_point();
+     * spawn). A child's exit path lets it go within moments (a crew
+     * member's children were waited for below); still held, it is such a
+     * copy: take home's current image instead. */
+    for (int spins = 0; __thread_list_lock; spins++)
+        if (spins >= 10000) weft_home_sync_point();
     struct chain_member members[nthreads];
     pthread_t threads[nthreads];
     for (int i = 1; i < nthreads; i++) {
