@@ -59,6 +59,9 @@ void weft_chain_thread_exiting(void);
 /* Set in a chained thread's exit path (TSD destructors, ...), which runs
  * on its parent's memory, not on a copy of its own. */
 extern _Thread_local int weft_in_exit_path;
+/* Set in a thread started by a chained thread (chain mode): the host lets
+ * it share no sync points with other threads. */
+extern _Thread_local int weft_nested_thread;
 
 /* sched.c: a new thread's scheduling setting (see there). */
 int weft_sched_for_new_thread(int explicit_sched, int *policy, int *priority);

@@ -17,6 +17,7 @@
 
 #include <weft/threads.h>
 
+#include "cancel.h"
 #include "chain.h"
 #include "signals.h"
 #include "thread_fields.h"
@@ -99,6 +100,7 @@ static _Noreturn void *chain_trampoline(void *unused) {
 /* The start routine of a chained thread's exit path on its parent's
  * memory: the thread's deferred frees, then its result. */
 _Thread_local int weft_in_exit_path;
+_Thread_local int weft_nested_thread;
 
 static void *chain_exit_value(void *value) {
     weft_in_exit_path = 1;
@@ -263,11 +265,20 @@ int __wrap_pthread_mutex_unlock(pthread_mutex_t *m) {
     return weft_home_unlock(m, MUTEX_TYPE(m));
 }
 
+/* Condition waits are cancellation points: a cancellable thread (in a
+ * program that can cancel) waits in slices and checks for a request,
+ * with the mutex held, after each; a slice that ends is a spurious
+ * wake-up to the caller, which checks its predicate and waits again. */
 static int home_cond_wait(pthread_cond_t *c, pthread_mutex_t *m, int64_t timeout_ns) {
+    int cancellable = weft_cancellable();
+    int64_t slice = cancellable ? weft_cancel_slice_ns() : -1;
+    int sliced = cancellable && (timeout_ns < 0 || timeout_ns > slice);
+    if (cancellable) __testcancel();
     links_shared();
-    int rc = weft_sync_cond_wait(c, m, MUTEX_TYPE(m), timeout_ns);
+    int rc = weft_sync_cond_wait(c, m, MUTEX_TYPE(m), sliced ? slice : timeout_ns);
     links_private();
-    return rc;
+    if (cancellable) __testcancel();
+    return sliced && rc == ETIMEDOUT ? 0 : rc;
 }
 
 int __wrap_pthread_cond_wait(pthread_cond_t *restrict c, pthread_mutex_t *restrict m) {
@@ -387,11 +398,21 @@ int __wrap_sem_init(sem_t *sem, int shared, unsigned value) {
     return rc;
 }
 
+/* Semaphore waits are cancellation points too: sliced as condition
+ * waits are, but a slice that ends waits again (a semaphore wait does not
+ * return without a unit or its time-out). */
 static int home_sem_wait(sem_t *sem, int nonblocking, int64_t timeout_ns) {
-    links_shared();
-    int rc = weft_sync_sem_wait(sem, nonblocking, timeout_ns);
-    links_private();
-    return sem_result(rc);
+    int cancellable = !nonblocking && weft_cancellable();
+    int64_t slice = cancellable ? weft_cancel_slice_ns() : -1;
+    for (;;) {
+        int sliced = cancellable && (timeout_ns < 0 || timeout_ns > slice);
+        if (cancellable) __testcancel();
+        links_shared();
+        int rc = weft_sync_sem_wait(sem, nonblocking, sliced ? slice : timeout_ns);
+        links_private();
+        if (!(sliced && rc == ETIMEDOUT)) return sem_result(rc);
+        if (timeout_ns >= 0) timeout_ns = timeout_ns > slice ? timeout_ns - slice : 0;
+    }
 }
 
 int __wrap_sem_wait(sem_t *sem) {
@@ -486,9 +507,20 @@ int __wrap_pthread_join(pthread_t thread, void **result) {
 
 _Noreturn void pthread_exit(void *value) {
     if (weft_chain_entry.arena) {
-        /* A chained thread: the host ends it with this result; libc's exit
-         * path (TSD destructors, waking the joiner) then runs on the
+        /* A chained thread: its cleanup handlers run here, newest first, as
+         * libc's exit path would run them (cancellation off meanwhile):
+         * their buffers live in this thread's frames, which the exit path
+         * would overwrite. Then the host ends the thread with this result;
+         * libc's exit path (TSD destructors, waking the joiner) runs on the
          * parent's memory. */
+        pthread_t self = pthread_self();
+        THREAD_CANCELDISABLE(self) = PTHREAD_CANCEL_DISABLE;
+        THREAD_CANCELASYNC(self) = 0;
+        while (THREAD_CANCELBUF(self)) {
+            struct weft_cleanup *c = THREAD_CANCELBUF(self);
+            THREAD_CANCELBUF(self) = c->next;
+            c->run(c->arg);
+        }
         chain_thread_finish(value);
     }
     struct wasi_start_args args = {0, 0, exit_value, value};
@@ -563,6 +595,9 @@ int32_t __wrap___wasi_thread_spawn(void *start_arg) {
         THREAD_GUARD_SIZE(t) = stack_report.guard;
     }
     weft_thread_name_inherit(t);
+    /* The new thread's copy of this TLS variable, at the same offset. */
+    *(int *)((char *)&weft_nested_thread + ((char *)t - (char *)self)) =
+        weft_chain_entry.arena != NULL || weft_nested_thread;
     return __real___wasi_thread_spawn(start_arg);
 }
 

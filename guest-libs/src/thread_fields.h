@@ -32,4 +32,13 @@
 #define THREAD_STACK_SIZE(t) THREAD_FIELD(t, size_t, 52)
 #define THREAD_GUARD_SIZE(t) THREAD_FIELD(t, size_t, 56)
 
+/* The newest cleanup handler (pthread_cleanup_push links them through
+ * musl's struct __ptcb; __do_cleanup_push stores it at 64). */
+struct weft_cleanup {
+    void (*run)(void *);
+    void *arg;
+    struct weft_cleanup *next;
+};
+#define THREAD_CANCELBUF(t) THREAD_FIELD(t, struct weft_cleanup *, 64)
+
 #endif
