@@ -72,9 +72,13 @@ static void give_back(struct held *h) {
 }
 
 /* Chain mode, except in a chained thread's exit path (TSD destructors
- * that print): that runs on its parent's memory, not on a copy, where
- * libc's own lock word works. */
-static int home_locks(void) { return weft_chain_mode() && !weft_in_exit_path; }
+ * that print), which runs on its parent's memory, not on a copy, where
+ * libc's own lock word works; and in a thread started by a chained
+ * thread, which shares no sync points with others (its writes reach its
+ * creator when it ends). */
+static int home_locks(void) {
+    return weft_chain_mode() && !weft_in_exit_path && !weft_nested_thread;
+}
 
 /* The wrappers below share these helpers, and each calls only its own
  * __real_ function: a wrapper that calls another wrapped symbol's
