@@ -11,8 +11,14 @@ extern "C" {
 
 _Noreturn void pthread_exit(void *);
 
-/* Deferred cancellation (libweft's cancel.c). */
+/* Deferred cancellation (libweft's cancel.c). Renamed so that the
+ * programs that cancel are the ones that link weft_pthread_cancel: their
+ * waits in chain mode then look for requests. */
 int pthread_cancel(pthread_t);
+int weft_pthread_cancel(pthread_t);
+#ifndef WEFT_NO_CANCEL_RENAME
+#define pthread_cancel weft_pthread_cancel
+#endif
 
 /* A thread's scheduling policy and priority (libweft's sched.c). */
 int pthread_getschedparam(pthread_t, int *__restrict, struct sched_param *__restrict);

@@ -1,9 +1,14 @@
 /* Weft's time.h: wasi-libc's, plus the CPU-time clocks it lacks. Weft's
  * host serves them (preview1 clock ids 2 and 3): a thread's CPU time
- * counts from the thread's start, the process's includes every thread. */
+ * counts from the thread's start, the process's includes every thread.
+ * clock() is libweft's, on the process CPU-time clock, so wasi-libc's
+ * warning about its wall-clock emulation does not apply. */
 #ifndef WEFT_TIME_H
 #define WEFT_TIME_H
 
+#ifndef _WASI_EMULATED_PROCESS_CLOCKS
+#define _WASI_EMULATED_PROCESS_CLOCKS
+#endif
 #include_next <time.h>
 
 #ifdef __cplusplus

@@ -15,9 +15,15 @@
  * runs them. Asynchronous cancellation is accepted and acts as deferred
  * (wasm cannot interrupt a thread between two instructions).
  *
- * Chain mode: every thread runs on its own copy of memory, so a request
- * to another thread would never reach it; that is refused with a clear
- * error. A thread may still cancel itself. */
+ * Chain mode: every thread runs on its own copy of memory. A request is
+ * set on the home memory (weft_cancel_request), and a cancellation point
+ * of a chained thread is an acquire first (a load point), which brings
+ * it. Waits at home (condition variables, semaphores; pthread.c) wait in
+ * slices while the thread is cancellable, in programs that can cancel at
+ * all (cancel.h). Acting runs the cleanup handlers in the thread itself
+ * (pthread.c's pthread_exit), then ends it as any chained thread ends. A
+ * thread started by a chained thread shares no sync points with others,
+ * so a request to it from another thread is refused with a clear error. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -25,6 +31,7 @@
 
 #include <weft/threads.h>
 
+#include "cancel.h"
 #include "chain.h"
 #include "signals.h"
 #include "thread_fields.h"
@@ -36,11 +43,33 @@
 #define SLICE_NS 20000000LL
 #define IDLE_SLICE_NS 1000000000LL
 
-static volatile int cancel_used;
+volatile int weft_cancel_used;
 
-static int64_t slice_ns(void) {
-    return __atomic_load_n(&cancel_used, __ATOMIC_RELAXED) || weft_signals_used() ? SLICE_NS
-                                                                                   : IDLE_SLICE_NS;
+__attribute__((weak)) const char weft_cancel_linked = 0;
+
+/* In chain mode a request made elsewhere reaches this copy only at an
+ * acquire, so every wait of a program that can cancel is sliced. */
+int64_t weft_cancel_slice_ns(void) {
+    return __atomic_load_n(&weft_cancel_used, __ATOMIC_RELAXED) || weft_signals_used() ||
+                   (weft_program_cancels && weft_chained > 0)
+               ? SLICE_NS
+               : IDLE_SLICE_NS;
+}
+
+static int64_t slice_ns(void) { return weft_cancel_slice_ns(); }
+
+int weft_cancellable(void) {
+    return weft_program_cancels &&
+           THREAD_CANCELDISABLE(pthread_self()) == PTHREAD_CANCEL_ENABLE;
+}
+
+/* The calling thread's request flag, as home has it in chain mode (a
+ * thread started by a chained thread has no sync points, and no request
+ * reaches it: see weft_cancel_request). */
+static int request_flag(pthread_t self) {
+    if (weft_program_cancels && weft_chain_entry.arena && !weft_nested_thread)
+        weft_home_load_point();
+    return __atomic_load_n(&THREAD_CANCEL(self), __ATOMIC_SEQ_CST);
 }
 
 /* What a cancellation point does with a pending request: exit, or, while
@@ -54,29 +83,52 @@ static int act_on_cancel(pthread_t self) {
 }
 
 static int pending(pthread_t self) {
-    return __atomic_load_n(&THREAD_CANCEL(self), __ATOMIC_SEQ_CST) &&
-           THREAD_CANCELDISABLE(self) != PTHREAD_CANCEL_DISABLE;
+    return THREAD_CANCELDISABLE(self) != PTHREAD_CANCEL_DISABLE && request_flag(self);
 }
 
 /* libc's pthread_testcancel (and its own calls to it) end here: this
  * definition replaces libc's empty weak one. */
 void __testcancel(void) {
     pthread_t self = pthread_self();
-    if (THREAD_CANCEL(self) && THREAD_CANCELDISABLE(self) == PTHREAD_CANCEL_ENABLE)
+    if (THREAD_CANCELDISABLE(self) == PTHREAD_CANCEL_ENABLE && request_flag(self))
         pthread_exit(PTHREAD_CANCELED);
 }
 
-int __wrap_pthread_cancel(pthread_t thread) {
+/* A request sets the target's `cancel` flag. In chain mode each thread
+ * runs on its own copy of memory, so the flag is set on the home memory
+ * (an atomic store made by the home host), where the target's next
+ * cancellation point, an acquire, finds it. */
+int weft_cancel_request(pthread_t thread) {
     pthread_t self = pthread_self();
-    if (thread != self && weft_chain_mode()) weft_chain_unsupported(WEFT_SYNC_THREAD_CANCEL);
-    __atomic_store_n(&cancel_used, 1, __ATOMIC_RELAXED);
-    __atomic_store_n(&THREAD_CANCEL(thread), 1, __ATOMIC_SEQ_CST);
+    if (weft_chain_mode()) {
+        /* The target's flag as this thread last saw it (set when it was
+         * created, see pthread.c). */
+        int nested = *(int *)((char *)&weft_nested_thread + ((char *)thread - (char *)self));
+        if (thread != self && nested) weft_chain_unsupported(WEFT_SYNC_THREAD_CANCEL);
+        weft_home_atomic(WEFT_ATOMIC_STORE, 4, (const void *)&THREAD_CANCEL(thread), 1, 0);
+        /* Another thread's flag in this copy stays as home last gave it:
+         * writing it here too would make this thread's diff touch it. */
+        if (thread == self) THREAD_CANCEL(self) = 1;
+    } else {
+        __atomic_store_n(&weft_cancel_used, 1, __ATOMIC_RELAXED);
+        __atomic_store_n(&THREAD_CANCEL(thread), 1, __ATOMIC_SEQ_CST);
+    }
     /* Asynchronous cancellation of oneself acts at once (POSIX); for other
      * threads it acts at their next cancellation point. */
     if (thread == self && THREAD_CANCELASYNC(self) &&
         THREAD_CANCELDISABLE(self) == PTHREAD_CANCEL_ENABLE)
         pthread_exit(PTHREAD_CANCELED);
     return 0;
+}
+
+/* pthread_cancel from code built without libweft's pthread.h (which
+ * renames it). In chain mode such a program's waits do not look for
+ * requests (see cancel.h), so a request to another thread is refused
+ * there with a clear error rather than left to hang. */
+int __wrap_pthread_cancel(pthread_t thread) {
+    if (thread != pthread_self() && !weft_program_cancels && weft_chain_mode())
+        weft_chain_unsupported(WEFT_SYNC_THREAD_CANCEL);
+    return weft_cancel_request(thread);
 }
 
 int __real_pthread_setcanceltype(int, int *);

@@ -2,6 +2,7 @@
 #ifndef WEFT_CHAIN_H
 #define WEFT_CHAIN_H
 
+#include <pthread.h>
 #include <stdint.h>
 
 struct arena;
@@ -55,9 +56,19 @@ void weft_home_cond_broadcast(const void *cond);
 void weft_chain_thread_started(void);
 /* In the thread's exit path on the parent's memory. */
 void weft_chain_thread_exiting(void);
+/* Set in a chained thread's exit path (TSD destructors, ...), which runs
+ * on its parent's memory, not on a copy of its own. */
+extern _Thread_local int weft_in_exit_path;
+/* Set in a thread started by a chained thread (chain mode): the host lets
+ * it share no sync points with other threads. */
+extern _Thread_local int weft_nested_thread;
 
 /* sched.c: a new thread's scheduling setting (see there). */
 int weft_sched_for_new_thread(int explicit_sched, int *policy, int *priority);
 void weft_sched_record_self(int policy, int priority);
+
+/* process.c: a new thread starts with its creator's name; called by the
+ * creator before the thread exists. */
+void weft_thread_name_inherit(pthread_t thread);
 
 #endif

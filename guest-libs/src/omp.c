@@ -2,20 +2,23 @@
  * OpenMP on wasm32 (shared/DESIGN.md section 10 lists the ABI) and the
  * `omp_*` API of omp.h.
  *
- * Local mode: a team is the encountering thread plus workers from a pool
- * of pthreads that stay alive between parallel regions; every wait spins
- * briefly, then sleeps on a wasm futex (memory.atomic.wait32/64).
+ * Teams last: a thread that forks regions keeps their workers alive
+ * between them, and member i of its teams is always the same pthread, so
+ * threadprivate data persists (see "teams that last" below).
  *
- * Chain mode: each chained thread runs on its own copy of memory, so a
- * pool that waits through memory cannot work. Every parallel region
- * creates fresh chained threads and joins them (fork and join are where
- * their writes merge). Barriers, critical sections, reductions, locks and
- * flush use the home host's synchronisation (weft:threads sync-*), which
- * makes each a sync point of release consistency: a member's writes go
- * home at a release and its copy takes home's at an acquire; so do the
- * turns of ordered loops (a home mutex and condition variable). Dynamic
- * and guided loops are split statically in chain mode: a shared counter
- * would be one per copy. */
+ * Local mode: every wait spins briefly, then sleeps on a wasm futex
+ * (memory.atomic.wait32/64).
+ *
+ * Chain mode: each chained thread runs on its own copy of memory, so waits
+ * through memory cannot work. Members park on home condition variables
+ * between regions (a region's start is an acquire for them, its end a
+ * home barrier). Barriers, critical sections, reductions, locks and flush
+ * use the home host's synchronisation (weft:threads sync-*), which makes
+ * each a sync point of release consistency: a member's writes go home at
+ * a release and its copy takes home's at an acquire; so do the turns of
+ * ordered loops (a home mutex and condition variable). Dynamic and guided
+ * loops are split statically in chain mode: a shared counter would be one
+ * per copy. */
 #include <errno.h>
 #include <limits.h>
 #include <omp.h>
@@ -38,8 +41,6 @@ typedef void (*microtask_t)(int32_t *, int32_t *, ...);
 /* The host's id of the main thread (wasi-libc's). */
 #define WEFT_MAIN_THREAD_ID 0x3fffffff
 
-/* The most shared variables one parallel region may pass. */
-#define MAX_REGION_ARGS 64
 /* How many work-sharing constructs a team may have open at once (threads
  * run ahead through `nowait` loops); an older one is waited for. */
 #define DISPATCH_RING 8
@@ -351,438 +352,8 @@ static void read_environment(void) {
 
 /* ---- parallel regions ------------------------------------------------- */
 
-/* One case per arity, as call_indirect needs the exact function type. */
-typedef void *P;
-static void invoke_microtask(microtask_t fn, int32_t *gtid, int32_t *btid, int argc, P *a) {
-    typedef int32_t *I;
-    switch (argc) {
-    case 0:
-        ((void (*)(I, I))fn)(gtid, btid);
-        return;
-    case 1:
-        ((void (*)(I, I, P))fn)(gtid, btid, a[0]);
-        return;
-    case 2:
-        ((void (*)(I, I, P, P))fn)(gtid, btid, a[0], a[1]);
-        return;
-    case 3:
-        ((void (*)(I, I, P, P, P))fn)(gtid, btid, a[0], a[1], a[2]);
-        return;
-    case 4:
-        ((void (*)(I, I, P, P, P, P))fn)(gtid, btid, a[0], a[1], a[2], a[3]);
-        return;
-    case 5:
-        ((void (*)(I, I, P, P, P, P, P))fn)(gtid, btid, a[0], a[1], a[2], a[3], a[4]);
-        return;
-    case 6:
-        ((void (*)(I, I, P, P, P, P, P, P))fn)(gtid, btid, a[0], a[1], a[2], a[3], a[4], a[5]);
-        return;
-    case 7:
-        ((void (*)(I, I, P, P, P, P, P, P, P))fn)(gtid, btid, a[0], a[1], a[2], a[3], a[4],
-            a[5], a[6]);
-        return;
-    case 8:
-        ((void (*)(I, I, P, P, P, P, P, P, P, P))fn)(gtid, btid, a[0], a[1], a[2], a[3], a[4],
-            a[5], a[6], a[7]);
-        return;
-    case 9:
-        ((void (*)(I, I, P, P, P, P, P, P, P, P, P))fn)(gtid, btid, a[0], a[1], a[2], a[3],
-            a[4], a[5], a[6], a[7], a[8]);
-        return;
-    case 10:
-        ((void (*)(I, I, P, P, P, P, P, P, P, P, P, P))fn)(gtid, btid, a[0], a[1], a[2], a[3],
-            a[4], a[5], a[6], a[7], a[8], a[9]);
-        return;
-    case 11:
-        ((void (*)(I, I, P, P, P, P, P, P, P, P, P, P, P))fn)(gtid, btid, a[0], a[1], a[2],
-            a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10]);
-        return;
-    case 12:
-        ((void (*)(I, I, P, P, P, P, P, P, P, P, P, P, P, P))fn)(gtid, btid, a[0], a[1], a[2],
-            a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11]);
-        return;
-    case 13:
-        ((void (*)(I, I, P, P, P, P, P, P, P, P, P, P, P, P, P))fn)(gtid, btid, a[0], a[1],
-            a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11], a[12]);
-        return;
-    case 14:
-        ((void (*)(I, I, P, P, P, P, P, P, P, P, P, P, P, P, P, P))fn)(gtid, btid, a[0], a[1],
-            a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11], a[12], a[13]);
-        return;
-    case 15:
-        ((void (*)(I, I, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P))fn)(gtid, btid, a[0],
-            a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11], a[12], a[13],
-            a[14]);
-        return;
-    case 16:
-        ((void (*)(I, I, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P))fn)(gtid, btid, a[0],
-            a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11], a[12], a[13],
-            a[14], a[15]);
-        return;
-    case 17:
-        ((void (*)(I, I, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P))fn)(gtid, btid,
-            a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11], a[12],
-            a[13], a[14], a[15], a[16]);
-        return;
-    case 18:
-        ((void (*)(I, I, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P))fn)(gtid, btid,
-            a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11], a[12],
-            a[13], a[14], a[15], a[16], a[17]);
-        return;
-    case 19:
-        ((void (*)(I, I, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P))fn)(gtid,
-            btid, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11],
-            a[12], a[13], a[14], a[15], a[16], a[17], a[18]);
-        return;
-    case 20:
-        ((void (*)(I, I, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P))fn)(gtid,
-            btid, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11],
-            a[12], a[13], a[14], a[15], a[16], a[17], a[18], a[19]);
-        return;
-    case 21:
-        ((void (*)(I, I, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P,
-            P))fn)(gtid, btid, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9],
-            a[10], a[11], a[12], a[13], a[14], a[15], a[16], a[17], a[18], a[19], a[20]);
-        return;
-    case 22:
-        ((void (*)(I, I, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P,
-            P))fn)(gtid, btid, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9],
-            a[10], a[11], a[12], a[13], a[14], a[15], a[16], a[17], a[18], a[19], a[20], a[21]);
-        return;
-    case 23:
-        ((void (*)(I, I, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P,
-            P))fn)(gtid, btid, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9],
-            a[10], a[11], a[12], a[13], a[14], a[15], a[16], a[17], a[18], a[19], a[20], a[21],
-            a[22]);
-        return;
-    case 24:
-        ((void (*)(I, I, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P,
-            P))fn)(gtid, btid, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9],
-            a[10], a[11], a[12], a[13], a[14], a[15], a[16], a[17], a[18], a[19], a[20], a[21],
-            a[22], a[23]);
-        return;
-    case 25:
-        ((void (*)(I, I, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P,
-            P))fn)(gtid, btid, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9],
-            a[10], a[11], a[12], a[13], a[14], a[15], a[16], a[17], a[18], a[19], a[20], a[21],
-            a[22], a[23], a[24]);
-        return;
-    case 26:
-        ((void (*)(I, I, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P,
-            P, P))fn)(gtid, btid, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9],
-            a[10], a[11], a[12], a[13], a[14], a[15], a[16], a[17], a[18], a[19], a[20], a[21],
-            a[22], a[23], a[24], a[25]);
-        return;
-    case 27:
-        ((void (*)(I, I, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P,
-            P, P, P))fn)(gtid, btid, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9],
-            a[10], a[11], a[12], a[13], a[14], a[15], a[16], a[17], a[18], a[19], a[20], a[21],
-            a[22], a[23], a[24], a[25], a[26]);
-        return;
-    case 28:
-        ((void (*)(I, I, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P,
-            P, P, P, P))fn)(gtid, btid, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8],
-            a[9], a[10], a[11], a[12], a[13], a[14], a[15], a[16], a[17], a[18], a[19], a[20],
-            a[21], a[22], a[23], a[24], a[25], a[26], a[27]);
-        return;
-    case 29:
-        ((void (*)(I, I, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P,
-            P, P, P, P, P))fn)(gtid, btid, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8],
-            a[9], a[10], a[11], a[12], a[13], a[14], a[15], a[16], a[17], a[18], a[19], a[20],
-            a[21], a[22], a[23], a[24], a[25], a[26], a[27], a[28]);
-        return;
-    case 30:
-        ((void (*)(I, I, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P,
-            P, P, P, P, P, P))fn)(gtid, btid, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7],
-            a[8], a[9], a[10], a[11], a[12], a[13], a[14], a[15], a[16], a[17], a[18], a[19],
-            a[20], a[21], a[22], a[23], a[24], a[25], a[26], a[27], a[28], a[29]);
-        return;
-    case 31:
-        ((void (*)(I, I, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P,
-            P, P, P, P, P, P, P))fn)(gtid, btid, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7],
-            a[8], a[9], a[10], a[11], a[12], a[13], a[14], a[15], a[16], a[17], a[18], a[19],
-            a[20], a[21], a[22], a[23], a[24], a[25], a[26], a[27], a[28], a[29], a[30]);
-        return;
-    case 32:
-        ((void (*)(I, I, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P,
-            P, P, P, P, P, P, P, P))fn)(gtid, btid, a[0], a[1], a[2], a[3], a[4], a[5], a[6],
-            a[7], a[8], a[9], a[10], a[11], a[12], a[13], a[14], a[15], a[16], a[17], a[18],
-            a[19], a[20], a[21], a[22], a[23], a[24], a[25], a[26], a[27], a[28], a[29], a[30],
-            a[31]);
-        return;
-    case 33:
-        ((void (*)(I, I, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P,
-            P, P, P, P, P, P, P, P, P))fn)(gtid, btid, a[0], a[1], a[2], a[3], a[4], a[5], a[6],
-            a[7], a[8], a[9], a[10], a[11], a[12], a[13], a[14], a[15], a[16], a[17], a[18],
-            a[19], a[20], a[21], a[22], a[23], a[24], a[25], a[26], a[27], a[28], a[29], a[30],
-            a[31], a[32]);
-        return;
-    case 34:
-        ((void (*)(I, I, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P,
-            P, P, P, P, P, P, P, P, P, P))fn)(gtid, btid, a[0], a[1], a[2], a[3], a[4], a[5],
-            a[6], a[7], a[8], a[9], a[10], a[11], a[12], a[13], a[14], a[15], a[16], a[17],
-            a[18], a[19], a[20], a[21], a[22], a[23], a[24], a[25], a[26], a[27], a[28], a[29],
-            a[30], a[31], a[32], a[33]);
-        return;
-    case 35:
-        ((void (*)(I, I, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P,
-            P, P, P, P, P, P, P, P, P, P, P))fn)(gtid, btid, a[0], a[1], a[2], a[3], a[4], a[5],
-            a[6], a[7], a[8], a[9], a[10], a[11], a[12], a[13], a[14], a[15], a[16], a[17],
-            a[18], a[19], a[20], a[21], a[22], a[23], a[24], a[25], a[26], a[27], a[28], a[29],
-            a[30], a[31], a[32], a[33], a[34]);
-        return;
-    case 36:
-        ((void (*)(I, I, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P,
-            P, P, P, P, P, P, P, P, P, P, P, P))fn)(gtid, btid, a[0], a[1], a[2], a[3], a[4],
-            a[5], a[6], a[7], a[8], a[9], a[10], a[11], a[12], a[13], a[14], a[15], a[16],
-            a[17], a[18], a[19], a[20], a[21], a[22], a[23], a[24], a[25], a[26], a[27], a[28],
-            a[29], a[30], a[31], a[32], a[33], a[34], a[35]);
-        return;
-    case 37:
-        ((void (*)(I, I, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P,
-            P, P, P, P, P, P, P, P, P, P, P, P, P))fn)(gtid, btid, a[0], a[1], a[2], a[3], a[4],
-            a[5], a[6], a[7], a[8], a[9], a[10], a[11], a[12], a[13], a[14], a[15], a[16],
-            a[17], a[18], a[19], a[20], a[21], a[22], a[23], a[24], a[25], a[26], a[27], a[28],
-            a[29], a[30], a[31], a[32], a[33], a[34], a[35], a[36]);
-        return;
-    case 38:
-        ((void (*)(I, I, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P,
-            P, P, P, P, P, P, P, P, P, P, P, P, P, P))fn)(gtid, btid, a[0], a[1], a[2], a[3],
-            a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11], a[12], a[13], a[14], a[15], a[16],
-            a[17], a[18], a[19], a[20], a[21], a[22], a[23], a[24], a[25], a[26], a[27], a[28],
-            a[29], a[30], a[31], a[32], a[33], a[34], a[35], a[36], a[37]);
-        return;
-    case 39:
-        ((void (*)(I, I, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P,
-            P, P, P, P, P, P, P, P, P, P, P, P, P, P, P))fn)(gtid, btid, a[0], a[1], a[2], a[3],
-            a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11], a[12], a[13], a[14], a[15], a[16],
-            a[17], a[18], a[19], a[20], a[21], a[22], a[23], a[24], a[25], a[26], a[27], a[28],
-            a[29], a[30], a[31], a[32], a[33], a[34], a[35], a[36], a[37], a[38]);
-        return;
-    case 40:
-        ((void (*)(I, I, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P,
-            P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P))fn)(gtid, btid, a[0], a[1], a[2],
-            a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11], a[12], a[13], a[14], a[15],
-            a[16], a[17], a[18], a[19], a[20], a[21], a[22], a[23], a[24], a[25], a[26], a[27],
-            a[28], a[29], a[30], a[31], a[32], a[33], a[34], a[35], a[36], a[37], a[38], a[39]);
-        return;
-    case 41:
-        ((void (*)(I, I, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P,
-            P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P))fn)(gtid, btid, a[0], a[1], a[2],
-            a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11], a[12], a[13], a[14], a[15],
-            a[16], a[17], a[18], a[19], a[20], a[21], a[22], a[23], a[24], a[25], a[26], a[27],
-            a[28], a[29], a[30], a[31], a[32], a[33], a[34], a[35], a[36], a[37], a[38], a[39],
-            a[40]);
-        return;
-    case 42:
-        ((void (*)(I, I, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P,
-            P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P))fn)(gtid, btid, a[0], a[1],
-            a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11], a[12], a[13], a[14],
-            a[15], a[16], a[17], a[18], a[19], a[20], a[21], a[22], a[23], a[24], a[25], a[26],
-            a[27], a[28], a[29], a[30], a[31], a[32], a[33], a[34], a[35], a[36], a[37], a[38],
-            a[39], a[40], a[41]);
-        return;
-    case 43:
-        ((void (*)(I, I, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P,
-            P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P))fn)(gtid, btid, a[0], a[1],
-            a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11], a[12], a[13], a[14],
-            a[15], a[16], a[17], a[18], a[19], a[20], a[21], a[22], a[23], a[24], a[25], a[26],
-            a[27], a[28], a[29], a[30], a[31], a[32], a[33], a[34], a[35], a[36], a[37], a[38],
-            a[39], a[40], a[41], a[42]);
-        return;
-    case 44:
-        ((void (*)(I, I, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P,
-            P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P))fn)(gtid, btid, a[0],
-            a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11], a[12], a[13],
-            a[14], a[15], a[16], a[17], a[18], a[19], a[20], a[21], a[22], a[23], a[24], a[25],
-            a[26], a[27], a[28], a[29], a[30], a[31], a[32], a[33], a[34], a[35], a[36], a[37],
-            a[38], a[39], a[40], a[41], a[42], a[43]);
-        return;
-    case 45:
-        ((void (*)(I, I, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P,
-            P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P))fn)(gtid, btid, a[0],
-            a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11], a[12], a[13],
-            a[14], a[15], a[16], a[17], a[18], a[19], a[20], a[21], a[22], a[23], a[24], a[25],
-            a[26], a[27], a[28], a[29], a[30], a[31], a[32], a[33], a[34], a[35], a[36], a[37],
-            a[38], a[39], a[40], a[41], a[42], a[43], a[44]);
-        return;
-    case 46:
-        ((void (*)(I, I, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P,
-            P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P))fn)(gtid, btid,
-            a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11], a[12],
-            a[13], a[14], a[15], a[16], a[17], a[18], a[19], a[20], a[21], a[22], a[23], a[24],
-            a[25], a[26], a[27], a[28], a[29], a[30], a[31], a[32], a[33], a[34], a[35], a[36],
-            a[37], a[38], a[39], a[40], a[41], a[42], a[43], a[44], a[45]);
-        return;
-    case 47:
-        ((void (*)(I, I, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P,
-            P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P))fn)(gtid, btid,
-            a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11], a[12],
-            a[13], a[14], a[15], a[16], a[17], a[18], a[19], a[20], a[21], a[22], a[23], a[24],
-            a[25], a[26], a[27], a[28], a[29], a[30], a[31], a[32], a[33], a[34], a[35], a[36],
-            a[37], a[38], a[39], a[40], a[41], a[42], a[43], a[44], a[45], a[46]);
-        return;
-    case 48:
-        ((void (*)(I, I, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P,
-            P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P))fn)(gtid,
-            btid, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11],
-            a[12], a[13], a[14], a[15], a[16], a[17], a[18], a[19], a[20], a[21], a[22], a[23],
-            a[24], a[25], a[26], a[27], a[28], a[29], a[30], a[31], a[32], a[33], a[34], a[35],
-            a[36], a[37], a[38], a[39], a[40], a[41], a[42], a[43], a[44], a[45], a[46], a[47]);
-        return;
-    case 49:
-        ((void (*)(I, I, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P,
-            P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P))fn)(gtid,
-            btid, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11],
-            a[12], a[13], a[14], a[15], a[16], a[17], a[18], a[19], a[20], a[21], a[22], a[23],
-            a[24], a[25], a[26], a[27], a[28], a[29], a[30], a[31], a[32], a[33], a[34], a[35],
-            a[36], a[37], a[38], a[39], a[40], a[41], a[42], a[43], a[44], a[45], a[46], a[47],
-            a[48]);
-        return;
-    case 50:
-        ((void (*)(I, I, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P,
-            P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P,
-            P))fn)(gtid, btid, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9],
-            a[10], a[11], a[12], a[13], a[14], a[15], a[16], a[17], a[18], a[19], a[20], a[21],
-            a[22], a[23], a[24], a[25], a[26], a[27], a[28], a[29], a[30], a[31], a[32], a[33],
-            a[34], a[35], a[36], a[37], a[38], a[39], a[40], a[41], a[42], a[43], a[44], a[45],
-            a[46], a[47], a[48], a[49]);
-        return;
-    case 51:
-        ((void (*)(I, I, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P,
-            P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P,
-            P))fn)(gtid, btid, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9],
-            a[10], a[11], a[12], a[13], a[14], a[15], a[16], a[17], a[18], a[19], a[20], a[21],
-            a[22], a[23], a[24], a[25], a[26], a[27], a[28], a[29], a[30], a[31], a[32], a[33],
-            a[34], a[35], a[36], a[37], a[38], a[39], a[40], a[41], a[42], a[43], a[44], a[45],
-            a[46], a[47], a[48], a[49], a[50]);
-        return;
-    case 52:
-        ((void (*)(I, I, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P,
-            P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P,
-            P))fn)(gtid, btid, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9],
-            a[10], a[11], a[12], a[13], a[14], a[15], a[16], a[17], a[18], a[19], a[20], a[21],
-            a[22], a[23], a[24], a[25], a[26], a[27], a[28], a[29], a[30], a[31], a[32], a[33],
-            a[34], a[35], a[36], a[37], a[38], a[39], a[40], a[41], a[42], a[43], a[44], a[45],
-            a[46], a[47], a[48], a[49], a[50], a[51]);
-        return;
-    case 53:
-        ((void (*)(I, I, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P,
-            P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P,
-            P))fn)(gtid, btid, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9],
-            a[10], a[11], a[12], a[13], a[14], a[15], a[16], a[17], a[18], a[19], a[20], a[21],
-            a[22], a[23], a[24], a[25], a[26], a[27], a[28], a[29], a[30], a[31], a[32], a[33],
-            a[34], a[35], a[36], a[37], a[38], a[39], a[40], a[41], a[42], a[43], a[44], a[45],
-            a[46], a[47], a[48], a[49], a[50], a[51], a[52]);
-        return;
-    case 54:
-        ((void (*)(I, I, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P,
-            P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P,
-            P, P))fn)(gtid, btid, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9],
-            a[10], a[11], a[12], a[13], a[14], a[15], a[16], a[17], a[18], a[19], a[20], a[21],
-            a[22], a[23], a[24], a[25], a[26], a[27], a[28], a[29], a[30], a[31], a[32], a[33],
-            a[34], a[35], a[36], a[37], a[38], a[39], a[40], a[41], a[42], a[43], a[44], a[45],
-            a[46], a[47], a[48], a[49], a[50], a[51], a[52], a[53]);
-        return;
-    case 55:
-        ((void (*)(I, I, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P,
-            P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P,
-            P, P, P))fn)(gtid, btid, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9],
-            a[10], a[11], a[12], a[13], a[14], a[15], a[16], a[17], a[18], a[19], a[20], a[21],
-            a[22], a[23], a[24], a[25], a[26], a[27], a[28], a[29], a[30], a[31], a[32], a[33],
-            a[34], a[35], a[36], a[37], a[38], a[39], a[40], a[41], a[42], a[43], a[44], a[45],
-            a[46], a[47], a[48], a[49], a[50], a[51], a[52], a[53], a[54]);
-        return;
-    case 56:
-        ((void (*)(I, I, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P,
-            P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P,
-            P, P, P, P))fn)(gtid, btid, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8],
-            a[9], a[10], a[11], a[12], a[13], a[14], a[15], a[16], a[17], a[18], a[19], a[20],
-            a[21], a[22], a[23], a[24], a[25], a[26], a[27], a[28], a[29], a[30], a[31], a[32],
-            a[33], a[34], a[35], a[36], a[37], a[38], a[39], a[40], a[41], a[42], a[43], a[44],
-            a[45], a[46], a[47], a[48], a[49], a[50], a[51], a[52], a[53], a[54], a[55]);
-        return;
-    case 57:
-        ((void (*)(I, I, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P,
-            P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P,
-            P, P, P, P, P))fn)(gtid, btid, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8],
-            a[9], a[10], a[11], a[12], a[13], a[14], a[15], a[16], a[17], a[18], a[19], a[20],
-            a[21], a[22], a[23], a[24], a[25], a[26], a[27], a[28], a[29], a[30], a[31], a[32],
-            a[33], a[34], a[35], a[36], a[37], a[38], a[39], a[40], a[41], a[42], a[43], a[44],
-            a[45], a[46], a[47], a[48], a[49], a[50], a[51], a[52], a[53], a[54], a[55], a[56]);
-        return;
-    case 58:
-        ((void (*)(I, I, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P,
-            P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P,
-            P, P, P, P, P, P))fn)(gtid, btid, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7],
-            a[8], a[9], a[10], a[11], a[12], a[13], a[14], a[15], a[16], a[17], a[18], a[19],
-            a[20], a[21], a[22], a[23], a[24], a[25], a[26], a[27], a[28], a[29], a[30], a[31],
-            a[32], a[33], a[34], a[35], a[36], a[37], a[38], a[39], a[40], a[41], a[42], a[43],
-            a[44], a[45], a[46], a[47], a[48], a[49], a[50], a[51], a[52], a[53], a[54], a[55],
-            a[56], a[57]);
-        return;
-    case 59:
-        ((void (*)(I, I, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P,
-            P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P,
-            P, P, P, P, P, P, P))fn)(gtid, btid, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7],
-            a[8], a[9], a[10], a[11], a[12], a[13], a[14], a[15], a[16], a[17], a[18], a[19],
-            a[20], a[21], a[22], a[23], a[24], a[25], a[26], a[27], a[28], a[29], a[30], a[31],
-            a[32], a[33], a[34], a[35], a[36], a[37], a[38], a[39], a[40], a[41], a[42], a[43],
-            a[44], a[45], a[46], a[47], a[48], a[49], a[50], a[51], a[52], a[53], a[54], a[55],
-            a[56], a[57], a[58]);
-        return;
-    case 60:
-        ((void (*)(I, I, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P,
-            P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P,
-            P, P, P, P, P, P, P, P))fn)(gtid, btid, a[0], a[1], a[2], a[3], a[4], a[5], a[6],
-            a[7], a[8], a[9], a[10], a[11], a[12], a[13], a[14], a[15], a[16], a[17], a[18],
-            a[19], a[20], a[21], a[22], a[23], a[24], a[25], a[26], a[27], a[28], a[29], a[30],
-            a[31], a[32], a[33], a[34], a[35], a[36], a[37], a[38], a[39], a[40], a[41], a[42],
-            a[43], a[44], a[45], a[46], a[47], a[48], a[49], a[50], a[51], a[52], a[53], a[54],
-            a[55], a[56], a[57], a[58], a[59]);
-        return;
-    case 61:
-        ((void (*)(I, I, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P,
-            P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P,
-            P, P, P, P, P, P, P, P, P))fn)(gtid, btid, a[0], a[1], a[2], a[3], a[4], a[5], a[6],
-            a[7], a[8], a[9], a[10], a[11], a[12], a[13], a[14], a[15], a[16], a[17], a[18],
-            a[19], a[20], a[21], a[22], a[23], a[24], a[25], a[26], a[27], a[28], a[29], a[30],
-            a[31], a[32], a[33], a[34], a[35], a[36], a[37], a[38], a[39], a[40], a[41], a[42],
-            a[43], a[44], a[45], a[46], a[47], a[48], a[49], a[50], a[51], a[52], a[53], a[54],
-            a[55], a[56], a[57], a[58], a[59], a[60]);
-        return;
-    case 62:
-        ((void (*)(I, I, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P,
-            P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P,
-            P, P, P, P, P, P, P, P, P, P))fn)(gtid, btid, a[0], a[1], a[2], a[3], a[4], a[5],
-            a[6], a[7], a[8], a[9], a[10], a[11], a[12], a[13], a[14], a[15], a[16], a[17],
-            a[18], a[19], a[20], a[21], a[22], a[23], a[24], a[25], a[26], a[27], a[28], a[29],
-            a[30], a[31], a[32], a[33], a[34], a[35], a[36], a[37], a[38], a[39], a[40], a[41],
-            a[42], a[43], a[44], a[45], a[46], a[47], a[48], a[49], a[50], a[51], a[52], a[53],
-            a[54], a[55], a[56], a[57], a[58], a[59], a[60], a[61]);
-        return;
-    case 63:
-        ((void (*)(I, I, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P,
-            P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P,
-            P, P, P, P, P, P, P, P, P, P, P))fn)(gtid, btid, a[0], a[1], a[2], a[3], a[4], a[5],
-            a[6], a[7], a[8], a[9], a[10], a[11], a[12], a[13], a[14], a[15], a[16], a[17],
-            a[18], a[19], a[20], a[21], a[22], a[23], a[24], a[25], a[26], a[27], a[28], a[29],
-            a[30], a[31], a[32], a[33], a[34], a[35], a[36], a[37], a[38], a[39], a[40], a[41],
-            a[42], a[43], a[44], a[45], a[46], a[47], a[48], a[49], a[50], a[51], a[52], a[53],
-            a[54], a[55], a[56], a[57], a[58], a[59], a[60], a[61], a[62]);
-        return;
-    case 64:
-        ((void (*)(I, I, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P,
-            P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P,
-            P, P, P, P, P, P, P, P, P, P, P, P))fn)(gtid, btid, a[0], a[1], a[2], a[3], a[4],
-            a[5], a[6], a[7], a[8], a[9], a[10], a[11], a[12], a[13], a[14], a[15], a[16],
-            a[17], a[18], a[19], a[20], a[21], a[22], a[23], a[24], a[25], a[26], a[27], a[28],
-            a[29], a[30], a[31], a[32], a[33], a[34], a[35], a[36], a[37], a[38], a[39], a[40],
-            a[41], a[42], a[43], a[44], a[45], a[46], a[47], a[48], a[49], a[50], a[51], a[52],
-            a[53], a[54], a[55], a[56], a[57], a[58], a[59], a[60], a[61], a[62], a[63]);
-        return;
-    }
-}
+/* invoke_microtask and MAX_REGION_ARGS, generated by gen-omp-dispatch.py. */
+#include "omp_dispatch.inc"
 
 /* Runs the region's body as member `tid` of `t`, then gives the thread
  * its state back. */
@@ -801,36 +372,6 @@ static void run_member(struct omp_thread *me, struct team *t, int tid) {
     me->gtid = keep_gtid;
 }
 
-/* A pooled worker (local mode): it sleeps on `go` between regions. */
-struct worker {
-    struct waitword go;
-    struct team *team;
-    int tid;
-    struct worker *next_idle;
-};
-
-static _Atomic uint32_t pool_lock;
-static struct worker *pool_idle;
-
-static void *worker_main(void *arg) {
-    struct worker *w = arg;
-    struct omp_thread *me = self();
-    uint32_t seen = 0;
-    for (;;) {
-        waitword_wait(&w->go, seen);
-        seen = atomic_load(&w->go.value);
-        struct team *t = w->team;
-        run_member(me, t, w->tid);
-        lock_acquire(&pool_lock);
-        w->next_idle = pool_idle;
-        pool_idle = w;
-        lock_release(&pool_lock);
-        /* The last touch of the team: the master may return at once. */
-        if (atomic_fetch_sub(&t->running.value, 1) == 1) waitword_wake(&t->running);
-    }
-    return NULL;
-}
-
 static int start_thread(pthread_t *thread, void *(*fn)(void *), void *arg) {
     pthread_attr_t attr;
     pthread_attr_init(&attr);
@@ -840,39 +381,197 @@ static int start_thread(pthread_t *thread, void *(*fn)(void *), void *arg) {
     return rc;
 }
 
-/* An idle worker, or a new one; NULL when no thread can be created. */
-static struct worker *take_worker(void) {
-    lock_acquire(&pool_lock);
-    struct worker *w = pool_idle;
-    if (w) pool_idle = w->next_idle;
-    lock_release(&pool_lock);
-    if (w) return w;
-    w = calloc(1, sizeof *w);
-    if (!w) return NULL;
-    pthread_t thread;
-    if (start_thread(&thread, worker_main, w) != 0) {
-        free(w);
-        return NULL;
-    }
-    pthread_detach(thread);
-    return w;
+/* Chain mode refuses a smaller team than asked: say why. */
+static _Noreturn void chain_start_failed(int tid, int nthreads, int rc) {
+    char line[160];
+    snprintf(line, sizeof line,
+             "could not start thread %d of a team of %d in chain mode (%s); "
+             "lower OMP_NUM_THREADS or raise --max-threads",
+             tid, nthreads, strerror(rc));
+    fail(line);
 }
 
-static void fork_local(struct omp_thread *me, struct team *t, int nthreads) {
-    struct worker *workers[nthreads];
-    int got = 1;
-    while (got < nthreads && (workers[got] = take_worker()) != NULL) got++;
-    /* Fewer threads than asked when the host has no more: OpenMP allows
-     * it, and the team size is fixed before any member starts. */
+/* ---- teams that last ----------------------------------------------------
+ * A thread keeps the workers of the teams it forks, one crew per nesting
+ * level, alive between regions: member i of each team it forks at a level
+ * is the same pthread, so threadprivate data (clang puts it in wasm TLS)
+ * persists from region to region, and a region costs wake-ups rather than
+ * thread starts. A crew grows when a region asks for more threads; members
+ * beyond a team's size stay parked.
+ *
+ * Local mode: a member sleeps on its own wait word between regions.
+ * Chain mode: members are chained threads parked on a home condition
+ * variable each, under the crew's home lock, so a region's start is an
+ * acquire for them; its end is a home barrier (a release, then an
+ * acquire). A member writes nothing but its own stack and TLS. Only a
+ * thread on the home memory keeps crews there: threads that a chained
+ * thread starts cannot synchronise, so those regions use fork_chain. */
+
+struct crew;
+
+struct crew_member {
+    struct crew *crew;
+    int tid;
+    pthread_t thread;
+    struct waitword go; /* bumped by the owner for each region, and to leave */
+    struct team *team;  /* what to run when `go` moves; NULL: leave */
+};
+
+struct crew {
+    int level;     /* of the teams it serves */
+    int size;      /* with the owner: members[1 .. size-1] are started */
+    int capacity;  /* of members */
+    struct crew_member **members;
+    struct crew *next;  /* the owner's crew of another level */
+    uint32_t home_lock; /* chain mode: guards the members' `go` and `team` */
+};
+
+/* This thread's crews, also the value of crew_key: its destructor lets the
+ * members go when the owner ends (libgomp does the same), else a program
+ * whose main calls pthread_exit would wait for them forever. */
+static _Thread_local struct crew *crews;
+static pthread_key_t crew_key;
+static _Atomic int crew_key_ready;
+
+static void *member_main(void *arg) {
+    struct crew_member *m = arg;
+    struct omp_thread *me = self();
+    uint32_t seen = 0;
+    for (;;) {
+        struct team *t;
+        if (global.chain) {
+            weft_home_lock(&m->crew->home_lock, 0, -1);
+            while (atomic_load(&m->go.value) == seen)
+                weft_home_cond_wait(&m->go, &m->crew->home_lock);
+            seen = atomic_load(&m->go.value);
+            t = m->team;
+            weft_home_unlock(&m->crew->home_lock, 0);
+        } else {
+            waitword_wait(&m->go, seen);
+            seen = atomic_load(&m->go.value);
+            t = m->team;
+        }
+        if (!t) return NULL;
+        int nthreads = t->nthreads;
+        run_member(me, t, m->tid);
+        if (global.chain) {
+            weft_home_barrier(&t->running, (uint32_t)nthreads);
+            continue;
+        }
+        /* The last touch of the team: the master may return at once. */
+        if (atomic_fetch_sub(&t->running.value, 1) == 1) waitword_wake(&t->running);
+    }
+}
+
+/* Tells every member of `c` to leave and waits for them. */
+static void crew_dismiss(struct crew *c) {
+    if (global.chain) weft_home_lock(&c->home_lock, 0, -1);
+    for (int i = 1; i < c->size; i++) {
+        c->members[i]->team = NULL;
+        atomic_fetch_add(&c->members[i]->go.value, 1);
+    }
+    if (global.chain) weft_home_unlock(&c->home_lock, 0);
+    for (int i = 1; i < c->size; i++) {
+        if (global.chain) weft_home_cond_wake(&c->members[i]->go, 0);
+        else waitword_wake(&c->members[i]->go);
+    }
+    for (int i = 1; i < c->size; i++) {
+        pthread_join(c->members[i]->thread, NULL);
+        free(c->members[i]);
+    }
+    free(c->members);
+    free(c);
+}
+
+static void crews_dismiss(void *head) {
+    for (struct crew *c = head, *next; c; c = next) {
+        next = c->next;
+        crew_dismiss(c);
+    }
+    crews = NULL;
+}
+
+/* This thread's crew for teams at `level`; NULL without memory. */
+static struct crew *crew_at(int level) {
+    for (struct crew *c = crews; c; c = c->next)
+        if (c->level == level) return c;
+    if (!atomic_load(&crew_key_ready)) {
+        lock_acquire(&global.lock);
+        if (!atomic_load(&crew_key_ready) && pthread_key_create(&crew_key, crews_dismiss) == 0)
+            atomic_store(&crew_key_ready, 1);
+        lock_release(&global.lock);
+    }
+    struct crew *c = calloc(1, sizeof *c);
+    if (!c) return NULL;
+    c->level = level;
+    c->size = 1;
+    c->next = crews;
+    crews = c;
+    if (atomic_load(&crew_key_ready)) pthread_setspecific(crew_key, crews);
+    return c;
+}
+
+/* Starts members until `c` has `n` threads with its owner, as far as the
+ * host lets it; how many it has then. */
+static int crew_grow(struct crew *c, int n) {
+    if (n > c->capacity) {
+        int capacity = c->capacity * 2 > n ? c->capacity * 2 : n;
+        struct crew_member **members = realloc(c->members, (size_t)capacity * sizeof *members);
+        if (!members) return c->size;
+        c->members = members;
+        c->capacity = capacity;
+    }
+    while (c->size < n) {
+        struct crew_member *m = calloc(1, sizeof *m);
+        if (!m) break;
+        m->crew = c;
+        m->tid = c->size;
+        int rc = start_thread(&m->thread, member_main, m);
+        if (rc != 0) {
+            free(m);
+            if (global.chain) chain_start_failed(c->size, n, rc);
+            break;
+        }
+        c->members[c->size++] = m;
+    }
+    return c->size;
+}
+
+/* Runs `t` with members 1 .. nthreads-1 of this thread's crew at its
+ * level. The team has fewer threads when the host has no more (OpenMP
+ * allows it; the size is fixed before any member starts). */
+static void fork_crew(struct omp_thread *me, struct team *t, int nthreads) {
+    struct crew *c = crew_at(t->level);
+    int got = c ? crew_grow(c, nthreads) : 1;
+    if (got > nthreads) got = nthreads;
     t->nthreads = got;
     t->active_level = t->parent->active_level + (got > 1);
+    if (got == 1) {
+        run_member(me, t, 0);
+        return;
+    }
+    if (global.chain) {
+        /* The owner's writes up to here, the team included, go home with
+         * the unlock; each member's wake-up brings them. */
+        weft_home_lock(&c->home_lock, 0, -1);
+        for (int i = 1; i < got; i++) {
+            c->members[i]->team = t;
+            atomic_fetch_add(&c->members[i]->go.value, 1);
+        }
+        weft_home_unlock(&c->home_lock, 0);
+        for (int i = 1; i < got; i++) weft_home_cond_wake(&c->members[i]->go, 0);
+        run_member(me, t, 0);
+        /* The join: every member's writes come home before anyone leaves. */
+        weft_home_barrier(&t->running, (uint32_t)got);
+        return;
+    }
     if (got > global.procs) atomic_store_explicit(&spin_limit, 100, memory_order_relaxed);
     atomic_store(&t->running.value, (uint32_t)(got - 1));
     for (int i = 1; i < got; i++) {
-        workers[i]->team = t;
-        workers[i]->tid = i;
-        atomic_fetch_add(&workers[i]->go.value, 1);
-        waitword_wake(&workers[i]->go);
+        struct crew_member *m = c->members[i];
+        m->team = t;
+        atomic_fetch_add(&m->go.value, 1);
+        waitword_wake(&m->go);
     }
     run_member(me, t, 0);
     for (uint32_t left; (left = atomic_load(&t->running.value)) != 0;)
@@ -890,9 +589,22 @@ static void *chain_member_main(void *arg) {
     return NULL;
 }
 
-/* Chain mode: fresh chained threads, created after the team is complete
- * (each starts from a snapshot taken at its creation) and joined. */
+/* libc's lock of its thread list: pthread_create holds it, and a thread's
+ * exit path until its very end (after it has woken its joiner). */
+extern volatile int __thread_list_lock;
+
+/* Chain mode, a region forked by a chained thread: fresh chained threads,
+ * created after the team is complete (each starts from a snapshot taken at
+ * its creation) and joined. */
 static void fork_chain(struct omp_thread *me, struct team *t, int nthreads) {
+    /* An acquire made while the main thread was inside pthread_create can
+     * bring its thread-list lock held into this copy, where nobody will
+     * release it (the home host publishes main's memory as it is at a
+     * spawn). A child's exit path lets it go within moments (a crew
+     * member's children were waited for below); still held, it is such a
+     * copy: take home's current image instead. */
+    for (int spins = 0; __thread_list_lock; spins++)
+        if (spins >= 10000) weft_home_sync_point();
     struct chain_member members[nthreads];
     pthread_t threads[nthreads];
     for (int i = 1; i < nthreads; i++) {
@@ -901,17 +613,14 @@ static void fork_chain(struct omp_thread *me, struct team *t, int nthreads) {
     }
     for (int i = 1; i < nthreads; i++) {
         int rc = start_thread(&threads[i], chain_member_main, &members[i]);
-        if (rc != 0) {
-            char line[160];
-            snprintf(line, sizeof line,
-                     "could not start thread %d of a team of %d in chain mode (%s); "
-                     "lower OMP_NUM_THREADS or raise --max-threads",
-                     i, nthreads, strerror(rc));
-            fail(line);
-        }
+        if (rc != 0) chain_start_failed(i, nthreads, rc);
     }
     run_member(me, t, 0);
     for (int i = 1; i < nthreads; i++) pthread_join(threads[i], NULL);
+    /* The children's exit paths (on this thread's memory) still release
+     * the lock: this thread's next release must not send it home held. */
+    while (__thread_list_lock) {
+    }
 }
 
 /* The size of the team a region encountered by `me` gets. */
@@ -954,8 +663,8 @@ void __kmpc_fork_call(ident_t *loc, int32_t argc, microtask_t fn, ...) {
     t.argv = argv;
     t.member_icv = member_icv(me, t.level);
     if (nthreads == 1) run_member(me, &t, 0);
-    else if (global.chain) fork_chain(me, &t, nthreads);
-    else fork_local(me, &t, nthreads);
+    else if (global.chain && weft_chain_entry.arena) fork_chain(me, &t, nthreads);
+    else fork_crew(me, &t, nthreads);
 }
 
 void __kmpc_push_num_threads(ident_t *loc, int32_t gtid, int32_t nthreads) {
@@ -1804,9 +1513,23 @@ void omp_unset_lock(omp_lock_t *lock) {
     else lock_release((_Atomic uint32_t *)&lock->state);
 }
 
+/* Chain mode: a test that failed gives the thread's worker slot up for a
+ * moment. A loop of tests is a wait, and the holder may be queued for a
+ * slot (it gave its own up at a wait while holding the lock): a poller
+ * keeping its slot would never let it finish. The main thread holds no
+ * slot. */
+static int chain_test_result(int rc) {
+    if (rc == 0) return 1;
+    if (weft_chain_entry.arena) {
+        weft_wait_begin();
+        weft_wait_end();
+    }
+    return 0;
+}
+
 int omp_test_lock(omp_lock_t *lock) {
     read_environment();
-    if (global.chain) return weft_home_lock(lock, WEFT_SYNC_TRY, -1) == 0;
+    if (global.chain) return chain_test_result(weft_home_lock(lock, WEFT_SYNC_TRY, -1));
     return lock_try((_Atomic uint32_t *)&lock->state);
 }
 
@@ -1858,7 +1581,7 @@ void omp_unset_nest_lock(omp_nest_lock_t *lock) {
 int omp_test_nest_lock(omp_nest_lock_t *lock) {
     struct omp_thread *me = self();
     if (global.chain) {
-        if (weft_home_lock(lock, 1 | WEFT_SYNC_TRY, -1) != 0) return 0;
+        if (!chain_test_result(weft_home_lock(lock, 1 | WEFT_SYNC_TRY, -1))) return 0;
         return ++lock->depth;
     }
     if (!nest_owned(lock, me->gtid)) {

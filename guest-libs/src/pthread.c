@@ -17,11 +17,15 @@
 
 #include <weft/threads.h>
 
+#include "cancel.h"
 #include "chain.h"
 #include "signals.h"
+#include "thread_fields.h"
 
 /* musl's pthread_attr_t fields (src/internal/pthread_impl.h) on wasm32. */
+#define ATTR_STACKSIZE(a) ((a)->__u.__s[0])
 #define ATTR_GUARDSIZE(a) ((a)->__u.__s[1])
+#define ATTR_STACKADDR(a) ((a)->__u.__s[2]) /* the top: address + size */
 #define ATTR_INHERIT(a) ((a)->__u.__i[4])
 #define ATTR_POLICY(a) ((a)->__u.__i[5])
 #define ATTR_PRIORITY(a) ((a)->__u.__i[6])
@@ -95,7 +99,11 @@ static _Noreturn void *chain_trampoline(void *unused) {
 
 /* The start routine of a chained thread's exit path on its parent's
  * memory: the thread's deferred frees, then its result. */
+_Thread_local int weft_in_exit_path;
+_Thread_local int weft_nested_thread;
+
 static void *chain_exit_value(void *value) {
+    weft_in_exit_path = 1;
     weft_chain_thread_exiting();
     return value;
 }
@@ -257,11 +265,20 @@ int __wrap_pthread_mutex_unlock(pthread_mutex_t *m) {
     return weft_home_unlock(m, MUTEX_TYPE(m));
 }
 
+/* Condition waits are cancellation points: a cancellable thread (in a
+ * program that can cancel) waits in slices and checks for a request,
+ * with the mutex held, after each; a slice that ends is a spurious
+ * wake-up to the caller, which checks its predicate and waits again. */
 static int home_cond_wait(pthread_cond_t *c, pthread_mutex_t *m, int64_t timeout_ns) {
+    int cancellable = weft_cancellable();
+    int64_t slice = cancellable ? weft_cancel_slice_ns() : -1;
+    int sliced = cancellable && (timeout_ns < 0 || timeout_ns > slice);
+    if (cancellable) __testcancel();
     links_shared();
-    int rc = weft_sync_cond_wait(c, m, MUTEX_TYPE(m), timeout_ns);
+    int rc = weft_sync_cond_wait(c, m, MUTEX_TYPE(m), sliced ? slice : timeout_ns);
     links_private();
-    return rc;
+    if (cancellable) __testcancel();
+    return sliced && rc == ETIMEDOUT ? 0 : rc;
 }
 
 int __wrap_pthread_cond_wait(pthread_cond_t *restrict c, pthread_mutex_t *restrict m) {
@@ -381,11 +398,21 @@ int __wrap_sem_init(sem_t *sem, int shared, unsigned value) {
     return rc;
 }
 
+/* Semaphore waits are cancellation points too: sliced as condition
+ * waits are, but a slice that ends waits again (a semaphore wait does not
+ * return without a unit or its time-out). */
 static int home_sem_wait(sem_t *sem, int nonblocking, int64_t timeout_ns) {
-    links_shared();
-    int rc = weft_sync_sem_wait(sem, nonblocking, timeout_ns);
-    links_private();
-    return sem_result(rc);
+    int cancellable = !nonblocking && weft_cancellable();
+    int64_t slice = cancellable ? weft_cancel_slice_ns() : -1;
+    for (;;) {
+        int sliced = cancellable && (timeout_ns < 0 || timeout_ns > slice);
+        if (cancellable) __testcancel();
+        links_shared();
+        int rc = weft_sync_sem_wait(sem, nonblocking, sliced ? slice : timeout_ns);
+        links_private();
+        if (!(sliced && rc == ETIMEDOUT)) return sem_result(rc);
+        if (timeout_ns >= 0) timeout_ns = timeout_ns > slice ? timeout_ns - slice : 0;
+    }
 }
 
 int __wrap_sem_wait(sem_t *sem) {
@@ -480,9 +507,20 @@ int __wrap_pthread_join(pthread_t thread, void **result) {
 
 _Noreturn void pthread_exit(void *value) {
     if (weft_chain_entry.arena) {
-        /* A chained thread: the host ends it with this result; libc's exit
-         * path (TSD destructors, waking the joiner) then runs on the
+        /* A chained thread: its cleanup handlers run here, newest first, as
+         * libc's exit path would run them (cancellation off meanwhile):
+         * their buffers live in this thread's frames, which the exit path
+         * would overwrite. Then the host ends the thread with this result;
+         * libc's exit path (TSD destructors, waking the joiner) runs on the
          * parent's memory. */
+        pthread_t self = pthread_self();
+        THREAD_CANCELDISABLE(self) = PTHREAD_CANCEL_DISABLE;
+        THREAD_CANCELASYNC(self) = 0;
+        while (THREAD_CANCELBUF(self)) {
+            struct weft_cleanup *c = THREAD_CANCELBUF(self);
+            THREAD_CANCELBUF(self) = c->next;
+            c->run(c->arg);
+        }
         chain_thread_finish(value);
     }
     struct wasi_start_args args = {0, 0, exit_value, value};
@@ -527,6 +565,47 @@ static void *start_trampoline(void *p) {
     return s.start(s.arg);
 }
 
+/* The stack a new thread reports (pthread_getattr_np), as the program set
+ * it: libc carves its start arguments (and, from a small enough stack of
+ * the program's own, the thread's TLS) off the top and reports what is
+ * left, and it reports no guard since none is made. The creator sets
+ * these for __wrap___wasi_thread_spawn, which writes them into the new
+ * thread's struct pthread before the thread exists (so also before a
+ * chained thread's copy of memory is taken), with the thread's name. */
+struct stack_report {
+    int pending;
+    size_t top; /* 0: the top libc chose */
+    size_t size;
+    size_t guard;
+};
+static _Thread_local struct stack_report stack_report;
+
+int32_t __real___wasi_thread_spawn(void *start_arg);
+
+int32_t __wrap___wasi_thread_spawn(void *start_arg) {
+    /* libc places the new thread's struct pthread at the same offset from
+     * its TLS block as the creator's. */
+    struct wasi_start_args *args = start_arg;
+    pthread_t self = pthread_self();
+    pthread_t t = (pthread_t)((char *)self +
+                              ((char *)args->tls_base - (char *)__builtin_wasm_tls_base()));
+    if (stack_report.pending) {
+        if (stack_report.top) THREAD_STACK(t) = (void *)stack_report.top;
+        THREAD_STACK_SIZE(t) = stack_report.size;
+        THREAD_GUARD_SIZE(t) = stack_report.guard;
+    }
+    weft_thread_name_inherit(t);
+    /* The new thread's copy of this TLS variable, at the same offset. */
+    *(int *)((char *)&weft_nested_thread + ((char *)t - (char *)self)) =
+        weft_chain_entry.arena != NULL || weft_nested_thread;
+    return __real___wasi_thread_spawn(start_arg);
+}
+
+/* Bytes libc carves off the top of a stack it allocates (start arguments,
+ * alignment) beyond its page rounding: asked for on top of the requested
+ * size, so the reported stack lies wholly inside the allocated block. */
+#define STACK_SLACK 64
+
 int __wrap_pthread_create(pthread_t *restrict thread, const pthread_attr_t *restrict attr,
                           void *(*start)(void *), void *restrict arg) {
     int __real_pthread_create(pthread_t *restrict, const pthread_attr_t *restrict,
@@ -548,10 +627,18 @@ int __wrap_pthread_create(pthread_t *restrict thread, const pthread_attr_t *rest
         wrapped = s;
     }
     int rc;
-    if (attr && ATTR_GUARDSIZE(attr)) {
+    if (attr) {
+        /* No guard (wasm has no guard pages: it would only waste memory),
+         * and the stack as set, reported as set. */
         pthread_attr_t copy = *attr;
+        int own_stack = ATTR_STACKADDR(attr) != 0;
+        stack_report = (struct stack_report){
+            1, own_stack ? ATTR_STACKADDR(attr) : 0, ATTR_STACKSIZE(attr),
+            own_stack ? 0 : ATTR_GUARDSIZE(attr)};
         ATTR_GUARDSIZE(&copy) = 0;
+        if (!own_stack) ATTR_STACKSIZE(&copy) += STACK_SLACK;
         rc = __real_pthread_create(thread, &copy, start, wrapped);
+        stack_report.pending = 0;
     } else {
         rc = __real_pthread_create(thread, attr, start, wrapped);
     }

@@ -2,8 +2,9 @@
  * on wasm32 that libweft reads or sets, by offset: the struct is libc's
  * private type. The offsets were read from the loads and stores libc.a
  * itself makes (pthread_create stores tid at 20, pthread_setcancelstate
- * canceldisable at 36, pthread_setcanceltype cancelasync at 37); re-check
- * them if the libc changes (guest-libs/README.md). */
+ * canceldisable at 36, pthread_setcanceltype cancelasync at 37,
+ * pthread_getattr_np reads stack at 48, stack_size at 52, guard_size at
+ * 56); re-check them if the libc changes (guest-libs/README.md). */
 #ifndef WEFT_THREAD_FIELDS_H
 #define WEFT_THREAD_FIELDS_H
 
@@ -24,5 +25,20 @@
 #define THREAD_CANCELASYNC(t) THREAD_FIELD(t, unsigned char, 37)
 
 #define CANCEL_MASKED 2
+
+/* What pthread_getattr_np reports: the stack's top (it grows down), its
+ * size, the guard size. */
+#define THREAD_STACK(t) THREAD_FIELD(t, void *, 48)
+#define THREAD_STACK_SIZE(t) THREAD_FIELD(t, size_t, 52)
+#define THREAD_GUARD_SIZE(t) THREAD_FIELD(t, size_t, 56)
+
+/* The newest cleanup handler (pthread_cleanup_push links them through
+ * musl's struct __ptcb; __do_cleanup_push stores it at 64). */
+struct weft_cleanup {
+    void (*run)(void *);
+    void *arg;
+    struct weft_cleanup *next;
+};
+#define THREAD_CANCELBUF(t) THREAD_FIELD(t, struct weft_cleanup *, 64)
 
 #endif
