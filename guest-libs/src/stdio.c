@@ -60,7 +60,7 @@ static struct held *take(FILE *f, int try_only) {
         write(2, msg, sizeof msg - 1);
         abort();
     }
-    if (weft_home_lock(f, try_only ? WEFT_SYNC_TRY : 0, -1)) return NULL;
+    if (weft_home_lock(f, WEFT_SYNC_FILE | (try_only ? WEFT_SYNC_TRY : 0), -1)) return NULL;
     held[held_count] = (struct held){f, 0};
     return &held[held_count++];
 }
@@ -68,7 +68,7 @@ static struct held *take(FILE *f, int try_only) {
 static void give_back(struct held *h) {
     FILE *f = h->file;
     *h = held[--held_count];
-    weft_home_unlock(f, 0);
+    weft_home_unlock(f, WEFT_SYNC_FILE);
 }
 
 /* Chain mode, except in a chained thread's exit path (TSD destructors

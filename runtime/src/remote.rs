@@ -91,6 +91,26 @@ pub(crate) fn shadow_home_imports(
             (threads::WEFT_MODULE, "arena-grow") => {
                 linker.func_wrap(threads::WEFT_MODULE, "arena-grow", remote_arena_grow)?;
             }
+            // A FILE's lock stays with the thread's copy (its output is
+            // buffered with the call); any other lock needs home.
+            (threads::WEFT_MODULE, "sync-lock") => {
+                linker.func_wrap(
+                    threads::WEFT_MODULE,
+                    "sync-lock",
+                    |_: Caller<'_, ThreadState>, _: i32, flags: i32, _: i64| {
+                        file_lock_only(flags, "sync-lock")
+                    },
+                )?;
+            }
+            (threads::WEFT_MODULE, "sync-unlock") => {
+                linker.func_wrap(
+                    threads::WEFT_MODULE,
+                    "sync-unlock",
+                    |_: Caller<'_, ThreadState>, _: i32, flags: i32| {
+                        file_lock_only(flags, "sync-unlock")
+                    },
+                )?;
+            }
             _ => {
                 let what = format!("{module_name}.{name}");
                 linker.func_new(module_name, name, ty, move |_, _, _| {
@@ -100,6 +120,19 @@ pub(crate) fn shadow_home_imports(
         }
     }
     Ok(())
+}
+
+/// A FILE lock away from home is the thread's own (granted at once); any
+/// other lock operation needs home.
+fn file_lock_only(flags: i32, name: &str) -> wasmtime::Result<i32> {
+    if flags as u32 & threads::SYNC_FILE != 0 {
+        Ok(0)
+    } else {
+        Err(wasmtime::Error::new(NeedsHome(format!(
+            "{}.{name}",
+            threads::WEFT_MODULE
+        ))))
+    }
 }
 
 /// Size of a preview1 `ciovec`.

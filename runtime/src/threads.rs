@@ -50,6 +50,10 @@ const SYNC_TRY: u32 = 4;
 /// `sync-cond-wait` flag: a wait on an address (`memory.atomic.wait`), for
 /// reports.
 const SYNC_FUTEX: u32 = 1 << 8;
+/// `sync-lock`/`sync-unlock` flag: a FILE's lock, whose buffer may stay in
+/// the thread's copy while it runs away from home (its output travels
+/// with its call, see `remote.rs`).
+pub(crate) const SYNC_FILE: u32 = 1 << 9;
 
 /// wasi-threads reports a failed spawn as a negative number; libc turns any
 /// of them into `EAGAIN`. Use preview1's errno values.

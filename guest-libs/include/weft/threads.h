@@ -71,6 +71,10 @@ WEFT_IMPORT("available-parallelism") uint32_t weft_available_parallelism(void);
 /* Chain mode synchronisation through the home host (see wit/threads.wit):
  * results are 0 or an errno; timeouts in ns, negative for none. */
 #define WEFT_SYNC_TRY 4
+/* A lock whose data may stay in the thread's copy while the thread runs
+ * away from home (a FILE's lock: its buffer travels with the thread's
+ * output instead); at home it is a home lock like any other. */
+#define WEFT_SYNC_FILE (1u << 9)
 /* sync-cond-wait: the wait is on an address (memory.atomic.wait). */
 #define WEFT_SYNC_FUTEX 256
 WEFT_IMPORT("sync-lock") int32_t weft_sync_lock(const void *addr, uint32_t flags, int64_t timeout_ns);

@@ -152,9 +152,15 @@ pub(super) fn spawn_with_arena(
             // new thread starts from is what every chained thread takes at
             // its next acquire (older, it would undo the spawn's own writes
             // in their copies).
+            // The spawn holds libc's thread-list lock (the spawner's id):
+            // a thread taking this image must see it free, as it will be
+            // once the spawn returns, or its own spawns and exit wait for a
+            // holder that never releases its copy.
             let mut published = chain.published.lock().unwrap_or_else(|e| e.into_inner());
             if published.is_some() {
-                *published = Some(snap.clone());
+                let mut image = snap.clone();
+                image.write_bytes(chain.thread_list_lock, &0u32.to_le_bytes());
+                *published = Some(image);
                 chain.published_changed();
             }
         }
