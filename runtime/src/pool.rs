@@ -74,6 +74,8 @@ pub struct WorkerPool {
 struct IdleList {
     next_id: u64,
     workers: Vec<(u64, Sender<Job>)>,
+    /// The program has ended: workers end once their job is done.
+    closed: bool,
 }
 
 impl WorkerPool {
@@ -109,15 +111,32 @@ impl WorkerPool {
         self.idle.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Ends the idle workers now and the busy ones after their job (their
+    /// program has ended; keeping them would only hold its memory).
+    pub fn close(&self) {
+        let idle = {
+            let mut list = self.lock();
+            list.closed = true;
+            std::mem::take(&mut list.workers)
+        };
+        // Each worker's receiver sees its sender gone.
+        drop(idle);
+    }
+
     fn work(self, first: Job) {
         first();
-        let (sender, receiver) = mpsc::channel::<Job>();
         loop {
+            // The idle list holds the only sender: once it is dropped
+            // unused (the pool closed), the worker sees the channel gone.
+            let (sender, receiver) = mpsc::channel::<Job>();
             let id = {
                 let mut idle = self.lock();
+                if idle.closed {
+                    return;
+                }
                 let id = idle.next_id;
                 idle.next_id += 1;
-                idle.workers.push((id, sender.clone()));
+                idle.workers.push((id, sender));
                 id
             };
             match self.wait(id, &receiver) {
@@ -150,8 +169,8 @@ impl WorkerPool {
                     idle.workers.swap_remove(pos);
                     None
                 } else {
-                    // A spawner took this worker just now; its job is on
-                    // the way.
+                    // A spawner took this worker just now and its job is on
+                    // the way, or the pool closed and dropped the sender.
                     drop(idle);
                     receiver.recv().ok()
                 }

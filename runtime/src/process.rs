@@ -785,6 +785,18 @@ impl Process {
             ThreadEnd::Exit(code) => self.end(Outcome::Exit(code)),
             ThreadEnd::Trap(error) => self.end(Outcome::trap(MAIN_TID, error)),
         }
+        // What the program kept for later threads goes: its idle instances
+        // and warm memories (their stores refer back to the process) and its
+        // idle OS threads.
+        if let Some(memory) = &self.memory {
+            memory
+                .idle_instances
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clear();
+        }
+        self.drop_pooled_memories();
+        self.pool.close();
         self.outcome
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -889,7 +901,7 @@ impl Process {
                     .idle_instances
                     .lock()
                     .unwrap_or_else(|e| e.into_inner());
-                if idle.len() < IDLE_INSTANCES {
+                if idle.len() < IDLE_INSTANCES && !self.is_ending() {
                     idle.push((store, instance));
                 }
                 drop(idle);

@@ -220,6 +220,11 @@ impl SyncTable {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Whether the program has ended.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.ended.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
     /// The program has ended: wakes every waiter, whose wait then fails.
     pub(crate) fn close(&self) {
         self.ended.store(true, std::sync::atomic::Ordering::SeqCst);

@@ -100,7 +100,9 @@ impl ChainSupport {
         }
         drop(thread_memory);
         let mut pool = self.memories.lock().unwrap_or_else(|e| e.into_inner());
-        if pool.len() < POOLED_MEMORIES {
+        // An ended program's memories are not kept (their stores refer
+        // back to the process).
+        if pool.len() < POOLED_MEMORIES && !self.sync.is_closed() {
             pool.push(child);
         }
     }
