@@ -104,7 +104,7 @@ impl StateArgs {
         Ok(Arc::new(match &self.url {
             None => StateHost::default(),
             Some(url) => StateHost::new(
-                Arc::new(weft_runtime::redis::RedisGlobal::new(url).map_err(anyhow::Error::msg)?),
+                Arc::new(weft_runtime::redis::RedisGlobal::new(url)?),
                 weft_runtime::state::StateLimits::default(),
             ),
         }))

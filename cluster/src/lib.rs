@@ -25,6 +25,7 @@ use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use weft_runtime::locks::Locked as _;
 
 use weft_snapshot::{Diff, Snapshot, wire};
 use weft_transport::call::RequesterEvent;
@@ -169,10 +170,33 @@ impl std::fmt::Debug for Cluster {
     }
 }
 
-/// Why one attempt on a peer failed.
+/// Why one attempt to run a thread on a peer failed (the thread then
+/// runs on another peer or at home).
+#[derive(Debug, thiserror::Error)]
+pub enum PeerError {
+    #[error("the peer was unreachable moments ago")]
+    Paused,
+    #[error("no handshake within {} s", CONNECT_TIMEOUT.as_secs())]
+    HandshakeTimeout,
+    /// The connection failed or was lost: the peer is lost.
+    #[error(transparent)]
+    Quic(#[from] QuicError),
+    #[error("the worker refused the call ({code:?}): {message}")]
+    Refused { code: ErrorCode, message: String },
+    #[error("the call ended on a request")]
+    EndedOnRequest,
+    #[error("the result's envelope: {0}")]
+    Envelope(#[from] envelope::EnvelopeError),
+    #[error("the result's diff: {0}")]
+    Diff(#[from] wire::WireError),
+    #[error("the result's output: {0}")]
+    Output(&'static str),
+}
+
+/// Why one attempt on a peer failed, as the attempt tells it.
 enum CallFailure {
     /// No connection (the peer is paused already).
-    Connect(String),
+    Connect(PeerError),
     /// The call failed on a connection: the peer is lost.
     Quic(QuicError),
 }
@@ -303,7 +327,7 @@ impl Cluster {
     }
 
     fn stats_mut(&self) -> std::sync::MutexGuard<'_, TransferStats> {
-        self.stats.lock().unwrap_or_else(|e| e.into_inner())
+        self.stats.locked()
     }
 
     fn pause(&self, peer: usize, pause: Duration) {
@@ -319,17 +343,12 @@ impl Cluster {
         (tid, start_arg, arena): (u32, u32, u32),
         snapshot: &Snapshot,
         home: quic::HomeCalls<'_>,
-    ) -> Result<Remote, String> {
+    ) -> Result<Remote, PeerError> {
         let id = SnapshotId {
             home: self.home_id,
             seq: self.next_snapshot.fetch_add(1, Ordering::Relaxed),
         };
-        let base = self.peers[peer]
-            .bases
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&hash)
-            .cloned();
+        let base = self.peers[peer].bases.locked().get(&hash).cloned();
         let mut delta = base.and_then(|(base_id, base)| {
             envelope::delta(&base, snapshot).map(|delta| (base_id, delta))
         });
@@ -373,8 +392,7 @@ impl Cluster {
                     );
                     self.peers[peer]
                         .bases
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
+                        .locked()
                         .insert(hash, (id, snapshot.clone()));
                     return decode_result(&diff).map(|(diff, output, cpu_ns)| Remote::Finished {
                         value,
@@ -403,10 +421,10 @@ impl Cluster {
                     if code == ErrorCode::Busy {
                         self.pause(peer, BUSY_PAUSE);
                     }
-                    return Err(format!("{code:?}: {message}"));
+                    return Err(PeerError::Refused { code, message });
                 }
                 Ok(RequesterEvent::NeedModule | RequesterEvent::HomeCall(_)) => {
-                    return Err("the call ended on a request".into());
+                    return Err(PeerError::EndedOnRequest);
                 }
                 Err(CallFailure::Connect(e)) => return Err(e),
                 Err(CallFailure::Quic(e)) => {
@@ -417,14 +435,14 @@ impl Cluster {
                         PEER_PAUSE.as_secs()
                     );
                     self.pause(peer, PEER_PAUSE);
-                    return Err(e.to_string());
+                    return Err(PeerError::Quic(e));
                 }
             }
         }
     }
 
     /// The connection to `peer`, made (again) when there is none.
-    async fn connection(&self, peer: usize) -> Result<quinn::Connection, String> {
+    async fn connection(&self, peer: usize) -> Result<quinn::Connection, PeerError> {
         self.peers[peer].connection(&self.endpoint).await
     }
 }
@@ -470,7 +488,7 @@ impl Placer for Cluster {
                 // It changed shared state: the caller must not run it again.
                 return Remote::Home {
                     needs_home: false,
-                    why,
+                    why: why.to_string(),
                 };
             }
             tried.push(peer);
@@ -479,7 +497,7 @@ impl Placer for Cluster {
                 None => {
                     return Remote::Home {
                         needs_home: false,
-                        why,
+                        why: why.to_string(),
                     };
                 }
             }
@@ -501,19 +519,18 @@ impl Placer for Cluster {
 impl Peer {
     fn paused(&self) -> bool {
         self.paused_until
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
+            .locked()
             .is_some_and(|until| until > Instant::now())
     }
 
     fn pause(&self, pause: Duration) {
-        *self.paused_until.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now() + pause);
+        *self.paused_until.locked() = Some(Instant::now() + pause);
     }
 
     /// The connection to this peer, made (again) when there is none. A
     /// failure pauses the peer, so callers queued behind a failing attempt
     /// do not each wait for their own.
-    async fn connection(&self, endpoint: &quinn::Endpoint) -> Result<quinn::Connection, String> {
+    async fn connection(&self, endpoint: &quinn::Endpoint) -> Result<quinn::Connection, PeerError> {
         let mut connection = self.connection.lock().await;
         if let Some(open) = connection.as_ref()
             && open.close_reason().is_none()
@@ -521,7 +538,7 @@ impl Peer {
             return Ok(open.clone());
         }
         if self.paused() {
-            return Err("the peer was unreachable moments ago".into());
+            return Err(PeerError::Paused);
         }
         let name = self.spec.name.as_deref().unwrap_or(quic::NODE_ALIAS);
         let attempt = tokio::time::timeout(
@@ -534,8 +551,8 @@ impl Peer {
                 *connection = Some(open.clone());
                 return Ok(open);
             }
-            Ok(Err(e)) => e.to_string(),
-            Err(_) => format!("no handshake within {} s", CONNECT_TIMEOUT.as_secs()),
+            Ok(Err(e)) => PeerError::Quic(e),
+            Err(_) => PeerError::HandshakeTimeout,
         };
         tracing::warn!(
             peer = %self.spec,
@@ -547,10 +564,10 @@ impl Peer {
     }
 }
 
-fn decode_result(payload: &[u8]) -> Result<(Diff, Vec<u8>, u64), String> {
-    let (diff, output, cpu_ns) = envelope::decode_result(payload).map_err(|e| e.to_string())?;
-    let diff = wire::decode_diff(diff, &wire::Limits::default()).map_err(|e| e.to_string())?;
-    envelope::output_records(output)?;
+fn decode_result(payload: &[u8]) -> Result<(Diff, Vec<u8>, u64), PeerError> {
+    let (diff, output, cpu_ns) = envelope::decode_result(payload)?;
+    let diff = wire::decode_diff(diff, &wire::Limits::default())?;
+    envelope::output_records(output).map_err(PeerError::Output)?;
     Ok((diff, output.to_vec(), cpu_ns))
 }
 

@@ -9,6 +9,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use weft_runtime::locks::Locked as _;
 
 use wasmtime::Engine;
 use weft_snapshot::{Snapshot, wire};
@@ -123,11 +124,11 @@ impl WorkerHost {
     }
 
     fn lock_modules(&self) -> std::sync::MutexGuard<'_, HashMap<[u8; 32], Arc<WorkerModule>>> {
-        self.modules.lock().unwrap_or_else(|e| e.into_inner())
+        self.modules.locked()
     }
 
     fn lock_bases(&self) -> std::sync::MutexGuard<'_, BaseStore> {
-        self.bases.lock().unwrap_or_else(|e| e.into_inner())
+        self.bases.locked()
     }
 
     /// Takes a slot for a call that begins, before its snapshot is sent;

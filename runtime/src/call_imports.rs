@@ -2,6 +2,7 @@
 //! (`wit/chain.wit`): a function's input and output, and its calls of
 //! other functions by name (see `functions.rs`).
 
+use crate::locks::Locked as _;
 use wasmtime::Linker;
 
 use crate::abi::{Call, guest_bytes, guest_string, list_result_area, result_area};
@@ -108,7 +109,7 @@ pub fn add_to_linker(linker: &mut Linker<ThreadState>) -> wasmtime::Result<()> {
                         // Outside a function (`weft run`) the output goes
                         // nowhere.
                         if let Some(io) = &caller.data().process.start_config().call_io {
-                            *io.output.lock().unwrap_or_else(|e| e.into_inner()) = data;
+                            *io.output.locked() = data;
                         }
                         Ok(Vec::new())
                     }

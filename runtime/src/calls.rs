@@ -4,6 +4,7 @@
 //! (`functions.rs`) implements; this module knows nothing of registries,
 //! modules or components.
 
+use crate::locks::Locked as _;
 use std::collections::HashMap;
 use std::sync::{Arc, Condvar, Mutex};
 
@@ -45,7 +46,7 @@ enum Call {
 
 impl CallTable {
     fn lock(&self) -> std::sync::MutexGuard<'_, CallsState> {
-        self.calls.lock().unwrap_or_else(|e| e.into_inner())
+        self.calls.locked()
     }
 
     /// Starts function `name` with `input` on a thread of its own.
@@ -109,7 +110,7 @@ impl CallTable {
         let mut state = self.lock();
         loop {
             match Self::take_result(&mut state, id) {
-                Ok(None) => state = self.finished.wait(state).unwrap_or_else(|e| e.into_inner()),
+                Ok(None) => state = crate::locks::wait(&self.finished, state),
                 Ok(Some(code)) => return code,
                 Err(e) => return Err(e),
             }

@@ -4,6 +4,7 @@
 //! with WASI preview 2. Components cannot share a memory, so they have no
 //! threads; everything else about a function is as for core modules.
 
+use crate::locks::Locked as _;
 use std::sync::Arc;
 
 use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
@@ -152,7 +153,7 @@ impl chain::Host for ComponentHost {
         if data.len() > MAX_CALL_BYTES {
             return Err(CallError::TooLarge);
         }
-        *self.io.output.lock().unwrap_or_else(|e| e.into_inner()) = data;
+        *self.io.output.locked() = data;
         Ok(())
     }
     fn call(&mut self, name: String, input: Vec<u8>) -> Result<u32, CallError> {

@@ -2,6 +2,8 @@
 //! runs on one OS thread for as long as it runs, so the OS thread's clock
 //! is the guest thread's).
 
+use crate::locks::Locked as _;
+
 /// Nanoseconds of `clock`.
 pub(crate) fn cpu_time(clock: libc::clockid_t) -> Option<u64> {
     let mut now = libc::timespec {
@@ -45,7 +47,7 @@ impl ThreadClocks {
         let known =
             unsafe { libc::pthread_getcpuclockid(libc::pthread_self(), &mut os_clock) } == 0;
         if known {
-            let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+            let mut running = self.running.locked();
             running.insert(tid, RunningClock { os_clock, base });
         }
         RunningGuard { clocks: self, tid }
@@ -53,7 +55,7 @@ impl ThreadClocks {
 
     /// Nanoseconds of CPU time thread `tid` has used, if it runs here now.
     pub(crate) fn read(&self, tid: u32) -> Option<u64> {
-        let running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        let running = self.running.locked();
         let clock = running.get(&tid)?;
         // Read under the lock: the OS thread stays this guest thread's
         // until its guard takes the entry out.
@@ -69,11 +71,7 @@ pub(crate) struct RunningGuard<'a> {
 
 impl Drop for RunningGuard<'_> {
     fn drop(&mut self) {
-        let mut running = self
-            .clocks
-            .running
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
+        let mut running = self.clocks.running.locked();
         running.remove(&self.tid);
     }
 }

@@ -7,6 +7,7 @@
 //! sharing the host's state (`weft:state`). A call runs on a thread of its
 //! own; the caller awaits it through its call table.
 
+use crate::locks::Locked as _;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -19,7 +20,7 @@ pub use crate::calls::{
 };
 use crate::component::ComponentFunction;
 use crate::outcome::{EndKind, TRAP_EXIT_CODE};
-use crate::program::{LoadError, Program};
+use crate::program::{LoadError, Program, StartError};
 use crate::start::StartConfig;
 use crate::state::StateHost;
 
@@ -34,10 +35,10 @@ pub enum RegistryError {
     Io(PathBuf, std::io::Error),
     #[error("loading function `{0}`: {1}")]
     Load(String, LoadError),
-    #[error("loading function `{0}` (a component): {1}")]
-    Component(String, String),
+    #[error("loading function `{0}` (a component): {1:#}")]
+    Component(String, wasmtime::Error),
     #[error("starting function `{0}`: {1}")]
-    Start(String, String),
+    Start(String, StartError),
 }
 
 /// The registered functions of a host, compiled on first use.
@@ -72,7 +73,7 @@ impl Compiled {
         if wasmparser::Parser::is_component(bytes) {
             ComponentFunction::load(engine, bytes)
                 .map(|c| Self::Component(Arc::new(c)))
-                .map_err(|e| RegistryError::Component(name.into(), format!("{e:#}")))
+                .map_err(|e| RegistryError::Component(name.into(), e))
         } else {
             Program::load(engine, bytes)
                 .map(Self::Module)
@@ -120,10 +121,7 @@ impl Functions {
         let partial = self.dir.join(format!(".{name}.wasm.partial"));
         std::fs::write(&partial, &bytes).map_err(|e| RegistryError::Io(partial.clone(), e))?;
         std::fs::rename(&partial, &target).map_err(|e| RegistryError::Io(target.clone(), e))?;
-        self.compiled
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(name);
+        self.compiled.locked().remove(name);
         Ok(())
     }
 
@@ -148,12 +146,7 @@ impl Functions {
     /// The compiled function `name`.
     fn compiled(&self, name: &str) -> Result<Compiled, RegistryError> {
         let path = self.path(name)?;
-        if let Some(program) = self
-            .compiled
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(name)
-        {
+        if let Some(program) = self.compiled.locked().get(name) {
             return Ok(program.clone());
         }
         let bytes = match std::fs::read(&path) {
@@ -164,10 +157,7 @@ impl Functions {
             Err(e) => return Err(RegistryError::Io(path, e)),
         };
         let compiled = Compiled::load(&self.engine, name, &bytes)?;
-        self.compiled
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(name.into(), compiled.clone());
+        self.compiled.locked().insert(name.into(), compiled.clone());
         Ok(compiled)
     }
 
@@ -214,13 +204,13 @@ impl Functions {
                 };
                 let process = program
                     .start(&config)
-                    .map_err(|e| RegistryError::Start(name.into(), format!("{e:#}")))?;
+                    .map_err(|e| RegistryError::Start(name.into(), e))?;
                 // The process reported a trap (or any other end) on stderr.
                 let outcome = process.run_main();
                 (outcome.exit_code(), outcome.trapped(), outcome.kind())
             }
         };
-        let output = std::mem::take(&mut *io.output.lock().unwrap_or_else(|e| e.into_inner()));
+        let output = std::mem::take(&mut *io.output.locked());
         Ok(Finished {
             code,
             trapped,

@@ -4,6 +4,7 @@
 //! chained function calls). Nothing here knows the process or its imports:
 //! the runtime below and the worker above both use it.
 
+use crate::locks::Locked as _;
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
@@ -115,7 +116,7 @@ impl RemoteCall {
     /// bounded by [`STOP_GRACE`].
     pub(crate) fn wait_threads(&self) {
         let started = Instant::now();
-        let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        let mut running = self.running.locked();
         let mut cancelled_at: Option<Instant> = None;
         while *running > 0 {
             if self.is_cancelled() {
@@ -131,24 +132,20 @@ impl RemoteCall {
                 ));
                 self.cancel();
             }
-            running = self
-                .ended
-                .wait_timeout(running, Duration::from_millis(50))
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
+            running = crate::locks::wait_timeout(&self.ended, running, Duration::from_millis(50)).0;
         }
     }
 
     /// Asks home; a lost link or an answer that does not decode is `Err`.
     pub(crate) fn call(&self, request: &HomeRequest) -> Result<HomeReply, HomeError> {
-        let home = self.home.lock().unwrap_or_else(|e| e.into_inner());
+        let home = self.home.locked();
         let reply = home.call(encode_home(request))?;
         Ok(decode_home(&reply)?)
     }
 
     /// Records why a thread of this call failed (the first reason wins).
     pub(crate) fn fail(&self, why: String) {
-        let mut failure = self.failure.lock().unwrap_or_else(|e| e.into_inner());
+        let mut failure = self.failure.locked();
         if failure.is_none() {
             tracing::debug!("a remote call fails: {why}");
             *failure = Some(why);
@@ -156,10 +153,7 @@ impl RemoteCall {
     }
 
     pub(crate) fn failure(&self) -> Option<String> {
-        self.failure
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.failure.locked().clone()
     }
 
     /// A thread id from home for a thread this call starts here.
@@ -185,7 +179,7 @@ impl RemoteCall {
     /// prints them when the thread's changes merge); false when the call
     /// has buffered [`MAX_OUTPUT`] bytes already.
     pub(crate) fn buffer_output(&self, fd: u8, bytes: &[u8]) -> bool {
-        let mut output = self.output.lock().unwrap_or_else(|e| e.into_inner());
+        let mut output = self.output.locked();
         if output.len() + bytes.len() > MAX_OUTPUT {
             return false;
         }
@@ -196,7 +190,7 @@ impl RemoteCall {
     }
 
     pub fn take_output(&self) -> Vec<u8> {
-        std::mem::take(&mut *self.output.lock().unwrap_or_else(|e| e.into_inner()))
+        std::mem::take(&mut *self.output.locked())
     }
 }
 
@@ -205,14 +199,14 @@ pub(crate) struct CallThread(Arc<RemoteCall>);
 
 impl CallThread {
     pub(crate) fn new(call: Arc<RemoteCall>) -> Self {
-        *call.running.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+        *call.running.locked() += 1;
         Self(call)
     }
 }
 
 impl Drop for CallThread {
     fn drop(&mut self) {
-        let mut running = self.0.running.lock().unwrap_or_else(|e| e.into_inner());
+        let mut running = self.0.running.locked();
         *running -= 1;
         if *running == 0 {
             self.0.ended.notify_all();

@@ -19,6 +19,7 @@ mod engine;
 pub mod functions;
 mod home;
 mod incremental;
+pub mod locks;
 pub mod lower_atomics;
 pub mod outcome;
 pub mod placement;
@@ -45,7 +46,7 @@ mod zone;
 pub use engine::{EPOCH_TICK, NEVER, engine, worker_engine};
 pub use outcome::{OnEnd, Outcome};
 pub use process::{Process, ProcessConfig, ThreadEnd};
-pub use program::{LoadError, Program, StartError};
+pub use program::{LoadError, MemoryError, Program, StartError};
 pub use start::{
     ConflictPolicy, DEFAULT_STALL_WARNING, StartConfig, ThreadError, ThreadMode, UnknownThreadMode,
 };

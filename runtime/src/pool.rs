@@ -5,6 +5,7 @@
 //! parks for a while waiting for the next one; an idle worker ends after
 //! [`IDLE_TIMEOUT`].
 
+use crate::locks::Locked as _;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -108,7 +109,7 @@ impl WorkerPool {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, IdleList> {
-        self.idle.lock().unwrap_or_else(|e| e.into_inner())
+        self.idle.locked()
     }
 
     /// Ends the idle workers now and the busy ones after their job (their

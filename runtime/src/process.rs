@@ -7,6 +7,7 @@
 //! `InstancePre`); in chain mode a chained thread has a memory of its own,
 //! restored from a snapshot of its parent (see `chain/`).
 
+use crate::locks::Locked as _;
 use std::cell::UnsafeCell;
 use std::io::Write as _;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
@@ -348,12 +349,7 @@ pub(crate) struct BlockedWait<'a> {
 
 impl Drop for BlockedWait<'_> {
     fn drop(&mut self) {
-        self.process
-            .waiters
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .blocked
-            .remove(&self.id);
+        self.process.waiters.locked().blocked.remove(&self.id);
     }
 }
 
@@ -436,7 +432,7 @@ impl Process {
     /// Counts the calling thread as blocked at `addr` of `memory` until
     /// the guard drops; the program's end wakes it there.
     pub(crate) fn blocked_wait(&self, memory: &SharedMemory, addr: u64) -> BlockedWait<'_> {
-        let mut waiters = self.waiters.lock().unwrap_or_else(|e| e.into_inner());
+        let mut waiters = self.waiters.locked();
         let id = waiters.next;
         waiters.next += 1;
         waiters.blocked.insert(id, (memory.clone(), addr));
@@ -464,25 +460,18 @@ impl Process {
             (hook.0)(&outcome);
         }
         tracing::debug!(?outcome, "program ended");
-        *self.outcome.lock().unwrap_or_else(|e| e.into_inner()) = Some(outcome);
+        *self.outcome.locked() = Some(outcome);
         self.slots.close();
         if let Some(chain) = &self.chain {
             chain.program_ended();
         }
-        let blocked: Vec<_> = self
-            .waiters
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .blocked
-            .values()
-            .cloned()
-            .collect();
+        let blocked: Vec<_> = self.waiters.locked().blocked.values().cloned().collect();
         for (memory, addr) in blocked {
             // In bounds and aligned: the thread waits there.
             let _ = memory.atomic_notify(addr, u32::MAX);
         }
         let (lock, cvar) = &self.idle;
-        let _guard = lock.lock().unwrap_or_else(|e| e.into_inner());
+        let _guard = lock.locked();
         cvar.notify_all();
     }
 
@@ -647,7 +636,7 @@ impl Process {
                 return Err(RegionError::Misaligned);
             }
         }
-        let mut regions = self.merge_regions.lock().unwrap_or_else(|e| e.into_inner());
+        let mut regions = self.merge_regions.locked();
         let at = regions.partition_point(|r| r.addr < region.addr);
         let overlaps_previous = at > 0 && regions[at - 1].end() > region.addr as u64;
         let overlaps_next = regions
@@ -662,10 +651,7 @@ impl Process {
 
     /// The merge regions registered so far, sorted by address.
     pub fn merge_regions(&self) -> Vec<MergeRegion> {
-        self.merge_regions
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.merge_regions.locked().clone()
     }
 
     pub(crate) fn wasi(&self) -> &SharedWasi {
@@ -774,9 +760,9 @@ impl Process {
                 // thread ends (libc then calls `exit(0)` itself).
                 self.main_finished.store(true, Ordering::SeqCst);
                 let (lock, cvar) = &self.idle;
-                let mut guard = lock.lock().unwrap_or_else(|e| e.into_inner());
+                let mut guard = lock.locked();
                 while self.live_threads.load(Ordering::SeqCst) > 0 && !self.is_ending() {
-                    guard = cvar.wait(guard).unwrap_or_else(|e| e.into_inner());
+                    guard = crate::locks::wait(cvar, guard);
                 }
                 drop(guard);
                 self.end(Outcome::Exit(0));
@@ -789,19 +775,11 @@ impl Process {
         // and warm memories (their stores refer back to the process) and its
         // idle OS threads.
         if let Some(memory) = &self.memory {
-            memory
-                .idle_instances
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .clear();
+            memory.idle_instances.locked().clear();
         }
         self.drop_pooled_memories();
         self.pool.close();
-        self.outcome
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take()
-            .unwrap_or(Outcome::Exit(0))
+        self.outcome.locked().take().unwrap_or(Outcome::Exit(0))
     }
 
     /// Starts a new thread running `wasi_thread_start(tid, start_arg)` for
@@ -865,11 +843,7 @@ impl Process {
         memory: Arc<ThreadMemory>,
         remote: Option<Arc<RemoteCall>>,
     ) {
-        let idle = memory
-            .idle_instances
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .pop();
+        let idle = memory.idle_instances.locked().pop();
         let (mut store, instance) = match idle {
             Some(idle) => idle,
             None => {
@@ -897,10 +871,7 @@ impl Process {
                 // No reference back to the memory from its own cache.
                 store.data_mut().memory = None;
                 store.data_mut().remote = None;
-                let mut idle = memory
-                    .idle_instances
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner());
+                let mut idle = memory.idle_instances.locked();
                 if idle.len() < IDLE_INSTANCES && !self.is_ending() {
                     idle.push((store, instance));
                 }
@@ -919,7 +890,7 @@ impl Process {
             && self.main_finished.load(Ordering::SeqCst)
         {
             let (lock, cvar) = &self.idle;
-            let _guard = lock.lock().unwrap_or_else(|e| e.into_inner());
+            let _guard = lock.locked();
             cvar.notify_all();
         }
     }

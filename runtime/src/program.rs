@@ -25,10 +25,16 @@ pub enum LoadError {
         "a component, not a core module: run it as a function (`weft fn add NAME FILE`, then `weft invoke NAME`)"
     )]
     Component,
+    #[error("invalid WebAssembly module: {0:#}")]
+    Invalid(wasmtime::Error),
     #[error("invalid WebAssembly module: {0}")]
-    Invalid(String),
+    Rewrite(rewrite::RewriteError),
+    #[error("invalid WebAssembly module: lowering atomics: {0}")]
+    LowerAtomics(#[from] lower_atomics::LowerError),
+    #[error("invalid WebAssembly module: rerouting atomic waits: {0}")]
+    RouteWaits(#[from] waits::WaitRewriteError),
     #[error("module too large to compile: {0}")]
-    TooLarge(String),
+    TooLarge(rewrite::RewriteError),
     #[error("module imports `{module}`.`{name}` ({kind}), which Weft does not provide")]
     UnknownImport {
         module: String,
@@ -49,8 +55,6 @@ pub enum LoadError {
         "module imports `wasi`.`thread-spawn` but does not export `wasi_thread_start(i32, i32)`"
     )]
     MissingThreadStart,
-    #[error("linking the module failed: {0}")]
-    Link(String),
     #[error("module exports `{0}`, a name Weft reserves for itself")]
     ReservedExport(String),
 }
@@ -58,18 +62,39 @@ pub enum LoadError {
 /// Why a process could not be started.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
+    #[error(
+        "thread mode `chain` cannot run this module: it imports no shared memory, so it has no threads"
+    )]
+    ChainWithoutMemory,
     #[error("thread mode `chain` cannot run this module: {0}")]
-    ChainUnsupported(String),
+    ChainUnsupported(chain::MissingSymbol),
     #[error(
         "creating the shared memory ({pages} pages of 64 KiB, maximum {max} pages) failed: {error}"
     )]
-    Memory { pages: u64, max: u64, error: String },
-    #[error("preopening `{host}` as `{guest}` failed: {error}")]
+    Memory {
+        pages: u64,
+        max: u64,
+        error: MemoryError,
+    },
+    #[error("preopening `{host}` as `{guest}` failed: {error:#}")]
     Preopen {
         host: PathBuf,
         guest: String,
-        error: String,
+        error: wasmtime::Error,
     },
+    #[error("linking the module failed: {0:#}")]
+    Link(wasmtime::Error),
+}
+
+/// Why the shared memory of a process could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum MemoryError {
+    #[error("the module needs at least {0} bytes, more than the cap")]
+    BelowMinimum(u64),
+    #[error("{0} too large")]
+    TooLarge(&'static str),
+    #[error("{0:#}")]
+    Create(wasmtime::Error),
 }
 
 /// A compiled, checked guest module.
@@ -100,15 +125,13 @@ impl Program {
         // Rust programs linked with libweft ask for their atomics to be
         // lowered (lower_atomics.rs); the rewrite starts from that module.
         let lowered = if wasmparser::Parser::is_core_wasm(bytes) {
-            lower_atomics::lower_atomics(bytes)
-                .map_err(|e| LoadError::Invalid(format!("lowering atomics: {e}")))?
+            lower_atomics::lower_atomics(bytes)?
         } else {
             None
         };
         // Waits the program's end can reach (waits.rs).
         let routed = if wasmparser::Parser::is_core_wasm(bytes) {
-            waits::route_waits(lowered.as_deref().unwrap_or(bytes))
-                .map_err(|e| LoadError::Invalid(format!("rerouting atomic waits: {e}")))?
+            waits::route_waits(lowered.as_deref().unwrap_or(bytes))?
         } else {
             None
         };
@@ -119,12 +142,11 @@ impl Program {
             rewrite::RewriteError::ReservedExport(name) => LoadError::ReservedExport(name),
             rewrite::RewriteError::Component => LoadError::Component,
             too_large @ rewrite::RewriteError::FunctionTooLarge { .. } => {
-                LoadError::TooLarge(too_large.to_string())
+                LoadError::TooLarge(too_large)
             }
-            other => LoadError::Invalid(other.to_string()),
+            other => LoadError::Rewrite(other),
         })?;
-        let module = Module::new(engine, &instrumented.bytes)
-            .map_err(|e| LoadError::Invalid(format!("{e:#}")))?;
+        let module = Module::new(engine, &instrumented.bytes).map_err(LoadError::Invalid)?;
         let layout = snapshot::SnapshotLayout {
             module: weft_snapshot::ModuleHash::of(bytes),
             mutable_globals: instrumented.mutable_globals,
@@ -234,28 +256,32 @@ impl Program {
     }
 
     /// Creates the process: its shared memory, WASI context and linker.
-    pub fn start(&self, config: &StartConfig) -> anyhow::Result<Arc<Process>> {
+    pub fn start(&self, config: &StartConfig) -> Result<Arc<Process>, StartError> {
         self.start_as(config, false)
     }
 
     /// A process that runs chained threads of this program for its home
     /// host (see `cluster/worker.rs`): it never runs `_start`, and its
     /// threads get the imports of a remote thread (`remote.rs`).
-    pub fn start_worker(&self, config: &StartConfig) -> anyhow::Result<Arc<Process>> {
+    pub fn start_worker(&self, config: &StartConfig) -> Result<Arc<Process>, StartError> {
         self.start_as(config, true)
     }
 
-    fn start_as(&self, config: &StartConfig, worker: bool) -> anyhow::Result<Arc<Process>> {
+    fn start_as(&self, config: &StartConfig, worker: bool) -> Result<Arc<Process>, StartError> {
         let engine = self.module.engine();
         let mut linker = Linker::new(engine);
-        wasi::add_to_linker(&mut linker)?;
-        threads::add_to_linker(&mut linker)?;
-        state_imports::add_to_linker(&mut linker)?;
-        call_imports::add_to_linker(&mut linker)?;
-        waits::add_to_linker(&mut linker)?;
-        if worker {
-            remote::shadow_home_imports(&mut linker, &self.module)?;
-        }
+        (|| {
+            wasi::add_to_linker(&mut linker)?;
+            threads::add_to_linker(&mut linker)?;
+            state_imports::add_to_linker(&mut linker)?;
+            call_imports::add_to_linker(&mut linker)?;
+            waits::add_to_linker(&mut linker)?;
+            if worker {
+                remote::shadow_home_imports(&mut linker, &self.module)?;
+            }
+            wasmtime::Result::<()>::Ok(())
+        })()
+        .map_err(StartError::Link)?;
 
         let memory = match &self.memory_import {
             Some((_, _, ty)) => Some(new_shared_memory(engine, ty, config.max_memory)?),
@@ -278,7 +304,7 @@ impl Program {
                 .map_err(|e| StartError::Preopen {
                     host: host.clone(),
                     guest: guest.clone(),
-                    error: format!("{e:#}"),
+                    error: e,
                 })?;
         }
         let wasi = shared_wasi::SharedWasi::new(wasi.build_p1());
@@ -286,10 +312,7 @@ impl Program {
         let chain: Option<Box<dyn process::Chaining>> = match (config.mode, &memory) {
             (ThreadMode::Local, _) => None,
             (ThreadMode::Chain, None) => {
-                return Err(StartError::ChainUnsupported(
-                    "it imports no shared memory, so it has no threads".into(),
-                )
-                .into());
+                return Err(StartError::ChainWithoutMemory);
             }
             (ThreadMode::Chain, Some(memory)) => {
                 let max_pages = memory.ty().maximum().unwrap_or(memory.ty().minimum());
@@ -299,7 +322,7 @@ impl Program {
                     max_pages.min(u32::MAX as u64) as u32,
                     self.original.clone(),
                 )
-                .map_err(|e| StartError::ChainUnsupported(e.to_string()))?;
+                .map_err(StartError::ChainUnsupported)?;
                 Some(Box::new(chain))
             }
         };
@@ -328,11 +351,11 @@ impl Program {
             // belongs to the engine, and every thread's store imports it.
             let store = process.new_store(process::MAIN_TID, None);
             own.define(&store, module, name, memory.clone())
-                .map_err(|e| LoadError::Link(format!("{e:#}")))?;
+                .map_err(StartError::Link)?;
         }
         let pre = own
             .instantiate_pre(&self.module)
-            .map_err(|e| LoadError::Link(format!("{e:#}")))?;
+            .map_err(StartError::Link)?;
         process.set_linking(process::Linking {
             module: self.module.clone(),
             linker,
@@ -356,20 +379,18 @@ fn new_shared_memory(
 ) -> Result<SharedMemory, StartError> {
     let declared_max = ty.maximum().unwrap_or(ty.minimum());
     let cap_pages = max_memory.map_or(declared_max, |bytes| (bytes / WASM_PAGE).min(declared_max));
-    let error = |error: String| StartError::Memory {
+    let error = |error: MemoryError| StartError::Memory {
         pages: ty.minimum(),
         max: cap_pages,
         error,
     };
     if cap_pages < ty.minimum() {
-        return Err(error(format!(
-            "the module needs at least {} bytes, more than the cap",
-            ty.minimum() * WASM_PAGE
-        )));
+        return Err(error(MemoryError::BelowMinimum(ty.minimum() * WASM_PAGE)));
     }
-    let min = u32::try_from(ty.minimum()).map_err(|_| error("minimum too large".into()))?;
-    let max = u32::try_from(cap_pages).map_err(|_| error("maximum too large".into()))?;
-    SharedMemory::new(engine, MemoryType::shared(min, max)).map_err(|e| error(format!("{e:#}")))
+    let min = u32::try_from(ty.minimum()).map_err(|_| error(MemoryError::TooLarge("minimum")))?;
+    let max = u32::try_from(cap_pages).map_err(|_| error(MemoryError::TooLarge("maximum")))?;
+    SharedMemory::new(engine, MemoryType::shared(min, max))
+        .map_err(|e| error(MemoryError::Create(e)))
 }
 
 fn extern_kind(ty: &ExternType) -> &'static str {

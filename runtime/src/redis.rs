@@ -7,6 +7,7 @@
 //! server. Locks belong to an owner string unique to this host and thread;
 //! waiting for one polls the server with backoff until its deadline.
 
+use crate::locks::Locked as _;
 use std::io::{Read as _, Write as _};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::sync::Mutex;
@@ -170,23 +171,34 @@ impl std::fmt::Debug for Connection {
 
 const IO_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// A Redis address that is not `redis://HOST[:PORT][/DB]`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RedisUrlError {
+    #[error("`{0}`: expected redis://HOST:PORT[/DB]")]
+    Scheme(String),
+    #[error("`{0}`: the database must be a number")]
+    Database(String),
+    #[error("`{0}`: no host")]
+    NoHost(String),
+}
+
 impl RedisGlobal {
     /// A tier for `url` (`redis://HOST:PORT[/DB]`); connects lazily.
-    pub fn new(url: &str) -> Result<Self, String> {
+    pub fn new(url: &str) -> Result<Self, RedisUrlError> {
         let rest = url
             .strip_prefix("redis://")
-            .ok_or_else(|| format!("`{url}`: expected redis://HOST:PORT[/DB]"))?;
+            .ok_or_else(|| RedisUrlError::Scheme(url.to_string()))?;
         let (address, database) = match rest.split_once('/') {
             Some((address, "")) => (address, 0),
             Some((address, db)) => (
                 address,
                 db.parse()
-                    .map_err(|_| format!("`{url}`: the database must be a number"))?,
+                    .map_err(|_| RedisUrlError::Database(url.to_string()))?,
             ),
             None => (rest, 0),
         };
         if address.is_empty() {
-            return Err(format!("`{url}`: no host"));
+            return Err(RedisUrlError::NoHost(url.to_string()));
         }
         let address = if address.contains(':') {
             address.to_string()
@@ -230,7 +242,7 @@ impl RedisGlobal {
     /// Runs one command; a broken connection is dropped (the next command
     /// reconnects) and reported as `unavailable`.
     fn command(&self, args: &[&[u8]]) -> Result<Reply, StateError> {
-        let mut slot = self.connection.lock().unwrap_or_else(|e| e.into_inner());
+        let mut slot = self.connection.locked();
         if slot.is_none() {
             *slot = Some(self.connect().map_err(|e| {
                 tracing::warn!("state: connecting to redis at {}: {e}", self.address);

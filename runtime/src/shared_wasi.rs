@@ -1,6 +1,7 @@
 //! The process-wide WASI context every thread of a program shares (one fd
 //! table, as natively); `wasi.rs` defines the preview1 imports over it.
 
+use crate::locks::Locked as _;
 use std::sync::{Mutex, MutexGuard};
 
 use wasmtime_wasi::p1::WasiP1Ctx;
@@ -32,7 +33,7 @@ impl SharedWasi {
         // A thread that panicked inside a WASI call cannot leave the table
         // half-updated in a way that matters more than ending the process,
         // which the panic already does; keep serving the others meanwhile.
-        let mut ctx = self.ctx.lock().unwrap_or_else(|e| e.into_inner());
+        let mut ctx = self.ctx.locked();
         ctx.set_hostcall_fuel(HOSTCALL_FUEL);
         ctx
     }

@@ -6,6 +6,7 @@
 //! joining a queued child would otherwise hold the slot the child needs.
 //! So slots are held only by threads that can make progress.
 
+use crate::locks::Locked as _;
 use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex};
 
@@ -52,7 +53,7 @@ impl Slots {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        self.state.locked()
     }
 
     /// Asks a slot for thread `start`: returns it back when a slot is free
@@ -94,7 +95,7 @@ impl Slots {
             Some(Waiter::Resume(waiter)) => {
                 drop(state);
                 let (granted, wake) = &*waiter;
-                *granted.lock().unwrap_or_else(|e| e.into_inner()) = true;
+                *granted.locked() = true;
                 wake.notify_one();
                 None
             }
@@ -117,7 +118,7 @@ impl Slots {
         for waiter in queued {
             if let Waiter::Resume(waiter) = waiter {
                 let (granted, wake) = &*waiter;
-                *granted.lock().unwrap_or_else(|e| e.into_inner()) = true;
+                *granted.locked() = true;
                 wake.notify_one();
             }
         }
@@ -139,9 +140,9 @@ impl Slots {
             waiter
         };
         let (granted, wake) = &*waiter;
-        let mut granted = granted.lock().unwrap_or_else(|e| e.into_inner());
+        let mut granted = granted.locked();
         while !*granted {
-            granted = wake.wait(granted).unwrap_or_else(|e| e.into_inner());
+            granted = crate::locks::wait(wake, granted);
         }
     }
 }

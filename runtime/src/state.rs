@@ -9,6 +9,7 @@
 //! a guest holds across calls, so they are a table of owners rather than
 //! guards; every wait has a deadline.
 
+use crate::locks::Locked as _;
 use std::collections::HashMap;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -123,7 +124,7 @@ struct Held {
 
 impl LockTable {
     fn table(&self) -> MutexGuard<'_, HashMap<String, Held>> {
-        self.locks.lock().unwrap_or_else(|e| e.into_inner())
+        self.locks.locked()
     }
 
     pub fn lock(
@@ -151,11 +152,7 @@ impl LockTable {
             if now >= deadline {
                 return Err(StateError::TimedOut);
             }
-            table = self
-                .changed
-                .wait_timeout(table, deadline - now)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
+            table = crate::locks::wait_timeout(&self.changed, table, deadline - now).0;
         }
     }
 
@@ -205,7 +202,7 @@ fn range(value: &[u8], offset: u64, len: u32) -> Result<&[u8], StateError> {
 }
 
 fn guard<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|e| e.into_inner())
+    mutex.locked()
 }
 
 impl GlobalTier for EmbeddedGlobal {

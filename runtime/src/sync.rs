@@ -10,6 +10,7 @@
 //! thread of the program waits here, none can wake another, and the wait
 //! ends with [`SyncError::Deadlock`] naming every wait.
 
+use crate::locks::Locked as _;
 use std::collections::HashMap;
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -217,7 +218,7 @@ impl SyncTable {
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        self.state.locked()
     }
 
     /// Whether the program has ended.
@@ -281,10 +282,7 @@ impl SyncTable {
                 DEADLOCK_CHECK
             }
         };
-        let (guard, _) = self
-            .changed
-            .wait_timeout(guard, timeout)
-            .unwrap_or_else(|e| e.into_inner());
+        let (guard, _) = crate::locks::wait_timeout(&self.changed, guard, timeout);
         Ok(guard)
     }
 

@@ -14,6 +14,7 @@
 //! [`LazyFill`] adds missing-page faults to the same registration: a
 //! restored memory gets each page from its snapshot when first touched.
 
+use crate::locks::Locked as _;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::OnceLock;
 
@@ -252,8 +253,7 @@ fn lazy_ranges() -> &'static std::sync::Mutex<Vec<(usize, usize)>> {
 
 fn is_lazy(addr: usize) -> bool {
     lazy_ranges()
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
+        .locked()
         .iter()
         .any(|&(base, len)| (base..base + len).contains(&addr))
 }
@@ -290,10 +290,7 @@ impl LazyFill {
                 .spawn(move || serve_faults(&uffd, base, len, &stop, &source))
                 .ok()?;
         }
-        lazy_ranges()
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push((base as usize, len));
+        lazy_ranges().locked().push((base as usize, len));
         Some(Self {
             uffd,
             base: base as usize,
@@ -317,8 +314,7 @@ impl Drop for LazyFill {
         // waiting for it would hold up every memory's drop by a poll.
         self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
         lazy_ranges()
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
+            .locked()
             .retain(|&(base, _)| base != self.base);
     }
 }

@@ -32,6 +32,27 @@ pub fn worker_stream(data: &[u8]) -> bool {
     decoded
 }
 
+/// Feeds `data` to every decoder of a chained call's payloads, as a
+/// worker and a home meet them from a hostile peer: the call envelope,
+/// the result envelope and its output records, and the calls and replies
+/// between a thread away from home and its home. Returns how many
+/// decoded.
+pub fn envelopes(data: &[u8]) -> usize {
+    use crate::envelope::{
+        HomeReply, HomeRequest, decode_call, decode_home, decode_result, output_records,
+    };
+    let mut decoded = 0;
+    decoded += usize::from(decode_call(data).is_ok());
+    if let Ok((_, output, _)) = decode_result(data) {
+        decoded += 1;
+        decoded += usize::from(output_records(output).is_ok());
+    }
+    decoded += usize::from(decode_home::<HomeRequest>(data).is_ok());
+    decoded += usize::from(decode_home::<HomeReply>(data).is_ok());
+    decoded += usize::from(output_records(data).is_ok());
+    decoded
+}
+
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;
@@ -54,8 +75,61 @@ mod tests {
         assert!(worker_stream(&seed()));
     }
 
+    /// Real payloads of each kind, to mutate.
+    fn envelope_seeds() -> Vec<Vec<u8>> {
+        use crate::envelope::{
+            CallHeader, HomeReply, HomeRequest, SnapshotId, encode_call, encode_home, encode_result,
+        };
+        let header = CallHeader {
+            tid: 3,
+            start_arg: 64,
+            arena: 1 << 20,
+            snapshot_id: SnapshotId {
+                home: [9; 16],
+                seq: 4,
+            },
+            base: None,
+        };
+        let mut output = vec![1u8];
+        output.extend_from_slice(&3u32.to_le_bytes());
+        output.extend_from_slice(b"hi\n");
+        vec![
+            encode_call(&header, &[1, 2, 3]),
+            encode_result(&[4, 5], &output, 77),
+            encode_home(&HomeRequest::NewThread),
+            encode_home(&HomeRequest::ArenaGrow { size: 4096 }),
+            encode_home(&HomeReply::Thread(5)),
+        ]
+    }
+
+    #[test]
+    fn the_envelope_seeds_decode() {
+        for seed in envelope_seeds() {
+            assert!(envelopes(&seed) >= 1, "{seed:?}");
+        }
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(3000))]
+
+        /// Damaged payloads of every kind decode or fail, never panic.
+        #[test]
+        fn mutated_envelopes_never_panic(
+            which in 0usize..5,
+            edits in proptest::collection::vec((any::<usize>(), 0u8..4, any::<u8>()), 1..5)
+        ) {
+            let mut input = envelope_seeds()[which].clone();
+            for (at, op, byte) in edits {
+                let at = at % input.len();
+                match op {
+                    0 => input[at] ^= 1 << (byte % 8),
+                    1 => input.truncate(at.max(1)),
+                    2 => input.insert(at, byte),
+                    _ => input[at] = byte,
+                }
+            }
+            envelopes(&input);
+        }
 
         /// Bit flips, cuts, insertions and overwrites of a real stream.
         #[test]

@@ -1,6 +1,7 @@
 //! Heap arenas of chained threads: chunks of the arena zone, handed out
 //! zero along the path their writes travel (see the module docs).
 
+use crate::locks::Locked as _;
 use std::sync::Arc;
 
 use wasmtime::Caller;
@@ -50,7 +51,7 @@ pub(super) fn allocate_chunk(
         .filter(|len| (1..=MAX_ARENA_CHUNK).contains(len))
         .ok_or(ArenaError::OutOfRange(len))?;
     let taken = {
-        let mut zone = chain.zone.lock().unwrap_or_else(|e| e.into_inner());
+        let mut zone = chain.zone.locked();
         match zone.take(len, arena) {
             Some(taken) => taken,
             None => {
@@ -73,12 +74,7 @@ pub(super) fn allocate_chunk(
         zero_along(path, taken.start, len);
         // The main memory reads zero there now: so does what chained
         // threads take at an acquire.
-        if let Some(published) = chain
-            .published
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .as_mut()
-        {
+        if let Some(published) = chain.published.locked().as_mut() {
             published.zero_range(taken.start, len);
             chain.published_changed();
         }
@@ -95,26 +91,12 @@ pub(super) fn zero_along(path: &Arc<ThreadMemory>, start: u32, len: u32) {
         incremental::zero_memory(&memory.memory, start, len);
         // Its previous owner's merges are history: a lineage older than
         // them that writes the range now is the new owner's.
-        memory
-            .merges
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .log
-            .forget(start, len);
-        if let Some(image) = memory
-            .image
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .as_mut()
-        {
+        memory.merges.locked().log.forget(start, len);
+        if let Some(image) = memory.image.locked().as_mut() {
             image.zero_range(start, len);
         }
         next = memory.origin.as_ref().map(|origin| {
-            origin
-                .snapshot
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .zero_range(start, len);
+            origin.snapshot.locked().zero_range(start, len);
             &origin.parent
         });
     }
@@ -136,12 +118,7 @@ pub(crate) fn grow_arena(caller: &mut Caller<'_, ThreadState>, size: u32) -> u32
             match reach(&memory, start, len) {
                 Ok(()) => Ok(start),
                 Err(e) => {
-                    chain
-                        .zone
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .release(start)
-                        .ok();
+                    chain.zone.locked().release(start).ok();
                     Err(e)
                 }
             }
@@ -192,20 +169,12 @@ pub(crate) fn release_arena_chunk(process: &Process, start: u32) -> wasmtime::Re
     };
     chain
         .zone
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
+        .locked()
         .release(start)
         .map_err(|e| wasmtime::Error::msg(format!("weft:threads arena-release: {e}")))
 }
 
 /// `arena-lookup`: the arena that heap address `addr` belongs to, or 0.
 pub(crate) fn arena_of(process: &Process, addr: u32) -> u32 {
-    support(process).map_or(0, |chain| {
-        chain
-            .zone
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .arena_of(addr)
-            .unwrap_or(0)
-    })
+    support(process).map_or(0, |chain| chain.zone.locked().arena_of(addr).unwrap_or(0))
 }

@@ -1,6 +1,7 @@
 //! A chained thread's run: restore, `wasi_thread_start`, the merge into
 //! its parent and libc's exit path there; at home or for a peer.
 
+use crate::locks::Locked as _;
 use std::io::Write as _;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
@@ -98,11 +99,7 @@ impl ChildStart {
         let Some(chain) = support(&self.process) else {
             return;
         };
-        let snapshot = self
-            .snapshot
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
+        let snapshot = self.snapshot.locked().clone();
         let thread = (self.tid, self.start_arg, self.arena);
         let book = RemoteBook::default();
         let mut home = |request: Vec<u8>| encode_home(&self.serve_home(chain, &request, &book));
@@ -115,12 +112,7 @@ impl ChildStart {
             &book.effects,
         );
         // Threads it started on a peer it lost never end there.
-        for _ in book
-            .threads
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .drain(..)
-        {
+        for _ in book.threads.locked().drain(..) {
             self.process.thread_ended();
         }
         let effects = book.effects;
@@ -151,11 +143,7 @@ impl ChildStart {
             Remote::Home { needs_home, why } => {
                 tracing::debug!(tid = self.tid, "running the thread at home: {why}");
                 if needs_home {
-                    chain
-                        .home_only
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .insert(self.start_func);
+                    chain.home_only.locked().insert(self.start_func);
                 }
                 placer.count_home_run();
                 self.process.acquire_slot();
@@ -178,19 +166,13 @@ impl ChildStart {
                 let arena = matches!(request, HomeRequest::ArenaGrow { .. }).then_some(self.arena);
                 match allocate_chunk(&self.process, chain, &self.parent, size, arena) {
                     Ok((start, len, dirty)) => {
-                        book.chunks
-                            .lock()
-                            .unwrap_or_else(|e| e.into_inner())
-                            .push(start);
+                        book.chunks.locked().push(start);
                         if dirty {
                             // The thread's memory is the worker's: zero the
                             // range in home's copy of its snapshot, and in
                             // the main memory when that is the parent
                             // (`allocate_chunk` did the other parents).
-                            self.snapshot
-                                .lock()
-                                .unwrap_or_else(|e| e.into_inner())
-                                .zero_range(start, len);
+                            self.snapshot.locked().zero_range(start, len);
                             if self.parent.origin.is_none() {
                                 zero_along(&self.parent, start, len);
                             }
@@ -208,7 +190,7 @@ impl ChildStart {
             }
             HomeRequest::ArenaRelease { start } => {
                 // Only a chunk home handed to this call goes back.
-                let mut chunks = book.chunks.lock().unwrap_or_else(|e| e.into_inner());
+                let mut chunks = book.chunks.locked();
                 let Some(at) = chunks.iter().position(|c| *c == start) else {
                     return HomeReply::Refused(format!(
                         "the chunk at {start:#x} is not one of this call's"
@@ -224,16 +206,13 @@ impl ChildStart {
             HomeRequest::NewThread => match self.process.new_thread() {
                 Ok(tid) => {
                     book.started.fetch_add(1, Ordering::SeqCst);
-                    book.threads
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .push(tid);
+                    book.threads.locked().push(tid);
                     HomeReply::Thread(tid)
                 }
                 Err(_) => HomeReply::NoThread,
             },
             HomeRequest::ThreadEnded { tid } => {
-                let mut threads = book.threads.lock().unwrap_or_else(|e| e.into_inner());
+                let mut threads = book.threads.locked();
                 match threads.iter().position(|t| *t == tid) {
                     Some(at) => {
                         threads.swap_remove(at);
@@ -262,12 +241,7 @@ impl ChildStart {
                 // The owner the calling thread has at home
                 // (`state_imports.rs`): this thread or one it started.
                 let tid = call.thread().unwrap_or(self.tid);
-                let ours = tid == self.tid
-                    || book
-                        .threads
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .contains(&tid);
+                let ours = tid == self.tid || book.threads.locked().contains(&tid);
                 if !ours {
                     return HomeReply::Refused(format!("thread {tid} is not one of this call's"));
                 }
@@ -304,7 +278,7 @@ impl ChildStart {
             ChainCall::SetOutput(data) => {
                 effects();
                 if let Some(io) = &config.call_io {
-                    *io.output.lock().unwrap_or_else(|e| e.into_inner()) = data;
+                    *io.output.locked() = data;
                 }
                 ChainAnswer::Done
             }
@@ -342,7 +316,7 @@ impl ChildStart {
             return;
         };
         {
-            let mut merges = self.parent.merges.lock().unwrap_or_else(|e| e.into_inner());
+            let mut merges = self.parent.merges.locked();
             // A thread that failed away from home still ends (with 0), so
             // its joiner wakes; its call has failed already.
             let value = result
@@ -405,7 +379,7 @@ impl ChildStart {
         let base = unsafe {
             std::slice::from_raw_parts_mut(data.as_ptr().cast::<u8>().cast_mut(), data.len())
         };
-        let snapshot = self.snapshot.lock().unwrap_or_else(|e| e.into_inner());
+        let snapshot = self.snapshot.locked();
         let since = self.since.load(Ordering::SeqCst);
         let mut merger = Merger::with_log(&snapshot, &mut merges.log, since);
         let conflicts = match merger.merge(base, diff, tid) {
@@ -418,11 +392,7 @@ impl ChildStart {
             }
         };
         if self.parent.origin.is_none()
-            && let Some(published) = chain
-                .published
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .as_mut()
+            && let Some(published) = chain.published.locked().as_mut()
         {
             // A thread's end is a release: its last writes are published.
             published.memory_pages = published.memory_pages.max(diff.memory_pages);
@@ -568,7 +538,7 @@ pub(super) fn run_child(
     let slot = HeldSlot(Some(process));
     let t0 = std::time::Instant::now();
     let (mut child, globals) = {
-        let snapshot = snapshot.lock().unwrap_or_else(|e| e.into_inner());
+        let snapshot = snapshot.locked();
         snapshot
             .check_target(chain.layout.module, chain.memory_max_pages)
             .map_err(wasmtime::Error::msg)?;
@@ -643,9 +613,9 @@ pub(super) fn run_child(
     let diff = {
         // Under the memory's merge lock: a thread of its own that merges
         // later finds the memory closed instead of losing its changes.
-        let mut merges = memory.merges.lock().unwrap_or_else(|e| e.into_inner());
+        let mut merges = memory.merges.locked();
         let written = child.take_written();
-        let snapshot = snapshot.lock().unwrap_or_else(|e| e.into_inner());
+        let snapshot = snapshot.locked();
         let candidates = written.or_else(|| snapshot::candidate_pages(&memory.memory));
         // SAFETY: the child's only thread has finished.
         let diff = unsafe {

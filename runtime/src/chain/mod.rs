@@ -43,6 +43,7 @@ mod sync_point;
 
 pub(crate) use arena::{adopt_remote_chunk, arena_of, grow_arena, release_arena_chunk};
 pub use child::{ChildError, run_remote};
+pub use support::MissingSymbol;
 pub(crate) use support::{ChainSupport, sync_table};
 pub(crate) use sync_point::{atomic_at_home, load_point, sync_point};
 

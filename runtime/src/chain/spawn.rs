@@ -1,6 +1,7 @@
 //! A new thread in chain mode: the parent's snapshot, adjusted for the
 //! child, and where the child runs (home, a peer, the queue).
 
+use crate::locks::Locked as _;
 use std::sync::atomic::AtomicU32;
 use std::sync::{Arc, Mutex};
 
@@ -63,12 +64,7 @@ pub(super) fn spawn(
                 let _ = remote.call(&HomeRequest::ArenaRelease { start: arena });
             }
             None => {
-                chain
-                    .zone
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .release(arena)
-                    .ok();
+                chain.zone.locked().release(arena).ok();
             }
         }
     }
@@ -126,7 +122,7 @@ pub(super) fn spawn_with_arena(
     let globals =
         snapshot::caller_globals(caller, &chain.layout).map_err(|e| fail(e.to_string()))?;
     let (mut snap, since) = {
-        let merges = parent.merges.lock().unwrap_or_else(|e| e.into_inner());
+        let merges = parent.merges.locked();
         let snap = match chain.snapshot_from_image(&parent) {
             Some(mut snap) => {
                 snap.globals = snapshot::read_globals(&mut *caller, &globals)
@@ -156,7 +152,7 @@ pub(super) fn spawn_with_arena(
             // a thread taking this image must see it free, as it will be
             // once the spawn returns, or its own spawns and exit wait for a
             // holder that never releases its copy.
-            let mut published = chain.published.lock().unwrap_or_else(|e| e.into_inner());
+            let mut published = chain.published.locked();
             if published.is_some() {
                 let mut image = snap.clone();
                 image.write_bytes(chain.thread_list_lock, &0u32.to_le_bytes());
@@ -209,11 +205,7 @@ pub(super) fn spawn_with_arena(
         identity,
         start_func,
     };
-    let home_only = chain
-        .home_only
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .contains(&start_func);
+    let home_only = chain.home_only.locked().contains(&start_func);
     let started = match process.start_config().placer.clone() {
         Some(placer) if !home_only => {
             let place = placement::place(
@@ -258,12 +250,7 @@ pub(super) fn merge_regions(
         let mut memory = parent;
         while let Some(origin) = &memory.origin {
             if origin.parent.origin.is_none() {
-                return origin
-                    .snapshot
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .regions
-                    .clone();
+                return origin.snapshot.locked().regions.clone();
             }
             memory = &origin.parent;
         }

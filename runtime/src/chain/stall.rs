@@ -1,6 +1,7 @@
 //! The stall watch: a warning for a chained thread that runs long
 //! without synchronising while every other thread waits.
 
+use crate::locks::Locked as _;
 use std::io::Write as _;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -20,11 +21,7 @@ pub(super) struct Watched<'a> {
 
 impl Drop for Watched<'_> {
     fn drop(&mut self) {
-        self.chain
-            .running
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&self.tid);
+        self.chain.running.locked().remove(&self.tid);
     }
 }
 
@@ -50,10 +47,7 @@ impl ChainSupport {
                 tracing::debug!("no stall watch: {e}");
             }
         });
-        self.running
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(tid, Arc::downgrade(memory));
+        self.running.locked().insert(tid, Arc::downgrade(memory));
         Some(Watched { chain: self, tid })
     }
 
@@ -71,11 +65,7 @@ impl ChainSupport {
         let Some(origin) = &memory.origin else {
             return;
         };
-        let quiet = origin
-            .last_sync
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .elapsed();
+        let quiet = origin.last_sync.locked().elapsed();
         if quiet < limit
             || origin.stall_warned.load(Ordering::Relaxed)
             || self.sync.is_waiting(tid)
@@ -105,8 +95,7 @@ pub(super) fn watch_stalls(process: &std::sync::Weak<Process>, limit: Duration) 
         };
         let running: Vec<(u32, Arc<ThreadMemory>)> = chain
             .running
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
+            .locked()
             .iter()
             .filter_map(|(tid, memory)| Some((*tid, memory.upgrade()?)))
             .collect();

@@ -2,6 +2,7 @@
 //! libweft's addresses, the memory pool, the arena zone, the home's
 //! synchronisation table and published image; and conflict reports.
 
+use crate::locks::Locked as _;
 use std::io::Write as _;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -75,7 +76,7 @@ impl ChainSupport {
         pages: u32,
         lazy: bool,
     ) -> wasmtime::Result<PooledMemory> {
-        let mut pool = self.memories.lock().unwrap_or_else(|e| e.into_inner());
+        let mut pool = self.memories.locked();
         if let Some(at) = pool.iter().position(|m| m.memory.size() <= pages as u64) {
             return Ok(pool.swap_remove(at));
         }
@@ -96,10 +97,10 @@ impl ChainSupport {
             return;
         };
         if let Some(origin) = &thread_memory.origin {
-            child.settle(&origin.snapshot.lock().unwrap_or_else(|e| e.into_inner()));
+            child.settle(&origin.snapshot.locked());
         }
         drop(thread_memory);
-        let mut pool = self.memories.lock().unwrap_or_else(|e| e.into_inner());
+        let mut pool = self.memories.locked();
         // An ended program's memories are not kept (their stores refer
         // back to the process).
         if pool.len() < POOLED_MEMORIES && !self.sync.is_closed() {
@@ -109,13 +110,13 @@ impl ChainSupport {
 
     /// Bytes of the warm memories kept for reuse.
     pub(crate) fn pooled_bytes(&self) -> u64 {
-        let pool = self.memories.lock().unwrap_or_else(|e| e.into_inner());
+        let pool = self.memories.locked();
         pool.iter().map(|m| m.memory.data_size() as u64).sum()
     }
 
     /// Lets the warm memories go (a worker over its memory budget).
     pub(crate) fn drop_pooled(&self) {
-        let pooled = std::mem::take(&mut *self.memories.lock().unwrap_or_else(|e| e.into_inner()));
+        let pooled = std::mem::take(&mut *self.memories.locked());
         // Unmapping takes a while: not under the pool's lock.
         drop(pooled);
     }
@@ -143,7 +144,7 @@ impl ChainSupport {
         if !self.incremental.load(Ordering::Relaxed) {
             return None;
         }
-        let mut image = parent.image.lock().unwrap_or_else(|e| e.into_inner());
+        let mut image = parent.image.locked();
         if image.is_none() {
             *image = MemoryImage::new(&parent.memory, self.layout.module);
         }
@@ -200,7 +201,7 @@ pub(crate) fn support(process: &Process) -> Option<&ChainSupport> {
 #[error(
     "the module has no symbol `{0}`: chain mode needs a guest linked with libweft and its symbol table: C built with weft-cc, Rust built with RUSTFLAGS=\"$(weft-cc --rustflags)\""
 )]
-pub(crate) struct MissingSymbol(&'static str);
+pub struct MissingSymbol(&'static str);
 
 /// Wasm pages a memory needs to hold `end` bytes.
 pub(super) fn pages_to_reach(end: u64) -> u32 {

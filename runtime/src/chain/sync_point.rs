@@ -1,6 +1,7 @@
 //! Sync points of release consistency, and the atomics and loads chain
 //! mode makes at home.
 
+use crate::locks::Locked as _;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
@@ -97,12 +98,12 @@ pub(super) fn sync_point_with(
     };
     let Some(origin) = memory.and_then(|m| m.origin.as_ref()) else {
         // The main thread: the operation on its own memory, then publish.
-        let _merges = main.merges.lock().unwrap_or_else(|e| e.into_inner());
+        let _merges = main.merges.locked();
         let result = atomic
             .map(|op| apply_atomic(&main.memory, &op).map(|(result, _)| result))
             .transpose()?;
         let image = chain.image_of_main(main);
-        *chain.published.lock().unwrap_or_else(|e| e.into_inner()) = Some(image);
+        *chain.published.locked() = Some(image);
         chain.published_changed();
         return Ok(result);
     };
@@ -114,14 +115,14 @@ pub(super) fn sync_point_with(
     }
     // Lock order: the thread's own memory (merges of threads it started),
     // the main memory's, the published image, the thread's snapshot.
-    let _own = memory.merges.lock().unwrap_or_else(|e| e.into_inner());
-    let mut merges = main.merges.lock().unwrap_or_else(|e| e.into_inner());
-    let mut published = chain.published.lock().unwrap_or_else(|e| e.into_inner());
+    let _own = memory.merges.locked();
+    let mut merges = main.merges.locked();
+    let mut published = chain.published.locked();
     let published = published.get_or_insert_with(|| {
         chain.published_changed();
         chain.image_of_main(main)
     });
-    let mut snapshot = origin.snapshot.lock().unwrap_or_else(|e| e.into_inner());
+    let mut snapshot = origin.snapshot.locked();
     let since = origin.since.load(Ordering::SeqCst);
 
     // Release. SAFETY: the thread is paused in this host call and the
@@ -231,7 +232,7 @@ pub(super) fn sync_point_with(
 
 /// Notes that a chained thread synchronised now.
 pub(super) fn synchronised(origin: &Origin) {
-    *origin.last_sync.lock().unwrap_or_else(|e| e.into_inner()) = std::time::Instant::now();
+    *origin.last_sync.locked() = std::time::Instant::now();
 }
 
 /// What an atomic load needs in chain mode: an acquire, unless home has
