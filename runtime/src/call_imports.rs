@@ -46,21 +46,13 @@ fn waiting<R>(
     here: impl FnOnce(&CallTable) -> Result<R, CallError>,
     mut away: impl FnMut(&RemoteCall) -> Result<Option<R>, CallError>,
 ) -> Result<R, CallError> {
-    let state = caller.data_mut();
-    let (process, remote) = (state.process.clone(), state.remote.clone());
-    let gave_slot = std::mem::take(&mut state.holds_slot);
-    if gave_slot {
-        process.release_slot();
-    }
-    let result = match remote {
-        Some(remote) => crate::home::poll(|| away(&remote)),
-        None => here(process.calls()),
-    };
-    if gave_slot {
-        process.acquire_slot();
-        caller.data_mut().holds_slot = true;
-    }
-    result
+    crate::process::without_slot(caller, |caller| {
+        let state = caller.data();
+        match state.remote.clone() {
+            Some(remote) => crate::home::poll(|| away(&remote)),
+            None => here(state.process.calls()),
+        }
+    })
 }
 
 /// A thread away from home sends `call` home.

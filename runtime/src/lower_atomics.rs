@@ -346,8 +346,13 @@ impl Entries {
     }
 }
 
-/// Whether `name` is a Rust symbol (legacy `_ZN...E` or v0 `_R...`).
+/// Whether `name` is a Rust symbol (legacy `_ZN...E` or v0 `_R...`),
+/// with or without the suffix LLVM adds to a function it made local or
+/// split (`.llvm.1234`, `.cold`): a release build with many codegen units
+/// names shared functions so.
 fn is_rust(name: &str) -> bool {
+    // Rust's mangled names never hold a dot; a suffix starts at the first.
+    let name = name.split_once('.').map_or(name, |(mangled, _)| mangled);
     (name.starts_with("_ZN") && name.ends_with('E'))
         || name
             .strip_prefix("_R")
@@ -939,6 +944,12 @@ mod tests {
         assert!(!is_rust("pthread_mutex_lock"));
         assert!(!is_rust("_Rfoo"));
         assert!(!is_rust("_ZN_not_ended"));
+        // Functions LLVM made local across codegen units keep a suffix.
+        assert!(is_rust(
+            "_ZN17crossbeam_channel5waker9SyncWaker6notify17h0123456789abcdefE.llvm.1234"
+        ));
+        assert!(is_rust("_RNvCs123_4demo4work.llvm.99"));
+        assert!(!is_rust("pthread_mutex_lock.llvm.5"));
     }
 
     #[test]

@@ -63,6 +63,34 @@ pub struct ThreadState {
 #[error("the call this thread runs for was cancelled")]
 pub struct Cancelled;
 
+/// A slot given up for a wait, taken back when dropped (after the wait,
+/// or as the wait unwinds).
+struct SlotGivenUp(Arc<Process>);
+
+impl Drop for SlotGivenUp {
+    fn drop(&mut self) {
+        self.0.acquire_slot();
+    }
+}
+
+/// Runs `wait` with the calling thread's slot given up, if it holds one (a
+/// thread it waits for may be queued for a slot), and takes it back after.
+pub(crate) fn without_slot<R>(
+    caller: &mut Caller<'_, ThreadState>,
+    wait: impl FnOnce(&mut Caller<'_, ThreadState>) -> R,
+) -> R {
+    let held = std::mem::take(&mut caller.data_mut().holds_slot);
+    let given_up = held.then(|| {
+        let process = caller.data().process.clone();
+        process.release_slot();
+        SlotGivenUp(process)
+    });
+    let result = wait(caller);
+    drop(given_up);
+    caller.data_mut().holds_slot = held;
+    result
+}
+
 impl ThreadState {
     /// At each epoch tick: stop a thread whose call was cancelled, let the
     /// others run on.
@@ -602,6 +630,14 @@ impl Process {
     /// Blocks until the calling thread holds a slot again.
     pub(crate) fn acquire_slot(&self) {
         self.slots.acquire();
+    }
+
+    /// Gives the calling thread's slot to a queued thread (maybe the one it
+    /// waits for) and takes one back: how a thread spinning on a flag lets
+    /// others run.
+    pub(crate) fn yield_slot(&self) {
+        self.release_slot();
+        self.acquire_slot();
     }
 
     /// Bytes of the warm memories chain mode keeps for reuse.

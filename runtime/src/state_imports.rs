@@ -247,24 +247,16 @@ pub fn add_to_linker(linker: &mut Linker<ThreadState>) -> wasmtime::Result<()> {
             move |mut caller: Call<'_>, kp: i32, kl: i32, t: i32, k: i32, ret: i32| {
                 let (tier, kind) = (tier(t)?, lock_kind(k)?);
                 let result = with_key(&mut caller, kp, kl, |caller, state, key| {
-                    let data = caller.data_mut();
+                    let data = caller.data();
                     let owner = data.process.serial() << 32 | data.tid as u64;
                     if !locking {
                         return Ok(state.unlock(key, tier, kind, owner));
                     }
                     // A chained thread waiting for a lock gives its slot up,
                     // as it does in a join: the holder may need one.
-                    let gave_slot = std::mem::take(&mut data.holds_slot);
-                    let process = data.process.clone();
-                    if gave_slot {
-                        process.release_slot();
-                    }
-                    let locked = state.lock(key, tier, kind, owner);
-                    if gave_slot {
-                        process.acquire_slot();
-                        caller.data_mut().holds_slot = true;
-                    }
-                    Ok(locked)
+                    Ok(crate::process::without_slot(caller, |_| {
+                        state.lock(key, tier, kind, owner)
+                    }))
                 })?;
                 unit_result(&mut caller, ret, result)
             },

@@ -286,6 +286,35 @@ impl SyncTable {
         Ok(guard)
     }
 
+    /// The wait loop of every lock and semaphore: `attempt` looks at the
+    /// table and answers (`Some`) or says the thread must wait (`None`);
+    /// then a try fails with its error (`try_fails`), a timed wait waits
+    /// until `deadline`,
+    /// and an untimed one waits as `wait` (what the deadlock detector
+    /// reports) until a change of the table or a deadlock.
+    fn wait_for<T>(
+        &self,
+        tid: u32,
+        (wait, mut try_fails, deadline): (Wait, Option<SyncError>, Option<Instant>),
+        live: &dyn Fn() -> u32,
+        mut attempt: impl FnMut(&mut State) -> Option<Result<T, SyncError>>,
+    ) -> Result<T, SyncError> {
+        let mut state = self.state();
+        loop {
+            if let Some(answer) = attempt(&mut state) {
+                state.waits.remove(&tid);
+                return answer;
+            }
+            if let Some(error) = try_fails.take() {
+                return Err(error);
+            }
+            if deadline.is_none() {
+                state.waits.insert(tid, wait);
+            }
+            state = self.wait_as(tid, state, deadline, live)?;
+        }
+    }
+
     /// Whether every live thread but one (of `live`) waits here, untimed,
     /// or in `pthread_join`: the one left is all the program's progress.
     pub(crate) fn all_others_wait(&self, live: u32) -> bool {
@@ -362,35 +391,27 @@ impl SyncTable {
         deadline: Option<Instant>,
         live: &dyn Fn() -> u32,
     ) -> Result<(), SyncError> {
-        let mut state = self.state();
-        loop {
+        let wait = if write {
+            Wait::Write(addr)
+        } else {
+            Wait::Read(addr)
+        };
+        let try_fails = try_only.then_some(SyncError::Busy);
+        self.wait_for(tid, (wait, try_fails, deadline), live, |state| {
             let rw = state.rwlocks.entry(addr).or_default();
             if rw.writer == Some(tid) || (write && rw.readers.contains_key(&tid)) {
-                return Err(SyncError::WouldDeadlock);
+                return Some(Err(SyncError::WouldDeadlock));
             }
             let free = rw.writer.is_none() && (!write || rw.readers.is_empty());
-            if free {
+            free.then(|| {
                 if write {
                     rw.writer = Some(tid);
                 } else {
                     *rw.readers.entry(tid).or_default() += 1;
                 }
-                state.waits.remove(&tid);
-                return Ok(());
-            }
-            if try_only {
-                return Err(SyncError::Busy);
-            }
-            if deadline.is_none() {
-                let wait = if write {
-                    Wait::Write(addr)
-                } else {
-                    Wait::Read(addr)
-                };
-                state.waits.insert(tid, wait);
-            }
-            state = self.wait_as(tid, state, deadline, live)?;
-        }
+                Ok(())
+            })
+        })
     }
 
     /// `sem_init`: the semaphore at `addr` holds `value`.
@@ -409,22 +430,16 @@ impl SyncTable {
         deadline: Option<Instant>,
         live: &dyn Fn() -> u32,
     ) -> Result<(), SyncError> {
-        let mut state = self.state();
-        loop {
+        // A try on a semaphore at 0 is `EAGAIN`.
+        let try_fails = try_only.then_some(SyncError::TooDeep);
+        let wait = (Wait::Semaphore(addr), try_fails, deadline);
+        self.wait_for(tid, wait, live, |state| {
             let value = state.semaphores.entry(addr).or_default();
-            if *value > 0 {
+            (*value > 0).then(|| {
                 *value -= 1;
-                state.waits.remove(&tid);
-                return Ok(());
-            }
-            if try_only {
-                return Err(SyncError::TooDeep);
-            }
-            if deadline.is_none() {
-                state.waits.insert(tid, Wait::Semaphore(addr));
-            }
-            state = self.wait_as(tid, state, deadline, live)?;
-        }
+                Ok(())
+            })
+        })
     }
 
     /// `sem_post`: adds one.
@@ -455,36 +470,32 @@ impl SyncTable {
         deadline: Option<Instant>,
         live: &dyn Fn() -> u32,
     ) -> Result<(), SyncError> {
-        let mut state = self.state();
-        loop {
+        let try_fails = try_only.then_some(SyncError::Busy);
+        let wait = (Wait::Mutex(addr), try_fails, deadline);
+        self.wait_for(tid, wait, live, |state| {
             let m = state.mutexes.entry(addr).or_default();
             match m.owner {
                 None => {
                     m.owner = Some(tid);
                     m.depth = 1;
-                    state.waits.remove(&tid);
-                    return Ok(());
+                    Some(Ok(()))
                 }
                 Some(owner) if owner == tid => match kind {
-                    MutexKind::Recursive => {
-                        m.depth = m.depth.checked_add(1).ok_or(SyncError::TooDeep)?;
-                        return Ok(());
-                    }
-                    MutexKind::ErrorCheck => return Err(SyncError::WouldDeadlock),
+                    MutexKind::Recursive => Some(
+                        m.depth
+                            .checked_add(1)
+                            .map(|depth| m.depth = depth)
+                            .ok_or(SyncError::TooDeep),
+                    ),
+                    MutexKind::ErrorCheck => Some(Err(SyncError::WouldDeadlock)),
                     // A normal mutex locked twice by its owner deadlocks;
                     // with no other thread able to unlock it, the detector
                     // reports it.
-                    MutexKind::Normal if try_only => return Err(SyncError::Busy),
-                    MutexKind::Normal => {}
+                    MutexKind::Normal => None,
                 },
-                Some(_) if try_only => return Err(SyncError::Busy),
-                Some(_) => {}
+                Some(_) => None,
             }
-            if deadline.is_none() {
-                state.waits.insert(tid, Wait::Mutex(addr));
-            }
-            state = self.wait_as(tid, state, deadline, live)?;
-        }
+        })
     }
 
     /// Unlocks mutex `addr`, held by `tid`.

@@ -404,9 +404,7 @@ pub fn add_to_linker(linker: &mut Linker<ThreadState>) -> wasmtime::Result<()> {
             // (OpenMP flush in a loop): it lets a queued thread, which may
             // be the one it waits for, have its slot for a while.
             if caller.data().holds_slot {
-                let process = caller.data().process.clone();
-                process.release_slot();
-                process.acquire_slot();
+                caller.data().process.yield_slot();
             }
             acquire(&mut caller, 0).map(drop)
         },
@@ -423,9 +421,7 @@ pub fn add_to_linker(linker: &mut Linker<ThreadState>) -> wasmtime::Result<()> {
             // flag: a queued thread, maybe the one it waits for, gets its
             // slot for a while.
             if !synchronised && state.holds_slot {
-                let process = state.process.clone();
-                process.release_slot();
-                process.acquire_slot();
+                state.process.yield_slot();
             }
             Ok(())
         },
@@ -487,16 +483,7 @@ fn blocking<T>(
     caller: &mut Caller<'_, ThreadState>,
     op: impl FnOnce(&SyncTable, u32, &dyn Fn() -> u32) -> Result<T, SyncError>,
 ) -> Result<T, SyncError> {
-    let held = std::mem::take(&mut caller.data_mut().holds_slot);
-    if held {
-        caller.data().process.clone().release_slot();
-    }
-    let result = synchronise(caller, false, op);
-    if held {
-        caller.data().process.clone().acquire_slot();
-        caller.data_mut().holds_slot = true;
-    }
-    result
+    crate::process::without_slot(caller, |caller| synchronise(caller, false, op))
 }
 
 /// A synchronisation error as the errno the guest gets, or as the trap that
