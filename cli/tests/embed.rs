@@ -38,16 +38,21 @@ fn thread_names() -> std::collections::BTreeMap<String, usize> {
     names
 }
 
-/// Runs `program` `times` times in `mode`, checking each outcome, then
-/// that the program's threads are gone.
-fn run_many(program: &Program, mode: ThreadMode, times: usize, check: impl Fn(&Outcome)) {
+/// Runs `program` with argument `how` `times` times in `mode`, checking
+/// each outcome, then that the program's threads are gone.
+fn run_many(
+    program: &Program,
+    (how, mode): (&str, ThreadMode),
+    times: usize,
+    check: impl Fn(&Outcome),
+) {
     // One at a time: the count of OS threads is the whole test process's.
     static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _alone = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let before = os_threads();
     for i in 0..times {
         let config = StartConfig {
-            args: vec![format!("run-{i}")],
+            args: vec![format!("run-{i}"), how.to_string()],
             mode,
             inherit_stdin: false,
             ..StartConfig::default()
@@ -77,17 +82,18 @@ fn run_many(program: &Program, mode: ThreadMode, times: usize, check: impl Fn(&O
     );
 }
 
-fn load(name: &str) -> Program {
+/// `tests/guests/thread_ends.c`, loaded as a server would.
+fn load() -> Program {
     // The interruptible engine, as a server uses: threads that compute
     // forever stop at the next epoch tick once their program has ended.
     let engine = weft_runtime::worker_engine().expect("an engine");
-    let bytes = std::fs::read(common::guest(name)).expect("the guest");
+    let bytes = std::fs::read(common::guest("thread_ends")).expect("the guest");
     Program::load(&engine, &bytes).expect("loading")
 }
 
 #[test]
 fn a_trapping_thread_ends_its_program_not_the_embedding_process() {
-    let program = load("thread_trap");
+    let program = load();
     let check = |outcome: &Outcome| {
         match outcome {
             Outcome::Trap { thread, error } => {
@@ -98,27 +104,28 @@ fn a_trapping_thread_ends_its_program_not_the_embedding_process() {
         }
         assert_eq!(outcome.exit_code(), 134);
     };
-    run_many(&program, ThreadMode::Local, 100, check);
-    run_many(&program, ThreadMode::Chain, 100, check);
+    run_many(&program, ("trap", ThreadMode::Local), 100, check);
+    run_many(&program, ("trap", ThreadMode::Chain), 100, check);
 }
 
 #[test]
 fn exit_in_a_thread_ends_its_program_not_the_embedding_process() {
-    let program = load("thread_exit3");
+    let program = load();
     let check = |outcome: &Outcome| {
         assert!(matches!(outcome, Outcome::Exit(3)), "{outcome:?}");
         assert_eq!(outcome.kind(), EndKind::Exit);
     };
-    run_many(&program, ThreadMode::Local, 100, check);
-    run_many(&program, ThreadMode::Chain, 100, check);
+    run_many(&program, ("exit", ThreadMode::Local), 100, check);
+    run_many(&program, ("exit", ThreadMode::Chain), 100, check);
 }
 
 #[test]
 fn the_end_hook_runs_once_with_the_outcome() {
-    let program = load("thread_exit3");
+    let program = load();
     let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
     let record = seen.clone();
     let config = StartConfig {
+        args: vec!["main".into(), "exit".into()],
         inherit_stdin: false,
         on_end: Some(weft_runtime::OnEnd(Arc::new(move |outcome| {
             record.lock().unwrap().push(outcome.exit_code());
@@ -132,9 +139,10 @@ fn the_end_hook_runs_once_with_the_outcome() {
 
 #[test]
 fn a_time_limit_stops_a_program_that_never_ends() {
-    let program = load("thread_forever");
+    let program = load();
     for mode in [ThreadMode::Local, ThreadMode::Chain] {
         let config = StartConfig {
+            args: vec!["main".into(), "never".into()],
             mode,
             inherit_stdin: false,
             time_limit: Some(Duration::from_millis(200)),
