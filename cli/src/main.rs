@@ -13,6 +13,7 @@ use std::io::{Read as _, Write as _};
 use std::sync::Arc;
 
 use weft_runtime::placement::Placer;
+use weft_runtime::trace::Tracer;
 
 use weft_runtime::functions::Functions;
 use weft_runtime::state::StateHost;
@@ -282,6 +283,12 @@ struct RunArgs {
     /// plain variable); `off` never warns.
     #[arg(long, default_value = "10s", value_parser = parse_stall_warning)]
     stall_warning: StallWarning,
+    /// Write where the run's time goes to FILE, as Chrome trace events
+    /// (open it in Perfetto or chrome://tracing): a track per thread per
+    /// host, spans for threads, sync points, snapshots, merges and runs on
+    /// peers.
+    #[arg(long, value_name = "FILE")]
+    trace: Option<PathBuf>,
     #[command(flatten)]
     cluster: ClusterArgs,
     #[command(flatten)]
@@ -445,9 +452,20 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     // The program's end is the command's: its other threads end with it,
     // as natively (the runtime reported the outcome already).
     let stats = cluster.clone().filter(|_| args.cluster.cluster_stats);
+    let tracer = args.trace.as_ref().map(|_| Tracer::new());
+    let trace = args.trace.clone().zip(tracer.clone());
     let on_end = OnEnd(Arc::new(move |outcome: &Outcome| {
         if let Some(cluster) = &stats {
             let _ = writeln!(std::io::stderr(), "weft: cluster: {}", cluster.stats());
+        }
+        if let Some((path, tracer)) = &trace
+            && let Err(e) = write_trace(path, tracer)
+        {
+            let _ = writeln!(
+                std::io::stderr(),
+                "weft: writing the trace `{}`: {e}",
+                path.display()
+            );
         }
         exit_process(outcome.exit_code(), None)
     }));
@@ -493,11 +511,19 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         stall_warning: args.stall_warning.0,
         time_limit: None,
         on_end: Some(on_end),
+        trace: tracer,
     };
     let process = program.start(&config).context("starting the program")?;
     // The end hook exits; this is only reached if it did not run.
     let outcome = process.run_main();
     exit_process(outcome.exit_code(), None)
+}
+
+/// Writes `tracer`'s spans to `path`.
+fn write_trace(path: &std::path::Path, tracer: &Tracer) -> std::io::Result<()> {
+    let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
+    tracer.write_json(&mut out)?;
+    out.flush()
 }
 
 fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {

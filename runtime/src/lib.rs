@@ -39,6 +39,7 @@ pub mod symbols;
 mod sync;
 pub mod threads;
 mod touched;
+pub mod trace;
 pub mod waits;
 pub mod wasi;
 mod zone;

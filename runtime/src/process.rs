@@ -29,6 +29,7 @@ use crate::start::ConflictPolicy;
 use crate::start::StartConfig;
 use crate::start::{ThreadError, ThreadMode};
 use crate::state::StateHost;
+use crate::trace::{self, Span};
 
 pub use crate::outcome::{
     MAIN_TID, MAX_TID, Outcome, ProgramEnded, TIMEOUT_EXIT_CODE, TRAP_EXIT_CODE, WAIT_SLICE,
@@ -100,6 +101,11 @@ impl ThreadState {
         } else {
             Ok(wasmtime::UpdateDeadline::Continue(1))
         }
+    }
+
+    /// A span of this thread, if the run is traced.
+    pub(crate) fn span(&self, name: &'static str, category: &'static str) -> Option<Span> {
+        trace::span(self.process.tracer(), name, category, self.tid)
     }
 
     /// The home of this thread's program, as this thread reaches it.
@@ -640,6 +646,11 @@ impl Process {
         self.acquire_slot();
     }
 
+    /// Where the run's spans go, if it is traced.
+    pub(crate) fn tracer(&self) -> Option<&Arc<crate::trace::Tracer>> {
+        self.start.trace.as_ref()
+    }
+
     /// Bytes of the warm memories chain mode keeps for reuse.
     pub fn pooled_memory_bytes(&self) -> u64 {
         self.chain.as_ref().map_or(0, |chain| chain.pooled_bytes())
@@ -776,6 +787,7 @@ impl Process {
     pub fn run_main(self: &Arc<Self>) -> Outcome {
         let mut store = self.new_store(MAIN_TID, self.memory.clone());
         let _clock = self.clocks.enter(MAIN_TID, 0);
+        let span = trace::span(self.tracer(), "main", "thread", MAIN_TID);
         if let Some(limit) = self.start.time_limit
             && let Err(e) = self.limit_time(limit)
         {
@@ -789,6 +801,7 @@ impl Process {
             let start = instance.get_typed_func::<(), ()>(&mut store, "_start")?;
             start.call(&mut store, ())
         })();
+        drop(span);
         let ended_itself = matches!(&result, Err(e) if e.downcast_ref::<ThreadExited>().is_some());
         match ThreadEnd::classify(result) {
             ThreadEnd::Finished if ended_itself => {
@@ -898,10 +911,17 @@ impl Process {
         state.remote = remote.clone();
         state.cpu_base = crate::cpu_clock::thread_cpu_time();
         let clock = self.clocks.enter(tid, state.cpu_base);
+        // A chained thread's exit path runs here on its parent's memory.
+        let name = if self.chain.is_some() {
+            "exit path"
+        } else {
+            "thread"
+        };
+        let span = trace::span(self.tracer(), name, "thread", tid);
         let result = instance
             .get_typed_func::<(i32, i32), ()>(&mut store, "wasi_thread_start")
             .and_then(|start| start.call(&mut store, (tid as i32, start_arg)));
-        drop(clock);
+        drop((clock, span));
         match ThreadEnd::classify(result) {
             ThreadEnd::Finished | ThreadEnd::Result(_) => {
                 // No reference back to the memory from its own cache.

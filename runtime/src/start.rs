@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 use crate::outcome::{EndKind, OnEnd};
 use crate::placement::Placer;
 use crate::state::StateHost;
+use crate::trace::Tracer;
 
 /// How a program's threads run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,6 +102,8 @@ pub struct StartConfig {
     pub time_limit: Option<std::time::Duration>,
     /// Runs once when the program ends (see [`crate::Process::end`]).
     pub on_end: Option<OnEnd>,
+    /// Where the run's spans go (`weft run --trace`).
+    pub trace: Option<Arc<Tracer>>,
 }
 
 impl Default for StartConfig {
@@ -123,6 +126,7 @@ impl Default for StartConfig {
             stall_warning: Some(DEFAULT_STALL_WARNING),
             time_limit: None,
             on_end: None,
+            trace: None,
         }
     }
 }

@@ -227,6 +227,7 @@ pub fn add_to_linker(linker: &mut Linker<ThreadState>) -> wasmtime::Result<()> {
          flags: i32,
          timeout_ns: i64|
          -> wasmtime::Result<i32> {
+            let _span = caller.data().span("sync-lock", "sync");
             let flags = flags as u32;
             let kind = LockKind::from_bits(flags);
             let deadline = deadline_after(timeout_ns);
@@ -250,6 +251,7 @@ pub fn add_to_linker(linker: &mut Linker<ThreadState>) -> wasmtime::Result<()> {
         WEFT_MODULE,
         "sync-unlock",
         |mut caller: Caller<'_, ThreadState>, addr: i32, flags: i32| -> wasmtime::Result<i32> {
+            let _span = caller.data().span("sync-unlock", "sync");
             let kind = LockKind::from_bits(flags as u32);
             synchronise(&mut caller, true, |table, tid, _| {
                 table.unlock(tid, addr as u32, kind)
@@ -262,6 +264,7 @@ pub fn add_to_linker(linker: &mut Linker<ThreadState>) -> wasmtime::Result<()> {
         WEFT_MODULE,
         "sync-barrier",
         |mut caller: Caller<'_, ThreadState>, addr: i32, count: i32| -> wasmtime::Result<i32> {
+            let _span = caller.data().span("sync-barrier", "sync");
             release(&mut caller)?;
             let serial = blocking(&mut caller, |table, tid, live| {
                 table.barrier_wait(tid, addr as u32, count as u32, live)
@@ -282,6 +285,7 @@ pub fn add_to_linker(linker: &mut Linker<ThreadState>) -> wasmtime::Result<()> {
          flags: i32,
          timeout_ns: i64|
          -> wasmtime::Result<i32> {
+            let _span = caller.data().span("sync-cond-wait", "sync");
             let kind = MutexKind::from_flags(flags as u32);
             let deadline = deadline_after(timeout_ns);
             release(&mut caller)?;
@@ -315,6 +319,7 @@ pub fn add_to_linker(linker: &mut Linker<ThreadState>) -> wasmtime::Result<()> {
          value: i64,
          expected: i64|
          -> wasmtime::Result<i64> {
+            let _span = caller.data().span("sync-atomic", "sync");
             let Some(op) = HomeAtomic::new(
                 op as u32,
                 bytes as u32,
@@ -336,6 +341,7 @@ pub fn add_to_linker(linker: &mut Linker<ThreadState>) -> wasmtime::Result<()> {
         WEFT_MODULE,
         "sync-cond-wake",
         |caller: Caller<'_, ThreadState>, cond: i32, all: i32| -> i32 {
+            let _span = caller.data().span("sync-cond-wake", "sync");
             crate::chain::sync_table(&caller.data().process)
                 .map_or(0, |table| table.cond_wake(cond as u32, all != 0) as i32)
         },
@@ -345,6 +351,7 @@ pub fn add_to_linker(linker: &mut Linker<ThreadState>) -> wasmtime::Result<()> {
         WEFT_MODULE,
         "sync-sem-init",
         |caller: Caller<'_, ThreadState>, addr: i32, value: i32| {
+            let _span = caller.data().span("sync-sem-init", "sync");
             if let Some(table) = crate::chain::sync_table(&caller.data().process) {
                 table.sem_init(addr as u32, value as u32);
             }
@@ -359,6 +366,7 @@ pub fn add_to_linker(linker: &mut Linker<ThreadState>) -> wasmtime::Result<()> {
          nonblocking: i32,
          timeout_ns: i64|
          -> wasmtime::Result<i32> {
+            let _span = caller.data().span("sync-sem-wait", "sync");
             let deadline = deadline_after(timeout_ns);
             let taken = synchronise(&mut caller, false, |table, tid, live| {
                 table.sem_wait(tid, addr as u32, true, None, live)
@@ -381,6 +389,7 @@ pub fn add_to_linker(linker: &mut Linker<ThreadState>) -> wasmtime::Result<()> {
         WEFT_MODULE,
         "sync-sem-post",
         |mut caller: Caller<'_, ThreadState>, addr: i32| -> wasmtime::Result<i32> {
+            let _span = caller.data().span("sync-sem-post", "sync");
             synchronise(&mut caller, true, |table, _, _| table.sem_post(addr as u32))
                 .map_or_else(errno_or_trap, |()| Ok(0))
         },
@@ -390,6 +399,7 @@ pub fn add_to_linker(linker: &mut Linker<ThreadState>) -> wasmtime::Result<()> {
         WEFT_MODULE,
         "sync-sem-value",
         |caller: Caller<'_, ThreadState>, addr: i32| -> i32 {
+            let _span = caller.data().span("sync-sem-value", "sync");
             crate::chain::sync_table(&caller.data().process)
                 .map_or(0, |table| table.sem_value(addr as u32) as i32)
         },
@@ -399,6 +409,7 @@ pub fn add_to_linker(linker: &mut Linker<ThreadState>) -> wasmtime::Result<()> {
         WEFT_MODULE,
         "sync-point",
         |mut caller: Caller<'_, ThreadState>| -> wasmtime::Result<()> {
+            let _span = caller.data().span("sync-point", "sync");
             release(&mut caller)?;
             // A sync point with no object is how a thread waits for a flag
             // (OpenMP flush in a loop): it lets a queued thread, which may
@@ -414,6 +425,7 @@ pub fn add_to_linker(linker: &mut Linker<ThreadState>) -> wasmtime::Result<()> {
         WEFT_MODULE,
         "sync-load",
         |caller: Caller<'_, ThreadState>| -> wasmtime::Result<()> {
+            let _span = caller.data().span("sync-load", "sync");
             let state = caller.data();
             let synchronised =
                 crate::chain::load_point(&state.process, state.tid, state.memory.as_ref())?;

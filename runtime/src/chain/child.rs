@@ -103,6 +103,11 @@ impl ChildStart {
         let thread = (self.tid, self.start_arg, self.arena);
         let book = RemoteBook::default();
         let mut home = |request: Vec<u8>| encode_home(&self.serve_home(chain, &request, &book));
+        let mut span = crate::trace::span(self.process.tracer(), "on a peer", "remote", self.tid);
+        if let Some(span) = &mut span {
+            span.on_host(peer as u32 + 1);
+            span.arg("snapshot_pages", snapshot.page_count() as u64);
+        }
         let outcome = placer.run(
             peer,
             &chain.module_bytes,
@@ -111,6 +116,7 @@ impl ChildStart {
             &mut home,
             &book.effects,
         );
+        drop(span);
         // Threads it started on a peer it lost never end there.
         for _ in book.threads.locked().drain(..) {
             self.process.thread_ended();
@@ -356,6 +362,13 @@ impl ChildStart {
     /// false when it could not (away from home; at home the program ends).
     fn merge(&self, chain: &ChainSupport, merges: &mut Merges, diff: &weft_snapshot::Diff) -> bool {
         let tid = self.tid;
+        let mut span = crate::trace::span(self.process.tracer(), "merge", "merge", tid);
+        if let Some(span) = &mut span {
+            span.arg(
+                "bytes",
+                diff.runs.iter().map(|r| r.bytes.len() as u64).sum(),
+            );
+        }
         if merges.closed {
             // Its parent (a chained thread) has ended and taken its own
             // diff: these changes would reach no one.
@@ -534,6 +547,11 @@ pub(super) fn run_child(
     remote: Option<Arc<RemoteCall>>,
 ) -> Result<(u32, weft_snapshot::Diff), ChildError> {
     let chain = support(process).expect("chain mode has chain support");
+    // A run away from home is traced at home, as one span on the peer.
+    let _span = remote
+        .is_none()
+        .then(|| crate::trace::span(process.tracer(), "chained thread", "thread", tid))
+        .flatten();
     // The slot this job was granted goes back if the thread cannot start.
     let slot = HeldSlot(Some(process));
     let t0 = std::time::Instant::now();

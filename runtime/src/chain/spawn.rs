@@ -119,6 +119,7 @@ pub(super) fn spawn_with_arena(
         ThreadError::Again
     };
     let started = std::time::Instant::now();
+    let mut span = caller.data().span("snapshot", "snapshot");
     let globals =
         snapshot::caller_globals(caller, &chain.layout).map_err(|e| fail(e.to_string()))?;
     let (mut snap, since) = {
@@ -193,6 +194,11 @@ pub(super) fn spawn_with_arena(
         pages = snap.page_count(),
         "chain snapshot"
     );
+    if let Some(span) = &mut span {
+        span.arg("pages", snap.page_count() as u64);
+        span.arg("new_thread", tid as u64);
+    }
+    drop(span);
     let child = ChildStart {
         remote: caller.data().remote.clone(),
         process: process.clone(),
