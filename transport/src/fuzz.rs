@@ -75,6 +75,20 @@ mod tests {
         assert!(worker_stream(&seed()));
     }
 
+    /// `input` with `edits` made: bit flips, cuts, insertions, overwrites.
+    fn mutated(mut input: Vec<u8>, edits: &[(usize, u8, u8)]) -> Vec<u8> {
+        for &(at, op, byte) in edits {
+            let at = at % input.len();
+            match op {
+                0 => input[at] ^= 1 << (byte % 8),
+                1 => input.truncate(at.max(1)),
+                2 => input.insert(at, byte),
+                _ => input[at] = byte,
+            }
+        }
+        input
+    }
+
     /// Real payloads of each kind, to mutate.
     fn envelope_seeds() -> Vec<Vec<u8>> {
         use crate::envelope::{
@@ -118,17 +132,7 @@ mod tests {
             which in 0usize..5,
             edits in proptest::collection::vec((any::<usize>(), 0u8..4, any::<u8>()), 1..5)
         ) {
-            let mut input = envelope_seeds()[which].clone();
-            for (at, op, byte) in edits {
-                let at = at % input.len();
-                match op {
-                    0 => input[at] ^= 1 << (byte % 8),
-                    1 => input.truncate(at.max(1)),
-                    2 => input.insert(at, byte),
-                    _ => input[at] = byte,
-                }
-            }
-            envelopes(&input);
+            envelopes(&mutated(envelope_seeds()[which].clone(), &edits));
         }
 
         /// Bit flips, cuts, insertions and overwrites of a real stream.
@@ -136,17 +140,7 @@ mod tests {
         fn mutated_streams_never_panic(
             edits in proptest::collection::vec((any::<usize>(), 0u8..4, any::<u8>()), 1..5)
         ) {
-            let mut input = seed();
-            for (at, op, byte) in edits {
-                let at = at % input.len();
-                match op {
-                    0 => input[at] ^= 1 << (byte % 8),
-                    1 => input.truncate(at.max(1)),
-                    2 => input.insert(at, byte),
-                    _ => input[at] = byte,
-                }
-            }
-            worker_stream(&input);
+            worker_stream(&mutated(seed(), &edits));
         }
     }
 }
