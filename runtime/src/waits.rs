@@ -63,25 +63,33 @@ fn has_waits(wasm: &[u8]) -> Result<bool, WaitRewriteError> {
 }
 
 /// `wasm` with every `memory.atomic.wait32/64` on memory 0 turned into a
-/// call of the host's wait functions; `None` when it has no such wait.
+/// call of the host's wait functions; `None` when it has no such wait, or
+/// when its memory 0 is its own rather than imported (the host waits on
+/// the shared memory it gives a program; a module that defines its memory
+/// has no threads of the host's and keeps its waits).
 pub fn route_waits(wasm: &[u8]) -> Result<Option<Vec<u8>>, WaitRewriteError> {
     if !has_waits(wasm)? {
         return Ok(None);
     }
     let mut survey = Survey::default();
+    let mut imports_memory = false;
     for payload in Parser::new(0).parse_all(wasm) {
         match payload? {
             Payload::TypeSection(types) => survey.types = types.count(),
             Payload::ImportSection(imports) => {
-                survey.has_imports = true;
                 for import in imports.into_imports() {
-                    if matches!(import?.ty, wasmparser::TypeRef::Func(_)) {
-                        survey.imported_functions += 1;
+                    match import?.ty {
+                        wasmparser::TypeRef::Func(_) => survey.imported_functions += 1,
+                        wasmparser::TypeRef::Memory(_) => imports_memory = true,
+                        _ => {}
                     }
                 }
             }
             _ => {}
         }
+    }
+    if !imports_memory {
+        return Ok(None);
     }
     let mut router = Router {
         survey,
@@ -97,7 +105,6 @@ pub fn route_waits(wasm: &[u8]) -> Result<Option<Vec<u8>>, WaitRewriteError> {
 struct Survey {
     types: u32,
     imported_functions: u32,
-    has_imports: bool,
 }
 
 /// The re-encoder: adds the two types and imports, moves defined
@@ -160,27 +167,6 @@ impl Reencode for Router {
     ) -> Result<(), reencode::Error<Self::Error>> {
         reencode::utils::parse_import_section(self, imports, section)?;
         self.add_imports(imports);
-        Ok(())
-    }
-
-    fn intersperse_section_hook(
-        &mut self,
-        module: &mut wasm_encoder::Module,
-        _after: Option<wasm_encoder::SectionId>,
-        before: Option<wasm_encoder::SectionId>,
-    ) -> Result<(), reencode::Error<Self::Error>> {
-        // A module without imports gets an import section of its own,
-        // where one would stand: after the types, before the functions.
-        let past_imports = !matches!(
-            before,
-            Some(wasm_encoder::SectionId::Type | wasm_encoder::SectionId::Import)
-        );
-        if !self.survey.has_imports && past_imports {
-            self.survey.has_imports = true;
-            let mut imports = wasm_encoder::ImportSection::new();
-            self.add_imports(&mut imports);
-            module.section(&imports);
-        }
         Ok(())
     }
 
@@ -364,9 +350,20 @@ mod tests {
     }
 
     #[test]
-    fn a_module_without_imports_gets_an_import_section() {
+    fn a_module_that_defines_its_memory_keeps_its_waits() {
         let wasm = wat::parse_str(
             r#"(module (memory 1 1 shared)
+                (func (export "f") (result i32)
+                    (memory.atomic.wait32 (i32.const 0) (i32.const 1) (i64.const 0))))"#,
+        )
+        .unwrap();
+        assert!(route_waits(&wasm).unwrap().is_none());
+    }
+
+    #[test]
+    fn a_module_whose_only_import_is_its_memory_gets_the_waits_first() {
+        let wasm = wat::parse_str(
+            r#"(module (import "env" "memory" (memory 1 1 shared))
                 (func (export "f") (result i32)
                     (memory.atomic.wait32 (i32.const 0) (i32.const 1) (i64.const 0))))"#,
         )
