@@ -122,7 +122,7 @@ impl Tracer {
         let mut comma = |out: &mut dyn Write| {
             let separator = if first { "" } else { "," };
             first = false;
-            write!(out, "{separator}\n")
+            writeln!(out, "{separator}")
         };
         for host in hosts {
             comma(out)?;
