@@ -347,12 +347,12 @@ impl Entries {
 }
 
 /// Whether `name` is a Rust symbol (legacy `_ZN...E` or v0 `_R...`),
-/// with or without the suffix LLVM adds to a function it made local or
-/// split (`.llvm.1234`, `.cold`): a release build with many codegen units
-/// names shared functions so.
+/// with or without the suffix LLVM adds to a function it made local across
+/// codegen units (`.llvm.1234`): a release build with many codegen units
+/// names shared functions so. (Legacy names hold dots of their own: `::`
+/// inside generic arguments is `..`.)
 fn is_rust(name: &str) -> bool {
-    // Rust's mangled names never hold a dot; a suffix starts at the first.
-    let name = name.split_once('.').map_or(name, |(mangled, _)| mangled);
+    let name = name.find(".llvm.").map_or(name, |at| &name[..at]);
     (name.starts_with("_ZN") && name.ends_with('E'))
         || name
             .strip_prefix("_R")
@@ -949,6 +949,9 @@ mod tests {
             "_ZN17crossbeam_channel5waker9SyncWaker6notify17h0123456789abcdefE.llvm.1234"
         ));
         assert!(is_rust("_RNvCs123_4demo4work.llvm.99"));
+        assert!(is_rust(
+            "_ZN83_$LT$rayon_core..job..StackJob$LT$L$C$F$C$R$GT$$u20$as$u20$rayon_core..job..Job$GT$7execute17h98427aa3dc6a6e5aE"
+        ));
         assert!(!is_rust("pthread_mutex_lock.llvm.5"));
     }
 
