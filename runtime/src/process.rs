@@ -476,8 +476,9 @@ impl Process {
     /// Ends the program with `outcome`, unless it has ended already (the
     /// first end wins, so a program has one outcome and one message): the
     /// outcome is reported on stderr, the configured hook runs, and every
-    /// thread of the program stops at its next wait (waits check for the
-    /// end at least every [`WAIT_SLICE`]), host call or epoch check. It
+    /// thread of the program stops: a blocked one is woken (`waits.rs`;
+    /// home's sync waits and slot queue close), a running one stops at its
+    /// next wait, host call or epoch check. It
     /// returns; the caller's thread unwinds on its own.
     pub fn end(&self, outcome: Outcome) {
         if self.ending.swap(true, Ordering::SeqCst) {

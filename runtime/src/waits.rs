@@ -2,12 +2,14 @@
 //! `memory.atomic.wait32/64` with no timeout (inside `pthread_join`, a
 //! mutex or a condition variable) wakes only on a notify of its address:
 //! no epoch check, no signal reaches it. So at load every such instruction
-//! becomes a call of a host function (`weft-internal` `memory-wait32` /
-//! `memory-wait64`) that waits the same way in slices of
-//! [`WAIT_SLICE`](crate::outcome::WAIT_SLICE) and, between slices, stops
-//! the thread with [`ProgramEnded`] once its program has ended (or its
-//! call away from home was cancelled). A library then never needs to end
-//! the OS process to end one program.
+//! of a module that imports its memory (the host's shared memory) becomes
+//! a call of a host function (`weft-internal` `memory-wait32` /
+//! `memory-wait64`) that waits the same way but counts the thread as
+//! blocked at its address: the program's end notifies every such address,
+//! and the woken thread stops with [`ProgramEnded`]. A wait also looks
+//! every [`WAIT_SLICE`](crate::outcome::WAIT_SLICE) (a thread about to
+//! wait when the end came; a call away from home that was cancelled). A
+//! library then never needs to end the OS process to end one program.
 //!
 //! The rewrite adds two function imports, which moves every defined
 //! function's index up by two: every reference (calls, `ref.func`,
