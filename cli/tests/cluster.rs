@@ -192,11 +192,38 @@ fn a_thread_lost_after_it_changed_shared_state_is_not_run_twice() {
     let ended = run_and_kill_a_worker(&mut hosts, &[wasm.to_str().unwrap(), LONG], "Append");
     assert_eq!(ended.code, Some(1), "{}", ended.stderr);
     assert!(
-        ended.stderr.contains("after it changed shared state"),
+        ended.stderr.contains("cannot finish") && ended.stderr.contains("changed shared state"),
         "{}",
         ended.stderr
     );
     assert!(ended.stdout.is_empty(), "{}", ended.stdout);
+}
+
+/// A worker killed while its thread holds a lock the main thread waits
+/// for, and while its thread waits at home for a lock the main thread
+/// holds: the thread has synchronised, so it cannot run again; the
+/// program ends with one clear line, never a hang or a wrong result.
+#[test]
+fn a_thread_lost_at_a_lock_ends_the_program_clearly() {
+    let wasm = guest("lock_on_peer");
+    for mode in ["hold", "wait"] {
+        let mut hosts = serve_hosts(&format!("cluster-kill-lock-{mode}"), 2);
+        let ended = run_and_kill_a_worker(
+            &mut hosts,
+            &[wasm.to_str().unwrap(), mode, LONG],
+            "a sync call home: sync-lock",
+        );
+        assert_eq!(ended.code, Some(1), "{mode}: {}", ended.stderr);
+        assert!(
+            ended.stderr.contains("cannot finish")
+                && ended
+                    .stderr
+                    .contains("after it synchronised with other threads"),
+            "{mode}: {}",
+            ended.stderr
+        );
+        assert!(!ended.stdout.contains("shared"), "{mode}: {}", ended.stdout);
+    }
 }
 
 #[test]

@@ -118,6 +118,10 @@ pub struct TransferStats {
     pub remote_threads: u64,
     /// Threads that ran at home: placed there, or taken back.
     pub home_runs: u64,
+    /// Of those, threads that began running on a peer and were taken
+    /// back (the peer was lost, or the thread needed home) to run again
+    /// from their snapshot.
+    pub taken_back: u64,
     /// Calls that sent a whole snapshot, and their payload bytes.
     pub wholes: u64,
     pub whole_bytes: u64,
@@ -131,9 +135,10 @@ impl std::fmt::Display for TransferStats {
         let average = |bytes: u64, calls: u64| bytes.checked_div(calls).unwrap_or(0);
         write!(
             f,
-            "{} threads ran on peers, {} at home; sent {} whole snapshots (average {} bytes) and {} deltas (average {} bytes)",
+            "{} threads ran on peers, {} at home ({} taken back from a peer); sent {} whole snapshots (average {} bytes) and {} deltas (average {} bytes)",
             self.remote_threads,
             self.home_runs,
+            self.taken_back,
             self.wholes,
             average(self.whole_bytes, self.wholes),
             self.deltas,
@@ -414,6 +419,7 @@ impl Cluster {
                     let needs_home = code == ErrorCode::NeedsHome;
                     return Ok(Remote::Home {
                         needs_home,
+                        ran: true,
                         why: message,
                     });
                 }
@@ -476,6 +482,7 @@ impl Placer for Cluster {
     ) -> Remote {
         let hash = snapshot.module.0;
         let mut tried = Vec::new();
+        let mut ran = false;
         loop {
             let outcome = self.call(peer, module, hash, thread, snapshot, &mut *home);
             self.peers[peer].in_flight.fetch_sub(1, Ordering::SeqCst);
@@ -484,10 +491,17 @@ impl Placer for Cluster {
                 Err(why) => why,
             };
             tracing::debug!(tid = thread.0, peer = %self.peers[peer].spec, "taking the thread back: {why}");
+            // A peer that refused the call or could not be reached never
+            // ran it; one lost during the call may have.
+            ran |= !matches!(
+                why,
+                PeerError::Refused { .. } | PeerError::Paused | PeerError::HandshakeTimeout
+            );
             if effects.load(Ordering::SeqCst) {
                 // It changed shared state: the caller must not run it again.
                 return Remote::Home {
                     needs_home: false,
+                    ran,
                     why: why.to_string(),
                 };
             }
@@ -497,6 +511,7 @@ impl Placer for Cluster {
                 None => {
                     return Remote::Home {
                         needs_home: false,
+                        ran,
                         why: why.to_string(),
                     };
                 }
@@ -505,8 +520,10 @@ impl Placer for Cluster {
     }
 
     /// Counts a thread that ran at home.
-    fn count_home_run(&self) {
-        self.stats_mut().home_runs += 1;
+    fn count_home_run(&self, taken_back: bool) {
+        let mut stats = self.stats_mut();
+        stats.home_runs += 1;
+        stats.taken_back += u64::from(taken_back);
     }
 
     /// Counts `threads` that ran on a peer (a remote thread and the

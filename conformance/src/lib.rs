@@ -223,15 +223,29 @@ impl CaseReport {
             && CHAIN_ERRORS.iter().any(|m| self.weft.stderr.contains(m))
     }
 
-    /// Whether the case did what its mode requires.
+    /// In the `chain3` column: how many threads went to a peer and were
+    /// taken back to run again at home (from the cluster statistics; 0
+    /// for a program that started no chained thread).
+    pub fn taken_back(&self) -> u64 {
+        self.weft
+            .stderr
+            .lines()
+            .filter_map(|line| line.strip_prefix("weft: cluster: "))
+            .filter_map(|line| line.split_once(" at home (")?.1.split_once(' '))
+            .filter_map(|(count, _)| count.parse::<u64>().ok())
+            .sum()
+    }
+
+    /// Whether the case did what its mode requires. In the `chain3`
+    /// column a thread sent to a peer must also finish there.
     pub fn passes(&self) -> bool {
         match (self.mode, self.expectation) {
-            (Mode::Local, _) | (Mode::Chain | Mode::Chain3, ChainExpectation::Same) => {
-                self.agrees()
-            }
+            (Mode::Local, _) | (Mode::Chain, ChainExpectation::Same) => self.agrees(),
+            (Mode::Chain3, ChainExpectation::Same) => self.agrees() && self.taken_back() == 0,
             (Mode::Chain | Mode::Chain3, ChainExpectation::Error) => self.refused_clearly(),
-            (Mode::Chain | Mode::Chain3, ChainExpectation::SameOrError) => {
-                self.agrees() || self.refused_clearly()
+            (Mode::Chain, ChainExpectation::SameOrError) => self.agrees() || self.refused_clearly(),
+            (Mode::Chain3, ChainExpectation::SameOrError) => {
+                (self.agrees() && self.taken_back() == 0) || self.refused_clearly()
             }
         }
     }
@@ -250,7 +264,7 @@ impl CaseReport {
     /// Why the case does not agree, with both outputs.
     pub fn explain(&self) -> String {
         format!(
-            "case `{}` in mode {} (chain expectation {:?}): native exited {:?}{}, weft exited {:?}{}\n--- native stdout\n{}\n--- weft stdout\n{}\n--- weft stderr\n{}",
+            "case `{}` in mode {} (chain expectation {:?}): native exited {:?}{}, weft exited {:?}{}, {} thread(s) taken back from a peer\n--- native stdout\n{}\n--- weft stdout\n{}\n--- weft stderr\n{}",
             self.case,
             self.mode,
             self.expectation,
@@ -266,6 +280,7 @@ impl CaseReport {
             } else {
                 ""
             },
+            self.taken_back(),
             self.native.stdout,
             self.weft.stdout,
             self.weft.stderr,
@@ -305,7 +320,11 @@ impl Suite {
         args: &[String],
     ) -> anyhow::Result<Outcome> {
         let hosts = match mode {
-            Mode::Chain3 => self.hosts()?.run_options(),
+            Mode::Chain3 => {
+                let mut options = self.hosts()?.run_options();
+                options.push("--cluster-stats".into());
+                options
+            }
             _ => Vec::new(),
         };
         let mut cmd = Command::new(&self.weft);

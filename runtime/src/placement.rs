@@ -33,8 +33,9 @@ pub trait Placer: Send + Sync + std::fmt::Debug {
         home: &mut (dyn FnMut(Vec<u8>) -> Vec<u8> + Send),
         effects: &AtomicBool,
     ) -> Remote;
-    /// Counts a thread that ran at home.
-    fn count_home_run(&self);
+    /// Counts a thread that ran at home; `taken_back`: it went to a peer
+    /// first and runs again from its snapshot.
+    fn count_home_run(&self, taken_back: bool);
     /// Counts `threads` that ran on a peer (a remote thread and the
     /// threads it started there).
     fn count_peer_runs(&self, threads: u64);
@@ -52,8 +53,14 @@ pub enum Remote {
         cpu_ns: u64,
     },
     /// Run it at home: it made a host call only home serves
-    /// (`needs_home`), or no peer could run it; `why`, for the log.
-    Home { needs_home: bool, why: String },
+    /// (`needs_home`), or no peer could run it; `ran`: it began running on
+    /// a peer (it was not only refused or unreachable); `why`, for the
+    /// log.
+    Home {
+        needs_home: bool,
+        ran: bool,
+        why: String,
+    },
 }
 
 /// Where chained threads go first.

@@ -30,6 +30,7 @@ use crate::start::StartConfig;
 use crate::start::{ThreadError, ThreadMode};
 use crate::state::StateHost;
 use crate::trace::{self, Span};
+use weft_transport::envelope::SyncCall;
 
 pub use crate::outcome::{
     MAIN_TID, MAX_TID, Outcome, ProgramEnded, TIMEOUT_EXIT_CODE, TRAP_EXIT_CODE, WAIT_SLICE,
@@ -112,6 +113,15 @@ impl ThreadState {
     pub(crate) fn home(&self) -> &dyn Home {
         home_of(&self.process, self.remote.as_deref())
     }
+
+    /// The same, held apart from the store (for a call that needs the
+    /// caller too).
+    pub(crate) fn home_handle(&self) -> Arc<dyn Home> {
+        match &self.remote {
+            Some(call) => call.clone(),
+            None => self.process.clone(),
+        }
+    }
 }
 
 /// What only a program's home host has, as one of its threads reaches it:
@@ -129,6 +139,13 @@ pub(crate) trait Home: Send + Sync {
     /// Whether the thread's work was called off (it stops at its next
     /// epoch check).
     fn is_cancelled(&self) -> bool;
+    /// A synchronisation call of the thread calling from `caller` (chain
+    /// mode): its result, or the trap that stops the thread.
+    fn synchronise(
+        &self,
+        caller: &mut Caller<'_, ThreadState>,
+        call: &SyncCall,
+    ) -> wasmtime::Result<i64>;
 }
 
 /// The home of a thread of `process`: the process itself, or the link of
@@ -165,6 +182,20 @@ impl Home for Process {
     fn is_cancelled(&self) -> bool {
         self.is_ending()
     }
+
+    fn synchronise(
+        &self,
+        caller: &mut Caller<'_, ThreadState>,
+        call: &SyncCall,
+    ) -> wasmtime::Result<i64> {
+        match self.chaining() {
+            Some(chaining) => chaining.synchronise(caller, call),
+            None => wasmtime::bail!(
+                "weft:threads {}: synchronisation through the host needs chain mode",
+                call.name()
+            ),
+        }
+    }
 }
 
 /// Chain mode as a process holds it: how a new thread starts as a chained
@@ -187,6 +218,12 @@ pub(crate) trait Chaining: std::any::Any + Send + Sync + std::fmt::Debug {
     fn drop_pooled(&self);
     /// The program has ended: waits at home end at once.
     fn program_ended(&self);
+    /// A sync call of a chained thread on this host.
+    fn synchronise(
+        &self,
+        caller: &mut Caller<'_, ThreadState>,
+        call: &SyncCall,
+    ) -> wasmtime::Result<i64>;
 }
 
 /// A shared linear memory some threads run on, with the log of merges

@@ -1,29 +1,30 @@
 //! Imports of a chained thread that runs on a worker host, away from its
 //! home (the host of its program's main thread).
 //!
-//! A remote thread computes on its own copy of memory; what it may do
-//! there is what needs nothing of its home: clocks, randomness, sleeping,
-//! `weft:threads` `finish`, and writing to stdout and stderr (buffered and
-//! printed by the home host when the thread's changes merge). A new arena
-//! chunk is a call home over the thread's stream (the arena zone is
-//! home's), and so is every operation on the global state tier (the local
-//! tier is the worker's own, as each host has its own). Every other host
-//! call (a nested spawn, a chained function, any other file operation,
-//! `exit`) ends the remote run with
-//! [`NeedsHome`]; the home host then runs the thread itself from the same
-//! snapshot, which computes the same result: a thread changes nothing
-//! outside its own memory before it finishes, and its buffered output is
-//! dropped with the run.
+//! A remote thread computes on its own copy of memory. What needs nothing
+//! of its home runs on the worker: clocks, randomness, sleeping,
+//! `weft:threads` `finish`, writing to stdout and stderr (buffered and
+//! printed by the home host when the thread's changes merge), and the
+//! threads it starts (ids and arena chunks from home). What only home has
+//! is a call home over the thread's stream: arena chunks, the global state
+//! tier (the local tier is the worker's own), chained function calls, and
+//! every sync call (`Home::synchronise` below: release consistency over
+//! the stream, `chain/sync_away.rs`). Any other host call (any other file
+//! operation, `exit`) ends the remote run with [`NeedsHome`]; the home
+//! host then runs the thread itself from the same snapshot, which computes
+//! the same result as long as the thread has not synchronised or changed
+//! shared state yet (home refuses to run it again after that).
 
 use wasmtime::{Caller, ExternType, Linker, Module};
 
 use crate::chain;
 use crate::home::RemoteCall;
 use crate::home::{MAX_OUTPUT, NeedsHome};
+use crate::outcome::ProgramEnded;
 use crate::process::{Home, Process, ThreadState, read_guest, write_guest};
 use crate::start::ThreadError;
 use crate::{call_imports, state_imports, threads, wasi};
-use weft_transport::envelope::{HomeReply, HomeRequest};
+use weft_transport::envelope::{HomeReply, HomeRequest, SyncCall};
 
 /// Imports a remote thread runs on the worker as it would at home.
 const RUN_ANYWHERE: &[(&str, &str)] = &[
@@ -42,6 +43,19 @@ const RUN_ANYWHERE: &[(&str, &str)] = &[
     (threads::WEFT_MODULE, "wait-begin"),
     (threads::WEFT_MODULE, "wait-end"),
     (threads::WEFT_MODULE, "available-parallelism"),
+    // Sync calls go home over the call's stream (`Home::synchronise`).
+    (threads::WEFT_MODULE, "sync-lock"),
+    (threads::WEFT_MODULE, "sync-unlock"),
+    (threads::WEFT_MODULE, "sync-barrier"),
+    (threads::WEFT_MODULE, "sync-cond-wait"),
+    (threads::WEFT_MODULE, "sync-cond-wake"),
+    (threads::WEFT_MODULE, "sync-sem-init"),
+    (threads::WEFT_MODULE, "sync-sem-wait"),
+    (threads::WEFT_MODULE, "sync-sem-post"),
+    (threads::WEFT_MODULE, "sync-sem-value"),
+    (threads::WEFT_MODULE, "sync-point"),
+    (threads::WEFT_MODULE, "sync-atomic"),
+    (threads::WEFT_MODULE, "sync-load"),
 ];
 
 /// Replaces, in `linker`, every import of `module` that a remote thread
@@ -91,26 +105,6 @@ pub(crate) fn shadow_home_imports(
             (threads::WEFT_MODULE, "arena-grow") => {
                 linker.func_wrap(threads::WEFT_MODULE, "arena-grow", remote_arena_grow)?;
             }
-            // A FILE's lock stays with the thread's copy (its output is
-            // buffered with the call); any other lock needs home.
-            (threads::WEFT_MODULE, "sync-lock") => {
-                linker.func_wrap(
-                    threads::WEFT_MODULE,
-                    "sync-lock",
-                    |_: Caller<'_, ThreadState>, _: i32, flags: i32, _: i64| {
-                        file_lock_only(flags, "sync-lock")
-                    },
-                )?;
-            }
-            (threads::WEFT_MODULE, "sync-unlock") => {
-                linker.func_wrap(
-                    threads::WEFT_MODULE,
-                    "sync-unlock",
-                    |_: Caller<'_, ThreadState>, _: i32, flags: i32| {
-                        file_lock_only(flags, "sync-unlock")
-                    },
-                )?;
-            }
             _ => {
                 let what = format!("{module_name}.{name}");
                 linker.func_new(module_name, name, ty, move |_, _, _| {
@@ -120,19 +114,6 @@ pub(crate) fn shadow_home_imports(
         }
     }
     Ok(())
-}
-
-/// A FILE lock away from home is the thread's own (granted at once); any
-/// other lock operation needs home.
-fn file_lock_only(flags: i32, name: &str) -> wasmtime::Result<i32> {
-    if flags as u32 & threads::SYNC_FILE != 0 {
-        Ok(0)
-    } else {
-        Err(wasmtime::Error::new(NeedsHome(format!(
-            "{}.{name}",
-            threads::WEFT_MODULE
-        ))))
-    }
 }
 
 /// Size of a preview1 `ciovec`.
@@ -292,5 +273,49 @@ impl Home for RemoteCall {
 
     fn is_cancelled(&self) -> bool {
         RemoteCall::is_cancelled(self)
+    }
+
+    /// A sync call goes home on the call's stream with what the thread
+    /// wrote since its last sync point and the output the call buffered;
+    /// the answer brings what its acquire takes. The thread's slot here is
+    /// free while home may make it wait. A FILE's lock is a home lock
+    /// here too: the FILE's buffer is shared memory like any other.
+    fn synchronise(
+        &self,
+        caller: &mut Caller<'_, ThreadState>,
+        call: &SyncCall,
+    ) -> wasmtime::Result<i64> {
+        let state = caller.data();
+        let tid = state.tid;
+        let Some(memory) = state.memory.clone() else {
+            wasmtime::bail!("thread {tid}: {} without a memory", call.name());
+        };
+        let _span = state.span(call.name(), "sync");
+        let released = if call.is_sync_point() {
+            chain::release_away(&memory)?
+        } else {
+            Vec::new()
+        };
+        let request = HomeRequest::Sync {
+            tid,
+            call: call.clone(),
+            released,
+            output: self.take_output(),
+        };
+        let reply = if call.may_wait() {
+            crate::process::without_slot(caller, |_| self.call(&request))
+        } else {
+            self.call(&request)
+        };
+        match reply {
+            Ok(HomeReply::Synced { value, updates }) => {
+                chain::acquire_away(&memory, &updates)?;
+                Ok(value)
+            }
+            Ok(HomeReply::ProgramEnded) => Err(wasmtime::Error::new(ProgramEnded)),
+            Ok(HomeReply::Refused(why)) => Err(wasmtime::Error::msg(why)),
+            Ok(other) => wasmtime::bail!("thread {tid}: {}: home answered {other:?}", call.name()),
+            Err(e) => wasmtime::bail!("thread {tid}: {}: {e}", call.name()),
+        }
     }
 }

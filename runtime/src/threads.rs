@@ -4,11 +4,9 @@
 use wasmtime::{Caller, Linker};
 use weft_snapshot::{ElemType, MergeOp, MergeRegion};
 
-use std::time::{Duration, Instant};
-
 use crate::process::{ChainFinished, ThreadExited, ThreadState, write_guest};
 use crate::start::{ThreadError, ThreadMode};
-use crate::sync::{HomeAtomic, LockKind, MutexKind, SyncError, SyncTable};
+use weft_transport::envelope::SyncCall;
 
 /// Module and name of the wasi-threads spawn import.
 pub const WASI_MODULE: &str = "wasi";
@@ -43,17 +41,6 @@ pub const WEFT_FUNCTIONS: &[&str] = &[
     "sync-atomic",
     "sync-load",
 ];
-
-/// `sync-lock` flags: the mutex kind (musl's type number) in bits 0-1,
-/// and a try-lock.
-const SYNC_TRY: u32 = 4;
-/// `sync-cond-wait` flag: a wait on an address (`memory.atomic.wait`), for
-/// reports.
-const SYNC_FUTEX: u32 = 1 << 8;
-/// `sync-lock`/`sync-unlock` flag: a FILE's lock, whose buffer may stay in
-/// the thread's copy while it runs away from home (its output travels
-/// with its call, see `remote.rs`).
-pub(crate) const SYNC_FILE: u32 = 1 << 9;
 
 /// wasi-threads reports a failed spawn as a negative number; libc turns any
 /// of them into `EAGAIN`. Use preview1's errno values.
@@ -227,23 +214,12 @@ pub fn add_to_linker(linker: &mut Linker<ThreadState>) -> wasmtime::Result<()> {
          flags: i32,
          timeout_ns: i64|
          -> wasmtime::Result<i32> {
-            let _span = caller.data().span("sync-lock", "sync");
-            let flags = flags as u32;
-            let kind = LockKind::from_bits(flags);
-            let deadline = deadline_after(timeout_ns);
-            synchronise(&mut caller, false, |table, tid, live| {
-                table.lock(tid, addr as u32, kind, true, None, live)
-            })
-            .or_else(|e| match e {
-                SyncError::Busy if flags & SYNC_TRY == 0 => {
-                    blocking(&mut caller, |table, tid, live| {
-                        table.lock(tid, addr as u32, kind, false, deadline, live)
-                    })
-                }
-                e => Err(e),
-            })
-            .map_or_else(errno_or_trap, |()| Ok(0))
-            .and_then(|rc| acquire(&mut caller, rc))
+            let call = SyncCall::Lock {
+                addr: addr as u32,
+                flags: flags as u32,
+                timeout_ns,
+            };
+            synchronise(&mut caller, call).map(|rc| rc as i32)
         },
     )?;
 
@@ -251,12 +227,11 @@ pub fn add_to_linker(linker: &mut Linker<ThreadState>) -> wasmtime::Result<()> {
         WEFT_MODULE,
         "sync-unlock",
         |mut caller: Caller<'_, ThreadState>, addr: i32, flags: i32| -> wasmtime::Result<i32> {
-            let _span = caller.data().span("sync-unlock", "sync");
-            let kind = LockKind::from_bits(flags as u32);
-            synchronise(&mut caller, true, |table, tid, _| {
-                table.unlock(tid, addr as u32, kind)
-            })
-            .map_or_else(errno_or_trap, |()| Ok(0))
+            let call = SyncCall::Unlock {
+                addr: addr as u32,
+                flags: flags as u32,
+            };
+            synchronise(&mut caller, call).map(|rc| rc as i32)
         },
     )?;
 
@@ -264,15 +239,11 @@ pub fn add_to_linker(linker: &mut Linker<ThreadState>) -> wasmtime::Result<()> {
         WEFT_MODULE,
         "sync-barrier",
         |mut caller: Caller<'_, ThreadState>, addr: i32, count: i32| -> wasmtime::Result<i32> {
-            let _span = caller.data().span("sync-barrier", "sync");
-            release(&mut caller)?;
-            let serial = blocking(&mut caller, |table, tid, live| {
-                table.barrier_wait(tid, addr as u32, count as u32, live)
-            });
-            match serial {
-                Ok(serial) => acquire(&mut caller, serial as i32),
-                Err(e) => errno_or_trap(e),
-            }
+            let call = SyncCall::Barrier {
+                addr: addr as u32,
+                count: count as u32,
+            };
+            synchronise(&mut caller, call).map(|rc| rc as i32)
         },
     )?;
 
@@ -285,76 +256,58 @@ pub fn add_to_linker(linker: &mut Linker<ThreadState>) -> wasmtime::Result<()> {
          flags: i32,
          timeout_ns: i64|
          -> wasmtime::Result<i32> {
-            let _span = caller.data().span("sync-cond-wait", "sync");
-            let kind = MutexKind::from_flags(flags as u32);
-            let deadline = deadline_after(timeout_ns);
-            release(&mut caller)?;
-            let woken = blocking(&mut caller, |table, tid, live| {
-                table.cond_wait(
-                    tid,
-                    (cond as u32, flags as u32 & SYNC_FUTEX != 0),
-                    mutex as u32,
-                    kind,
-                    deadline,
-                    live,
-                )
-            });
-            // Woken or timed out, the thread holds the mutex again.
-            let rc = match woken {
-                Ok(()) => 0,
-                Err(SyncError::TimedOut) => SyncError::TimedOut.errno(),
-                Err(e) => return errno_or_trap(e),
+            let call = SyncCall::CondWait {
+                cond: cond as u32,
+                mutex: mutex as u32,
+                flags: flags as u32,
+                timeout_ns,
             };
-            acquire(&mut caller, rc)
+            synchronise(&mut caller, call).map(|rc| rc as i32)
         },
     )?;
 
     linker.func_wrap(
         WEFT_MODULE,
         "sync-atomic",
-        |caller: Caller<'_, ThreadState>,
+        |mut caller: Caller<'_, ThreadState>,
          op: i32,
          bytes: i32,
          addr: i32,
          value: i64,
          expected: i64|
          -> wasmtime::Result<i64> {
-            let _span = caller.data().span("sync-atomic", "sync");
-            let Some(op) = HomeAtomic::new(
-                op as u32,
-                bytes as u32,
-                addr as u32,
-                value as u64,
-                expected as u64,
-            ) else {
-                wasmtime::bail!(
-                    "weft:threads: sync-atomic {op} of {bytes} bytes at {addr:#x} is not an operation"
-                );
+            let call = SyncCall::Atomic {
+                op: op as u32,
+                bytes: bytes as u32,
+                addr: addr as u32,
+                value: value as u64,
+                expected: expected as u64,
             };
-            let state = caller.data();
-            crate::chain::atomic_at_home(&state.process, state.tid, state.memory.as_ref(), op)
-                .map(|result| result as i64)
+            synchronise(&mut caller, call)
         },
     )?;
 
     linker.func_wrap(
         WEFT_MODULE,
         "sync-cond-wake",
-        |caller: Caller<'_, ThreadState>, cond: i32, all: i32| -> i32 {
-            let _span = caller.data().span("sync-cond-wake", "sync");
-            crate::chain::sync_table(&caller.data().process)
-                .map_or(0, |table| table.cond_wake(cond as u32, all != 0) as i32)
+        |mut caller: Caller<'_, ThreadState>, cond: i32, all: i32| -> wasmtime::Result<i32> {
+            let call = SyncCall::CondWake {
+                cond: cond as u32,
+                all: all != 0,
+            };
+            synchronise(&mut caller, call).map(|n| n as i32)
         },
     )?;
 
     linker.func_wrap(
         WEFT_MODULE,
         "sync-sem-init",
-        |caller: Caller<'_, ThreadState>, addr: i32, value: i32| {
-            let _span = caller.data().span("sync-sem-init", "sync");
-            if let Some(table) = crate::chain::sync_table(&caller.data().process) {
-                table.sem_init(addr as u32, value as u32);
-            }
+        |mut caller: Caller<'_, ThreadState>, addr: i32, value: i32| -> wasmtime::Result<()> {
+            let call = SyncCall::SemInit {
+                addr: addr as u32,
+                value: value as u32,
+            };
+            synchronise(&mut caller, call).map(drop)
         },
     )?;
 
@@ -366,22 +319,12 @@ pub fn add_to_linker(linker: &mut Linker<ThreadState>) -> wasmtime::Result<()> {
          nonblocking: i32,
          timeout_ns: i64|
          -> wasmtime::Result<i32> {
-            let _span = caller.data().span("sync-sem-wait", "sync");
-            let deadline = deadline_after(timeout_ns);
-            let taken = synchronise(&mut caller, false, |table, tid, live| {
-                table.sem_wait(tid, addr as u32, true, None, live)
-            })
-            .or_else(|e| match e {
-                SyncError::TooDeep if nonblocking == 0 => {
-                    blocking(&mut caller, |table, tid, live| {
-                        table.sem_wait(tid, addr as u32, false, deadline, live)
-                    })
-                }
-                e => Err(e),
-            });
-            taken
-                .map_or_else(errno_or_trap, |()| Ok(0))
-                .and_then(|rc| acquire(&mut caller, rc))
+            let call = SyncCall::SemWait {
+                addr: addr as u32,
+                nonblocking: nonblocking != 0,
+                timeout_ns,
+            };
+            synchronise(&mut caller, call).map(|rc| rc as i32)
         },
     )?;
 
@@ -389,19 +332,17 @@ pub fn add_to_linker(linker: &mut Linker<ThreadState>) -> wasmtime::Result<()> {
         WEFT_MODULE,
         "sync-sem-post",
         |mut caller: Caller<'_, ThreadState>, addr: i32| -> wasmtime::Result<i32> {
-            let _span = caller.data().span("sync-sem-post", "sync");
-            synchronise(&mut caller, true, |table, _, _| table.sem_post(addr as u32))
-                .map_or_else(errno_or_trap, |()| Ok(0))
+            let call = SyncCall::SemPost { addr: addr as u32 };
+            synchronise(&mut caller, call).map(|rc| rc as i32)
         },
     )?;
 
     linker.func_wrap(
         WEFT_MODULE,
         "sync-sem-value",
-        |caller: Caller<'_, ThreadState>, addr: i32| -> i32 {
-            let _span = caller.data().span("sync-sem-value", "sync");
-            crate::chain::sync_table(&caller.data().process)
-                .map_or(0, |table| table.sem_value(addr as u32) as i32)
+        |mut caller: Caller<'_, ThreadState>, addr: i32| -> wasmtime::Result<i32> {
+            let call = SyncCall::SemValue { addr: addr as u32 };
+            synchronise(&mut caller, call).map(|value| value as i32)
         },
     )?;
 
@@ -409,33 +350,15 @@ pub fn add_to_linker(linker: &mut Linker<ThreadState>) -> wasmtime::Result<()> {
         WEFT_MODULE,
         "sync-point",
         |mut caller: Caller<'_, ThreadState>| -> wasmtime::Result<()> {
-            let _span = caller.data().span("sync-point", "sync");
-            release(&mut caller)?;
-            // A sync point with no object is how a thread waits for a flag
-            // (OpenMP flush in a loop): it lets a queued thread, which may
-            // be the one it waits for, have its slot for a while.
-            if caller.data().holds_slot {
-                caller.data().process.yield_slot();
-            }
-            acquire(&mut caller, 0).map(drop)
+            synchronise(&mut caller, SyncCall::Point).map(drop)
         },
     )?;
 
     linker.func_wrap(
         WEFT_MODULE,
         "sync-load",
-        |caller: Caller<'_, ThreadState>| -> wasmtime::Result<()> {
-            let _span = caller.data().span("sync-load", "sync");
-            let state = caller.data();
-            let synchronised =
-                crate::chain::load_point(&state.process, state.tid, state.memory.as_ref())?;
-            // A load that found nothing new is how a thread spins on a
-            // flag: a queued thread, maybe the one it waits for, gets its
-            // slot for a while.
-            if !synchronised && state.holds_slot {
-                state.process.yield_slot();
-            }
-            Ok(())
+        |mut caller: Caller<'_, ThreadState>| -> wasmtime::Result<()> {
+            synchronise(&mut caller, SyncCall::Load).map(drop)
         },
     )?;
 
@@ -449,65 +372,11 @@ pub fn add_to_linker(linker: &mut Linker<ThreadState>) -> wasmtime::Result<()> {
     Ok(())
 }
 
-/// A deadline `timeout_ns` from now; none for a negative timeout.
-fn deadline_after(timeout_ns: i64) -> Option<Instant> {
-    u64::try_from(timeout_ns)
-        .ok()
-        .map(|ns| Instant::now() + Duration::from_nanos(ns))
-}
-
-/// The calling thread's writes go home (see `chain::sync_point`).
-fn release(caller: &mut Caller<'_, ThreadState>) -> wasmtime::Result<()> {
-    let state = caller.data();
-    crate::chain::sync_point(&state.process, state.tid, state.memory.as_ref(), false)
-}
-
-/// The calling thread's copy takes what home published; passes `rc` on.
-fn acquire(caller: &mut Caller<'_, ThreadState>, rc: i32) -> wasmtime::Result<i32> {
-    let state = caller.data();
-    crate::chain::sync_point(&state.process, state.tid, state.memory.as_ref(), true)?;
-    Ok(rc)
-}
-
-/// Runs `op` on the program's synchronisation table, after a release when
-/// `release_first`, without waiting.
-fn synchronise<T>(
-    caller: &mut Caller<'_, ThreadState>,
-    release_first: bool,
-    op: impl FnOnce(&SyncTable, u32, &dyn Fn() -> u32) -> Result<T, SyncError>,
-) -> Result<T, SyncError> {
-    if release_first && let Err(e) = release(caller) {
-        return Err(SyncError::Failed(format!("{e:#}")));
-    }
-    let state = caller.data();
-    let process = state.process.clone();
-    let Some(table) = crate::chain::sync_table(&process) else {
-        return Err(SyncError::Failed(
-            "synchronisation through the host needs chain mode".into(),
-        ));
-    };
-    op(table, state.tid, &|| process.running_threads())
-}
-
-/// Runs `op`, which may wait, after giving the thread's slot up (a thread
-/// it waits for may be queued for one); takes a slot again after.
-fn blocking<T>(
-    caller: &mut Caller<'_, ThreadState>,
-    op: impl FnOnce(&SyncTable, u32, &dyn Fn() -> u32) -> Result<T, SyncError>,
-) -> Result<T, SyncError> {
-    crate::process::without_slot(caller, |caller| synchronise(caller, false, op))
-}
-
-/// A synchronisation error as the errno the guest gets, or as the trap that
-/// ends the program (a deadlock, a failed sync point).
-fn errno_or_trap(e: SyncError) -> wasmtime::Result<i32> {
-    match e {
-        SyncError::Ended => Err(wasmtime::Error::new(crate::outcome::ProgramEnded)),
-        // Typed, so that the program's outcome names the deadlock.
-        SyncError::Deadlock(_) => Err(wasmtime::Error::new(e)),
-        SyncError::Failed(_) => Err(wasmtime::Error::msg(e.to_string())),
-        e => Ok(e.errno()),
-    }
+/// A synchronisation call of the calling thread, made by its home (the
+/// process, or over the stream of the call it runs for).
+fn synchronise(caller: &mut Caller<'_, ThreadState>, call: SyncCall) -> wasmtime::Result<i64> {
+    let home = caller.data().home_handle();
+    home.synchronise(caller, &call)
 }
 
 /// Writes a `result` return area at `addr`, which must be `align`-aligned.

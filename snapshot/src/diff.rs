@@ -91,6 +91,30 @@ impl Diff {
         }
     }
 
+    /// What `next` holds that `base` does not, as byte runs (no globals):
+    /// for bringing a copy of memory restored from `base` to `next`. Pages
+    /// are compared only where the two may differ by identity (see
+    /// [`Snapshot::changed_pages`]), so two images cut from one running
+    /// image compare cheaply.
+    pub fn between_snapshots(base: &Snapshot, next: &Snapshot) -> Self {
+        let zero = [0u8; PAGE_SIZE];
+        let mut runs = Vec::new();
+        let mut pages = base.changed_pages(next);
+        pages.sort_unstable();
+        for index in pages {
+            let before = base.page(index).unwrap_or(&zero);
+            let now = next.page(index).unwrap_or(&zero);
+            if before != now {
+                push_runs(&mut runs, index as usize * PAGE_SIZE, before, now);
+            }
+        }
+        Self {
+            memory_pages: next.memory_pages.max(base.memory_pages),
+            runs,
+            globals: Vec::new(),
+        }
+    }
+
     /// Checks that runs are non-empty, sorted, disjoint, inside one page
     /// each and inside the memory, and that globals are sorted.
     pub fn validate(&self) -> Result<(), DiffError> {
@@ -163,6 +187,25 @@ fn push_runs(runs: &mut Vec<Run>, page_start: usize, before: &[u8], now: &[u8]) 
     }
 }
 
+impl Snapshot {
+    /// Writes every run of `diff` into the image, which grows to the
+    /// diff's memory size (plain application, no merge semantics, globals
+    /// untouched). False when a run lies outside that size (nothing is
+    /// written then).
+    pub fn apply_runs(&mut self, diff: &Diff) -> bool {
+        let pages = self.memory_pages.max(diff.memory_pages);
+        let len = pages as u64 * WASM_PAGE_SIZE;
+        if diff.runs.iter().any(|run| run.end() > len) {
+            return false;
+        }
+        self.memory_pages = pages;
+        for run in &diff.runs {
+            self.write_bytes(run.addr, &run.bytes);
+        }
+        true
+    }
+}
+
 /// Writes every run of `diff` into `memory` (plain application, no merge
 /// semantics). `memory` must hold the diff's memory size.
 pub fn apply(memory: &mut [u8], diff: &Diff) {
@@ -176,6 +219,38 @@ pub fn apply(memory: &mut [u8], diff: &Diff) {
 mod tests {
     use super::*;
     use crate::ModuleHash;
+
+    #[test]
+    fn a_diff_between_snapshots_brings_one_to_the_other() {
+        let mut memory = vec![0u8; 2 * WASM_PAGE_SIZE as usize];
+        memory[5] = 1;
+        memory[PAGE_SIZE * 3 + 7] = 2;
+        let base = Snapshot::capture(ModuleHash::of(b"m"), &memory, None, vec![], vec![]);
+        let mut next = base.clone();
+        assert!(Diff::between_snapshots(&base, &next).runs.is_empty());
+        next.memory_pages = 3;
+        next.write_bytes(5, &[9]);
+        next.write_bytes(PAGE_SIZE as u32 * 3 + 7, &[0]);
+        next.write_bytes(2 * WASM_PAGE_SIZE as u32 + 1, &[4, 4]);
+        let diff = Diff::between_snapshots(&base, &next);
+        assert_eq!(diff.memory_pages, 3);
+        assert_eq!(diff.runs.len(), 3);
+        diff.validate().unwrap();
+        let mut copy = base.clone();
+        assert!(copy.apply_runs(&diff));
+        assert_eq!(copy.to_memory(), next.to_memory());
+        // A run past the diff's own size is refused whole.
+        let mut bad = diff.clone();
+        bad.memory_pages = 1;
+        bad.runs.truncate(0);
+        bad.runs.push(Run {
+            addr: 2 * WASM_PAGE_SIZE as u32,
+            bytes: vec![1],
+        });
+        let mut copy = base.clone();
+        assert!(!copy.apply_runs(&bad));
+        assert!(copy == base);
+    }
 
     #[test]
     fn runs_are_byte_exact_and_page_bounded() {

@@ -142,6 +142,125 @@ pub enum HomeRequest {
     /// `fd_fdstat_get` of stdout or stderr (libc asks it before the first
     /// write, to choose buffering): home's descriptors answer.
     FdStat { fd: u32 },
+    /// A sync call of thread `tid` (release consistency over the call's
+    /// stream): `released` is a `weft-snapshot` wire diff of what the
+    /// thread wrote since its last sync point, against the copy of its
+    /// snapshot both ends keep (empty for a call that is no sync point);
+    /// `output` holds the output records the call's threads buffered
+    /// since the last call that carried them (see [`output_records`]).
+    /// Home prints the output and merges the diff first, then makes the
+    /// call: what a thread wrote before a sync point comes before what
+    /// others do after it.
+    Sync {
+        tid: u32,
+        call: SyncCall,
+        released: Vec<u8>,
+        output: Vec<u8>,
+    },
+}
+
+/// A synchronisation operation of the `weft:threads` interface, as a
+/// thread away from home asks its home to make it (the import's arguments,
+/// see `wit/threads.wit`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SyncCall {
+    Lock {
+        addr: u32,
+        flags: u32,
+        timeout_ns: i64,
+    },
+    Unlock {
+        addr: u32,
+        flags: u32,
+    },
+    Barrier {
+        addr: u32,
+        count: u32,
+    },
+    CondWait {
+        cond: u32,
+        mutex: u32,
+        flags: u32,
+        timeout_ns: i64,
+    },
+    CondWake {
+        cond: u32,
+        all: bool,
+    },
+    SemInit {
+        addr: u32,
+        value: u32,
+    },
+    SemWait {
+        addr: u32,
+        nonblocking: bool,
+        timeout_ns: i64,
+    },
+    SemPost {
+        addr: u32,
+    },
+    SemValue {
+        addr: u32,
+    },
+    /// A release and an acquire with no object (OpenMP `flush`).
+    Point,
+    /// An atomic read-modify-write, store or compare-exchange on the one
+    /// value every thread shares.
+    Atomic {
+        op: u32,
+        bytes: u32,
+        addr: u32,
+        value: u64,
+        expected: u64,
+    },
+    /// An atomic load's acquire.
+    Load,
+}
+
+impl SyncCall {
+    /// Whether the call may wait at home for another thread (the worker
+    /// gives the thread's slot up meanwhile).
+    pub fn may_wait(&self) -> bool {
+        matches!(
+            self,
+            SyncCall::Lock { .. }
+                | SyncCall::Barrier { .. }
+                | SyncCall::CondWait { .. }
+                | SyncCall::SemWait {
+                    nonblocking: false,
+                    ..
+                }
+        )
+    }
+
+    /// Whether the call is a sync point (a release, an acquire or both)
+    /// rather than a plain operation on home's sync objects (a wake, a
+    /// semaphore's initial or current value): only a sync point carries
+    /// what the thread released, and brings what it acquires.
+    pub fn is_sync_point(&self) -> bool {
+        !matches!(
+            self,
+            SyncCall::CondWake { .. } | SyncCall::SemInit { .. } | SyncCall::SemValue { .. }
+        )
+    }
+
+    /// The import's name, for traces and messages.
+    pub fn name(&self) -> &'static str {
+        match self {
+            SyncCall::Lock { .. } => "sync-lock",
+            SyncCall::Unlock { .. } => "sync-unlock",
+            SyncCall::Barrier { .. } => "sync-barrier",
+            SyncCall::CondWait { .. } => "sync-cond-wait",
+            SyncCall::CondWake { .. } => "sync-cond-wake",
+            SyncCall::SemInit { .. } => "sync-sem-init",
+            SyncCall::SemWait { .. } => "sync-sem-wait",
+            SyncCall::SemPost { .. } => "sync-sem-post",
+            SyncCall::SemValue { .. } => "sync-sem-value",
+            SyncCall::Point => "sync-point",
+            SyncCall::Atomic { .. } => "sync-atomic",
+            SyncCall::Load => "sync-load",
+        }
+    }
 }
 
 /// The `weft:chain` operations of a thread away from home; what would
@@ -275,6 +394,16 @@ pub enum HomeReply {
     Refused(String),
     /// The preview1 `fdstat` bytes, or the errno.
     FdStat(Result<Vec<u8>, u16>),
+    /// A sync call's result (an errno, a value), and what the thread's
+    /// copy takes from home: `weft-snapshot` wire diffs against the copy
+    /// of its snapshot both ends keep, applied in order.
+    Synced {
+        value: i64,
+        updates: Vec<Vec<u8>>,
+    },
+    /// The program has ended (this sync call may be what ended it: a
+    /// deadlock, a conflict, a failed merge); the thread stops.
+    ProgramEnded,
 }
 
 /// A home request or reply as bytes.
@@ -427,6 +556,29 @@ mod tests {
                 wait_ms: 60_000,
                 tid: 3,
             }),
+            HomeRequest::Sync {
+                tid: 4,
+                call: SyncCall::CondWait {
+                    cond: 16,
+                    mutex: 32,
+                    flags: 1,
+                    timeout_ns: -1,
+                },
+                released: vec![1, 2, 3],
+                output: vec![1, 1, 0, 0, 0, b'x'],
+            },
+            HomeRequest::Sync {
+                tid: 5,
+                call: SyncCall::Atomic {
+                    op: 16,
+                    bytes: 8,
+                    addr: 64,
+                    value: u64::MAX,
+                    expected: 0,
+                },
+                released: vec![],
+                output: vec![],
+            },
         ] {
             let bytes = encode_home(&request);
             assert_eq!(decode_home::<HomeRequest>(&bytes), Ok(request));
@@ -438,6 +590,11 @@ mod tests {
             start: 1,
             len: 2,
             dirty: true,
+        };
+        assert_eq!(decode_home::<HomeReply>(&encode_home(&reply)), Ok(reply));
+        let reply = HomeReply::Synced {
+            value: -1,
+            updates: vec![vec![9; 3], vec![]],
         };
         assert_eq!(decode_home::<HomeReply>(&encode_home(&reply)), Ok(reply));
         assert!(decode_home::<HomeReply>(&[200]).is_err());

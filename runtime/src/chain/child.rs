@@ -45,7 +45,7 @@ impl ChildStart {
         if self.remote.is_none()
             && let Some(placer) = &self.process.start_config().placer
         {
-            placer.count_home_run();
+            placer.count_home_run(false);
         }
         let _home = self.remote.clone().map(crate::home::HomeScope::enter);
         let result = self.run_here();
@@ -102,7 +102,23 @@ impl ChildStart {
         let snapshot = self.snapshot.locked().clone();
         let thread = (self.tid, self.start_arg, self.arena);
         let book = RemoteBook::default();
-        let mut home = |request: Vec<u8>| encode_home(&self.serve_home(chain, &request, &book));
+        // Home's copy of the snapshot the thread's copy of memory is
+        // current to: its sync calls move it (`sync_away.rs`), and its
+        // final diff merges against it.
+        let origin = Origin {
+            parent: self.parent.clone(),
+            snapshot: self.snapshot.clone(),
+            since: self.since.clone(),
+            published_seen: std::sync::atomic::AtomicU64::new(u64::MAX),
+            last_sync: Mutex::new(std::time::Instant::now()),
+            stall_warned: AtomicBool::new(false),
+        };
+        let away = Away {
+            book: &book,
+            origin: &origin,
+            host: peer as u32 + 1,
+        };
+        let mut home = |request: Vec<u8>| encode_home(&self.serve_home(chain, &request, &away));
         let mut span = crate::trace::span(self.process.tracer(), "on a peer", "remote", self.tid);
         if let Some(span) = &mut span {
             span.on_host(peer as u32 + 1);
@@ -126,7 +142,7 @@ impl ChildStart {
             self.process.end(Outcome::Refused {
                 code: 1,
                 message: format!(
-                    "thread {} cannot finish: {why}, after it changed shared state or started or awaited a function call, so running it again could repeat those changes",
+                    "thread {} cannot finish: {why}, after it synchronised with other threads, changed shared state or started or awaited a function call, so running it again could repeat those changes",
                     self.tid
                 ),
             });
@@ -146,12 +162,16 @@ impl ChildStart {
             Remote::Home { .. } if effects.load(Ordering::SeqCst) => {
                 lost_after_effects("it left its peer")
             }
-            Remote::Home { needs_home, why } => {
+            Remote::Home {
+                needs_home,
+                ran,
+                why,
+            } => {
                 tracing::debug!(tid = self.tid, "running the thread at home: {why}");
                 if needs_home {
                     chain.home_only.locked().insert(self.start_func);
                 }
-                placer.count_home_run();
+                placer.count_home_run(ran);
                 self.process.acquire_slot();
                 let result = self.run_here();
                 self.merge_and_finish(result);
@@ -160,7 +180,8 @@ impl ChildStart {
     }
 
     /// Serves a call home from this thread running on a peer.
-    fn serve_home(&self, chain: &ChainSupport, request: &[u8], book: &RemoteBook) -> HomeReply {
+    fn serve_home(&self, chain: &ChainSupport, request: &[u8], away: &Away<'_>) -> HomeReply {
+        let book = away.book;
         let request = match decode_home::<HomeRequest>(request) {
             Ok(request) => request,
             Err(e) => return HomeReply::Refused(e.to_string()),
@@ -233,6 +254,33 @@ impl ChildStart {
             ),
             HomeRequest::FdStat { fd } => {
                 HomeReply::Refused(format!("fd_fdstat_get of fd {fd} away from home"))
+            }
+            HomeRequest::Sync { tid, .. } if tid != self.tid => HomeReply::Refused(format!(
+                "thread {tid} synchronises with other threads, but it was started by a chained thread: in chain mode only threads that the main thread started can share locks, condition variables and barriers"
+            )),
+            HomeRequest::Sync {
+                tid,
+                call,
+                released,
+                output,
+            } => {
+                if weft_transport::envelope::output_records(&output).is_err() {
+                    return HomeReply::Refused(format!(
+                        "thread {tid}: the output it sent with {} is malformed",
+                        call.name()
+                    ));
+                }
+                // Home's sync state changes and its output is out: the
+                // thread cannot run again.
+                book.effects.store(true, Ordering::SeqCst);
+                print_output(&output);
+                super::sync_away::serve_sync(
+                    &self.process,
+                    (tid, away.host),
+                    away.origin,
+                    &call,
+                    &released,
+                )
             }
             HomeRequest::Chain(call) => {
                 let answer = self.serve_chain(call, book);
@@ -457,6 +505,14 @@ pub(super) struct RemoteBook {
     pub(super) started: std::sync::atomic::AtomicU64,
     /// Arena chunks home handed to it (the only ones it may give back).
     pub(super) chunks: Mutex<Vec<u32>>,
+}
+
+/// What home serves a thread on a peer with: its book, home's copy of its
+/// snapshot, and the peer's number in traces.
+struct Away<'a> {
+    book: &'a RemoteBook,
+    origin: &'a Origin,
+    host: u32,
 }
 
 /// A slot a thread holds until its store takes it over.

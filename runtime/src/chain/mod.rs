@@ -30,7 +30,10 @@
 //! Files, bottom to top: `support` (what chain mode keeps for a program:
 //! libweft's addresses, the memory pool, the zone, the home's sync table
 //! and published image; conflict reports), `arena` (heap chunks),
-//! `sync_point` (release/acquire, home atomics, loads), `stall` (the stall
+//! `sync_point` (release/acquire, home atomics, loads), `sync_calls` (what
+//! each sync import does, for a thread here or on a peer), `sync_away`
+//! (sync points of a thread on a peer, over its call's stream), `stall`
+//! (the stall
 //! watch), `child` (a chained thread's run, at home or for a peer),
 //! `spawn` (a new thread: the snapshot and where it runs).
 
@@ -39,12 +42,15 @@ mod child;
 mod spawn;
 mod stall;
 mod support;
+mod sync_away;
+mod sync_calls;
 mod sync_point;
 
 pub(crate) use arena::{adopt_remote_chunk, arena_of, grow_arena, release_arena_chunk};
 pub use child::{ChildError, run_remote};
 pub use support::MissingSymbol;
 pub(crate) use support::{ChainSupport, sync_table};
+pub(crate) use sync_away::{acquire_away, release_away};
 pub(crate) use sync_point::{atomic_at_home, load_point, sync_point};
 
 use std::sync::Arc;
@@ -53,6 +59,7 @@ use wasmtime::Caller;
 
 use crate::process::{Chaining, Process, ThreadMemory, ThreadState};
 use crate::start::ThreadError;
+use weft_transport::envelope::SyncCall;
 
 impl Chaining for ChainSupport {
     fn spawn(
@@ -76,5 +83,14 @@ impl Chaining for ChainSupport {
 
     fn program_ended(&self) {
         self.sync.close();
+    }
+
+    fn synchronise(
+        &self,
+        caller: &mut Caller<'_, ThreadState>,
+        call: &SyncCall,
+    ) -> wasmtime::Result<i64> {
+        let process = caller.data().process.clone();
+        sync_calls::perform(&mut sync_calls::Here { caller, process }, call)
     }
 }

@@ -6,12 +6,11 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use wasmtime::SharedMemory;
-use weft_snapshot::Merger;
+use weft_snapshot::{Diff, Merger, Snapshot};
 
 use super::support::{report_conflicts, support};
 use crate::incremental;
 use crate::process::{Origin, Process, ThreadMemory};
-use crate::snapshot;
 use crate::sync::HomeAtomic;
 
 /// A sync point (release consistency). Home keeps a *published* image
@@ -108,14 +107,158 @@ pub(super) fn sync_point_with(
         return Ok(result);
     };
     let memory = memory.expect("a chained thread has a memory");
+    // Lock order: the thread's own memory (merges of threads it started),
+    // the main memory's, the published image, the thread's snapshot.
+    let _own = memory.merges.locked();
+    exchange(process, tid, origin, &mut Here(memory), pull, atomic)
+}
+
+/// A chained thread's copy of memory, as a sync point sees it.
+pub(super) trait ThreadCopy {
+    /// What the thread wrote since its last sync point, against
+    /// `snapshot` (the copy of memory it started from, kept current at
+    /// each sync point).
+    fn released(&mut self, tid: u32, snapshot: &Snapshot) -> wasmtime::Result<Diff>;
+    /// Brings the copy from `snapshot` to `next`.
+    fn acquire(&mut self, tid: u32, snapshot: &Snapshot, next: &Snapshot) -> wasmtime::Result<()>;
+}
+
+/// A chained thread's memory on this host; the caller holds its merge
+/// lock.
+pub(super) struct Here<'a>(pub(super) &'a ThreadMemory);
+
+impl ThreadCopy for Here<'_> {
+    fn released(&mut self, _: u32, snapshot: &Snapshot) -> wasmtime::Result<Diff> {
+        let memory = self.0;
+        // SAFETY: the thread is paused in this host call and the other
+        // writers of its memory (merges of threads it started) wait for
+        // the merge lock the caller holds.
+        let bytes = unsafe { crate::snapshot::shared_bytes(&memory.memory) };
+        // Only the pages written since the last look (the restore or the
+        // last sync point) can differ from the snapshot; untracked, every
+        // page.
+        let written = memory
+            .writes
+            .get()
+            .and_then(|tracker| incremental::written(tracker, &memory.memory));
+        Ok(Diff::between(snapshot, bytes, written.as_deref(), &[]))
+    }
+
+    fn acquire(&mut self, tid: u32, snapshot: &Snapshot, next: &Snapshot) -> wasmtime::Result<()> {
+        let memory = &self.0.memory;
+        grow_to(memory, next.memory_pages).map_err(|e| {
+            wasmtime::Error::msg(format!(
+                "thread {tid}: growing its memory at a sync point: {e:#}"
+            ))
+        })?;
+        let own = memory.data();
+        let zero = [0u8; weft_snapshot::PAGE_SIZE];
+        for index in snapshot.changed_pages(next) {
+            let start = index as usize * weft_snapshot::PAGE_SIZE;
+            if start + weft_snapshot::PAGE_SIZE > own.len() {
+                continue;
+            }
+            let page = next.page(index).unwrap_or(&zero);
+            // SAFETY: in bounds (checked above); the thread is paused and
+            // the other writers of its memory wait for its merge lock.
+            unsafe {
+                std::ptr::copy_nonoverlapping(
+                    page.as_ptr(),
+                    own[start..].as_ptr().cast::<u8>().cast_mut(),
+                    weft_snapshot::PAGE_SIZE,
+                )
+            };
+        }
+        Ok(())
+    }
+}
+
+/// Grows `memory` to at least `pages` wasm pages.
+pub(super) fn grow_to(memory: &SharedMemory, pages: u32) -> wasmtime::Result<()> {
+    if (pages as u64) > memory.size() {
+        memory.grow(pages as u64 - memory.size())?;
+    }
+    Ok(())
+}
+
+/// A thread running on a peer, as its home sees it at one sync call: home
+/// keeps a copy of the snapshot the peer's copy of memory is current to
+/// (in `origin`); the call brings the thread's writes as a diff against
+/// it, and the answer takes back what the thread's acquires bring.
+pub(super) struct Away<'a> {
+    pub(super) origin: &'a Origin,
+    /// What the thread released with this call (taken by its first
+    /// release).
+    pub(super) released: Option<Diff>,
+    /// What its acquires bring, in order.
+    pub(super) updates: Vec<Diff>,
+}
+
+impl ThreadCopy for Away<'_> {
+    fn released(&mut self, _: u32, snapshot: &Snapshot) -> wasmtime::Result<Diff> {
+        Ok(self.released.take().unwrap_or_else(|| Diff {
+            memory_pages: snapshot.memory_pages,
+            ..Diff::default()
+        }))
+    }
+
+    fn acquire(&mut self, _: u32, snapshot: &Snapshot, next: &Snapshot) -> wasmtime::Result<()> {
+        self.updates.push(Diff::between_snapshots(snapshot, next));
+        Ok(())
+    }
+}
+
+impl Away<'_> {
+    /// A sync point of the thread away from home (see [`sync_point`]).
+    pub(super) fn sync_point(
+        &mut self,
+        process: &Process,
+        tid: u32,
+        pull: bool,
+        atomic: Option<HomeAtomic>,
+    ) -> wasmtime::Result<Option<u64>> {
+        if support(process).is_none() || process.main_memory().is_none() {
+            return Ok(None);
+        }
+        let origin = self.origin;
+        exchange(process, tid, origin, self, pull, atomic)
+    }
+
+    /// An atomic load of the thread away from home (see [`load_point`]).
+    pub(super) fn load_point(&mut self, process: &Process, tid: u32) -> wasmtime::Result<bool> {
+        let Some(chain) = support(process) else {
+            return Ok(false);
+        };
+        let seen = self.origin.published_seen.load(Ordering::SeqCst);
+        let released = self.released.as_ref().is_some_and(|d| !d.runs.is_empty());
+        if chain.published_seq.load(Ordering::SeqCst) == seen && !released {
+            synchronised(self.origin);
+            return Ok(false);
+        }
+        self.sync_point(process, tid, true, None)?;
+        Ok(true)
+    }
+}
+
+/// The release, the operation and the acquire of a chained thread's sync
+/// point on the main memory; `copy` is the thread's memory, here or on a
+/// peer.
+fn exchange(
+    process: &Process,
+    tid: u32,
+    origin: &Origin,
+    copy: &mut dyn ThreadCopy,
+    pull: bool,
+    atomic: Option<HomeAtomic>,
+) -> wasmtime::Result<Option<u64>> {
+    let (Some(chain), Some(main)) = (support(process), process.main_memory()) else {
+        return Ok(None);
+    };
     if !Arc::ptr_eq(&origin.parent, main) {
         wasmtime::bail!(
             "thread {tid} synchronises with other threads, but it was started by a chained thread: in chain mode only threads that the main thread started can share locks, condition variables and barriers"
         );
     }
-    // Lock order: the thread's own memory (merges of threads it started),
-    // the main memory's, the published image, the thread's snapshot.
-    let _own = memory.merges.locked();
     let mut merges = main.merges.locked();
     let mut published = chain.published.locked();
     let published = published.get_or_insert_with(|| {
@@ -125,27 +268,21 @@ pub(super) fn sync_point_with(
     let mut snapshot = origin.snapshot.locked();
     let since = origin.since.load(Ordering::SeqCst);
 
-    // Release. SAFETY: the thread is paused in this host call and the
-    // other writers of its memory (merges of threads it started) wait for
-    // the lock held above.
-    let bytes = unsafe { snapshot::shared_bytes(&memory.memory) };
-    // Only the pages written since the last look (the restore or the last
-    // sync point) can differ from the snapshot; untracked, every page.
-    let written = memory
-        .writes
-        .get()
-        .and_then(|tracker| incremental::written(tracker, &memory.memory));
-    let diff = weft_snapshot::Diff::between(&snapshot, bytes, written.as_deref(), &[]);
+    // Release.
+    let diff = copy.released(tid, &snapshot)?;
+    if diff.memory_pages > chain.memory_max_pages {
+        wasmtime::bail!(
+            "thread {tid}: a sync point released {} wasm pages of memory, more than the module's maximum",
+            diff.memory_pages
+        );
+    }
     if !diff.runs.is_empty() {
         let home = &main.memory;
-        if (diff.memory_pages as u64) > home.size() {
-            home.grow(diff.memory_pages as u64 - home.size())
-                .map_err(|e| {
-                    wasmtime::Error::msg(format!(
-                        "thread {tid}: growing the main memory for a sync point: {e:#}"
-                    ))
-                })?;
-        }
+        grow_to(home, diff.memory_pages).map_err(|e| {
+            wasmtime::Error::msg(format!(
+                "thread {tid}: growing the main memory for a sync point: {e:#}"
+            ))
+        })?;
         let data = home.data();
         // SAFETY: merges into the main memory are serialised by its merge
         // lock; the main thread may run meanwhile, and the merge's byte
@@ -193,33 +330,11 @@ pub(super) fn sync_point_with(
     next.regions = std::mem::take(&mut snapshot.regions);
     let entry = snapshot.read_bytes::<16>(chain.entry).unwrap_or_default();
     next.write_bytes(chain.entry, &entry);
-    if (next.memory_pages as u64) > memory.memory.size() {
-        memory
-            .memory
-            .grow(next.memory_pages as u64 - memory.memory.size())
-            .map_err(|e| {
-                wasmtime::Error::msg(format!(
-                    "thread {tid}: growing its memory at a sync point: {e:#}"
-                ))
-            })?;
-    }
-    let own = memory.memory.data();
-    let zero = [0u8; weft_snapshot::PAGE_SIZE];
-    for index in snapshot.changed_pages(&next) {
-        let start = index as usize * weft_snapshot::PAGE_SIZE;
-        if start + weft_snapshot::PAGE_SIZE > own.len() {
-            continue;
-        }
-        let page = next.page(index).unwrap_or(&zero);
-        // SAFETY: in bounds (checked above); the thread is paused and the
-        // other writers of its memory wait for its merge lock.
-        unsafe {
-            std::ptr::copy_nonoverlapping(
-                page.as_ptr(),
-                own[start..].as_ptr().cast::<u8>().cast_mut(),
-                weft_snapshot::PAGE_SIZE,
-            )
-        };
+    if let Err(e) = copy.acquire(tid, &snapshot, &next) {
+        // The copy did not move: it keeps its snapshot.
+        snapshot.globals = std::mem::take(&mut next.globals);
+        snapshot.regions = std::mem::take(&mut next.regions);
+        return Err(e);
     }
     *snapshot = next;
     origin.since.store(merges.log.seq(), Ordering::SeqCst);

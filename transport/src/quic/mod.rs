@@ -197,20 +197,16 @@ pub async fn call(
     let (mut send, mut recv) = connection.open_bi().await?;
     let mut out = Vec::new();
     let mut requester = Requester::start_streamed(module, snapshot.len(), limits, &mut out);
-    send.write_all(&out).await?;
+    // A worker that refuses the call (busy) or ends it stops reading: its
+    // answer is then on the way back, and nothing more is sent.
+    let mut stopped = write_unless_stopped(&mut send, &out, false).await?;
     out.clear();
-    // The snapshot goes out from where it lies, a frame at a time. A
-    // worker that refuses the call at its start (busy) stops reading: its
-    // answer is then on the way back.
+    // The snapshot goes out from where it lies, a frame at a time.
     for (header, chunk) in crate::call::data_frames(snapshot) {
-        let written = match send.write_all(&header).await {
-            Ok(()) => send.write_all(chunk).await,
-            Err(e) => Err(e),
-        };
-        match written {
-            Ok(()) => {}
-            Err(quinn::WriteError::Stopped(_)) => break,
-            Err(e) => return Err(e.into()),
+        stopped = write_unless_stopped(&mut send, &header, stopped).await?;
+        stopped = write_unless_stopped(&mut send, chunk, stopped).await?;
+        if stopped {
+            break;
         }
     }
     let mut decoder = FrameDecoder::new(limits);
@@ -239,10 +235,27 @@ pub async fn call(
                 None => {}
             }
             if !out.is_empty() {
-                send.write_all(&out).await?;
+                stopped = write_unless_stopped(&mut send, &out, stopped).await?;
                 out.clear();
             }
         }
+    }
+}
+
+/// Writes `bytes` unless the peer has stopped reading (`stopped`, or now):
+/// whether it has.
+async fn write_unless_stopped(
+    send: &mut quinn::SendStream,
+    bytes: &[u8],
+    stopped: bool,
+) -> Result<bool, QuicError> {
+    if stopped {
+        return Ok(true);
+    }
+    match send.write_all(bytes).await {
+        Ok(()) => Ok(false),
+        Err(quinn::WriteError::Stopped(_)) => Ok(true),
+        Err(e) => Err(e.into()),
     }
 }
 

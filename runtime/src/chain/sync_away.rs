@@ -1,0 +1,212 @@
+//! Sync points of a thread that runs on a peer, over its call's stream
+//! (home-based release consistency, as `sync_point` does at home).
+//!
+//! Both ends keep the same snapshot of the thread's copy of memory: the
+//! worker in the thread's `Origin`, home in the `Origin` it keeps for the
+//! call. At each sync call the worker sends what the thread wrote since
+//! its last sync point as a diff against that snapshot and moves its
+//! snapshot by it; home merges the diff into the main memory (moving its
+//! snapshot the same way), makes the call (waiting at home if it must),
+//! and answers with what the thread's acquire brings, as a diff from the
+//! snapshot to the published image; the worker applies it to the
+//! thread's memory and its snapshot. The two snapshots stay equal, so
+//! every diff holds exactly the bytes that differ.
+
+use crate::locks::Locked as _;
+use std::sync::Arc;
+
+use weft_snapshot::wire::{Limits, decode_diff, encode_diff};
+use weft_transport::envelope::{HomeReply, SyncCall};
+
+use super::support::support;
+use super::sync_calls::{Side, perform};
+use super::sync_point::{Away, Here, ThreadCopy as _, grow_to};
+use crate::outcome::{Outcome, ProgramEnded};
+use crate::process::{Origin, Process, ThreadMemory};
+use crate::sync::HomeAtomic;
+use crate::trace::Span;
+
+/// Worker side, before a sync call goes home: what the thread wrote since
+/// its last sync point, as a wire diff; its snapshot moves by it. The
+/// thread's own links in libc's thread list are the shared ones here: its
+/// libweft wrappers put them back around every sync point.
+pub(crate) fn release_away(memory: &ThreadMemory) -> wasmtime::Result<Vec<u8>> {
+    let Some(origin) = &memory.origin else {
+        wasmtime::bail!("a sync call away from home from a thread with no snapshot");
+    };
+
+    let _own = memory.merges.locked();
+    let mut snapshot = origin.snapshot.locked();
+    let diff = Here(memory).released(0, &snapshot)?;
+    snapshot.apply_runs(&diff);
+    Ok(encode_diff(&diff))
+}
+
+/// Worker side, with home's answer: the thread's memory and its snapshot
+/// take what the acquire brought. A diff that does not fit the memory is
+/// refused whole (a broken or hostile home).
+pub(crate) fn acquire_away(memory: &ThreadMemory, updates: &[Vec<u8>]) -> wasmtime::Result<()> {
+    let Some(origin) = &memory.origin else {
+        wasmtime::bail!("a sync call away from home from a thread with no snapshot");
+    };
+    let _own = memory.merges.locked();
+    let mut snapshot = origin.snapshot.locked();
+    for bytes in updates {
+        let diff = decode_diff(bytes, &Limits::default())
+            .map_err(|e| wasmtime::Error::msg(format!("home's answer to a sync call: {e}")))?;
+        grow_to(&memory.memory, diff.memory_pages)
+            .map_err(|e| wasmtime::Error::msg(format!("growing memory for a sync point: {e:#}")))?;
+        let data = memory.memory.data();
+        if diff.runs.iter().any(|run| run.end() > data.len() as u64) {
+            wasmtime::bail!("home's answer to a sync call writes past the thread's memory");
+        }
+        if !snapshot.apply_runs(&diff) {
+            wasmtime::bail!("home's answer to a sync call writes past the thread's snapshot");
+        }
+        for run in &diff.runs {
+            // SAFETY: in bounds (checked above); the thread is paused in
+            // this host call, and the other writers of its memory (merges
+            // of threads it started) wait for its merge lock, held here.
+            unsafe {
+                std::ptr::copy_nonoverlapping(
+                    run.bytes.as_ptr(),
+                    data[run.addr as usize..].as_ptr().cast::<u8>().cast_mut(),
+                    run.bytes.len(),
+                )
+            };
+        }
+    }
+    Ok(())
+}
+
+/// Home side: serves sync call `call` of thread `tid`, which runs on peer
+/// `host` (for traces) and released `released`; `origin` is home's copy of
+/// its snapshot. A failure ends the program as the same failure of a
+/// thread at home would.
+pub(super) fn serve_sync(
+    process: &Arc<Process>,
+    (tid, host): (u32, u32),
+    origin: &Origin,
+    call: &SyncCall,
+    released: &[u8],
+) -> HomeReply {
+    tracing::debug!(tid, host, "a sync call home: {}", call.name());
+    let mut span = crate::trace::span(process.tracer(), call.name(), "sync", tid);
+    if let Some(span) = &mut span {
+        span.on_host(host);
+        span.arg("released_bytes", released.len() as u64);
+    }
+    let limits = Limits {
+        max_memory_pages: support(process).map_or(0, |chain| chain.memory_max_pages),
+        ..Limits::default()
+    };
+    // Calls that are no sync point at home (a wake, a semaphore's value)
+    // release nothing: the thread's private bytes (its own thread-list
+    // links) are not shareable then.
+    let diff = match decode_diff(released, &limits) {
+        _ if released.is_empty() => None,
+        Ok(_) if !call.is_sync_point() => {
+            return HomeReply::Refused(format!(
+                "thread {tid}: {} is no sync point but carried a release",
+                call.name()
+            ));
+        }
+        Ok(diff) => Some(diff),
+        Err(e) => {
+            return HomeReply::Refused(format!(
+                "thread {tid}: what it released at {}: {e}",
+                call.name()
+            ));
+        }
+    };
+    let mut side = AwaySide {
+        process: process.clone(),
+        tid,
+        away: Away {
+            origin,
+            released: diff,
+            updates: Vec::new(),
+        },
+    };
+    // The thread's writes go home first, whatever the call: its worker
+    // moved its snapshot by them already. Releasing before an acquire or
+    // a wake is never too early for a program without data races.
+    let released_first = if side.away.released.is_some() {
+        side.away.sync_point(process, tid, false, None).map(drop)
+    } else {
+        Ok(())
+    };
+    let done = released_first.and_then(|()| perform(&mut side, call));
+    match done {
+        Ok(value) => {
+            let updates: Vec<Vec<u8>> = side.away.updates.iter().map(encode_diff).collect();
+            if let Some(span) = &mut span {
+                span.arg(
+                    "acquired_bytes",
+                    updates.iter().map(|u| u.len() as u64).sum(),
+                );
+            }
+            HomeReply::Synced { value, updates }
+        }
+        Err(e) if e.is::<ProgramEnded>() => HomeReply::ProgramEnded,
+        Err(e) => {
+            // As a thread at home that traps here: the program ends, and
+            // its outcome names the thread (and a deadlock as one).
+            process.end(Outcome::trap(tid, e));
+            HomeReply::ProgramEnded
+        }
+    }
+}
+
+/// A thread on a peer, as its home makes one of its sync calls: it holds
+/// no slot here (its worker gave its own up for what may wait).
+struct AwaySide<'a> {
+    process: Arc<Process>,
+    tid: u32,
+    away: Away<'a>,
+}
+
+impl Side for AwaySide<'_> {
+    fn process(&self) -> &Arc<Process> {
+        &self.process
+    }
+
+    fn tid(&self) -> u32 {
+        self.tid
+    }
+
+    fn release(&mut self) -> wasmtime::Result<()> {
+        self.away
+            .sync_point(&self.process, self.tid, false, None)
+            .map(drop)
+    }
+
+    fn acquire(&mut self) -> wasmtime::Result<()> {
+        self.away
+            .sync_point(&self.process, self.tid, true, None)
+            .map(drop)
+    }
+
+    fn atomic(&mut self, op: HomeAtomic) -> wasmtime::Result<u64> {
+        self.away
+            .sync_point(&self.process, self.tid, true, Some(op))?
+            .ok_or_else(|| {
+                wasmtime::Error::msg("sync-atomic: the program does not run in chain mode")
+            })
+    }
+
+    fn load(&mut self) -> wasmtime::Result<bool> {
+        self.away.load_point(&self.process, self.tid)
+    }
+
+    fn without_slot<T>(&mut self, wait: impl FnOnce() -> T) -> T {
+        wait()
+    }
+
+    fn yield_slot(&mut self) {}
+
+    fn span(&self, _: &'static str) -> Option<Span> {
+        // `serve_sync` traces the call, on the thread's host.
+        None
+    }
+}
