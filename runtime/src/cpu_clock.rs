@@ -27,6 +27,9 @@ pub(crate) fn thread_cpu_time() -> u64 {
 #[derive(Debug, Default)]
 pub(crate) struct ThreadClocks {
     running: std::sync::Mutex<std::collections::HashMap<u32, RunningClock>>,
+    /// Threads running on peers: the CPU time each reported at its last
+    /// sync point.
+    away: std::sync::Mutex<std::collections::HashMap<u32, u64>>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -53,13 +56,27 @@ impl ThreadClocks {
         RunningGuard { clocks: self, tid }
     }
 
-    /// Nanoseconds of CPU time thread `tid` has used, if it runs here now.
+    /// Nanoseconds of CPU time thread `tid` has used, if it runs here now
+    /// (or on a peer: as of its last sync point).
     pub(crate) fn read(&self, tid: u32) -> Option<u64> {
         let running = self.running.locked();
-        let clock = running.get(&tid)?;
+        let Some(clock) = running.get(&tid) else {
+            return self.away.locked().get(&tid).copied();
+        };
         // Read under the lock: the OS thread stays this guest thread's
         // until its guard takes the entry out.
         cpu_time(clock.os_clock).map(|now| now.saturating_sub(clock.base))
+    }
+
+    /// Thread `tid`, on a peer, had used `nanos` of CPU time at its latest
+    /// sync point.
+    pub(crate) fn report_away(&self, tid: u32, nanos: u64) {
+        self.away.locked().insert(tid, nanos);
+    }
+
+    /// Thread `tid` no longer runs on a peer.
+    pub(crate) fn forget_away(&self, tid: u32) {
+        self.away.locked().remove(&tid);
     }
 }
 

@@ -15,7 +15,7 @@
 //! the same result as long as the thread has not synchronised or changed
 //! shared state yet (home refuses to run it again after that).
 
-use wasmtime::{Caller, ExternType, Linker, Module};
+use wasmtime::{Caller, ExternType, Linker, Module, Val, ValType};
 
 use crate::chain;
 use crate::home::RemoteCall;
@@ -102,8 +102,28 @@ pub(crate) fn shadow_home_imports(
             (wasi::MODULE, "poll_oneoff") => {
                 linker.func_wrap(wasi::MODULE, "poll_oneoff", remote_poll_oneoff)?;
             }
+            (wasi::MODULE, "proc_exit") => {
+                linker.func_wrap(wasi::MODULE, "proc_exit", remote_proc_exit)?;
+            }
             (threads::WEFT_MODULE, "arena-grow") => {
                 linker.func_wrap(threads::WEFT_MODULE, "arena-grow", remote_arena_grow)?;
+            }
+            // Files and descriptors are home's: the call goes home.
+            (wasi::MODULE, name)
+                if wasi::is_plain(name)
+                    && ty.results().map(|r| r.matches(&ValType::I32)).eq([true]) =>
+            {
+                let name = name.to_string();
+                linker.func_new(
+                    wasi::MODULE,
+                    &name.clone(),
+                    ty,
+                    move |mut caller, params, results| {
+                        let args = params.iter().map(widen).collect();
+                        results[0] = Val::I32(wasi_at_home(&mut caller, &name, args)?);
+                        Ok(())
+                    },
+                )?;
             }
             _ => {
                 let what = format!("{module_name}.{name}");
@@ -116,10 +136,55 @@ pub(crate) fn shadow_home_imports(
     Ok(())
 }
 
+/// A wasm argument as a WASI call home carries it.
+fn widen(value: &Val) -> i64 {
+    match value {
+        Val::I32(v) => i64::from(*v),
+        Val::I64(v) => *v,
+        _ => 0,
+    }
+}
+
+/// Makes WASI call `name(args)` at home, on home's descriptors and a copy
+/// of the thread's memory (what it has not released goes along, as no
+/// release); what the call wrote comes back into the thread's memory. The
+/// thread's slot here is free meanwhile (a read may wait).
+fn wasi_at_home(
+    caller: &mut Caller<'_, ThreadState>,
+    name: &str,
+    args: Vec<i64>,
+) -> wasmtime::Result<i32> {
+    let state = caller.data();
+    let tid = state.tid;
+    let (Some(remote), Some(memory)) = (state.remote.clone(), state.memory.clone()) else {
+        return Err(NeedsHome(format!("{name} without a way home")).into());
+    };
+    let unreleased = chain::unreleased_away(&memory)?;
+    let request = HomeRequest::Wasi {
+        tid,
+        name: name.to_string(),
+        args,
+        unreleased,
+        output: remote.take_output(),
+    };
+    match crate::process::without_slot(caller, |_| remote.call(&request)) {
+        Ok(HomeReply::Wasi { errno, written }) => {
+            chain::write_away(&memory, &written)?;
+            Ok(errno)
+        }
+        Ok(HomeReply::ProgramEnded) => Err(wasmtime::Error::new(ProgramEnded)),
+        Ok(HomeReply::Refused(why)) => Err(wasmtime::Error::msg(why)),
+        Ok(other) => wasmtime::bail!("thread {tid}: {name}: home answered {other:?}"),
+        Err(e) => wasmtime::bail!("thread {tid}: {name}: {e}"),
+    }
+}
+
 /// Size of a preview1 `ciovec`.
 const CIOVEC_SIZE: u32 = 8;
 /// preview1 `errno.fault`.
 const ERRNO_FAULT: i32 = 21;
+/// preview1 `errno.inval`.
+const ERRNO_INVAL: i32 = 28;
 
 /// `fd_write` on stdout or stderr appends to the thread's buffered output
 /// (a record per write: fd, length, bytes); any other fd needs home.
@@ -130,8 +195,14 @@ fn remote_fd_write(
     iovs_len: i32,
     out: i32,
 ) -> wasmtime::Result<i32> {
+    // Other descriptors, and output past what the call buffers, are
+    // written at home (after the buffered output, which goes first).
+    let at_home = |caller: &mut Caller<'_, ThreadState>| {
+        let args = [fd, iovs, iovs_len, out].map(i64::from).to_vec();
+        wasi_at_home(caller, "fd_write", args)
+    };
     if fd != 1 && fd != 2 {
-        return Err(NeedsHome(format!("fd_write to fd {fd}")).into());
+        return at_home(&mut caller);
     }
     let mut bytes = Vec::new();
     for i in 0..iovs_len.max(0) as u32 {
@@ -143,7 +214,7 @@ fn remote_fd_write(
         let ptr = u32::from_le_bytes(iov[..4].try_into().unwrap());
         let len = u32::from_le_bytes(iov[4..].try_into().unwrap()) as usize;
         if bytes.len() + len > MAX_OUTPUT {
-            return Err(NeedsHome("more output than a remote thread buffers".into()).into());
+            return at_home(&mut caller);
         }
         let start = bytes.len();
         bytes.resize(start + len, 0);
@@ -158,23 +229,55 @@ fn remote_fd_write(
         return Err(NeedsHome("fd_write without a call".into()).into());
     };
     if !remote.buffer_output(fd as u8, &bytes) {
-        return Err(NeedsHome("more output than a remote thread buffers".into()).into());
+        return at_home(&mut caller);
     }
     Ok(0)
 }
 
+/// `exit(code)` away from home ends the program at home, after the
+/// output the call buffered.
+fn remote_proc_exit(caller: Caller<'_, ThreadState>, code: i32) -> wasmtime::Result<()> {
+    let state = caller.data();
+    let Some(remote) = state.remote.clone() else {
+        return Err(NeedsHome("exit without a way home".into()).into());
+    };
+    let request = HomeRequest::Exit {
+        tid: state.tid,
+        code,
+        output: remote.take_output(),
+    };
+    match remote.call(&request) {
+        Ok(HomeReply::ProgramEnded) => Err(wasmtime::Error::new(ProgramEnded)),
+        other => wasmtime::bail!("exit({code}): home answered {other:?}"),
+    }
+}
+
 /// Clocks work anywhere, but the process's CPU time is home's (it counts
-/// every thread of the program, wherever it ran).
+/// every thread of the program, wherever it ran), and so are the CPU
+/// clocks of other threads.
 fn remote_clock_time_get(
     mut caller: Caller<'_, ThreadState>,
     id: i32,
     precision: i64,
     out: i32,
 ) -> wasmtime::Result<i32> {
-    if id == wasi::CLOCKID_PROCESS_CPUTIME {
-        return Err(NeedsHome("the process's CPU time".into()).into());
+    if !wasi::is_home_clock(id) {
+        return wasi::clock_time_get(&mut caller, id, precision, out);
     }
-    wasi::clock_time_get(&mut caller, id, precision, out)
+    let Some(remote) = caller.data().remote.clone() else {
+        return Err(NeedsHome("a CPU clock without a way home".into()).into());
+    };
+    match remote.call(&HomeRequest::CpuClock { id: id as u32 }) {
+        Ok(HomeReply::Nanos(Some(nanos))) => Ok(
+            if write_guest(&mut caller, out as u32, &nanos.to_le_bytes()) {
+                0
+            } else {
+                ERRNO_FAULT
+            },
+        ),
+        Ok(HomeReply::Nanos(None)) => Ok(ERRNO_INVAL),
+        other => wasmtime::bail!("clock_time_get of clock {id:#x}: home answered {other:?}"),
+    }
 }
 
 /// `fd_fdstat_get` of stdout or stderr (libc's first write asks it):
@@ -185,7 +288,7 @@ fn remote_fd_fdstat_get(
     out: i32,
 ) -> wasmtime::Result<i32> {
     if fd != 1 && fd != 2 {
-        return Err(NeedsHome(format!("fd_fdstat_get of fd {fd}")).into());
+        return wasi_at_home(&mut caller, "fd_fdstat_get", vec![fd.into(), out.into()]);
     }
     let Some(remote) = caller.data().remote.clone() else {
         return Err(NeedsHome("fd_fdstat_get without a call".into()).into());
@@ -301,6 +404,7 @@ impl Home for RemoteCall {
             call: call.clone(),
             released,
             output: self.take_output(),
+            cpu_ns: crate::cpu_clock::thread_cpu_time().saturating_sub(state.cpu_base),
         };
         let reply = if call.may_wait() {
             crate::process::without_slot(caller, |_| self.call(&request))

@@ -72,6 +72,30 @@ macro_rules! define_p1 {
         )*
         Ok(())
         }
+
+        /// Makes the plain preview1 call `name` with `args` (as wasm
+        /// values, widened) on `ctx` over `mem`: how home makes a file
+        /// call for a thread away from home, on a copy of its memory.
+        /// `None` for a name that is not one of them or arguments that do
+        /// not fit it.
+        pub(crate) fn call_plain(
+            ctx: &mut WasiP1Ctx,
+            mem: &mut GuestMemory<'_>,
+            name: &str,
+            args: &[i64],
+        ) -> Option<wasmtime::Result<i32>> {
+            $(
+            if name == stringify!($name) {
+                let mut args = args.iter().copied();
+                $(let $arg = <$ty>::try_from(args.next()?).ok()?;)*
+                if args.next().is_some() {
+                    return None;
+                }
+                return Some(define_p1!(@call $mode $name ctx mem ($($arg),*)));
+            }
+            )*
+            None
+        }
     };
     (@call sync $name:ident $ctx:ident $mem:ident ($($arg:ident),*)) => {
         p1::$name($ctx, $mem, $($arg),*)
@@ -187,6 +211,15 @@ pub fn add_to_linker(linker: &mut Linker<ThreadState>) -> wasmtime::Result<()> {
     Ok(())
 }
 
+/// Whether `name` is a preview1 function [`call_plain`] makes.
+pub(crate) fn is_plain(name: &str) -> bool {
+    FUNCTIONS.contains(&name)
+        && !matches!(
+            name,
+            "proc_exit" | "poll_oneoff" | "clock_res_get" | "clock_time_get"
+        )
+}
+
 /// Size of a preview1 `fdstat` record.
 pub(crate) const FDSTAT_SIZE: usize = 24;
 
@@ -251,6 +284,25 @@ pub(crate) fn clock_time_get(
         Some(nanos) => write_u64(caller, out, nanos.saturating_sub(base) + elsewhere),
         None => wasmtime_wasi::p1::types::Errno::Inval as i32,
     })
+}
+
+/// A CPU-time clock as home reads it for a thread away from home: the
+/// process's (`CLOCKID_PROCESS_CPUTIME`, with its threads' time on peers)
+/// or another thread's (`THREAD_CLOCK`); `None` for other ids and for a
+/// thread that no longer runs.
+pub(crate) fn cpu_clock_at_home(process: &crate::Process, id: u32) -> Option<u64> {
+    if id & THREAD_CLOCK != 0 {
+        return process.clocks().read(id & !THREAD_CLOCK);
+    }
+    (id == CLOCKID_PROCESS_CPUTIME as u32)
+        .then(|| crate::cpu_clock::cpu_time(libc::CLOCK_PROCESS_CPUTIME_ID))
+        .flatten()
+        .map(|nanos| nanos + process.cpu_elsewhere())
+}
+
+/// Whether clock `id` is one only home reads (see [`cpu_clock_at_home`]).
+pub(crate) fn is_home_clock(id: i32) -> bool {
+    id == CLOCKID_PROCESS_CPUTIME || id as u32 & THREAD_CLOCK != 0
 }
 
 /// The host clock behind a preview1 CPU-time clock id. A guest thread

@@ -150,11 +150,37 @@ pub enum HomeRequest {
     /// since the last call that carried them (see [`output_records`]).
     /// Home prints the output and merges the diff first, then makes the
     /// call: what a thread wrote before a sync point comes before what
-    /// others do after it.
+    /// others do after it. `cpu_ns`: the CPU time the thread has used so
+    /// far (others read its CPU clock at home).
     Sync {
         tid: u32,
         call: SyncCall,
         released: Vec<u8>,
+        output: Vec<u8>,
+        cpu_ns: u64,
+    },
+    /// Thread `tid` called `exit(code)` (`proc_exit`): the program ends
+    /// with `code` once `output` (as for [`HomeRequest::Sync`]) is out.
+    Exit {
+        tid: u32,
+        code: i32,
+        output: Vec<u8>,
+    },
+    /// A CPU-time clock only home reads (`clock_time_get` id): the
+    /// process's, or another thread's.
+    CpuClock { id: u32 },
+    /// A WASI preview1 call of thread `tid` that only home can make (files,
+    /// directories, descriptors other than the output it buffers): `name`
+    /// and its arguments (wasm values, widened). Home makes it on a copy of
+    /// the thread's memory: its snapshot (the copy both ends keep) with
+    /// `unreleased`, a wire diff of what the thread wrote since its last
+    /// sync point, applied. That is no release: the call is no sync point.
+    /// `output` as for [`HomeRequest::Sync`].
+    Wasi {
+        tid: u32,
+        name: String,
+        args: Vec<i64>,
+        unreleased: Vec<u8>,
         output: Vec<u8>,
     },
 }
@@ -404,6 +430,17 @@ pub enum HomeReply {
     /// The program has ended (this sync call may be what ended it: a
     /// deadlock, a conflict, a failed merge); the thread stops.
     ProgramEnded,
+    /// A clock's nanoseconds, or `None` where it has none (an ended
+    /// thread's).
+    Nanos(Option<u64>),
+    /// A WASI call's errno, and what it wrote into the thread's memory (a
+    /// `weft-snapshot` wire diff against the thread's memory as it sent
+    /// the call; the thread's own writes, to release at its next sync
+    /// point).
+    Wasi {
+        errno: i32,
+        written: Vec<u8>,
+    },
 }
 
 /// A home request or reply as bytes.
@@ -566,6 +603,7 @@ mod tests {
                 },
                 released: vec![1, 2, 3],
                 output: vec![1, 1, 0, 0, 0, b'x'],
+                cpu_ns: 30_000_000,
             },
             HomeRequest::Sync {
                 tid: 5,
@@ -577,6 +615,20 @@ mod tests {
                     expected: 0,
                 },
                 released: vec![],
+                output: vec![],
+                cpu_ns: 0,
+            },
+            HomeRequest::Exit {
+                tid: 2,
+                code: 3,
+                output: vec![],
+            },
+            HomeRequest::CpuClock { id: 0x8000_0001 },
+            HomeRequest::Wasi {
+                tid: 6,
+                name: "fd_read".into(),
+                args: vec![3, 1024, 1, -8],
+                unreleased: vec![],
                 output: vec![],
             },
         ] {

@@ -133,6 +133,7 @@ impl ChildStart {
             &book.effects,
         );
         drop(span);
+        self.process.clocks().forget_away(self.tid);
         // Threads it started on a peer it lost never end there.
         for _ in book.threads.locked().drain(..) {
             self.process.thread_ended();
@@ -263,6 +264,7 @@ impl ChildStart {
                 call,
                 released,
                 output,
+                cpu_ns,
             } => {
                 if weft_transport::envelope::output_records(&output).is_err() {
                     return HomeReply::Refused(format!(
@@ -274,12 +276,59 @@ impl ChildStart {
                 // thread cannot run again.
                 book.effects.store(true, Ordering::SeqCst);
                 print_output(&output);
+                self.process.clocks().report_away(tid, cpu_ns);
                 super::sync_away::serve_sync(
                     &self.process,
                     (tid, away.host),
                     away.origin,
                     &call,
                     &released,
+                )
+            }
+            HomeRequest::Exit { tid, code, output } => {
+                if weft_transport::envelope::output_records(&output).is_err() {
+                    return HomeReply::Refused(format!(
+                        "thread {tid}: the output it sent with exit is malformed"
+                    ));
+                }
+                let ours = tid == self.tid || book.threads.locked().contains(&tid);
+                if !ours {
+                    return HomeReply::Refused(format!("thread {tid} is not one of this call's"));
+                }
+                book.effects.store(true, Ordering::SeqCst);
+                print_output(&output);
+                tracing::debug!(tid, "exit({code}) on a peer");
+                self.process.end(Outcome::Exit(code));
+                HomeReply::ProgramEnded
+            }
+            HomeRequest::CpuClock { id } => {
+                HomeReply::Nanos(crate::wasi::cpu_clock_at_home(&self.process, id))
+            }
+            HomeRequest::Wasi { tid, .. } if tid != self.tid => HomeReply::Refused(format!(
+                "thread {tid}, started on a peer by a chained thread, makes a WASI call only home can make"
+            )),
+            HomeRequest::Wasi {
+                tid,
+                name,
+                args,
+                unreleased,
+                output,
+            } => {
+                if weft_transport::envelope::output_records(&output).is_err() {
+                    return HomeReply::Refused(format!(
+                        "thread {tid}: the output it sent with {name} is malformed"
+                    ));
+                }
+                // The call changes what others see (a file, a descriptor):
+                // the thread cannot run again.
+                book.effects.store(true, Ordering::SeqCst);
+                print_output(&output);
+                super::sync_away::serve_wasi(
+                    &self.process,
+                    (tid, away.host),
+                    away.origin,
+                    (&name, &args),
+                    &unreleased,
                 )
             }
             HomeRequest::Chain(call) => {

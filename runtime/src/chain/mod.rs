@@ -50,7 +50,7 @@ pub(crate) use arena::{adopt_remote_chunk, arena_of, grow_arena, release_arena_c
 pub use child::{ChildError, run_remote};
 pub use support::MissingSymbol;
 pub(crate) use support::{ChainSupport, sync_table};
-pub(crate) use sync_away::{acquire_away, release_away};
+pub(crate) use sync_away::{acquire_away, release_away, unreleased_away, write_away};
 pub(crate) use sync_point::{atomic_at_home, load_point, sync_point};
 
 use std::sync::Arc;

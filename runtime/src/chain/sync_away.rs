@@ -15,6 +15,7 @@
 use crate::locks::Locked as _;
 use std::sync::Arc;
 
+use weft_snapshot::Diff;
 use weft_snapshot::wire::{Limits, decode_diff, encode_diff};
 use weft_transport::envelope::{HomeReply, SyncCall};
 
@@ -42,6 +43,23 @@ pub(crate) fn release_away(memory: &ThreadMemory) -> wasmtime::Result<Vec<u8>> {
     Ok(encode_diff(&diff))
 }
 
+/// Worker side, before a WASI call goes home: what the thread wrote since
+/// its last sync point, as a wire diff, without releasing it (its
+/// snapshot stays; every page is compared, so the write tracker keeps its
+/// pages for the next sync point).
+pub(crate) fn unreleased_away(memory: &ThreadMemory) -> wasmtime::Result<Vec<u8>> {
+    let Some(origin) = &memory.origin else {
+        wasmtime::bail!("a WASI call away from home from a thread with no snapshot");
+    };
+    let _own = memory.merges.locked();
+    let snapshot = origin.snapshot.locked();
+    // SAFETY: the thread is paused in this host call and the other
+    // writers of its memory (merges of threads it started) wait for the
+    // merge lock held above.
+    let bytes = unsafe { crate::snapshot::shared_bytes(&memory.memory) };
+    Ok(encode_diff(&Diff::between(&snapshot, bytes, None, &[])))
+}
+
 /// Worker side, with home's answer: the thread's memory and its snapshot
 /// take what the acquire brought. A diff that does not fit the memory is
 /// refused whole (a broken or hostile home).
@@ -56,27 +74,113 @@ pub(crate) fn acquire_away(memory: &ThreadMemory, updates: &[Vec<u8>]) -> wasmti
             .map_err(|e| wasmtime::Error::msg(format!("home's answer to a sync call: {e}")))?;
         grow_to(&memory.memory, diff.memory_pages)
             .map_err(|e| wasmtime::Error::msg(format!("growing memory for a sync point: {e:#}")))?;
-        let data = memory.memory.data();
-        if diff.runs.iter().any(|run| run.end() > data.len() as u64) {
-            wasmtime::bail!("home's answer to a sync call writes past the thread's memory");
-        }
         if !snapshot.apply_runs(&diff) {
             wasmtime::bail!("home's answer to a sync call writes past the thread's snapshot");
         }
-        for run in &diff.runs {
-            // SAFETY: in bounds (checked above); the thread is paused in
-            // this host call, and the other writers of its memory (merges
-            // of threads it started) wait for its merge lock, held here.
-            unsafe {
-                std::ptr::copy_nonoverlapping(
-                    run.bytes.as_ptr(),
-                    data[run.addr as usize..].as_ptr().cast::<u8>().cast_mut(),
-                    run.bytes.len(),
-                )
-            };
-        }
+        write_runs(&memory.memory, &diff, "a sync call")?;
     }
     Ok(())
+}
+
+/// Worker side, with home's answer to a WASI call: what the call wrote
+/// goes into the thread's memory only (it is the thread's own write, which
+/// its next sync point releases). A diff that does not fit the memory is
+/// refused whole.
+pub(crate) fn write_away(memory: &ThreadMemory, written: &[u8]) -> wasmtime::Result<()> {
+    let diff = decode_diff(written, &Limits::default())
+        .map_err(|e| wasmtime::Error::msg(format!("home's answer to a WASI call: {e}")))?;
+    let _own = memory.merges.locked();
+    write_runs(&memory.memory, &diff, "a WASI call")
+}
+
+/// Writes the runs of `diff` (home's answer to `what`) into `memory`,
+/// whose thread is paused in a host call and whose merge lock the caller
+/// holds; refused whole when a run lies past the memory.
+fn write_runs(memory: &wasmtime::SharedMemory, diff: &Diff, what: &str) -> wasmtime::Result<()> {
+    let data = memory.data();
+    if diff.runs.iter().any(|run| run.end() > data.len() as u64) {
+        wasmtime::bail!("home's answer to {what} writes past the thread's memory");
+    }
+    for run in &diff.runs {
+        // SAFETY: in bounds (checked above); the thread is paused in this
+        // host call, and the other writers of its memory (merges of
+        // threads it started) wait for its merge lock, which the caller
+        // holds.
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                run.bytes.as_ptr(),
+                data[run.addr as usize..].as_ptr().cast::<u8>().cast_mut(),
+                run.bytes.len(),
+            )
+        };
+    }
+    Ok(())
+}
+
+/// Home side: makes WASI call `name(args)` of thread `tid`, which runs on
+/// peer `host`, with the process's descriptors, on a copy of the thread's
+/// memory: home's copy of its snapshot with what it has not released yet
+/// (`unreleased`) applied. Answers with the errno and the bytes the call
+/// wrote. Nothing merges: a WASI call is no sync point. The copy costs
+/// the thread's memory size per call.
+pub(super) fn serve_wasi(
+    process: &Arc<Process>,
+    (tid, host): (u32, u32),
+    origin: &Origin,
+    (name, args): (&str, &[i64]),
+    unreleased: &[u8],
+) -> HomeReply {
+    tracing::debug!(tid, host, "a WASI call home: {name}");
+    let mut span = crate::trace::span(process.tracer(), name.to_string(), "wasi", tid);
+    if let Some(span) = &mut span {
+        span.on_host(host);
+    }
+    let limits = Limits {
+        max_memory_pages: support(process).map_or(0, |chain| chain.memory_max_pages),
+        ..Limits::default()
+    };
+    let diff = match decode_diff(unreleased, &limits) {
+        Ok(diff) => diff,
+        Err(e) => return HomeReply::Refused(format!("thread {tid}: its memory at {name}: {e}")),
+    };
+    let mut before = origin.snapshot.locked().clone();
+    if !before.apply_runs(&diff) {
+        return HomeReply::Refused(format!(
+            "thread {tid}: its memory at {name} does not fit its snapshot"
+        ));
+    }
+    let mut copy = before.to_memory();
+    // wasmtime-wasi's calls need a runtime of their own, and home serves
+    // this from inside the network's: on a thread of its own.
+    let made = std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                let mut ctx = process.wasi().lock();
+                let mut mem = wiggle::GuestMemory::Unshared(&mut copy);
+                crate::wasi::call_plain(&mut ctx, &mut mem, name, args)
+            })
+            .join()
+    });
+    let errno = match made {
+        Ok(Some(Ok(errno))) => errno,
+        Ok(Some(Err(e))) => {
+            // A WASI call that traps traps the thread, as at home.
+            process.end(Outcome::trap(tid, e));
+            return HomeReply::ProgramEnded;
+        }
+        Ok(None) => {
+            return HomeReply::Refused(format!(
+                "thread {tid}: `{name}` with {} arguments is no WASI call home makes",
+                args.len()
+            ));
+        }
+        Err(_) => return HomeReply::Refused(format!("thread {tid}: `{name}` failed at home")),
+    };
+    let written = Diff::between(&before, &copy, None, &[]);
+    HomeReply::Wasi {
+        errno,
+        written: encode_diff(&written),
+    }
 }
 
 /// Home side: serves sync call `call` of thread `tid`, which runs on peer
