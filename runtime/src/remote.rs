@@ -3,17 +3,20 @@
 //!
 //! A remote thread computes on its own copy of memory. What needs nothing
 //! of its home runs on the worker: clocks, randomness, sleeping,
-//! `weft:threads` `finish`, writing to stdout and stderr (buffered and
-//! printed by the home host when the thread's changes merge), and the
+//! `weft:threads` `finish`, writing to stdout and stderr (buffered; the
+//! buffer goes home with every call home and with the result), and the
 //! threads it starts (ids and arena chunks from home). What only home has
-//! is a call home over the thread's stream: arena chunks, the global state
-//! tier (the local tier is the worker's own), chained function calls, and
-//! every sync call (`Home::synchronise` below: release consistency over
-//! the stream, `chain/sync_away.rs`). Any other host call (any other file
-//! operation, `exit`) ends the remote run with [`NeedsHome`]; the home
-//! host then runs the thread itself from the same snapshot, which computes
-//! the same result as long as the thread has not synchronised or changed
-//! shared state yet (home refuses to run it again after that).
+//! is a call home over the thread's stream: arena chunks and lookups, the
+//! global state tier (the local tier is the worker's own), chained
+//! function calls, every sync call (`Home::synchronise` below: release
+//! consistency over the stream, `chain/sync_away.rs`), every other WASI
+//! call (files, descriptors, polls: made at home on a copy of the thread's
+//! memory), `exit`, and the CPU clocks only home reads. Any other host
+//! call (giving an arena back, registering a merge region) ends the remote
+//! run with [`NeedsHome`]; the home host then runs the thread itself from
+//! the same snapshot, which computes the same result as long as the thread
+//! has not synchronised or changed shared state yet (home refuses to run
+//! it again after that).
 
 use wasmtime::{Caller, ExternType, Linker, Module, Val, ValType};
 
@@ -104,6 +107,9 @@ pub(crate) fn shadow_home_imports(
             }
             (wasi::MODULE, "proc_exit") => {
                 linker.func_wrap(wasi::MODULE, "proc_exit", remote_proc_exit)?;
+            }
+            (threads::WEFT_MODULE, "arena-lookup") => {
+                linker.func_wrap(threads::WEFT_MODULE, "arena-lookup", remote_arena_lookup)?;
             }
             (threads::WEFT_MODULE, "arena-grow") => {
                 linker.func_wrap(threads::WEFT_MODULE, "arena-grow", remote_arena_grow)?;
@@ -334,7 +340,18 @@ fn remote_arena_grow(caller: Caller<'_, ThreadState>, size: i32) -> wasmtime::Re
     }
 }
 
-/// Sleeping works anywhere; waiting on files needs home.
+/// `arena-lookup` away from home: the arena zone is home's.
+fn remote_arena_lookup(caller: Caller<'_, ThreadState>, addr: i32) -> wasmtime::Result<i32> {
+    let Some(remote) = caller.data().remote.clone() else {
+        return Err(NeedsHome("arena-lookup without a way home".into()).into());
+    };
+    match remote.call(&HomeRequest::ArenaLookup { addr: addr as u32 }) {
+        Ok(HomeReply::Arena(arena)) => Ok(arena as i32),
+        other => wasmtime::bail!("arena-lookup: home answered {other:?}"),
+    }
+}
+
+/// Sleeping works anywhere; waiting on descriptors is home's.
 fn remote_poll_oneoff(
     mut caller: Caller<'_, ThreadState>,
     subs: i32,
@@ -347,7 +364,8 @@ fn remote_poll_oneoff(
     {
         return Ok(errno);
     }
-    Err(NeedsHome("poll_oneoff on files".into()).into())
+    let args = [subs, events, nsubs, nevents].map(i64::from).to_vec();
+    wasi_at_home(&mut caller, "poll_oneoff", args)
 }
 
 /// A thread on a worker reaches its home through its call: thread ids and

@@ -73,9 +73,10 @@ macro_rules! define_p1 {
         Ok(())
         }
 
-        /// Makes the plain preview1 call `name` with `args` (as wasm
-        /// values, widened) on `ctx` over `mem`: how home makes a file
-        /// call for a thread away from home, on a copy of its memory.
+        /// Makes the plain preview1 call `name` (or `poll_oneoff`) with
+        /// `args` (as wasm values, widened) on `ctx` over `mem`: how home
+        /// makes a file call for a thread away from home, on a copy of its
+        /// memory.
         /// `None` for a name that is not one of them or arguments that do
         /// not fit it.
         pub(crate) fn call_plain(
@@ -94,6 +95,13 @@ macro_rules! define_p1 {
                 return Some(define_p1!(@call $mode $name ctx mem ($($arg),*)));
             }
             )*
+            if let ("poll_oneoff", &[subs, events, nsubs, nevents]) = (name, args) {
+                let [subs, events, nsubs, nevents] =
+                    [subs, events, nsubs, nevents].map(|a| i32::try_from(a).ok());
+                return Some(wasmtime_wasi::runtime::in_tokio(p1::poll_oneoff(
+                    ctx, mem, subs?, events?, nsubs?, nevents?,
+                )));
+            }
             None
         }
     };

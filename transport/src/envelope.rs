@@ -131,6 +131,8 @@ pub enum HomeRequest {
     ArenaNew { size: u32 },
     /// A thread id for such a thread (home counts it as live).
     NewThread,
+    /// `arena-lookup`: the arena the heap address belongs to (0: none).
+    ArenaLookup { addr: u32 },
     /// Such a thread has ended.
     ThreadEnded { tid: u32 },
     /// An operation on the global state tier (home's choice of tier; the
@@ -409,6 +411,8 @@ pub enum HomeReply {
     NoChunk,
     /// The new thread's id.
     Thread(u32),
+    /// The arena an address belongs to (0: none).
+    Arena(u32),
     /// No more threads (`max-threads`).
     NoThread,
     Done,
@@ -624,6 +628,7 @@ mod tests {
                 output: vec![],
             },
             HomeRequest::CpuClock { id: 0x8000_0001 },
+            HomeRequest::ArenaLookup { addr: 0x40_0010 },
             HomeRequest::Wasi {
                 tid: 6,
                 name: "fd_read".into(),

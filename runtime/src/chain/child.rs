@@ -301,6 +301,9 @@ impl ChildStart {
                 self.process.end(Outcome::Exit(code));
                 HomeReply::ProgramEnded
             }
+            HomeRequest::ArenaLookup { addr } => {
+                HomeReply::Arena(super::arena_of(&self.process, addr))
+            }
             HomeRequest::CpuClock { id } => {
                 HomeReply::Nanos(crate::wasi::cpu_clock_at_home(&self.process, id))
             }
