@@ -156,7 +156,8 @@ impl ChildStart {
                 cpu_ns,
             } => {
                 self.process.add_cpu_elsewhere(cpu_ns);
-                placer.count_peer_runs(1 + book.started.load(Ordering::SeqCst));
+                let counted = u64::from(book.counted.swap(true, Ordering::SeqCst));
+                placer.count_peer_runs(1 - counted + book.started.load(Ordering::SeqCst));
                 print_output(&output);
                 self.merge_and_finish(Some((value, diff)));
             }
@@ -183,6 +184,11 @@ impl ChildStart {
     /// Serves a call home from this thread running on a peer.
     fn serve_home(&self, chain: &ChainSupport, request: &[u8], away: &Away<'_>) -> HomeReply {
         let book = away.book;
+        if !book.counted.swap(true, Ordering::SeqCst)
+            && let Some(placer) = &self.process.start_config().placer
+        {
+            placer.count_peer_runs(1);
+        }
         let request = match decode_home::<HomeRequest>(request) {
             Ok(request) => request,
             Err(e) => return HomeReply::Refused(e.to_string()),
@@ -557,6 +563,10 @@ pub(super) struct RemoteBook {
     pub(super) started: std::sync::atomic::AtomicU64,
     /// Arena chunks home handed to it (the only ones it may give back).
     pub(super) chunks: Mutex<Vec<u32>>,
+    /// Whether the thread was counted as running on a peer (at its first
+    /// call home: a member of a lasting OpenMP team may never finish
+    /// before the program does).
+    pub(super) counted: AtomicBool,
 }
 
 /// What home serves a thread on a peer with: its book, home's copy of its
