@@ -62,3 +62,55 @@ fn a_chain_mode_run_traces_every_sync_point_snapshot_and_merge() {
     assert_eq!(spans["main"], vec![main]);
     assert!(named_threads >= 4, "{named_threads} named threads");
 }
+
+/// Threads on peers: each sync call is a span on the thread's track of its
+/// peer (`pid` > 0), with the bytes it released.
+#[test]
+fn sync_calls_of_threads_on_peers_are_traced_on_their_peers() {
+    let wasm = common::guest("three_lockers");
+    let trace = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("three_lockers_peers.json");
+    let _ = std::fs::remove_file(&trace);
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_weft"));
+    cmd.args([
+        "run",
+        "--thread-mode",
+        "chain",
+        "--hosts",
+        "3",
+        "--placement",
+        "peers",
+        "--cluster-stats",
+        "--trace",
+    ])
+    .arg(&trace)
+    .arg(&wasm)
+    .env_remove("THREAD_MODE");
+    let out = weft_conformance::exec::run(&mut cmd, Duration::from_secs(60)).unwrap();
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert_eq!(out.stdout, "total 6\n");
+    assert!(
+        out.stderr
+            .contains("3 threads ran on peers, 0 at home (0 taken back"),
+        "{}",
+        out.stderr
+    );
+
+    let text = std::fs::read_to_string(&trace).expect("the trace file");
+    let json: serde_json::Value = serde_json::from_str(&text).expect("valid JSON");
+    let events = json["traceEvents"].as_array().expect("traceEvents");
+    let on_peers = |name: &str| {
+        let mut tids: Vec<u64> = events
+            .iter()
+            .filter(|e| e["ph"] == "X" && e["name"] == name && e["pid"].as_u64() > Some(0))
+            .map(|e| {
+                assert!(e["args"]["released_bytes"].is_u64(), "{e}");
+                e["tid"].as_u64().unwrap()
+            })
+            .collect();
+        tids.sort_unstable();
+        tids
+    };
+    let lockers = on_peers("sync-lock");
+    assert_eq!(lockers.len(), 3, "{text}");
+    assert_eq!(on_peers("sync-unlock"), lockers, "{text}");
+}
