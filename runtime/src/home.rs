@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use weft_transport::quic::HomeLink;
+use weft_transport::quic::{HomeAnswer, HomeLink};
 
 use crate::calls::CallError;
 use crate::start::ThreadError;
@@ -44,9 +44,12 @@ pub(crate) enum HomeError {
 /// then runs the thread itself).
 #[derive(Debug)]
 pub struct RemoteCall {
-    /// One call home at a time (the stream carries one); calls are short,
-    /// lock waits included (`HomeGlobal::lock` polls).
+    /// The way home; calls go in order (a call waits for its answer,
+    /// which comes after those of the calls sent before it).
     home: Mutex<HomeLink>,
+    /// Calls sent without waiting for their answers (what each was, and
+    /// its answer to come): checked before the next call and at the end.
+    detached: Mutex<Vec<(String, HomeAnswer)>>,
     output: Mutex<Vec<u8>>,
     failure: Mutex<Option<String>>,
     /// Set when the requester cancelled or is gone, or the call failed:
@@ -78,6 +81,7 @@ impl RemoteCall {
             cpu_ns: std::sync::atomic::AtomicU64::new(0),
             cancelled: home.cancelled(),
             home: Mutex::new(home),
+            detached: Mutex::default(),
             output: Mutex::default(),
             failure: Mutex::default(),
             running: Mutex::new(0),
@@ -139,8 +143,38 @@ impl RemoteCall {
     /// Asks home; a lost link or an answer that does not decode is `Err`.
     pub(crate) fn call(&self, request: &HomeRequest) -> Result<HomeReply, HomeError> {
         let home = self.home.locked();
+        self.settle_detached();
         let reply = home.call(encode_home(request))?;
         Ok(decode_home(&reply)?)
+    }
+
+    /// Sends `request` (`what`, for messages) home without waiting for its
+    /// answer, which must be a sync call's that brings nothing back
+    /// (checked by the next call, or at the end: anything else fails the
+    /// call).
+    pub(crate) fn send_detached(&self, request: &HomeRequest, what: String) {
+        let home = self.home.locked();
+        match home.send(encode_home(request)) {
+            Ok(answer) => self.detached.locked().push((what, answer)),
+            Err(e) => self.fail(format!("{what}: {e}")),
+        }
+    }
+
+    /// Waits for the answers of the calls sent detached; fails the call on
+    /// any that is not a plain success.
+    pub(crate) fn settle_detached(&self) {
+        let detached = std::mem::take(&mut *self.detached.locked());
+        for (what, answer) in detached {
+            let reply = answer
+                .wait()
+                .map_err(HomeError::from)
+                .and_then(|bytes| Ok(decode_home::<HomeReply>(&bytes)?));
+            match reply {
+                Ok(HomeReply::Synced { value: 0, updates }) if updates.is_empty() => {}
+                Ok(other) => self.fail(format!("{what}: home answered {other:?}")),
+                Err(e) => self.fail(format!("{what}: {e}")),
+            }
+        }
     }
 
     /// Records why a thread of this call failed (the first reason wins).

@@ -26,6 +26,7 @@ use crate::home::{MAX_OUTPUT, NeedsHome};
 use crate::outcome::ProgramEnded;
 use crate::process::{Home, Process, ThreadState, read_guest, write_guest};
 use crate::start::ThreadError;
+use crate::sync::{LockKind, MutexKind};
 use crate::{call_imports, state_imports, threads, wasi};
 use weft_transport::envelope::{HomeReply, HomeRequest, SyncCall};
 
@@ -417,13 +418,29 @@ impl Home for RemoteCall {
         } else {
             Vec::new()
         };
+        // A release the thread needs no answer to goes on at once: an
+        // unlock of a normal mutex (unlocking one the thread does not hold
+        // is undefined) or a semaphore post. The stream keeps the order,
+        // so the next call sees it made.
+        let detached = match call {
+            SyncCall::Unlock { flags, .. } => {
+                LockKind::from_bits(*flags) == LockKind::Mutex(MutexKind::Normal)
+            }
+            SyncCall::SemPost { .. } => true,
+            _ => false,
+        };
         let request = HomeRequest::Sync {
             tid,
             call: call.clone(),
             released,
             output: self.take_output(),
             cpu_ns: crate::cpu_clock::thread_cpu_time().saturating_sub(state.cpu_base),
+            detached,
         };
+        if detached {
+            self.send_detached(&request, format!("thread {tid}: {}", call.name()));
+            return Ok(0);
+        }
         let reply = if call.may_wait() {
             crate::process::without_slot(caller, |_| self.call(&request))
         } else {

@@ -383,12 +383,19 @@ enum WorkerState {
     Done,
 }
 
+/// Calls home a running thread may have sent without their answers yet
+/// (answers come in the order of the calls).
+pub const MAX_HOME_CALLS_IN_FLIGHT: u32 = 64;
+
 /// The working end of a chained call.
 #[derive(Debug)]
 pub struct Worker {
     state: WorkerState,
     limits: Limits,
+    /// The answer being received (`Receiving`), else `Idle`.
     home_call: HomeCallState,
+    /// Calls home sent and not answered yet.
+    in_flight: u32,
 }
 
 impl Worker {
@@ -397,24 +404,26 @@ impl Worker {
             state: WorkerState::AwaitRun,
             limits,
             home_call: HomeCallState::Idle,
+            in_flight: 0,
         }
     }
 
     /// The running thread asks its home for something; the answer comes
-    /// as [`WorkerEvent::HomeReply`]. One at a time, only while running.
+    /// as [`WorkerEvent::HomeReply`], answers in the order of the calls.
+    /// Only while running, at most [`MAX_HOME_CALLS_IN_FLIGHT`] at once.
     pub fn home_call(&mut self, request: &[u8], out: &mut Vec<u8>) -> Result<(), ProtocolError> {
-        let idle = matches!(self.home_call, HomeCallState::Idle);
-        if !matches!(self.state, WorkerState::Running) || !idle {
+        let running = matches!(self.state, WorkerState::Running);
+        if !running || self.in_flight >= MAX_HOME_CALLS_IN_FLIGHT {
             return Err(ProtocolError::Unexpected {
                 got: "a home call to send",
-                state: if idle {
-                    "no thread is running"
+                state: if running {
+                    "as many home calls as may be in flight are"
                 } else {
-                    "another home call is outstanding"
+                    "no thread is running"
                 },
             });
         }
-        self.home_call = HomeCallState::Outstanding;
+        self.in_flight += 1;
         send_payload(
             Message::HomeCall {
                 len: request.len() as u64,
@@ -545,8 +554,9 @@ impl Worker {
                 }
             }
             (WorkerState::Running, Message::HomeReply { len })
-                if matches!(self.home_call, HomeCallState::Outstanding) =>
+                if self.in_flight > 0 && matches!(self.home_call, HomeCallState::Idle) =>
             {
+                self.in_flight -= 1;
                 let reply = Incoming::new("home reply", len, &self.limits).map_err(too_large)?;
                 let whole = self.home_call.receive(reply, HomeCallState::Idle);
                 (WorkerState::Running, whole.map(WorkerEvent::HomeReply))

@@ -153,13 +153,16 @@ pub enum HomeRequest {
     /// Home prints the output and merges the diff first, then makes the
     /// call: what a thread wrote before a sync point comes before what
     /// others do after it. `cpu_ns`: the CPU time the thread has used so
-    /// far (others read its CPU clock at home).
+    /// far (others read its CPU clock at home). `detached`: the thread
+    /// went on without waiting for the answer (a release that returns no
+    /// value it needs, such as an unlock): a failure ends the program.
     Sync {
         tid: u32,
         call: SyncCall,
         released: Vec<u8>,
         output: Vec<u8>,
         cpu_ns: u64,
+        detached: bool,
     },
     /// Thread `tid` called `exit(code)` (`proc_exit`): the program ends
     /// with `code` once `output` (as for [`HomeRequest::Sync`]) is out.
@@ -608,6 +611,7 @@ mod tests {
                 released: vec![1, 2, 3],
                 output: vec![1, 1, 0, 0, 0, b'x'],
                 cpu_ns: 30_000_000,
+                detached: false,
             },
             HomeRequest::Sync {
                 tid: 5,
@@ -621,6 +625,7 @@ mod tests {
                 released: vec![],
                 output: vec![],
                 cpu_ns: 0,
+                detached: true,
             },
             HomeRequest::Exit {
                 tid: 2,

@@ -271,6 +271,7 @@ impl ChildStart {
                 released,
                 output,
                 cpu_ns,
+                detached,
             } => {
                 if weft_transport::envelope::output_records(&output).is_err() {
                     return HomeReply::Refused(format!(
@@ -283,13 +284,28 @@ impl ChildStart {
                 book.effects.store(true, Ordering::SeqCst);
                 print_output(&output);
                 self.process.clocks().report_away(tid, cpu_ns);
-                super::sync_away::serve_sync(
+                let reply = super::sync_away::serve_sync(
                     &self.process,
                     (tid, away.host),
                     away.origin,
                     &call,
                     &released,
-                )
+                );
+                match reply {
+                    // The thread went on: an error it cannot see ends the
+                    // program here.
+                    HomeReply::Synced { value, .. } if detached && value != 0 => {
+                        self.process.end(Outcome::Refused {
+                            code: 1,
+                            message: format!(
+                                "thread {tid}: {} failed (error {value}) on a peer after the thread went on",
+                                call.name()
+                            ),
+                        });
+                        HomeReply::ProgramEnded
+                    }
+                    reply => reply,
+                }
             }
             HomeRequest::Exit { tid, code, output } => {
                 if weft_transport::envelope::output_records(&output).is_err() {
@@ -645,6 +661,8 @@ pub fn run_remote(
         call.cancel();
     }
     call.wait_threads();
+    // Home has answered every call the threads went on from.
+    call.settle_detached();
     let done = done?;
     match call.failure() {
         Some(why) => Err(ChildError::Trap(wasmtime::Error::new(

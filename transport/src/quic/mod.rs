@@ -270,12 +270,24 @@ pub enum HomeCallError {
 
 type PendingReply = tokio::sync::oneshot::Sender<Result<Vec<u8>, HomeCallError>>;
 
-/// A running thread's way back to its home host, for the thread's own
-/// (blocking) calls: one at a time, as the thread is one thread.
+/// A running thread's way back to its home host, for the calls of the
+/// threads of one call: in order, each answered in order.
 #[derive(Debug, Clone)]
 pub struct HomeLink {
     requests: tokio::sync::mpsc::UnboundedSender<(Vec<u8>, PendingReply)>,
     cancelled: Arc<AtomicBool>,
+}
+
+/// The answer to a call home sent with [`HomeLink::send`].
+#[derive(Debug)]
+pub struct HomeAnswer(tokio::sync::oneshot::Receiver<Result<Vec<u8>, HomeCallError>>);
+
+impl HomeAnswer {
+    /// Waits for the answer. Must not be called from inside the async
+    /// runtime (it blocks).
+    pub fn wait(self) -> Result<Vec<u8>, HomeCallError> {
+        self.0.blocking_recv().map_err(|_| HomeCallError::Ended)?
+    }
 }
 
 impl HomeLink {
@@ -285,14 +297,20 @@ impl HomeLink {
         self.cancelled.clone()
     }
 
-    /// Sends `request` home and waits for the reply. Must not be called
-    /// from inside the async runtime (it blocks).
-    pub fn call(&self, request: Vec<u8>) -> Result<Vec<u8>, HomeCallError> {
+    /// Sends `request` home; its answer comes after those of the calls
+    /// sent before it.
+    pub fn send(&self, request: Vec<u8>) -> Result<HomeAnswer, HomeCallError> {
         let (reply, wait) = tokio::sync::oneshot::channel();
         self.requests
             .send((request, reply))
             .map_err(|_| HomeCallError::Ended)?;
-        wait.blocking_recv().map_err(|_| HomeCallError::Ended)?
+        Ok(HomeAnswer(wait))
+    }
+
+    /// Sends `request` home and waits for the reply. Must not be called
+    /// from inside the async runtime (it blocks).
+    pub fn call(&self, request: Vec<u8>) -> Result<Vec<u8>, HomeCallError> {
+        self.send(request)?.wait()
     }
 }
 
@@ -460,7 +478,8 @@ async fn serve_call(
     };
     let run = hooks.run.clone();
     let mut job = tokio::task::spawn_blocking(move || run(event, link));
-    let mut pending: Option<PendingReply> = None;
+    // Calls sent and not answered yet, oldest first.
+    let mut pending: std::collections::VecDeque<PendingReply> = Default::default();
     let mut open = true;
     let ended = loop {
         tokio::select! {
@@ -475,7 +494,7 @@ async fn serve_call(
                     Err(HomeCallError::Lost)
                 };
                 match sent {
-                    Ok(()) => pending = Some(reply),
+                    Ok(()) => pending.push_back(reply),
                     Err(e) => {
                         let _ = reply.send(Err(e));
                     }
@@ -485,15 +504,14 @@ async fn serve_call(
                 match read {
                     Ok(Some(events)) => {
                         for event in events {
-                            match (event, pending.take()) {
-                                (WorkerEvent::HomeReply(body), Some(reply)) => {
-                                    let _ = reply.send(Ok(body));
+                            match event {
+                                WorkerEvent::HomeReply(body) => {
+                                    if let Some(reply) = pending.pop_front() {
+                                        let _ = reply.send(Ok(body));
+                                    }
                                 }
-                                (WorkerEvent::Cancelled, waiting) => {
-                                    cancelled.store(true, Ordering::SeqCst);
-                                    pending = waiting;
-                                }
-                                (_, waiting) => pending = waiting,
+                                WorkerEvent::Cancelled => cancelled.store(true, Ordering::SeqCst),
+                                _ => {}
                             }
                         }
                     }
@@ -504,15 +522,15 @@ async fn serve_call(
                         cancelled.store(true, Ordering::SeqCst);
                     }
                 }
-                if (stream.worker.is_done() || !open)
-                    && let Some(reply) = pending.take()
-                {
+                if stream.worker.is_done() || !open {
                     let error = if open {
                         HomeCallError::Ended
                     } else {
                         HomeCallError::Lost
                     };
-                    let _ = reply.send(Err(error));
+                    for reply in pending.drain(..) {
+                        let _ = reply.send(Err(error));
+                    }
                 }
             }
         }
