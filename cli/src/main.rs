@@ -1,6 +1,7 @@
 //! The `weft` command line.
 
 mod bench_cluster;
+mod bench_scale;
 mod bench_snapshot;
 mod bench_transfer;
 
@@ -65,6 +66,9 @@ enum BenchCommand {
     /// Chain mode's mutexes, barriers and condition variables against
     /// local mode.
     Sync(weft_conformance::bench_sync::SyncBenchArgs),
+    /// Chain mode on 1, 2 (and more) hosts, one core each, against local
+    /// mode on one core: speedups and sync latencies.
+    Scale(bench_scale::ScaleBenchArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -352,6 +356,7 @@ fn main() -> ExitCode {
         Command::Bench(BenchCommand::Cluster(args)) => bench_cluster::main(args),
         Command::Bench(BenchCommand::Openmp(args)) => weft_conformance::bench_openmp::main(args),
         Command::Bench(BenchCommand::Sync(args)) => weft_conformance::bench_sync::main(args),
+        Command::Bench(BenchCommand::Scale(args)) => bench_scale::main(args),
     };
     match result {
         Ok(code) => code,
