@@ -459,12 +459,16 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let cluster = args.cluster.cluster(args.thread_mode)?;
     // The program's end is the command's: its other threads end with it,
     // as natively (the runtime reported the outcome already).
-    let stats = cluster.clone().filter(|_| args.cluster.cluster_stats);
+    let cluster_stats = args.cluster.cluster_stats;
+    let ending_cluster = cluster.clone();
     let tracer = args.trace.as_ref().map(|_| Tracer::new());
     let trace = args.trace.clone().zip(tracer.clone());
     let on_end = OnEnd(Arc::new(move |outcome: &Outcome| {
-        if let Some(cluster) = &stats {
-            let _ = writeln!(std::io::stderr(), "weft: cluster: {}", cluster.stats());
+        if let Some(cluster) = &ending_cluster {
+            if cluster_stats {
+                let _ = writeln!(std::io::stderr(), "weft: cluster: {}", cluster.stats());
+            }
+            cluster.close();
         }
         if let Some((path, tracer)) = &trace
             && let Err(e) = write_trace(path, tracer)

@@ -226,6 +226,33 @@ fn a_thread_lost_at_a_lock_ends_the_program_clearly() {
     }
 }
 
+/// A program that ends while its thread waits at home from a peer frees
+/// the peer's slot at once (home closes its connections): the next
+/// program's thread gets the slot instead of being refused as busy.
+#[test]
+fn an_ended_program_frees_its_threads_slots_on_peers_at_once() {
+    let wasm = guest("parked_thread");
+    let hosts = ServeHosts::start(
+        Path::new(WEFT),
+        &tmp("cluster-parked"),
+        1,
+        1,
+        &[("WEFT_LOG", "weft_cluster=debug")],
+    )
+    .unwrap();
+    for round in 0..3 {
+        let out = run_on(&hosts, &[wasm.to_str().unwrap()]);
+        assert_eq!(out.code, Some(0), "round {round}: {out:?}");
+        assert_eq!(out.stdout, "the thread waits; main ends the program\n");
+        assert!(
+            out.stderr
+                .contains("cluster: 1 threads ran on peers, 0 at home"),
+            "round {round}: {}",
+            out.stderr
+        );
+    }
+}
+
 #[test]
 fn threads_on_peers_share_state_through_the_home_global_tier() {
     // Eight threads add 200 each to one counter under the global write

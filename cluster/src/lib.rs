@@ -161,6 +161,8 @@ pub struct Cluster {
     next_snapshot: AtomicU64,
     limits: Limits,
     stats: Mutex<TransferStats>,
+    /// Set once the home's program has ended and its connections closed.
+    closed: AtomicBool,
 }
 
 impl std::fmt::Debug for Cluster {
@@ -266,6 +268,7 @@ impl Cluster {
             next_snapshot: AtomicU64::new(1),
             limits: Limits::default(),
             stats: Mutex::default(),
+            closed: AtomicBool::new(false),
         })
     }
 
@@ -310,6 +313,26 @@ impl Cluster {
 
     pub fn stats(&self) -> TransferStats {
         *self.stats_mut()
+    }
+
+    /// Closes the connections to every peer, for a home whose program has
+    /// ended: the calls its threads still hold there (members of a lasting
+    /// OpenMP team, a detached thread) stop at once and free their slots,
+    /// instead of when the peer finds the connection idle. Waits a moment
+    /// (at most 200 ms) for the close to go out.
+    pub fn close(&self) {
+        self.closed.store(true, Ordering::SeqCst);
+        self.endpoint.close(0u32.into(), b"the program has ended");
+        let endpoint = self.endpoint.clone();
+        // On a thread of its own: the caller may be inside the runtime.
+        std::thread::scope(|scope| {
+            scope.spawn(|| {
+                self.runtime.block_on(async {
+                    let _ = tokio::time::timeout(Duration::from_millis(200), endpoint.wait_idle())
+                        .await;
+                });
+            });
+        });
     }
 
     /// A peer with a free slot (the first, to keep a program's threads
@@ -433,6 +456,9 @@ impl Cluster {
                     return Err(PeerError::EndedOnRequest);
                 }
                 Err(CallFailure::Connect(e)) => return Err(e),
+                Err(CallFailure::Quic(e)) if self.closed.load(Ordering::SeqCst) => {
+                    return Err(PeerError::Quic(e));
+                }
                 Err(CallFailure::Quic(e)) => {
                     // Lost: no more threads for a while.
                     tracing::warn!(
