@@ -528,11 +528,16 @@ impl Process {
             outcome.report(&mut err);
             let _ = err.flush();
         }
-        if let Some(hook) = &self.start.on_end {
-            (hook.0)(&outcome);
-        }
         tracing::debug!(?outcome, "program ended");
-        *self.outcome.locked() = Some(outcome);
+        // Recorded before the hook runs, and held while it runs: a thread
+        // that sees the end meanwhile (the main thread returning from
+        // `run_main`) takes this outcome, not a plain exit.
+        let mut recorded = self.outcome.locked();
+        let outcome = recorded.insert(outcome);
+        if let Some(hook) = &self.start.on_end {
+            (hook.0)(outcome);
+        }
+        drop(recorded);
         self.slots.close();
         if let Some(chain) = &self.chain {
             chain.program_ended();
