@@ -20,6 +20,10 @@ use weft_transport::envelope::{
     encode_home,
 };
 
+/// Calls home a call's threads may have sent without waiting for their
+/// answers (below the transport's bound on calls in flight).
+const MAX_DETACHED: usize = 32;
+
 /// Output a remote thread may buffer; past it, the thread runs at home.
 pub const MAX_OUTPUT: usize = 1 << 20;
 
@@ -154,6 +158,11 @@ impl RemoteCall {
     /// call).
     pub(crate) fn send_detached(&self, request: &HomeRequest, what: String) {
         let home = self.home.locked();
+        // The stream takes a bounded number of calls in flight: a thread
+        // that only posts waits for the earlier answers now and then.
+        if self.detached.locked().len() >= MAX_DETACHED {
+            self.settle_detached();
+        }
         match home.send(encode_home(request)) {
             Ok(answer) => self.detached.locked().push((what, answer)),
             Err(e) => self.fail(format!("{what}: {e}")),
