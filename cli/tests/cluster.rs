@@ -253,6 +253,26 @@ fn an_ended_program_frees_its_threads_slots_on_peers_at_once() {
     }
 }
 
+/// A thread started by a chained thread that takes a lock is refused with
+/// the same line on a peer as at home, naming the thread.
+#[test]
+fn a_nested_thread_that_synchronises_is_refused_the_same_on_a_peer() {
+    let wasm = guest("nested_lock");
+    let wasm_arg = wasm.to_str().unwrap();
+    let at_home = weft(&strings(&["run", "--thread-mode", "chain", wasm_arg]), &[]);
+    let on_peers = on_three_hosts(&["--placement", "peers", wasm_arg]);
+    for out in [&at_home, &on_peers] {
+        assert_ne!(out.code, Some(0), "{out:?}");
+        assert!(
+            out.stderr.contains("synchronises with other threads")
+                && out.stderr.contains("started by a chained thread"),
+            "{out:?}"
+        );
+        assert!(out.stdout.is_empty(), "{out:?}");
+    }
+    assert_eq!(at_home.code, on_peers.code);
+}
+
 #[test]
 fn threads_on_peers_share_state_through_the_home_global_tier() {
     // Eight threads add 200 each to one counter under the global write

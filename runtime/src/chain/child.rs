@@ -262,9 +262,22 @@ impl ChildStart {
             HomeRequest::FdStat { fd } => {
                 HomeReply::Refused(format!("fd_fdstat_get of fd {fd} away from home"))
             }
-            HomeRequest::Sync { tid, .. } if tid != self.tid => HomeReply::Refused(format!(
-                "thread {tid} synchronises with other threads, but it was started by a chained thread: in chain mode only threads that the main thread started can share locks, condition variables and barriers"
-            )),
+            HomeRequest::Sync { tid, call, .. } if tid != self.tid => {
+                // As at home: the program ends with one line naming the
+                // thread and what it did.
+                let ours = book.threads.locked().contains(&tid);
+                if ours {
+                    self.process.end(Outcome::trap(
+                        tid,
+                        wasmtime::Error::msg(format!(
+                            "thread {tid} synchronises with other threads ({}), but it was started by a chained thread: in chain mode only threads that the main thread started can share locks, condition variables and barriers",
+                            call.name()
+                        )),
+                    ));
+                    return HomeReply::ProgramEnded;
+                }
+                HomeReply::Refused(format!("thread {tid} is not one of this call's"))
+            }
             HomeRequest::Sync {
                 tid,
                 call,
