@@ -8,23 +8,31 @@ use std::time::Duration;
 
 mod common;
 
-#[test]
-fn a_chain_mode_run_traces_every_sync_point_snapshot_and_merge() {
+/// Runs the `three_lockers` guest in chain mode with `options`, traced to
+/// `file`; checks its output and gives its stderr and the trace's events.
+fn traced_three_lockers(file: &str, options: &[&str]) -> (String, Vec<serde_json::Value>) {
     let wasm = common::guest("three_lockers");
-    let trace = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("three_lockers.json");
+    let trace = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(file);
     let _ = std::fs::remove_file(&trace);
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_weft"));
-    cmd.args(["run", "--thread-mode", "chain", "--trace"])
+    cmd.args(["run", "--thread-mode", "chain"])
+        .args(options)
+        .arg("--trace")
         .arg(&trace)
         .arg(&wasm)
         .env_remove("THREAD_MODE");
     let out = weft_conformance::exec::run(&mut cmd, Duration::from_secs(60)).unwrap();
     assert_eq!(out.code, Some(0), "{out:?}");
     assert_eq!(out.stdout, "total 6\n");
-
     let text = std::fs::read_to_string(&trace).expect("the trace file");
     let json: serde_json::Value = serde_json::from_str(&text).expect("valid JSON");
-    let events = json["traceEvents"].as_array().expect("traceEvents");
+    let events = json["traceEvents"].as_array().expect("traceEvents").clone();
+    (out.stderr, events)
+}
+
+#[test]
+fn a_chain_mode_run_traces_every_sync_point_snapshot_and_merge() {
+    let (_, events) = traced_three_lockers("three_lockers.json", &[]);
     // Spans by name, each with the thread it ran on.
     let mut spans: BTreeMap<String, Vec<u64>> = BTreeMap::new();
     let mut named_threads = 0;
@@ -67,37 +75,12 @@ fn a_chain_mode_run_traces_every_sync_point_snapshot_and_merge() {
 /// peer (`pid` > 0), with the bytes it released.
 #[test]
 fn sync_calls_of_threads_on_peers_are_traced_on_their_peers() {
-    let wasm = common::guest("three_lockers");
-    let trace = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("three_lockers_peers.json");
-    let _ = std::fs::remove_file(&trace);
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_weft"));
-    cmd.args([
-        "run",
-        "--thread-mode",
-        "chain",
-        "--hosts",
-        "3",
-        "--placement",
-        "peers",
-        "--cluster-stats",
-        "--trace",
-    ])
-    .arg(&trace)
-    .arg(&wasm)
-    .env_remove("THREAD_MODE");
-    let out = weft_conformance::exec::run(&mut cmd, Duration::from_secs(60)).unwrap();
-    assert_eq!(out.code, Some(0), "{out:?}");
-    assert_eq!(out.stdout, "total 6\n");
+    let options = ["--hosts", "3", "--placement", "peers", "--cluster-stats"];
+    let (stderr, events) = traced_three_lockers("three_lockers_peers.json", &options);
     assert!(
-        out.stderr
-            .contains("3 threads ran on peers, 0 at home (0 taken back"),
-        "{}",
-        out.stderr
+        stderr.contains("3 threads ran on peers, 0 at home (0 taken back"),
+        "{stderr}"
     );
-
-    let text = std::fs::read_to_string(&trace).expect("the trace file");
-    let json: serde_json::Value = serde_json::from_str(&text).expect("valid JSON");
-    let events = json["traceEvents"].as_array().expect("traceEvents");
     let on_peers = |name: &str| {
         let mut tids: Vec<u64> = events
             .iter()
@@ -111,6 +94,6 @@ fn sync_calls_of_threads_on_peers_are_traced_on_their_peers() {
         tids
     };
     let lockers = on_peers("sync-lock");
-    assert_eq!(lockers.len(), 3, "{text}");
-    assert_eq!(on_peers("sync-unlock"), lockers, "{text}");
+    assert_eq!(lockers.len(), 3, "{events:?}");
+    assert_eq!(on_peers("sync-unlock"), lockers, "{events:?}");
 }

@@ -51,6 +51,30 @@ fn wasi_errno(error: ThreadError) -> i32 {
     }
 }
 
+/// Defines sync import `$name` of `WEFT_MODULE`: its arguments become
+/// `$call`, which the thread's home makes; the value narrows to the
+/// import's result type (none: the value is dropped).
+macro_rules! sync_import {
+    ($linker:ident, $name:literal, ($($arg:ident: $ty:ty),*) -> $ret:ty, $call:expr) => {
+        $linker.func_wrap(
+            WEFT_MODULE,
+            $name,
+            |mut caller: Caller<'_, ThreadState>, $($arg: $ty),*| -> wasmtime::Result<$ret> {
+                synchronise(&mut caller, $call).map(|value| value as $ret)
+            },
+        )?;
+    };
+    ($linker:ident, $name:literal, ($($arg:ident: $ty:ty),*), $call:expr) => {
+        $linker.func_wrap(
+            WEFT_MODULE,
+            $name,
+            |mut caller: Caller<'_, ThreadState>, $($arg: $ty),*| -> wasmtime::Result<()> {
+                synchronise(&mut caller, $call).map(drop)
+            },
+        )?;
+    };
+}
+
 pub fn add_to_linker(linker: &mut Linker<ThreadState>) -> wasmtime::Result<()> {
     linker.func_wrap(
         WASI_MODULE,
@@ -206,161 +230,34 @@ pub fn add_to_linker(linker: &mut Linker<ThreadState>) -> wasmtime::Result<()> {
         },
     )?;
 
-    linker.func_wrap(
-        WEFT_MODULE,
-        "sync-lock",
-        |mut caller: Caller<'_, ThreadState>,
-         addr: i32,
-         flags: i32,
-         timeout_ns: i64|
-         -> wasmtime::Result<i32> {
-            let call = SyncCall::Lock {
-                addr: addr as u32,
-                flags: flags as u32,
-                timeout_ns,
-            };
-            synchronise(&mut caller, call).map(|rc| rc as i32)
-        },
-    )?;
-
-    linker.func_wrap(
-        WEFT_MODULE,
-        "sync-unlock",
-        |mut caller: Caller<'_, ThreadState>, addr: i32, flags: i32| -> wasmtime::Result<i32> {
-            let call = SyncCall::Unlock {
-                addr: addr as u32,
-                flags: flags as u32,
-            };
-            synchronise(&mut caller, call).map(|rc| rc as i32)
-        },
-    )?;
-
-    linker.func_wrap(
-        WEFT_MODULE,
-        "sync-barrier",
-        |mut caller: Caller<'_, ThreadState>, addr: i32, count: i32| -> wasmtime::Result<i32> {
-            let call = SyncCall::Barrier {
-                addr: addr as u32,
-                count: count as u32,
-            };
-            synchronise(&mut caller, call).map(|rc| rc as i32)
-        },
-    )?;
-
-    linker.func_wrap(
-        WEFT_MODULE,
-        "sync-cond-wait",
-        |mut caller: Caller<'_, ThreadState>,
-         cond: i32,
-         mutex: i32,
-         flags: i32,
-         timeout_ns: i64|
-         -> wasmtime::Result<i32> {
-            let call = SyncCall::CondWait {
-                cond: cond as u32,
-                mutex: mutex as u32,
-                flags: flags as u32,
-                timeout_ns,
-            };
-            synchronise(&mut caller, call).map(|rc| rc as i32)
-        },
-    )?;
-
-    linker.func_wrap(
-        WEFT_MODULE,
-        "sync-atomic",
-        |mut caller: Caller<'_, ThreadState>,
-         op: i32,
-         bytes: i32,
-         addr: i32,
-         value: i64,
-         expected: i64|
-         -> wasmtime::Result<i64> {
-            let call = SyncCall::Atomic {
-                op: op as u32,
-                bytes: bytes as u32,
-                addr: addr as u32,
-                value: value as u64,
-                expected: expected as u64,
-            };
-            synchronise(&mut caller, call)
-        },
-    )?;
-
-    linker.func_wrap(
-        WEFT_MODULE,
-        "sync-cond-wake",
-        |mut caller: Caller<'_, ThreadState>, cond: i32, all: i32| -> wasmtime::Result<i32> {
-            let call = SyncCall::CondWake {
-                cond: cond as u32,
-                all: all != 0,
-            };
-            synchronise(&mut caller, call).map(|n| n as i32)
-        },
-    )?;
-
-    linker.func_wrap(
-        WEFT_MODULE,
-        "sync-sem-init",
-        |mut caller: Caller<'_, ThreadState>, addr: i32, value: i32| -> wasmtime::Result<()> {
-            let call = SyncCall::SemInit {
-                addr: addr as u32,
-                value: value as u32,
-            };
-            synchronise(&mut caller, call).map(drop)
-        },
-    )?;
-
-    linker.func_wrap(
-        WEFT_MODULE,
-        "sync-sem-wait",
-        |mut caller: Caller<'_, ThreadState>,
-         addr: i32,
-         nonblocking: i32,
-         timeout_ns: i64|
-         -> wasmtime::Result<i32> {
-            let call = SyncCall::SemWait {
-                addr: addr as u32,
-                nonblocking: nonblocking != 0,
-                timeout_ns,
-            };
-            synchronise(&mut caller, call).map(|rc| rc as i32)
-        },
-    )?;
-
-    linker.func_wrap(
-        WEFT_MODULE,
-        "sync-sem-post",
-        |mut caller: Caller<'_, ThreadState>, addr: i32| -> wasmtime::Result<i32> {
-            let call = SyncCall::SemPost { addr: addr as u32 };
-            synchronise(&mut caller, call).map(|rc| rc as i32)
-        },
-    )?;
-
-    linker.func_wrap(
-        WEFT_MODULE,
-        "sync-sem-value",
-        |mut caller: Caller<'_, ThreadState>, addr: i32| -> wasmtime::Result<i32> {
-            let call = SyncCall::SemValue { addr: addr as u32 };
-            synchronise(&mut caller, call).map(|value| value as i32)
-        },
-    )?;
-
-    linker.func_wrap(
-        WEFT_MODULE,
-        "sync-point",
-        |mut caller: Caller<'_, ThreadState>| -> wasmtime::Result<()> {
-            synchronise(&mut caller, SyncCall::Point).map(drop)
-        },
-    )?;
-
-    linker.func_wrap(
-        WEFT_MODULE,
-        "sync-load",
-        |mut caller: Caller<'_, ThreadState>| -> wasmtime::Result<()> {
-            synchronise(&mut caller, SyncCall::Load).map(drop)
-        },
-    )?;
+    // The sync imports: each argument list becomes a `SyncCall`, which the
+    // thread's home makes (`synchronise`).
+    sync_import!(linker, "sync-lock", (addr: i32, flags: i32, timeout_ns: i64) -> i32,
+        SyncCall::Lock { addr: addr as u32, flags: flags as u32, timeout_ns });
+    sync_import!(linker, "sync-unlock", (addr: i32, flags: i32) -> i32,
+        SyncCall::Unlock { addr: addr as u32, flags: flags as u32 });
+    sync_import!(linker, "sync-barrier", (addr: i32, count: i32) -> i32,
+        SyncCall::Barrier { addr: addr as u32, count: count as u32 });
+    sync_import!(linker, "sync-cond-wait", (cond: i32, mutex: i32, flags: i32, timeout_ns: i64) -> i32,
+        SyncCall::CondWait { cond: cond as u32, mutex: mutex as u32, flags: flags as u32, timeout_ns });
+    sync_import!(linker, "sync-atomic", (op: i32, bytes: i32, addr: i32, value: i64, expected: i64) -> i64,
+    SyncCall::Atomic {
+        op: op as u32,
+        bytes: bytes as u32,
+        addr: addr as u32,
+        value: value as u64,
+        expected: expected as u64,
+    });
+    sync_import!(linker, "sync-cond-wake", (cond: i32, all: i32) -> i32,
+        SyncCall::CondWake { cond: cond as u32, all: all != 0 });
+    sync_import!(linker, "sync-sem-init", (addr: i32, value: i32),
+        SyncCall::SemInit { addr: addr as u32, value: value as u32 });
+    sync_import!(linker, "sync-sem-wait", (addr: i32, nonblocking: i32, timeout_ns: i64) -> i32,
+        SyncCall::SemWait { addr: addr as u32, nonblocking: nonblocking != 0, timeout_ns });
+    sync_import!(linker, "sync-sem-post", (addr: i32) -> i32, SyncCall::SemPost { addr: addr as u32 });
+    sync_import!(linker, "sync-sem-value", (addr: i32) -> i32, SyncCall::SemValue { addr: addr as u32 });
+    sync_import!(linker, "sync-point", (), SyncCall::Point);
+    sync_import!(linker, "sync-load", (), SyncCall::Load);
 
     linker.func_wrap(
         WEFT_MODULE,

@@ -117,6 +117,16 @@ fn write_runs(memory: &wasmtime::SharedMemory, diff: &Diff, what: &str) -> wasmt
     Ok(())
 }
 
+/// A wire diff a peer sent for one of the program's threads, bounded by the
+/// module's memory.
+fn peer_diff(process: &Process, bytes: &[u8]) -> Result<Diff, weft_snapshot::wire::WireError> {
+    let limits = Limits {
+        max_memory_pages: support(process).map_or(0, |chain| chain.memory_max_pages),
+        ..Limits::default()
+    };
+    decode_diff(bytes, &limits)
+}
+
 /// Home side: makes WASI call `name(args)` of thread `tid`, which runs on
 /// peer `host`, with the process's descriptors, on a copy of the thread's
 /// memory: home's copy of its snapshot with what it has not released yet
@@ -135,11 +145,7 @@ pub(super) fn serve_wasi(
     if let Some(span) = &mut span {
         span.on_host(host);
     }
-    let limits = Limits {
-        max_memory_pages: support(process).map_or(0, |chain| chain.memory_max_pages),
-        ..Limits::default()
-    };
-    let diff = match decode_diff(unreleased, &limits) {
+    let diff = match peer_diff(process, unreleased) {
         Ok(diff) => diff,
         Err(e) => return HomeReply::Refused(format!("thread {tid}: its memory at {name}: {e}")),
     };
@@ -200,14 +206,10 @@ pub(super) fn serve_sync(
         span.on_host(host);
         span.arg("released_bytes", released.len() as u64);
     }
-    let limits = Limits {
-        max_memory_pages: support(process).map_or(0, |chain| chain.memory_max_pages),
-        ..Limits::default()
-    };
     // Calls that are no sync point at home (a wake, a semaphore's value)
     // release nothing: the thread's private bytes (its own thread-list
     // links) are not shareable then.
-    let diff = match decode_diff(released, &limits) {
+    let diff = match peer_diff(process, released) {
         _ if released.is_empty() => None,
         Ok(_) if !call.is_sync_point() => {
             return HomeReply::Refused(format!(
