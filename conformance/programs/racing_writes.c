@@ -11,9 +11,14 @@ static volatile int64_t shared_value;
 
 static void *writer(void *arg) {
     /* Long enough that both threads have started (and, in chain mode, been
-     * snapshotted) before either writes, even on a busy machine. */
-    struct timespec pause = {0, 200 * 1000000L};
-    nanosleep(&pause, NULL);
+     * snapshotted) before either writes, even on a busy machine. A busy
+     * wait on the clock, not a sleep: in chain mode a sleep is a sync
+     * point, which would order the two writes. */
+    struct timespec start, now;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    do clock_gettime(CLOCK_MONOTONIC, &now);
+    while ((now.tv_sec - start.tv_sec) * 1000000000L + (now.tv_nsec - start.tv_nsec) <
+           200 * 1000000L);
     shared_value = (int64_t)(intptr_t)arg;
     return NULL;
 }

@@ -195,8 +195,21 @@ int __real_clock_nanosleep(clockid_t, int, const struct timespec *, struct times
 /* Sleeps are cancellation points and signal delivery points (nanosleep,
  * sleep and usleep come here): a handler ends the sleep with EINTR and
  * the time left. */
+static int sleep_sliced(clockid_t clock, int flags, const struct timespec *request,
+                        struct timespec *remain);
+
+/* In chain mode a sleep is also a sync point before and after (see
+ * weft_pause_point). */
 int __wrap_clock_nanosleep(clockid_t clock, int flags, const struct timespec *request,
                            struct timespec *remain) {
+    weft_pause_point(0);
+    int rc = sleep_sliced(clock, flags, request, remain);
+    weft_pause_point(0);
+    return rc;
+}
+
+static int sleep_sliced(clockid_t clock, int flags, const struct timespec *request,
+                        struct timespec *remain) {
     pthread_t self = pthread_self();
     int signals = weft_signals_used();
     if (THREAD_CANCELDISABLE(self) == PTHREAD_CANCEL_DISABLE && !signals)

@@ -52,6 +52,11 @@ int weft_home_futex_wait(const void *addr, int64_t timeout_ns);
 uint32_t weft_home_cond_wake(const void *cond, int all);
 void weft_home_cond_broadcast(const void *cond);
 
+/* Chain mode: a sync point where a thread that can synchronise sleeps or
+ * yields (nothing elsewhere), so that a program that polls a flag with
+ * sleeps or yields sees other threads' writes as natively. */
+void weft_pause_point(int yield);
+
 /* In the chained thread, before its start routine. */
 void weft_chain_thread_started(void);
 /* In the thread's exit path on the parent's memory. */

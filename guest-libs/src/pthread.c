@@ -239,6 +239,25 @@ void weft_home_sync_point(void) {
     links_private();
 }
 
+/* A sleep or a yield is how old code waits for a flag another thread
+ * sets: natively the write shows up, so in chain mode both are sync
+ * points (a release, so that others see this thread's writes while it
+ * sleeps, and an acquire); a yield also lets a queued thread have the
+ * slot for a while. Not in an exit path, which runs on its parent's
+ * memory, nor in a thread a chained thread started, which cannot
+ * synchronise. */
+void weft_pause_point(int yield) {
+    if (!weft_chain_mode() || weft_in_exit_path || weft_nested_thread) return;
+    if (yield) {
+        weft_home_sync_point();
+        return;
+    }
+    /* A sleeper keeps its worker slot, as it would its CPU. */
+    links_shared();
+    weft_sync_pause();
+    links_private();
+}
+
 static int home_lock(pthread_mutex_t *m, uint32_t flags, int64_t timeout_ns) {
     return weft_home_lock(m, MUTEX_TYPE(m) | flags, timeout_ns);
 }

@@ -593,6 +593,7 @@ __wasi_errno_t __real___wasi_sched_yield(void);
 
 __wasi_errno_t __wrap___wasi_sched_yield(void) {
     if (used) weft_signal_deliver();
+    weft_pause_point(1);
     return __real___wasi_sched_yield();
 }
 

@@ -60,6 +60,7 @@ const RUN_ANYWHERE: &[(&str, &str)] = &[
     (threads::WEFT_MODULE, "sync-point"),
     (threads::WEFT_MODULE, "sync-atomic"),
     (threads::WEFT_MODULE, "sync-load"),
+    (threads::WEFT_MODULE, "sync-pause"),
 ];
 
 /// Replaces, in `linker`, every import of `module` that a remote thread

@@ -40,6 +40,7 @@ pub const WEFT_FUNCTIONS: &[&str] = &[
     "sync-point",
     "sync-atomic",
     "sync-load",
+    "sync-pause",
 ];
 
 /// wasi-threads reports a failed spawn as a negative number; libc turns any
@@ -257,6 +258,7 @@ pub fn add_to_linker(linker: &mut Linker<ThreadState>) -> wasmtime::Result<()> {
     sync_import!(linker, "sync-sem-post", (addr: i32) -> i32, SyncCall::SemPost { addr: addr as u32 });
     sync_import!(linker, "sync-sem-value", (addr: i32) -> i32, SyncCall::SemValue { addr: addr as u32 });
     sync_import!(linker, "sync-point", (), SyncCall::Point);
+    sync_import!(linker, "sync-pause", (), SyncCall::Pause);
     sync_import!(linker, "sync-load", (), SyncCall::Load);
 
     linker.func_wrap(

@@ -233,8 +233,12 @@ pub enum SyncCall {
     SemValue {
         addr: u32,
     },
-    /// A release and an acquire with no object (OpenMP `flush`).
+    /// A release and an acquire with no object (OpenMP `flush`); the
+    /// thread lets a queued one have its slot for a while.
     Point,
+    /// A release and an acquire around a sleep or a yield: the thread
+    /// keeps its slot.
+    Pause,
     /// An atomic read-modify-write, store or compare-exchange on the one
     /// value every thread shares.
     Atomic {
@@ -288,6 +292,7 @@ impl SyncCall {
             SyncCall::SemPost { .. } => "sync-sem-post",
             SyncCall::SemValue { .. } => "sync-sem-value",
             SyncCall::Point => "sync-point",
+            SyncCall::Pause => "sync-pause",
             SyncCall::Atomic { .. } => "sync-atomic",
             SyncCall::Load => "sync-load",
         }

@@ -93,6 +93,8 @@ WEFT_IMPORT("sync-point") void weft_sync_point(void);
  * acquire; returns the old value (see wit/threads.wit for `op`). */
 /* Before an atomic load: an acquire unless home published nothing new. */
 WEFT_IMPORT("sync-load") void weft_sync_load(void);
+/* A release and an acquire (a sleep in chain mode); the slot is kept. */
+WEFT_IMPORT("sync-pause") void weft_sync_pause(void);
 #define WEFT_ATOMIC_CAS 16
 #define WEFT_ATOMIC_STORE 18
 WEFT_IMPORT("sync-atomic")

@@ -71,14 +71,18 @@ pub(crate) fn perform(side: &mut impl Side, call: &SyncCall) -> wasmtime::Result
         } => {
             let kind = LockKind::from_bits(flags);
             let deadline = deadline_after(timeout_ns);
-            let locked = table()
-                .and_then(|t| t.lock(tid, addr, kind, true, None, &live))
-                .or_else(|e| match e {
-                    SyncError::Busy if flags & SYNC_TRY == 0 => side.without_slot(|| {
+            let locked = match table().and_then(|t| t.lock(tid, addr, kind, true, None, &live)) {
+                Err(SyncError::Busy) if flags & SYNC_TRY == 0 => {
+                    // The thread's writes so far go home before it blocks:
+                    // what it wrote before the call is visible while it
+                    // waits, as natively.
+                    side.release()?;
+                    side.without_slot(|| {
                         table().and_then(|t| t.lock(tid, addr, kind, false, deadline, &live))
-                    }),
-                    e => Err(e),
-                });
+                    })
+                }
+                first => first,
+            };
             let rc = errno_or_trap(locked.map(|()| 0))?;
             side.acquire()?;
             Ok(rc)
@@ -141,14 +145,16 @@ pub(crate) fn perform(side: &mut impl Side, call: &SyncCall) -> wasmtime::Result
             timeout_ns,
         } => {
             let deadline = deadline_after(timeout_ns);
-            let taken = table()
-                .and_then(|t| t.sem_wait(tid, addr, true, None, &live))
-                .or_else(|e| match e {
-                    SyncError::TooDeep if !nonblocking => side.without_slot(|| {
+            let taken = match table().and_then(|t| t.sem_wait(tid, addr, true, None, &live)) {
+                Err(SyncError::TooDeep) if !nonblocking => {
+                    // As for a lock: released before it blocks.
+                    side.release()?;
+                    side.without_slot(|| {
                         table().and_then(|t| t.sem_wait(tid, addr, false, deadline, &live))
-                    }),
-                    e => Err(e),
-                });
+                    })
+                }
+                first => first,
+            };
             let rc = errno_or_trap(taken.map(|()| 0))?;
             side.acquire()?;
             Ok(rc)
@@ -180,6 +186,11 @@ pub(crate) fn perform(side: &mut impl Side, call: &SyncCall) -> wasmtime::Result
                 );
             };
             side.atomic(atomic).map(|result| result as i64)
+        }
+        SyncCall::Pause => {
+            // An acquire releases first.
+            side.acquire()?;
+            Ok(0)
         }
         SyncCall::Load => {
             // A load that found nothing new is how a thread spins on a
