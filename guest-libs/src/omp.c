@@ -30,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <weft/threads.h>
 
@@ -183,6 +184,7 @@ struct team {
     void *copyprivate;
     struct waitword running; /* local mode: workers still in the region */
     void *serialized;         /* an `if(false)` region's allocation */
+    int isolated; /* chain mode: members started by a chained thread, which cannot synchronise */
     struct dispatch_buffer dispatch[DISPATCH_RING];
 };
 
@@ -198,6 +200,7 @@ struct task_node {
     int32_t flags;                 /* the compiler's (TASK_*) */
     int final;                     /* its descendants run at once */
     int implicit;
+    int resume; /* an untied task asked to go on from its next part */
     /* depend: its dependences, how many earlier siblings it waits for, the
      * later ones waiting for it, and the unfinished children with
      * dependences of its own (a list through dep_next). */
@@ -361,8 +364,10 @@ static void read_environment(void) {
     if (atomic_load(&global.ready)) return;
     lock_acquire(&global.lock);
     if (!atomic_load(&global.ready)) {
-        int procs = (int)weft_available_parallelism();
-        global.procs = procs > 0 ? procs : 1;
+        /* The processors the program may use: libweft answers with the
+         * slots the host gives the program. */
+        long procs = sysconf(_SC_NPROCESSORS_ONLN);
+        global.procs = procs > 0 && procs < INT_MAX ? (int)procs : 1;
         global.chain = weft_chain_mode();
         global.icv.nthreads = global.procs;
         global.icv.run_sched = SCHED_STATIC;
@@ -418,7 +423,7 @@ static void run_member(struct omp_thread *me, struct team *t, int tid) {
     int32_t gtid = me->gtid, btid = tid;
     invoke_microtask(t->fn, &gtid, &btid, t->argc, t->argv);
     /* The region's end is a barrier for tasks too: none outlives it. */
-    if (t->nthreads > 1) tasks_drain(me);
+    if (t->nthreads > 1 && !t->isolated) tasks_drain(me);
     int32_t keep_gtid = me->gtid;
     *me = saved;
     me->gtid = keep_gtid;
@@ -649,6 +654,7 @@ extern volatile int __thread_list_lock;
  * created after the team is complete (each starts from a snapshot taken at
  * its creation) and joined. */
 static void fork_chain(struct omp_thread *me, struct team *t, int nthreads) {
+    t->isolated = 1; /* tasks run at once in their creator */
     /* An acquire made while the main thread was inside pthread_create can
      * bring its thread-list lock held into this copy, where nobody will
      * release it (the home host publishes main's memory as it is at a
@@ -1646,7 +1652,10 @@ static void task_body(struct omp_thread *me, struct task_node *n) {
     struct taskgroup *saved_group = me->group;
     me->task = n;
     me->group = n->group;
-    task_of(n)->routine(me->gtid, task_of(n));
+    do {
+        n->resume = 0;
+        task_of(n)->routine(me->gtid, task_of(n));
+    } while (n->resume);
     me->task = saved_task;
     me->group = saved_group;
 }
@@ -1656,11 +1665,17 @@ static void task_execute(struct omp_thread *me, struct task_node *n) {
     task_finish(me, n);
 }
 
+/* Whether tasks created by `me` now may be deferred: not in a team of one,
+ * nor in a final task, nor in a chain-mode team that cannot synchronise. */
+static int tasks_deferred(struct omp_thread *me) {
+    return me->team->nthreads > 1 && !me->team->isolated && !me->task->final;
+}
+
 /* A task that runs at once in its creator (included or undeferred) takes
  * its place in the task tree; another member may touch the parent's
  * references unless the team is of one or the parent is final. */
 static int tree_shared(struct omp_thread *me) {
-    return global.chain && me->team->nthreads > 1 && !me->task->final;
+    return global.chain && me->team->nthreads > 1 && !me->team->isolated && !me->task->final;
 }
 
 static void task_adopt(struct omp_thread *me, struct task_node *n) {
@@ -1706,7 +1721,7 @@ void *__kmpc_omp_task_alloc(ident_t *loc, int32_t gtid, int32_t flags, size_t ta
 static void task_submit(struct omp_thread *me, struct task_node *n, const struct task_dep *deps,
                         int32_t ndeps, const struct task_dep *more, int32_t nmore) {
     struct team *t = me->team;
-    if (t->nthreads <= 1 || me->task->final) {
+    if (!tasks_deferred(me)) {
         task_adopt(me, n);
         task_body(me, n);
         task_drop(me, n);
@@ -1735,7 +1750,15 @@ static void task_submit(struct omp_thread *me, struct task_node *n, const struct
 
 int32_t __kmpc_omp_task(ident_t *loc, int32_t gtid, void *task) {
     (void)loc, (void)gtid;
-    task_submit(self(), node_of(task), NULL, 0, NULL, 0);
+    struct omp_thread *me = self();
+    /* An untied task splits at its scheduling points: it records its next
+     * part, queues itself and returns. It goes on here, on the same
+     * thread (as a tied task would, which OpenMP allows). */
+    if (node_of(task) == me->task) {
+        me->task->resume = 1;
+        return 0;
+    }
+    task_submit(me, node_of(task), NULL, 0, NULL, 0);
     return 0;
 }
 
@@ -1756,7 +1779,7 @@ int32_t __kmpc_omp_task_with_deps(ident_t *loc, int32_t gtid, void *task, int32_
  * depend`: the earlier siblings it depends on end first. */
 static void wait_deps(const struct task_dep *deps, int32_t ndeps) {
     struct omp_thread *me = self();
-    if (ndeps <= 0 || me->team->nthreads <= 1 || me->task->final) return;
+    if (ndeps <= 0 || !tasks_deferred(me)) return;
     struct wait_for w = {.kind = WAIT_DEPS, .deps = deps, .ndeps = checked_deps(ndeps)};
     tasks_wait(me, &w);
 }
@@ -1794,7 +1817,7 @@ void __kmpc_omp_task_complete_if0(ident_t *loc, int32_t gtid, void *task) {
 int32_t __kmpc_omp_taskwait(ident_t *loc, int32_t gtid) {
     (void)loc, (void)gtid;
     struct omp_thread *me = self();
-    if (me->team->nthreads <= 1) return 0;
+    if (!tasks_deferred(me)) return 0;
     struct wait_for w = {.kind = WAIT_CHILDREN};
     tasks_wait(me, &w);
     return 0;
@@ -1805,7 +1828,7 @@ int32_t __kmpc_omp_taskyield(ident_t *loc, int32_t gtid, int32_t end_part) {
     (void)loc, (void)gtid, (void)end_part;
     struct omp_thread *me = self();
     struct team *t = me->team;
-    if (t->nthreads <= 1 || (!global.chain && !atomic_load(&t->queued))) return 0;
+    if (!tasks_deferred(me) || (!global.chain && !atomic_load(&t->queued))) return 0;
     pool_lock(t);
     struct task_node *n = queue_take(me, 1);
     pool_unlock(t);
@@ -1840,7 +1863,7 @@ void __kmpc_end_taskgroup(ident_t *loc, int32_t gtid) {
     struct omp_thread *me = self();
     struct taskgroup *g = me->group;
     if (!g) return;
-    if (me->team->nthreads > 1) {
+    if (me->team->nthreads > 1 && !me->team->isolated) {
         struct wait_for w = {.kind = WAIT_GROUP, .group = g};
         tasks_wait(me, &w);
     }
