@@ -1509,32 +1509,53 @@ static int deps_pending(const struct task_node *parent, const struct task_dep *d
 
 static void task_execute(struct omp_thread *me, struct task_node *n);
 
-enum wait_kind { WAIT_CHILDREN, WAIT_GROUP, WAIT_TEAM, WAIT_DEPS };
+enum wait_kind { WAIT_CHILDREN, WAIT_GROUP, WAIT_TEAM, WAIT_DEPS, WAIT_BARRIER };
 
 struct wait_for {
     enum wait_kind kind;
     struct taskgroup *group;
     const struct task_dep *deps;
     int32_t ndeps;
+    uint32_t generation; /* of the barrier waited at */
 };
 
-/* Whether the wait is over (WAIT_DEPS: pool lock held). */
+/* Whether the barrier of `generation` is open; it opens when every member
+ * has arrived and the team's tasks have all ended (t->work is then exactly
+ * nthreads << 32): one atomic operation sees both. */
+static int barrier_open(struct team *t, uint32_t generation) {
+    if (atomic_load(&t->barrier_generation) != generation) return 1;
+    uint64_t all = (uint64_t)t->nthreads << 32, expected = all;
+    if (atomic_load(&t->work) != all || !atomic_compare_exchange_strong(&t->work, &expected, 0))
+        return 0;
+    atomic_store(&t->barrier_generation, generation + 1);
+    pool_changed(t);
+    return 1;
+}
+
+/* Whether the wait is over (chain mode, and WAIT_DEPS: pool lock held). */
 static int wait_over(struct omp_thread *me, const struct wait_for *w) {
     switch (w->kind) {
     case WAIT_CHILDREN: return atomic_load(&me->task->children) == 0;
     case WAIT_GROUP: return atomic_load(&w->group->count) == 0;
     case WAIT_TEAM: return (uint32_t)atomic_load(&me->team->work) == 0;
     case WAIT_DEPS: return !deps_pending(me->task, w->deps, w->ndeps);
+    case WAIT_BARRIER: return barrier_open(me->team, w->generation);
     }
     return 1;
 }
 
-/* Runs queued tasks until the wait is over. */
-static void tasks_wait(struct omp_thread *me, const struct wait_for *w) {
+/* Runs queued tasks until the wait is over: the newest first, but at
+ * barriers and the region's end the oldest. A barrier's arrival is counted
+ * here (in chain mode under the same hold of the pool lock). */
+static void tasks_wait(struct omp_thread *me, struct wait_for *w) {
     struct team *t = me->team;
-    int newest = w->kind != WAIT_TEAM;
+    int newest = w->kind != WAIT_TEAM && w->kind != WAIT_BARRIER;
+    if (global.chain) pool_lock(t);
+    if (w->kind == WAIT_BARRIER) {
+        w->generation = atomic_load(&t->barrier_generation);
+        atomic_fetch_add(&t->work, 1ull << 32);
+    }
     if (global.chain) {
-        pool_lock(t);
         while (!wait_over(me, w)) {
             struct task_node *n = queue_take(me, newest);
             if (!n) {
@@ -1578,58 +1599,11 @@ static void tasks_drain(struct omp_thread *me) {
     tasks_wait(me, &w);
 }
 
-/* A barrier of the team that runs queued tasks while it waits: it opens
- * when every member has arrived and the team's tasks have all ended
- * (t->work is then exactly nthreads << 32). */
+/* A barrier of the team that runs queued tasks while it waits. */
 static void team_barrier(struct omp_thread *me) {
-    struct team *t = me->team;
-    if (t->nthreads <= 1) return;
-    uint64_t all = (uint64_t)t->nthreads << 32;
-    if (global.chain) {
-        pool_lock(t);
-        uint32_t generation = atomic_load(&t->barrier_generation);
-        atomic_fetch_add(&t->work, 1ull << 32);
-        while (atomic_load(&t->barrier_generation) == generation) {
-            if (atomic_load(&t->work) == all) {
-                atomic_store(&t->work, 0);
-                atomic_store(&t->barrier_generation, generation + 1);
-                pool_changed(t);
-                break;
-            }
-            struct task_node *n = queue_take(me, 0);
-            if (!n) {
-                pool_wait(t);
-                continue;
-            }
-            pool_unlock(t);
-            task_execute(me, n);
-            pool_lock(t);
-        }
-        pool_unlock(t);
-        return;
-    }
-    uint32_t generation = atomic_load(&t->barrier_generation);
-    atomic_fetch_add(&t->work, 1ull << 32);
-    for (;;) {
-        uint32_t seen = atomic_load(&t->event.value);
-        if (atomic_load(&t->barrier_generation) != generation) return;
-        uint64_t expected = all;
-        if (atomic_load(&t->work) == all && atomic_compare_exchange_strong(&t->work, &expected, 0)) {
-            atomic_store(&t->barrier_generation, generation + 1);
-            pool_changed(t);
-            return;
-        }
-        if (atomic_load(&t->queued)) {
-            lock_acquire(&t->pool_lock);
-            struct task_node *n = queue_take(me, 0);
-            lock_release(&t->pool_lock);
-            if (n) {
-                task_execute(me, n);
-                continue;
-            }
-        }
-        waitword_wait(&t->event, seen);
-    }
+    if (me->team->nthreads <= 1) return;
+    struct wait_for w = {.kind = WAIT_BARRIER};
+    tasks_wait(me, &w);
 }
 
 /* A deferred task ended: its parent, taskgroup and team count it out. */
