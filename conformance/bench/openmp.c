@@ -188,7 +188,7 @@ static double barrier(double *elapsed) {
 static long long fib_serial(int n) { return n < 2 ? n : fib_serial(n - 1) + fib_serial(n - 2); }
 
 static long long fib_tasks(int n) {
-    if (n < 16) return fib_serial(n);
+    if (n < 20) return fib_serial(n);
     long long a, b;
 #pragma omp task shared(a) firstprivate(n)
     a = fib_tasks(n - 1);
@@ -203,7 +203,7 @@ static double fib(double *elapsed) {
     double t0 = omp_get_wtime();
 #pragma omp parallel
 #pragma omp single
-    result = fib_tasks(32);
+    result = fib_tasks(36);
     *elapsed = omp_get_wtime() - t0;
     return (double)result;
 }

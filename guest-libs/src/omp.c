@@ -77,10 +77,34 @@ static _Noreturn void fail(const char *what) {
 }
 
 /* ---- waiting ----------------------------------------------------------
- * Team members usually arrive within microseconds of each other: spin a
- * little before sleeping, unless threads outnumber cores. */
+ * Team members usually arrive within microseconds of each other: spin
+ * before sleeping, unless threads outnumber cores. How long adapts per
+ * thread: a wait that spun in vain spins a quarter as long next time, one
+ * that ended in the second half of its spin twice as long. On a machine
+ * whose cores other processes want, a spinning waiter takes the core the
+ * thread it waits for needs (a fixed spin made fork and barrier costs
+ * swing tenfold between runs, libgomp's longer one even more); on an idle
+ * one, spinning wins and grows up to libgomp's default spin count. */
 
-static _Atomic int spin_limit = 20000;
+#define SPIN_MIN 1000
+#define SPIN_MAX 300000
+#define SPIN_OVERSUBSCRIBED 100
+
+static _Atomic int oversubscribed; /* a team had more threads than processors */
+static _Thread_local int spin_budget = 20000;
+
+static int spin_limit(void) {
+    return atomic_load_explicit(&oversubscribed, memory_order_relaxed) ? SPIN_OVERSUBSCRIBED
+                                                                       : spin_budget;
+}
+
+/* After a wait that spun `spun` times: `succeeded` when the wait ended
+ * while spinning. */
+static void spin_adapt(int spun, int succeeded) {
+    if (atomic_load_explicit(&oversubscribed, memory_order_relaxed)) return;
+    int next = succeeded ? spun * 2 : spun / 4;
+    spin_budget = next < SPIN_MIN ? SPIN_MIN : next > SPIN_MAX ? SPIN_MAX : next;
+}
 
 static void futex_wake_all(void *addr) {
     __builtin_wasm_memory_atomic_notify((int *)addr, UINT32_MAX);
@@ -98,8 +122,14 @@ struct waitword {
 
 /* Waits while w->value == value. */
 static void waitword_wait(struct waitword *w, uint32_t value) {
-    for (int i = 0, n = atomic_load_explicit(&spin_limit, memory_order_relaxed); i < n; i++)
-        if (atomic_load_explicit(&w->value, memory_order_acquire) != value) return;
+    int spins = spin_limit();
+    for (int i = 0; i < spins; i++) {
+        if (atomic_load_explicit(&w->value, memory_order_acquire) != value) {
+            if (i > spins / 2) spin_adapt(spins, 1);
+            return;
+        }
+    }
+    spin_adapt(spins, 0);
     while (atomic_load(&w->value) == value) {
         atomic_fetch_add(&w->sleepers, 1);
         if (atomic_load(&w->value) == value)
@@ -115,7 +145,7 @@ static void waitword_wake(struct waitword *w) {
 
 /* Waits until *addr == value. */
 static void wait_until64(_Atomic uint64_t *addr, uint64_t value) {
-    for (int i = 0, n = atomic_load_explicit(&spin_limit, memory_order_relaxed); i < n; i++)
+    for (int i = 0, n = spin_limit(); i < n; i++)
         if (atomic_load_explicit(addr, memory_order_acquire) == value) return;
     for (;;) {
         uint64_t seen = atomic_load_explicit(addr, memory_order_acquire);
@@ -132,7 +162,7 @@ static int lock_try(_Atomic uint32_t *lock) {
 
 static void lock_acquire(_Atomic uint32_t *lock) {
     if (lock_try(lock)) return;
-    for (int i = 0, n = atomic_load_explicit(&spin_limit, memory_order_relaxed); i < n; i++)
+    for (int i = 0, n = spin_limit(); i < n; i++)
         if (atomic_load_explicit(lock, memory_order_relaxed) == 0 && lock_try(lock)) return;
     while (atomic_exchange(lock, 2) != 0) __builtin_wasm_memory_atomic_wait32((int *)lock, 2, -1);
 }
@@ -622,7 +652,7 @@ static void fork_crew(struct omp_thread *me, struct team *t, int nthreads) {
         weft_home_barrier(&t->running, (uint32_t)got);
         return;
     }
-    if (got > global.procs) atomic_store_explicit(&spin_limit, 100, memory_order_relaxed);
+    if (got > global.procs) atomic_store_explicit(&oversubscribed, 1, memory_order_relaxed);
     atomic_store(&t->running.value, (uint32_t)(got - 1));
     for (int i = 1; i < got; i++) {
         struct crew_member *m = c->members[i];
