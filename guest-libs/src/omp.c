@@ -215,6 +215,11 @@ struct team {
     struct waitword running; /* local mode: workers still in the region */
     void *serialized;         /* an `if(false)` region's allocation */
     int isolated; /* chain mode: members started by a chained thread, which cannot synchronise */
+    /* Chain mode: barriers that run tasks while they wait (a few sync
+     * calls per member) or home barriers (one), chosen by the master for
+     * the whole region; and whether a task was deferred in it. */
+    int task_barriers;
+    uint32_t deferred;
     struct dispatch_buffer dispatch[DISPATCH_RING];
 };
 
@@ -434,6 +439,7 @@ static void read_environment(void) {
 /* Runs the region's body as member `tid` of `t`, then gives the thread
  * its state back. */
 static void tasks_drain(struct omp_thread *me);
+static void region_end_chain(struct omp_thread *me);
 
 static void run_member(struct omp_thread *me, struct team *t, int tid) {
     struct omp_thread saved = *me;
@@ -452,8 +458,12 @@ static void run_member(struct omp_thread *me, struct team *t, int tid) {
     me->pushed_nthreads = 0;
     int32_t gtid = me->gtid, btid = tid;
     invoke_microtask(t->fn, &gtid, &btid, t->argc, t->argv);
-    /* The region's end is a barrier for tasks too: none outlives it. */
-    if (t->nthreads > 1 && !t->isolated) tasks_drain(me);
+    /* The region's end is a barrier for tasks too: none outlives it (in
+     * chain mode also the join: every member's writes go home). */
+    if (t->nthreads > 1 && !t->isolated) {
+        if (global.chain) region_end_chain(me);
+        else tasks_drain(me);
+    }
     int32_t keep_gtid = me->gtid;
     *me = saved;
     me->gtid = keep_gtid;
@@ -511,6 +521,7 @@ struct crew {
     struct crew_member **members;
     struct crew *next;  /* the owner's crew of another level */
     uint32_t home_lock; /* chain mode: guards the members' `go` and `team` */
+    int task_barriers;  /* chain mode: the last region deferred tasks */
 };
 
 /* This thread's crews, also the value of crew_key: its destructor lets the
@@ -539,12 +550,8 @@ static void *member_main(void *arg) {
             t = m->team;
         }
         if (!t) return NULL;
-        int nthreads = t->nthreads;
         run_member(me, t, m->tid);
-        if (global.chain) {
-            weft_home_barrier(&t->running, (uint32_t)nthreads);
-            continue;
-        }
+        if (global.chain) continue; /* run_member ended at a home barrier */
         /* The last touch of the team: the master may return at once. */
         if (atomic_fetch_sub(&t->running.value, 1) == 1) waitword_wake(&t->running);
     }
@@ -640,6 +647,7 @@ static void fork_crew(struct omp_thread *me, struct team *t, int nthreads) {
     if (global.chain) {
         /* The owner's writes up to here, the team included, go home with
          * the unlock; each member's wake-up brings them. */
+        t->task_barriers = c->task_barriers;
         weft_home_lock(&c->home_lock, 0, -1);
         for (int i = 1; i < got; i++) {
             c->members[i]->team = t;
@@ -648,8 +656,9 @@ static void fork_crew(struct omp_thread *me, struct team *t, int nthreads) {
         weft_home_unlock(&c->home_lock, 0);
         for (int i = 1; i < got; i++) weft_home_cond_wake(&c->members[i]->go, 0);
         run_member(me, t, 0);
-        /* The join: every member's writes come home before anyone leaves. */
-        weft_home_barrier(&t->running, (uint32_t)got);
+        /* run_member ended at a home barrier (the join). Whether this
+         * region deferred tasks decides how the next one's barriers wait. */
+        c->task_barriers = t->deferred != 0;
         return;
     }
     if (got > global.procs) atomic_store_explicit(&oversubscribed, 1, memory_order_relaxed);
@@ -1629,11 +1638,45 @@ static void tasks_drain(struct omp_thread *me) {
     tasks_wait(me, &w);
 }
 
+/* Chain mode, a region whose barriers are home barriers: one sync call
+ * each. Everyone's writes up to the barrier are in every copy after it, so
+ * all members read the same count of unfinished tasks there (nobody can
+ * queue one while all wait): if tasks are left, all run them, then meet
+ * again. A member waiting at the home barrier cannot run tasks queued
+ * meanwhile, hence the other kind of barrier for regions that use tasks. */
+static void home_barrier(struct omp_thread *me, const void *addr) {
+    struct team *t = me->team;
+    weft_home_barrier(addr, (uint32_t)t->nthreads);
+    while ((uint32_t)atomic_load(&t->work) != 0) {
+        tasks_drain(me);
+        weft_home_barrier(addr, (uint32_t)t->nthreads);
+    }
+}
+
 /* A barrier of the team that runs queued tasks while it waits. */
 static void team_barrier(struct omp_thread *me) {
-    if (me->team->nthreads <= 1) return;
+    struct team *t = me->team;
+    if (t->nthreads <= 1) return;
+    if (global.chain && !t->task_barriers) {
+        home_barrier(me, &t->barrier_generation); /* unused by this kind */
+        return;
+    }
     struct wait_for w = {.kind = WAIT_BARRIER};
     tasks_wait(me, &w);
+}
+
+/* Chain mode, the end of a region: the join, where every member's writes
+ * go home, after the team's tasks (which members that arrived early run
+ * too when the region's barriers run tasks). */
+static void region_end_chain(struct omp_thread *me) {
+    struct team *t = me->team;
+    if (t->task_barriers) {
+        struct wait_for w = {.kind = WAIT_BARRIER};
+        tasks_wait(me, &w);
+        weft_home_barrier(&t->running, (uint32_t)t->nthreads);
+        return;
+    }
+    home_barrier(me, &t->running);
 }
 
 /* A deferred task ended: its parent, taskgroup and team count it out. */
@@ -1747,6 +1790,7 @@ static void task_submit(struct omp_thread *me, struct task_node *n, const struct
     atomic_fetch_add(&n->parent->children, 1);
     if (n->group) atomic_fetch_add(&n->group->count, 1);
     atomic_fetch_add(&t->work, 1);
+    t->deferred++;
     if (!n->ndeps || deps_register(me->task, n) == 0) queue_push(t, n);
     pool_changed(t);
     pool_unlock(t);
