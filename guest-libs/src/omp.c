@@ -281,6 +281,7 @@ struct omp_thread {
     struct icv icv;
     int pushed_nthreads; /* num_threads clause of the next region */
     int32_t gtid;
+    int queued_tasks; /* chain mode: it queued tasks since its last barrier */
 };
 
 static _Thread_local struct omp_thread self_storage;
@@ -452,6 +453,7 @@ static void run_member(struct omp_thread *me, struct team *t, int tid) {
     me->tid = tid;
     me->task = &implicit;
     me->group = NULL;
+    me->queued_tasks = 0;
     me->singles = 0;
     me->loops = 0;
     me->icv = t->member_icv;
@@ -598,6 +600,7 @@ static struct crew *crew_at(int level) {
     struct crew *c = calloc(1, sizeof *c);
     if (!c) return NULL;
     c->level = level;
+    c->task_barriers = 1; /* until a region that queues no task */
     c->size = 1;
     c->next = crews;
     crews = c;
@@ -1639,18 +1642,21 @@ static void tasks_drain(struct omp_thread *me) {
 }
 
 /* Chain mode, a region whose barriers are home barriers: one sync call
- * each. Everyone's writes up to the barrier are in every copy after it, so
- * all members read the same count of unfinished tasks there (nobody can
- * queue one while all wait): if tasks are left, all run them, then meet
- * again. A member waiting at the home barrier cannot run tasks queued
- * meanwhile, hence the other kind of barrier for regions that use tasks. */
+ * each. A member that queued tasks since its last barrier first waits
+ * until the team's tasks have ended, running them; the others go straight
+ * to the home barrier, so every task has ended when it opens (a task is
+ * only created by a member not yet there, which then waits for it). Only
+ * members that queued tasks run them here: members waiting at the home
+ * barrier cannot, hence the other kind of barrier for regions that follow
+ * one that used tasks. (Deciding after the barrier from the count of
+ * unfinished tasks is not possible: the main thread reads the home memory
+ * itself, where members that went on already change it.) */
 static void home_barrier(struct omp_thread *me, const void *addr) {
-    struct team *t = me->team;
-    weft_home_barrier(addr, (uint32_t)t->nthreads);
-    while ((uint32_t)atomic_load(&t->work) != 0) {
+    if (me->queued_tasks) {
         tasks_drain(me);
-        weft_home_barrier(addr, (uint32_t)t->nthreads);
+        me->queued_tasks = 0;
     }
+    weft_home_barrier(addr, (uint32_t)me->team->nthreads);
 }
 
 /* A barrier of the team that runs queued tasks while it waits. */
@@ -1791,6 +1797,7 @@ static void task_submit(struct omp_thread *me, struct task_node *n, const struct
     if (n->group) atomic_fetch_add(&n->group->count, 1);
     atomic_fetch_add(&t->work, 1);
     t->deferred++;
+    me->queued_tasks = 1;
     if (!n->ndeps || deps_register(me->task, n) == 0) queue_push(t, n);
     pool_changed(t);
     pool_unlock(t);
