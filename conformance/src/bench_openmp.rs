@@ -3,10 +3,10 @@
 //! all measured in one run:
 //!
 //! - weft local / native: the runtime and wasm against libgomp and x86;
-//! - chain / local and chain over 3 hosts / local: what forking and joining
-//!   chained threads per region costs. Kernels that synchronise inside a
-//!   region (reductions, barriers, flush) are refused in chain mode until it
-//!   synchronises, and say so.
+//! - chain / local and chain over 3 hosts / local: what chain mode's teams
+//!   (members parked at home between regions) and its sync points
+//!   (barriers, reductions, flush, tasks) cost. A kernel chain mode refuses
+//!   is shown as refused.
 //!
 //! Each kernel times itself without its set-up; the table shows medians.
 //! Then the task-parallel kernel (fib) on one thread against the team
