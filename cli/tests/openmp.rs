@@ -1,6 +1,6 @@
 //! OpenMP programs through `weft-cc -fopenmp`: builds of several files,
-//! the runtime's limits, the default team, and ordered loops in chain
-//! mode.
+//! the runtime's limits, constructs refused at link time, the default
+//! team, and ordered loops in chain mode.
 //! (Each OpenMP construct is a conformance case with gcc as the oracle.)
 
 use std::path::{Path, PathBuf};
@@ -164,5 +164,22 @@ fn the_default_team_has_one_thread_per_core_and_the_environment_sets_it() {
         out.stdout,
         format!("max 3 team 3 procs {cores} schedule 3,4\n"),
         "{out:?}"
+    );
+}
+
+#[test]
+fn a_construct_the_runtime_does_not_implement_is_refused_at_link_naming_it() {
+    let wasm = out_dir().join("teams.wasm");
+    let out = Command::new(weft_conformance::weft_cc())
+        .args(["-fopenmp", "-O2", "-o", path_str(&wasm)])
+        .arg(source("teams.c"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        stderr.trim_end(),
+        "weft-cc: OpenMP teams: not supported by Weft's OpenMP runtime \
+         (undefined: __kmpc_fork_teams,__kmpc_push_num_teams)"
     );
 }

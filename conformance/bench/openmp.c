@@ -1,8 +1,8 @@
 /* OpenMP kernels for `weft bench openmp`, in the style of well-known
  * OpenMP benchmarks:
  *   openmp KERNEL THREADS
- * KERNEL is triad, dot, transpose, stencil, dgemm, p2p, or the runtime's
- * own overheads: fork (empty regions) and barrier. Prints a checksum
+ * KERNEL is triad, dot, transpose, stencil, dgemm, p2p, fib (tasks), or
+ * the runtime's own overheads: fork (empty regions) and barrier. Prints a checksum
  * (so runs can be compared) and the kernel's time without the set-up. */
 #include <math.h>
 #include <omp.h>
@@ -183,6 +183,31 @@ static double barrier(double *elapsed) {
     return rounds;
 }
 
+/* Task parallelism: a recursive fib with a task per call above a cutoff
+ * (a few thousand tasks), as task benchmark suites write it. */
+static long long fib_serial(int n) { return n < 2 ? n : fib_serial(n - 1) + fib_serial(n - 2); }
+
+static long long fib_tasks(int n) {
+    if (n < 20) return fib_serial(n);
+    long long a, b;
+#pragma omp task shared(a) firstprivate(n)
+    a = fib_tasks(n - 1);
+#pragma omp task shared(b) firstprivate(n)
+    b = fib_tasks(n - 2);
+#pragma omp taskwait
+    return a + b;
+}
+
+static double fib(double *elapsed) {
+    long long result = 0;
+    double t0 = omp_get_wtime();
+#pragma omp parallel
+#pragma omp single
+    result = fib_tasks(36);
+    *elapsed = omp_get_wtime() - t0;
+    return (double)result;
+}
+
 int main(int argc, char **argv) {
     if (argc != 3) {
         fprintf(stderr, "usage: openmp KERNEL THREADS\n");
@@ -194,7 +219,7 @@ int main(int argc, char **argv) {
         double (*run)(double *);
     } kernels[] = {{"triad", triad},   {"dot", dot},     {"transpose", transpose},
                    {"stencil", stencil}, {"dgemm", dgemm}, {"p2p", p2p},
-                   {"fork", fork_join}, {"barrier", barrier}};
+                   {"fork", fork_join}, {"barrier", barrier}, {"fib", fib}};
     for (size_t k = 0; k < sizeof kernels / sizeof kernels[0]; k++) {
         if (strcmp(argv[1], kernels[k].name) != 0) continue;
         double elapsed;

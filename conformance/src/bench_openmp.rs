@@ -3,12 +3,14 @@
 //! all measured in one run:
 //!
 //! - weft local / native: the runtime and wasm against libgomp and x86;
-//! - chain / local and chain over 3 hosts / local: what forking and joining
-//!   chained threads per region costs. Kernels that synchronise inside a
-//!   region (reductions, barriers, flush) are refused in chain mode until it
-//!   synchronises, and say so.
+//! - chain / local and chain over 3 hosts / local: what chain mode's teams
+//!   (members parked at home between regions) and its sync points
+//!   (barriers, reductions, flush, tasks) cost. A kernel chain mode refuses
+//!   is shown as refused.
 //!
 //! Each kernel times itself without its set-up; the table shows medians.
+//! Then the task-parallel kernel (fib) on one thread against the team
+//! size, natively and in local mode: the speed-up tasks give.
 
 use std::path::Path;
 use std::process::Command;
@@ -42,7 +44,11 @@ const KERNELS: &[&str] = &[
     "p2p",
     "fork",
     "barrier",
+    "fib",
 ];
+
+/// The task-parallel kernel whose speed-up over one thread is shown.
+const TASK_KERNEL: &str = "fib";
 
 /// What one column measured for a kernel.
 enum Measured {
@@ -103,7 +109,44 @@ pub fn main(args: OpenmpBenchArgs) -> anyhow::Result<std::process::ExitCode> {
         println!("{line}");
     }
     println!("refused: chain mode ended the kernel with a clear message (e.g. an ordered loop)");
+    if args.threads > 1 {
+        task_speedup(&suite, &wasm, &native, &threads, args.repeat)?;
+    }
     Ok(std::process::ExitCode::SUCCESS)
+}
+
+/// The task-parallel kernel on one thread against the team size, natively
+/// and in local mode: whether tasks run in parallel, as a ratio of medians.
+fn task_speedup(
+    suite: &Suite,
+    wasm: &Path,
+    native: &Path,
+    threads: &str,
+    repeat: u32,
+) -> anyhow::Result<()> {
+    let native_at = |n: &str| {
+        median(repeat, || {
+            let out = exec::run(
+                Command::new(native).args([TASK_KERNEL, n]),
+                crate::RUN_TIMEOUT,
+            )?;
+            parse(&out, native)
+        })
+    };
+    let (native_one, check) = native_at("1")?;
+    let (native_team, _) = native_at(threads)?;
+    let weft_at = |n: &str| measure(suite, wasm, Mode::Local, TASK_KERNEL, n, repeat, &check);
+    let (Measured::Nanos(weft_one), Measured::Nanos(weft_team)) =
+        (weft_at("1")?, weft_at(threads)?)
+    else {
+        bail!("{TASK_KERNEL} was refused in local mode");
+    };
+    println!(
+        "{TASK_KERNEL} speed-up, 1 thread / {threads} threads (medians): native {:.2}x, weft local {:.2}x",
+        native_one / native_team,
+        weft_one / weft_team
+    );
+    Ok(())
 }
 
 /// Runs the kernel `repeat` times in `mode`; the median time, after

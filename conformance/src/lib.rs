@@ -135,6 +135,10 @@ pub struct Case {
     /// Extra compiler options for both builds, e.g. `-fopenmp`.
     #[serde(default)]
     pub cflags: Vec<String>,
+    /// Environment variables of both runs (the guest's through `--env`),
+    /// e.g. `OMP_SCHEDULE`.
+    #[serde(default)]
+    pub env: std::collections::BTreeMap<String, String>,
 }
 
 fn default_lang() -> Lang {
@@ -299,9 +303,16 @@ impl Suite {
     /// Builds (if needed) and runs `case` natively and under `weft` in `mode`.
     pub fn check(&self, case: &Case, mode: Mode) -> anyhow::Result<CaseReport> {
         let (wasm, native) = self.build(case)?;
-        let native = exec::run(Command::new(&native).args(&case.args), RUN_TIMEOUT)
-            .with_context(|| format!("running the native build of `{}`", case.name))?;
-        let weft = self.run_weft(&wasm, mode, &case.weft_options, &case.args)?;
+        let native = exec::run(
+            Command::new(&native).args(&case.args).envs(&case.env),
+            RUN_TIMEOUT,
+        )
+        .with_context(|| format!("running the native build of `{}`", case.name))?;
+        let mut options = case.weft_options.clone();
+        for (name, value) in &case.env {
+            options.extend(["--env".to_string(), format!("{name}={value}")]);
+        }
+        let weft = self.run_weft(&wasm, mode, &options, &case.args)?;
         Ok(CaseReport {
             case: case.name.clone(),
             mode,

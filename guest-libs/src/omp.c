@@ -30,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <weft/threads.h>
 
@@ -76,10 +77,34 @@ static _Noreturn void fail(const char *what) {
 }
 
 /* ---- waiting ----------------------------------------------------------
- * Team members usually arrive within microseconds of each other: spin a
- * little before sleeping, unless threads outnumber cores. */
+ * Team members usually arrive within microseconds of each other: spin
+ * before sleeping, unless threads outnumber cores. How long adapts per
+ * thread: a wait that spun in vain spins a quarter as long next time, one
+ * that ended in the second half of its spin twice as long. On a machine
+ * whose cores other processes want, a spinning waiter takes the core the
+ * thread it waits for needs (a fixed spin made fork and barrier costs
+ * swing tenfold between runs, libgomp's longer one even more); on an idle
+ * one, spinning wins and grows up to libgomp's default spin count. */
 
-static _Atomic int spin_limit = 20000;
+#define SPIN_MIN 1000
+#define SPIN_MAX 300000
+#define SPIN_OVERSUBSCRIBED 100
+
+static _Atomic int oversubscribed; /* a team had more threads than processors */
+static _Thread_local int spin_budget = 20000;
+
+static int spin_limit(void) {
+    return atomic_load_explicit(&oversubscribed, memory_order_relaxed) ? SPIN_OVERSUBSCRIBED
+                                                                       : spin_budget;
+}
+
+/* After a wait that spun `spun` times: `succeeded` when the wait ended
+ * while spinning. */
+static void spin_adapt(int spun, int succeeded) {
+    if (atomic_load_explicit(&oversubscribed, memory_order_relaxed)) return;
+    int next = succeeded ? spun * 2 : spun / 4;
+    spin_budget = next < SPIN_MIN ? SPIN_MIN : next > SPIN_MAX ? SPIN_MAX : next;
+}
 
 static void futex_wake_all(void *addr) {
     __builtin_wasm_memory_atomic_notify((int *)addr, UINT32_MAX);
@@ -97,8 +122,14 @@ struct waitword {
 
 /* Waits while w->value == value. */
 static void waitword_wait(struct waitword *w, uint32_t value) {
-    for (int i = 0, n = atomic_load_explicit(&spin_limit, memory_order_relaxed); i < n; i++)
-        if (atomic_load_explicit(&w->value, memory_order_acquire) != value) return;
+    int spins = spin_limit();
+    for (int i = 0; i < spins; i++) {
+        if (atomic_load_explicit(&w->value, memory_order_acquire) != value) {
+            if (i > spins / 2) spin_adapt(spins, 1);
+            return;
+        }
+    }
+    spin_adapt(spins, 0);
     while (atomic_load(&w->value) == value) {
         atomic_fetch_add(&w->sleepers, 1);
         if (atomic_load(&w->value) == value)
@@ -114,7 +145,7 @@ static void waitword_wake(struct waitword *w) {
 
 /* Waits until *addr == value. */
 static void wait_until64(_Atomic uint64_t *addr, uint64_t value) {
-    for (int i = 0, n = atomic_load_explicit(&spin_limit, memory_order_relaxed); i < n; i++)
+    for (int i = 0, n = spin_limit(); i < n; i++)
         if (atomic_load_explicit(addr, memory_order_acquire) == value) return;
     for (;;) {
         uint64_t seen = atomic_load_explicit(addr, memory_order_acquire);
@@ -131,7 +162,7 @@ static int lock_try(_Atomic uint32_t *lock) {
 
 static void lock_acquire(_Atomic uint32_t *lock) {
     if (lock_try(lock)) return;
-    for (int i = 0, n = atomic_load_explicit(&spin_limit, memory_order_relaxed); i < n; i++)
+    for (int i = 0, n = spin_limit(); i < n; i++)
         if (atomic_load_explicit(lock, memory_order_relaxed) == 0 && lock_try(lock)) return;
     while (atomic_exchange(lock, 2) != 0) __builtin_wasm_memory_atomic_wait32((int *)lock, 2, -1);
 }
@@ -169,14 +200,53 @@ struct team {
     int argc;
     void **argv;
     struct icv member_icv;
-    _Atomic uint32_t barrier_arrived;
-    struct waitword barrier_generation;
+    /* Barriers and tasks (see "tasks" below): members arrived at the
+     * current barrier in the high half, the team's deferred tasks not yet
+     * finished in the low half, so that one atomic operation sees both. */
+    _Atomic uint64_t work;
+    _Atomic uint32_t barrier_generation;
+    struct waitword event;   /* bumped when a task is queued or ends, and a barrier opens */
+    _Atomic uint32_t pool_lock; /* the task queue's (a home lock in chain mode) */
+    uint32_t pool_waiters;   /* chain mode: members waiting at home on `event` */
+    _Atomic uint32_t queued; /* tasks in the queue */
+    struct task_node *queue_head, *queue_tail;
     _Atomic uint32_t single_next;
     void *copyprivate;
     struct waitword running; /* local mode: workers still in the region */
     void *serialized;         /* an `if(false)` region's allocation */
+    int isolated; /* chain mode: members started by a chained thread, which cannot synchronise */
+    /* Chain mode: barriers that run tasks while they wait (a few sync
+     * calls per member) or home barriers (one), chosen by the master for
+     * the whole region; and whether a task was deferred in it. */
+    int task_barriers;
+    uint32_t deferred;
     struct dispatch_buffer dispatch[DISPATCH_RING];
 };
+
+/* A task: our header in front of each task object the compiler allocates
+ * (kmp_task_t follows it), and the record of each implicit task. */
+struct task_node {
+    struct task_node *next, *prev; /* in the team's queue */
+    struct task_node *parent;      /* the task that created it */
+    struct taskgroup *group;       /* the taskgroup it counts in, or NULL */
+    struct team *team;             /* whose queue it goes to */
+    _Atomic uint32_t children;     /* its deferred children not finished */
+    _Atomic uint32_t refs;         /* itself until it ends, and each unfinished child */
+    int32_t flags;                 /* the compiler's (TASK_*) */
+    int final;                     /* its descendants run at once */
+    int implicit;
+    int resume; /* an untied task asked to go on from its next part */
+    /* depend: its dependences, how many earlier siblings it waits for, the
+     * later ones waiting for it, and the unfinished children with
+     * dependences of its own (a list through dep_next). */
+    struct task_dep *deps;
+    int32_t ndeps;
+    uint32_t predecessors;
+    struct task_edge *successors;
+    struct task_node *dep_next;
+    struct task_node *dep_children;
+    uint32_t task_size, shareds_size; /* for the copies a taskloop makes */
+} __attribute__((aligned(16)));
 
 enum loop_kind { LOOP_STATIC, LOOP_STATIC_CHUNKED, LOOP_DYNAMIC, LOOP_GUIDED };
 
@@ -197,15 +267,21 @@ struct loop {
     uint32_t construct;    /* chain mode: the team's n-th loop */
 };
 
+struct task_node;
+struct taskgroup;
+
 struct omp_thread {
     struct team *team;
     int tid;
+    struct task_node *task;  /* the task it runs: implicit or explicit */
+    struct taskgroup *group; /* the innermost taskgroup new tasks join */
     uint32_t singles; /* single constructs this thread met in its team */
     uint32_t loops;   /* work-sharing loops it met in its team */
     struct loop loop;
     struct icv icv;
     int pushed_nthreads; /* num_threads clause of the next region */
     int32_t gtid;
+    int queued_tasks; /* chain mode: it queued tasks since its last barrier */
 };
 
 static _Thread_local struct omp_thread self_storage;
@@ -213,6 +289,7 @@ static _Thread_local int self_ready;
 
 /* The initial thread's implicit region: a team of one at level 0. */
 static _Thread_local struct team solo_team;
+static _Thread_local struct task_node solo_task;
 
 /* Process-wide settings, read from the environment at first use. */
 static struct {
@@ -251,6 +328,9 @@ static struct omp_thread *self(void) {
         me->icv = global.icv;
         team_init(&solo_team, 1, NULL, 0);
         me->team = &solo_team;
+        solo_task.implicit = 1;
+        solo_task.team = &solo_team;
+        me->task = &solo_task;
     }
     return me;
 }
@@ -320,8 +400,10 @@ static void read_environment(void) {
     if (atomic_load(&global.ready)) return;
     lock_acquire(&global.lock);
     if (!atomic_load(&global.ready)) {
-        int procs = (int)weft_available_parallelism();
-        global.procs = procs > 0 ? procs : 1;
+        /* The processors the program may use: libweft answers with the
+         * slots the host gives the program. */
+        long procs = sysconf(_SC_NPROCESSORS_ONLN);
+        global.procs = procs > 0 && procs < INT_MAX ? (int)procs : 1;
         global.chain = weft_chain_mode();
         global.icv.nthreads = global.procs;
         global.icv.run_sched = SCHED_STATIC;
@@ -357,16 +439,33 @@ static void read_environment(void) {
 
 /* Runs the region's body as member `tid` of `t`, then gives the thread
  * its state back. */
+static void tasks_drain(struct omp_thread *me);
+static void region_end_chain(struct omp_thread *me);
+
 static void run_member(struct omp_thread *me, struct team *t, int tid) {
     struct omp_thread saved = *me;
+    struct task_node implicit;
+    memset(&implicit, 0, sizeof implicit);
+    implicit.implicit = 1;
+    implicit.team = t;
+    implicit.final = saved.task && saved.task->final;
     me->team = t;
     me->tid = tid;
+    me->task = &implicit;
+    me->group = NULL;
+    me->queued_tasks = 0;
     me->singles = 0;
     me->loops = 0;
     me->icv = t->member_icv;
     me->pushed_nthreads = 0;
     int32_t gtid = me->gtid, btid = tid;
     invoke_microtask(t->fn, &gtid, &btid, t->argc, t->argv);
+    /* The region's end is a barrier for tasks too: none outlives it (in
+     * chain mode also the join: every member's writes go home). */
+    if (t->nthreads > 1 && !t->isolated) {
+        if (global.chain) region_end_chain(me);
+        else tasks_drain(me);
+    }
     int32_t keep_gtid = me->gtid;
     *me = saved;
     me->gtid = keep_gtid;
@@ -424,6 +523,7 @@ struct crew {
     struct crew_member **members;
     struct crew *next;  /* the owner's crew of another level */
     uint32_t home_lock; /* chain mode: guards the members' `go` and `team` */
+    int task_barriers;  /* chain mode: the last region deferred tasks */
 };
 
 /* This thread's crews, also the value of crew_key: its destructor lets the
@@ -452,12 +552,8 @@ static void *member_main(void *arg) {
             t = m->team;
         }
         if (!t) return NULL;
-        int nthreads = t->nthreads;
         run_member(me, t, m->tid);
-        if (global.chain) {
-            weft_home_barrier(&t->running, (uint32_t)nthreads);
-            continue;
-        }
+        if (global.chain) continue; /* run_member ended at a home barrier */
         /* The last touch of the team: the master may return at once. */
         if (atomic_fetch_sub(&t->running.value, 1) == 1) waitword_wake(&t->running);
     }
@@ -504,6 +600,7 @@ static struct crew *crew_at(int level) {
     struct crew *c = calloc(1, sizeof *c);
     if (!c) return NULL;
     c->level = level;
+    c->task_barriers = 1; /* until a region that queues no task */
     c->size = 1;
     c->next = crews;
     crews = c;
@@ -553,6 +650,7 @@ static void fork_crew(struct omp_thread *me, struct team *t, int nthreads) {
     if (global.chain) {
         /* The owner's writes up to here, the team included, go home with
          * the unlock; each member's wake-up brings them. */
+        t->task_barriers = c->task_barriers;
         weft_home_lock(&c->home_lock, 0, -1);
         for (int i = 1; i < got; i++) {
             c->members[i]->team = t;
@@ -561,11 +659,12 @@ static void fork_crew(struct omp_thread *me, struct team *t, int nthreads) {
         weft_home_unlock(&c->home_lock, 0);
         for (int i = 1; i < got; i++) weft_home_cond_wake(&c->members[i]->go, 0);
         run_member(me, t, 0);
-        /* The join: every member's writes come home before anyone leaves. */
-        weft_home_barrier(&t->running, (uint32_t)got);
+        /* run_member ended at a home barrier (the join). Whether this
+         * region deferred tasks decides how the next one's barriers wait. */
+        c->task_barriers = t->deferred != 0;
         return;
     }
-    if (got > global.procs) atomic_store_explicit(&spin_limit, 100, memory_order_relaxed);
+    if (got > global.procs) atomic_store_explicit(&oversubscribed, 1, memory_order_relaxed);
     atomic_store(&t->running.value, (uint32_t)(got - 1));
     for (int i = 1; i < got; i++) {
         struct crew_member *m = c->members[i];
@@ -597,6 +696,7 @@ extern volatile int __thread_list_lock;
  * created after the team is complete (each starts from a snapshot taken at
  * its creation) and joined. */
 static void fork_chain(struct omp_thread *me, struct team *t, int nthreads) {
+    t->isolated = 1; /* tasks run at once in their creator */
     /* An acquire made while the main thread was inside pthread_create can
      * bring its thread-list lock held into this copy, where nobody will
      * release it (the home host publishes main's memory as it is at a
@@ -679,6 +779,7 @@ void __kmpc_push_proc_bind(ident_t *loc, int32_t gtid, int32_t bind) {
 /* `if(false)` regions: the encountering thread alone, one level deeper. */
 struct serialized {
     struct team team;
+    struct task_node implicit;
     struct omp_thread saved;
 };
 
@@ -692,7 +793,13 @@ void __kmpc_serialized_parallel(ident_t *loc, int32_t gtid) {
     team_init(&s->team, 1, me->team, me->tid);
     s->team.member_icv = member_icv(me, s->team.level);
     s->team.serialized = s;
+    memset(&s->implicit, 0, sizeof s->implicit);
+    s->implicit.implicit = 1;
+    s->implicit.team = &s->team;
+    s->implicit.final = me->task && me->task->final;
     me->team = &s->team;
+    me->task = &s->implicit;
+    me->group = NULL;
     me->tid = 0;
     me->singles = 0;
     me->loops = 0;
@@ -739,22 +846,7 @@ void __kmpc_end(ident_t *loc) { (void)loc; }
 
 /* ---- barriers and simple constructs ----------------------------------- */
 
-static void team_barrier(struct omp_thread *me) {
-    struct team *t = me->team;
-    if (t->nthreads <= 1) return;
-    if (global.chain) {
-        weft_home_barrier(&t->barrier_arrived, (uint32_t)t->nthreads);
-        return;
-    }
-    uint32_t generation = atomic_load(&t->barrier_generation.value);
-    if (atomic_fetch_add(&t->barrier_arrived, 1) + 1 == (uint32_t)t->nthreads) {
-        atomic_store(&t->barrier_arrived, 0);
-        atomic_store(&t->barrier_generation.value, generation + 1);
-        waitword_wake(&t->barrier_generation);
-    } else {
-        waitword_wait(&t->barrier_generation, generation);
-    }
-}
+static void team_barrier(struct omp_thread *me);
 
 void __kmpc_barrier(ident_t *loc, int32_t gtid) {
     (void)loc, (void)gtid;
@@ -1230,9 +1322,26 @@ void __kmpc_end_ordered(ident_t *loc, int32_t gtid) {
 }
 
 /* ---- tasks ---------------------------------------------------------------
- * Every task runs at once, in the thread that creates it: OpenMP allows a
- * task to be undeferred, and running tasks in creation order satisfies
- * every `depend` clause, taskwait and taskgroup. */
+ * A deferred task goes to its team's queue, a list under the team's pool
+ * lock. Members take tasks whenever they wait: in taskwait and at the end
+ * of a taskgroup they take the newest (their own children first, depth
+ * first), and in a task only its descendants (the scheduling constraint of
+ * tied tasks, which keeps a lock held by a suspended task from being asked
+ * for again on the same thread); at barriers and at the region's end they
+ * take the oldest (in recursive programs, the largest pieces). A barrier
+ * opens only when every member has arrived and every task of the team has
+ * ended. A team of one, and the descendants of a final task, run tasks at
+ * once (included tasks).
+ *
+ * Local mode: the queue's lock is a futex lock, the counters are atomics,
+ * and waiters sleep on the team's event word, bumped when a task is queued
+ * or ends and when a barrier opens.
+ * Chain mode: the queue and every counter change under the pool lock, a
+ * home lock, and waiters wait on a home condition variable: queueing a
+ * task is a release (the task object and what its creator wrote before
+ * reach home), taking one an acquire, and a task's end a release, so a
+ * task run by another member sees its creator's writes up to its
+ * creation, and whoever waits for it sees the task's writes. */
 
 typedef int32_t (*task_entry_t)(int32_t, void *);
 
@@ -1245,96 +1354,689 @@ struct task {
     int32_t priority;
 };
 
+/* The compiler's task flags (kmp_tasking_flags_t). */
+#define TASK_FINAL 2
 #define TASK_DESTRUCTORS 8
 
-/* Our header in front of each task: its flags, for the destructors. */
-struct task_header {
-    int32_t flags;
-    int32_t pad;
+/* A dependence as the compiler passes it (kmp_depend_info), and its kinds. */
+struct task_dep {
+    uintptr_t addr;
+    size_t len;
+    uint8_t flags;
 };
+#define DEP_IN 1
+#define DEP_INOUTSET 8
+#define DEP_ALL_MEMORY 0x80
+
+struct task_edge {
+    struct task_node *to;
+    struct task_edge *next;
+};
+
+/* A task reduction of a taskgroup: one private copy per member. */
+struct taskred_input { /* kmp_taskred_input_t */
+    void *shared;
+    void *orig;
+    size_t size;
+    void (*init)(void *, void *);
+    void (*fini)(void *);
+    void (*comb)(void *, void *);
+    int32_t flags;
+};
+
+struct task_reduction {
+    struct taskred_input item;
+    char *copies; /* nthreads copies of item.size bytes */
+};
+
+struct taskgroup {
+    _Atomic uint32_t count; /* its tasks not ended, descendants included */
+    struct taskgroup *parent;
+    struct task_reduction *reductions;
+    int nreductions;
+    int nthreads; /* of the team the reductions' copies serve */
+};
+
+static struct task *task_of(struct task_node *n) { return (struct task *)(n + 1); }
+static struct task_node *node_of(void *task) { return (struct task_node *)task - 1; }
+
+static void pool_lock(struct team *t) {
+    if (global.chain) weft_home_lock(&t->pool_lock, 0, -1);
+    else lock_acquire(&t->pool_lock);
+}
+
+static void pool_unlock(struct team *t) {
+    if (global.chain) weft_home_unlock(&t->pool_lock, 0);
+    else lock_release(&t->pool_lock);
+}
+
+/* Wakes members waiting for the team's tasks or barrier to change (chain
+ * mode: with the pool lock held). */
+static void pool_changed(struct team *t) {
+    if (global.chain) {
+        if (t->pool_waiters) weft_home_cond_wake(&t->event, 1);
+        return;
+    }
+    atomic_fetch_add(&t->event.value, 1);
+    waitword_wake(&t->event);
+}
+
+/* Waits for pool_changed (chain mode, the pool lock held). */
+static void pool_wait(struct team *t) {
+    t->pool_waiters++;
+    weft_home_cond_wait(&t->event, &t->pool_lock);
+    t->pool_waiters--;
+}
+
+static void queue_push(struct team *t, struct task_node *n) {
+    n->next = NULL;
+    n->prev = t->queue_tail;
+    if (t->queue_tail) t->queue_tail->next = n;
+    else t->queue_head = n;
+    t->queue_tail = n;
+    atomic_fetch_add(&t->queued, 1);
+}
+
+static void queue_remove(struct team *t, struct task_node *n) {
+    if (n->prev) n->prev->next = n->next;
+    else t->queue_head = n->next;
+    if (n->next) n->next->prev = n->prev;
+    else t->queue_tail = n->prev;
+    n->next = n->prev = NULL;
+    atomic_fetch_sub(&t->queued, 1);
+}
+
+static int descends(const struct task_node *n, const struct task_node *ancestor) {
+    for (; n; n = n->parent)
+        if (n == ancestor) return 1;
+    return 0;
+}
+
+/* How far a task looks through the queue for one of its descendants. */
+#define DESCENDANT_SCAN 64
+
+/* A task `me` may run now, out of the queue (pool lock held); NULL if none. */
+static struct task_node *queue_take(struct omp_thread *me, int newest) {
+    struct team *t = me->team;
+    struct task_node *n;
+    if (!me->task->implicit) {
+        int scanned = 0;
+        for (n = t->queue_tail; n && scanned < DESCENDANT_SCAN; n = n->prev, scanned++)
+            if (descends(n, me->task)) break;
+        if (scanned == DESCENDANT_SCAN) n = NULL;
+    } else {
+        n = newest ? t->queue_tail : t->queue_head;
+    }
+    if (n) queue_remove(t, n);
+    return n;
+}
+
+/* References: a task holds one on itself until it ends and one on its
+ * parent until it is freed, so a parent outlives its children (they point
+ * at it). Implicit tasks live on their thread's stack and are not counted.
+ * Chain mode: called with the pool lock held whenever another member may
+ * hold a reference too. */
+static void node_ref(struct task_node *n) {
+    if (!n->implicit) atomic_fetch_add(&n->refs, 1);
+}
+
+static void node_release(int32_t gtid, struct task_node *n) {
+    while (n && !n->implicit && atomic_fetch_sub(&n->refs, 1) == 1) {
+        struct task_node *parent = n->parent;
+        struct task *t = task_of(n);
+        if ((n->flags & TASK_DESTRUCTORS) && t->destructors) t->destructors(gtid, t);
+        free(n->deps);
+        free(n);
+        n = parent;
+    }
+}
+
+static int deps_conflict(const struct task_dep *a, const struct task_dep *b) {
+    if ((a->flags & DEP_ALL_MEMORY) || (b->flags & DEP_ALL_MEMORY)) return 1;
+    if (a->addr != b->addr) return 0;
+    if (a->flags == DEP_IN && b->flags == DEP_IN) return 0;
+    if (a->flags == DEP_INOUTSET && b->flags == DEP_INOUTSET) return 0;
+    return 1; /* out, inout, mutexinoutset (run one after another) */
+}
+
+static int node_conflicts(const struct task_node *n, const struct task_dep *deps, int32_t ndeps) {
+    for (int32_t i = 0; i < n->ndeps; i++)
+        for (int32_t j = 0; j < ndeps; j++)
+            if (deps_conflict(&n->deps[i], &deps[j])) return 1;
+    return 0;
+}
+
+/* A new child of `parent` with dependences (pool lock held): an edge from
+ * every unfinished earlier sibling it conflicts with. How many it waits for. */
+static uint32_t deps_register(struct task_node *parent, struct task_node *n) {
+    for (struct task_node *s = parent->dep_children; s; s = s->dep_next) {
+        if (!node_conflicts(s, n->deps, n->ndeps)) continue;
+        struct task_edge *e = malloc(sizeof *e);
+        if (!e) fail("out of memory for a task dependence");
+        e->to = n;
+        e->next = s->successors;
+        s->successors = e;
+        n->predecessors++;
+    }
+    n->dep_next = parent->dep_children;
+    parent->dep_children = n;
+    return n->predecessors;
+}
+
+/* `n` ended (pool lock held): it leaves its parent's list, and successors
+ * it was the last predecessor of go to the queue. */
+static void deps_release(struct team *t, struct task_node *n) {
+    for (struct task_node **p = &n->parent->dep_children; *p; p = &(*p)->dep_next) {
+        if (*p == n) {
+            *p = n->dep_next;
+            break;
+        }
+    }
+    for (struct task_edge *e = n->successors, *next; e; e = next) {
+        next = e->next;
+        if (--e->to->predecessors == 0) queue_push(t, e->to);
+        free(e);
+    }
+    n->successors = NULL;
+}
+
+/* Whether an earlier unfinished child of `parent` conflicts with `deps`
+ * (pool lock held). */
+static int deps_pending(const struct task_node *parent, const struct task_dep *deps,
+                        int32_t ndeps) {
+    for (const struct task_node *s = parent->dep_children; s; s = s->dep_next)
+        if (node_conflicts(s, deps, ndeps)) return 1;
+    return 0;
+}
+
+static void task_execute(struct omp_thread *me, struct task_node *n);
+
+enum wait_kind { WAIT_CHILDREN, WAIT_GROUP, WAIT_TEAM, WAIT_DEPS, WAIT_BARRIER };
+
+struct wait_for {
+    enum wait_kind kind;
+    struct taskgroup *group;
+    const struct task_dep *deps;
+    int32_t ndeps;
+    uint32_t generation; /* of the barrier waited at */
+};
+
+/* Whether the barrier of `generation` is open; it opens when every member
+ * has arrived and the team's tasks have all ended (t->work is then exactly
+ * nthreads << 32): one atomic operation sees both. */
+static int barrier_open(struct team *t, uint32_t generation) {
+    if (atomic_load(&t->barrier_generation) != generation) return 1;
+    uint64_t all = (uint64_t)t->nthreads << 32, expected = all;
+    if (atomic_load(&t->work) != all || !atomic_compare_exchange_strong(&t->work, &expected, 0))
+        return 0;
+    atomic_store(&t->barrier_generation, generation + 1);
+    pool_changed(t);
+    return 1;
+}
+
+/* Whether the wait is over (chain mode, and WAIT_DEPS: pool lock held). */
+static int wait_over(struct omp_thread *me, const struct wait_for *w) {
+    switch (w->kind) {
+    case WAIT_CHILDREN: return atomic_load(&me->task->children) == 0;
+    case WAIT_GROUP: return atomic_load(&w->group->count) == 0;
+    case WAIT_TEAM: return (uint32_t)atomic_load(&me->team->work) == 0;
+    case WAIT_DEPS: return !deps_pending(me->task, w->deps, w->ndeps);
+    case WAIT_BARRIER: return barrier_open(me->team, w->generation);
+    }
+    return 1;
+}
+
+/* Runs queued tasks until the wait is over: the newest first, but at
+ * barriers and the region's end the oldest. A barrier's arrival is counted
+ * here (in chain mode under the same hold of the pool lock). */
+static void tasks_wait(struct omp_thread *me, struct wait_for *w) {
+    struct team *t = me->team;
+    int newest = w->kind != WAIT_TEAM && w->kind != WAIT_BARRIER;
+    if (global.chain) pool_lock(t);
+    if (w->kind == WAIT_BARRIER) {
+        w->generation = atomic_load(&t->barrier_generation);
+        atomic_fetch_add(&t->work, 1ull << 32);
+    }
+    if (global.chain) {
+        while (!wait_over(me, w)) {
+            struct task_node *n = queue_take(me, newest);
+            if (!n) {
+                pool_wait(t);
+                continue;
+            }
+            pool_unlock(t);
+            task_execute(me, n);
+            pool_lock(t);
+        }
+        pool_unlock(t);
+        return;
+    }
+    for (;;) {
+        uint32_t seen = atomic_load(&t->event.value);
+        int over;
+        if (w->kind == WAIT_DEPS) {
+            lock_acquire(&t->pool_lock);
+            over = wait_over(me, w);
+            lock_release(&t->pool_lock);
+        } else {
+            over = wait_over(me, w);
+        }
+        if (over) return;
+        if (atomic_load(&t->queued)) {
+            lock_acquire(&t->pool_lock);
+            struct task_node *n = queue_take(me, newest);
+            lock_release(&t->pool_lock);
+            if (n) {
+                task_execute(me, n);
+                continue;
+            }
+        }
+        waitword_wait(&t->event, seen);
+    }
+}
+
+/* The implicit barrier at a region's end, for tasks: none outlives it. */
+static void tasks_drain(struct omp_thread *me) {
+    struct wait_for w = {.kind = WAIT_TEAM};
+    tasks_wait(me, &w);
+}
+
+/* Chain mode, a region whose barriers are home barriers: one sync call
+ * each. A member that queued tasks since its last barrier first waits
+ * until the team's tasks have ended, running them; the others go straight
+ * to the home barrier, so every task has ended when it opens (a task is
+ * only created by a member not yet there, which then waits for it). Only
+ * members that queued tasks run them here: members waiting at the home
+ * barrier cannot, hence the other kind of barrier for regions that follow
+ * one that used tasks. (Deciding after the barrier from the count of
+ * unfinished tasks is not possible: the main thread reads the home memory
+ * itself, where members that went on already change it.) */
+static void home_barrier(struct omp_thread *me, const void *addr) {
+    if (me->queued_tasks) {
+        tasks_drain(me);
+        me->queued_tasks = 0;
+    }
+    weft_home_barrier(addr, (uint32_t)me->team->nthreads);
+}
+
+/* A barrier of the team that runs queued tasks while it waits. */
+static void team_barrier(struct omp_thread *me) {
+    struct team *t = me->team;
+    if (t->nthreads <= 1) return;
+    if (global.chain && !t->task_barriers) {
+        home_barrier(me, &t->barrier_generation); /* unused by this kind */
+        return;
+    }
+    struct wait_for w = {.kind = WAIT_BARRIER};
+    tasks_wait(me, &w);
+}
+
+/* Chain mode, the end of a region: the join, where every member's writes
+ * go home, after the team's tasks (which members that arrived early run
+ * too when the region's barriers run tasks). */
+static void region_end_chain(struct omp_thread *me) {
+    struct team *t = me->team;
+    if (t->task_barriers) {
+        struct wait_for w = {.kind = WAIT_BARRIER};
+        tasks_wait(me, &w);
+        weft_home_barrier(&t->running, (uint32_t)t->nthreads);
+        return;
+    }
+    home_barrier(me, &t->running);
+}
+
+/* A deferred task ended: its parent, taskgroup and team count it out. */
+static void task_finish(struct omp_thread *me, struct task_node *n) {
+    struct team *t = n->team;
+    int locked = global.chain || n->ndeps;
+    if (locked) pool_lock(t);
+    if (n->ndeps) deps_release(t, n);
+    if (n->group) atomic_fetch_sub(&n->group->count, 1);
+    atomic_fetch_sub(&n->parent->children, 1);
+    node_release(me->gtid, n);
+    atomic_fetch_sub(&t->work, 1);
+    pool_changed(t);
+    if (locked) pool_unlock(t);
+}
+
+/* Runs a task's body as the thread's current task. */
+static void task_body(struct omp_thread *me, struct task_node *n) {
+    struct task_node *saved_task = me->task;
+    struct taskgroup *saved_group = me->group;
+    me->task = n;
+    me->group = n->group;
+    do {
+        n->resume = 0;
+        task_of(n)->routine(me->gtid, task_of(n));
+    } while (n->resume);
+    me->task = saved_task;
+    me->group = saved_group;
+}
+
+static void task_execute(struct omp_thread *me, struct task_node *n) {
+    task_body(me, n);
+    task_finish(me, n);
+}
+
+/* Whether tasks created by `me` now may be deferred: not in a team of one,
+ * nor in a final task, nor in a chain-mode team that cannot synchronise. */
+static int tasks_deferred(struct omp_thread *me) {
+    return me->team->nthreads > 1 && !me->team->isolated && !me->task->final;
+}
+
+/* A task that runs at once in its creator (included or undeferred) takes
+ * its place in the task tree; another member may touch the parent's
+ * references unless the team is of one or the parent is final. */
+static int tree_shared(struct omp_thread *me) {
+    return global.chain && me->team->nthreads > 1 && !me->team->isolated && !me->task->final;
+}
+
+static void task_adopt(struct omp_thread *me, struct task_node *n) {
+    n->team = me->team;
+    n->parent = me->task;
+    n->group = me->group;
+    n->final = me->task->final || (n->flags & TASK_FINAL);
+    int shared = tree_shared(me);
+    if (shared) pool_lock(me->team);
+    node_ref(n->parent);
+    if (shared) pool_unlock(me->team);
+}
+
+static void task_drop(struct omp_thread *me, struct task_node *n) {
+    int shared = tree_shared(me);
+    if (shared) pool_lock(me->team);
+    node_release(me->gtid, n);
+    if (shared) pool_unlock(me->team);
+}
 
 void *__kmpc_omp_task_alloc(ident_t *loc, int32_t gtid, int32_t flags, size_t task_size,
                             size_t shareds_size, task_entry_t routine) {
     (void)loc, (void)gtid;
-    size_t head = sizeof(struct task_header);
+    size_t head = sizeof(struct task_node);
     size_t body = (task_size + 7) & ~(size_t)7;
-    if (task_size < sizeof(struct task) - sizeof(int32_t) || body < task_size ||
-        shareds_size > SIZE_MAX - head - body)
+    if (task_size < sizeof(struct task) - 2 * sizeof(int32_t) || body < task_size ||
+        body > UINT32_MAX || shareds_size > UINT32_MAX || shareds_size > SIZE_MAX - head - body)
         fail("a task larger than the address space");
-    struct task_header *h = calloc(1, head + body + shareds_size);
-    if (!h) fail("out of memory for a task");
-    h->flags = flags;
-    struct task *t = (struct task *)(h + 1);
+    struct task_node *n = calloc(1, head + body + shareds_size);
+    if (!n) fail("out of memory for a task");
+    n->flags = flags;
+    n->refs = 1;
+    n->task_size = (uint32_t)body;
+    n->shareds_size = (uint32_t)shareds_size;
+    struct task *t = task_of(n);
     t->shareds = shareds_size ? (char *)t + body : NULL;
     t->routine = routine;
     return t;
 }
 
-static void task_free(int32_t gtid, struct task *t) {
-    struct task_header *h = (struct task_header *)t - 1;
-    if ((h->flags & TASK_DESTRUCTORS) && t->destructors) t->destructors(gtid, t);
-    free(h);
-}
-
-static void task_run(int32_t gtid, struct task *t) {
-    t->routine(gtid, t);
-    task_free(gtid, t);
+/* Queues a task, or runs it at once when nobody could help or it is in a
+ * final task; `deps` are the caller's, copied here. */
+static void task_submit(struct omp_thread *me, struct task_node *n, const struct task_dep *deps,
+                        int32_t ndeps, const struct task_dep *more, int32_t nmore) {
+    struct team *t = me->team;
+    if (!tasks_deferred(me)) {
+        task_adopt(me, n);
+        task_body(me, n);
+        task_drop(me, n);
+        return;
+    }
+    if (ndeps + nmore > 0) {
+        n->deps = malloc((size_t)(ndeps + nmore) * sizeof *n->deps);
+        if (!n->deps) fail("out of memory for task dependences");
+        if (ndeps) memcpy(n->deps, deps, (size_t)ndeps * sizeof *deps);
+        if (nmore) memcpy(n->deps + ndeps, more, (size_t)nmore * sizeof *more);
+        n->ndeps = ndeps + nmore;
+    }
+    n->team = t;
+    n->parent = me->task;
+    n->group = me->group;
+    n->final = (n->flags & TASK_FINAL) != 0;
+    pool_lock(t);
+    node_ref(n->parent);
+    atomic_fetch_add(&n->parent->children, 1);
+    if (n->group) atomic_fetch_add(&n->group->count, 1);
+    atomic_fetch_add(&t->work, 1);
+    t->deferred++;
+    me->queued_tasks = 1;
+    if (!n->ndeps || deps_register(me->task, n) == 0) queue_push(t, n);
+    pool_changed(t);
+    pool_unlock(t);
 }
 
 int32_t __kmpc_omp_task(ident_t *loc, int32_t gtid, void *task) {
-    (void)loc;
-    task_run(gtid, task);
+    (void)loc, (void)gtid;
+    struct omp_thread *me = self();
+    /* An untied task splits at its scheduling points: it records its next
+     * part, queues itself and returns. It goes on here, on the same
+     * thread (as a tied task would, which OpenMP allows). */
+    if (node_of(task) == me->task) {
+        me->task->resume = 1;
+        return 0;
+    }
+    task_submit(me, node_of(task), NULL, 0, NULL, 0);
     return 0;
+}
+
+static int32_t checked_deps(int32_t n) {
+    if (n < 0 || n > (1 << 20)) fail("a task with more dependences than supported (2^20)");
+    return n;
 }
 
 int32_t __kmpc_omp_task_with_deps(ident_t *loc, int32_t gtid, void *task, int32_t ndeps,
                                   void *deps, int32_t ndeps_noalias, void *noalias) {
-    (void)loc, (void)ndeps, (void)deps, (void)ndeps_noalias, (void)noalias;
-    task_run(gtid, task);
+    (void)loc, (void)gtid;
+    task_submit(self(), node_of(task), deps, checked_deps(ndeps), noalias,
+                checked_deps(ndeps_noalias));
     return 0;
+}
+
+/* Before an undeferred task with dependences (if(0)), and `taskwait
+ * depend`: the earlier siblings it depends on end first. */
+static void wait_deps(const struct task_dep *deps, int32_t ndeps) {
+    struct omp_thread *me = self();
+    if (ndeps <= 0 || !tasks_deferred(me)) return;
+    struct wait_for w = {.kind = WAIT_DEPS, .deps = deps, .ndeps = checked_deps(ndeps)};
+    tasks_wait(me, &w);
 }
 
 void __kmpc_omp_wait_deps(ident_t *loc, int32_t gtid, int32_t ndeps, void *deps,
                           int32_t ndeps_noalias, void *noalias) {
-    (void)loc, (void)gtid, (void)ndeps, (void)deps, (void)ndeps_noalias, (void)noalias;
+    (void)loc, (void)gtid;
+    wait_deps(deps, ndeps);
+    wait_deps(noalias, ndeps_noalias);
 }
 
+void __kmpc_omp_taskwait_deps_51(ident_t *loc, int32_t gtid, int32_t ndeps, void *deps,
+                                 int32_t ndeps_noalias, void *noalias, int32_t has_no_wait) {
+    (void)has_no_wait;
+    __kmpc_omp_wait_deps(loc, gtid, ndeps, deps, ndeps_noalias, noalias);
+}
+
+/* if(0): the compiler calls the task's routine itself between these. */
 void __kmpc_omp_task_begin_if0(ident_t *loc, int32_t gtid, void *task) {
-    (void)loc, (void)gtid, (void)task;
+    (void)loc, (void)gtid;
+    struct omp_thread *me = self();
+    struct task_node *n = node_of(task);
+    task_adopt(me, n);
+    me->task = n;
 }
 
 void __kmpc_omp_task_complete_if0(ident_t *loc, int32_t gtid, void *task) {
-    (void)loc;
-    task_free(gtid, task);
+    (void)loc, (void)gtid;
+    struct omp_thread *me = self();
+    struct task_node *n = node_of(task);
+    me->task = n->parent;
+    task_drop(me, n);
 }
 
 int32_t __kmpc_omp_taskwait(ident_t *loc, int32_t gtid) {
     (void)loc, (void)gtid;
+    struct omp_thread *me = self();
+    if (!tasks_deferred(me)) return 0;
+    struct wait_for w = {.kind = WAIT_CHILDREN};
+    tasks_wait(me, &w);
     return 0;
 }
 
+/* A task scheduling point: run one queued task if there is one. */
 int32_t __kmpc_omp_taskyield(ident_t *loc, int32_t gtid, int32_t end_part) {
     (void)loc, (void)gtid, (void)end_part;
+    struct omp_thread *me = self();
+    struct team *t = me->team;
+    if (!tasks_deferred(me) || (!global.chain && !atomic_load(&t->queued))) return 0;
+    pool_lock(t);
+    struct task_node *n = queue_take(me, 1);
+    pool_unlock(t);
+    if (n) task_execute(me, n);
     return 0;
 }
 
-void __kmpc_taskgroup(ident_t *loc, int32_t gtid) { (void)loc, (void)gtid; }
-void __kmpc_end_taskgroup(ident_t *loc, int32_t gtid) { (void)loc, (void)gtid; }
+void __kmpc_taskgroup(ident_t *loc, int32_t gtid) {
+    (void)loc, (void)gtid;
+    struct omp_thread *me = self();
+    struct taskgroup *g = calloc(1, sizeof *g);
+    if (!g) fail("out of memory for a taskgroup");
+    g->parent = me->group;
+    me->group = g;
+}
 
-/* A taskloop is one task over all its iterations: the bounds the compiler
- * stored in the task are already the whole range. */
+static void reductions_finish(struct taskgroup *g) {
+    for (int i = 0; i < g->nreductions; i++) {
+        struct task_reduction *r = &g->reductions[i];
+        for (int k = 0; k < g->nthreads; k++) {
+            void *copy = r->copies + (size_t)k * r->item.size;
+            r->item.comb(r->item.shared, copy);
+            if (r->item.fini) r->item.fini(copy);
+        }
+        free(r->copies);
+    }
+    free(g->reductions);
+}
+
+void __kmpc_end_taskgroup(ident_t *loc, int32_t gtid) {
+    (void)loc, (void)gtid;
+    struct omp_thread *me = self();
+    struct taskgroup *g = me->group;
+    if (!g) return;
+    if (me->team->nthreads > 1 && !me->team->isolated) {
+        struct wait_for w = {.kind = WAIT_GROUP, .group = g};
+        tasks_wait(me, &w);
+    }
+    reductions_finish(g);
+    me->group = g->parent;
+    free(g);
+}
+
+/* Task reductions (taskgroup task_reduction, taskloop reduction): a
+ * private copy per member of the team, combined into the shared variable
+ * when the taskgroup ends. */
+void *__kmpc_taskred_init(int32_t gtid, int32_t num, void *data) {
+    (void)gtid;
+    struct omp_thread *me = self();
+    struct taskgroup *g = me->group;
+    if (!g) fail("a task reduction outside a taskgroup");
+    if (g->nreductions || num <= 0 || num > 4096) fail("a taskgroup with task reductions twice");
+    struct taskred_input *in = data;
+    g->nthreads = me->team->nthreads;
+    g->reductions = calloc((size_t)num, sizeof *g->reductions);
+    if (!g->reductions) fail("out of memory for a task reduction");
+    g->nreductions = num;
+    for (int i = 0; i < num; i++) {
+        struct task_reduction *r = &g->reductions[i];
+        r->item = in[i];
+        if (!r->item.comb) fail("a task reduction without a combiner");
+        if (r->item.size == 0 || r->item.size > (SIZE_MAX >> 8) / (size_t)g->nthreads)
+            fail("a task reduction larger than the address space");
+        r->copies = malloc(r->item.size * (size_t)g->nthreads);
+        if (!r->copies) fail("out of memory for a task reduction");
+        void *orig = r->item.orig ? r->item.orig : r->item.shared;
+        for (int k = 0; k < g->nthreads; k++) {
+            void *copy = r->copies + (size_t)k * r->item.size;
+            if (r->item.init) r->item.init(copy, orig);
+            else memset(copy, 0, r->item.size);
+        }
+    }
+    return g;
+}
+
+void *__kmpc_task_reduction_get_th_data(int32_t gtid, void *tg, void *item) {
+    (void)gtid;
+    struct omp_thread *me = self();
+    for (struct taskgroup *g = tg ? tg : me->group; g; g = g->parent) {
+        for (int i = 0; i < g->nreductions; i++) {
+            struct task_reduction *r = &g->reductions[i];
+            size_t all = r->item.size * (size_t)g->nthreads;
+            if ((char *)item >= r->copies && (char *)item < r->copies + all) return item;
+            if (item == r->item.shared || item == r->item.orig) {
+                int k = me->tid < g->nthreads ? me->tid : 0;
+                return r->copies + (size_t)k * r->item.size;
+            }
+        }
+    }
+    fail("a task reduction item outside any taskgroup's reductions");
+}
+
+/* A taskloop: the pattern task copied once per chunk of iterations (the
+ * compiler's task_dup copies what memcpy cannot and marks the last chunk
+ * for lastprivate), each queued as a task. */
 void __kmpc_taskloop(ident_t *loc, int32_t gtid, void *task, int32_t if_val, uint64_t *lb,
                      uint64_t *ub, int64_t st, int32_t nogroup, int32_t sched, uint64_t grainsize,
                      void *task_dup) {
-    (void)loc, (void)if_val, (void)lb, (void)ub, (void)st, (void)nogroup, (void)sched;
-    (void)grainsize, (void)task_dup;
-    task_run(gtid, task);
+    struct omp_thread *me = self();
+    struct task_node *pattern = node_of(task);
+    void (*dup)(void *, void *, int32_t) = (void (*)(void *, void *, int32_t))task_dup;
+    uint64_t lower = *lb, upper = *ub, trip;
+    if (st == 0) trip = 0;
+    else if (st > 0) trip = (int64_t)upper < (int64_t)lower ? 0 : (upper - lower) / (uint64_t)st + 1;
+    else trip = (int64_t)upper > (int64_t)lower ? 0 : (lower - upper) / -(uint64_t)st + 1;
+    size_t lb_at = (size_t)((char *)lb - (char *)task), ub_at = (size_t)((char *)ub - (char *)task);
+    if (lb_at + 8 > pattern->task_size || ub_at + 8 > pattern->task_size)
+        fail("a taskloop whose bounds are outside its task");
+    uint64_t ntasks;
+    switch (sched) {
+    case 1: ntasks = grainsize ? trip / grainsize : trip; break; /* grainsize */
+    case 2: ntasks = grainsize; break;                            /* num_tasks */
+    default: ntasks = (uint64_t)me->team->nthreads * 4; break;
+    }
+    if (ntasks > trip) ntasks = trip;
+    if (ntasks == 0 && trip) ntasks = 1;
+    if (!nogroup) __kmpc_taskgroup(loc, gtid);
+    size_t bytes = sizeof(struct task_node) + pattern->task_size + pattern->shareds_size;
+    for (uint64_t i = 0; i < ntasks; i++) {
+        uint64_t begin = i * (trip / ntasks) + (i < trip % ntasks ? i : trip % ntasks);
+        uint64_t count = trip / ntasks + (i < trip % ntasks);
+        struct task_node *n = malloc(bytes);
+        if (!n) fail("out of memory for a taskloop's task");
+        memcpy(n, pattern, bytes);
+        memset(n, 0, sizeof *n);
+        n->flags = pattern->flags;
+        n->refs = 1;
+        n->task_size = pattern->task_size;
+        n->shareds_size = pattern->shareds_size;
+        struct task *t = task_of(n);
+        if (t->shareds) t->shareds = (char *)t + n->task_size;
+        uint64_t first = lower + begin * (uint64_t)st, last = lower + (begin + count - 1) * (uint64_t)st;
+        memcpy((char *)t + lb_at, &first, 8);
+        memcpy((char *)t + ub_at, &last, 8);
+        if (dup) dup(t, task, i + 1 == ntasks);
+        if (if_val) {
+            task_submit(me, n, NULL, 0, NULL, 0);
+        } else {
+            task_adopt(me, n);
+            task_body(me, n);
+            task_drop(me, n);
+        }
+    }
+    if ((pattern->flags & TASK_DESTRUCTORS) && task_of(pattern)->destructors)
+        task_of(pattern)->destructors(gtid, task_of(pattern));
+    free(pattern);
+    if (!nogroup) __kmpc_end_taskgroup(loc, gtid);
 }
 
 void __kmpc_taskloop_5(ident_t *loc, int32_t gtid, void *task, int32_t if_val, uint64_t *lb,
                        uint64_t *ub, int64_t st, int32_t nogroup, int32_t sched,
                        uint64_t grainsize, int32_t modifier, void *task_dup) {
-    (void)modifier;
+    (void)modifier; /* strict: the chunks are the same size either way here */
     __kmpc_taskloop(loc, gtid, task, if_val, lb, ub, st, nogroup, sched, grainsize, task_dup);
 }
 
@@ -1469,7 +2171,7 @@ int omp_get_team_size(int level) {
     return t ? t->nthreads : -1;
 }
 
-int omp_in_final(void) { return 0; }
+int omp_in_final(void) { return self()->task->final; }
 omp_proc_bind_t omp_get_proc_bind(void) { return omp_proc_bind_false; }
 int omp_get_num_places(void) { return 0; }
 int omp_get_place_num(void) { return -1; }
