@@ -488,6 +488,10 @@ impl Placer for Cluster {
         self.reserve_except(&[])
     }
 
+    fn peer_slots(&self) -> usize {
+        self.peers.len().saturating_mul(self.peer_slots)
+    }
+
     /// Gives back a reservation [`Placer::reserve`] made for a thread that
     /// will not go to `peer` after all.
     fn unreserve(&self, peer: usize) {
