@@ -393,6 +393,8 @@ impl Cluster {
                 base,
             };
             let payload = envelope::encode_call(&header, &sent);
+            // The payload holds a copy: one copy per thread in flight.
+            drop(sent);
             {
                 let mut stats = self.stats_mut();
                 if base.is_some() {
