@@ -393,6 +393,8 @@ impl Cluster {
                 base,
             };
             let payload = envelope::encode_call(&header, &sent);
+            // The payload holds a copy: one copy per thread in flight.
+            drop(sent);
             {
                 let mut stats = self.stats_mut();
                 if base.is_some() {
@@ -486,6 +488,10 @@ impl Placer for Cluster {
 
     fn reserve(&self) -> Option<usize> {
         self.reserve_except(&[])
+    }
+
+    fn peer_slots(&self) -> usize {
+        self.peers.len().saturating_mul(self.peer_slots)
     }
 
     /// Gives back a reservation [`Placer::reserve`] made for a thread that

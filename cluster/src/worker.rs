@@ -157,7 +157,12 @@ impl WorkerHost {
         };
         let started = std::time::Instant::now();
         let module = self.module(hash, module_bytes)?;
-        let (header, snapshot) = self.snapshot(hash, &snapshot)?;
+        // The payload goes once decoded: it is as large as the snapshot and
+        // the thread runs long after.
+        let (header, snapshot) = {
+            let payload = snapshot;
+            self.snapshot(hash, &payload)?
+        };
         tracing::debug!(tid = header.tid, "running a remote thread");
         let call = RemoteCall::new(home, self.call_limit.map(|limit| started + limit));
         let ran = away::run_remote(

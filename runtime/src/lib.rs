@@ -22,6 +22,7 @@ mod incremental;
 pub mod locks;
 pub mod lower_atomics;
 pub mod outcome;
+mod parallelism;
 pub mod placement;
 mod pool;
 pub mod process;

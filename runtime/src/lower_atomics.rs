@@ -15,17 +15,25 @@
 //! instruction would.
 //!
 //! What is lowered: a module asks for it by exporting libweft's entry
-//! points (the Rust link flags do); then every atomic instruction in
-//! functions with Rust-mangled names. libc's and libweft's own functions
-//! keep their atomics: they are written for a copy of memory per thread
-//! (libweft's wrappers of pthreads and the heap decide what goes home).
+//! points (the Rust link flags do); then every atomic instruction in every
+//! function that is not libc's, libweft's or the linker's. libc's and
+//! libweft's own functions keep their atomics: they are written for a copy
+//! of memory per thread (libweft's wrappers of pthreads and the heap decide
+//! what goes home). Which functions those are, the module says itself:
+//! libweft carries a custom section, `weft.runtime_functions`, listing
+//! every function libc and libweft define (made when libweft is built), and
+//! the name section (or the symbol table the Rust link flags keep) names
+//! each function of the module. Deciding by that list rather than by the
+//! shape of a name keeps every function of the program: Rust functions
+//! LLVM renamed across codegen units (`...E.llvm.1234`), `#[no_mangle]`
+//! functions, closures, and C code a crate compiled with its own compiler.
 //!
 //! Only the type, function and code sections change (helpers are appended,
 //! so no index moves); every other section is copied, except the custom
 //! sections that locate code by byte offset (`reloc.CODE`, DWARF), which
 //! the new bodies would make wrong.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use wasm_encoder::{BlockType, Encode, Instruction, RawSection, ValType};
 use wasmparser::{
@@ -35,6 +43,21 @@ use wasmparser::{
 
 /// Prefix of libweft's atomic entry points.
 pub const ENTRY_PREFIX: &str = "__weft_atomic_";
+
+/// The custom section libweft adds: the names of the functions libc and
+/// libweft define, one a line.
+pub const RUNTIME_FUNCTIONS_SECTION: &str = "weft.runtime_functions";
+
+/// Functions wasm-ld makes itself; `__wasm_init_memory` waits on an atomic
+/// flag while the first thread copies the data segments, before libweft
+/// can run.
+const LINKER_FUNCTIONS: [&str; 5] = [
+    "__wasm_call_ctors",
+    "__wasm_init_memory",
+    "__wasm_init_tls",
+    "__wasm_apply_data_relocs",
+    "__wasm_apply_global_relocs",
+];
 
 #[derive(Debug, thiserror::Error)]
 pub enum LowerError {
@@ -50,6 +73,16 @@ pub enum LowerError {
     OtherMemory(u32),
     #[error("the code of function {0} ends inside an instruction")]
     BodyEnd(u32),
+    #[error(
+        "the module exports libweft's atomic entry points but has no `weft.runtime_functions` section (link it with the current `weft-cc --rustflags`)"
+    )]
+    NoRuntimeFunctions,
+    #[error("the `weft.runtime_functions` section is not UTF-8 text")]
+    RuntimeFunctionsText,
+    #[error(
+        "the module has no function names (name section or symbol table), so Weft cannot tell the program's functions from libc's (do not strip symbols)"
+    )]
+    NoNames,
 }
 
 /// The read-modify-write operations, as libweft numbers them.
@@ -346,17 +379,11 @@ impl Entries {
     }
 }
 
-/// Whether `name` is a Rust symbol (legacy `_ZN...E` or v0 `_R...`),
-/// with or without the suffix LLVM adds to a function it made local across
-/// codegen units (`.llvm.1234`): a release build with many codegen units
-/// names shared functions so. (Legacy names hold dots of their own: `::`
-/// inside generic arguments is `..`.)
-fn is_rust(name: &str) -> bool {
-    let name = name.find(".llvm.").map_or(name, |at| &name[..at]);
-    (name.starts_with("_ZN") && name.ends_with('E'))
-        || name
-            .strip_prefix("_R")
-            .is_some_and(|rest| rest.starts_with(|c: char| c.is_ascii_uppercase()))
+/// Whether the function named `name` keeps its atomic instructions: it is
+/// one of libc's or libweft's (`runtime` lists them) or the linker's. An
+/// unnamed function is the program's.
+fn keeps_atomics(name: Option<&str>, runtime: &HashSet<&str>) -> bool {
+    name.is_some_and(|name| runtime.contains(name) || LINKER_FUNCTIONS.contains(&name))
 }
 
 /// What a first pass learns of the module.
@@ -369,6 +396,8 @@ struct Survey<'a> {
     imported_functions: u32,
     exports: HashMap<String, u32>,
     names: HashMap<u32, String>,
+    /// The text of libweft's `weft.runtime_functions` section.
+    runtime_functions: Option<&'a [u8]>,
     /// Each defined function's body (after its size), as a range of the
     /// module.
     bodies: Vec<std::ops::Range<usize>>,
@@ -459,6 +488,9 @@ fn survey(wasm: &[u8]) -> Result<Survey<'_>, LowerError> {
                         }
                     }
                 }
+                _ if section.name() == RUNTIME_FUNCTIONS_SECTION => {
+                    s.runtime_functions = Some(section.data());
+                }
                 _ => {}
             },
             _ => {}
@@ -471,9 +503,10 @@ fn survey(wasm: &[u8]) -> Result<Survey<'_>, LowerError> {
     Ok(s)
 }
 
-/// Rewrites `wasm` (a core module) so the atomic instructions of its Rust
-/// functions call libweft; `None` when the module does not ask for it (no
-/// libweft entry points exported) or has nothing to lower.
+/// Rewrites `wasm` (a core module) so the atomic instructions of the
+/// program's own functions (all but libc's, libweft's and the linker's)
+/// call libweft; `None` when the module does not ask for it (no libweft
+/// entry points exported) or has nothing to lower.
 pub fn lower_atomics(wasm: &[u8]) -> Result<Option<Vec<u8>>, LowerError> {
     let survey = survey(wasm)?;
     if !survey.exports.keys().any(|n| n.starts_with(ENTRY_PREFIX)) {
@@ -497,6 +530,19 @@ pub fn lower_atomics(wasm: &[u8]) -> Result<Option<Vec<u8>>, LowerError> {
         entries.insert(name, index);
     }
     let entries = Entries(entries);
+    let runtime: HashSet<&str> = std::str::from_utf8(
+        survey
+            .runtime_functions
+            .ok_or(LowerError::NoRuntimeFunctions)?,
+    )
+    .map_err(|_| LowerError::RuntimeFunctionsText)?
+    .lines()
+    .map(str::trim)
+    .filter(|name| !name.is_empty())
+    .collect();
+    if survey.names.is_empty() {
+        return Err(LowerError::NoNames);
+    }
 
     let total_functions = survey.function_types.len() as u32;
     let mut helpers: Vec<(Access, u64)> = Vec::new();
@@ -504,7 +550,7 @@ pub fn lower_atomics(wasm: &[u8]) -> Result<Option<Vec<u8>>, LowerError> {
     let mut new_bodies: HashMap<usize, Vec<u8>> = HashMap::new();
     for (i, range) in survey.bodies.iter().enumerate() {
         let index = survey.imported_functions + i as u32;
-        if !survey.names.get(&index).is_some_and(|n| is_rust(n)) {
+        if keeps_atomics(survey.names.get(&index).map(String::as_str), &runtime) {
             continue;
         }
         let body = wasmparser::FunctionBody::new(wasmparser::BinaryReader::new(
@@ -764,11 +810,30 @@ fn helper(access: Access, offset: u64, entries: &Entries) -> wasm_encoder::Funct
 mod tests {
     use super::*;
 
+    /// The program's functions of `module()`: a Rust function, one LLVM
+    /// renamed across codegen units, and one with an unmangled name.
+    const PROGRAM: [&str; 3] = [
+        "_ZN4demo4workE",
+        "_ZN17crossbeam_channel5waker9SyncWaker6notify17h0123456789abcdefE.llvm.1234",
+        "demo_no_mangle",
+    ];
+
+    /// Functions of `module()` that keep their atomics: libc's (listed in
+    /// the runtime section) and the linker's.
+    const KEPT: [&str; 2] = ["c_work", "__wasm_init_memory"];
+
     /// A module with libweft's entry points as recorders (each writes its
-    /// name's number and its arguments at 0..32 and answers 7), a Rust
-    /// function `$_ZN4demo4workE` and a C function `$c_work` with the same
-    /// atomic instructions.
+    /// name's number and its arguments at 0..32 and answers 7), and the
+    /// functions of PROGRAM and KEPT with the same atomic instructions;
+    /// its `weft.runtime_functions` section lists the entry points and
+    /// `c_work`.
     fn module() -> Vec<u8> {
+        module_with(Some("__weft_atomic_fence\nc_work\n"), true)
+    }
+
+    /// `module()` with another runtime section (or none), and with or
+    /// without function names.
+    fn module_with(runtime: Option<&str>, named: bool) -> Vec<u8> {
         let mut entries = String::new();
         for (i, (name, params, results)) in ENTRIES.iter().enumerate() {
             let params: Vec<&str> = params
@@ -795,7 +860,7 @@ mod tests {
                 None => "",
             };
             entries += &format!(
-                "(func (export \"{ENTRY_PREFIX}{name}\") (param {}) {result}{body} {answer})\n",
+                "(func ${ENTRY_PREFIX}{name} (export \"{ENTRY_PREFIX}{name}\") (param {}) {result}{body} {answer})\n",
                 params.join(" ")
             );
         }
@@ -812,12 +877,36 @@ mod tests {
                   (i64.extend_i32_u (i32.atomic.rmw8.add_u offset=4 (local.get $addr) (i32.const 0x1ff))))"#
             )
         };
+        let functions: Vec<String> = PROGRAM.iter().chain(&KEPT).map(|n| work(n)).collect();
+        let section = runtime.map_or(String::new(), |names| {
+            let names = names.replace('\n', "\\n");
+            format!("(@custom \"{RUNTIME_FUNCTIONS_SECTION}\" \"{names}\")")
+        });
         let wat = format!(
-            "(module (memory (export \"memory\") 1 1 shared)\n{entries}{}\n{})",
-            work("_ZN4demo4workE"),
-            work("c_work")
+            "(module (memory (export \"memory\") 1 1 shared)\n{entries}{}\n{section})",
+            functions.join("\n")
         );
-        wat::parse_str(&wat).unwrap()
+        let wasm = wat::parse_str(&wat).unwrap();
+        if named {
+            return wasm;
+        }
+        // The same module without its name section.
+        let mut module = wasm_encoder::Module::new();
+        for payload in Parser::new(0).parse_all(&wasm) {
+            let payload = payload.unwrap();
+            if let Payload::CustomSection(c) = &payload
+                && c.name() == "name"
+            {
+                continue;
+            }
+            if let Some((id, range)) = payload.as_section() {
+                module.section(&RawSection {
+                    id,
+                    data: &wasm[range],
+                });
+            }
+        }
+        module.finish()
     }
 
     /// Calls `function(op, addr)`; the call's result and the recorder's
@@ -852,7 +941,16 @@ mod tests {
     }
 
     #[test]
-    fn rust_functions_call_libweft_with_the_instructions_operands() {
+    fn every_program_function_is_lowered_whatever_its_name() {
+        let lowered = lower_atomics(&module()).unwrap().expect("lowered");
+        for name in PROGRAM {
+            let (result, args) = call(&lowered, name, 1, 64).unwrap();
+            assert_eq!((result, args[0] & 0xff), (7, entry("rmw64")), "{name}");
+        }
+    }
+
+    #[test]
+    fn program_functions_call_libweft_with_the_instructions_operands() {
         let lowered = lower_atomics(&module()).unwrap().expect("lowered");
         wasmparser::Validator::new_with_features(wasmparser::WasmFeatures::all())
             .validate_all(&lowered)
@@ -901,11 +999,25 @@ mod tests {
     }
 
     #[test]
-    fn other_functions_keep_their_atomics() {
+    fn runtime_and_linker_functions_keep_their_atomics() {
         let lowered = lower_atomics(&module()).unwrap().expect("lowered");
-        let (result, args) = call(&lowered, "c_work", 0, 64).unwrap();
-        // The native instruction: the old byte (0), no recorder call.
-        assert_eq!((result, args[0] & 0xff), (0, 0xee));
+        for name in KEPT {
+            let (result, args) = call(&lowered, name, 0, 64).unwrap();
+            // The native instruction: the old byte (0), no recorder call.
+            assert_eq!((result, args[0] & 0xff), (0, 0xee), "{name}");
+        }
+    }
+
+    #[test]
+    fn a_module_that_does_not_say_which_functions_are_libcs_is_refused() {
+        assert!(matches!(
+            lower_atomics(&module_with(None, true)),
+            Err(LowerError::NoRuntimeFunctions)
+        ));
+        assert!(matches!(
+            lower_atomics(&module_with(Some("c_work"), false)),
+            Err(LowerError::NoNames)
+        ));
     }
 
     #[test]
@@ -938,21 +1050,19 @@ mod tests {
     }
 
     #[test]
-    fn rust_names_are_told_from_c_names() {
-        assert!(is_rust("_ZN3std4sync5mutex5Mutex4lock17h0123456789abcdefE"));
-        assert!(is_rust("_RNvCs123_4demo4work"));
-        assert!(!is_rust("pthread_mutex_lock"));
-        assert!(!is_rust("_Rfoo"));
-        assert!(!is_rust("_ZN_not_ended"));
-        // Functions LLVM made local across codegen units keep a suffix.
-        assert!(is_rust(
-            "_ZN17crossbeam_channel5waker9SyncWaker6notify17h0123456789abcdefE.llvm.1234"
+    fn listed_and_linker_names_keep_their_atomics() {
+        let runtime: HashSet<&str> = ["pthread_mutex_lock", "__wrap_malloc"].into();
+        assert!(keeps_atomics(Some("pthread_mutex_lock"), &runtime));
+        assert!(keeps_atomics(Some("__wrap_malloc"), &runtime));
+        assert!(keeps_atomics(Some("__wasm_init_memory"), &runtime));
+        // Names of the program, whatever their shape.
+        assert!(!keeps_atomics(Some("pthread_mutex_lock.llvm.5"), &runtime));
+        assert!(!keeps_atomics(
+            Some("_ZN10rayon_core8registry8Registry15in_worker_cross17h0123456789abcdefE.llvm.77"),
+            &runtime
         ));
-        assert!(is_rust("_RNvCs123_4demo4work.llvm.99"));
-        assert!(is_rust(
-            "_ZN83_$LT$rayon_core..job..StackJob$LT$L$C$F$C$R$GT$$u20$as$u20$rayon_core..job..Job$GT$7execute17h98427aa3dc6a6e5aE"
-        ));
-        assert!(!is_rust("pthread_mutex_lock.llvm.5"));
+        assert!(!keeps_atomics(Some("rust_begin_unwind"), &runtime));
+        assert!(!keeps_atomics(None, &runtime));
     }
 
     #[test]

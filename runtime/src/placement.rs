@@ -16,6 +16,11 @@ pub trait Placer: Send + Sync + std::fmt::Debug {
     fn placement(&self) -> Placement;
     /// A peer with a free slot, reserved for one thread.
     fn reserve(&self) -> Option<usize>;
+    /// Threads all peers together run at once (what the program is told
+    /// as processors beyond home's slots).
+    fn peer_slots(&self) -> usize {
+        0
+    }
     /// Gives back a reservation for a thread that will not go after all.
     fn unreserve(&self, peer: usize);
     /// Runs thread `(tid, start_arg, arena)` of the program whose wasm is

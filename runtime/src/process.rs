@@ -609,6 +609,17 @@ impl Process {
         &self.start
     }
 
+    /// The processors the program is told it has (parallelism.rs).
+    pub(crate) fn processors(&self) -> usize {
+        let peers = self.start.placer.as_ref().map_or(0, |p| p.peer_slots());
+        crate::parallelism::processors(
+            self.config.mode,
+            crate::parallelism::host_cores(),
+            self.config.slots,
+            peers,
+        )
+    }
+
     pub(crate) fn calls(&self) -> &Arc<CallTable> {
         &self.calls
     }

@@ -225,9 +225,8 @@ pub fn add_to_linker(linker: &mut Linker<ThreadState>) -> wasmtime::Result<()> {
     linker.func_wrap(
         WEFT_MODULE,
         "available-parallelism",
-        |_caller: Caller<'_, ThreadState>| -> i32 {
-            std::thread::available_parallelism()
-                .map_or(1, |n| n.get().min(i32::MAX as usize) as i32)
+        |caller: Caller<'_, ThreadState>| -> i32 {
+            caller.data().process.processors().min(i32::MAX as usize) as i32
         },
     )?;
 

@@ -11,6 +11,8 @@
 //! concurrent updates of the same element well defined.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Weak};
 
 pub use crate::region::{ElemType, MergeOp, MergeRegion};
 use crate::{Diff, PAGE_SIZE, Snapshot};
@@ -48,11 +50,29 @@ pub enum MergeError {
 /// Which merge last wrote each byte of a base memory: lets merges of
 /// children that started from different snapshots of the same base find
 /// each other's writes. Keep one per base memory.
+///
+/// Its size follows what was merged: 4 bytes for each byte a merge
+/// changed, per 4 KiB page touched. A write only matters while some
+/// thread that may still merge took its snapshot before it; threads
+/// whose `since` the log watches ([`WriteLog::watch`]) let it forget the
+/// writes older than all of them, so a program that synchronises often
+/// keeps a small log however much it writes over its life.
 #[derive(Debug, Default)]
 pub struct WriteLog {
     seq: u32,
-    /// Per page: (merge sequence number, writer) of each byte; 0 = none.
-    owners: HashMap<u32, Box<[(u32, u32); PAGE_SIZE]>>,
+    /// Per page: the sequence number of the merge that last wrote each
+    /// byte; 0 = none.
+    owners: HashMap<u32, Box<[u32; PAGE_SIZE]>>,
+    /// The writer of each merge, by sequence number (index 0: none).
+    writers: Vec<u32>,
+    /// The `since` of the threads that may still merge: each is the
+    /// log's sequence number at that thread's latest snapshot.
+    readers: Vec<Weak<AtomicU32>>,
+    /// Pages held after the last pruning: the next one waits until the
+    /// log doubles, so pruning costs no more than the merges that filled it.
+    pruned_pages: usize,
+    /// The merges the log forgot, up to this sequence number.
+    forgotten: u32,
 }
 
 impl WriteLog {
@@ -61,6 +81,68 @@ impl WriteLog {
     /// conflict with.
     pub fn seq(&self) -> u32 {
         self.seq
+    }
+
+    /// Pages the log holds writers for.
+    pub fn pages(&self) -> usize {
+        self.owners.len()
+    }
+
+    /// Watches a thread's `since` (the sequence number its merges are
+    /// checked from, updated at each of its sync points) for as long as
+    /// the thread holds it. Once a log watches any thread, it forgets the
+    /// writes older than every watched thread's `since` (and, with none
+    /// alive, every write): watch every thread that merges into this log,
+    /// or a merge could miss a conflict with a forgotten write.
+    pub fn watch(&mut self, since: &Arc<AtomicU32>) {
+        self.readers.push(Arc::downgrade(since));
+    }
+
+    /// Forgets the writes no watched thread can conflict with, when the
+    /// log has doubled since it last did.
+    fn prune(&mut self) {
+        if self.readers.is_empty() || self.owners.len() < 2 * self.pruned_pages.max(16) {
+            return;
+        }
+        let seq = self.seq;
+        let mut oldest = seq;
+        self.readers.retain(|reader| match reader.upgrade() {
+            Some(since) => {
+                oldest = oldest.min(since.load(Ordering::SeqCst));
+                true
+            }
+            None => false,
+        });
+        if self.readers.is_empty() {
+            // Keep watching: the next thread may start from a snapshot
+            // older than what merges before then write.
+            self.readers.push(Weak::new());
+        }
+        if oldest > self.forgotten {
+            self.forget_up_to(oldest);
+            self.forgotten = oldest;
+            self.pruned_pages = self.owners.len();
+        }
+    }
+
+    /// Forgets the writes of merges up to sequence number `oldest`.
+    fn forget_up_to(&mut self, oldest: u32) {
+        self.owners.retain(|_, page| {
+            let mut kept = false;
+            for owner in page.iter_mut() {
+                if *owner <= oldest {
+                    *owner = 0;
+                } else {
+                    kept = true;
+                }
+            }
+            kept
+        });
+    }
+
+    /// The writer of merge `seq`.
+    fn writer(&self, seq: u32) -> u32 {
+        self.writers.get(seq as usize).copied().unwrap_or(0)
     }
 
     /// Forgets who wrote `len` bytes at `addr`: the range was handed to a
@@ -76,7 +158,7 @@ impl WriteLog {
             if from == 0 && to == PAGE_SIZE {
                 self.owners.remove(&page);
             } else if let Some(owners) = self.owners.get_mut(&page) {
-                owners[from..to].fill((0, 0));
+                owners[from..to].fill(0);
             }
             at = (page as u64 + 1) * PAGE_SIZE as u64;
         }
@@ -149,8 +231,13 @@ impl<'a> Merger<'a> {
         }
         let mut conflicts = Conflicts::default();
         let log = self.log();
+        log.prune();
         log.seq += 1;
         let seq = log.seq;
+        if log.writers.is_empty() {
+            log.writers.push(0);
+        }
+        log.writers.push(writer);
         let regions = &self.snapshot.regions;
         let mut last_element = None;
         for run in &diff.runs {
@@ -220,19 +307,22 @@ impl<'a> Merger<'a> {
                 continue; // not a change (a byte inside a run's gap)
             }
             let page = (addr / PAGE_SIZE as u64) as u32;
-            let owners = self
-                .log()
+            let log = self.log();
+            let owners = log
                 .owners
                 .entry(page)
-                .or_insert_with(|| Box::new([(0, 0); PAGE_SIZE]));
+                .or_insert_with(|| Box::new([0; PAGE_SIZE]));
             let owner = &mut owners[addr as usize % PAGE_SIZE];
+            let last = *owner;
+            *owner = seq;
+            let first = log.writer(last);
             let current = base[addr as usize];
-            if owner.0 > since && owner.1 != writer {
+            if last > since && first != writer {
                 // Another child merged a change here after our snapshot.
                 conflicts.add(
                     addr,
                     ConflictKind::TwoWriters {
-                        first: owner.1,
+                        first,
                         second: writer,
                     },
                 );
@@ -240,7 +330,6 @@ impl<'a> Merger<'a> {
                 // The base changed it since the snapshot, to another value.
                 conflicts.add(addr, ConflictKind::BaseChanged { writer });
             }
-            *owner = (seq, writer);
             base[addr as usize] = value;
         }
     }
@@ -472,6 +561,87 @@ mod tests {
         );
         // Nothing is lost silently: the later writer's bytes are in place.
         assert_eq!(&memory[100..106], &[1, 1, 2, 2, 2, 2]);
+    }
+
+    /// Merges, as thread `writer` whose snapshot is `snap` taken at
+    /// `since`, a write of `fill` over `pages` pages from `first`.
+    fn merge_pages(
+        memory: &mut [u8],
+        log: &mut WriteLog,
+        (snap, since): (&Snapshot, u32),
+        writer: u32,
+        (first, pages, fill): (usize, usize, u8),
+    ) -> Vec<Conflict> {
+        let diff = child(snap, |m| {
+            m[first * PAGE_SIZE..(first + pages) * PAGE_SIZE].fill(fill)
+        });
+        Merger::with_log(snap, log, since)
+            .merge(memory, &diff, writer)
+            .unwrap()
+    }
+
+    #[test]
+    fn a_watched_log_forgets_writes_older_than_every_thread_and_keeps_the_rest() {
+        let mut memory = vec![0u8; 16 * WASM_PAGE_SIZE as usize];
+        let mut log = WriteLog::default();
+        let start = snapshot(&memory, vec![]);
+        // Thread 1 keeps the snapshot it took at the start.
+        let old = Arc::new(AtomicU32::new(log.seq()));
+        log.watch(&old);
+        assert!(merge_pages(&mut memory, &mut log, (&start, 0), 2, (0, 40, 1)).is_empty());
+        // Thread 2's later sync points: 40 pages, then 40 more.
+        let mut view = snapshot(&memory, vec![]);
+        let young = Arc::new(AtomicU32::new(log.seq()));
+        log.watch(&young);
+        let since = log.seq();
+        let conflicts = merge_pages(&mut memory, &mut log, (&view, since), 3, (40, 40, 2));
+        assert!(conflicts.is_empty());
+        young.store(log.seq(), Ordering::SeqCst);
+        view = snapshot(&memory, vec![]);
+        // Thread 1 is still watched: nothing is forgotten, and its write
+        // over thread 2's is a conflict.
+        let since = log.seq();
+        let conflicts = merge_pages(&mut memory, &mut log, (&view, since), 3, (100, 1, 3));
+        assert!(conflicts.is_empty());
+        assert_eq!(log.pages(), 81);
+        let conflicts = merge_pages(&mut memory.clone(), &mut log, (&start, 0), 1, (0, 1, 9));
+        assert_eq!(conflicts.len(), 1, "thread 1 meets thread 2's merge");
+
+        // Thread 1 ends: the next merge forgets what thread 2's snapshot
+        // already holds, and keeps what came after it.
+        drop(old);
+        let since = log.seq() - 1;
+        young.store(since, Ordering::SeqCst);
+        let conflicts = merge_pages(&mut memory, &mut log, (&view, since), 3, (101, 1, 4));
+        assert!(conflicts.is_empty());
+        assert!(log.pages() <= 3, "{} pages kept", log.pages());
+        // What stays is enough to find a conflict with thread 2's writes
+        // after its snapshot.
+        let behind = snapshot(&memory, vec![]);
+        let since = young.load(Ordering::SeqCst);
+        let conflicts = merge_pages(&mut memory, &mut log, (&behind, since), 5, (101, 1, 6));
+        assert_eq!(conflicts.len(), 1);
+    }
+
+    #[test]
+    fn an_unwatched_log_forgets_nothing() {
+        let mut memory = vec![0u8; 16 * WASM_PAGE_SIZE as usize];
+        let mut log = WriteLog::default();
+        let start = snapshot(&memory, vec![]);
+        for round in 0..4 {
+            let since = log.seq();
+            let conflicts = merge_pages(
+                &mut memory,
+                &mut log,
+                (&start, since),
+                1,
+                (round * 50, 50, 1),
+            );
+            assert!(conflicts.is_empty());
+        }
+        assert_eq!(log.pages(), 200);
+        let conflicts = merge_pages(&mut memory, &mut log, (&start, 0), 2, (0, 1, 2));
+        assert_eq!(conflicts.len(), 1);
     }
 
     #[test]
