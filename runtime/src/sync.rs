@@ -80,8 +80,10 @@ pub(crate) enum SyncError {
         "deadlock: every thread of the program waits on another, none can go on ({0}). Ending the program"
     )]
     Deadlock(String),
-    #[error("{0}")]
-    Failed(String),
+    /// A sync call of a program that does not run in chain mode (its
+    /// threads use the memory's own atomics).
+    #[error("synchronisation through the host needs chain mode")]
+    NotChainMode,
     /// The program has ended while the thread waited.
     #[error("the program has ended")]
     Ended,
@@ -98,7 +100,7 @@ impl SyncError {
             Self::NotOwner => 63,      // EPERM
             Self::TooDeep => 6,        // EAGAIN
             Self::Overflow => 61,      // EOVERFLOW
-            Self::Deadlock(_) | Self::Failed(_) | Self::Ended => 16,
+            Self::Deadlock(_) | Self::NotChainMode | Self::Ended => 16,
         }
     }
 }

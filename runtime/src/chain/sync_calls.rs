@@ -58,11 +58,7 @@ pub(crate) fn perform(side: &mut impl Side, call: &SyncCall) -> wasmtime::Result
     let process = side.process().clone();
     let tid = side.tid();
     let live = || process.running_threads();
-    let table = || {
-        super::sync_table(&process).ok_or_else(|| {
-            SyncError::Failed("synchronisation through the host needs chain mode".into())
-        })
-    };
+    let table = || super::sync_table(&process).ok_or(SyncError::NotChainMode);
     match *call {
         SyncCall::Lock {
             addr,
@@ -220,7 +216,7 @@ fn errno_or_trap(result: Result<i64, SyncError>) -> wasmtime::Result<i64> {
         Err(SyncError::Ended) => Err(wasmtime::Error::new(crate::outcome::ProgramEnded)),
         // Typed, so that the program's outcome names the deadlock.
         Err(e @ SyncError::Deadlock(_)) => Err(wasmtime::Error::new(e)),
-        Err(SyncError::Failed(why)) => Err(wasmtime::Error::msg(why)),
+        Err(e @ SyncError::NotChainMode) => Err(wasmtime::Error::new(e)),
         Err(e) => Ok(e.errno().into()),
     }
 }
