@@ -208,6 +208,8 @@ fn workers_follow_the_dns_name_while_calls_run() {
         &format!("--port={dns_port}"),
         &format!("--addn-hosts={}", hosts.display()),
         "--pid-file=",
+        // Answers for the test's domain alone (no upstream to ask).
+        "--local=/weft.test/",
     ]));
     // dnsmasq answers once it has read the hosts file.
     dns.wait_for("read ");
