@@ -279,7 +279,8 @@ fn row(what: &str, load: &Load) {
 pub fn main(args: HttpBenchArgs) -> anyhow::Result<std::process::ExitCode> {
     let weft = std::env::current_exe().context("finding the weft binary")?;
     let suite = Suite::new(&args.out_dir, &weft);
-    let guests = root().join("cli/tests/guests");
+    // The test guests (conformance/ is where root() points).
+    let guests = root().join("../cli/tests/guests");
     let echo = suite.build_c_wasm(&guests.join("http_echo.c"), "bench_http_echo")?;
     let sum = suite.build_c_wasm(&guests.join("http_threads.c"), "bench_http_threads")?;
     let registry = std::path::absolute(args.out_dir.join("bench-http-functions"))?;
