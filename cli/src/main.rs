@@ -1,9 +1,11 @@
 //! The `weft` command line.
 
 mod bench_cluster;
+mod bench_http;
 mod bench_scale;
 mod bench_snapshot;
 mod bench_transfer;
+mod serve_http;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -40,7 +42,8 @@ enum Command {
     /// Manage the registered functions.
     #[command(subcommand)]
     Fn(FnCommand),
-    /// Serve chained threads for other hosts (a worker of a cluster).
+    /// Serve chained threads for other hosts (a worker of a cluster,
+    /// `--listen`), or registered functions over HTTP (`--http`).
     Serve(ServeArgs),
     /// Manage a cluster's certificates (mutual TLS between hosts).
     #[command(subcommand)]
@@ -69,6 +72,9 @@ enum BenchCommand {
     /// Chain mode on 1, 2 (and more) hosts, one core each, against local
     /// mode on one core: speedups and sync latencies.
     Scale(bench_scale::ScaleBenchArgs),
+    /// The HTTP front under wrk (a trivial and a threaded function),
+    /// against `weft invoke` per call.
+    Http(bench_http::HttpBenchArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -159,14 +165,14 @@ struct InvokeArgs {
 struct ServeArgs {
     /// Address to listen on (UDP), e.g. 0.0.0.0:7300; port 0 picks one
     /// (printed on stderr).
-    #[arg(long)]
-    listen: std::net::SocketAddr,
+    #[arg(long, required_unless_present = "http", conflicts_with = "http", requires_all = ["cluster", "node"])]
+    listen: Option<std::net::SocketAddr>,
     /// The cluster's folder (`weft cluster init`).
     #[arg(long)]
-    cluster: PathBuf,
+    cluster: Option<PathBuf>,
     /// This node's name in the cluster (`weft cluster add-node`).
     #[arg(long)]
-    node: String,
+    node: Option<String>,
     /// Chained threads run at once; more calls are refused as busy and
     /// placed elsewhere (default: one per CPU core).
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
@@ -184,6 +190,8 @@ struct ServeArgs {
     /// not leave them behind).
     #[arg(long, hide = true)]
     exit_with_stdin: bool,
+    #[command(flatten)]
+    http: serve_http::HttpArgs,
 }
 
 #[derive(Debug, clap::Args)]
@@ -315,20 +323,7 @@ fn parse_conflict_policy(s: &str) -> Result<weft_runtime::ConflictPolicy, String
 }
 
 fn parse_size(s: &str) -> Result<u64, String> {
-    let (digits, unit) = match s.find(|c: char| !c.is_ascii_digit()) {
-        Some(i) => s.split_at(i),
-        None => (s, ""),
-    };
-    let n: u64 = digits.parse().map_err(|_| format!("invalid size `{s}`"))?;
-    let shift = match unit.to_ascii_uppercase().as_str() {
-        "" | "B" => 0,
-        "K" | "KB" | "KIB" => 10,
-        "M" | "MB" | "MIB" => 20,
-        "G" | "GB" | "GIB" => 30,
-        _ => return Err(format!("invalid size unit in `{s}` (use K, M or G)")),
-    };
-    n.checked_mul(1 << shift)
-        .ok_or_else(|| format!("size `{s}` is too large"))
+    weft_serve::options::parse_size(s)
 }
 
 fn main() -> ExitCode {
@@ -344,6 +339,12 @@ fn main() -> ExitCode {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let cli = Cli::parse();
+    if std::env::var_os("WEFT_CHECK_ARGS").is_some() {
+        // Checks a command line (deployment manifests are tested so)
+        // without running it.
+        println!("{cli:?}");
+        return ExitCode::SUCCESS;
+    }
     let result = match cli.command {
         Command::Run(args) => run(args),
         Command::Invoke(args) => invoke(args),
@@ -357,6 +358,7 @@ fn main() -> ExitCode {
         Command::Bench(BenchCommand::Openmp(args)) => weft_conformance::bench_openmp::main(args),
         Command::Bench(BenchCommand::Sync(args)) => weft_conformance::bench_sync::main(args),
         Command::Bench(BenchCommand::Scale(args)) => bench_scale::main(args),
+        Command::Bench(BenchCommand::Http(args)) => bench_http::main(args),
     };
     match result {
         Ok(code) => code,
@@ -539,18 +541,37 @@ fn write_trace(path: &std::path::Path, tracer: &Tracer) -> std::io::Result<()> {
 }
 
 fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
-    let identity = weft_cluster::identity(&args.cluster, &args.node).with_context(|| {
-        format!(
-            "loading node `{}` of the cluster in `{}`",
+    if args.exit_with_stdin {
+        std::thread::spawn(|| {
+            let _ = std::io::copy(&mut std::io::stdin(), &mut std::io::sink());
+            std::process::exit(0);
+        });
+    }
+    let (Some(listen), Some(cluster), Some(node)) = (args.listen, &args.cluster, &args.node) else {
+        let addr = args
+            .http
+            .http
+            .context("`weft serve` needs --listen or --http")?;
+        return serve_http::serve_http(
+            addr,
+            args.http,
+            args.slots,
+            args.call_timeout,
+            args.cluster,
             args.node,
-            args.cluster.display()
+        );
+    };
+    let identity = weft_cluster::identity(cluster, node).with_context(|| {
+        format!(
+            "loading node `{node}` of the cluster in `{}`",
+            cluster.display()
         )
     })?;
     let slots = args.slots.map_or_else(default_slots, |n| n as usize);
     let engine = weft_runtime::worker_engine()
         .map_err(anyhow::Error::from)
         .context("creating the engine")?;
-    let host = weft_cluster::worker::WorkerHost::with_call_limit(
+    let worker = weft_cluster::worker::WorkerHost::with_call_limit(
         engine,
         slots,
         args.worker_memory,
@@ -559,22 +580,18 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Runtime::new().context("starting the network runtime")?;
     let endpoint = {
         let _guard = runtime.enter();
-        weft_transport::quic::endpoint(&identity, args.listen)
-            .with_context(|| format!("listening on {}", args.listen))?
+        weft_transport::quic::endpoint(&identity, listen)
+            .with_context(|| format!("listening on {listen}"))?
     };
+    if let Some(metrics) = args.http.metrics {
+        serve_http::serve_probes(&runtime, metrics, worker.clone(), slots)?;
+    }
     let addr = endpoint.local_addr().context("reading the bound address")?;
     let _ = writeln!(
         std::io::stderr(),
-        "weft: serving on {addr} as `{}` ({slots} slots)",
-        args.node
+        "weft: serving on {addr} as `{node}` ({slots} slots)"
     );
-    if args.exit_with_stdin {
-        std::thread::spawn(|| {
-            let _ = std::io::copy(&mut std::io::stdin(), &mut std::io::sink());
-            std::process::exit(0);
-        });
-    }
-    runtime.block_on(weft_cluster::serve(endpoint, host));
+    runtime.block_on(weft_cluster::serve(endpoint, worker));
     Ok(ExitCode::SUCCESS)
 }
 

@@ -101,6 +101,8 @@ impl std::fmt::Display for PeerSpec {
 
 struct Peer {
     spec: PeerSpec,
+    /// Gone from the latest peer list: given no new threads.
+    retired: AtomicBool,
     /// Threads sent and not finished.
     in_flight: AtomicUsize,
     connection: tokio::sync::Mutex<Option<quinn::Connection>>,
@@ -152,7 +154,9 @@ impl std::fmt::Display for TransferStats {
 pub struct Cluster {
     runtime: tokio::runtime::Runtime,
     endpoint: quinn::Endpoint,
-    peers: Vec<Arc<Peer>>,
+    /// Append-only, so a peer's index stays its own; a peer gone from a
+    /// new list ([`Cluster::set_peers`]) is retired, not removed.
+    peers: std::sync::RwLock<Vec<Arc<Peer>>>,
     placement: Placement,
     /// Threads one peer runs at once.
     peer_slots: usize,
@@ -170,7 +174,11 @@ impl std::fmt::Debug for Cluster {
         f.debug_struct("Cluster")
             .field(
                 "peers",
-                &self.peers.iter().map(|p| &p.spec).collect::<Vec<_>>(),
+                &self
+                    .peer_list()
+                    .iter()
+                    .map(|p| p.spec.clone())
+                    .collect::<Vec<_>>(),
             )
             .field("placement", &self.placement)
             .finish_non_exhaustive()
@@ -243,25 +251,12 @@ impl Cluster {
     ) -> Arc<Self> {
         let peers = peers
             .into_iter()
-            .map(|spec| {
-                let peer = Arc::new(Peer {
-                    spec,
-                    in_flight: AtomicUsize::new(0),
-                    connection: tokio::sync::Mutex::new(None),
-                    paused_until: Mutex::new(None),
-                    bases: Mutex::default(),
-                });
-                // Connect at once: the first thread finds the connection
-                // made, or the peer known unreachable.
-                let (early, endpoint) = (peer.clone(), endpoint.clone());
-                runtime.spawn(async move { early.connection(&endpoint).await });
-                peer
-            })
+            .map(|spec| Peer::start(spec, &runtime, &endpoint))
             .collect();
         Arc::new(Self {
             runtime,
             endpoint,
-            peers,
+            peers: std::sync::RwLock::new(peers),
             placement,
             peer_slots: peer_slots.max(1),
             home_id: random_home_id(),
@@ -315,6 +310,59 @@ impl Cluster {
         *self.stats_mut()
     }
 
+    /// Chained threads running on peers now.
+    pub fn threads_on_peers(&self) -> usize {
+        self.peer_list()
+            .iter()
+            .map(|p| p.in_flight.load(Ordering::Relaxed))
+            .sum()
+    }
+
+    /// Peers that may be given threads now (not paused after a failure).
+    pub fn peers_up(&self) -> usize {
+        self.peer_list()
+            .iter()
+            .filter(|p| !p.paused() && !p.retired.load(Ordering::Relaxed))
+            .count()
+    }
+
+    /// Every peer so far, retired ones included (an index into it names
+    /// a peer for good).
+    fn peer_list(&self) -> Vec<Arc<Peer>> {
+        self.peers
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Peer `i` (an index [`Placer::reserve`] gave).
+    fn peer(&self, i: usize) -> Arc<Peer> {
+        self.peers
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)[i]
+            .clone()
+    }
+
+    /// Makes `specs` the peers threads may go to (a list found by DNS):
+    /// new ones are connected, ones not in it get no new threads (those
+    /// they run finish or come home as when a peer is lost), and one that
+    /// comes back is taken again.
+    pub fn set_peers(&self, specs: &[PeerSpec]) {
+        let mut peers = self
+            .peers
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for peer in peers.iter() {
+            let listed = specs.iter().any(|s| s.addr == peer.spec.addr);
+            peer.retired.store(!listed, Ordering::SeqCst);
+        }
+        for spec in specs {
+            if !peers.iter().any(|p| p.spec.addr == spec.addr) {
+                peers.push(Peer::start(spec.clone(), &self.runtime, &self.endpoint));
+            }
+        }
+    }
+
     /// Closes the connections to every peer, for a home whose program has
     /// ended: the calls its threads still hold there (members of a lasting
     /// OpenMP team, a detached thread) stop at once and free their slots,
@@ -338,11 +386,11 @@ impl Cluster {
     /// A peer with a free slot (the first, to keep a program's threads
     /// together), reserved for one thread.
     fn reserve_except(&self, skip: &[usize]) -> Option<usize> {
-        self.peers.iter().enumerate().find_map(|(i, peer)| {
+        self.peer_list().iter().enumerate().find_map(|(i, peer)| {
             if skip.contains(&i) {
                 return None;
             }
-            if peer.paused() {
+            if peer.paused() || peer.retired.load(Ordering::SeqCst) {
                 return None;
             }
             peer.in_flight
@@ -359,7 +407,7 @@ impl Cluster {
     }
 
     fn pause(&self, peer: usize, pause: Duration) {
-        self.peers[peer].pause(pause);
+        self.peer(peer).pause(pause);
     }
 
     /// One peer's attempt: `Err` means "try elsewhere".
@@ -376,7 +424,7 @@ impl Cluster {
             home: self.home_id,
             seq: self.next_snapshot.fetch_add(1, Ordering::Relaxed),
         };
-        let base = self.peers[peer].bases.locked().get(&hash).cloned();
+        let base = self.peer(peer).bases.locked().get(&hash).cloned();
         let mut delta = base.and_then(|(base_id, base)| {
             envelope::delta(&base, snapshot).map(|delta| (base_id, delta))
         });
@@ -420,7 +468,7 @@ impl Cluster {
                         round_trip_us = sent_at.elapsed().as_micros() as u64,
                         "remote thread finished"
                     );
-                    self.peers[peer]
+                    self.peer(peer)
                         .bases
                         .locked()
                         .insert(hash, (id, snapshot.clone()));
@@ -464,7 +512,7 @@ impl Cluster {
                 Err(CallFailure::Quic(e)) => {
                     // Lost: no more threads for a while.
                     tracing::warn!(
-                        peer = %self.peers[peer].spec,
+                        peer = %self.peer(peer).spec,
                         "peer lost ({e}); its threads run elsewhere for {} s",
                         PEER_PAUSE.as_secs()
                     );
@@ -477,7 +525,7 @@ impl Cluster {
 
     /// The connection to `peer`, made (again) when there is none.
     async fn connection(&self, peer: usize) -> Result<quinn::Connection, PeerError> {
-        self.peers[peer].connection(&self.endpoint).await
+        self.peer(peer).connection(&self.endpoint).await
     }
 }
 
@@ -497,7 +545,7 @@ impl Placer for Cluster {
     /// Gives back a reservation [`Placer::reserve`] made for a thread that
     /// will not go to `peer` after all.
     fn unreserve(&self, peer: usize) {
-        self.peers[peer].in_flight.fetch_sub(1, Ordering::SeqCst);
+        self.peer(peer).in_flight.fetch_sub(1, Ordering::SeqCst);
     }
 
     /// Runs a thread on `peer` (reserved by [`Placer::reserve`]), or on the
@@ -517,12 +565,12 @@ impl Placer for Cluster {
         let mut ran = false;
         loop {
             let outcome = self.call(peer, module, hash, thread, snapshot, &mut *home);
-            self.peers[peer].in_flight.fetch_sub(1, Ordering::SeqCst);
+            self.peer(peer).in_flight.fetch_sub(1, Ordering::SeqCst);
             let why = match outcome {
                 Ok(remote) => return remote,
                 Err(why) => why,
             };
-            tracing::debug!(tid = thread.0, peer = %self.peers[peer].spec, "taking the thread back: {why}");
+            tracing::debug!(tid = thread.0, peer = %self.peer(peer).spec, "taking the thread back: {why}");
             // A peer that refused the call or could not be reached never
             // ran it; one lost during the call may have.
             ran |= !matches!(
@@ -566,6 +614,26 @@ impl Placer for Cluster {
 }
 
 impl Peer {
+    /// A peer, connecting at once: the first thread finds the connection
+    /// made, or the peer known unreachable.
+    fn start(
+        spec: PeerSpec,
+        runtime: &tokio::runtime::Runtime,
+        endpoint: &quinn::Endpoint,
+    ) -> Arc<Self> {
+        let peer = Arc::new(Peer {
+            spec,
+            retired: AtomicBool::new(false),
+            in_flight: AtomicUsize::new(0),
+            connection: tokio::sync::Mutex::new(None),
+            paused_until: Mutex::new(None),
+            bases: Mutex::default(),
+        });
+        let (early, endpoint) = (peer.clone(), endpoint.clone());
+        runtime.spawn(async move { early.connection(&endpoint).await });
+        peer
+    }
+
     fn paused(&self) -> bool {
         self.paused_until
             .locked()

@@ -119,6 +119,23 @@ impl WorkerHost {
         })
     }
 
+    /// Calls begun here so far (each looks its module up once).
+    pub fn calls_begun(&self) -> u64 {
+        self.uses.load(Ordering::Relaxed)
+    }
+
+    /// Calls running now.
+    pub fn slots_in_use(&self) -> usize {
+        self.running.load(Ordering::Relaxed).min(self.slots)
+    }
+
+    /// Memory kept between calls: base snapshots, compiled programs and
+    /// their warm memories.
+    pub fn memory_kept(&self) -> u64 {
+        let modules: u64 = self.lock_modules().values().map(|m| m.footprint()).sum();
+        modules + self.lock_bases().used()
+    }
+
     pub fn has_module(&self, hash: &[u8; 32]) -> bool {
         self.lock_modules().contains_key(hash)
     }

@@ -116,13 +116,56 @@ impl Functions {
         let bytes =
             std::fs::read(program).map_err(|e| RegistryError::Io(program.to_path_buf(), e))?;
         Compiled::load(&self.engine, name, &bytes)?;
-        std::fs::create_dir_all(&self.dir).map_err(|e| RegistryError::Io(self.dir.clone(), e))?;
-        // Write then rename: a concurrent reader sees the old or the new.
-        let partial = self.dir.join(format!(".{name}.wasm.partial"));
-        std::fs::write(&partial, &bytes).map_err(|e| RegistryError::Io(partial.clone(), e))?;
-        std::fs::rename(&partial, &target).map_err(|e| RegistryError::Io(target.clone(), e))?;
+        self.store(name, &target, &bytes)?;
         self.compiled.locked().remove(name);
         Ok(())
+    }
+
+    /// Removes function `name`; `Ok(false)` when none was registered.
+    pub fn remove(&self, name: &str) -> Result<bool, RegistryError> {
+        let path = self.path(name)?;
+        self.compiled.locked().remove(name);
+        match std::fs::remove_file(&path) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(RegistryError::Io(path, e)),
+        }
+    }
+
+    /// Checks `bytes` as [`Functions::add`] does, and registers them as
+    /// `name` (for a program that arrives over the network, not as a file).
+    pub fn add_bytes(&self, name: &str, bytes: &[u8]) -> Result<(), RegistryError> {
+        let target = self.path(name)?;
+        let compiled = Compiled::load(&self.engine, name, bytes)?;
+        self.store(name, &target, bytes)?;
+        // The checked program is the compiled one: the next call is warm.
+        self.compiled.locked().insert(name.into(), compiled);
+        Ok(())
+    }
+
+    /// Writes a checked program into the registry.
+    fn store(&self, name: &str, target: &Path, bytes: &[u8]) -> Result<(), RegistryError> {
+        std::fs::create_dir_all(&self.dir).map_err(|e| RegistryError::Io(self.dir.clone(), e))?;
+        // Write then rename: a concurrent reader sees the old or the new.
+        // Two writers of one name at once each write a file of their own.
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let partial = self.dir.join(format!(".{name}.{n}.wasm.partial"));
+        std::fs::write(&partial, bytes).map_err(|e| RegistryError::Io(partial.clone(), e))?;
+        std::fs::rename(&partial, target).map_err(|e| RegistryError::Io(target.to_path_buf(), e))
+    }
+
+    /// Whether `name` is a registered function (compiled here, or in the
+    /// registry's folder).
+    pub fn is_registered(&self, name: &str) -> bool {
+        valid_name(name)
+            && (self.compiled.locked().contains_key(name)
+                || self.dir.join(format!("{name}.wasm")).is_file())
+    }
+
+    /// The registry's folder.
+    pub fn dir(&self) -> &Path {
+        &self.dir
     }
 
     /// Registered names, sorted.
@@ -169,6 +212,20 @@ impl Functions {
         input: Vec<u8>,
         base: &StartConfig,
     ) -> Result<Finished, RegistryError> {
+        self.invoke_observed(name, input, base, None)
+    }
+
+    /// [`Functions::invoke`], with `on_end` told how a core module's
+    /// program ended (a service reports the trap's message to its client);
+    /// the base's own hook is never used: the caller's end is not this
+    /// function's.
+    pub fn invoke_observed(
+        self: &Arc<Self>,
+        name: &str,
+        input: Vec<u8>,
+        base: &StartConfig,
+        on_end: Option<crate::OnEnd>,
+    ) -> Result<Finished, RegistryError> {
         let io = Arc::new(CallIo {
             input,
             output: Mutex::new(Vec::new()),
@@ -198,8 +255,7 @@ impl Functions {
                     state: Some(self.state.clone()),
                     functions: Some(self.clone()),
                     call_io: Some(io.clone()),
-                    // The caller's end is not this function's.
-                    on_end: None,
+                    on_end,
                     ..base.clone()
                 };
                 let process = program

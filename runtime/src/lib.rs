@@ -21,6 +21,7 @@ mod home;
 mod incremental;
 pub mod locks;
 pub mod lower_atomics;
+pub mod metrics;
 pub mod outcome;
 mod parallelism;
 pub mod placement;

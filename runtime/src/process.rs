@@ -165,6 +165,7 @@ impl Home for Process {
                 (n < max).then_some(n + 1)
             })
             .map_err(|_| ThreadError::Again)?;
+        crate::metrics::thread_began();
         Ok(self.next_tid.fetch_add(1, Ordering::Relaxed) % MAX_TID + 1)
     }
 
@@ -416,6 +417,13 @@ struct Waiters {
 pub(crate) struct BlockedWait<'a> {
     process: &'a Process,
     id: u64,
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        // Threads stopped by the program's end never say so one by one.
+        crate::metrics::threads_gone(u64::from(self.live_threads.load(Ordering::SeqCst)));
+    }
 }
 
 impl Drop for BlockedWait<'_> {
@@ -931,6 +939,7 @@ impl Process {
     /// Counts a live thread whose id its home gave.
     pub(crate) fn count_thread(&self) {
         self.live_threads.fetch_add(1, Ordering::SeqCst);
+        crate::metrics::thread_began();
     }
 
     /// Runs `wasi_thread_start(tid, start_arg)` in a new instance over
@@ -996,6 +1005,7 @@ impl Process {
     }
 
     pub(crate) fn thread_ended(&self) {
+        crate::metrics::thread_ended();
         if self.live_threads.fetch_sub(1, Ordering::SeqCst) == 1
             && self.main_finished.load(Ordering::SeqCst)
         {

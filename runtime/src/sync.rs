@@ -432,6 +432,7 @@ impl SyncTable {
         deadline: Option<Instant>,
         live: &dyn Fn() -> u32,
     ) -> Result<(), SyncError> {
+        let _timed = crate::metrics::time_sync(crate::metrics::SyncKind::Semaphore);
         // A try on a semaphore at 0 is `EAGAIN`.
         let try_fails = try_only.then_some(SyncError::TooDeep);
         let wait = (Wait::Semaphore(addr), try_fails, deadline);
@@ -446,6 +447,7 @@ impl SyncTable {
 
     /// `sem_post`: adds one.
     pub(crate) fn sem_post(&self, addr: u32) -> Result<(), SyncError> {
+        let _timed = crate::metrics::time_sync(crate::metrics::SyncKind::Semaphore);
         let mut state = self.state();
         let value = state.semaphores.entry(addr).or_default();
         if *value >= i32::MAX as u32 {
@@ -472,6 +474,7 @@ impl SyncTable {
         deadline: Option<Instant>,
         live: &dyn Fn() -> u32,
     ) -> Result<(), SyncError> {
+        let _timed = crate::metrics::time_sync(crate::metrics::SyncKind::Mutex);
         let try_fails = try_only.then_some(SyncError::Busy);
         let wait = (Wait::Mutex(addr), try_fails, deadline);
         self.wait_for(tid, wait, live, |state| {
@@ -507,6 +510,7 @@ impl SyncTable {
         addr: u32,
         kind: MutexKind,
     ) -> Result<(), SyncError> {
+        let _timed = crate::metrics::time_sync(crate::metrics::SyncKind::Mutex);
         let mut state = self.state();
         Self::release_mutex(&mut state, tid, addr, kind)?;
         self.changed.notify_all();
@@ -549,6 +553,7 @@ impl SyncTable {
         count: u32,
         live: &dyn Fn() -> u32,
     ) -> Result<bool, SyncError> {
+        let _timed = crate::metrics::time_sync(crate::metrics::SyncKind::Barrier);
         let mut state = self.state();
         let b = state.barriers.entry(addr).or_default();
         b.arrived += 1;
@@ -592,6 +597,7 @@ impl SyncTable {
         deadline: Option<Instant>,
         live: &dyn Fn() -> u32,
     ) -> Result<(), SyncError> {
+        let _timed = crate::metrics::time_sync(crate::metrics::SyncKind::Condvar);
         let woken = {
             let mut state = self.state();
             Self::release_mutex(&mut state, tid, mutex, kind)?;
@@ -634,6 +640,7 @@ impl SyncTable {
     /// `pthread_cond_signal` (one waiter) or `_broadcast` (all); how many
     /// waiters this call woke (a waiter already woken counts once).
     pub(crate) fn cond_wake(&self, cond: u32, all: bool) -> u32 {
+        let _timed = crate::metrics::time_sync(crate::metrics::SyncKind::Condvar);
         let mut state = self.state();
         let c = state.conds.entry(cond).or_default();
         if c.waiting == 0 {
