@@ -539,7 +539,13 @@ impl Placer for Cluster {
     }
 
     fn peer_slots(&self) -> usize {
-        self.peers.len().saturating_mul(self.peer_slots)
+        // Peers DNS discovery retired take no more threads.
+        let peers = self
+            .peer_list()
+            .iter()
+            .filter(|p| !p.retired.load(Ordering::Relaxed))
+            .count();
+        peers.saturating_mul(self.peer_slots)
     }
 
     /// Gives back a reservation [`Placer::reserve`] made for a thread that
