@@ -16,6 +16,11 @@
 # notify, static-local guards) become libweft calls, as the program's do:
 # in chain mode they then act on one value for every thread.
 #
+# One change to LLVM's sources (libcxx-wasm-wait.patch): std::atomic
+# wait and notify (and so std::barrier, std::latch and the semaphores)
+# use wasm's memory.atomic.wait64/notify, where libc++ would poll with
+# sleeps of up to 64 ms.
+#
 # Exceptions are off (as in wasi-sdk): clang 19 emits the legacy
 # exception-handling opcodes, which wasmtime 48 does not run.
 #
@@ -37,7 +42,7 @@ log() { printf 'build-libcxx: %s\n' "$*" >&2; }
 # any of them makes a new build (in a folder of its own).
 key=$( {
     clang-19 --version | head -n1
-    cat "$here/build-libcxx.sh" "$here/lower-atomics.py"
+    cat "$here/build-libcxx.sh" "$here/libcxx-wasm-wait.patch" "$here/lower-atomics.py"
     find "$here/libc-overlay" "$here/include" -type f | LC_ALL=C sort | xargs cat
 } | sha256sum | cut -c1-16)
 prefix=$cache/$llvm_version-$key
@@ -95,6 +100,7 @@ build() {
     local missing=()
     command -v cmake >/dev/null || missing+=(cmake)
     command -v ninja >/dev/null || missing+=(ninja-build)
+    command -v patch >/dev/null || missing+=(patch)
     if [ "${#missing[@]}" -gt 0 ]; then
         log "installing ${missing[*]}"
         local sudo_cmd=()
@@ -112,10 +118,15 @@ build() {
     tar -xJf "$cache/src/$tarball" -C "$work" \
         "$top/libcxx" "$top/libcxxabi" "$top/runtimes" "$top/cmake" "$top/llvm/cmake" \
         "$top/llvm/utils/llvm-lit" "$top/third-party"
+    patch -s -d "$work/$top" -p1 <"$here/libcxx-wasm-wait.patch"
 
     # The compiler is weft-cc with this sysroot: target, -pthread, Weft's
     # libc headers and the atomic lowering come with it. No test program
-    # can run at configure time, so CMake's checks only compile.
+    # can run at configure time, so CMake's checks only compile, and a
+    # check for a library function always passes: those whose answer
+    # changes the code are given here (wasi-libc has no
+    # __cxa_thread_atexit_impl; libc++abi then keeps thread_local
+    # destructors itself).
     log "configuring (cmake)"
     WEFT_SYSROOT=$sysroot cmake -G Ninja -S "$work/$top/runtimes" -B "$work/build" \
         -DCMAKE_BUILD_TYPE=Release \
@@ -156,6 +167,7 @@ build() {
         -DLIBCXXABI_USE_LLVM_UNWINDER=OFF \
         -DLIBCXXABI_SILENT_TERMINATE=ON \
         -DLIBCXXABI_INCLUDE_TESTS=OFF \
+        -DLIBCXXABI_HAS_CXA_THREAD_ATEXIT_IMPL=OFF \
         >"$work/configure.log" 2>&1 || {
         tail -n 30 "$work/configure.log" >&2
         log "cmake failed (log: $work/configure.log)"

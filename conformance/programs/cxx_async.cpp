@@ -7,20 +7,21 @@
 #include <thread>
 #include <vector>
 
-static long sum_range(long from, long to) {
-    long sum = 0;
-    for (long i = from; i < to; i++) sum += i * i % 7;
+// 64-bit: long is 32 bits on wasm32.
+static long long sum_range(long long from, long long to) {
+    long long sum = 0;
+    for (long long i = from; i < to; i++) sum += i * i % 7;
     return sum;
 }
 
 int main() {
     // Split a sum over four async tasks.
-    std::vector<std::future<long>> parts;
-    for (long p = 0; p < 4; p++)
+    std::vector<std::future<long long>> parts;
+    for (long long p = 0; p < 4; p++)
         parts.push_back(std::async(std::launch::async, sum_range, p * 25000, (p + 1) * 25000));
-    long total = 0;
+    long long total = 0;
     for (auto &part : parts) total += part.get();
-    std::printf("async parts: %ld (serial %ld)\n", total, sum_range(0, 100000));
+    std::printf("async parts: %lld (serial %lld)\n", total, sum_range(0, 100000));
 
     // A deferred task runs in the thread that asks for it.
     auto caller = std::this_thread::get_id();
