@@ -24,6 +24,9 @@
 //! `atexit` functions) and `(i32, i32, i32) -> ()` (`SA_SIGINFO` handlers).
 //! A callee whose parameters or results are not numbers stays as it was.
 //!
+//! A module whose code changes its table (`table.grow`, `table.set`, ...)
+//! is left as it is: the adapted tables are made once, at load.
+//!
 //! Only the table, function, element and code sections grow (tables,
 //! functions and segments are appended, so no index moves); custom
 //! sections that locate code by byte offset (relocations, DWARF) are
@@ -82,6 +85,9 @@ struct Survey {
     slots: Vec<Option<u32>>,
     /// Type indices of the callback shapes the code calls on table 0.
     called: Vec<u32>,
+    /// The code changes table 0 (grow, set, fill, copy, init): a copy
+    /// made at load would fall behind it, so nothing is adapted.
+    table0_changes: bool,
 }
 
 fn survey(wasm: &[u8]) -> Result<Survey, AdaptError> {
@@ -171,10 +177,21 @@ fn survey(wasm: &[u8]) -> Result<Survey, AdaptError> {
             }
             Payload::CodeSectionEntry(body) => {
                 for op in body.get_operators_reader()? {
+                    let op = op?;
+                    if matches!(
+                        op,
+                        Operator::TableGrow { table: 0 }
+                            | Operator::TableSet { table: 0 }
+                            | Operator::TableFill { table: 0 }
+                            | Operator::TableCopy { dst_table: 0, .. }
+                            | Operator::TableInit { table: 0, .. }
+                    ) {
+                        s.table0_changes = true;
+                    }
                     if let Operator::CallIndirect {
                         type_index,
                         table_index: 0,
-                    } = op?
+                    } = op
                         && !s.called.contains(&type_index)
                         && s.types
                             .get(type_index as usize)
@@ -207,7 +224,7 @@ pub fn adapt_callbacks(wasm: &[u8]) -> Result<Option<Vec<u8>>, AdaptError> {
     let Some((minimum, maximum)) = s.table0 else {
         return Ok(None);
     };
-    if s.called.is_empty() || s.slots.len() as u64 > minimum {
+    if s.called.is_empty() || s.table0_changes || s.slots.len() as u64 > minimum {
         return Ok(None);
     }
     let signature = |ty: u32| s.types.get(ty as usize).and_then(Option::as_ref);
@@ -511,6 +528,22 @@ mod tests {
                 (table 2 funcref)
                 (elem (i32.const 1) func $d)
                 (func (export "f") (param i32)
+                    (call_indirect (type $dtor) (i32.const 0) (local.get 0))))"#,
+        )
+        .unwrap();
+        assert!(adapt_callbacks(&wasm).unwrap().is_none());
+    }
+
+    #[test]
+    fn a_module_that_changes_its_table_is_left_alone() {
+        let wasm = wat::parse_str(
+            r#"(module
+                (type $dtor (func (param i32)))
+                (func $d)
+                (table 2 funcref)
+                (elem (i32.const 1) func $d)
+                (func (export "f") (param i32)
+                    (drop (table.grow (ref.null func) (i32.const 1)))
                     (call_indirect (type $dtor) (i32.const 0) (local.get 0))))"#,
         )
         .unwrap();
