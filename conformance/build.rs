@@ -24,7 +24,7 @@ fn main() {
     let mut programs = BTreeSet::new();
     for entry in std::fs::read_dir(dir.join("programs")).expect("reading programs/") {
         let path = entry.expect("reading programs/").path();
-        if path.extension().is_some_and(|e| e == "c") {
+        if path.extension().is_some_and(|e| e == "c" || e == "cpp") {
             programs.insert(path.file_stem().unwrap().to_string_lossy().into_owned());
         }
     }

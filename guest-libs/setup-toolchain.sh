@@ -7,7 +7,10 @@
 #   - the thread-enabled wasi-libc objects shipped with rustup's
 #     wasm32-wasip1-threads target (libc.a, crt1-*.o);
 #   - the wasm32-wasip1-threads Rust target for Rust guests;
-#   - componentize-py (PyPI) for component guests in Python.
+#   - componentize-py (PyPI) for component guests in Python;
+#   - libc++ and libc++abi with threads for C++ guests (weft-c++), built
+#     from LLVM's sources once per machine by build-libcxx.sh and copied
+#     into the sysroot.
 # Idempotent: a second run only checks and exits in well under a second.
 #
 # Environment: WEFT_SYSROOT (default: guest-libs/sysroot beside this script).
@@ -57,7 +60,7 @@ if [ ! -x "$python_env/bin/componentize-py" ]; then
 fi
 
 if [ -f "$stamp" ] && have_clang && [ -f "$(rust_threads_libdir)/libc.a" ]; then
-    exit 0
+    exec bash "$here/build-libcxx.sh" "$sysroot"
 fi
 
 sudo_cmd=()
@@ -124,3 +127,5 @@ done
 
 touch "$stamp"
 log "sysroot ready at $sysroot"
+
+bash "$here/build-libcxx.sh" "$sysroot"

@@ -110,6 +110,8 @@ impl std::str::FromStr for Mode {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Lang {
     C,
+    /// C++ (programs/NAME.cpp): weft-c++ and the host's `c++`, C++20.
+    Cxx,
     Rust,
 }
 
@@ -178,6 +180,12 @@ pub fn cases() -> anyhow::Result<Vec<Case>> {
         .map(|(name, mut case)| {
             case.lang = if root().join("rust").join(&name).is_dir() {
                 Lang::Rust
+            } else if root()
+                .join("programs")
+                .join(format!("{name}.cpp"))
+                .is_file()
+            {
+                Lang::Cxx
             } else {
                 Lang::C
             };
@@ -365,16 +373,20 @@ impl Suite {
     /// Builds the wasm and native programs of `case`; returns their paths.
     pub fn build(&self, case: &Case) -> anyhow::Result<(PathBuf, PathBuf)> {
         match case.lang {
-            Lang::C => {
-                let source = root().join("programs").join(format!("{}.c", case.name));
+            Lang::C | Lang::Cxx => {
+                let extension = if case.lang == Lang::Cxx { "cpp" } else { "c" };
+                let source = root()
+                    .join("programs")
+                    .join(format!("{}.{extension}", case.name));
                 self.build_c_with(&source, &case.name, &case.cflags)
             }
             Lang::Rust => self.build_rust(&case.name),
         }
     }
 
-    /// Builds a C program for wasm (weft-cc) and natively (cc); rebuilds
-    /// only when the source or the guest library changed.
+    /// Builds a C program for wasm (weft-cc) and natively (cc), or a C++
+    /// one (a `.cpp` source: weft-c++ and c++, both C++20); rebuilds only
+    /// when the source or the guest library changed.
     pub fn build_c(&self, source: &Path, name: &str) -> anyhow::Result<(PathBuf, PathBuf)> {
         self.build_c_with(source, name, &[])
     }
@@ -391,8 +403,9 @@ impl Suite {
         let key = flags_key(inputs_key(&[source.to_path_buf()])?, cflags);
         if is_stale(&native, &key) {
             compile_to(&native, |out| {
-                let mut cmd = Command::new("cc");
+                let mut cmd = Command::new(if is_cxx(source) { "c++" } else { "cc" });
                 cmd.args(["-O2", "-Wall", "-Werror", "-pthread"])
+                    .args(cxx_std(source))
                     .args(cflags)
                     .arg("-I")
                     .arg(root().join("../guest-libs/include"))
@@ -422,18 +435,32 @@ impl Suite {
     ) -> anyhow::Result<PathBuf> {
         let wasm = self.c_output(name, "wasm")?;
         let guest_libs = root().join("../guest-libs");
-        let inputs = [
+        let mut inputs = vec![
             source.to_path_buf(),
             guest_libs.join("weft-cc"),
             guest_libs.join("src"),
             guest_libs.join("include"),
             guest_libs.join("libc-overlay"),
         ];
+        let compiler = if is_cxx(source) {
+            // The C++ library is built into the sysroot by setup-toolchain.sh.
+            let libdir = guest_libs.join("sysroot/lib/wasm32-wasi-threads");
+            inputs.extend(
+                ["libc++.a", "libc++abi.a"]
+                    .into_iter()
+                    .map(|lib| libdir.join(lib))
+                    .filter(|lib| lib.is_file()),
+            );
+            guest_libs.join("weft-c++")
+        } else {
+            weft_cc()
+        };
         let key = flags_key(inputs_key(&inputs)?, cflags);
         if is_stale(&wasm, &key) {
             compile_to(&wasm, |out| {
-                let mut cmd = Command::new(weft_cc());
+                let mut cmd = Command::new(&compiler);
                 cmd.args(["-O2", "-Wall", "-Werror"])
+                    .args(cxx_std(source))
                     .args(cflags)
                     .arg("-o")
                     .arg(out)
@@ -499,6 +526,17 @@ fn rust_link_flags() -> anyhow::Result<String> {
         );
     }
     Ok(String::from_utf8_lossy(&output.stdout).trim().to_string())
+}
+
+/// Whether `source` is C++ (built with weft-c++ and the host's `c++`).
+fn is_cxx(source: &Path) -> bool {
+    source.extension().is_some_and(|e| e == "cpp")
+}
+
+/// The language level of a C++ source's builds (std::barrier and
+/// std::latch are C++20); nothing for C.
+fn cxx_std(source: &Path) -> &'static [&'static str] {
+    if is_cxx(source) { &["-std=c++20"] } else { &[] }
 }
 
 /// Builds into a temporary file and renames it into place, so concurrent

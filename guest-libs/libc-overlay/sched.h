@@ -38,11 +38,16 @@ int sched_setscheduler(pid_t, int, const struct sched_param *);
  * CPU scheduling: libweft's affinity calls answer with the processors
  * the host offers (process.c). */
 #ifndef CPU_SETSIZE
-void *memcpy(void *__restrict, const void *__restrict, size_t);
-int memcmp(const void *, const void *, size_t);
-void *memset(void *, int, size_t);
-void *calloc(size_t, size_t);
-void free(void *);
+#ifdef __cplusplus
+}
+#endif
+/* The CPU_* macros use these; libc's own declarations (C++ sees them
+ * with libc's exception specifications). */
+#include <stdlib.h>
+#include <string.h>
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 typedef struct cpu_set_t {
     unsigned long __bits[128 / sizeof(long)];

@@ -10,6 +10,7 @@
 //! a [`placement::Placer`] the cluster implements, on another host.
 
 mod abi;
+pub mod adapt_calls;
 pub mod call_imports;
 pub mod calls;
 mod chain;

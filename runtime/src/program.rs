@@ -12,8 +12,8 @@ use wasmtime_wasi::WasiCtxBuilder;
 use crate::process::{self, Process, ProcessConfig};
 use crate::start::{StartConfig, ThreadMode};
 use crate::{
-    call_imports, chain, incremental, lower_atomics, remote, rewrite, shared_wasi, snapshot,
-    state_imports, symbols, threads, waits, wasi,
+    adapt_calls, call_imports, chain, incremental, lower_atomics, remote, rewrite, shared_wasi,
+    snapshot, state_imports, symbols, threads, waits, wasi,
 };
 
 /// Why a module cannot be run.
@@ -33,6 +33,8 @@ pub enum LoadError {
     LowerAtomics(#[from] lower_atomics::LowerError),
     #[error("invalid WebAssembly module: rerouting atomic waits: {0}")]
     RouteWaits(#[from] waits::WaitRewriteError),
+    #[error("invalid WebAssembly module: adapting indirect calls of callbacks: {0}")]
+    AdaptCalls(#[from] adapt_calls::AdaptError),
     #[error("module too large to compile: {0}")]
     TooLarge(rewrite::RewriteError),
     #[error("module imports `{module}`.`{name}` ({kind}), which Weft does not provide")]
@@ -135,17 +137,22 @@ impl Program {
         } else {
             None
         };
-        let instrumented = rewrite::export_mutable_globals(
-            routed.as_deref().or(lowered.as_deref()).unwrap_or(bytes),
-        )
-        .map_err(|e| match e {
-            rewrite::RewriteError::ReservedExport(name) => LoadError::ReservedExport(name),
-            rewrite::RewriteError::Component => LoadError::Component,
-            too_large @ rewrite::RewriteError::FunctionTooLarge { .. } => {
-                LoadError::TooLarge(too_large)
-            }
-            other => LoadError::Rewrite(other),
-        })?;
+        let rewritten = routed.as_deref().or(lowered.as_deref()).unwrap_or(bytes);
+        // Callbacks called through a pointer of another type (adapt_calls.rs).
+        let adapted = if wasmparser::Parser::is_core_wasm(bytes) {
+            adapt_calls::adapt_callbacks(rewritten)?
+        } else {
+            None
+        };
+        let instrumented = rewrite::export_mutable_globals(adapted.as_deref().unwrap_or(rewritten))
+            .map_err(|e| match e {
+                rewrite::RewriteError::ReservedExport(name) => LoadError::ReservedExport(name),
+                rewrite::RewriteError::Component => LoadError::Component,
+                too_large @ rewrite::RewriteError::FunctionTooLarge { .. } => {
+                    LoadError::TooLarge(too_large)
+                }
+                other => LoadError::Rewrite(other),
+            })?;
         let module = Module::new(engine, &instrumented.bytes).map_err(LoadError::Invalid)?;
         let layout = snapshot::SnapshotLayout {
             module: weft_snapshot::ModuleHash::of(bytes),

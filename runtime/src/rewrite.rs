@@ -5,6 +5,7 @@
 //! Only the export section changes; every other section is copied byte for
 //! byte. The guest cannot observe the new exports.
 
+use wasm_encoder::reencode::{self, Reencode};
 use wasm_encoder::{ExportKind, ExportSection, RawSection};
 use wasmparser::{ExternalKind, Parser, Payload, TypeRef};
 
@@ -182,6 +183,42 @@ pub fn export_mutable_globals(wasm: &[u8]) -> Result<Instrumented, RewriteError>
         bytes: module.finish(),
         mutable_globals,
     })
+}
+
+/// Copies a custom section into a module whose code a load-time rewrite
+/// re-encoded, unless it locates code by byte offset (relocations, DWARF,
+/// the linking section): the new bodies make those offsets wrong.
+pub(crate) fn copy_custom_section_after_code_change<R: Reencode + ?Sized>(
+    reencoder: &mut R,
+    module: &mut wasm_encoder::Module,
+    section: wasmparser::CustomSectionReader<'_>,
+) -> Result<(), reencode::Error<R::Error>> {
+    let name = section.name();
+    if name.starts_with("reloc.") || name.starts_with(".debug_") || name == "linking" {
+        return Ok(());
+    }
+    reencode::utils::parse_custom_section(reencoder, module, section)
+}
+
+/// Re-encodes one function body, giving each instruction first to
+/// `replace`, which writes what stands for it into the new body and says
+/// whether it did; the others are copied.
+pub(crate) fn reencode_body<R: Reencode + ?Sized>(
+    reencoder: &mut R,
+    code: &mut wasm_encoder::CodeSection,
+    func: wasmparser::FunctionBody<'_>,
+    mut replace: impl FnMut(&mut R, &mut wasm_encoder::Function, &wasmparser::Operator<'_>) -> bool,
+) -> Result<(), reencode::Error<R::Error>> {
+    let mut f = reencoder.new_function_with_parsed_locals(&func)?;
+    let mut reader = func.get_operators_reader()?;
+    while !reader.eof() {
+        let op = reader.read()?;
+        if !replace(reencoder, &mut f, &op) {
+            f.instruction(&reencoder.instruction(op)?);
+        }
+    }
+    code.function(&f);
+    Ok(())
 }
 
 fn export_kind(kind: ExternalKind) -> ExportKind {

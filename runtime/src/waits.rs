@@ -177,25 +177,19 @@ impl Reencode for Router {
         code: &mut wasm_encoder::CodeSection,
         func: wasmparser::FunctionBody<'_>,
     ) -> Result<(), reencode::Error<Self::Error>> {
-        let mut f = self.new_function_with_parsed_locals(&func)?;
-        let mut reader = func.get_operators_reader()?;
-        while !reader.eof() {
-            match reader.read()? {
-                Operator::MemoryAtomicWait32 { memarg } if memarg.memory == 0 => {
-                    f.instruction(&Instruction::I32Const(memarg.offset as u32 as i32));
-                    f.instruction(&Instruction::Call(self.wait32));
-                }
-                Operator::MemoryAtomicWait64 { memarg } if memarg.memory == 0 => {
-                    f.instruction(&Instruction::I32Const(memarg.offset as u32 as i32));
-                    f.instruction(&Instruction::Call(self.wait64));
-                }
-                op => {
-                    f.instruction(&self.instruction(op)?);
-                }
+        crate::rewrite::reencode_body(self, code, func, |router, f, op| {
+            let (memarg, wait) = match op {
+                Operator::MemoryAtomicWait32 { memarg } => (memarg, router.wait32),
+                Operator::MemoryAtomicWait64 { memarg } => (memarg, router.wait64),
+                _ => return false,
+            };
+            if memarg.memory != 0 {
+                return false;
             }
-        }
-        code.function(&f);
-        Ok(())
+            f.instruction(&Instruction::I32Const(memarg.offset as u32 as i32));
+            f.instruction(&Instruction::Call(wait));
+            true
+        })
     }
 
     fn parse_custom_section(
@@ -203,12 +197,7 @@ impl Reencode for Router {
         module: &mut wasm_encoder::Module,
         section: wasmparser::CustomSectionReader<'_>,
     ) -> Result<(), reencode::Error<Self::Error>> {
-        // Byte offsets into code no longer hold.
-        let name = section.name();
-        if name.starts_with("reloc.") || name.starts_with(".debug_") || name == "linking" {
-            return Ok(());
-        }
-        reencode::utils::parse_custom_section(self, module, section)
+        crate::rewrite::copy_custom_section_after_code_change(self, module, section)
     }
 }
 
