@@ -399,6 +399,7 @@ fn crates_depend_one_way_and_libraries_need_no_cli() {
     let order = [
         "weft",
         "weft-conformance",
+        "weft-serve",
         "weft-cluster",
         "weft-runtime",
         "weft-transport",
