@@ -36,6 +36,8 @@ package=llvm-toolchain-19
 tarball=${package}_$llvm_version.orig.tar.xz
 
 log() { printf 'build-libcxx: %s\n' "$*" >&2; }
+# shellcheck source=guest-libs/debian-sources.sh
+. "$here/debian-sources.sh"
 
 # What the build depends on, besides the LLVM sources: this script, the
 # atomic lowering and the headers every guest source sees. A change to
@@ -63,18 +65,8 @@ fetch_sources() {
     [ -f "$cache/src/$tarball" ] && return
     local sudo_cmd=()
     [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
-    # A deb-src entry for bookworm, made from the machine's own Debian
-    # source entry so that no mirror is named here.
     local entry=/etc/apt/sources.list.d/weft-bookworm-src.sources
-    if [ ! -f "$entry" ]; then
-        local src=/etc/apt/sources.list.d/debian.sources uris signed
-        uris=$(awk '/^URIs:/ {print; exit}' "$src")
-        signed=$(awk '/^Signed-By:/ {print; exit}' "$src")
-        [ -n "$uris" ] || { log "cannot find a URIs: line in $src"; exit 1; }
-        log "adding Debian bookworm sources (deb-src)"
-        printf 'Types: deb-src\n%s\nSuites: bookworm\nComponents: main\n%s\n' \
-            "$uris" "$signed" | "${sudo_cmd[@]}" tee "$entry" >/dev/null
-    fi
+    [ -f "$entry" ] || add_debian_source deb-src bookworm "$entry"
     "${sudo_cmd[@]}" apt-get update -qq
     log "fetching the $package sources (about 160 MB)"
     local tmp

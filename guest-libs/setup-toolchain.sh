@@ -21,6 +21,8 @@ sysroot=${WEFT_SYSROOT:-$here/sysroot}
 stamp=$sysroot/.weft-sysroot-v1
 
 log() { printf 'setup-toolchain: %s\n' "$*" >&2; }
+# shellcheck source=guest-libs/debian-sources.sh
+. "$here/debian-sources.sh"
 
 have_clang() {
     command -v clang-19 >/dev/null && command -v wasm-ld-19 >/dev/null &&
@@ -85,13 +87,7 @@ fi
 backports=/etc/apt/sources.list.d/weft-bookworm-backports.sources
 if [ ! -f "$sysroot/include/pthread.h" ] && [ ! -f "$backports" ] &&
     ! grep -rqs 'bookworm-backports' /etc/apt/sources.list /etc/apt/sources.list.d/; then
-    src=/etc/apt/sources.list.d/debian.sources
-    uris=$(awk '/^URIs:/ {print; exit}' "$src")
-    signed=$(awk '/^Signed-By:/ {print; exit}' "$src")
-    [ -n "$uris" ] || { log "cannot find a URIs: line in $src"; exit 1; }
-    log "adding bookworm-backports"
-    printf 'Types: deb\n%s\nSuites: bookworm-backports\nComponents: main\n%s\n' \
-        "$uris" "$signed" | "${sudo_cmd[@]}" tee "$backports" >/dev/null
+    add_debian_source deb bookworm-backports "$backports"
     apt_updated=0
 fi
 
