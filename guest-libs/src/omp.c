@@ -220,6 +220,7 @@ struct team {
      * the whole region; and whether a task was deferred in it. */
     int task_barriers;
     uint32_t deferred;
+    struct crew *crew; /* chain mode: the crew the members come from */
     struct dispatch_buffer dispatch[DISPATCH_RING];
 };
 
@@ -246,6 +247,7 @@ struct task_node {
     struct task_node *dep_next;
     struct task_node *dep_children;
     uint32_t task_size, shareds_size; /* for the copies a taskloop makes */
+    void **returns; /* chain mode: where its memory goes back to its creator */
 } __attribute__((aligned(16)));
 
 enum loop_kind { LOOP_STATIC, LOOP_STATIC_CHUNKED, LOOP_DYNAMIC, LOOP_GUIDED };
@@ -282,6 +284,10 @@ struct omp_thread {
     int pushed_nthreads; /* num_threads clause of the next region */
     int32_t gtid;
     int queued_tasks; /* chain mode: it queued tasks since its last barrier */
+    /* Chain mode, a member of a crew's team: the list through which other
+     * members give back the task memory this thread allocated (see
+     * "memory of tasks"); NULL where every thread frees its own. */
+    void **returns;
 };
 
 static _Thread_local struct omp_thread self_storage;
@@ -441,6 +447,9 @@ static void read_environment(void) {
  * its state back. */
 static void tasks_drain(struct omp_thread *me);
 static void region_end_chain(struct omp_thread *me);
+struct crew;
+static void **crew_returns(struct crew *c, int tid);
+static void returned_free(void *list);
 
 static void run_member(struct omp_thread *me, struct team *t, int tid) {
     struct omp_thread saved = *me;
@@ -458,6 +467,7 @@ static void run_member(struct omp_thread *me, struct team *t, int tid) {
     me->loops = 0;
     me->icv = t->member_icv;
     me->pushed_nthreads = 0;
+    me->returns = t->crew ? crew_returns(t->crew, tid) : NULL;
     int32_t gtid = me->gtid, btid = tid;
     invoke_microtask(t->fn, &gtid, &btid, t->argc, t->argv);
     /* The region's end is a barrier for tasks too: none outlives it (in
@@ -514,6 +524,7 @@ struct crew_member {
     pthread_t thread;
     struct waitword go; /* bumped by the owner for each region, and to leave */
     struct team *team;  /* what to run when `go` moves; NULL: leave */
+    void *returned;     /* chain mode: task memory given back to this member */
 };
 
 struct crew {
@@ -524,7 +535,14 @@ struct crew {
     struct crew *next;  /* the owner's crew of another level */
     uint32_t home_lock; /* chain mode: guards the members' `go` and `team` */
     int task_barriers;  /* chain mode: the last region deferred tasks */
+    void *owner_returned; /* chain mode: task memory given back to the owner */
 };
+
+/* Chain mode: the list through which member `tid` of a team of `c` gets
+ * its task memory back. */
+static void **crew_returns(struct crew *c, int tid) {
+    return tid ? &c->members[tid]->returned : &c->owner_returned;
+}
 
 /* This thread's crews, also the value of crew_key: its destructor lets the
  * members go when the owner ends (libgomp does the same), else a program
@@ -571,8 +589,12 @@ static void crew_dismiss(struct crew *c) {
         if (global.chain) weft_home_cond_wake(&c->members[i]->go, 0);
         else waitword_wake(&c->members[i]->go);
     }
+    /* Task memory given back after its allocator's last look: the members'
+     * arena blocks are counted free in their arenas from here. */
+    returned_free(c->owner_returned);
     for (int i = 1; i < c->size; i++) {
         pthread_join(c->members[i]->thread, NULL);
+        returned_free(c->members[i]->returned);
         free(c->members[i]);
     }
     free(c->members);
@@ -651,6 +673,7 @@ static void fork_crew(struct omp_thread *me, struct team *t, int nthreads) {
         /* The owner's writes up to here, the team included, go home with
          * the unlock; each member's wake-up brings them. */
         t->task_barriers = c->task_barriers;
+        t->crew = c;
         weft_home_lock(&c->home_lock, 0, -1);
         for (int i = 1; i < got; i++) {
             c->members[i]->team = t;
@@ -1371,6 +1394,7 @@ struct task_dep {
 struct task_edge {
     struct task_node *to;
     struct task_edge *next;
+    void **returns; /* its allocator's, as a task_node's */
 };
 
 /* A task reduction of a taskgroup: one private copy per member. */
@@ -1471,6 +1495,44 @@ static struct task_node *queue_take(struct omp_thread *me, int newest) {
     return n;
 }
 
+/* Memory of tasks in chain mode. A chained member allocates from its own
+ * heap arena, and a free of another thread's block can only be deferred
+ * to the freeing thread's end (arena.c), which for crew members is the
+ * program's end: a task object created by one member and ended by
+ * another would stay allocated. So the memory of a task (the object, its
+ * dependences, the edges to it) goes back to the thread that allocated
+ * it: another member links it into its allocator's list (`returns`, in
+ * the crew, which outlives teams) holding the pool lock, and the
+ * allocator takes the list holding the pool lock (it sees every block
+ * given back before its acquire) and frees the blocks into its own heap.
+ * A block given back is dead, so the list runs through its first word. */
+static void task_memory_free(struct omp_thread *me, void *block, void **returns) {
+    if (!block) return;
+    if (!returns || returns == me->returns) {
+        free(block);
+        return;
+    }
+    *(void **)block = *returns;
+    *returns = block;
+}
+
+/* The blocks given back to `me` (pool lock held): returned_free frees them
+ * once the lock is let go. */
+static void *returns_take(struct omp_thread *me) {
+    if (!me->returns || !*me->returns) return NULL;
+    void *list = *me->returns;
+    *me->returns = NULL;
+    return list;
+}
+
+static void returned_free(void *list) {
+    while (list) {
+        void *next = *(void **)list;
+        free(list);
+        list = next;
+    }
+}
+
 /* References: a task holds one on itself until it ends and one on its
  * parent until it is freed, so a parent outlives its children (they point
  * at it). Implicit tasks live on their thread's stack and are not counted.
@@ -1480,13 +1542,13 @@ static void node_ref(struct task_node *n) {
     if (!n->implicit) atomic_fetch_add(&n->refs, 1);
 }
 
-static void node_release(int32_t gtid, struct task_node *n) {
+static void node_release(struct omp_thread *me, struct task_node *n) {
     while (n && !n->implicit && atomic_fetch_sub(&n->refs, 1) == 1) {
         struct task_node *parent = n->parent;
         struct task *t = task_of(n);
-        if ((n->flags & TASK_DESTRUCTORS) && t->destructors) t->destructors(gtid, t);
-        free(n->deps);
-        free(n);
+        if ((n->flags & TASK_DESTRUCTORS) && t->destructors) t->destructors(me->gtid, t);
+        task_memory_free(me, n->deps, n->returns);
+        task_memory_free(me, n, n->returns);
         n = parent;
     }
 }
@@ -1513,6 +1575,7 @@ static uint32_t deps_register(struct task_node *parent, struct task_node *n) {
         if (!node_conflicts(s, n->deps, n->ndeps)) continue;
         struct task_edge *e = malloc(sizeof *e);
         if (!e) fail("out of memory for a task dependence");
+        e->returns = n->returns; /* n's creator is the caller */
         e->to = n;
         e->next = s->successors;
         s->successors = e;
@@ -1525,7 +1588,7 @@ static uint32_t deps_register(struct task_node *parent, struct task_node *n) {
 
 /* `n` ended (pool lock held): it leaves its parent's list, and successors
  * it was the last predecessor of go to the queue. */
-static void deps_release(struct team *t, struct task_node *n) {
+static void deps_release(struct omp_thread *me, struct team *t, struct task_node *n) {
     for (struct task_node **p = &n->parent->dep_children; *p; p = &(*p)->dep_next) {
         if (*p == n) {
             *p = n->dep_next;
@@ -1535,7 +1598,7 @@ static void deps_release(struct team *t, struct task_node *n) {
     for (struct task_edge *e = n->successors, *next; e; e = next) {
         next = e->next;
         if (--e->to->predecessors == 0) queue_push(t, e->to);
-        free(e);
+        task_memory_free(me, e, e->returns);
     }
     n->successors = NULL;
 }
@@ -1598,6 +1661,7 @@ static void tasks_wait(struct omp_thread *me, struct wait_for *w) {
         atomic_fetch_add(&t->work, 1ull << 32);
     }
     if (global.chain) {
+        void *returned = returns_take(me);
         while (!wait_over(me, w)) {
             struct task_node *n = queue_take(me, newest);
             if (!n) {
@@ -1609,6 +1673,7 @@ static void tasks_wait(struct omp_thread *me, struct wait_for *w) {
             pool_lock(t);
         }
         pool_unlock(t);
+        returned_free(returned);
         return;
     }
     for (;;) {
@@ -1690,10 +1755,10 @@ static void task_finish(struct omp_thread *me, struct task_node *n) {
     struct team *t = n->team;
     int locked = global.chain || n->ndeps;
     if (locked) pool_lock(t);
-    if (n->ndeps) deps_release(t, n);
+    if (n->ndeps) deps_release(me, t, n);
     if (n->group) atomic_fetch_sub(&n->group->count, 1);
     atomic_fetch_sub(&n->parent->children, 1);
-    node_release(me->gtid, n);
+    node_release(me, n);
     atomic_fetch_sub(&t->work, 1);
     pool_changed(t);
     if (locked) pool_unlock(t);
@@ -1745,7 +1810,7 @@ static void task_adopt(struct omp_thread *me, struct task_node *n) {
 static void task_drop(struct omp_thread *me, struct task_node *n) {
     int shared = tree_shared(me);
     if (shared) pool_lock(me->team);
-    node_release(me->gtid, n);
+    node_release(me, n);
     if (shared) pool_unlock(me->team);
 }
 
@@ -1759,6 +1824,7 @@ void *__kmpc_omp_task_alloc(ident_t *loc, int32_t gtid, int32_t flags, size_t ta
         fail("a task larger than the address space");
     struct task_node *n = calloc(1, head + body + shareds_size);
     if (!n) fail("out of memory for a task");
+    n->returns = self()->returns;
     n->flags = flags;
     n->refs = 1;
     n->task_size = (uint32_t)body;
@@ -1792,6 +1858,7 @@ static void task_submit(struct omp_thread *me, struct task_node *n, const struct
     n->group = me->group;
     n->final = (n->flags & TASK_FINAL) != 0;
     pool_lock(t);
+    void *returned = returns_take(me);
     node_ref(n->parent);
     atomic_fetch_add(&n->parent->children, 1);
     if (n->group) atomic_fetch_add(&n->group->count, 1);
@@ -1801,6 +1868,7 @@ static void task_submit(struct omp_thread *me, struct task_node *n, const struct
     if (!n->ndeps || deps_register(me->task, n) == 0) queue_push(t, n);
     pool_changed(t);
     pool_unlock(t);
+    returned_free(returned);
 }
 
 int32_t __kmpc_omp_task(ident_t *loc, int32_t gtid, void *task) {
@@ -2009,6 +2077,7 @@ void __kmpc_taskloop(ident_t *loc, int32_t gtid, void *task, int32_t if_val, uin
         if (!n) fail("out of memory for a taskloop's task");
         memcpy(n, pattern, bytes);
         memset(n, 0, sizeof *n);
+        n->returns = me->returns;
         n->flags = pattern->flags;
         n->refs = 1;
         n->task_size = pattern->task_size;
