@@ -188,6 +188,15 @@ struct dispatch_buffer {
     _Atomic uint32_t finished;  /* members done with it */
     _Atomic uint64_t next;      /* first iteration nobody has claimed */
     _Atomic uint64_t ordered;   /* the iteration whose ordered part may run */
+    /* A doacross loop's iterations that have posted: a bit each. */
+    _Atomic(uint32_t *) doacross;
+    _Atomic uint32_t doacross_sleepers; /* local mode: members asleep on a bit */
+    /* Chain mode: the bitmap's home lock and condition variable, the loop
+     * that made it (plus one), members done with it, and where its memory
+     * goes back to its allocator. */
+    uint32_t doacross_lock, doacross_cond;
+    uint32_t doacross_construct, doacross_done;
+    void **doacross_returns;
 };
 
 struct team {
@@ -252,6 +261,19 @@ struct task_node {
 
 enum loop_kind { LOOP_STATIC, LOOP_STATIC_CHUNKED, LOOP_DYNAMIC, LOOP_GUIDED };
 
+/* Loops of a doacross nest (`ordered(n)`) the runtime takes. */
+#define DOACROSS_DIMS 8
+
+/* This thread's part of the doacross loop nest it is in. */
+struct doacross_loop {
+    int active;
+    int ndims;
+    int64_t lo[DOACROSS_DIMS], up[DOACROSS_DIMS], st[DOACROSS_DIMS];
+    uint64_t range[DOACROSS_DIMS]; /* iterations of each loop */
+    struct dispatch_buffer *slot;
+    uint32_t *flags;
+};
+
 /* This thread's part of the work-sharing loop it is in. */
 struct loop {
     int active;
@@ -280,6 +302,7 @@ struct omp_thread {
     uint32_t singles; /* single constructs this thread met in its team */
     uint32_t loops;   /* work-sharing loops it met in its team */
     struct loop loop;
+    struct doacross_loop doacross;
     struct icv icv;
     int pushed_nthreads; /* num_threads clause of the next region */
     int32_t gtid;
@@ -1120,6 +1143,8 @@ static enum loop_kind loop_kind(int sched, struct icv *icv, int64_t *chunk) {
     }
 }
 
+static struct dispatch_buffer *slot_take(struct team *t, uint32_t construct);
+
 static void dispatch_init(int32_t sched, int is_signed, uint64_t lb, uint64_t ub, int64_t st,
                           int64_t chunk) {
     struct omp_thread *me = self();
@@ -1146,26 +1171,37 @@ static void dispatch_init(int32_t sched, int is_signed, uint64_t lb, uint64_t ub
     uint32_t construct = me->loops++;
     l->construct = construct;
     if (chain_team(me)) return; /* static, on this member's own copy */
+    l->buffer = slot_take(t, construct);
+}
+
+/* Local mode: the dispatch buffer of the team's `construct`-th loop, once
+ * the loop DISPATCH_RING constructs earlier has let it go. */
+static struct dispatch_buffer *slot_take(struct team *t, uint32_t construct) {
     struct dispatch_buffer *b = &t->dispatch[construct % DISPATCH_RING];
     for (uint32_t seen; (seen = atomic_load(&b->construct)) != construct;)
         __builtin_wasm_memory_atomic_wait32((int *)&b->construct, (int)seen, -1);
-    l->buffer = b;
+    return b;
 }
 
-/* The member is done with its loop: the last one frees the buffer for the
- * loop DISPATCH_RING constructs later. */
-static void loop_finished(struct omp_thread *me) {
-    struct dispatch_buffer *b = me->loop.buffer;
-    me->loop.active = 0;
-    me->loop.buffer = NULL;
-    if (!b) return;
+/* Local mode: a member is done with buffer `b`: the last one frees it for
+ * the loop DISPATCH_RING constructs later. */
+static void slot_release(struct omp_thread *me, struct dispatch_buffer *b) {
     if (atomic_fetch_add(&b->finished, 1) + 1 == (uint32_t)me->team->nthreads) {
+        free(atomic_exchange(&b->doacross, NULL));
         atomic_store(&b->next, 0);
         atomic_store(&b->ordered, 0);
         atomic_store(&b->finished, 0);
         atomic_fetch_add(&b->construct, DISPATCH_RING);
         futex_wake_all(&b->construct);
     }
+}
+
+/* The member is done with its loop. */
+static void loop_finished(struct omp_thread *me) {
+    struct dispatch_buffer *b = me->loop.buffer;
+    me->loop.active = 0;
+    me->loop.buffer = NULL;
+    if (b) slot_release(me, b);
 }
 
 /* The next chunk [begin, end) of iterations for this member; 0 when the
@@ -1342,6 +1378,190 @@ void __kmpc_end_ordered(ident_t *loc, int32_t gtid) {
     atomic_store(&l->buffer->ordered, l->current + 1);
     futex_wake_all(&l->buffer->ordered);
     l->ordered_done = 1;
+}
+
+/* ---- doacross loops -------------------------------------------------------
+ * `ordered(n)` with `depend(sink: ...)` / `depend(source)` (or `doacross`):
+ * an iteration waits until the iterations it names have posted. The nest's
+ * iteration space is numbered row-major, one bit per iteration in a bitmap
+ * the loop's dispatch buffer holds (the first member to arrive makes it,
+ * the last to leave frees it). Local mode: posting sets the bit, waiting
+ * spins on it, then sleeps on its word. Chain mode: the bitmap is read and
+ * written under a home lock, and waiters wait on a home condition variable,
+ * so a post is a release and a wait that sees the bit an acquire: the
+ * waiting iteration sees what the posting one wrote. */
+
+struct kmp_dim { /* the compiler's: one loop of the nest, bounds inclusive */
+    int64_t lo, up, st;
+};
+
+static void task_memory_free(struct omp_thread *me, void *block, void **returns);
+static void pool_lock(struct team *t);
+static void pool_unlock(struct team *t);
+
+/* The number of iteration `vec` of the nest, or -1 outside it (a sink
+ * before the first iteration names nothing to wait for). */
+static int64_t doacross_index(const struct doacross_loop *d, const int64_t *vec) {
+    uint64_t index = 0;
+    for (int i = 0; i < d->ndims; i++) {
+        int64_t v = vec[i];
+        uint64_t k;
+        if (d->st[i] > 0) {
+            if (v < d->lo[i] || v > d->up[i]) return -1;
+            k = ((uint64_t)v - (uint64_t)d->lo[i]) / (uint64_t)d->st[i];
+        } else {
+            if (v > d->lo[i] || v < d->up[i]) return -1;
+            k = ((uint64_t)d->lo[i] - (uint64_t)v) / -(uint64_t)d->st[i];
+        }
+        index = index * d->range[i] + k;
+    }
+    return (int64_t)index;
+}
+
+void __kmpc_doacross_init(ident_t *loc, int32_t gtid, int32_t ndims, const struct kmp_dim *dims) {
+    (void)loc, (void)gtid;
+    struct omp_thread *me = self();
+    struct team *t = me->team;
+    struct doacross_loop *d = &me->doacross;
+    if (ndims < 1 || ndims > DOACROSS_DIMS) fail("a doacross loop nest of more than 8 loops");
+    d->ndims = ndims;
+    uint64_t total = 1;
+    for (int i = 0; i < ndims; i++) {
+        int64_t st = dims[i].st ? dims[i].st : 1;
+        d->lo[i] = dims[i].lo;
+        d->up[i] = dims[i].up;
+        d->st[i] = st;
+        uint64_t span = st > 0 ? (uint64_t)dims[i].up - (uint64_t)dims[i].lo
+                               : (uint64_t)dims[i].lo - (uint64_t)dims[i].up;
+        int empty = st > 0 ? dims[i].up < dims[i].lo : dims[i].up > dims[i].lo;
+        d->range[i] = empty ? 0 : span / (st > 0 ? (uint64_t)st : -(uint64_t)st) + 1;
+        if (d->range[i] && total > (UINT64_C(1) << 32) / d->range[i])
+            fail("a doacross loop nest of more than 2^32 iterations");
+        total *= d->range[i];
+    }
+    /* One member runs every iteration in order: nothing to wait for. The
+     * dispatch slot is counted by every member alike all the same. */
+    uint32_t construct = me->loops++;
+    d->active = t->nthreads > 1 && total > 0;
+    d->slot = NULL;
+    d->flags = NULL;
+    if (t->nthreads <= 1) return;
+    size_t words = (size_t)((total + 31) / 32);
+    if (words == 0) words = 1;
+    struct dispatch_buffer *b;
+    if (!chain_team(me)) {
+        b = slot_take(t, construct);
+        uint32_t *flags = atomic_load(&b->doacross);
+        if (!flags) {
+            uint32_t *mine = calloc(words, sizeof *mine);
+            if (!mine) fail("out of memory for a doacross loop");
+            if (atomic_compare_exchange_strong(&b->doacross, &flags, mine)) flags = mine;
+            else free(mine);
+        }
+        d->slot = b;
+        d->flags = flags;
+        return;
+    }
+    b = &t->dispatch[construct % DISPATCH_RING];
+    weft_home_lock(&b->doacross_lock, 0, -1);
+    if (b->doacross_construct != construct + 1) {
+        if (atomic_load(&b->doacross))
+            fail("a doacross loop more than 8 work-sharing loops behind the team in chain mode");
+        uint32_t *mine = calloc(words, sizeof *mine);
+        if (!mine) fail("out of memory for a doacross loop");
+        atomic_store(&b->doacross, mine);
+        b->doacross_construct = construct + 1;
+        b->doacross_done = 0;
+        b->doacross_returns = me->returns;
+    }
+    d->slot = b;
+    d->flags = atomic_load(&b->doacross);
+    weft_home_unlock(&b->doacross_lock, 0);
+}
+
+/* Posts iteration `vec` of this thread's doacross loop, or waits until it
+ * has posted (nothing to do outside the nest's iteration space). */
+static void doacross_sync(const int64_t *vec, int post) {
+    struct omp_thread *me = self();
+    struct doacross_loop *d = &me->doacross;
+    if (!d->active) return;
+    int64_t index = doacross_index(d, vec);
+    if (index < 0) return;
+    _Atomic uint32_t *word = (_Atomic uint32_t *)&d->flags[index >> 5];
+    uint32_t bit = 1u << (index & 31);
+    struct dispatch_buffer *b = d->slot;
+    if (chain_team(me)) {
+        weft_home_lock(&b->doacross_lock, 0, -1);
+        if (post) {
+            atomic_fetch_or(word, bit);
+            weft_home_cond_broadcast(&b->doacross_cond);
+        }
+        while (!(atomic_load(word) & bit)) weft_home_cond_wait(&b->doacross_cond, &b->doacross_lock);
+        weft_home_unlock(&b->doacross_lock, 0);
+        return;
+    }
+    if (post) {
+        atomic_fetch_or(word, bit);
+        if (atomic_load(&b->doacross_sleepers)) futex_wake_all(word);
+        return;
+    }
+    int spins = spin_limit();
+    for (int i = 0; i < spins; i++) {
+        if (atomic_load_explicit(word, memory_order_acquire) & bit) {
+            if (i > spins / 2) spin_adapt(spins, 1);
+            return;
+        }
+    }
+    spin_adapt(spins, 0);
+    for (;;) {
+        atomic_fetch_add(&b->doacross_sleepers, 1);
+        uint32_t seen = atomic_load(word);
+        if (!(seen & bit)) __builtin_wasm_memory_atomic_wait32((int *)word, (int)seen, -1);
+        atomic_fetch_sub(&b->doacross_sleepers, 1);
+        if (seen & bit) return;
+    }
+}
+
+void __kmpc_doacross_wait(ident_t *loc, int32_t gtid, const int64_t *vec) {
+    (void)loc, (void)gtid;
+    doacross_sync(vec, 0);
+}
+
+void __kmpc_doacross_post(ident_t *loc, int32_t gtid, const int64_t *vec) {
+    (void)loc, (void)gtid;
+    doacross_sync(vec, 1);
+}
+
+void __kmpc_doacross_fini(ident_t *loc, int32_t gtid) {
+    (void)loc, (void)gtid;
+    struct omp_thread *me = self();
+    struct doacross_loop *d = &me->doacross;
+    struct dispatch_buffer *b = d->slot;
+    d->active = 0;
+    d->slot = NULL;
+    d->flags = NULL;
+    if (!b) return;
+    if (!chain_team(me)) {
+        slot_release(me, b);
+        return;
+    }
+    weft_home_lock(&b->doacross_lock, 0, -1);
+    uint32_t *flags = NULL;
+    void **returns = NULL;
+    if (++b->doacross_done == (uint32_t)me->team->nthreads) {
+        flags = atomic_exchange(&b->doacross, NULL);
+        returns = b->doacross_returns;
+    }
+    weft_home_unlock(&b->doacross_lock, 0);
+    if (!flags) return;
+    /* The bitmap is its allocator's block: given back like a task's. */
+    if (returns && returns != me->returns) {
+        pool_lock(me->team);
+        task_memory_free(me, flags, returns);
+        pool_unlock(me->team);
+    } else {
+        free(flags);
+    }
 }
 
 /* ---- tasks ---------------------------------------------------------------
