@@ -4,6 +4,7 @@
 #ifndef WEFT_OMP_H
 #define WEFT_OMP_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #ifdef __cplusplus
@@ -51,6 +52,94 @@ typedef struct omp_nest_lock_t {
     int32_t depth;
 } omp_nest_lock_t;
 
+/* Memory management: predefined allocators and memory spaces (one kind of
+ * memory here: every space is the heap), and allocators made from traits. */
+typedef uintptr_t omp_uintptr_t;
+
+typedef enum omp_memspace_handle_t {
+    omp_default_mem_space = 0,
+    omp_large_cap_mem_space = 1,
+    omp_const_mem_space = 2,
+    omp_high_bw_mem_space = 3,
+    omp_low_lat_mem_space = 4,
+    __omp_memspace_handle_t_max__ = __UINTPTR_MAX__,
+} omp_memspace_handle_t;
+
+typedef enum omp_allocator_handle_t {
+    omp_null_allocator = 0,
+    omp_default_mem_alloc = 1,
+    omp_large_cap_mem_alloc = 2,
+    omp_const_mem_alloc = 3,
+    omp_high_bw_mem_alloc = 4,
+    omp_low_lat_mem_alloc = 5,
+    omp_cgroup_mem_alloc = 6,
+    omp_pteam_mem_alloc = 7,
+    omp_thread_mem_alloc = 8,
+    __omp_allocator_handle_t_max__ = __UINTPTR_MAX__,
+} omp_allocator_handle_t;
+
+typedef enum omp_alloctrait_key_t {
+    omp_atk_sync_hint = 1,
+    omp_atk_alignment = 2,
+    omp_atk_access = 3,
+    omp_atk_pool_size = 4,
+    omp_atk_fallback = 5,
+    omp_atk_fb_data = 6,
+    omp_atk_pinned = 7,
+    omp_atk_partition = 8,
+} omp_alloctrait_key_t;
+
+typedef enum omp_alloctrait_value_t {
+    omp_atv_false = 0,
+    omp_atv_true = 1,
+    omp_atv_contended = 3,
+    omp_atv_uncontended = 4,
+    omp_atv_serialized = 5,
+    omp_atv_sequential = 5,
+    omp_atv_private = 6,
+    omp_atv_all = 7,
+    omp_atv_thread = 8,
+    omp_atv_pteam = 9,
+    omp_atv_cgroup = 10,
+    omp_atv_default_mem_fb = 11,
+    omp_atv_null_fb = 12,
+    omp_atv_abort_fb = 13,
+    omp_atv_allocator_fb = 14,
+    omp_atv_environment = 15,
+    omp_atv_nearest = 16,
+    omp_atv_blocked = 17,
+    omp_atv_interleaved = 18,
+    omp_atv_default = -1,
+} omp_alloctrait_value_t;
+
+typedef struct omp_alloctrait_t {
+    omp_alloctrait_key_t key;
+    omp_uintptr_t value;
+} omp_alloctrait_t;
+
+omp_allocator_handle_t omp_init_allocator(omp_memspace_handle_t, int, const omp_alloctrait_t *);
+void omp_destroy_allocator(omp_allocator_handle_t);
+void omp_set_default_allocator(omp_allocator_handle_t);
+omp_allocator_handle_t omp_get_default_allocator(void);
+void *omp_alloc(size_t, omp_allocator_handle_t);
+void *omp_aligned_alloc(size_t, size_t, omp_allocator_handle_t);
+void *omp_calloc(size_t, size_t, omp_allocator_handle_t);
+void *omp_aligned_calloc(size_t, size_t, size_t, omp_allocator_handle_t);
+void *omp_realloc(void *, size_t, omp_allocator_handle_t, omp_allocator_handle_t);
+void omp_free(void *, omp_allocator_handle_t);
+
+/* A dependence object (`depobj`): clang stores a pointer to its array of
+ * dependences (made with __kmpc_alloc) in it and wants a pointer type, gcc
+ * checks for libgomp's struct (the native builds of the conformance cases
+ * compile with this header too). */
+#ifdef __clang__
+typedef void *omp_depend_t;
+#else
+typedef struct omp_depend_t {
+    char __omp_depend_t__[2 * sizeof(void *)];
+} omp_depend_t;
+#endif
+
 void omp_set_num_threads(int);
 int omp_get_num_threads(void);
 int omp_get_max_threads(void);
@@ -75,7 +164,11 @@ int omp_get_active_level(void);
 int omp_in_final(void);
 omp_proc_bind_t omp_get_proc_bind(void);
 int omp_get_num_places(void);
+int omp_get_place_num_procs(int);
+void omp_get_place_proc_ids(int, int *);
 int omp_get_place_num(void);
+int omp_get_partition_num_places(void);
+void omp_get_partition_place_nums(int *);
 int omp_get_max_task_priority(void);
 int omp_get_num_devices(void);
 int omp_get_device_num(void);

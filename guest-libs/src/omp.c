@@ -2464,6 +2464,11 @@ int omp_in_final(void) { return self()->task->final; }
 omp_proc_bind_t omp_get_proc_bind(void) { return omp_proc_bind_false; }
 int omp_get_num_places(void) { return 0; }
 int omp_get_place_num(void) { return -1; }
+/* No places: a place number is never valid, so these answer for none. */
+int omp_get_place_num_procs(int place) { return (void)place, 0; }
+void omp_get_place_proc_ids(int place, int *ids) { (void)place, (void)ids; }
+int omp_get_partition_num_places(void) { return 0; }
+void omp_get_partition_place_nums(int *places) { (void)places; }
 int omp_get_max_task_priority(void) { return 0; }
 int omp_get_num_devices(void) { return 0; }
 int omp_get_device_num(void) { return omp_get_initial_device(); }
@@ -2580,4 +2585,160 @@ int omp_test_nest_lock(omp_nest_lock_t *lock) {
         atomic_store((_Atomic int32_t *)&lock->owner, me->gtid);
     }
     return ++lock->depth;
+}
+
+/* ---- memory allocators ----------------------------------------------------
+ * One kind of memory: every memory space is the heap (in chain mode the
+ * thread's arena), and the predefined allocators are malloc with the
+ * default alignment. An allocator made from traits keeps its alignment
+ * and fallback; other traits (pool size, access, pinning, partition)
+ * describe memory this machine has only one of and change nothing. The
+ * `allocate` clause and `depobj` come here through __kmpc_alloc and
+ * __kmpc_free. */
+
+struct allocator {
+    uint32_t magic;
+    size_t alignment;
+    int fallback; /* omp_atv_*_fb: what a failed allocation does */
+    omp_allocator_handle_t fb_data;
+};
+
+#define ALLOCATOR_MAGIC 0x4f4d5041u /* "OMPA" */
+
+static _Thread_local omp_allocator_handle_t default_allocator = omp_default_mem_alloc;
+
+/* The allocator a handle names, NULL for a predefined one. */
+static struct allocator *allocator_of(omp_allocator_handle_t handle) {
+    if ((uintptr_t)handle <= (uintptr_t)omp_thread_mem_alloc) return NULL;
+    struct allocator *a = (struct allocator *)(uintptr_t)handle;
+    if (a->magic != ALLOCATOR_MAGIC) fail("an OpenMP allocator handle that no omp_init_allocator made");
+    return a;
+}
+
+omp_allocator_handle_t omp_init_allocator(omp_memspace_handle_t space, int ntraits,
+                                          const omp_alloctrait_t *traits) {
+    if ((uintptr_t)space > (uintptr_t)omp_low_lat_mem_space || ntraits < 0) return omp_null_allocator;
+    struct allocator *a = calloc(1, sizeof *a);
+    if (!a) return omp_null_allocator;
+    a->magic = ALLOCATOR_MAGIC;
+    a->alignment = 16;
+    a->fallback = omp_atv_default_mem_fb;
+    for (int i = 0; i < ntraits; i++) {
+        uintptr_t v = traits[i].value;
+        switch (traits[i].key) {
+        case omp_atk_alignment:
+            /* A power of two, as the specification requires. */
+            if (v == 0 || (v & (v - 1))) {
+                free(a);
+                return omp_null_allocator;
+            }
+            if (v > a->alignment) a->alignment = v;
+            break;
+        case omp_atk_fallback: a->fallback = (int)v; break;
+        case omp_atk_fb_data: a->fb_data = (omp_allocator_handle_t)v; break;
+        default: break;
+        }
+    }
+    return (omp_allocator_handle_t)(uintptr_t)a;
+}
+
+void omp_destroy_allocator(omp_allocator_handle_t handle) {
+    struct allocator *a = allocator_of(handle);
+    if (!a) return;
+    a->magic = 0;
+    free(a);
+}
+
+void omp_set_default_allocator(omp_allocator_handle_t handle) { default_allocator = handle; }
+omp_allocator_handle_t omp_get_default_allocator(void) { return default_allocator; }
+
+/* `size` bytes aligned to `align` (0: the default) by `handle`, zeroed if
+ * `zero`; a failure goes where the allocator's fallback says. */
+static void *allocate(size_t size, size_t align, int zero, omp_allocator_handle_t handle) {
+    if (handle == omp_null_allocator) handle = default_allocator;
+    if (handle == omp_null_allocator) handle = omp_default_mem_alloc;
+    struct allocator *a = allocator_of(handle);
+    if (a && a->alignment > align) align = a->alignment;
+    if (align && (align & (align - 1))) return NULL;
+    if (size == 0) return NULL;
+    void *p;
+    if (align > 16) {
+        size_t rounded = (size + align - 1) & ~(align - 1);
+        p = rounded >= size ? aligned_alloc(align, rounded) : NULL;
+        if (p && zero) memset(p, 0, rounded);
+    } else {
+        p = zero ? calloc(1, size) : malloc(size);
+    }
+    if (p || !a) return p;
+    switch (a->fallback) {
+    case omp_atv_abort_fb: fail("an OpenMP allocator with the abort fallback is out of memory");
+    case omp_atv_allocator_fb: return allocate(size, align, zero, a->fb_data);
+    case omp_atv_null_fb: return NULL;
+    default: return allocate(size, align, zero, omp_default_mem_alloc);
+    }
+}
+
+void *omp_alloc(size_t size, omp_allocator_handle_t handle) { return allocate(size, 0, 0, handle); }
+
+void *omp_aligned_alloc(size_t align, size_t size, omp_allocator_handle_t handle) {
+    return allocate(size, align, 0, handle);
+}
+
+void *omp_calloc(size_t n, size_t size, omp_allocator_handle_t handle) {
+    if (size && n > SIZE_MAX / size) return NULL;
+    return allocate(n * size, 0, 1, handle);
+}
+
+void *omp_aligned_calloc(size_t align, size_t n, size_t size, omp_allocator_handle_t handle) {
+    if (size && n > SIZE_MAX / size) return NULL;
+    return allocate(n * size, align, 1, handle);
+}
+
+void *omp_realloc(void *p, size_t size, omp_allocator_handle_t handle,
+                  omp_allocator_handle_t free_handle) {
+    (void)free_handle; /* every allocator's blocks are the heap's */
+    if (!p) return omp_alloc(size, handle);
+    if (size == 0) {
+        free(p);
+        return NULL;
+    }
+    struct allocator *a = allocator_of(handle == omp_null_allocator ? default_allocator : handle);
+    void *q = realloc(p, size);
+    if (!q || !a || ((uintptr_t)q & (a->alignment - 1)) == 0) return q;
+    /* realloc kept the contents but not the allocator's alignment. */
+    void *r = allocate(size, 0, 0, handle);
+    if (r) memcpy(r, q, size);
+    free(q);
+    return r;
+}
+
+void omp_free(void *p, omp_allocator_handle_t handle) {
+    (void)handle;
+    free(p);
+}
+
+void *__kmpc_alloc(int32_t gtid, size_t size, omp_allocator_handle_t handle) {
+    (void)gtid;
+    return omp_alloc(size, handle);
+}
+
+void *__kmpc_aligned_alloc(int32_t gtid, size_t align, size_t size, omp_allocator_handle_t handle) {
+    (void)gtid;
+    return omp_aligned_alloc(align, size, handle);
+}
+
+void *__kmpc_calloc(int32_t gtid, size_t n, size_t size, omp_allocator_handle_t handle) {
+    (void)gtid;
+    return omp_calloc(n, size, handle);
+}
+
+void *__kmpc_realloc(int32_t gtid, void *p, size_t size, omp_allocator_handle_t handle,
+                     omp_allocator_handle_t free_handle) {
+    (void)gtid;
+    return omp_realloc(p, size, handle, free_handle);
+}
+
+void __kmpc_free(int32_t gtid, void *p, omp_allocator_handle_t handle) {
+    (void)gtid;
+    omp_free(p, handle);
 }
