@@ -1833,6 +1833,8 @@ static int deps_pending(const struct task_node *parent, const struct task_dep *d
 }
 
 static void task_execute(struct omp_thread *me, struct task_node *n);
+static void task_body(struct omp_thread *me, struct task_node *n);
+static void task_finish_held(struct omp_thread *me, struct task_node *n);
 
 enum wait_kind { WAIT_CHILDREN, WAIT_GROUP, WAIT_TEAM, WAIT_DEPS, WAIT_BARRIER };
 
@@ -1889,8 +1891,11 @@ static void tasks_wait(struct omp_thread *me, struct wait_for *w) {
                 continue;
             }
             pool_unlock(t);
-            task_execute(me, n);
+            task_body(me, n);
+            /* The task's end and the next look at the queue share one
+             * hold of the lock: one sync point fewer per task. */
             pool_lock(t);
+            task_finish_held(me, n);
         }
         pool_unlock(t);
         returned_free(returned);
@@ -1971,17 +1976,22 @@ static void region_end_chain(struct omp_thread *me) {
 }
 
 /* A deferred task ended: its parent, taskgroup and team count it out. */
-static void task_finish(struct omp_thread *me, struct task_node *n) {
+static void task_finish_held(struct omp_thread *me, struct task_node *n) {
     struct team *t = n->team;
-    int locked = global.chain || n->ndeps;
-    if (locked) pool_lock(t);
     if (n->ndeps) deps_release(me, t, n);
     if (n->group) atomic_fetch_sub(&n->group->count, 1);
     atomic_fetch_sub(&n->parent->children, 1);
     node_release(me, n);
     atomic_fetch_sub(&t->work, 1);
     pool_changed(t);
-    if (locked) pool_unlock(t);
+}
+
+/* The same, taking the pool lock where it is needed. */
+static void task_finish(struct omp_thread *me, struct task_node *n) {
+    int locked = global.chain || n->ndeps;
+    if (locked) pool_lock(n->team);
+    task_finish_held(me, n);
+    if (locked) pool_unlock(n->team);
 }
 
 /* Runs a task's body as the thread's current task. */
