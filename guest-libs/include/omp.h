@@ -140,6 +140,13 @@ typedef struct omp_depend_t {
 } omp_depend_t;
 #endif
 
+/* Declared so that a program with `detach` compiles to the point where
+ * weft-cc refuses it with one line: the runtime has no detachable tasks. */
+typedef enum omp_event_handle_t {
+    __omp_event_handle_t_max__ = __UINTPTR_MAX__,
+} omp_event_handle_t;
+void omp_fulfill_event(omp_event_handle_t);
+
 void omp_set_num_threads(int);
 int omp_get_num_threads(void);
 int omp_get_max_threads(void);

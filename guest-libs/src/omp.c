@@ -2597,6 +2597,13 @@ int omp_test_nest_lock(omp_nest_lock_t *lock) {
     return ++lock->depth;
 }
 
+/* Detachable tasks are refused at link time (weft-cc names `detach`), so
+ * no event handle can exist to fulfil. */
+void omp_fulfill_event(omp_event_handle_t event) {
+    (void)event;
+    fail("omp_fulfill_event: detachable tasks (detach) are not supported");
+}
+
 /* ---- memory allocators ----------------------------------------------------
  * One kind of memory: every memory space is the heap (in chain mode the
  * thread's arena), and the predefined allocators are malloc with the
