@@ -167,19 +167,32 @@ fn the_default_team_has_one_thread_per_core_and_the_environment_sets_it() {
     );
 }
 
-#[test]
-fn a_construct_the_runtime_does_not_implement_is_refused_at_link_naming_it() {
-    let wasm = out_dir().join("teams.wasm");
+/// weft-cc's error output for a program it must refuse.
+fn refused(name: &str) -> String {
+    let wasm = out_dir().join(name).with_extension("wasm");
     let out = Command::new(weft_conformance::weft_cc())
         .args(["-fopenmp", "-O2", "-o", path_str(&wasm)])
-        .arg(source("teams.c"))
+        .arg(source(name))
         .output()
         .unwrap();
     assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    String::from_utf8_lossy(&out.stderr).trim_end().to_string()
+}
+
+#[test]
+fn a_construct_the_runtime_does_not_implement_is_refused_at_link_naming_it() {
     assert_eq!(
-        stderr.trim_end(),
+        refused("teams.c"),
         "weft-cc: OpenMP teams: not supported by Weft's OpenMP runtime \
          (undefined: __kmpc_fork_teams,__kmpc_push_num_teams)"
+    );
+}
+
+#[test]
+fn a_detachable_task_is_refused_at_link_naming_detach() {
+    assert_eq!(
+        refused("detach.c"),
+        "weft-cc: OpenMP detach: not supported by Weft's OpenMP runtime \
+         (undefined: __kmpc_task_allow_completion_event)"
     );
 }
