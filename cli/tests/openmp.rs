@@ -1,6 +1,6 @@
 //! OpenMP programs through `weft-cc -fopenmp`: builds of several files,
-//! the runtime's limits, constructs refused at link time, the default
-//! team, and ordered loops in chain mode.
+//! the runtime's limits, constructs refused at link time or at run time,
+//! the default team, and ordered loops in chain mode.
 //! (Each OpenMP construct is a conformance case with gcc as the oracle.)
 
 use std::path::{Path, PathBuf};
@@ -167,32 +167,33 @@ fn the_default_team_has_one_thread_per_core_and_the_environment_sets_it() {
     );
 }
 
-/// weft-cc's error output for a program it must refuse.
-fn refused(name: &str) -> String {
-    let wasm = out_dir().join(name).with_extension("wasm");
+#[test]
+fn a_construct_the_runtime_does_not_implement_is_refused_at_link_naming_it() {
+    let wasm = out_dir().join("teams.wasm");
     let out = Command::new(weft_conformance::weft_cc())
         .args(["-fopenmp", "-O2", "-o", path_str(&wasm)])
-        .arg(source(name))
+        .arg(source("teams.c"))
         .output()
         .unwrap();
     assert!(!out.status.success());
-    String::from_utf8_lossy(&out.stderr).trim_end().to_string()
-}
-
-#[test]
-fn a_construct_the_runtime_does_not_implement_is_refused_at_link_naming_it() {
     assert_eq!(
-        refused("teams.c"),
+        String::from_utf8_lossy(&out.stderr).trim_end(),
         "weft-cc: OpenMP teams: not supported by Weft's OpenMP runtime \
          (undefined: __kmpc_fork_teams,__kmpc_push_num_teams)"
     );
 }
 
 #[test]
-fn a_detachable_task_is_refused_at_link_naming_detach() {
+fn a_detachable_task_in_a_team_of_one_is_refused_naming_it() {
+    let wasm = build("detach", &["detach.c"]);
+    assert_eq!(run(&wasm, &["--env", "OMP_NUM_THREADS=2"]).stdout, "1\n");
+    let out = run(&wasm, &["--env", "OMP_NUM_THREADS=1"]);
+    assert_eq!(out.code, Some(134), "{out:?}");
     assert_eq!(
-        refused("detach.c"),
-        "weft-cc: OpenMP detach: not supported by Weft's OpenMP runtime \
-         (undefined: __kmpc_task_allow_completion_event)"
+        out.stderr.lines().next(),
+        Some(
+            "weft: OpenMP: a detachable task that is not deferred (in a team of one, \
+             a final task or if(0)) is not supported"
+        )
     );
 }

@@ -140,8 +140,7 @@ typedef struct omp_depend_t {
 } omp_depend_t;
 #endif
 
-/* Declared so that a program with `detach` compiles to the point where
- * weft-cc refuses it with one line: the runtime has no detachable tasks. */
+/* The event of a detachable task (`detach`). */
 typedef enum omp_event_handle_t {
     __omp_event_handle_t_max__ = __UINTPTR_MAX__,
 } omp_event_handle_t;

@@ -246,6 +246,9 @@ struct task_node {
     int final;                     /* its descendants run at once */
     int implicit;
     int resume; /* an untied task asked to go on from its next part */
+    /* detach: its completion also waits for its event to be fulfilled
+     * (the pool lock guards these). */
+    int detachable, body_done, fulfilled;
     /* depend: its dependences, how many earlier siblings it waits for, the
      * later ones waiting for it, and the unfinished children with
      * dependences of its own (a list through dep_next). */
@@ -1835,6 +1838,7 @@ static int deps_pending(const struct task_node *parent, const struct task_dep *d
 static void task_execute(struct omp_thread *me, struct task_node *n);
 static void task_body(struct omp_thread *me, struct task_node *n);
 static void task_finish_held(struct omp_thread *me, struct task_node *n);
+static void detachable_included(struct task_node *n);
 
 enum wait_kind { WAIT_CHILDREN, WAIT_GROUP, WAIT_TEAM, WAIT_DEPS, WAIT_BARRIER };
 
@@ -1978,6 +1982,10 @@ static void region_end_chain(struct omp_thread *me) {
 /* A deferred task ended: its parent, taskgroup and team count it out. */
 static void task_finish_held(struct omp_thread *me, struct task_node *n) {
     struct team *t = n->team;
+    if (n->detachable && !n->fulfilled) {
+        n->body_done = 1; /* omp_fulfill_event completes it */
+        return;
+    }
     if (n->ndeps) deps_release(me, t, n);
     if (n->group) atomic_fetch_sub(&n->group->count, 1);
     atomic_fetch_sub(&n->parent->children, 1);
@@ -1988,7 +1996,7 @@ static void task_finish_held(struct omp_thread *me, struct task_node *n) {
 
 /* The same, taking the pool lock where it is needed. */
 static void task_finish(struct omp_thread *me, struct task_node *n) {
-    int locked = global.chain || n->ndeps;
+    int locked = global.chain || n->ndeps || n->detachable;
     if (locked) pool_lock(n->team);
     task_finish_held(me, n);
     if (locked) pool_unlock(n->team);
@@ -2071,6 +2079,7 @@ static void task_submit(struct omp_thread *me, struct task_node *n, const struct
                         int32_t ndeps, const struct task_dep *more, int32_t nmore) {
     struct team *t = me->team;
     if (!tasks_deferred(me)) {
+        detachable_included(n);
         task_adopt(me, n);
         task_body(me, n);
         task_drop(me, n);
@@ -2155,6 +2164,7 @@ void __kmpc_omp_task_begin_if0(ident_t *loc, int32_t gtid, void *task) {
     (void)loc, (void)gtid;
     struct omp_thread *me = self();
     struct task_node *n = node_of(task);
+    detachable_included(n);
     task_adopt(me, n);
     me->task = n;
 }
@@ -2597,11 +2607,32 @@ int omp_test_nest_lock(omp_nest_lock_t *lock) {
     return ++lock->depth;
 }
 
-/* Detachable tasks are refused at link time (weft-cc names `detach`), so
- * no event handle can exist to fulfil. */
+/* detach: the task's event is the task itself; it completes when its body
+ * has ended and its event is fulfilled, whichever comes last (both under
+ * the pool lock: in chain mode a fulfilment is a release that the
+ * waiters for the task acquire). Only deferred tasks can wait for their
+ * event: an included one (a team of one, a final task's descendant,
+ * if(0)) would hold its creator. */
+omp_event_handle_t __kmpc_task_allow_completion_event(ident_t *loc, int32_t gtid, void *task) {
+    (void)loc, (void)gtid;
+    node_of(task)->detachable = 1;
+    return (omp_event_handle_t)(uintptr_t)task;
+}
+
+static void detachable_included(struct task_node *n) {
+    if (n->detachable)
+        fail("a detachable task that is not deferred (in a team of one, a final task or if(0)) "
+             "is not supported");
+}
+
 void omp_fulfill_event(omp_event_handle_t event) {
-    (void)event;
-    fail("omp_fulfill_event: detachable tasks (detach) are not supported");
+    struct omp_thread *me = self();
+    struct task_node *n = node_of((void *)(uintptr_t)event);
+    pool_lock(n->team);
+    if (!n->detachable || n->fulfilled) fail("omp_fulfill_event: an event fulfilled twice");
+    n->fulfilled = 1;
+    if (n->body_done) task_finish_held(me, n);
+    pool_unlock(n->team);
 }
 
 /* ---- memory allocators ----------------------------------------------------
