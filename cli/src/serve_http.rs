@@ -215,6 +215,8 @@ pub(crate) fn serve_http(
     if let Some(slots) = slots {
         config.slots = slots as usize;
     }
+    // As many memories kept per function as calls can run at once.
+    functions.keep_idle_memories(config.slots);
     if let Some(limit) = call_timeout {
         config.time_limit = limit.0;
     }
@@ -340,6 +342,7 @@ pub(crate) fn serve_probes(
 /// What every host reports: the runtime's counters and its cluster's.
 fn host_metrics(text: &mut Text, cluster: Option<&weft_cluster::Cluster>) {
     weft_serve::runtime_metrics::render(text, &weft_runtime::metrics::snapshot());
+    weft_serve::runtime_metrics::render_pool(text, &weft_runtime::memory_pool::counts());
     if let Some(cluster) = cluster {
         text.single(
             "weft_peers_up",

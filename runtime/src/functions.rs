@@ -50,7 +50,13 @@ pub struct Functions {
     compiled: Mutex<HashMap<String, Compiled>>,
     /// Calls running now, within [`MAX_RUNNING_CALLS`].
     running: Arc<std::sync::atomic::AtomicUsize>,
+    /// Memories each core-module function keeps between its local-mode
+    /// calls (`memory_pool.rs`).
+    idle_memories: std::sync::atomic::AtomicUsize,
 }
+
+/// The default of [`Functions::keep_idle_memories`].
+pub const DEFAULT_IDLE_MEMORIES: usize = 4;
 
 /// A running call's place in [`Functions::running`].
 struct RunningCall(Arc<std::sync::atomic::AtomicUsize>);
@@ -69,14 +75,21 @@ enum Compiled {
 }
 
 impl Compiled {
-    fn load(engine: &Engine, name: &str, bytes: &[u8]) -> Result<Self, RegistryError> {
+    /// Compiles `bytes`; a core module keeps up to `idle_memories`
+    /// memories between its calls.
+    fn load(
+        engine: &Engine,
+        name: &str,
+        bytes: &[u8],
+        idle_memories: usize,
+    ) -> Result<Self, RegistryError> {
         if wasmparser::Parser::is_component(bytes) {
             ComponentFunction::load(engine, bytes)
                 .map(|c| Self::Component(Arc::new(c)))
                 .map_err(|e| RegistryError::Component(name.into(), e))
         } else {
             Program::load(engine, bytes)
-                .map(Self::Module)
+                .map(|program| Self::Module(program.pooled(idle_memories)))
                 .map_err(|e| RegistryError::Load(name.into(), e))
         }
     }
@@ -100,7 +113,23 @@ impl Functions {
             state,
             compiled: Mutex::new(HashMap::new()),
             running: Arc::default(),
+            idle_memories: DEFAULT_IDLE_MEMORIES.into(),
         })
+    }
+
+    /// How many memories each function keeps between its local-mode calls
+    /// (a server sets its slot count: as many as can run at once); 0
+    /// keeps none. For functions compiled from now on.
+    pub fn keep_idle_memories(&self, n: usize) {
+        self.idle_memories
+            .store(n, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn load(&self, name: &str, bytes: &[u8]) -> Result<Compiled, RegistryError> {
+        let idle = self
+            .idle_memories
+            .load(std::sync::atomic::Ordering::Relaxed);
+        Compiled::load(&self.engine, name, bytes, idle)
     }
 
     fn path(&self, name: &str) -> Result<PathBuf, RegistryError> {
@@ -115,7 +144,7 @@ impl Functions {
         let target = self.path(name)?;
         let bytes =
             std::fs::read(program).map_err(|e| RegistryError::Io(program.to_path_buf(), e))?;
-        Compiled::load(&self.engine, name, &bytes)?;
+        self.load(name, &bytes)?;
         self.store(name, &target, &bytes)?;
         self.compiled.locked().remove(name);
         Ok(())
@@ -136,7 +165,7 @@ impl Functions {
     /// `name` (for a program that arrives over the network, not as a file).
     pub fn add_bytes(&self, name: &str, bytes: &[u8]) -> Result<(), RegistryError> {
         let target = self.path(name)?;
-        let compiled = Compiled::load(&self.engine, name, bytes)?;
+        let compiled = self.load(name, bytes)?;
         self.store(name, &target, bytes)?;
         // The checked program is the compiled one: the next call is warm.
         self.compiled.locked().insert(name.into(), compiled);
@@ -199,7 +228,7 @@ impl Functions {
             }
             Err(e) => return Err(RegistryError::Io(path, e)),
         };
-        let compiled = Compiled::load(&self.engine, name, &bytes)?;
+        let compiled = self.load(name, &bytes)?;
         self.compiled.locked().insert(name.into(), compiled.clone());
         Ok(compiled)
     }
