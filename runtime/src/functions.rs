@@ -18,8 +18,8 @@ pub use crate::calls::{
     CallError, CallIo, CallTable, Finished, Invoke, MAX_CALL_BYTES, MAX_CALL_DEPTH, MAX_NAME_LEN,
     MAX_RUNNING_CALLS,
 };
-use crate::component::ComponentFunction;
-use crate::outcome::{EndKind, TRAP_EXIT_CODE};
+use crate::component::{ComponentFunction, TimeLimitReached};
+use crate::outcome::Outcome;
 use crate::program::{LoadError, Program, StartError};
 use crate::start::StartConfig;
 use crate::state::StateHost;
@@ -244,10 +244,9 @@ impl Functions {
         self.invoke_observed(name, input, base, None)
     }
 
-    /// [`Functions::invoke`], with `on_end` told how a core module's
-    /// program ended (a service reports the trap's message to its client);
-    /// the base's own hook is never used: the caller's end is not this
-    /// function's.
+    /// [`Functions::invoke`], with `on_end` told how the function ended
+    /// (a service reports the trap's message to its client); the base's
+    /// own hook is never used: the caller's end is not this function's.
     pub fn invoke_observed(
         self: &Arc<Self>,
         name: &str,
@@ -259,23 +258,27 @@ impl Functions {
             input,
             output: Mutex::new(Vec::new()),
         });
-        let trap = |e: &dyn std::fmt::Display| {
-            tracing::warn!("function `{name}` trapped: {e}");
-            (
-                TRAP_EXIT_CODE,
-                true,
-                EndKind::Trap {
-                    thread: crate::outcome::MAIN_TID,
-                },
-            )
-        };
         let (code, trapped, end) = match self.compiled(name)? {
             Compiled::Component(component) => {
                 let functions: Arc<dyn Invoke> = self.clone();
-                match component.run(name, &functions, self.state.clone(), io.clone(), base) {
-                    Ok(code) => (code, false, EndKind::Exit),
-                    Err(e) => trap(&format_args!("{e:#}")),
+                let outcome =
+                    match component.run(name, &functions, self.state.clone(), io.clone(), base) {
+                        Ok(code) => Outcome::Exit(code),
+                        Err(e) => match e.downcast_ref::<TimeLimitReached>() {
+                            Some(TimeLimitReached(limit)) => Outcome::TimeLimit(*limit),
+                            None => {
+                                tracing::warn!("function `{name}` trapped: {e:#}");
+                                Outcome::Trap {
+                                    thread: crate::outcome::MAIN_TID,
+                                    error: e,
+                                }
+                            }
+                        },
+                    };
+                if let Some(hook) = &on_end {
+                    (hook.0)(&outcome);
                 }
+                (outcome.exit_code(), outcome.trapped(), outcome.kind())
             }
             Compiled::Module(program) => {
                 let config = StartConfig {
