@@ -14,10 +14,16 @@ use std::time::{Duration, Instant};
 pub(crate) type Expired = Box<dyn FnOnce() + Send>;
 
 /// Limits not yet reached, by when, then by a number of their own.
-#[derive(Default)]
 struct Watched {
     due: BTreeMap<(Instant, u64), Expired>,
+    /// When the watcher wakes next: only a limit before it wakes it
+    /// sooner (calls come and go thousands of times a second, with limits
+    /// minutes away).
+    wakes_at: Instant,
 }
+
+/// How long the watcher sleeps with no limit to watch.
+const IDLE_SLEEP: Duration = Duration::from_secs(1);
 
 struct Watcher {
     watched: Mutex<Watched>,
@@ -60,7 +66,10 @@ fn watcher() -> std::io::Result<Arc<Watcher>> {
         return Ok(w.clone());
     }
     let w = Arc::new(Watcher {
-        watched: Mutex::default(),
+        watched: Mutex::new(Watched {
+            due: BTreeMap::new(),
+            wakes_at: Instant::now(),
+        }),
         changed: Condvar::new(),
         next: AtomicU64::new(0),
     });
@@ -71,34 +80,29 @@ fn watcher() -> std::io::Result<Arc<Watcher>> {
     Ok(WATCHER.get_or_init(|| w).clone())
 }
 
-/// The watcher thread: sleeps until the earliest limit, runs what is due.
+/// The watcher thread: sleeps until the earliest limit (or a while, with
+/// none), runs what is due.
 fn watch(w: &Watcher) {
     let mut watched = w.watched.locked();
     loop {
         let now = Instant::now();
-        match watched.due.first_key_value().map(|(key, _)| key.0) {
-            Some(at) if at <= now => {
-                let (_, expired) = watched.due.pop_first().expect("an entry");
-                // Run without the lock: ending a program takes other locks,
-                // and may drop deadlines.
-                drop(watched);
-                expired();
-                watched = w.watched.locked();
-            }
-            Some(at) => {
-                watched = w
-                    .changed
-                    .wait_timeout(watched, at - now)
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .0;
-            }
-            None => {
-                watched = w
-                    .changed
-                    .wait(watched)
-                    .unwrap_or_else(std::sync::PoisonError::into_inner);
-            }
+        let first = watched.due.first_key_value().map(|(key, _)| key.0);
+        if first.is_some_and(|at| at <= now) {
+            let (_, expired) = watched.due.pop_first().expect("an entry");
+            // Run without the lock: ending a program takes other locks, and
+            // may drop deadlines.
+            drop(watched);
+            expired();
+            watched = w.watched.locked();
+            continue;
         }
+        let wake = first.unwrap_or(now + IDLE_SLEEP);
+        watched.wakes_at = wake;
+        watched = w
+            .changed
+            .wait_timeout(watched, wake - now)
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .0;
     }
 }
 
@@ -113,10 +117,10 @@ pub(crate) fn after(limit: Duration, expired: Expired) -> std::io::Result<Deadli
         .unwrap_or(now + Duration::from_secs(1 << 40));
     let key = (at, w.next.fetch_add(1, Ordering::Relaxed));
     let mut watched = w.watched.locked();
-    let earliest = watched.due.first_key_value().is_none_or(|(k, _)| key < *k);
+    let sooner = at < watched.wakes_at;
     watched.due.insert(key, expired);
     drop(watched);
-    if earliest {
+    if sooner {
         w.changed.notify_all();
     }
     Ok(Deadline { watcher: w, key })
