@@ -80,11 +80,11 @@ pub fn counts() -> PoolCounts {
     }
 }
 
-/// Whether a memory given back is kept: still its first size, and within
-/// the pool's count and bytes.
-fn keeps(size: u64, first_size: u64, idle: &[Pooled], max_idle: usize) -> bool {
-    let idle_bytes: u64 = idle.iter().map(|p| p.memory.data_size() as u64).sum();
-    size == first_size && idle.len() < max_idle && idle_bytes + size <= MAX_IDLE_BYTES
+/// Whether a memory of `size` bytes (`first_size` when made) given back
+/// is kept beside `idle` memories of `idle_bytes`: still its first size,
+/// and within the pool's count and bytes.
+fn keeps(size: u64, first_size: u64, idle: usize, idle_bytes: u64, max_idle: usize) -> bool {
+    size == first_size && idle < max_idle && idle_bytes.saturating_add(size) <= MAX_IDLE_BYTES
 }
 
 impl MemoryPool {
@@ -119,7 +119,10 @@ impl MemoryPool {
     fn give_back(&self, pooled: Pooled) {
         let size = pooled.memory.data_size() as u64;
         let first_size = pooled.memory.ty().minimum() * weft_snapshot::WASM_PAGE_SIZE;
-        let room = |idle: &[Pooled]| keeps(size, first_size, idle, self.max_idle);
+        let room = |idle: &[Pooled]| {
+            let idle_bytes = idle.iter().map(|p| p.memory.data_size() as u64).sum();
+            keeps(size, first_size, idle.len(), idle_bytes, self.max_idle)
+        };
         // Wiped outside the lock (it writes every page the call used).
         if room(&self.idle.locked()) && wipe(&pooled.memory).is_ok() {
             let mut idle = self.idle.locked();
@@ -220,6 +223,19 @@ fn wipe(memory: &SharedMemory) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_memories_of_their_first_size_are_kept_within_the_bounds() {
+        let page = weft_snapshot::WASM_PAGE_SIZE;
+        assert!(keeps(2 * page, 2 * page, 0, 0, 4));
+        // Grown: its next call would grow it again past this one's heap.
+        assert!(!keeps(3 * page, 2 * page, 0, 0, 4));
+        // The pool's count, then its bytes.
+        assert!(!keeps(2 * page, 2 * page, 4, 8 * page, 4));
+        assert!(!keeps(2 * page, 2 * page, 0, 0, 0));
+        assert!(keeps(page, page, 1, MAX_IDLE_BYTES - page, 4));
+        assert!(!keeps(page, page, 1, MAX_IDLE_BYTES, 4));
+    }
 
     #[test]
     fn a_wiped_memory_reads_zero_everywhere() {
