@@ -156,6 +156,22 @@ fn wrk(
     connections: u32,
     seconds: u32,
 ) -> anyhow::Result<Load> {
+    wrk_path(
+        addr,
+        &format!("/f/{function}"),
+        script_path,
+        connections,
+        seconds,
+    )
+}
+
+fn wrk_path(
+    addr: SocketAddr,
+    path: &str,
+    script_path: &Path,
+    connections: u32,
+    seconds: u32,
+) -> anyhow::Result<Load> {
     let out = Command::new("wrk")
         .args(["-t", "2", "-c", &connections.to_string()])
         .args([
@@ -167,7 +183,7 @@ fn wrk(
             "-s",
         ])
         .arg(script_path)
-        .arg(format!("http://{addr}/f/{function}"))
+        .arg(format!("http://{addr}{path}"))
         .output()
         .context("running wrk (Debian package `wrk`)")?;
     let text = String::from_utf8_lossy(&out.stdout);
@@ -220,7 +236,8 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
-/// The median of `repeat` wrk runs (by requests/s), checked.
+/// The median of `repeat` wrk runs (by requests/s) against function
+/// `function`, checked.
 fn measure(
     addr: SocketAddr,
     function: &str,
@@ -228,13 +245,31 @@ fn measure(
     connections: u32,
     args: &HttpBenchArgs,
 ) -> anyhow::Result<Load> {
+    measure_path(
+        addr,
+        &format!("/f/{function}"),
+        script_path,
+        connections,
+        args,
+    )
+}
+
+/// The median of `repeat` wrk runs (by requests/s) against `path`.
+fn measure_path(
+    addr: SocketAddr,
+    path: &str,
+    script_path: &Path,
+    connections: u32,
+    args: &HttpBenchArgs,
+) -> anyhow::Result<Load> {
     let mut runs = Vec::new();
     for _ in 0..args.repeat.max(1) {
-        let load = wrk(addr, function, script_path, connections, args.duration)?;
+        let load = wrk_path(addr, path, script_path, connections, args.duration)?;
         anyhow::ensure!(
-            load.bad == 0 && load.timeouts == 0,
-            "{function}: {} wrong answers, {} timeouts",
+            load.bad == 0 && load.timeouts == 0 && load.non_2xx == 0,
+            "{path}: {} wrong answers, {} not 2xx, {} timeouts",
             load.bad,
+            load.non_2xx,
             load.timeouts
         );
         runs.push(load);
@@ -305,8 +340,31 @@ pub fn main(args: HttpBenchArgs) -> anyhow::Result<std::process::ExitCode> {
     front.put("echo", &echo, "")?;
     front.put("sum", &sum, "")?;
     front.put("sum_chain", &sum, "?thread_mode=chain")?;
+    // The HTTP layer alone: what the front costs without a call.
+    let health_script = registry.join("scripts/health.lua");
+    std::fs::write(&health_script, "wrk.method = \"GET\"\n")?;
+    let http_only = measure_path(
+        front.addr,
+        "/healthz",
+        &health_script,
+        args.connections,
+        &args,
+    )?;
+    row("HTTP alone (GET /healthz)", &http_only);
     let trivial = measure(front.addr, "echo", &echo_script, args.connections, &args)?;
     row("trivial (echo), HTTP", &trivial);
+    // The same function with a new memory per call (no pool).
+    let unpooled = {
+        let bare = Front::start(&weft, &registry, &["--keep-memories", "0"])?;
+        measure(bare.addr, "echo", &echo_script, args.connections, &args)?
+    };
+    row("trivial (echo), new memory per call", &unpooled);
+    println!(
+        "ratios: trivial / HTTP alone {:.2} (req/s); pooled / new memory per call {:.2} (req/s), {:.2} (p50)",
+        trivial.requests_per_sec / http_only.requests_per_sec,
+        trivial.requests_per_sec / unpooled.requests_per_sec,
+        trivial.p50_us / unpooled.p50_us
+    );
     let threaded = measure(front.addr, "sum", &sum_script, args.connections, &args)?;
     row("threaded (4 threads, local), HTTP", &threaded);
     let chained = measure(

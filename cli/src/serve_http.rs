@@ -57,6 +57,11 @@ pub(crate) struct HttpArgs {
     /// function's own option wins).
     #[arg(long, default_value_t = 1024)]
     pub max_threads: u32,
+    /// Memories each function keeps between its local-mode calls, wiped,
+    /// with the module linked to them (default: the slot count); 0 makes
+    /// a new memory for every call.
+    #[arg(long, value_name = "N")]
+    pub keep_memories: Option<usize>,
     /// Chain mode over many hosts: peers (`weft serve --listen`) as ADDR
     /// or NAME@ADDR, comma-separated; needs `--cluster` and `--node`.
     #[arg(long, value_delimiter = ',', requires = "http")]
@@ -215,6 +220,9 @@ pub(crate) fn serve_http(
     if let Some(slots) = slots {
         config.slots = slots as usize;
     }
+    // By default as many memories kept per function as calls can run at
+    // once.
+    functions.keep_idle_memories(args.keep_memories.unwrap_or(config.slots));
     if let Some(limit) = call_timeout {
         config.time_limit = limit.0;
     }
@@ -340,6 +348,7 @@ pub(crate) fn serve_probes(
 /// What every host reports: the runtime's counters and its cluster's.
 fn host_metrics(text: &mut Text, cluster: Option<&weft_cluster::Cluster>) {
     weft_serve::runtime_metrics::render(text, &weft_runtime::metrics::snapshot());
+    weft_serve::runtime_metrics::render_pool(text, &weft_runtime::memory_pool::counts());
     if let Some(cluster) = cluster {
         text.single(
             "weft_peers_up",

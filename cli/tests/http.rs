@@ -289,6 +289,108 @@ fn register_invoke_list_remove() {
     assert_eq!(server.call("GET", "/nowhere", b"").status, 404);
 }
 
+/// The value of an unlabelled metric in a `/metrics` text.
+fn metric(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in {text}"))
+}
+
+#[test]
+fn every_call_starts_fresh_though_memories_are_reused() {
+    let dir = registry("http-fresh");
+    let server = Server::start(&dir, &["--slots", "2"]);
+    put(&server, "fresh", "http_fresh", "");
+    let first = server.call("POST", "/f/fresh", b"");
+    assert_eq!(first.status, 200, "{}", first.text());
+    let fresh = first.text();
+    assert!(
+        fresh.starts_with("counter=7 scratch=clean leftovers=0 pages="),
+        "{fresh}"
+    );
+    // One after another, then from several clients at once, then after a
+    // call that grew its memory: each call sees its program as it was
+    // loaded (the initial global, a zero array, no marker left anywhere in
+    // memory by an earlier call, the first memory size).
+    for _ in 0..20 {
+        assert_eq!(server.call("POST", "/f/fresh", b"").text(), fresh);
+    }
+    std::thread::scope(|s| {
+        let clients: Vec<_> = (0..4)
+            .map(|_| {
+                s.spawn(|| {
+                    (0..10)
+                        .map(|_| server.call("POST", "/f/fresh", b"").text())
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        for client in clients {
+            for answer in client.join().unwrap() {
+                assert_eq!(answer, fresh);
+            }
+        }
+    });
+    let before = server.call("GET", "/metrics", b"").text();
+    assert_eq!(server.call("POST", "/f/fresh", b"grow").text(), fresh);
+    assert_eq!(server.call("POST", "/f/fresh", b"").text(), fresh);
+    // The calls did run on reused memories (else this test proves
+    // nothing), and the grown one was not kept.
+    let after = server.call("GET", "/metrics", b"").text();
+    assert!(
+        metric(&before, "weft_memories_reused_total") >= 20.0,
+        "{before}"
+    );
+    assert_eq!(
+        metric(&after, "weft_memories_discarded_total")
+            - metric(&before, "weft_memories_discarded_total"),
+        1.0,
+        "{after}"
+    );
+    assert!(metric(&after, "weft_idle_memory_bytes") > 0.0);
+}
+
+/// A component function whose `run` computes for ever (a loop with no
+/// host call in it).
+const FOREVER_COMPONENT: &str = r#"
+(component
+  (core module $m
+    (func (export "run") (result i32)
+      (loop $again (br $again))
+      i32.const 0))
+  (core instance $i (instantiate $m))
+  (func (export "run") (result (result))
+    (canon lift (core func $i "run"))))
+"#;
+
+#[test]
+fn a_component_past_its_time_limit_is_stopped_and_frees_its_slot() {
+    let dir = registry("http-component-limit");
+    let server = Server::start(&dir, &["--slots", "1"]);
+    let wasm = wat::parse_str(FOREVER_COMPONENT).unwrap();
+    let r = server.call("PUT", "/f/forever?timeout=1s", &wasm);
+    assert_eq!(r.status, 201, "{}", r.text());
+    put(&server, "echo", "http_echo", "");
+    let r = server.call("POST", "/f/forever", b"");
+    assert_eq!(r.status, 504, "{}", r.text());
+    assert_eq!(r.json()["error"], "timeout");
+    assert_eq!(r.header("weft-exit-code"), Some("124"));
+    assert!(
+        r.json()["message"].as_str().unwrap().contains("time limit"),
+        "{}",
+        r.text()
+    );
+    // Stopped, not abandoned: the one slot is free and serves the next
+    // call.
+    let metrics = server.call("GET", "/metrics", b"").text();
+    assert!(metrics.contains("weft_slots_in_use 0\n"), "{metrics}");
+    assert!(
+        metrics.contains("weft_calls_total{function=\"forever\",outcome=\"timeout\"} 1\n"),
+        "{metrics}"
+    );
+    assert_eq!(server.call("POST", "/f/echo", b"next").text(), "next");
+}
+
 #[test]
 fn each_end_of_a_call_has_its_status_and_the_server_goes_on() {
     let dir = registry("http-ends");

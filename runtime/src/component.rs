@@ -172,10 +172,11 @@ impl chain::Host for ComponentHost {
     }
 }
 
-/// A compiled component function and its linker.
+/// A compiled component function, linked once: each call instantiates it
+/// from the same `InstancePre` (its memories from the engine's copy-on-write
+/// images of the component's data).
 pub(crate) struct ComponentFunction {
-    component: Component,
-    linker: Linker<ComponentHost>,
+    pre: AppPre<ComponentHost>,
 }
 
 impl std::fmt::Debug for ComponentFunction {
@@ -183,6 +184,12 @@ impl std::fmt::Debug for ComponentFunction {
         f.write_str("ComponentFunction")
     }
 }
+
+/// A component function stopped at an epoch tick because its call's time
+/// limit passed.
+#[derive(Debug, thiserror::Error)]
+#[error("time limit of {0:?} reached")]
+pub(crate) struct TimeLimitReached(pub std::time::Duration);
 
 impl ComponentFunction {
     pub(crate) fn load(engine: &Engine, bytes: &[u8]) -> wasmtime::Result<Self> {
@@ -194,12 +201,14 @@ impl ComponentFunction {
         App::add_to_linker::<_, HasSelf<_>>(&mut linker, |host| host)?;
         // Fails now, not at the first call, if the component wants more
         // than the function world gives, or does not export its `run`.
-        AppPre::new(linker.instantiate_pre(&component)?)?;
-        Ok(Self { component, linker })
+        let pre = AppPre::new(linker.instantiate_pre(&component)?)?;
+        Ok(Self { pre })
     }
 
     /// Runs the component's `run` with `io`; its exit code (0 ok, 1 err),
-    /// or the trap.
+    /// or the trap ([`TimeLimitReached`] when `base.time_limit` passed:
+    /// the guest is stopped at the engine's next epoch tick, so a
+    /// component that computes without end gives its slot back).
     pub(crate) fn run(
         &self,
         name: &str,
@@ -226,10 +235,25 @@ impl ComponentFunction {
             owner: u64::MAX - OWNERS.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             limits: crate::process::store_limits(base.max_memory),
         };
-        let mut store = Store::new(self.component.engine(), host);
+        let mut store = Store::new(self.pre.engine(), host);
         store.limiter(|host| &mut host.limits);
-        store.set_epoch_deadline(crate::engine::NEVER);
-        let app = App::instantiate(&mut store, &self.component, &self.linker)?;
+        match base.time_limit {
+            Some(limit) => {
+                let started = std::time::Instant::now();
+                // Checked at every tick of the engine's epoch (an engine
+                // without epoch checks never calls it).
+                store.set_epoch_deadline(1);
+                store.epoch_deadline_callback(move |_| {
+                    if started.elapsed() >= limit {
+                        Err(wasmtime::Error::new(TimeLimitReached(limit)))
+                    } else {
+                        Ok(wasmtime::UpdateDeadline::Continue(1))
+                    }
+                });
+            }
+            None => store.set_epoch_deadline(crate::engine::NEVER),
+        }
+        let app = self.pre.instantiate(&mut store)?;
         Ok(match app.call_run(&mut store)? {
             Ok(()) => 0,
             Err(()) => 1,

@@ -18,8 +18,8 @@ pub use crate::calls::{
     CallError, CallIo, CallTable, Finished, Invoke, MAX_CALL_BYTES, MAX_CALL_DEPTH, MAX_NAME_LEN,
     MAX_RUNNING_CALLS,
 };
-use crate::component::ComponentFunction;
-use crate::outcome::{EndKind, TRAP_EXIT_CODE};
+use crate::component::{ComponentFunction, TimeLimitReached};
+use crate::outcome::Outcome;
 use crate::program::{LoadError, Program, StartError};
 use crate::start::StartConfig;
 use crate::state::StateHost;
@@ -50,7 +50,13 @@ pub struct Functions {
     compiled: Mutex<HashMap<String, Compiled>>,
     /// Calls running now, within [`MAX_RUNNING_CALLS`].
     running: Arc<std::sync::atomic::AtomicUsize>,
+    /// Memories each core-module function keeps between its local-mode
+    /// calls (`memory_pool.rs`).
+    idle_memories: std::sync::atomic::AtomicUsize,
 }
+
+/// The default of [`Functions::keep_idle_memories`].
+pub const DEFAULT_IDLE_MEMORIES: usize = 4;
 
 /// A running call's place in [`Functions::running`].
 struct RunningCall(Arc<std::sync::atomic::AtomicUsize>);
@@ -69,14 +75,21 @@ enum Compiled {
 }
 
 impl Compiled {
-    fn load(engine: &Engine, name: &str, bytes: &[u8]) -> Result<Self, RegistryError> {
+    /// Compiles `bytes`; a core module keeps up to `idle_memories`
+    /// memories between its calls.
+    fn load(
+        engine: &Engine,
+        name: &str,
+        bytes: &[u8],
+        idle_memories: usize,
+    ) -> Result<Self, RegistryError> {
         if wasmparser::Parser::is_component(bytes) {
             ComponentFunction::load(engine, bytes)
                 .map(|c| Self::Component(Arc::new(c)))
                 .map_err(|e| RegistryError::Component(name.into(), e))
         } else {
             Program::load(engine, bytes)
-                .map(Self::Module)
+                .map(|program| Self::Module(program.pooled(idle_memories)))
                 .map_err(|e| RegistryError::Load(name.into(), e))
         }
     }
@@ -100,7 +113,23 @@ impl Functions {
             state,
             compiled: Mutex::new(HashMap::new()),
             running: Arc::default(),
+            idle_memories: DEFAULT_IDLE_MEMORIES.into(),
         })
+    }
+
+    /// How many memories each function keeps between its local-mode calls
+    /// (a server sets its slot count: as many as can run at once); 0
+    /// keeps none. For functions compiled from now on.
+    pub fn keep_idle_memories(&self, n: usize) {
+        self.idle_memories
+            .store(n, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn load(&self, name: &str, bytes: &[u8]) -> Result<Compiled, RegistryError> {
+        let idle = self
+            .idle_memories
+            .load(std::sync::atomic::Ordering::Relaxed);
+        Compiled::load(&self.engine, name, bytes, idle)
     }
 
     fn path(&self, name: &str) -> Result<PathBuf, RegistryError> {
@@ -115,7 +144,7 @@ impl Functions {
         let target = self.path(name)?;
         let bytes =
             std::fs::read(program).map_err(|e| RegistryError::Io(program.to_path_buf(), e))?;
-        Compiled::load(&self.engine, name, &bytes)?;
+        self.load(name, &bytes)?;
         self.store(name, &target, &bytes)?;
         self.compiled.locked().remove(name);
         Ok(())
@@ -136,7 +165,7 @@ impl Functions {
     /// `name` (for a program that arrives over the network, not as a file).
     pub fn add_bytes(&self, name: &str, bytes: &[u8]) -> Result<(), RegistryError> {
         let target = self.path(name)?;
-        let compiled = Compiled::load(&self.engine, name, bytes)?;
+        let compiled = self.load(name, bytes)?;
         self.store(name, &target, bytes)?;
         // The checked program is the compiled one: the next call is warm.
         self.compiled.locked().insert(name.into(), compiled);
@@ -199,7 +228,7 @@ impl Functions {
             }
             Err(e) => return Err(RegistryError::Io(path, e)),
         };
-        let compiled = Compiled::load(&self.engine, name, &bytes)?;
+        let compiled = self.load(name, &bytes)?;
         self.compiled.locked().insert(name.into(), compiled.clone());
         Ok(compiled)
     }
@@ -215,10 +244,9 @@ impl Functions {
         self.invoke_observed(name, input, base, None)
     }
 
-    /// [`Functions::invoke`], with `on_end` told how a core module's
-    /// program ended (a service reports the trap's message to its client);
-    /// the base's own hook is never used: the caller's end is not this
-    /// function's.
+    /// [`Functions::invoke`], with `on_end` told how the function ended
+    /// (a service reports the trap's message to its client); the base's
+    /// own hook is never used: the caller's end is not this function's.
     pub fn invoke_observed(
         self: &Arc<Self>,
         name: &str,
@@ -230,23 +258,27 @@ impl Functions {
             input,
             output: Mutex::new(Vec::new()),
         });
-        let trap = |e: &dyn std::fmt::Display| {
-            tracing::warn!("function `{name}` trapped: {e}");
-            (
-                TRAP_EXIT_CODE,
-                true,
-                EndKind::Trap {
-                    thread: crate::outcome::MAIN_TID,
-                },
-            )
-        };
         let (code, trapped, end) = match self.compiled(name)? {
             Compiled::Component(component) => {
                 let functions: Arc<dyn Invoke> = self.clone();
-                match component.run(name, &functions, self.state.clone(), io.clone(), base) {
-                    Ok(code) => (code, false, EndKind::Exit),
-                    Err(e) => trap(&format_args!("{e:#}")),
+                let outcome =
+                    match component.run(name, &functions, self.state.clone(), io.clone(), base) {
+                        Ok(code) => Outcome::Exit(code),
+                        Err(e) => match e.downcast_ref::<TimeLimitReached>() {
+                            Some(TimeLimitReached(limit)) => Outcome::TimeLimit(*limit),
+                            None => {
+                                tracing::warn!("function `{name}` trapped: {e:#}");
+                                Outcome::Trap {
+                                    thread: crate::outcome::MAIN_TID,
+                                    error: e,
+                                }
+                            }
+                        },
+                    };
+                if let Some(hook) = &on_end {
+                    (hook.0)(&outcome);
                 }
+                (outcome.exit_code(), outcome.trapped(), outcome.kind())
             }
             Compiled::Module(program) => {
                 let config = StartConfig {

@@ -23,9 +23,12 @@ pub fn processors(
     n.max(1)
 }
 
-/// The host's cores (1 when the host cannot say).
+/// The host's cores (1 when the host cannot say), asked once: the
+/// standard library reads the cgroup's files each time, a cost every
+/// process start paid.
 pub fn host_cores() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }
 
 #[cfg(test)]

@@ -311,8 +311,9 @@ pub struct ProcessConfig {
 /// The module as linked for this process.
 pub(crate) struct Linking {
     pub(crate) module: Module,
-    /// The linker without the memory import, for instances on other memories.
-    pub(crate) linker: Linker<ThreadState>,
+    /// The linker without the memory import, for instances on other
+    /// memories (shared by every process of the program).
+    pub(crate) linker: Arc<Linker<ThreadState>>,
     /// Instances on the process's own memory.
     pub(crate) pre: InstancePre<ThreadState>,
     /// Module and name of the memory import.
@@ -403,6 +404,9 @@ pub struct Process {
     outcome: Mutex<Option<Outcome>>,
     /// Threads blocked in an atomic wait (`waits.rs`), woken at the end.
     waiters: Mutex<Waiters>,
+    /// Dropped with the process, after its last store: a pooled memory's
+    /// way back to its pool (`memory_pool.rs`).
+    held: OnceLock<Box<dyn Send + Sync>>,
 }
 
 /// The program's threads blocked in atomic waits: the memory and address
@@ -505,7 +509,15 @@ impl Process {
             ending: AtomicBool::new(false),
             outcome: Mutex::new(None),
             waiters: Mutex::default(),
+            held: OnceLock::new(),
         })
+    }
+
+    /// Keeps `held` until the process is dropped (once per process).
+    pub(crate) fn hold_until_dropped(&self, held: Box<dyn Send + Sync>) {
+        if self.held.set(held).is_err() {
+            tracing::warn!("a process was given two things to hold");
+        }
     }
 
     /// Counts the calling thread as blocked at `addr` of `memory` until
@@ -566,29 +578,23 @@ impl Process {
     }
 
     /// Ends the program with [`Outcome::TimeLimit`] once `limit` has
-    /// passed, whatever its threads are doing, unless it ended before.
-    pub fn limit_time(self: &Arc<Self>, limit: std::time::Duration) -> std::io::Result<()> {
+    /// passed, whatever its threads are doing, unless it ended before or
+    /// the returned guard was dropped. One thread watches every process's
+    /// limit (`deadlines.rs`): a thread per call cost a call more than
+    /// running a small function.
+    pub fn limit_time(
+        self: &Arc<Self>,
+        limit: std::time::Duration,
+    ) -> std::io::Result<crate::deadlines::Deadline> {
         let process = Arc::downgrade(self);
-        std::thread::Builder::new()
-            .name("weft-time-limit".into())
-            .spawn(move || {
-                let started = std::time::Instant::now();
-                // Wake now and then to let an ended program go.
-                while started.elapsed() < limit {
-                    let Some(alive) = process.upgrade() else {
-                        return;
-                    };
-                    if alive.is_ending() {
-                        return;
-                    }
-                    drop(alive);
-                    std::thread::sleep((limit - started.elapsed()).min(WAIT_SLICE * 10));
-                }
+        crate::deadlines::after(
+            limit,
+            Box::new(move || {
                 if let Some(process) = process.upgrade() {
                     process.end(Outcome::TimeLimit(limit));
                 }
-            })
-            .map(drop)
+            }),
+        )
     }
 
     /// Counts CPU time a thread of this program used on another host.
@@ -791,7 +797,7 @@ impl Process {
         let (Some(memory), Some((module, name))) = (memory, &linking.memory_import) else {
             wasmtime::bail!("module imports no memory to run a thread on");
         };
-        let mut linker = linking.linker.clone();
+        let mut linker = (*linking.linker).clone();
         linker.define(&*store, module, name, memory.memory.clone())?;
         linker.instantiate(store, &linking.module)
     }
@@ -850,14 +856,17 @@ impl Process {
         let mut store = self.new_store(MAIN_TID, self.memory.clone());
         let _clock = self.clocks.enter(MAIN_TID, 0);
         let span = trace::span(self.tracer(), "main", "thread", MAIN_TID);
-        if let Some(limit) = self.start.time_limit
-            && let Err(e) = self.limit_time(limit)
-        {
-            self.end(Outcome::Refused {
-                code: 1,
-                message: format!("starting the time limit's thread: {e}"),
-            });
-        }
+        let _deadline = match self.start.time_limit.map(|limit| self.limit_time(limit)) {
+            Some(Err(e)) => {
+                self.end(Outcome::Refused {
+                    code: 1,
+                    message: format!("starting the time limit's thread: {e}"),
+                });
+                None
+            }
+            Some(Ok(deadline)) => Some(deadline),
+            None => None,
+        };
         let result = (|| {
             let instance = self.instantiate(&mut store, None)?;
             let start = instance.get_typed_func::<(), ()>(&mut store, "_start")?;

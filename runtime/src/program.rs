@@ -9,7 +9,8 @@ use wasmtime::{Engine, ExternType, Linker, MemoryType, Module, SharedMemory};
 use wasmtime_wasi::FsPerms;
 use wasmtime_wasi::WasiCtxBuilder;
 
-use crate::process::{self, Process, ProcessConfig};
+use crate::memory_pool::{Lease, MemoryPool, Pooled};
+use crate::process::{self, Process, ProcessConfig, ThreadState};
 use crate::start::{StartConfig, ThreadMode};
 use crate::{
     adapt_calls, call_imports, chain, incremental, lower_atomics, remote, rewrite, shared_wasi,
@@ -100,7 +101,7 @@ pub enum MemoryError {
 }
 
 /// A compiled, checked guest module.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Program {
     module: Module,
     memory_import: Option<(String, String, MemoryType)>,
@@ -108,9 +109,24 @@ pub struct Program {
     /// The module as given, for symbol look-ups on demand.
     original: Arc<[u8]>,
     symbols: Arc<std::sync::OnceLock<symbols::DataSymbols>>,
+    /// The host's imports, linked once (they do not depend on the
+    /// process): for a program's own host, and for a worker's.
+    linkers: Arc<[std::sync::OnceLock<Arc<Linker<ThreadState>>>; 2]>,
+    /// Memories kept between local-mode processes ([`Program::pooled`]).
+    pool: Option<Arc<MemoryPool>>,
 }
 
 const WASM_PAGE: u64 = 64 * 1024;
+
+impl std::fmt::Debug for Program {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Program")
+            .field("module", &self.module)
+            .field("memory_import", &self.memory_import)
+            .field("pool", &self.pool)
+            .finish_non_exhaustive()
+    }
+}
 
 impl Program {
     /// Bytes of the compiled code (what keeping the program costs).
@@ -243,7 +259,43 @@ impl Program {
             layout,
             original: bytes.into(),
             symbols: Arc::default(),
+            linkers: Arc::default(),
+            pool: None,
         })
+    }
+
+    /// This program, keeping up to `max_idle` memories between the
+    /// local-mode processes it starts (a function invoked again and
+    /// again): a process takes an idle memory with the module already
+    /// linked to it, and gives it back wiped when it is gone
+    /// (`memory_pool.rs`). Chain mode and workers always make new ones.
+    pub fn pooled(mut self, max_idle: usize) -> Self {
+        self.pool = (max_idle > 0).then(|| MemoryPool::new(max_idle));
+        self
+    }
+
+    /// The linker of the host's imports (a worker's when `worker`), made
+    /// on first use.
+    fn linker(&self, worker: bool) -> Result<Arc<Linker<ThreadState>>, StartError> {
+        let cell = &self.linkers[usize::from(worker)];
+        if let Some(linker) = cell.get() {
+            return Ok(linker.clone());
+        }
+        let mut linker = Linker::new(self.module.engine());
+        (|| {
+            wasi::add_to_linker(&mut linker)?;
+            threads::add_to_linker(&mut linker)?;
+            state_imports::add_to_linker(&mut linker)?;
+            call_imports::add_to_linker(&mut linker)?;
+            waits::add_to_linker(&mut linker)?;
+            if worker {
+                remote::shadow_home_imports(&mut linker, &self.module)?;
+            }
+            wasmtime::Result::<()>::Ok(())
+        })()
+        .map_err(StartError::Link)?;
+        // Two first calls at once both link; either result is the same.
+        Ok(cell.get_or_init(|| Arc::new(linker)).clone())
     }
 
     pub fn module(&self) -> &Module {
@@ -276,22 +328,24 @@ impl Program {
 
     fn start_as(&self, config: &StartConfig, worker: bool) -> Result<Arc<Process>, StartError> {
         let engine = self.module.engine();
-        let mut linker = Linker::new(engine);
-        (|| {
-            wasi::add_to_linker(&mut linker)?;
-            threads::add_to_linker(&mut linker)?;
-            state_imports::add_to_linker(&mut linker)?;
-            call_imports::add_to_linker(&mut linker)?;
-            waits::add_to_linker(&mut linker)?;
-            if worker {
-                remote::shadow_home_imports(&mut linker, &self.module)?;
-            }
-            wasmtime::Result::<()>::Ok(())
-        })()
-        .map_err(StartError::Link)?;
-
+        let linker = self.linker(worker)?;
+        // Local mode on a program's own host may reuse a memory; chain mode
+        // prepares its memory for snapshots, and a worker's memory holds
+        // another host's thread.
+        let pool = match (&self.pool, &self.memory_import, config.mode, worker) {
+            (Some(pool), Some(_), ThreadMode::Local, false) => Some(pool),
+            _ => None,
+        };
+        let mut taken = None;
         let memory = match &self.memory_import {
-            Some((_, _, ty)) => Some(new_shared_memory(engine, ty, config.max_memory)?),
+            Some((_, _, ty)) => {
+                let max_pages = memory_cap_pages(ty, config.max_memory);
+                taken = pool.and_then(|pool| pool.take(max_pages));
+                match &taken {
+                    Some(pooled) => Some(pooled.memory.clone()),
+                    None => Some(new_shared_memory(engine, ty, config.max_memory)?),
+                }
+            }
             None => None,
         };
         if let (Some(memory), ThreadMode::Chain) = (&memory, config.mode) {
@@ -341,9 +395,7 @@ impl Program {
                 mode: config.mode,
                 max_threads: config.max_threads,
                 on_conflict: config.on_conflict,
-                slots: config
-                    .slots
-                    .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
+                slots: config.slots.unwrap_or_else(crate::parallelism::host_cores),
             },
             config.state.clone().unwrap_or_default(),
             config.clone(),
@@ -352,17 +404,34 @@ impl Program {
         if worker {
             process.mark_worker();
         }
-        let mut own = linker.clone();
-        if let (Some((module, name, _)), Some(memory)) = (&self.memory_import, &memory) {
-            // The definition is not tied to this store: a shared memory
-            // belongs to the engine, and every thread's store imports it.
-            let store = process.new_store(process::MAIN_TID, None);
-            own.define(&store, module, name, memory.clone())
-                .map_err(StartError::Link)?;
+        let pre = match taken {
+            Some(pooled) => pooled.pre,
+            None => {
+                let mut own = (*linker).clone();
+                if let (Some((module, name, _)), Some(memory)) = (&self.memory_import, &memory) {
+                    // The definition is not tied to this store: a shared
+                    // memory belongs to the engine, and every thread's store
+                    // imports it.
+                    let store = process.new_store(process::MAIN_TID, None);
+                    own.define(&store, module, name, memory.clone())
+                        .map_err(StartError::Link)?;
+                }
+                let pre = own
+                    .instantiate_pre(&self.module)
+                    .map_err(StartError::Link)?;
+                if let Some(pool) = pool {
+                    pool.made();
+                }
+                pre
+            }
+        };
+        if let (Some(pool), Some(memory)) = (pool, &memory) {
+            let pooled = Pooled {
+                memory: memory.clone(),
+                pre: pre.clone(),
+            };
+            process.hold_until_dropped(Box::new(Lease::new(pool, pooled)));
         }
-        let pre = own
-            .instantiate_pre(&self.module)
-            .map_err(StartError::Link)?;
         process.set_linking(process::Linking {
             module: self.module.clone(),
             linker,
@@ -384,8 +453,7 @@ fn new_shared_memory(
     ty: &MemoryType,
     max_memory: Option<u64>,
 ) -> Result<SharedMemory, StartError> {
-    let declared_max = ty.maximum().unwrap_or(ty.minimum());
-    let cap_pages = max_memory.map_or(declared_max, |bytes| (bytes / WASM_PAGE).min(declared_max));
+    let cap_pages = memory_cap_pages(ty, max_memory);
     let error = |error: MemoryError| StartError::Memory {
         pages: ty.minimum(),
         max: cap_pages,
@@ -398,6 +466,13 @@ fn new_shared_memory(
     let max = u32::try_from(cap_pages).map_err(|_| error(MemoryError::TooLarge("maximum")))?;
     SharedMemory::new(engine, MemoryType::shared(min, max))
         .map_err(|e| error(MemoryError::Create(e)))
+}
+
+/// The maximum in pages of the memory a process of a module importing
+/// memory `ty` gets, under `max_memory` bytes.
+fn memory_cap_pages(ty: &MemoryType, max_memory: Option<u64>) -> u64 {
+    let declared_max = ty.maximum().unwrap_or(ty.minimum());
+    max_memory.map_or(declared_max, |bytes| (bytes / WASM_PAGE).min(declared_max))
 }
 
 fn extern_kind(ty: &ExternType) -> &'static str {

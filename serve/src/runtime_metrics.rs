@@ -1,5 +1,6 @@
 //! The runtime's counters ([`weft_runtime::metrics`]) in Prometheus text.
 
+use weft_runtime::memory_pool::PoolCounts;
 use weft_runtime::metrics::{SYNC_BUCKETS_NANOS, Snapshot, SyncKind};
 
 use crate::metrics::{Histogram, Kind, Text};
@@ -47,9 +48,63 @@ pub fn render(text: &mut Text, snapshot: &Snapshot) {
     );
 }
 
+/// Renders the counters of the memories functions keep between calls.
+pub fn render_pool(text: &mut Text, counts: &PoolCounts) {
+    let families = [
+        (
+            "weft_memories_reused_total",
+            "Calls that ran on a memory kept from an earlier call of their function (wiped).",
+            Kind::Counter,
+            counts.reused,
+        ),
+        (
+            "weft_memories_made_total",
+            "Calls that needed a new memory (none idle, or not pooled).",
+            Kind::Counter,
+            counts.made,
+        ),
+        (
+            "weft_memories_discarded_total",
+            "Memories dropped after a call instead of kept (grown, pool full, or not wipeable).",
+            Kind::Counter,
+            counts.discarded,
+        ),
+        (
+            "weft_idle_memory_bytes",
+            "Bytes of the memories kept idle for later calls.",
+            Kind::Gauge,
+            counts.idle_bytes,
+        ),
+    ];
+    for (name, help, kind, value) in families {
+        text.single(name, help, kind, value as f64);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pool_counters_are_rendered() {
+        let mut text = Text::new();
+        render_pool(
+            &mut text,
+            &PoolCounts {
+                reused: 7,
+                made: 2,
+                discarded: 1,
+                idle_bytes: 131072,
+            },
+        );
+        let text = text.finish();
+        assert!(text.contains("weft_memories_reused_total 7\n"), "{text}");
+        assert!(text.contains("weft_memories_made_total 2\n"));
+        assert!(text.contains("weft_memories_discarded_total 1\n"));
+        assert!(
+            text.contains("# TYPE weft_idle_memory_bytes gauge\nweft_idle_memory_bytes 131072\n")
+        );
+    }
 
     #[test]
     fn every_kind_has_a_counter_and_a_histogram() {
