@@ -523,6 +523,44 @@ static int at_home_applies(void) {
 static int create_here(pthread_t *restrict thread, const pthread_attr_t *restrict attr,
                        void *(*start)(void *), void *restrict arg);
 
+static int earlier(const struct timespec *a, const struct timespec *b) {
+    return a->tv_sec < b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
+}
+
+/* A join made at home. Cancellation never acts here: this instance runs on
+ * the main memory, where the thread's cleanup handlers are not. While the
+ * thread it runs for is cancellable, the join waits in slices, and a
+ * request (set on the home memory) ends it with ECANCELED: the thread then
+ * acts on the request in its own copy (join_at_home). */
+static int join_waiting(struct weft_home_request *r, void **value) {
+    pthread_t self = pthread_self();
+    int state;
+    pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &state);
+    int sliced = state == PTHREAD_CANCEL_ENABLE && weft_program_cancels;
+    int rc;
+    for (;;) {
+        if (!sliced) {
+            rc = r->op == HOME_JOIN ? __real_pthread_join(r->thread, value)
+                                    : __real_pthread_timedjoin_np(r->thread, value, r->abstime);
+            break;
+        }
+        if (__atomic_load_n(&THREAD_CANCEL(self), __ATOMIC_SEQ_CST)) {
+            rc = ECANCELED;
+            break;
+        }
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        long long ns = until.tv_nsec + weft_cancel_slice_ns();
+        until.tv_sec += ns / 1000000000;
+        until.tv_nsec = ns % 1000000000;
+        int last = r->op == HOME_TIMEDJOIN && r->abstime && !earlier(&until, r->abstime);
+        rc = __real_pthread_timedjoin_np(r->thread, value, last ? r->abstime : &until);
+        if (rc != ETIMEDOUT || last) break;
+    }
+    pthread_setcancelstate(state, NULL);
+    return rc;
+}
+
 static _Noreturn void *at_home_routine(void *p) {
     struct weft_home_request *r = p;
     home_request = r;
@@ -533,16 +571,12 @@ static _Noreturn void *at_home_routine(void *p) {
         value = r->thread;
         break;
     case HOME_JOIN:
+    case HOME_TIMEDJOIN:
         weft_wait_begin();
-        r->rc = __real_pthread_join(r->thread, &value);
+        r->rc = join_waiting(r, &value);
         weft_wait_end();
         break;
     case HOME_TRYJOIN: r->rc = __real_pthread_tryjoin_np(r->thread, &value); break;
-    case HOME_TIMEDJOIN:
-        weft_wait_begin();
-        r->rc = __real_pthread_timedjoin_np(r->thread, &value, r->abstime);
-        weft_wait_end();
-        break;
     case HOME_DETACH: r->rc = __real_pthread_detach(r->thread); break;
     default: r->rc = EINVAL;
     }
@@ -566,6 +600,13 @@ static int join_at_home(int op, pthread_t thread, void **result, const struct ti
     struct weft_home_request r = {.op = op, .thread = thread, .abstime = at};
     uint64_t answer = call_at_home(&r);
     int rc = (int)(uint32_t)answer;
+    while (rc == ECANCELED) {
+        /* A cancellation request ended the wait at home: act on it here
+         * (this acquires it), or wait again if it no longer applies. */
+        pthread_testcancel();
+        answer = call_at_home(&r);
+        rc = (int)(uint32_t)answer;
+    }
     if (!rc && result) *result = (void *)(uintptr_t)(answer >> 32);
     return rc;
 }

@@ -10,10 +10,10 @@
 //! with the creator's TLS (its `pthread_self` there) on a scratch chunk
 //! of the arena zone, and the new thread is an ordinary
 //! child of the main memory: it synchronises, may run on any host, and is
-//! joined at home. Its snapshot is the creator's view (the creator's
-//! snapshot after the release) plus what libc wrote for it, never the
-//! main memory as it is at that moment (the main thread may be halfway
-//! through a libc call).
+//! joined at home. Its snapshot is the published image (which holds the
+//! creator's release) plus what libc wrote for it, and those bytes go
+//! into the published image at the same moment, never the main memory as
+//! it is (the main thread may be halfway through a libc call).
 //!
 //! The instance writes the main memory directly, so there the main memory
 //! differs from the published image, and a release carries only the bytes
@@ -32,7 +32,7 @@ use super::arena::{allocate_chunk, release_arena_chunk};
 use super::support::{pages_to_reach, support};
 use super::sync_point::grow_to;
 use crate::locks::Locked as _;
-use crate::process::{AtHomeBase, Process, ThreadEnd};
+use crate::process::{AtHomeBase, Merges, Process, ThreadEnd, ThreadMemory};
 
 /// The request a routine at home reads and answers (libweft's
 /// `struct weft_home_request`): the result (`rc`, then a value), and the
@@ -70,15 +70,35 @@ pub(super) fn run(process: &Arc<Process>, tid: u32, call: &AtHomeCall) -> wasmti
             "thread {tid}: no room to run a thread call at home: {e}"
         ))
     })?;
-    let ran = run_in(process, tid, call, (chunk, len));
+    // The answer is read before the chunk goes back: another call may
+    // take it at once.
+    let answer = run_in(process, tid, call, (chunk, len)).and_then(|request| {
+        let rc = read_u32(&main.memory, request.wrapping_add(REQUEST_RESULT));
+        let value = read_u32(&main.memory, request.wrapping_add(REQUEST_RESULT + 4));
+        rc.zip(value).ok_or_else(|| {
+            wasmtime::Error::msg(format!(
+                "thread {tid}: sync-at-home request at {request:#x} lies outside memory"
+            ))
+        })
+    });
     release_arena_chunk(process, chunk)?;
-    let request = ran?;
-    let rc = read_u32(&main.memory, request.wrapping_add(REQUEST_RESULT));
-    let value = read_u32(&main.memory, request.wrapping_add(REQUEST_RESULT + 4));
-    let (Some(rc), Some(value)) = (rc, value) else {
-        wasmtime::bail!("thread {tid}: sync-at-home request at {request:#x} lies outside memory");
-    };
+    let (rc, value) = answer?;
+    publish_main(chain, main);
     Ok(i64::from(value) << 32 | i64::from(rc))
+}
+
+/// Publishes the main memory as it is, as the main thread's sync points
+/// do: what the call did there (a joined thread's exit path, its TSD
+/// destructors and what they printed, libc's thread count) is what its
+/// caller acquires next. libc's thread-list lock reads free, as in the
+/// image a spawn publishes: another routine or exit path may hold it for
+/// a moment.
+fn publish_main(chain: &super::support::ChainSupport, main: &ThreadMemory) {
+    let _merges = main.merges.locked();
+    let mut image = chain.image_of_main(main);
+    image.write_bytes(chain.thread_list_lock, &0u32.to_le_bytes());
+    *chain.published.locked() = Some(image);
+    chain.published_changed();
 }
 
 /// Writes the request into the scratch chunk `(start, len)` and runs the
@@ -89,7 +109,7 @@ fn run_in(
     call: &AtHomeCall,
     (start, len): (u32, u32),
 ) -> wasmtime::Result<u32> {
-    let (Some(chain), Some(main)) = (support(process), process.main_memory()) else {
+    let Some(main) = process.main_memory() else {
         wasmtime::bail!("sync-at-home needs chain mode");
     };
     let top = start + len;
@@ -147,22 +167,6 @@ fn run_in(
         }
         ThreadEnd::Trap(e) => return Err(e.context(format!("thread {tid}: a thread call at home"))),
     }
-    // What libc wrote for a new thread is what its creator acquires next
-    // (its `struct pthread`, for calls that read it).
-    let ranges = new_thread_ranges(&main.memory, request);
-    if !ranges.is_empty() {
-        let _merges = main.merges.locked();
-        let mut published = chain.published.locked();
-        if let Some(published) = published.as_mut() {
-            for (addr, bytes) in &ranges {
-                published.memory_pages = published
-                    .memory_pages
-                    .max(pages_to_reach(*addr as u64 + bytes.len() as u64));
-                published.write_bytes(*addr, bytes);
-            }
-            chain.published_changed();
-        }
-    }
     Ok(request)
 }
 
@@ -184,30 +188,47 @@ fn write_bytes(memory: &SharedMemory, addr: u32, bytes: &[u8]) -> wasmtime::Resu
 
 /// The snapshot a thread created at home starts from: the published image
 /// (which holds what its creator released just before) with what libc
-/// wrote for it on top, and its heap arena's first chunk zero; as of the
-/// main memory's merge number now. The caller holds the main memory's
-/// merge lock.
+/// wrote for it on top, and its heap arena's first chunk zero (in the
+/// main memory and the published image too); as of the
+/// main memory's merge number now. What libc wrote goes into the
+/// published image at once, under the same locks: a thread's acquire
+/// brings every page where the published image and its snapshot differ,
+/// so an image without the new thread's block would overwrite its stack
+/// at its first sync point, and one that gained the block later would do
+/// so at a later one. `merges` is the main memory's, locked.
 pub(super) fn new_thread_snapshot(
     chain: &super::support::ChainSupport,
-    memory: &SharedMemory,
+    parent: &ThreadMemory,
+    merges: &mut Merges,
     base: &AtHomeBase,
     (arena, arena_len): (u32, u32),
 ) -> Result<Snapshot, String> {
-    let Some(mut snapshot) = chain.published.locked().clone() else {
+    let mut published = chain.published.locked();
+    let Some(image) = published.as_mut() else {
         return Err("no published image to start a thread from".into());
     };
-    for (addr, bytes) in new_thread_ranges(memory, base.request) {
-        snapshot.memory_pages = snapshot
+    for (addr, bytes) in new_thread_ranges(&parent.memory, base.request) {
+        image.memory_pages = image
             .memory_pages
             .max(pages_to_reach(addr as u64 + bytes.len() as u64));
-        if !snapshot.write_bytes(addr, &bytes) {
+        if !image.write_bytes(addr, &bytes) {
             return Err(format!(
                 "the new thread's memory at {addr:#x} lies outside memory"
             ));
         }
     }
-    snapshot.zero_range(arena, arena_len);
-    Ok(snapshot)
+    // The arena chunk reads zero everywhere the thread's writes meet: a
+    // chunk taken for a thread of the main memory keeps what it held
+    // there (a thread main starts takes it as it is), but this thread
+    // starts from the published image, which may hold other bytes.
+    crate::incremental::zero_memory(&parent.memory, arena, arena_len);
+    merges.log.forget(arena, arena_len);
+    if let Some(running) = parent.image.locked().as_mut() {
+        running.zero_range(arena, arena_len);
+    }
+    image.zero_range(arena, arena_len);
+    chain.published_changed();
+    Ok(image.clone())
 }
 
 /// The byte ranges the request lists, read from the main memory (empty

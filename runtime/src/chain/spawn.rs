@@ -126,10 +126,15 @@ pub(super) fn spawn_with_arena(
     let (mut snap, since) = if let Some(base) = &at_home {
         // A chained thread creates this one at home: it starts from the
         // published image, not from the main memory as it is now.
-        let merges = parent.merges.locked();
-        let mut snap =
-            super::at_home::new_thread_snapshot(chain, &parent.memory, base, (arena, arena_len))
-                .map_err(fail)?;
+        let mut merges = parent.merges.locked();
+        let mut snap = super::at_home::new_thread_snapshot(
+            chain,
+            &parent,
+            &mut merges,
+            base,
+            (arena, arena_len),
+        )
+        .map_err(fail)?;
         snap.globals =
             snapshot::read_globals(&mut *caller, &globals).map_err(|e| fail(e.to_string()))?;
         snap.regions = merge_regions(process, &parent);
