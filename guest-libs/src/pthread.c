@@ -760,6 +760,7 @@ int32_t __wrap___wasi_thread_spawn(void *start_arg) {
         THREAD_GUARD_SIZE(t) = stack_report.guard;
     }
     weft_thread_name_inherit(t);
+    weft_signals_forget(t);
     if (home_request) {
         /* Created at home: what libc wrote for the thread beyond what its
          * creator released goes into its snapshot. */
