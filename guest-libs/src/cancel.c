@@ -156,6 +156,26 @@ int __real___timedwait_cp(volatile int *addr, int val, clockid_t clock,
  * (signal.c), where a handler without SA_RESTART is EINTR to libc's
  * caller (which resumes a condition wait or a join, and fails a semaphore
  * wait). */
+int __real___timedwait(volatile int *addr, int val, clockid_t clock, const struct timespec *at,
+                       int priv);
+
+/* One slice of a wait until `at` on `clock`: libc's `wait` (the real
+ * __timedwait or __timedwait_cp) until the earlier of `at` and the slice's
+ * end. A slice that ended is not the caller's timeout: to the caller it is
+ * a spurious wake-up (0). */
+static int timed_slice(int (*wait)(volatile int *, int, clockid_t, const struct timespec *, int),
+                       volatile int *addr, int val, clockid_t clock, const struct timespec *at,
+                       int priv) {
+    if (at->tv_nsec < 0 || at->tv_nsec >= 1000000000L) return EINVAL;
+    struct timespec now;
+    clock_gettime(clock, &now);
+    int64_t slice_end = ns_of(&now) + slice_ns();
+    int whole = ns_of(at) <= slice_end;
+    struct timespec slice = timespec_of(slice_end);
+    int rc = wait(addr, val, clock, whole ? at : &slice, priv);
+    return rc == ETIMEDOUT && !whole ? 0 : rc;
+}
+
 int __wrap___timedwait_cp(volatile int *addr, int val, clockid_t clock,
                           const struct timespec *at, int priv) {
     pthread_t self = pthread_self();
@@ -175,19 +195,12 @@ int __wrap___timedwait_cp(volatile int *addr, int val, clockid_t clock,
         if (weft_signals_interrupting() != interrupting) return EINTR;
         return 0; /* woken, changed, or a slice: the caller checks */
     }
-    if (at->tv_nsec < 0 || at->tv_nsec >= 1000000000L) return EINVAL;
-    struct timespec now;
-    clock_gettime(clock, &now);
-    int64_t slice_end = ns_of(&now) + slice_ns();
-    int whole = ns_of(at) <= slice_end;
-    struct timespec slice = timespec_of(slice_end);
-    int rc = __real___timedwait_cp(addr, val, clock, whole ? at : &slice, priv);
+    int rc = timed_slice(__real___timedwait_cp, addr, val, clock, at, priv);
+    if (rc == EINVAL) return rc;
     if (cancellable && pending(self)) return act_on_cancel(self);
     if (signals) weft_signal_deliver();
     if (weft_signals_interrupting() != interrupting) return EINTR;
-    /* A slice that ended is not the caller's timeout: to the caller it is
-     * a spurious wake-up. */
-    return rc == ETIMEDOUT && !whole ? 0 : rc;
+    return rc;
 }
 
 int __real_clock_nanosleep(clockid_t, int, const struct timespec *, struct timespec *);
@@ -238,4 +251,41 @@ static int sleep_sliced(clockid_t clock, int flags, const struct timespec *reque
             return rc;
         }
     }
+}
+
+/* libc's waits that are no cancellation points: mutex and rwlock waits
+ * (__timedwait), barrier, once, condition-variable internals and its
+ * own locks (__wait). Natively a handler runs while a thread blocks in
+ * them and the wait goes on; here they wait in slices once the program
+ * has used signals, and deliver at each. */
+int __wrap___timedwait(volatile int *addr, int val, clockid_t clock, const struct timespec *at,
+                       int priv) {
+    if (!weft_signals_used()) return __real___timedwait(addr, val, clock, at, priv);
+    unsigned handled = weft_signals_handled();
+    int rc;
+    if (!at) {
+        __builtin_wasm_memory_atomic_wait32((int *)addr, val, slice_ns());
+        rc = 0; /* woken, changed, or a slice: the caller checks */
+    } else {
+        rc = timed_slice(__real___timedwait, addr, val, clock, at, priv);
+        if (rc == EINVAL) return rc;
+    }
+    weft_signal_deliver();
+    /* An interrupted futex wait reports EINTR; libc's callers wait again. */
+    return rc == 0 && weft_signals_handled() != handled ? EINTR : rc;
+}
+
+void __real___wait(volatile int *addr, volatile int *waiters, int val, int priv);
+
+void __wrap___wait(volatile int *addr, volatile int *waiters, int val, int priv) {
+    if (!weft_signals_used()) {
+        __real___wait(addr, waiters, val, priv);
+        return;
+    }
+    if (waiters) __atomic_fetch_add(waiters, 1, __ATOMIC_SEQ_CST);
+    while (__atomic_load_n(addr, __ATOMIC_SEQ_CST) == val) {
+        __builtin_wasm_memory_atomic_wait32((int *)addr, val, slice_ns());
+        weft_signal_deliver();
+    }
+    if (waiters) __atomic_fetch_sub(waiters, 1, __ATOMIC_SEQ_CST);
 }

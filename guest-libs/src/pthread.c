@@ -479,7 +479,152 @@ int __wrap_pthread_once(pthread_once_t *once, void (*init)(void)) {
 }
 
 int __real_pthread_join(pthread_t, void **);
-int pthread_tryjoin_np(pthread_t, void **);
+int __real_pthread_tryjoin_np(pthread_t, void **);
+int __real_pthread_timedjoin_np(pthread_t, void **, const struct timespec *);
+int __real_pthread_detach(pthread_t);
+
+/* ---- thread calls of a chained thread, made at home --------------------
+ * libc's thread list, its thread count and a new thread's stack, TLS and
+ * struct pthread belong to the main memory: a chained thread's copy would
+ * race with the main thread's own updates of them. So a chained thread
+ * creates, joins and detaches threads through the host (sync-at-home): it
+ * releases, an instance on the main memory runs at_home_routine as this
+ * thread (its TLS there, on a scratch chunk of the arena zone where the
+ * host writes the request), and this thread then acquires. A thread created this way is a child of the main memory
+ * like any thread main starts: it synchronises and may run on any host. */
+
+enum { HOME_CREATE, HOME_JOIN, HOME_TRYJOIN, HOME_TIMEDJOIN, HOME_DETACH };
+
+/* Written by the host from the call's arguments and read back at fixed
+ * offsets: the result at 0 (rc, then a value), and at 8 the byte ranges
+ * libc wrote for a new thread beyond what its creator released (its block: stack, TLS, struct pthread; its start
+ * arguments on a stack of the program's own), which the new thread's
+ * snapshot takes from the main memory. */
+struct weft_home_request {
+    int32_t rc;
+    uint32_t value;
+    uint32_t ranges[2][2];
+    int op;
+    pthread_t thread;
+    const pthread_attr_t *attr;
+    void *(*start)(void *);
+    void *arg;
+    const struct timespec *abstime;
+};
+
+/* Set while a routine runs at home (in the TLS of its thread there). */
+static _Thread_local struct weft_home_request *home_request;
+
+static int at_home_applies(void) {
+    return weft_chain_mode() && weft_chain_entry.arena && !weft_in_exit_path &&
+           !weft_nested_thread;
+}
+
+static int create_here(pthread_t *restrict thread, const pthread_attr_t *restrict attr,
+                       void *(*start)(void *), void *restrict arg);
+
+static int earlier(const struct timespec *a, const struct timespec *b) {
+    return a->tv_sec < b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
+}
+
+/* A join made at home. Cancellation never acts here: this instance runs on
+ * the main memory, where the thread's cleanup handlers are not. While the
+ * thread it runs for is cancellable, the join waits in slices, and a
+ * request (set on the home memory) ends it with ECANCELED: the thread then
+ * acts on the request in its own copy (join_at_home). */
+static int join_waiting(struct weft_home_request *r, void **value) {
+    pthread_t self = pthread_self();
+    int state;
+    pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &state);
+    int sliced = state == PTHREAD_CANCEL_ENABLE && weft_program_cancels;
+    int rc;
+    for (;;) {
+        if (!sliced) {
+            rc = r->op == HOME_JOIN ? __real_pthread_join(r->thread, value)
+                                    : __real_pthread_timedjoin_np(r->thread, value, r->abstime);
+            break;
+        }
+        if (__atomic_load_n(&THREAD_CANCEL(self), __ATOMIC_SEQ_CST)) {
+            rc = ECANCELED;
+            break;
+        }
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        long long ns = until.tv_nsec + weft_cancel_slice_ns();
+        until.tv_sec += ns / 1000000000;
+        until.tv_nsec = ns % 1000000000;
+        int last = r->op == HOME_TIMEDJOIN && r->abstime && !earlier(&until, r->abstime);
+        rc = __real_pthread_timedjoin_np(r->thread, value, last ? r->abstime : &until);
+        if (rc != ETIMEDOUT || last) break;
+    }
+    pthread_setcancelstate(state, NULL);
+    return rc;
+}
+
+static _Noreturn void *at_home_routine(void *p) {
+    struct weft_home_request *r = p;
+    home_request = r;
+    void *value = NULL;
+    switch (r->op) {
+    case HOME_CREATE:
+        r->rc = create_here(&r->thread, r->attr, r->start, r->arg);
+        value = r->thread;
+        break;
+    case HOME_JOIN:
+    case HOME_TIMEDJOIN:
+        weft_wait_begin();
+        r->rc = join_waiting(r, &value);
+        weft_wait_end();
+        break;
+    case HOME_TRYJOIN: r->rc = __real_pthread_tryjoin_np(r->thread, &value); break;
+    case HOME_DETACH: r->rc = __real_pthread_detach(r->thread); break;
+    default: r->rc = EINVAL;
+    }
+    r->value = (uint32_t)(uintptr_t)value;
+    home_request = NULL;
+    /* Only the instance ends: the thread this ran for goes on. */
+    weft_thread_exit_current();
+}
+
+static uint64_t call_at_home(struct weft_home_request *r) {
+    int64_t deadline = -1;
+    if (r->abstime) deadline = (int64_t)r->abstime->tv_sec * 1000000000 + r->abstime->tv_nsec;
+    links_shared();
+    uint64_t answer = weft_sync_at_home(at_home_routine, __builtin_wasm_tls_base(), (uint32_t)r->op,
+                                        r->thread, r->start, r->arg, r->attr, deadline);
+    links_private();
+    return answer;
+}
+
+static int join_at_home(int op, pthread_t thread, void **result, const struct timespec *at) {
+    struct weft_home_request r = {.op = op, .thread = thread, .abstime = at};
+    uint64_t answer = call_at_home(&r);
+    int rc = (int)(uint32_t)answer;
+    while (rc == ECANCELED) {
+        /* A cancellation request ended the wait at home: act on it here
+         * (this acquires it), or wait again if it no longer applies. */
+        pthread_testcancel();
+        answer = call_at_home(&r);
+        rc = (int)(uint32_t)answer;
+    }
+    if (!rc && result) *result = (void *)(uintptr_t)(answer >> 32);
+    return rc;
+}
+
+int __wrap_pthread_tryjoin_np(pthread_t thread, void **result) {
+    if (at_home_applies()) return join_at_home(HOME_TRYJOIN, thread, result, NULL);
+    return __real_pthread_tryjoin_np(thread, result);
+}
+
+int __wrap_pthread_timedjoin_np(pthread_t thread, void **result, const struct timespec *at) {
+    if (at_home_applies()) return join_at_home(HOME_TIMEDJOIN, thread, result, at);
+    return __real_pthread_timedjoin_np(thread, result, at);
+}
+
+int __wrap_pthread_detach(pthread_t thread) {
+    if (at_home_applies()) return join_at_home(HOME_DETACH, thread, NULL, NULL);
+    return __real_pthread_detach(thread);
+}
 
 static long long monotonic_ns(void) {
     struct timespec now;
@@ -494,7 +639,7 @@ static long long monotonic_ns(void) {
 static int join_soon(pthread_t thread, void **result) {
     long long deadline = 0;
     for (unsigned i = 0;; i++) {
-        int rc = pthread_tryjoin_np(thread, result);
+        int rc = __real_pthread_tryjoin_np(thread, result);
         if (rc != EBUSY) return rc;
         if (i % 64 == 0) { /* reading the clock costs more than a try */
             long long now = monotonic_ns();
@@ -509,6 +654,7 @@ static int join_soon(pthread_t thread, void **result) {
  * may be queued for one). */
 int __wrap_pthread_join(pthread_t thread, void **result) {
     if (!weft_chain_mode()) return __real_pthread_join(thread, result);
+    if (at_home_applies()) return join_at_home(HOME_JOIN, thread, result, NULL);
     /* The main thread's join is a release too: a thread still running may
      * wait for what main wrote (through a flag it polls at sync points).
      * (A chained joiner's writes go home when it ends.) */
@@ -614,6 +760,17 @@ int32_t __wrap___wasi_thread_spawn(void *start_arg) {
         THREAD_GUARD_SIZE(t) = stack_report.guard;
     }
     weft_thread_name_inherit(t);
+    weft_signals_forget(t);
+    if (home_request) {
+        /* Created at home: what libc wrote for the thread beyond what its
+         * creator released goes into its snapshot. */
+        home_request->ranges[0][0] = (uint32_t)(uintptr_t)THREAD_MAP_BASE(t);
+        home_request->ranges[0][1] = (uint32_t)THREAD_MAP_SIZE(t);
+        if (stack_report.pending && stack_report.top > (size_t)start_arg) {
+            home_request->ranges[1][0] = (uint32_t)(uintptr_t)start_arg;
+            home_request->ranges[1][1] = (uint32_t)(stack_report.top - (size_t)start_arg);
+        }
+    }
     /* The new thread's copy of this TLS variable, at the same offset. */
     *(int *)((char *)&weft_nested_thread + ((char *)t - (char *)self)) =
         weft_chain_entry.arena != NULL || weft_nested_thread;
@@ -625,10 +782,28 @@ int32_t __wrap___wasi_thread_spawn(void *start_arg) {
  * size, so the reported stack lies wholly inside the allocated block. */
 #define STACK_SLACK 64
 
-int __wrap_pthread_create(pthread_t *restrict thread, const pthread_attr_t *restrict attr,
-                          void *(*start)(void *), void *restrict arg) {
+/* Creates the thread on the memory this code runs on: the stack as the
+ * attributes set it, reported as set. */
+static int create_here(pthread_t *restrict thread, const pthread_attr_t *restrict attr,
+                       void *(*start)(void *), void *restrict arg) {
     int __real_pthread_create(pthread_t *restrict, const pthread_attr_t *restrict,
                               void *(*)(void *), void *restrict);
+    if (!attr) return __real_pthread_create(thread, attr, start, arg);
+    /* No guard (wasm has no guard pages: it would only waste memory),
+     * and the stack as set, reported as set. */
+    pthread_attr_t copy = *attr;
+    int own_stack = ATTR_STACKADDR(attr) != 0;
+    stack_report = (struct stack_report){1, own_stack ? ATTR_STACKADDR(attr) : 0,
+                                         ATTR_STACKSIZE(attr), own_stack ? 0 : ATTR_GUARDSIZE(attr)};
+    ATTR_GUARDSIZE(&copy) = 0;
+    if (!own_stack) ATTR_STACKSIZE(&copy) += STACK_SLACK;
+    int rc = __real_pthread_create(thread, &copy, start, arg);
+    stack_report.pending = 0;
+    return rc;
+}
+
+int __wrap_pthread_create(pthread_t *restrict thread, const pthread_attr_t *restrict attr,
+                          void *(*start)(void *), void *restrict arg) {
     /* Ask the mode now, so every copy of memory made for a chained thread
      * has the answer and none writes it. */
     (void)weft_chain_mode();
@@ -646,20 +821,13 @@ int __wrap_pthread_create(pthread_t *restrict thread, const pthread_attr_t *rest
         wrapped = s;
     }
     int rc;
-    if (attr) {
-        /* No guard (wasm has no guard pages: it would only waste memory),
-         * and the stack as set, reported as set. */
-        pthread_attr_t copy = *attr;
-        int own_stack = ATTR_STACKADDR(attr) != 0;
-        stack_report = (struct stack_report){
-            1, own_stack ? ATTR_STACKADDR(attr) : 0, ATTR_STACKSIZE(attr),
-            own_stack ? 0 : ATTR_GUARDSIZE(attr)};
-        ATTR_GUARDSIZE(&copy) = 0;
-        if (!own_stack) ATTR_STACKSIZE(&copy) += STACK_SLACK;
-        rc = __real_pthread_create(thread, &copy, start, wrapped);
-        stack_report.pending = 0;
+    if (at_home_applies()) {
+        struct weft_home_request r = {.op = HOME_CREATE, .attr = attr, .start = start, .arg = wrapped};
+        uint64_t answer = call_at_home(&r);
+        rc = (int)(uint32_t)answer;
+        if (!rc) *thread = (pthread_t)(uintptr_t)(answer >> 32);
     } else {
-        rc = __real_pthread_create(thread, attr, start, wrapped);
+        rc = create_here(thread, attr, start, wrapped);
     }
     if (rc && wrapped != arg) free(wrapped);
     return rc;

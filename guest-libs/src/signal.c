@@ -604,3 +604,16 @@ __wasi_errno_t __wrap___wasi_fd_read(__wasi_fd_t fd, const __wasi_iovec_t *iovs,
     if (used) weft_signal_deliver();
     return __real___wasi_fd_read(fd, iovs, n, out);
 }
+
+/* A new thread may get an ended thread's pthread_t: what was pending for
+ * that one is not the new one's. Called before the new thread runs. */
+void weft_signals_forget(pthread_t thread) {
+    if (!weft_signals_used()) return;
+    lock();
+    uint32_t *slot = slot_of(thread, 0);
+    if (slot && *slot) {
+        pending_count -= __builtin_popcount(*slot);
+        *slot = 0;
+    }
+    unlock();
+}

@@ -3,6 +3,8 @@
 #ifndef WEFT_SIGNALS_H
 #define WEFT_SIGNALS_H
 
+#include <pthread.h>
+
 /* Whether the program has used signals at all (waits then wait in slices
  * so that a blocked thread sees a signal sent to it). */
 int weft_signals_used(void);
@@ -24,5 +26,9 @@ unsigned weft_signals_interrupting(void);
  * a new thread inherits from its creator. */
 unsigned weft_signal_mask(void);
 void weft_signal_set_mask(unsigned mask);
+
+/* Drops what is pending for `thread`, a new thread's id that an ended
+ * thread may have had; before the new thread runs. */
+void weft_signals_forget(pthread_t thread);
 
 #endif

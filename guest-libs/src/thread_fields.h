@@ -4,7 +4,7 @@
  * itself makes (pthread_create stores tid at 20, pthread_setcancelstate
  * canceldisable at 36, pthread_setcanceltype cancelasync at 37,
  * pthread_getattr_np reads stack at 48, stack_size at 52, guard_size at
- * 56); re-check them if the libc changes (guest-libs/README.md). */
+ * 56; pthread_join frees map_base at 40, of map_size at 44); re-check them if the libc changes (guest-libs/README.md). */
 #ifndef WEFT_THREAD_FIELDS_H
 #define WEFT_THREAD_FIELDS_H
 
@@ -17,6 +17,10 @@
 #define THREAD_SYSINFO(t) THREAD_FIELD(t, unsigned, 12)
 /* The thread's wasi thread id (the host's). */
 #define THREAD_TID(t) THREAD_FIELD(t, int, 20)
+/* The block libc allocated for the thread (stack, TLS, struct pthread;
+ * none when the program gave a stack large enough to hold them). */
+#define THREAD_MAP_BASE(t) THREAD_FIELD(t, unsigned char *, 40)
+#define THREAD_MAP_SIZE(t) THREAD_FIELD(t, size_t, 44)
 /* A cancellation request is pending. */
 #define THREAD_CANCEL(t) THREAD_FIELD(t, int, 32)
 /* PTHREAD_CANCEL_ENABLE, _DISABLE, or musl's _MASKED (2: a cancellation

@@ -52,11 +52,22 @@ pub struct ThreadState {
     /// A thread running away from home: the call it belongs to (its way
     /// home, its output; `remote.rs`).
     pub(crate) remote: Option<Arc<RemoteCall>>,
+    /// Set in an instance that runs a libweft routine at home on the main
+    /// memory for a chained thread (`sync-at-home`).
+    pub(crate) at_home: Option<Arc<AtHomeBase>>,
     /// Memory and table caps (`--max-memory`).
     limits: wasmtime::StoreLimits,
     /// The OS thread's CPU time when this guest thread began running on it
     /// (pooled OS threads run many guest threads one after another).
     pub(crate) cpu_base: u64,
+}
+
+/// An instance that runs a libweft routine at home for a chained thread
+/// (`chain/at_home.rs`): the request it serves, which lists what libc
+/// wrote in the main memory for a thread it creates.
+#[derive(Debug)]
+pub(crate) struct AtHomeBase {
+    pub(crate) request: u32,
 }
 
 /// A thread stopped because the call it runs for was cancelled (its home
@@ -836,6 +847,7 @@ impl Process {
                 arena: 0,
                 holds_slot: false,
                 remote: None,
+                at_home: None,
                 limits: store_limits(self.start.max_memory),
                 // Set where a guest thread starts running on an OS thread.
                 cpu_base: 0,

@@ -60,6 +60,7 @@ const RUN_ANYWHERE: &[(&str, &str)] = &[
     (threads::WEFT_MODULE, "sync-point"),
     (threads::WEFT_MODULE, "sync-atomic"),
     (threads::WEFT_MODULE, "sync-load"),
+    (threads::WEFT_MODULE, "sync-at-home"),
     (threads::WEFT_MODULE, "sync-pause"),
 ];
 

@@ -6,7 +6,7 @@ use weft_snapshot::{ElemType, MergeOp, MergeRegion};
 
 use crate::process::{ChainFinished, ThreadExited, ThreadState, write_guest};
 use crate::start::{ThreadError, ThreadMode};
-use weft_transport::envelope::SyncCall;
+use weft_transport::envelope::{ATTR_BYTES, AtHomeCall, SyncCall};
 
 /// Module and name of the wasi-threads spawn import.
 pub const WASI_MODULE: &str = "wasi";
@@ -40,6 +40,7 @@ pub const WEFT_FUNCTIONS: &[&str] = &[
     "sync-point",
     "sync-atomic",
     "sync-load",
+    "sync-at-home",
     "sync-pause",
 ];
 
@@ -259,6 +260,43 @@ pub fn add_to_linker(linker: &mut Linker<ThreadState>) -> wasmtime::Result<()> {
     sync_import!(linker, "sync-point", (), SyncCall::Point);
     sync_import!(linker, "sync-pause", (), SyncCall::Pause);
     sync_import!(linker, "sync-load", (), SyncCall::Load);
+    linker.func_wrap(
+        WEFT_MODULE,
+        "sync-at-home",
+        |mut caller: Caller<'_, ThreadState>,
+         routine: i32,
+         tls: i32,
+         op: i32,
+         thread: i32,
+         start: i32,
+         arg: i32,
+         attr: i32,
+         deadline_ns: i64|
+         -> wasmtime::Result<i64> {
+            // The attributes travel with the call: the thread's own copy
+            // holds them, home's may not.
+            let attr = if attr == 0 {
+                None
+            } else {
+                let mut bytes = vec![0u8; ATTR_BYTES];
+                if !crate::process::read_guest(&mut caller, attr as u32, &mut bytes) {
+                    wasmtime::bail!("sync-at-home: attributes at {attr:#x} lie outside memory");
+                }
+                Some(bytes)
+            };
+            let call = AtHomeCall {
+                routine: routine as u32,
+                tls: tls as u32,
+                op: op as u32,
+                thread: thread as u32,
+                start: start as u32,
+                arg: arg as u32,
+                attr,
+                deadline_ns,
+            };
+            synchronise(&mut caller, SyncCall::AtHome(call))
+        },
+    )?;
 
     linker.func_wrap(
         WEFT_MODULE,

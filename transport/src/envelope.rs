@@ -250,7 +250,34 @@ pub enum SyncCall {
     },
     /// An atomic load's acquire.
     Load,
+    /// A libweft routine run at home on the main memory as the calling
+    /// thread, between its release and its acquire (a thread created,
+    /// joined or detached by a chained thread: libc's thread list and the
+    /// new thread's memory are the main memory's). Everything the routine
+    /// reads comes with the call: home's copy of the thread's own bytes
+    /// may be stale.
+    AtHome(AtHomeCall),
 }
+
+/// What a [`SyncCall::AtHome`] runs: libweft's `routine` (a function-table
+/// index) with the calling thread's TLS block at `tls`, on request `op`
+/// about `thread`; a create's start routine, argument and attributes (the
+/// `pthread_attr_t` bytes), a timed join's deadline.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AtHomeCall {
+    pub routine: u32,
+    pub tls: u32,
+    pub op: u32,
+    pub thread: u32,
+    pub start: u32,
+    pub arg: u32,
+    pub attr: Option<Vec<u8>>,
+    /// Nanoseconds since the epoch on the realtime clock; negative: none.
+    pub deadline_ns: i64,
+}
+
+/// The bytes of a `pthread_attr_t` on wasm32 (musl's).
+pub const ATTR_BYTES: usize = 36;
 
 impl SyncCall {
     /// Whether the call may wait at home for another thread (the worker
@@ -265,6 +292,7 @@ impl SyncCall {
                     nonblocking: false,
                     ..
                 }
+                | SyncCall::AtHome { .. }
         )
     }
 
@@ -295,6 +323,7 @@ impl SyncCall {
             SyncCall::Pause => "sync-pause",
             SyncCall::Atomic { .. } => "sync-atomic",
             SyncCall::Load => "sync-load",
+            SyncCall::AtHome { .. } => "sync-at-home",
         }
     }
 }

@@ -1,6 +1,6 @@
-// A thread that starts a thread which takes a mutex: in chain mode a
-// thread started by a chained thread cannot synchronise, and the program
-// ends with one line saying so, on one host or many.
+// A thread that starts a thread which takes a mutex: in chain mode the
+// inner thread is created at home, so it synchronises like any thread, on
+// one host or many.
 #include <pthread.h>
 #include <stdio.h>
 

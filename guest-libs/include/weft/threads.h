@@ -93,6 +93,15 @@ WEFT_IMPORT("sync-point") void weft_sync_point(void);
  * acquire; returns the old value (see wit/threads.wit for `op`). */
 /* Before an atomic load: an acquire unless home published nothing new. */
 WEFT_IMPORT("sync-load") void weft_sync_load(void);
+/* A release, libweft's `routine` run at home on the main memory as this
+ * thread (its TLS block `tls`) on request `op` about `thread` (a
+ * create's start routine, argument and attributes, a timed join's
+ * deadline in realtime nanoseconds or -1), an acquire; the routine's
+ * result (see wit/threads.wit). */
+WEFT_IMPORT("sync-at-home")
+uint64_t weft_sync_at_home(void *(*routine)(void *), void *tls, uint32_t op, void *thread,
+                           void *(*start)(void *), void *arg, const void *attr,
+                           int64_t deadline_ns);
 /* A release and an acquire (a sleep in chain mode); the slot is kept. */
 WEFT_IMPORT("sync-pause") void weft_sync_pause(void);
 #define WEFT_ATOMIC_CAS 16

@@ -27,6 +27,10 @@
 //! space is zero everywhere; a reused chunk is zeroed along that path when
 //! it is handed out (`zero_along`).
 //!
+//! A chained thread creates, joins and detaches threads at home
+//! (`at_home`): libc's thread list and the new thread's memory are the
+//! main memory's, and the new thread is a child of the main memory.
+//!
 //! Files, bottom to top: `support` (what chain mode keeps for a program:
 //! libweft's addresses, the memory pool, the zone, the home's sync table
 //! and published image; conflict reports), `arena` (heap chunks),
@@ -38,6 +42,7 @@
 //! `spawn` (a new thread: the snapshot and where it runs).
 
 mod arena;
+mod at_home;
 mod child;
 mod spawn;
 mod stall;

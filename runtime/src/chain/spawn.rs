@@ -122,7 +122,24 @@ pub(super) fn spawn_with_arena(
     let mut span = caller.data().span("snapshot", "snapshot");
     let globals =
         snapshot::caller_globals(caller, &chain.layout).map_err(|e| fail(e.to_string()))?;
-    let (mut snap, since) = {
+    let at_home = caller.data().at_home.clone();
+    let (mut snap, since) = if let Some(base) = &at_home {
+        // A chained thread creates this one at home: it starts from the
+        // published image, not from the main memory as it is now.
+        let mut merges = parent.merges.locked();
+        let mut snap = super::at_home::new_thread_snapshot(
+            chain,
+            &parent,
+            &mut merges,
+            base,
+            (arena, arena_len),
+        )
+        .map_err(fail)?;
+        snap.globals =
+            snapshot::read_globals(&mut *caller, &globals).map_err(|e| fail(e.to_string()))?;
+        snap.regions = merge_regions(process, &parent);
+        (snap, merges.log.seq())
+    } else {
         let merges = parent.merges.locked();
         let snap = match chain.snapshot_from_image(&parent) {
             Some(mut snap) => {

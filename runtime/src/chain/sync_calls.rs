@@ -11,6 +11,7 @@
 //! with [`perform`] too (`sync_away.rs`).
 
 use std::sync::Arc;
+
 use std::time::{Duration, Instant};
 
 use wasmtime::Caller;
@@ -187,6 +188,15 @@ pub(crate) fn perform(side: &mut impl Side, call: &SyncCall) -> wasmtime::Result
             // An acquire releases first.
             side.acquire()?;
             Ok(0)
+        }
+        SyncCall::AtHome(ref at_home) => {
+            // A release first: a thread it creates starts from the
+            // published image, which then holds what it wrote before.
+            side.release()?;
+            // A join may wait for another thread: the slot is free meanwhile.
+            let value = side.without_slot(|| super::at_home::run(&process, tid, at_home))?;
+            side.acquire()?;
+            Ok(value)
         }
         SyncCall::Load => {
             // A load that found nothing new is how a thread spins on a

@@ -117,4 +117,43 @@ fn main() {
         .collect();
     println!("thread_local: {per_thread:?}, main {}", CALLS.with(Cell::get));
 
+    // Threads that start threads: each of two spawned threads starts a
+    // scope of three that share a Mutex and an atomic with everyone, and
+    // a grandchild starts one more.
+    let shared = Arc::new(Mutex::new(Vec::new()));
+    let hits = Arc::new(AtomicUsize::new(0));
+    let parents: Vec<_> = (0..2)
+        .map(|p| {
+            let shared = Arc::clone(&shared);
+            let hits = Arc::clone(&hits);
+            thread::spawn(move || {
+                thread::scope(|s| {
+                    for c in 0..3 {
+                        let shared = &shared;
+                        let hits = &hits;
+                        s.spawn(move || {
+                            for k in 0..50 {
+                                shared.lock().unwrap().push(p * 1000 + c * 100 + k);
+                                hits.fetch_add(1, Ordering::SeqCst);
+                            }
+                            if c == 0 {
+                                let inner = thread::spawn(|| 7usize).join().unwrap();
+                                hits.fetch_add(inner, Ordering::SeqCst);
+                            }
+                        });
+                    }
+                });
+                p + 1
+            })
+        })
+        .collect();
+    let returned: usize = parents.into_iter().map(|t| t.join().unwrap()).sum();
+    let mut all = shared.lock().unwrap().clone();
+    all.sort_unstable();
+    let sum: usize = all.iter().sum();
+    println!(
+        "nested: {} pushes summing to {sum}, {} hits, parents returned {returned}",
+        all.len(),
+        hits.load(Ordering::SeqCst)
+    );
 }
