@@ -186,6 +186,15 @@ fn write_bytes(memory: &SharedMemory, addr: u32, bytes: &[u8]) -> wasmtime::Resu
     Ok(())
 }
 
+/// Why a thread created at home could not get its snapshot.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum NewThreadError {
+    #[error("no published image to start a thread from")]
+    NoImage,
+    #[error("the new thread's memory at {0:#x} lies outside memory")]
+    OutsideMemory(u32),
+}
+
 /// The snapshot a thread created at home starts from: the published image
 /// (which holds what its creator released just before) with what libc
 /// wrote for it on top, and its heap arena's first chunk zero (in the
@@ -202,19 +211,17 @@ pub(super) fn new_thread_snapshot(
     merges: &mut Merges,
     base: &AtHomeBase,
     (arena, arena_len): (u32, u32),
-) -> Result<Snapshot, String> {
+) -> Result<Snapshot, NewThreadError> {
     let mut published = chain.published.locked();
     let Some(image) = published.as_mut() else {
-        return Err("no published image to start a thread from".into());
+        return Err(NewThreadError::NoImage);
     };
     for (addr, bytes) in new_thread_ranges(&parent.memory, base.request) {
         image.memory_pages = image
             .memory_pages
             .max(pages_to_reach(addr as u64 + bytes.len() as u64));
         if !image.write_bytes(addr, &bytes) {
-            return Err(format!(
-                "the new thread's memory at {addr:#x} lies outside memory"
-            ));
+            return Err(NewThreadError::OutsideMemory(addr));
         }
     }
     // The arena chunk reads zero everywhere the thread's writes meet: a

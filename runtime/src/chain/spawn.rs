@@ -134,7 +134,7 @@ pub(super) fn spawn_with_arena(
             base,
             (arena, arena_len),
         )
-        .map_err(fail)?;
+        .map_err(|e| fail(e.to_string()))?;
         snap.globals =
             snapshot::read_globals(&mut *caller, &globals).map_err(|e| fail(e.to_string()))?;
         snap.regions = merge_regions(process, &parent);
