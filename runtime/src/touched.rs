@@ -221,6 +221,12 @@ impl WriteTracker {
             PmScanArg {
                 flags: PM_SCAN_WP_MATCHING | PM_SCAN_CHECK_WPASYNC,
                 category_mask: PAGE_IS_WRITTEN,
+                // Pages a memory grew into were never protected, so they
+                // count as written until a look protects them; unless they
+                // hold a page they are not (and reading them would fill a
+                // lazy memory's pages for nothing). They are protected
+                // when they come in: filled (protected), or written.
+                category_anyof_mask: PAGE_IS_PRESENT | PAGE_IS_SWAPPED,
                 return_mask: PAGE_IS_WRITTEN,
                 ..PmScanArg::default()
             },
@@ -263,11 +269,23 @@ fn is_lazy(addr: usize) -> bool {
 /// writes tracked as [`WriteTracker`] does: a restored memory costs the
 /// pages its thread touches, not the whole snapshot. Dropping it stops the
 /// thread, so nothing may touch the mapping's missing pages afterwards.
-#[derive(Debug)]
 pub struct LazyFill {
     uffd: std::sync::Arc<OwnedFd>,
     base: usize,
+    len: usize,
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// Replaced when what the missing pages should read as changes
+    /// ([`LazyFill::refill_from`]); the fill thread locks it per fault.
+    source: std::sync::Arc<std::sync::Mutex<PageSource>>,
+}
+
+impl std::fmt::Debug for LazyFill {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LazyFill")
+            .field("base", &self.base)
+            .field("len", &self.len)
+            .finish_non_exhaustive()
+    }
 }
 
 impl LazyFill {
@@ -281,8 +299,9 @@ impl LazyFill {
         let uffd = register_tracked(base, len, 0, UFFDIO_REGISTER_MODE_MISSING)?;
         let uffd = std::sync::Arc::new(uffd);
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let source = std::sync::Arc::new(std::sync::Mutex::new(source));
         {
-            let (uffd, stop) = (uffd.clone(), stop.clone());
+            let (uffd, stop, source) = (uffd.clone(), stop.clone(), source.clone());
             let base = base as usize;
             // Detached: it ends at its first look after `stop`.
             std::thread::Builder::new()
@@ -294,8 +313,66 @@ impl LazyFill {
         Some(Self {
             uffd,
             base: base as usize,
+            len,
             stop,
+            source,
         })
+    }
+
+    /// From now on missing pages read as `source` says, and `pages` (in
+    /// `page_size` units from the base; past the range: ignored) are
+    /// dropped, so their next touch fills them from it. What a thread's
+    /// copy of memory takes at an acquire then costs nothing until read.
+    ///
+    /// # Safety
+    /// Nothing may access the dropped pages meanwhile (their contents
+    /// change under it), and the caller must want every missing page of
+    /// the range to read as `source` from now on.
+    pub unsafe fn refill_from(&self, source: PageSource, pages: &[u32], page_size: usize) {
+        *self.source.locked() = source;
+        let mut runs = pages.iter().map(|&p| p as usize * page_size).peekable();
+        while let Some(start) = runs.next() {
+            let mut end = start + page_size;
+            while runs.peek() == Some(&end) {
+                end += page_size;
+                runs.next();
+            }
+            let end = end.min(self.len);
+            if start >= end {
+                continue;
+            }
+            // SAFETY: inside the registered private anonymous mapping (no
+            // further than its length); the caller keeps everyone off these
+            // pages. A dropped page of a missing-registered range faults
+            // to the fill thread at its next touch.
+            let dropped = unsafe {
+                libc::madvise(
+                    (self.base + start) as *mut libc::c_void,
+                    end - start,
+                    libc::MADV_DONTNEED,
+                )
+            };
+            if dropped != 0 {
+                // Not dropped: write the new contents in place instead
+                // (read out first: a write into a missing page faults to
+                // the fill thread, which takes the source's lock).
+                let mut bytes = vec![0u8; end - start];
+                {
+                    let source = self.source.locked();
+                    for (i, page) in bytes.chunks_mut(page_size).enumerate() {
+                        source(start + i * page_size, page);
+                    }
+                }
+                // SAFETY: as above, inside the mapping, and ours now.
+                unsafe {
+                    std::ptr::copy_nonoverlapping(
+                        bytes.as_ptr(),
+                        (self.base + start) as *mut u8,
+                        bytes.len(),
+                    )
+                };
+            }
+        }
     }
 
     /// The write tracker of the mapping (the same registration).
@@ -327,7 +404,7 @@ fn serve_faults(
     base: usize,
     len: usize,
     stop: &std::sync::atomic::AtomicBool,
-    source: &PageSource,
+    source: &std::sync::Mutex<PageSource>,
 ) {
     let page_size = page_size();
     let block = FILL_BLOCK.max(page_size);
@@ -357,6 +434,7 @@ fn serve_faults(
         // kernel refuses it (EEXIST) if any page of it is there already,
         // and then the faulting page alone goes in.
         let block_at = (at - base) / block * block + base;
+        let source = source.locked();
         if block_at + block <= base + len {
             for (i, page) in buffer.chunks_mut(page_size).enumerate() {
                 source(block_at - base + i * page_size, page);
