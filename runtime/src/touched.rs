@@ -625,6 +625,47 @@ mod tests {
     }
 
     #[test]
+    fn refilling_drops_pages_and_fills_them_from_the_new_source() {
+        const PAGES: usize = 32;
+        let len = PAGES * page_size();
+        let base = map_anonymous(len);
+        let bytes = base as *mut u8;
+        let source: PageSource = Box::new(|_, page| page.fill(1));
+        let Some(lazy) = LazyFill::new(bytes, len, source) else {
+            // SAFETY: unmapping what we mapped.
+            unsafe { libc::munmap(base, len) };
+            eprintln!("no userfaultfd here: nothing to test");
+            return;
+        };
+        let tracker = lazy.tracker().unwrap();
+        // SAFETY: in bounds of the mapping; faults are served by the fill
+        // thread, and nothing else touches the mapping.
+        unsafe {
+            bytes.add(2 * page_size()).write_volatile(9);
+            assert_eq!(bytes.add(3 * page_size()).read_volatile(), 1);
+        }
+        assert_eq!(tracker.take_written(len, page_size()), Some(vec![2]));
+        // From now on missing pages read 2; pages 2 and 3 are dropped,
+        // the rest of what was filled stays.
+        let source: PageSource = Box::new(|_, page| page.fill(2));
+        // SAFETY: nothing touches the pages meanwhile.
+        unsafe { lazy.refill_from(source, &[2, 3], page_size()) };
+        // SAFETY: as above.
+        unsafe {
+            assert_eq!(bytes.add(2 * page_size()).read_volatile(), 2);
+            assert_eq!(bytes.add(3 * page_size() + 7).read_volatile(), 2);
+            assert_eq!(bytes.add(4 * page_size()).read_volatile(), 1, "kept");
+            assert_eq!(bytes.add(30 * page_size()).read_volatile(), 2, "new");
+        }
+        // Filling is no write.
+        assert_eq!(tracker.take_written(len, page_size()), Some(vec![]));
+        drop(tracker);
+        drop(lazy);
+        // SAFETY: unmapping what we mapped; nothing touches it any more.
+        unsafe { libc::munmap(base, len) };
+    }
+
+    #[test]
     fn a_lazy_mapping_fills_the_pages_touched_and_tracks_writes() {
         const PAGES: usize = 64;
         let len = PAGES * page_size();
