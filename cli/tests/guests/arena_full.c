@@ -43,12 +43,13 @@ static void *leaf(void *arg) {
     }
 }
 
-static void *branch(void *arg) {
-    long first = (long)arg * LEAVES;
-    pthread_t t[LEAVES];
+/* Starts n threads of `fn` (argument first + i) and joins those that
+ * started: the failures that are not EAGAIN plus what the threads
+ * returned. */
+static long start_and_join(pthread_t *t, int n, void *(*fn)(void *), long first) {
     long started = 0, bad = 0;
-    for (int i = 0; i < LEAVES; i++) {
-        int e = pthread_create(&t[started], NULL, leaf, (void *)(first + i));
+    for (int i = 0; i < n; i++) {
+        int e = pthread_create(&t[started], NULL, fn, (void *)(first + i));
         if (e == 0) started++;
         else bad += e != EAGAIN;
     }
@@ -57,7 +58,12 @@ static void *branch(void *arg) {
         pthread_join(t[i], &r);
         bad += (long)r;
     }
-    return (void *)bad;
+    return bad;
+}
+
+static void *branch(void *arg) {
+    pthread_t t[LEAVES];
+    return (void *)start_and_join(t, LEAVES, leaf, (long)arg * LEAVES);
 }
 
 int main(void) {
@@ -74,17 +80,7 @@ int main(void) {
            (e == 0 || e == EAGAIN) && holding + refused == n ? "yes" : "no");
 
     pthread_t b[BRANCHES];
-    long started = 0, bad = 0;
-    for (long i = 0; i < BRANCHES; i++) {
-        int e = pthread_create(&b[started], NULL, branch, (void *)i);
-        if (e == 0) started++;
-        else bad += e != EAGAIN;
-    }
-    for (int i = 0; i < started; i++) {
-        void *r;
-        pthread_join(b[i], &r);
-        bad += (long)r;
-    }
+    long bad = start_and_join(b, BRANCHES, branch, 0);
     printf("nested: failures EAGAIN or ENOMEM: %s\n", bad ? "no" : "yes");
     return 0;
 }
