@@ -279,8 +279,8 @@ impl<C> ChildMemory<C> {
     }
 
     /// Rewrites the pages where the memory may differ from `snapshot`
-    /// (a lazily filled memory drops them instead: they come back from
-    /// `snapshot` when touched).
+    /// (a lazily filled memory rewrites only those it holds: the others
+    /// come from `snapshot` when touched).
     fn restore_changes(
         &mut self,
         held: &Snapshot,
@@ -293,9 +293,9 @@ impl<C> ChildMemory<C> {
         pages.dedup();
         if let Some(lazy) = &self.lazy {
             // SAFETY: no thread runs on this memory now; every missing
-            // page reads as `snapshot`, which the memory holds from now on
-            // (it held `held` outside the pages dropped here).
-            unsafe { lazy.refill_from(page_source(snapshot.clone()), &pages, PAGE_SIZE) };
+            // page reads as `snapshot`, and the pages held are rewritten
+            // to it (it held `held` outside those pages).
+            unsafe { lazy.update_from(page_source(snapshot.clone()), &pages, PAGE_SIZE) };
             return Ok(());
         }
         let data = self.memory.data();
@@ -362,9 +362,9 @@ pub(crate) fn page_source(snapshot: Snapshot) -> touched::PageSource {
 
 /// Brings a lazily filled thread memory from `held` to `next` (both
 /// copies of one image, so they differ only where their pages are not
-/// shared): the pages whose bytes changed are dropped and fill from
-/// `next` when touched. An acquire then costs the thread what it reads of
-/// the others' writes, not all of them.
+/// shared): of the pages whose bytes changed, those the memory holds are
+/// rewritten, the others fill from `next` when touched. An acquire then
+/// costs the thread what it reads of the others' writes, not all of them.
 ///
 /// # Safety
 /// Nothing runs on the memory, and it holds `held` on every page it has
@@ -380,8 +380,8 @@ pub(crate) unsafe fn refill(lazy: &touched::LazyFill, held: &Snapshot, next: &Sn
         .filter(|&i| held.page(i).unwrap_or(&zero) != next.page(i).unwrap_or(&zero))
         .collect();
     // SAFETY: forwarded to the caller; every missing page reads as `next`
-    // from now on, which the memory holds outside the dropped pages.
-    unsafe { lazy.refill_from(page_source(next.clone()), &pages, PAGE_SIZE) };
+    // from now on, and the pages held are rewritten to it.
+    unsafe { lazy.update_from(page_source(next.clone()), &pages, PAGE_SIZE) };
 }
 
 /// Releases of at least this many pages leave the thread's memory once

@@ -329,7 +329,38 @@ impl LazyFill {
     /// change under it), and the caller must want every missing page of
     /// the range to read as `source` from now on.
     pub unsafe fn refill_from(&self, source: PageSource, pages: &[u32], page_size: usize) {
+        // SAFETY: forwarded to the caller.
+        unsafe { self.refill(source, pages, page_size, false) }
+    }
+
+    /// As [`LazyFill::refill_from`], but the pages the mapping holds are
+    /// rewritten in place from `source` rather than dropped: a page the
+    /// thread touched is likely touched again, and a fault served by the
+    /// fill thread costs far more than a copy. Only the pages it does not
+    /// hold are left to fill from `source` when touched.
+    ///
+    /// # Safety
+    /// As for [`LazyFill::refill_from`].
+    pub unsafe fn update_from(&self, source: PageSource, pages: &[u32], page_size: usize) {
+        // SAFETY: forwarded to the caller.
+        unsafe { self.refill(source, pages, page_size, true) }
+    }
+
+    /// # Safety
+    /// As for [`LazyFill::refill_from`].
+    unsafe fn refill(&self, source: PageSource, pages: &[u32], page_size: usize, keep: bool) {
         *self.source.locked() = source;
+        if keep {
+            let held: Vec<u32> = pages
+                .iter()
+                .copied()
+                .filter(|&p| self.holds(p as usize * page_size, page_size))
+                .collect();
+            // SAFETY: forwarded to the caller; the pages are held, so the
+            // writes fault to no one.
+            unsafe { self.rewrite(&held, page_size) };
+            return;
+        }
         let mut runs = pages.iter().map(|&p| p as usize * page_size).peekable();
         while let Some(start) = runs.next() {
             let mut end = start + page_size;
@@ -353,25 +384,60 @@ impl LazyFill {
                 )
             };
             if dropped != 0 {
-                // Not dropped: write the new contents in place instead
-                // (read out first: a write into a missing page faults to
-                // the fill thread, which takes the source's lock).
-                let mut bytes = vec![0u8; end - start];
-                {
-                    let source = self.source.locked();
-                    for (i, page) in bytes.chunks_mut(page_size).enumerate() {
-                        source(start + i * page_size, page);
-                    }
-                }
-                // SAFETY: as above, inside the mapping, and ours now.
-                unsafe {
-                    std::ptr::copy_nonoverlapping(
-                        bytes.as_ptr(),
-                        (self.base + start) as *mut u8,
-                        bytes.len(),
-                    )
-                };
+                // Not dropped: write the new contents in place instead.
+                let pages: Vec<u32> = (start..end)
+                    .step_by(page_size)
+                    .map(|at| (at / page_size) as u32)
+                    .collect();
+                // SAFETY: forwarded to the caller.
+                unsafe { self.rewrite(&pages, page_size) };
             }
+        }
+    }
+
+    /// Whether the mapping holds the page at `offset` (resident).
+    fn holds(&self, offset: usize, page_size: usize) -> bool {
+        if offset + page_size > self.len {
+            return false;
+        }
+        let mut resident = 0u8;
+        // SAFETY: one page-aligned page inside our mapping; the kernel
+        // writes one byte into `resident`.
+        let ok = unsafe {
+            libc::mincore(
+                (self.base + offset) as *mut libc::c_void,
+                page_size,
+                &mut resident,
+            )
+        };
+        // Unknown: rewrite it (a write into a missing page only fills it).
+        ok != 0 || resident & 1 != 0
+    }
+
+    /// Writes `pages` (in `page_size` units) from the source, in place.
+    ///
+    /// # Safety
+    /// As for [`LazyFill::refill_from`].
+    unsafe fn rewrite(&self, pages: &[u32], page_size: usize) {
+        // Read out first: a write into a missing page faults to the fill
+        // thread, which takes the source's lock.
+        let mut bytes = vec![0u8; pages.len() * page_size];
+        {
+            let source = self.source.locked();
+            for (page, out) in pages.iter().zip(bytes.chunks_mut(page_size)) {
+                source(*page as usize * page_size, out);
+            }
+        }
+        for (page, data) in pages.iter().zip(bytes.chunks(page_size)) {
+            let at = *page as usize * page_size;
+            if at + page_size > self.len {
+                continue;
+            }
+            // SAFETY: inside the mapping; the caller keeps everyone off
+            // these pages.
+            unsafe {
+                std::ptr::copy_nonoverlapping(data.as_ptr(), (self.base + at) as *mut u8, page_size)
+            };
         }
     }
 
