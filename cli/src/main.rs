@@ -2,6 +2,7 @@
 
 mod bench_cluster;
 mod bench_http;
+mod bench_memory;
 mod bench_scale;
 mod bench_snapshot;
 mod bench_transfer;
@@ -75,6 +76,8 @@ enum BenchCommand {
     /// The HTTP front under wrk (a trivial and a threaded function),
     /// against `weft invoke` per call.
     Http(bench_http::HttpBenchArgs),
+    /// Chain mode's peak memory against local mode's.
+    Memory(bench_memory::MemoryBenchArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -359,6 +362,7 @@ fn main() -> ExitCode {
         Command::Bench(BenchCommand::Sync(args)) => weft_conformance::bench_sync::main(args),
         Command::Bench(BenchCommand::Scale(args)) => bench_scale::main(args),
         Command::Bench(BenchCommand::Http(args)) => bench_http::main(args),
+        Command::Bench(BenchCommand::Memory(args)) => bench_memory::main(args),
     };
     match result {
         Ok(code) => code,

@@ -60,6 +60,15 @@ impl BaseStore {
         self.bases.back().map(|b| &b.snapshot)
     }
 
+    /// The most recently used base of `module`, if any.
+    pub fn latest(&self, module: &[u8; 32]) -> Option<&Snapshot> {
+        self.bases
+            .iter()
+            .rev()
+            .find(|b| b.module == *module)
+            .map(|b| &b.snapshot)
+    }
+
     /// Keeps `snapshot` as base `id` of `module`, dropping the least
     /// recently used bases past the budget. A snapshot larger than the
     /// whole budget is not kept (later calls send it whole).

@@ -430,8 +430,8 @@ impl Cluster {
         });
         loop {
             let (base, sent) = match &delta {
-                Some((base_id, delta)) => (Some(*base_id), wire::encode_snapshot(delta)),
-                None => (None, wire::encode_snapshot(snapshot)),
+                Some((base_id, delta)) => (Some(*base_id), delta),
+                None => (None, snapshot),
             };
             let header = CallHeader {
                 tid,
@@ -440,9 +440,9 @@ impl Cluster {
                 snapshot_id: id,
                 base,
             };
-            let payload = envelope::encode_call(&header, &sent);
-            // The payload holds a copy: one copy per thread in flight.
-            drop(sent);
+            // Encoded straight into the payload: one copy per thread in
+            // flight.
+            let payload = envelope::encode_call_snapshot(&header, sent);
             {
                 let mut stats = self.stats_mut();
                 if base.is_some() {

@@ -321,12 +321,29 @@ impl WorkerHost {
     ) -> Result<(CallHeader, Snapshot), CallFailure> {
         let protocol = |e: &dyn std::fmt::Display| (ErrorCode::Protocol, e.to_string());
         let (header, bytes) = envelope::decode_call(payload).map_err(|e| protocol(&e))?;
-        let sent = wire::decode_snapshot(bytes, &self.limits).map_err(|e| protocol(&e))?;
+        // A whole snapshot shares the pages it has in common with the
+        // latest base of its program (threads sent at once each come
+        // whole, and mostly hold the same pages).
+        let like = match header.base {
+            None => self.lock_bases().latest(&module).cloned(),
+            Some(_) => None,
+        };
+        let sent = wire::decode_snapshot_sharing(bytes, &self.limits, like.as_ref())
+            .map_err(|e| protocol(&e))?;
         if sent.module.0 != module {
             return Err(protocol(&"the snapshot is of another module than the call"));
         }
         let mut bases = self.lock_bases();
         let snapshot = match header.base {
+            // Another call of the program may have brought its base while
+            // this one was decoding.
+            None if like.is_none() => {
+                let mut sent = sent;
+                if let Some(latest) = bases.latest(&module) {
+                    sent.share_pages_with(latest);
+                }
+                sent
+            }
             None => sent,
             Some(base_id) => {
                 let Some(base) = bases.find(&module, &base_id) else {

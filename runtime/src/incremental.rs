@@ -239,18 +239,8 @@ impl<C> ChildMemory<C> {
             .unwrap_or(self.memory.ty().minimum());
         snapshot.check_target(snapshot.module, max_pages.min(u32::MAX as u64) as u32)?;
         self.grow_to(snapshot.memory_pages)?;
-        let source = snapshot.clone();
-        let fill: touched::PageSource = Box::new(move |offset, page| {
-            match u32::try_from(offset / PAGE_SIZE)
-                .ok()
-                .and_then(|i| source.page(i))
-            {
-                Some(bytes) => page.copy_from_slice(&bytes[..page.len().min(PAGE_SIZE)]),
-                None => page.fill(0),
-            }
-        });
         let (base, len) = reservation(&self.memory);
-        let Some(lazy) = touched::LazyFill::new(base, len, fill) else {
+        let Some(lazy) = touched::LazyFill::new(base, len, page_source(snapshot.clone())) else {
             tracing::debug!("no lazy restore: the kernel or the process's rights do not allow it");
             return Ok(false);
         };
@@ -288,7 +278,9 @@ impl<C> ChildMemory<C> {
         self.lazy.clone()
     }
 
-    /// Rewrites the pages where the memory may differ from `snapshot`.
+    /// Rewrites the pages where the memory may differ from `snapshot`
+    /// (a lazily filled memory rewrites only those it holds: the others
+    /// come from `snapshot` when touched).
     fn restore_changes(
         &mut self,
         held: &Snapshot,
@@ -299,6 +291,13 @@ impl<C> ChildMemory<C> {
         pages.append(&mut self.written);
         pages.sort_unstable();
         pages.dedup();
+        if let Some(lazy) = &self.lazy {
+            // SAFETY: no thread runs on this memory now; every missing
+            // page reads as `snapshot`, and the pages held are rewritten
+            // to it (it held `held` outside those pages).
+            unsafe { lazy.update_from(page_source(snapshot.clone()), &pages, PAGE_SIZE) };
+            return Ok(());
+        }
         let data = self.memory.data();
         let zero = [0u8; PAGE_SIZE];
         for index in pages {
@@ -345,6 +344,87 @@ impl<C> ChildMemory<C> {
             self.holds = Some(snapshot.clone());
         }
     }
+}
+
+/// What a lazily filled memory's missing pages read as: `snapshot`'s
+/// pages (zero where it has none).
+pub(crate) fn page_source(snapshot: Snapshot) -> touched::PageSource {
+    Box::new(move |offset, page| {
+        match u32::try_from(offset / PAGE_SIZE)
+            .ok()
+            .and_then(|i| snapshot.page(i))
+        {
+            Some(bytes) => page.copy_from_slice(&bytes[..page.len().min(PAGE_SIZE)]),
+            None => page.fill(0),
+        }
+    })
+}
+
+/// Brings a lazily filled thread memory from `held` to `next` (both
+/// copies of one image, so they differ only where their pages are not
+/// shared): of the pages whose bytes changed, those the memory holds are
+/// rewritten, the others fill from `next` when touched. An acquire then
+/// costs the thread what it reads of the others' writes, not all of them.
+///
+/// # Safety
+/// Nothing runs on the memory, and it holds `held` on every page it has
+/// not written since its write tracker last looked (so those pages can be
+/// left alone).
+pub(crate) unsafe fn refill(lazy: &touched::LazyFill, held: &Snapshot, next: &Snapshot) {
+    let zero = [0u8; PAGE_SIZE];
+    let pages: Vec<u32> = held
+        .changed_pages(next)
+        .into_iter()
+        // Pages the thread itself just released differ by identity only:
+        // keeping them spares it a fault when it touches them again.
+        .filter(|&i| held.page(i).unwrap_or(&zero) != next.page(i).unwrap_or(&zero))
+        .collect();
+    // SAFETY: forwarded to the caller; every missing page reads as `next`
+    // from now on, and the pages held are rewritten to it.
+    unsafe { lazy.update_from(page_source(next.clone()), &pages, PAGE_SIZE) };
+}
+
+/// Releases of at least this many pages leave the thread's memory once
+/// home has them: large writes are seldom all read again by their writer
+/// soon, and a thread that keeps them would hold a copy of everything it
+/// ever wrote. Smaller releases (a stack page, a counter) stay, so a
+/// thread that synchronises often does not fault them in again each time.
+pub(crate) const DOWNGRADE_PAGES: usize = 64;
+
+/// After a release of `diff` from a lazily filled thread memory, whose
+/// snapshot now holds those writes: if the release is large (see
+/// [`DOWNGRADE_PAGES`]), its pages are dropped from the memory and fill
+/// from `snapshot` when touched again. The thread then costs what it is
+/// working on, not what it has written.
+///
+/// # Safety
+/// Nothing runs on the memory, and it equals `snapshot` on every page
+/// (what the thread wrote went into `snapshot` with this release; the
+/// lazy fill keeps the rest equal to it).
+pub(crate) unsafe fn downgrade(
+    lazy: &touched::LazyFill,
+    snapshot: &Snapshot,
+    diff: &weft_snapshot::Diff,
+) {
+    let mut pages: Vec<u32> = Vec::new();
+    for run in &diff.runs {
+        if run.bytes.is_empty() {
+            continue;
+        }
+        let first = run.addr / PAGE_SIZE as u32;
+        let last = ((run.end() - 1) / PAGE_SIZE as u64) as u32;
+        for page in first..=last {
+            if pages.last() != Some(&page) {
+                pages.push(page);
+            }
+        }
+    }
+    if pages.len() < DOWNGRADE_PAGES {
+        return;
+    }
+    // SAFETY: forwarded to the caller: the memory reads as `snapshot`
+    // everywhere, on the pages dropped and on the missing ones.
+    unsafe { lazy.refill_from(page_source(snapshot.clone()), &pages, PAGE_SIZE) };
 }
 
 /// Zeroes `len` bytes at `start` of `memory` (in bounds only).

@@ -221,6 +221,12 @@ impl WriteTracker {
             PmScanArg {
                 flags: PM_SCAN_WP_MATCHING | PM_SCAN_CHECK_WPASYNC,
                 category_mask: PAGE_IS_WRITTEN,
+                // Pages a memory grew into were never protected, so they
+                // count as written until a look protects them; unless they
+                // hold a page they are not (and reading them would fill a
+                // lazy memory's pages for nothing). They are protected
+                // when they come in: filled (protected), or written.
+                category_anyof_mask: PAGE_IS_PRESENT | PAGE_IS_SWAPPED,
                 return_mask: PAGE_IS_WRITTEN,
                 ..PmScanArg::default()
             },
@@ -263,11 +269,23 @@ fn is_lazy(addr: usize) -> bool {
 /// writes tracked as [`WriteTracker`] does: a restored memory costs the
 /// pages its thread touches, not the whole snapshot. Dropping it stops the
 /// thread, so nothing may touch the mapping's missing pages afterwards.
-#[derive(Debug)]
 pub struct LazyFill {
     uffd: std::sync::Arc<OwnedFd>,
     base: usize,
+    len: usize,
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// Replaced when what the missing pages should read as changes
+    /// ([`LazyFill::refill_from`]); the fill thread locks it per fault.
+    source: std::sync::Arc<std::sync::Mutex<PageSource>>,
+}
+
+impl std::fmt::Debug for LazyFill {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LazyFill")
+            .field("base", &self.base)
+            .field("len", &self.len)
+            .finish_non_exhaustive()
+    }
 }
 
 impl LazyFill {
@@ -281,8 +299,9 @@ impl LazyFill {
         let uffd = register_tracked(base, len, 0, UFFDIO_REGISTER_MODE_MISSING)?;
         let uffd = std::sync::Arc::new(uffd);
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let source = std::sync::Arc::new(std::sync::Mutex::new(source));
         {
-            let (uffd, stop) = (uffd.clone(), stop.clone());
+            let (uffd, stop, source) = (uffd.clone(), stop.clone(), source.clone());
             let base = base as usize;
             // Detached: it ends at its first look after `stop`.
             std::thread::Builder::new()
@@ -294,8 +313,132 @@ impl LazyFill {
         Some(Self {
             uffd,
             base: base as usize,
+            len,
             stop,
+            source,
         })
+    }
+
+    /// From now on missing pages read as `source` says, and `pages` (in
+    /// `page_size` units from the base; past the range: ignored) are
+    /// dropped, so their next touch fills them from it. What a thread's
+    /// copy of memory takes at an acquire then costs nothing until read.
+    ///
+    /// # Safety
+    /// Nothing may access the dropped pages meanwhile (their contents
+    /// change under it), and the caller must want every missing page of
+    /// the range to read as `source` from now on.
+    pub unsafe fn refill_from(&self, source: PageSource, pages: &[u32], page_size: usize) {
+        // SAFETY: forwarded to the caller.
+        unsafe { self.refill(source, pages, page_size, false) }
+    }
+
+    /// As [`LazyFill::refill_from`], but the pages the mapping holds are
+    /// rewritten in place from `source` rather than dropped: a page the
+    /// thread touched is likely touched again, and a fault served by the
+    /// fill thread costs far more than a copy. Only the pages it does not
+    /// hold are left to fill from `source` when touched.
+    ///
+    /// # Safety
+    /// As for [`LazyFill::refill_from`].
+    pub unsafe fn update_from(&self, source: PageSource, pages: &[u32], page_size: usize) {
+        // SAFETY: forwarded to the caller.
+        unsafe { self.refill(source, pages, page_size, true) }
+    }
+
+    /// # Safety
+    /// As for [`LazyFill::refill_from`].
+    unsafe fn refill(&self, source: PageSource, pages: &[u32], page_size: usize, keep: bool) {
+        *self.source.locked() = source;
+        if keep {
+            let held: Vec<u32> = pages
+                .iter()
+                .copied()
+                .filter(|&p| self.holds(p as usize * page_size, page_size))
+                .collect();
+            // SAFETY: forwarded to the caller; the pages are held, so the
+            // writes fault to no one.
+            unsafe { self.rewrite(&held, page_size) };
+            return;
+        }
+        let mut runs = pages.iter().map(|&p| p as usize * page_size).peekable();
+        while let Some(start) = runs.next() {
+            let mut end = start + page_size;
+            while runs.peek() == Some(&end) {
+                end += page_size;
+                runs.next();
+            }
+            let end = end.min(self.len);
+            if start >= end {
+                continue;
+            }
+            // SAFETY: inside the registered private anonymous mapping (no
+            // further than its length); the caller keeps everyone off these
+            // pages. A dropped page of a missing-registered range faults
+            // to the fill thread at its next touch.
+            let dropped = unsafe {
+                libc::madvise(
+                    (self.base + start) as *mut libc::c_void,
+                    end - start,
+                    libc::MADV_DONTNEED,
+                )
+            };
+            if dropped != 0 {
+                // Not dropped: write the new contents in place instead.
+                let pages: Vec<u32> = (start..end)
+                    .step_by(page_size)
+                    .map(|at| (at / page_size) as u32)
+                    .collect();
+                // SAFETY: forwarded to the caller.
+                unsafe { self.rewrite(&pages, page_size) };
+            }
+        }
+    }
+
+    /// Whether the mapping holds the page at `offset` (resident).
+    fn holds(&self, offset: usize, page_size: usize) -> bool {
+        if offset + page_size > self.len {
+            return false;
+        }
+        let mut resident = 0u8;
+        // SAFETY: one page-aligned page inside our mapping; the kernel
+        // writes one byte into `resident`.
+        let ok = unsafe {
+            libc::mincore(
+                (self.base + offset) as *mut libc::c_void,
+                page_size,
+                &mut resident,
+            )
+        };
+        // Unknown: rewrite it (a write into a missing page only fills it).
+        ok != 0 || resident & 1 != 0
+    }
+
+    /// Writes `pages` (in `page_size` units) from the source, in place.
+    ///
+    /// # Safety
+    /// As for [`LazyFill::refill_from`].
+    unsafe fn rewrite(&self, pages: &[u32], page_size: usize) {
+        // Read out first: a write into a missing page faults to the fill
+        // thread, which takes the source's lock.
+        let mut bytes = vec![0u8; pages.len() * page_size];
+        {
+            let source = self.source.locked();
+            for (page, out) in pages.iter().zip(bytes.chunks_mut(page_size)) {
+                source(*page as usize * page_size, out);
+            }
+        }
+        for (page, data) in pages.iter().zip(bytes.chunks(page_size)) {
+            let at = *page as usize * page_size;
+            if at + page_size > self.len {
+                continue;
+            }
+            // SAFETY: inside the mapping; the caller keeps everyone off
+            // these pages.
+            unsafe {
+                std::ptr::copy_nonoverlapping(data.as_ptr(), (self.base + at) as *mut u8, page_size)
+            };
+        }
     }
 
     /// The write tracker of the mapping (the same registration).
@@ -327,7 +470,7 @@ fn serve_faults(
     base: usize,
     len: usize,
     stop: &std::sync::atomic::AtomicBool,
-    source: &PageSource,
+    source: &std::sync::Mutex<PageSource>,
 ) {
     let page_size = page_size();
     let block = FILL_BLOCK.max(page_size);
@@ -357,6 +500,7 @@ fn serve_faults(
         // kernel refuses it (EEXIST) if any page of it is there already,
         // and then the faulting page alone goes in.
         let block_at = (at - base) / block * block + base;
+        let source = source.locked();
         if block_at + block <= base + len {
             for (i, page) in buffer.chunks_mut(page_size).enumerate() {
                 source(block_at - base + i * page_size, page);
@@ -544,6 +688,47 @@ mod tests {
         drop(tracker);
         // SAFETY: unmapping what we mapped.
         unsafe { libc::munmap(base.cast(), LEN) };
+    }
+
+    #[test]
+    fn refilling_drops_pages_and_fills_them_from_the_new_source() {
+        const PAGES: usize = 32;
+        let len = PAGES * page_size();
+        let base = map_anonymous(len);
+        let bytes = base as *mut u8;
+        let source: PageSource = Box::new(|_, page| page.fill(1));
+        let Some(lazy) = LazyFill::new(bytes, len, source) else {
+            // SAFETY: unmapping what we mapped.
+            unsafe { libc::munmap(base, len) };
+            eprintln!("no userfaultfd here: nothing to test");
+            return;
+        };
+        let tracker = lazy.tracker().unwrap();
+        // SAFETY: in bounds of the mapping; faults are served by the fill
+        // thread, and nothing else touches the mapping.
+        unsafe {
+            bytes.add(2 * page_size()).write_volatile(9);
+            assert_eq!(bytes.add(3 * page_size()).read_volatile(), 1);
+        }
+        assert_eq!(tracker.take_written(len, page_size()), Some(vec![2]));
+        // From now on missing pages read 2; pages 2 and 3 are dropped,
+        // the rest of what was filled stays.
+        let source: PageSource = Box::new(|_, page| page.fill(2));
+        // SAFETY: nothing touches the pages meanwhile.
+        unsafe { lazy.refill_from(source, &[2, 3], page_size()) };
+        // SAFETY: as above.
+        unsafe {
+            assert_eq!(bytes.add(2 * page_size()).read_volatile(), 2);
+            assert_eq!(bytes.add(3 * page_size() + 7).read_volatile(), 2);
+            assert_eq!(bytes.add(4 * page_size()).read_volatile(), 1, "kept");
+            assert_eq!(bytes.add(30 * page_size()).read_volatile(), 2, "new");
+        }
+        // Filling is no write.
+        assert_eq!(tracker.take_written(len, page_size()), Some(vec![]));
+        drop(tracker);
+        drop(lazy);
+        // SAFETY: unmapping what we mapped; nothing touches it any more.
+        unsafe { libc::munmap(base, len) };
     }
 
     #[test]

@@ -161,9 +161,21 @@ impl SnapshotView<'_> {
 
     /// An owned copy.
     pub fn to_snapshot(&self) -> Snapshot {
+        self.to_snapshot_sharing(None)
+    }
+
+    /// An owned copy that shares with `like` every page whose bytes are
+    /// the same at the same index (a host that receives several snapshots
+    /// of one memory keeps one copy of what they have in common).
+    pub fn to_snapshot_sharing(&self, like: Option<&Snapshot>) -> Snapshot {
         let mut pages = PageTable::default();
         for (index, data) in &self.pages {
-            pages.insert(*index, data);
+            let shared = like
+                .filter(|like| like.page(*index) == Some(*data))
+                .is_some_and(|like| pages.insert_shared(*index, &like.pages));
+            if !shared {
+                pages.insert(*index, data);
+            }
         }
         Snapshot {
             module: self.module,
@@ -290,6 +302,20 @@ impl Snapshot {
             pages: self.pages().collect(),
             globals: self.globals.clone(),
             regions: self.regions.clone(),
+        }
+    }
+
+    /// Shares with `like` every page that holds the same bytes at the
+    /// same index (this snapshot's own copy of it goes); see
+    /// [`SnapshotView::to_snapshot_sharing`].
+    pub fn share_pages_with(&mut self, like: &Snapshot) {
+        let same: Vec<u32> = self
+            .pages()
+            .filter(|(index, data)| like.page(*index) == Some(*data))
+            .map(|(index, _)| index)
+            .collect();
+        for index in same {
+            self.pages.insert_shared(index, &like.pages);
         }
     }
 
@@ -490,6 +516,27 @@ mod tests {
             snap.check_target(ModuleHash::of(b"a"), 2),
             Err(SnapshotError::MemoryTooLarge { pages: 3, max: 2 })
         );
+    }
+
+    #[test]
+    fn copies_share_the_pages_that_hold_the_same_bytes() {
+        let mut memory = vec![0u8; WASM_PAGE_SIZE as usize];
+        memory[0] = 1;
+        memory[PAGE_SIZE * 2] = 2;
+        let base = Snapshot::capture(ModuleHash::of(b"m"), &memory, None, vec![], vec![]);
+        memory[PAGE_SIZE * 2] = 3;
+        memory[PAGE_SIZE * 5] = 4;
+        let next = Snapshot::capture(ModuleHash::of(b"m"), &memory, None, vec![], vec![]);
+        // Decoded or captured separately, no page is shared...
+        assert_eq!(base.changed_pages(&next), [0, 2, 5]);
+        // ...until one shares with the other: only the equal page.
+        let shared = next.view().to_snapshot_sharing(Some(&base));
+        assert_eq!(shared, next);
+        assert_eq!(base.changed_pages(&shared), [2, 5]);
+        let mut again = next.clone();
+        again.share_pages_with(&base);
+        assert_eq!(again, next);
+        assert_eq!(base.changed_pages(&again), [2, 5]);
     }
 
     #[test]

@@ -74,6 +74,28 @@ impl PageTable {
         }
     }
 
+    /// Sets page `index` to `other`'s page `index`, shared (no copy);
+    /// false when `other` has no such page.
+    pub fn insert_shared(&mut self, index: u32, other: &PageTable) -> bool {
+        let (c, s) = split(index);
+        let Some(page) = other
+            .chunks
+            .get(c)
+            .and_then(Option::as_ref)
+            .and_then(|chunk| chunk.pages[s].clone())
+        else {
+            return false;
+        };
+        let added = self.get(index).is_none();
+        let (chunk, slot) = self.chunk_mut(index);
+        chunk.pages[slot] = Some(page);
+        if added {
+            chunk.count += 1;
+            self.count += 1;
+        }
+        true
+    }
+
     /// Drops page `index` (it reads as zero from now on).
     pub fn remove(&mut self, index: u32) {
         let (chunk_index, slot) = split(index);
@@ -206,5 +228,21 @@ mod tests {
         b.remove(70);
         assert_eq!(b.len(), 0);
         assert_eq!(b.existing_page_mut(3), None);
+    }
+
+    #[test]
+    fn a_shared_insert_takes_the_other_tables_page_itself() {
+        let mut a = PageTable::default();
+        a.insert(5, &page(3));
+        let mut b = PageTable::default();
+        assert!(b.insert_shared(5, &a));
+        assert!(!b.insert_shared(6, &a), "a has no page 6");
+        assert_eq!(b.len(), 1);
+        assert!(
+            PageTable::changed_between(&a, &b).is_empty(),
+            "the same page"
+        );
+        b.page_mut(5)[0] = 9;
+        assert_eq!(a.get(5), Some(&page(3)), "a write copies it first");
     }
 }

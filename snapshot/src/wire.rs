@@ -175,6 +175,23 @@ fn encode_into<T: Serialize>(magic: [u8; 4], value: &T, mut out: Vec<u8>) -> Vec
 }
 
 pub fn encode_snapshot(snapshot: &Snapshot) -> Vec<u8> {
+    // One allocation of the final size: page bytes dominate.
+    let out = Vec::with_capacity(encoded_len_bound(snapshot));
+    encode_snapshot_onto(snapshot, out)
+}
+
+/// An upper bound of the size of `snapshot`'s encoding.
+pub fn encoded_len_bound(snapshot: &Snapshot) -> usize {
+    encoded_capture_len(
+        snapshot.page_count(),
+        snapshot.globals.len(),
+        snapshot.regions.len(),
+    )
+}
+
+/// Appends `snapshot`'s encoding to `out` (e.g. after an envelope's
+/// header), so a large snapshot is not encoded once and then copied.
+pub fn encode_snapshot_onto(snapshot: &Snapshot, out: Vec<u8>) -> Vec<u8> {
     let body = SnapshotOut {
         module: snapshot.module.0,
         memory_pages: snapshot.memory_pages,
@@ -188,12 +205,6 @@ pub fn encode_snapshot(snapshot: &Snapshot) -> Vec<u8> {
         globals: &snapshot.globals,
         regions: &snapshot.regions,
     };
-    // One allocation of the final size: page bytes dominate.
-    let out = Vec::with_capacity(encoded_capture_len(
-        snapshot.page_count(),
-        snapshot.globals.len(),
-        snapshot.regions.len(),
-    ));
     encode_into(SNAPSHOT_MAGIC, &body, out)
 }
 
@@ -381,6 +392,16 @@ pub fn decode_snapshot(input: &[u8], limits: &Limits) -> Result<Snapshot, WireEr
     decode_snapshot_view(input, limits).map(|view| view.to_snapshot())
 }
 
+/// [`decode_snapshot`], sharing with `like` the pages that hold the same
+/// bytes (see [`SnapshotView::to_snapshot_sharing`]).
+pub fn decode_snapshot_sharing(
+    input: &[u8],
+    limits: &Limits,
+    like: Option<&Snapshot>,
+) -> Result<Snapshot, WireError> {
+    decode_snapshot_view(input, limits).map(|view| view.to_snapshot_sharing(like))
+}
+
 pub fn decode_diff(input: &[u8], limits: &Limits) -> Result<Diff, WireError> {
     const WHAT: &str = "diff";
     let raw: DiffIn<'_> = decode_exact(body(input, DIFF_MAGIC, WHAT)?, WHAT)?;
@@ -435,6 +456,19 @@ mod tests {
         let snap = sample();
         let bytes = encode_snapshot(&snap);
         assert_eq!(decode_snapshot(&bytes, &Limits::default()).unwrap(), snap);
+    }
+
+    #[test]
+    fn encoding_onto_a_prefix_appends_the_same_bytes() {
+        let snap = sample();
+        let whole = encode_snapshot(&snap);
+        let onto = encode_snapshot_onto(&snap, vec![1, 2, 3]);
+        assert_eq!(onto[..3], [1, 2, 3]);
+        assert_eq!(onto[3..], whole[..]);
+        assert!(whole.len() <= encoded_len_bound(&snap));
+        let shared = decode_snapshot_sharing(&whole, &Limits::default(), Some(&snap)).unwrap();
+        assert_eq!(shared, snap);
+        assert!(shared.changed_pages(&snap).is_empty(), "every page shared");
     }
 
     #[test]

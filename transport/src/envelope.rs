@@ -8,7 +8,7 @@
 //! the wire diff, then the thread's buffered output records.
 
 use serde::{Deserialize, Serialize};
-use weft_snapshot::{PAGE_SIZE, Snapshot};
+use weft_snapshot::{PAGE_SIZE, Snapshot, wire};
 
 const INPUT_MAGIC: [u8; 4] = *b"WFCI";
 const OUTPUT_MAGIC: [u8; 4] = *b"WFCO";
@@ -80,6 +80,13 @@ pub fn encode_call(header: &CallHeader, snapshot: &[u8]) -> Vec<u8> {
     let mut out = with_header(INPUT_MAGIC, header, snapshot.len());
     out.extend_from_slice(snapshot);
     out
+}
+
+/// A call's payload with `snapshot` encoded straight after the header
+/// (no separate encoding to copy: a snapshot may be hundreds of MiB).
+pub fn encode_call_snapshot(header: &CallHeader, snapshot: &Snapshot) -> Vec<u8> {
+    let out = with_header(INPUT_MAGIC, header, wire::encoded_len_bound(snapshot));
+    wire::encode_snapshot_onto(snapshot, out)
 }
 
 /// The header and the wire snapshot of a call.

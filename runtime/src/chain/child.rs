@@ -709,10 +709,10 @@ pub(super) fn run_child(
         snapshot
             .check_target(chain.layout.module, chain.memory_max_pages)
             .map_err(wasmtime::Error::msg)?;
-        // Lazy restores keep the home host's memory near the guest's;
-        // a worker's memory has a cap of its own (`--worker-memory`) and
-        // its threads' faults would cost more than its copies.
-        let lazy = !process.is_worker();
+        // Lazy restores keep a host's memory near what its threads touch:
+        // a worker's threads share the pages of the snapshot it keeps as
+        // a base instead of each holding a whole copy.
+        let lazy = true;
         let mut child = chain.memory(process.engine(), snapshot.memory_pages, lazy)?;
         child.restore(&snapshot).map_err(wasmtime::Error::msg)?;
         (child, snapshot.globals.clone())

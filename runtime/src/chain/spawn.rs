@@ -138,9 +138,11 @@ pub(super) fn spawn_with_arena(
         snap.globals =
             snapshot::read_globals(&mut *caller, &globals).map_err(|e| fail(e.to_string()))?;
         snap.regions = merge_regions(process, &parent);
-        (snap, merges.log.seq())
+        let since = Arc::new(AtomicU32::new(merges.log.seq()));
+        merges.log.watch(&since);
+        (snap, since)
     } else {
-        let merges = parent.merges.locked();
+        let mut merges = parent.merges.locked();
         let snap = match chain.snapshot_from_image(&parent) {
             Some(mut snap) => {
                 snap.globals = snapshot::read_globals(&mut *caller, &globals)
@@ -178,7 +180,12 @@ pub(super) fn spawn_with_arena(
                 chain.published_changed();
             }
         }
-        (snap, merges.log.seq())
+        // The log forgets writes older than every watched thread's
+        // snapshot: this thread's counter is watched from the moment it
+        // is read, under the same lock.
+        let since = Arc::new(AtomicU32::new(merges.log.seq()));
+        merges.log.watch(&since);
+        (snap, since)
     };
     let (Some(start_func), Some(start_routine_arg), Some(trampoline), Some(identity)) = (
         u32_at(&snap, start_arg, ARGS_START_FUNC),
@@ -224,7 +231,7 @@ pub(super) fn spawn_with_arena(
         arena,
         parent,
         snapshot: Arc::new(Mutex::new(snap)),
-        since: Arc::new(AtomicU32::new(since)),
+        since,
         identity,
         start_func,
     };

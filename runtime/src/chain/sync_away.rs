@@ -57,7 +57,18 @@ pub(crate) fn unreleased_away(memory: &ThreadMemory) -> wasmtime::Result<Vec<u8>
     // writers of its memory (merges of threads it started) wait for the
     // merge lock held above.
     let bytes = unsafe { crate::snapshot::shared_bytes(&memory.memory) };
-    Ok(encode_diff(&Diff::between(&snapshot, bytes, None, &[])))
+    // A lazily filled memory equals its snapshot on every page it does not
+    // hold: only those it holds can differ (reading the others would fill
+    // them all).
+    let held = memory.lazy_fill.get().and_then(|_| {
+        crate::touched::present_pages(bytes.as_ptr(), bytes.len(), weft_snapshot::PAGE_SIZE)
+    });
+    Ok(encode_diff(&Diff::between(
+        &snapshot,
+        bytes,
+        held.as_deref(),
+        &[],
+    )))
 }
 
 /// Worker side, with home's answer: the thread's memory and its snapshot

@@ -121,6 +121,9 @@ pub(super) trait ThreadCopy {
     fn released(&mut self, tid: u32, snapshot: &Snapshot) -> wasmtime::Result<Diff>;
     /// Brings the copy from `snapshot` to `next`.
     fn acquire(&mut self, tid: u32, snapshot: &Snapshot, next: &Snapshot) -> wasmtime::Result<()>;
+    /// After a release of `diff`, which `snapshot` now holds: the copy may
+    /// let go of what it released.
+    fn released_home(&mut self, _snapshot: &Snapshot, _diff: &Diff) {}
 }
 
 /// A chained thread's memory on this host; the caller holds its merge
@@ -144,6 +147,16 @@ impl ThreadCopy for Here<'_> {
         Ok(Diff::between(snapshot, bytes, written.as_deref(), &[]))
     }
 
+    fn released_home(&mut self, snapshot: &Snapshot, diff: &Diff) {
+        if let Some(lazy) = self.0.lazy_fill.get() {
+            // SAFETY: the thread is paused and the other writers of its
+            // memory wait for its merge lock; the release made its memory
+            // equal `snapshot` on the pages it wrote, and the lazy fill
+            // keeps the others equal to it.
+            unsafe { incremental::downgrade(lazy, snapshot, diff) };
+        }
+    }
+
     fn acquire(&mut self, tid: u32, snapshot: &Snapshot, next: &Snapshot) -> wasmtime::Result<()> {
         let memory = &self.0.memory;
         grow_to(memory, next.memory_pages).map_err(|e| {
@@ -151,6 +164,14 @@ impl ThreadCopy for Here<'_> {
                 "thread {tid}: growing its memory at a sync point: {e:#}"
             ))
         })?;
+        if let Some(lazy) = self.0.lazy_fill.get() {
+            // SAFETY: the thread is paused and the other writers of its
+            // memory wait for its merge lock; its release just made its
+            // memory equal `snapshot` on every page it wrote, and the
+            // lazy fill keeps the others equal to it.
+            unsafe { incremental::refill(lazy, snapshot, next) };
+            return Ok(());
+        }
         let own = memory.data();
         let zero = [0u8; weft_snapshot::PAGE_SIZE];
         for index in snapshot.changed_pages(next) {
@@ -306,6 +327,7 @@ fn exchange(
             // Its next diff does not carry these again.
             snapshot.write_bytes(run.addr, &run.bytes);
         }
+        copy.released_home(&snapshot, &diff);
     }
     // The operation, on the main memory and what threads pull from it.
     let result = match atomic {

@@ -1,0 +1,51 @@
+//! A memory full of heap arenas: in chain mode every thread's heap is an
+//! arena of chunks of the shared memory, so a program that starts many
+//! threads, or whose threads allocate until nothing is left, fills the
+//! memory with arenas. `pthread_create` must then fail with EAGAIN and
+//! `malloc` with ENOMEM, and the program must end, in every mode (a hang
+//! ends the run at the time limit and fails the test).
+
+use std::process::Command;
+use std::time::Duration;
+
+mod common;
+
+const TIMEOUT: Duration = Duration::from_secs(120);
+
+const EXPECTED: &str =
+    "holders: failures EAGAIN or ENOMEM: yes\nnested: failures EAGAIN or ENOMEM: yes\n";
+
+fn run(options: &[&str]) -> weft_conformance::Outcome {
+    let wasm = common::guest("arena_full");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_weft"));
+    cmd.arg("run")
+        .args(options)
+        .arg(&wasm)
+        .env_remove("THREAD_MODE");
+    weft_conformance::exec::run(&mut cmd, TIMEOUT).unwrap()
+}
+
+#[test]
+fn a_memory_full_of_arenas_fails_creates_and_allocations_and_ends() {
+    for cap in ["16M", "32M"] {
+        for mode in [
+            &["--thread-mode", "local"][..],
+            &["--thread-mode", "chain"],
+            &["--thread-mode", "chain", "--hosts", "3"],
+            &[
+                "--thread-mode",
+                "chain",
+                "--hosts",
+                "3",
+                "--placement",
+                "peers",
+            ],
+        ] {
+            let mut options = mode.to_vec();
+            options.extend(["--max-memory", cap]);
+            let out = run(&options);
+            assert_eq!(out.code, Some(0), "{options:?}: {out:?}");
+            assert_eq!(out.stdout, EXPECTED, "{options:?}: {out:?}");
+        }
+    }
+}
