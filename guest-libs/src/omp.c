@@ -1996,10 +1996,12 @@ static void task_finish_held(struct omp_thread *me, struct task_node *n) {
 
 /* The same, taking the pool lock where it is needed. */
 static void task_finish(struct omp_thread *me, struct task_node *n) {
+    /* The node may be freed by task_finish_held: its team is read first. */
+    struct team *t = n->team;
     int locked = global.chain || n->ndeps || n->detachable;
-    if (locked) pool_lock(n->team);
+    if (locked) pool_lock(t);
     task_finish_held(me, n);
-    if (locked) pool_unlock(n->team);
+    if (locked) pool_unlock(t);
 }
 
 /* Runs a task's body as the thread's current task. */
@@ -2628,11 +2630,12 @@ static void detachable_included(struct task_node *n) {
 void omp_fulfill_event(omp_event_handle_t event) {
     struct omp_thread *me = self();
     struct task_node *n = node_of((void *)(uintptr_t)event);
-    pool_lock(n->team);
+    struct team *t = n->team; /* task_finish_held may free the node */
+    pool_lock(t);
     if (!n->detachable || n->fulfilled) fail("omp_fulfill_event: an event fulfilled twice");
     n->fulfilled = 1;
     if (n->body_done) task_finish_held(me, n);
-    pool_unlock(n->team);
+    pool_unlock(t);
 }
 
 /* ---- memory allocators ----------------------------------------------------

@@ -42,6 +42,12 @@ const REQUEST_RANGES: u32 = 8;
 /// Ranges a request lists: the new thread's block (stack, TLS, `struct
 /// pthread`) and its start arguments on a stack of the program's own.
 const REQUEST_RANGE_COUNT: u32 = 2;
+/// libweft's `HOME_CREATE`, the one call that may fail for want of memory.
+const OP_CREATE: u32 = 0;
+/// wasi-libc's `EAGAIN`.
+const EAGAIN: u32 = 6;
+/// How long a join or detach waits for room to run at home.
+const SCRATCH_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
 /// A range larger than this is no thread's (the largest stack a program
 /// may set is bounded by its memory; this bounds a hostile request).
 const MAX_RANGE: u32 = 1 << 30;
@@ -65,11 +71,11 @@ pub(super) fn run(process: &Arc<Process>, tid: u32, call: &AtHomeCall) -> wasmti
     if call.attr.as_ref().is_some_and(|a| a.len() != ATTR_BYTES) {
         wasmtime::bail!("thread {tid}: sync-at-home attributes of the wrong size");
     }
-    let (chunk, len, _) = allocate_chunk(process, chain, main, SCRATCH, None).map_err(|e| {
-        wasmtime::Error::msg(format!(
-            "thread {tid}: no room to run a thread call at home: {e}"
-        ))
-    })?;
+    let (chunk, len) = match scratch_chunk(process, chain, main, tid, call.op)? {
+        Some(chunk) => chunk,
+        // No room for the new thread's call: as for its stack, EAGAIN.
+        None => return Ok(i64::from(EAGAIN)),
+    };
     // The answer is read before the chunk goes back: another call may
     // take it at once.
     let answer = run_in(process, tid, call, (chunk, len)).and_then(|request| {
@@ -85,6 +91,35 @@ pub(super) fn run(process: &Arc<Process>, tid: u32, call: &AtHomeCall) -> wasmti
     let (rc, value) = answer?;
     publish_main(chain, main);
     Ok(i64::from(value) << 32 | i64::from(rc))
+}
+
+/// A scratch chunk for a call at home; `None` for a create when the memory
+/// is full (it fails with EAGAIN). A join or detach cannot fail that way:
+/// it waits for room, which a thread's end gives back (the thread it joins
+/// frees its arena when it ends), up to a bound, then ends the program
+/// with one line.
+fn scratch_chunk(
+    process: &Process,
+    chain: &super::support::ChainSupport,
+    main: &Arc<ThreadMemory>,
+    tid: u32,
+    op: u32,
+) -> wasmtime::Result<Option<(u32, u32)>> {
+    let started = std::time::Instant::now();
+    let mut pause = std::time::Duration::from_millis(1);
+    loop {
+        match allocate_chunk(process, chain, main, SCRATCH, None) {
+            Ok((chunk, len, _)) => return Ok(Some((chunk, len))),
+            Err(_) if op == OP_CREATE => return Ok(None),
+            Err(e) if process.is_ending() || started.elapsed() >= SCRATCH_WAIT => {
+                wasmtime::bail!("thread {tid}: no room to run a thread call at home: {e}")
+            }
+            Err(_) => {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(std::time::Duration::from_millis(50));
+            }
+        }
+    }
 }
 
 /// Publishes the main memory as it is, as the main thread's sync points
