@@ -3,15 +3,19 @@
 
 mod common;
 
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
 fn processors(options: &[&str]) -> String {
-    let wasm = common::guest("processors");
+    run(&common::guest("processors"), options)
+}
+
+fn run(wasm: &Path, options: &[&str]) -> String {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_weft"));
     cmd.arg("run")
         .args(options)
-        .arg(&wasm)
+        .arg(wasm)
         .env_remove("THREAD_MODE");
     let out = weft_conformance::exec::run(&mut cmd, Duration::from_secs(120)).unwrap();
     assert_eq!(out.code, Some(0), "{out:?}");
@@ -50,5 +54,67 @@ fn chain_mode_answers_home_slots_and_every_peers() {
             "2"
         ]),
         all(7)
+    );
+}
+
+/// Builds `tests/rust/parallelism_rs` for wasm32-wasip1-threads, linked
+/// with libweft (`weft-cc --rustflags`), in the dev profile: there std's
+/// `available_parallelism` stays a function of its own, which Weft answers
+/// at load (in a release build LLVM folds std's constant error into each
+/// caller).
+fn rust_guest() -> PathBuf {
+    let manifest =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/rust/parallelism_rs/Cargo.toml");
+    let target_dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("rust-parallelism");
+    let flags = Command::new(weft_conformance::weft_cc())
+        .arg("--rustflags")
+        .output()
+        .expect("running weft-cc --rustflags");
+    assert!(flags.status.success(), "{flags:?}");
+    let status = Command::new(env!("CARGO"))
+        .args(["build", "--quiet", "--locked"])
+        .args(["--target", "wasm32-wasip1-threads", "--manifest-path"])
+        .arg(&manifest)
+        .arg("--target-dir")
+        .arg(&target_dir)
+        .env("RUSTFLAGS", String::from_utf8_lossy(&flags.stdout).trim())
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .env_remove("CARGO_BUILD_TARGET")
+        .status()
+        .expect("running cargo");
+    assert!(status.success(), "building the Rust guest parallelism_rs");
+    target_dir.join("wasm32-wasip1-threads/debug/parallelism_rs.wasm")
+}
+
+/// std's answer and rayon's pool width, both `n`.
+fn rust_both(n: usize) -> String {
+    format!("{n} {n}\n")
+}
+
+#[test]
+fn rusts_available_parallelism_and_rayons_pool_agree_with_c() {
+    let wasm = rust_guest();
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    assert_eq!(processors(&[]), all(cores));
+    assert_eq!(run(&wasm, &[]), rust_both(cores));
+    assert_eq!(
+        run(&wasm, &["--thread-mode", "chain", "--slots", "3"]),
+        rust_both(3)
+    );
+    assert_eq!(
+        run(
+            &wasm,
+            &[
+                "--thread-mode",
+                "chain",
+                "--hosts",
+                "3",
+                "--slots",
+                "3",
+                "--peer-slots",
+                "2"
+            ]
+        ),
+        rust_both(7)
     );
 }

@@ -40,6 +40,7 @@ pub mod snapshot;
 mod start;
 pub mod state;
 pub mod state_imports;
+pub mod std_answers;
 pub mod symbols;
 mod sync;
 pub mod threads;

@@ -1,6 +1,8 @@
 //! How many processors a program is told it has (`weft:threads`
 //! `available-parallelism`, which libweft's `sysconf(_SC_NPROCESSORS_*)`,
-//! `get_nprocs`, the affinity calls and OpenMP's `omp_get_num_procs` ask):
+//! `get_nprocs`, the affinity calls, OpenMP's `omp_get_num_procs` and,
+//! through the load-time rewrite of std_answers.rs, Rust's
+//! `available_parallelism` ask):
 //! the threads it can run at once. In local mode every thread is an OS
 //! thread over one memory, so that is the host's cores. In chain mode it is
 //! the worker slots at home plus every peer's slots, so a program that

@@ -14,7 +14,7 @@ use crate::process::{self, Process, ProcessConfig, ThreadState};
 use crate::start::{StartConfig, ThreadMode};
 use crate::{
     adapt_calls, call_imports, chain, incremental, lower_atomics, remote, rewrite, shared_wasi,
-    snapshot, state_imports, symbols, threads, waits, wasi,
+    snapshot, state_imports, std_answers, symbols, threads, waits, wasi,
 };
 
 /// Why a module cannot be run.
@@ -36,6 +36,8 @@ pub enum LoadError {
     RouteWaits(#[from] waits::WaitRewriteError),
     #[error("invalid WebAssembly module: adapting indirect calls of callbacks: {0}")]
     AdaptCalls(#[from] adapt_calls::AdaptError),
+    #[error("invalid WebAssembly module: answering available_parallelism: {0}")]
+    StdAnswers(#[from] std_answers::StdAnswerError),
     #[error("module too large to compile: {0}")]
     TooLarge(rewrite::RewriteError),
     #[error("module imports `{module}`.`{name}` ({kind}), which Weft does not provide")]
@@ -160,7 +162,14 @@ impl Program {
         } else {
             None
         };
-        let instrumented = rewrite::export_mutable_globals(adapted.as_deref().unwrap_or(rewritten))
+        let adapted = adapted.as_deref().unwrap_or(rewritten);
+        // Rust's `available_parallelism()` asks the host (std_answers.rs).
+        let answered = if wasmparser::Parser::is_core_wasm(bytes) {
+            std_answers::answer_available_parallelism(adapted)?
+        } else {
+            None
+        };
+        let instrumented = rewrite::export_mutable_globals(answered.as_deref().unwrap_or(adapted))
             .map_err(|e| match e {
                 rewrite::RewriteError::ReservedExport(name) => LoadError::ReservedExport(name),
                 rewrite::RewriteError::Component => LoadError::Component,
