@@ -185,6 +185,12 @@ pub fn export_mutable_globals(wasm: &[u8]) -> Result<Instrumented, RewriteError>
     })
 }
 
+/// The index of function `func` once `added` imports follow the module's
+/// `imported` ones: defined functions move up, imports stay.
+pub(crate) fn index_past_added_imports(func: u32, imported: u32, added: u32) -> u32 {
+    if func >= imported { func + added } else { func }
+}
+
 /// Copies a custom section into a module whose code a load-time rewrite
 /// re-encoded, unless it locates code by byte offset (relocations, DWARF,
 /// the linking section): the new bodies make those offsets wrong.

@@ -258,11 +258,11 @@ impl Reencode for Answerer {
     type Error = std::convert::Infallible;
 
     fn function_index(&mut self, func: u32) -> Result<u32, reencode::Error<Self::Error>> {
-        Ok(if func >= self.imported_functions {
-            func + self.shift
-        } else {
-            func
-        })
+        Ok(crate::rewrite::index_past_added_imports(
+            func,
+            self.imported_functions,
+            self.shift,
+        ))
     }
 
     fn parse_type_section(

@@ -134,11 +134,11 @@ impl Reencode for Router {
     type Error = std::convert::Infallible;
 
     fn function_index(&mut self, func: u32) -> Result<u32, reencode::Error<Self::Error>> {
-        Ok(if func >= self.survey.imported_functions {
-            func + 2
-        } else {
-            func
-        })
+        Ok(crate::rewrite::index_past_added_imports(
+            func,
+            self.survey.imported_functions,
+            FUNCTIONS.len() as u32,
+        ))
     }
 
     fn parse_type_section(
