@@ -150,7 +150,7 @@ struct InvokeArgs {
     timeout: Option<TimeLimit>,
     /// Cap on each memory and table of the function and of the functions
     /// it calls, e.g. 16M or 1G (default: their own maxima).
-    #[arg(long, value_parser = parse_size)]
+    #[arg(long, value_parser = weft_serve::options::parse_size)]
     max_memory: Option<u64>,
     /// Threads (besides main) each program may have live at once.
     #[arg(long, default_value_t = 1024)]
@@ -183,7 +183,7 @@ struct ServeArgs {
     /// Memory the worker keeps between calls, e.g. 512M or 2G: base
     /// snapshots, compiled programs and their warm memories; past it the
     /// least recently used go (running calls are not counted).
-    #[arg(long, value_parser = parse_size, default_value = "1G")]
+    #[arg(long, value_parser = weft_serve::options::parse_size, default_value = "1G")]
     worker_memory: u64,
     /// Longest a call may run here, e.g. 10m: past it its threads stop and
     /// its home runs the thread elsewhere or itself (default: no limit).
@@ -279,7 +279,7 @@ struct RunArgs {
     max_threads: u32,
     /// Cap on the guest's memory, e.g. 16M or 1G (default: the module's own
     /// maximum).
-    #[arg(long, value_parser = parse_size)]
+    #[arg(long, value_parser = weft_serve::options::parse_size)]
     max_memory: Option<u64>,
     /// Chain mode: what writes of two threads to the same bytes (outside a
     /// merge region) do: `error` ends the program, `warn` reports and goes on.
@@ -323,10 +323,6 @@ fn parse_conflict_policy(s: &str) -> Result<weft_runtime::ConflictPolicy, String
         "warn" => Ok(weft_runtime::ConflictPolicy::Warn),
         _ => Err(format!("`{s}`: expected `error` or `warn`")),
     }
-}
-
-fn parse_size(s: &str) -> Result<u64, String> {
-    weft_serve::options::parse_size(s)
 }
 
 fn main() -> ExitCode {
@@ -422,7 +418,7 @@ fn exit_process(code: i32, line: Option<&str>) -> ! {
 #[derive(Debug, Clone)]
 struct StallWarning(Option<std::time::Duration>);
 
-fn parse_stall_warning(s: &str) -> Result<StallWarning, String> {
+fn parse_stall_warning(s: &str) -> Result<StallWarning, weft_serve::options::ValueError> {
     if s == "off" {
         return Ok(StallWarning(None));
     }
@@ -430,26 +426,8 @@ fn parse_stall_warning(s: &str) -> Result<StallWarning, String> {
 }
 
 /// `10s`, `500ms`, `2m`, `1h`, or plain seconds.
-fn parse_duration(s: &str) -> Result<TimeLimit, String> {
-    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (digits, unit) = s.split_at(split);
-    let n: u64 = digits
-        .parse()
-        .map_err(|_| format!("`{s}`: expected a duration such as 10s, 500ms or 2m"))?;
-    let per = match unit {
-        "ms" => std::time::Duration::from_millis(1),
-        "" | "s" => std::time::Duration::from_secs(1),
-        "m" => std::time::Duration::from_secs(60),
-        "h" => std::time::Duration::from_secs(3600),
-        _ => return Err(format!("`{s}`: unknown unit `{unit}` (ms, s, m or h)")),
-    };
-    let duration = per
-        .checked_mul(u32::try_from(n).map_err(|_| format!("`{s}` is too long"))?)
-        .ok_or_else(|| format!("`{s}` is too long"))?;
-    if duration.is_zero() {
-        return Err(format!("`{s}`: a time limit must be longer than zero"));
-    }
-    Ok(TimeLimit(duration, s.to_string()))
+fn parse_duration(s: &str) -> Result<TimeLimit, weft_serve::options::ValueError> {
+    weft_serve::options::parse_duration(s).map(|limit| TimeLimit(limit, s.to_string()))
 }
 
 fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
@@ -694,7 +672,7 @@ fn read_bounded(from: impl std::io::Read) -> anyhow::Result<Vec<u8>> {
 
 #[cfg(test)]
 mod tests {
-    use super::{parse_duration, parse_size};
+    use super::parse_duration;
 
     #[test]
     fn durations() {
@@ -708,16 +686,5 @@ mod tests {
         assert!(parse_duration("s").is_err());
         assert!(parse_duration("5d").is_err());
         assert!(parse_duration("99999999999h").is_err());
-    }
-
-    #[test]
-    fn sizes() {
-        assert_eq!(parse_size("4096"), Ok(4096));
-        assert_eq!(parse_size("16M"), Ok(16 << 20));
-        assert_eq!(parse_size("2GiB"), Ok(2 << 30));
-        assert_eq!(parse_size("64kb"), Ok(64 << 10));
-        assert!(parse_size("12X").is_err());
-        assert!(parse_size("M").is_err());
-        assert!(parse_size("99999999999G").is_err());
     }
 }

@@ -14,7 +14,8 @@ use weft_serve::metrics::{Kind, Text};
 use weft_serve::server::{ExtraMetrics, Limits};
 use weft_serve::{Front, FrontConfig, Probes};
 
-use crate::{ClusterArgs, RegistryArgs, StateArgs, TimeLimit, parse_duration, parse_size};
+use crate::{ClusterArgs, RegistryArgs, StateArgs, TimeLimit, parse_duration};
+use weft_serve::options::parse_size;
 
 /// The flags of `weft serve` for the HTTP front and metrics.
 #[derive(Debug, clap::Args)]

@@ -504,7 +504,7 @@ fn a_time_limit_ends_a_program_with_124_computing_or_waiting() {
     let refused = weft(&["run", "--timeout", "5d", wasm.to_str().unwrap()]);
     assert_eq!(refused.code, Some(2), "{refused:?}");
     assert!(
-        refused.stderr.contains("unknown unit"),
+        refused.stderr.contains("invalid duration unit in `5d`"),
         "{}",
         refused.stderr
     );

@@ -179,16 +179,28 @@ pub struct Target {
     pub port: u16,
 }
 
+/// Why a `NAME:PORT` could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum TargetError {
+    #[error("`{0}`: expected NAME:PORT")]
+    NoPort(String),
+    #[error("`{0}`: `{1}` is not a port")]
+    BadPort(String, String),
+    #[error("`{0}`: {1}")]
+    BadName(String, DnsError),
+}
+
 impl std::str::FromStr for Target {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = TargetError;
+    fn from_str(s: &str) -> Result<Self, TargetError> {
+        let quoted = || s.chars().take(300).collect::<String>();
         let (name, port) = s
             .rsplit_once(':')
-            .ok_or_else(|| format!("`{s}`: expected NAME:PORT"))?;
+            .ok_or_else(|| TargetError::NoPort(quoted()))?;
         let port = port
             .parse()
-            .map_err(|_| format!("`{s}`: `{port}` is not a port"))?;
-        query(0, name, RecordType::A).map_err(|e| format!("`{s}`: {e}"))?;
+            .map_err(|_| TargetError::BadPort(quoted(), port.chars().take(16).collect()))?;
+        query(0, name, RecordType::A).map_err(|e| TargetError::BadName(quoted(), e))?;
         Ok(Self {
             name: name.to_string(),
             port,
@@ -422,9 +434,18 @@ mod tests {
             (t.name.as_str(), t.port),
             ("weft-workers.ns.svc.cluster.local", 7300)
         );
-        assert!("nohost".parse::<Target>().is_err());
-        assert!("a:99999".parse::<Target>().is_err());
-        assert!("a..b:1".parse::<Target>().is_err());
+        assert!(matches!(
+            "nohost".parse::<Target>(),
+            Err(TargetError::NoPort(_))
+        ));
+        assert!(matches!(
+            "a:99999".parse::<Target>(),
+            Err(TargetError::BadPort(..))
+        ));
+        assert!(matches!(
+            "a..b:1".parse::<Target>(),
+            Err(TargetError::BadName(..))
+        ));
     }
 
     #[test]

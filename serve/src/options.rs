@@ -36,6 +36,8 @@ pub enum OptionsError {
     Unknown(String),
     #[error("option `{0}`: {1}")]
     Invalid(&'static str, String),
+    #[error("option `{0}`: {1}")]
+    Value(&'static str, ValueError),
     #[error("option `{0}` given twice")]
     Twice(String),
 }
@@ -62,7 +64,7 @@ impl FunctionOptions {
                 }
                 "max_memory" => {
                     let size =
-                        parse_size(value).map_err(|e| OptionsError::Invalid("max_memory", e))?;
+                        parse_size(value).map_err(|e| OptionsError::Value("max_memory", e))?;
                     if options.max_memory.replace(size).is_some() {
                         return Err(twice());
                     }
@@ -77,7 +79,7 @@ impl FunctionOptions {
                 }
                 "timeout" => {
                     let limit =
-                        parse_duration(value).map_err(|e| OptionsError::Invalid("timeout", e))?;
+                        parse_duration(value).map_err(|e| OptionsError::Value("timeout", e))?;
                     if limit > MAX_TIME_LIMIT {
                         return Err(OptionsError::Invalid(
                             "timeout",
@@ -106,43 +108,65 @@ impl FunctionOptions {
     }
 }
 
+/// Why a size or a duration could not be read (each names the text).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ValueError {
+    #[error("invalid size `{0}`")]
+    Size(String),
+    #[error("invalid size unit in `{0}` (use K, M or G)")]
+    SizeUnit(String),
+    #[error("size `{0}` is too large")]
+    SizeTooLarge(String),
+    #[error("invalid duration `{0}`")]
+    Duration(String),
+    #[error("invalid duration unit in `{0}` (use ms, s, m or h)")]
+    DurationUnit(String),
+    #[error("duration `{0}` is too long")]
+    DurationTooLong(String),
+    #[error("a duration must be more than zero")]
+    ZeroDuration,
+}
+
+/// At most this much of a hostile value is repeated in an error.
+const QUOTED: usize = 64;
+
+fn quoted(s: &str) -> String {
+    s.chars().take(QUOTED).collect()
+}
+
 /// `4096`, `64K`, `16M`, `1G` (powers of 1024).
-pub fn parse_size(s: &str) -> Result<u64, String> {
+pub fn parse_size(s: &str) -> Result<u64, ValueError> {
     let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
     let (digits, unit) = s.split_at(split);
-    let n: u64 = digits.parse().map_err(|_| format!("invalid size `{s}`"))?;
+    let n: u64 = digits.parse().map_err(|_| ValueError::Size(quoted(s)))?;
     let shift = match unit.to_ascii_uppercase().as_str() {
         "" | "B" => 0,
         "K" | "KB" | "KIB" => 10,
         "M" | "MB" | "MIB" => 20,
         "G" | "GB" | "GIB" => 30,
-        _ => return Err(format!("invalid size unit in `{s}` (use K, M or G)")),
+        _ => return Err(ValueError::SizeUnit(quoted(s))),
     };
     n.checked_mul(1 << shift)
-        .ok_or_else(|| format!("size `{s}` is too large"))
+        .ok_or_else(|| ValueError::SizeTooLarge(quoted(s)))
 }
 
 /// `500ms`, `10s`, `2m`, `1h`, or bare seconds; more than zero.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
+pub fn parse_duration(s: &str) -> Result<Duration, ValueError> {
     let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
     let (digits, unit) = s.split_at(split);
     let n: u64 = digits
         .parse()
-        .map_err(|_| format!("invalid duration `{s}`"))?;
+        .map_err(|_| ValueError::Duration(quoted(s)))?;
     let ms = match unit {
         "ms" => Some(n),
         "" | "s" => n.checked_mul(1000),
         "m" => n.checked_mul(60_000),
         "h" => n.checked_mul(3_600_000),
-        _ => {
-            return Err(format!(
-                "invalid duration unit in `{s}` (use ms, s, m or h)"
-            ));
-        }
+        _ => return Err(ValueError::DurationUnit(quoted(s))),
     }
-    .ok_or_else(|| format!("duration `{s}` is too long"))?;
+    .ok_or_else(|| ValueError::DurationTooLong(quoted(s)))?;
     if ms == 0 {
-        return Err("a duration must be more than zero".into());
+        return Err(ValueError::ZeroDuration);
     }
     Ok(Duration::from_millis(ms))
 }
@@ -197,10 +221,22 @@ mod tests {
     #[test]
     fn sizes_and_durations() {
         assert_eq!(parse_size("64kb"), Ok(64 << 10));
-        assert!(parse_size("1X").is_err());
+        assert_eq!(parse_size("4096"), Ok(4096));
+        assert_eq!(parse_size("16M"), Ok(16 << 20));
+        assert_eq!(parse_size("2GiB"), Ok(2 << 30));
+        assert_eq!(parse_size("M"), Err(ValueError::Size("M".into())));
+        assert_eq!(parse_size("1X"), Err(ValueError::SizeUnit("1X".into())));
+        assert_eq!(
+            parse_size("99999999999999G"),
+            Err(ValueError::SizeTooLarge("99999999999999G".into()))
+        );
         assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
         assert_eq!(parse_duration("3"), Ok(Duration::from_secs(3)));
-        assert!(parse_duration("0s").is_err());
-        assert!(parse_duration("5d").is_err());
+        assert_eq!(parse_duration("0s"), Err(ValueError::ZeroDuration));
+        assert_eq!(
+            parse_duration("5d"),
+            Err(ValueError::DurationUnit("5d".into()))
+        );
+        assert_eq!(parse_duration("x"), Err(ValueError::Duration("x".into())));
     }
 }

@@ -243,16 +243,16 @@ impl Front {
     }
 
     /// The options of `name` (none when it has no file of them).
-    fn function_options(&self, name: &str) -> Result<FunctionOptions, String> {
+    fn function_options(&self, name: &str) -> Result<FunctionOptions, OptionsFileError> {
         if let Some(o) = lock(&self.options).get(name) {
             return Ok(o.clone());
         }
         let path = options_path(&self.functions, name);
         let options = match std::fs::read(&path) {
             Ok(bytes) => serde_json::from_slice(&bytes)
-                .map_err(|e| format!("options of `{name}` in {}: {e}", path.display()))?,
+                .map_err(|source| OptionsFileError::Malformed { path, source })?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => FunctionOptions::default(),
-            Err(e) => return Err(format!("{}: {e}", path.display())),
+            Err(source) => return Err(OptionsFileError::Io { path, source }),
         };
         lock(&self.options).insert(name.into(), options.clone());
         Ok(options)
@@ -436,7 +436,7 @@ impl Front {
     fn run(&self, name: &str, input: Vec<u8>) -> Ran {
         let options = match self.function_options(name) {
             Ok(o) => o,
-            Err(message) => return Ran::Failed(CallOutcome::StartFailed, message),
+            Err(e) => return Ran::Failed(CallOutcome::StartFailed, e.to_string()),
         };
         let base = &self.config.base;
         let config = StartConfig {
@@ -528,7 +528,7 @@ impl Front {
                         _ => (500, "registry", e.to_string()),
                     })?;
                 write_options(&front.functions, &name2, &stored)
-                    .map_err(|e| (500, "registry", e))?;
+                    .map_err(|e| (500, "registry", e.to_string()))?;
                 lock(&front.options).insert(name2, stored);
                 Ok(())
             })
@@ -611,9 +611,9 @@ impl Front {
                 json(200, &serde_json::json!({"name": name, "options": options}))
             }
             Ok(Ok(None)) => failure(CallOutcome::Unknown, &format!("no function `{name}`")),
-            Ok(Err(message)) => json(
+            Ok(Err(e)) => json(
                 500,
-                &serde_json::json!({"error": "registry", "message": message}),
+                &serde_json::json!({"error": "registry", "message": e.to_string()}),
             ),
             Err(_) => failure(CallOutcome::Crashed, "the host failed reading the function"),
         }
@@ -637,27 +637,46 @@ fn options_path(functions: &Functions, name: &str) -> std::path::PathBuf {
     functions.dir().join(format!("{name}.options.json"))
 }
 
+/// Why a function's options file could not be read or written.
+#[derive(Debug, thiserror::Error)]
+enum OptionsFileError {
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}: malformed options: {source}", path.display())]
+    Malformed {
+        path: std::path::PathBuf,
+        source: serde_json::Error,
+    },
+}
+
 fn write_options(
     functions: &Functions,
     name: &str,
     options: &FunctionOptions,
-) -> Result<(), String> {
+) -> Result<(), OptionsFileError> {
     let path = options_path(functions, name);
     if *options == FunctionOptions::default() {
         return match std::fs::remove_file(&path) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                Err(format!("{}: {e}", path.display()))
+            Err(source) if source.kind() != std::io::ErrorKind::NotFound => {
+                Err(OptionsFileError::Io { path, source })
             }
             _ => Ok(()),
         };
     }
-    let text = serde_json::to_string_pretty(options).map_err(|e| e.to_string())?;
+    let text =
+        serde_json::to_string_pretty(options).map_err(|source| OptionsFileError::Malformed {
+            path: path.clone(),
+            source,
+        })?;
     let partial = functions
         .dir()
         .join(format!(".{name}.options.json.partial"));
     std::fs::write(&partial, text)
         .and_then(|()| std::fs::rename(&partial, &path))
-        .map_err(|e| format!("{}: {e}", path.display()))
+        .map_err(|source| OptionsFileError::Io { path, source })
 }
 
 /// How a drain ended.
