@@ -270,6 +270,37 @@ static struct arena *arena_of(const void *p) {
 
 static struct arena *current_arena(void) { return weft_chain_entry.arena; }
 
+/* libc's allocator on the main memory takes memory in steps it expects to
+ * be adjacent (two sbrk calls in a row, or sbrk then sbrk(0)), and the
+ * host grows the same memory for arena chunks. So in chain mode libc's
+ * allocator runs under this lock, and the host grows the memory for the
+ * zone only while it holds it too: a chunk grown between the two steps
+ * would otherwise lie inside libc's heap, and both would hand it out. */
+__attribute__((used)) volatile int weft_heap_grow_lock;
+
+/* Whether the lock was taken (outside chain mode there is no zone). */
+static int heap_lock(void) {
+    if (!weft_chain_heap_active) return 0;
+    while (__atomic_exchange_n(&weft_heap_grow_lock, 1, __ATOMIC_ACQUIRE))
+        __builtin_wasm_memory_atomic_wait32((int *)&weft_heap_grow_lock, 1, 1000000);
+    return 1;
+}
+
+static void heap_unlock(int held) {
+    if (!held) return;
+    __atomic_store_n(&weft_heap_grow_lock, 0, __ATOMIC_RELEASE);
+    __builtin_wasm_memory_atomic_notify((int *)&weft_heap_grow_lock, 1);
+}
+
+/* libc's allocation `call`, under the heap lock. */
+#define LIBC_HEAP(type, call)                                                                      \
+    do {                                                                                           \
+        int held_ = heap_lock();                                                                   \
+        type result_ = (call);                                                                     \
+        heap_unlock(held_);                                                                        \
+        return result_;                                                                            \
+    } while (0)
+
 /* Gives an arena whose thread has ended and whose blocks are all freed
  * back to the host. */
 static void release_arena(struct arena *a) {
@@ -352,12 +383,13 @@ void weft_chain_thread_exiting(void) {
 
 void *__wrap_malloc(size_t size) {
     struct arena *a = current_arena();
-    return a ? arena_alloc(a, size, 16) : __real_malloc(size);
+    if (a) return arena_alloc(a, size, 16);
+    LIBC_HEAP(void *, __real_malloc(size));
 }
 
 void *__wrap_calloc(size_t n, size_t size) {
     struct arena *a = current_arena();
-    if (!a) return __real_calloc(n, size);
+    if (!a) LIBC_HEAP(void *, __real_calloc(n, size));
     if (size && n > SIZE_MAX / size) {
         errno = ENOMEM;
         return NULL;
@@ -395,7 +427,7 @@ void *__wrap_realloc(void *p, size_t size) {
     if (!p) return malloc(size);
     struct arena *own = current_arena();
     struct arena *home = own ? (in_arena(own, p) ? own : NULL) : arena_of(p);
-    if (!own && !home) return __real_realloc(p, size);
+    if (!own && !home) LIBC_HEAP(void *, __real_realloc(p, size));
     size_t old = home ? usable(p) : malloc_usable_size(p);
     if (home && home == own && size <= MAX_REQUEST) {
         uint32_t need = ((uint32_t)size + HEADER + 15) & ~15u;
@@ -424,7 +456,7 @@ void *__wrap_realloc(void *p, size_t size) {
 
 void *__wrap_aligned_alloc(size_t align, size_t size) {
     struct arena *a = current_arena();
-    if (!a) return __real_aligned_alloc(align, size);
+    if (!a) LIBC_HEAP(void *, __real_aligned_alloc(align, size));
     if (align == 0 || (align & (align - 1))) {
         errno = EINVAL;
         return NULL;
@@ -434,7 +466,7 @@ void *__wrap_aligned_alloc(size_t align, size_t size) {
 
 int __wrap_posix_memalign(void **out, size_t align, size_t size) {
     struct arena *a = current_arena();
-    if (!a) return __real_posix_memalign(out, align, size);
+    if (!a) LIBC_HEAP(int, __real_posix_memalign(out, align, size));
     if (align < sizeof(void *) || (align & (align - 1))) return EINVAL;
     void *p = arena_alloc(a, size, align);
     if (!p) return ENOMEM;

@@ -182,6 +182,7 @@ pub fn add_to_linker(linker: &mut Linker<ThreadState>) -> wasmtime::Result<()> {
         WEFT_MODULE,
         "arena-release",
         |caller: Caller<'_, ThreadState>, chunk: i32| -> wasmtime::Result<()> {
+            tracing::trace!(tid = caller.data().tid, chunk, "arena-release");
             crate::chain::release_arena_chunk(&caller.data().process, chunk as u32)
         },
     )?;
@@ -189,8 +190,9 @@ pub fn add_to_linker(linker: &mut Linker<ThreadState>) -> wasmtime::Result<()> {
     linker.func_wrap(
         WEFT_MODULE,
         "arena-lookup",
-        |caller: Caller<'_, ThreadState>, addr: i32| -> i32 {
-            crate::chain::arena_of(&caller.data().process, addr as u32) as i32
+        |caller: Caller<'_, ThreadState>, addr: i32| -> wasmtime::Result<i32> {
+            let state = caller.data();
+            crate::chain::arena_of_checked(&state.process, state.tid, addr as u32).map(|a| a as i32)
         },
     )?;
 

@@ -72,6 +72,7 @@ impl Zone {
                 arena: arena.unwrap_or(start),
             },
         );
+        tracing::trace!(start, len, arena, dirty = range.dirty, "zone: chunk taken");
         Some(Taken {
             start,
             dirty: range.dirty,
@@ -84,6 +85,12 @@ impl Zone {
             .chunks
             .remove(&start)
             .ok_or(ZoneError::NotAChunk(start))?;
+        tracing::trace!(
+            start,
+            len = chunk.len,
+            arena = chunk.arena,
+            "zone: chunk released"
+        );
         self.insert_free(start, chunk.len, true);
         Ok(())
     }
@@ -92,6 +99,15 @@ impl Zone {
     pub(crate) fn arena_of(&self, addr: u32) -> Option<u32> {
         let (&start, chunk) = self.chunks.range(..=addr).next_back()?;
         (addr - start < chunk.len).then_some(chunk.arena)
+    }
+
+    /// Whether `addr` lies in a range that was handed out and given back
+    /// (a block of an arena that no longer exists).
+    pub(crate) fn is_released(&self, addr: u32) -> bool {
+        self.free
+            .range(..=addr)
+            .next_back()
+            .is_some_and(|(&start, range)| range.dirty && addr - start < range.len)
     }
 
     /// Files a free range, joined with free neighbours (a joined range is
@@ -142,8 +158,12 @@ mod tests {
         zone.add_fresh(0, 4 * G);
         let a = zone.take(G, None).unwrap();
         let b = zone.take(G, None).unwrap();
+        // Held, or never handed out: no freed arena's.
+        assert!(!zone.is_released(b.start + 16));
+        assert!(!zone.is_released(3 * G + 16));
         assert_eq!(zone.release(b.start), Ok(()));
         assert_eq!(zone.release(b.start), Err(ZoneError::NotAChunk(b.start)));
+        assert!(zone.is_released(b.start + 16));
         assert_eq!(zone.release(a.start), Ok(()));
         assert_eq!(zone.arena_of(a.start), None);
         // Both released chunks joined with the fresh rest: one range.

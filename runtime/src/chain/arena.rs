@@ -31,6 +31,10 @@ pub(crate) enum ArenaError {
     ZoneLost,
     #[error("home answered {0}")]
     HomeAnswered(String),
+    #[error("libc's allocator held the heap lock for {0:?}")]
+    HeapBusy(std::time::Duration),
+    #[error("libweft's heap lock at {0:#x} is no aligned word of memory")]
+    NoHeapLock(u32),
     #[error("asking home: {0}")]
     Home(#[from] crate::home::HomeError),
 }
@@ -56,6 +60,8 @@ pub(super) fn allocate_chunk(
             Some(taken) => taken,
             None => {
                 let main = process.main_memory().ok_or(ArenaError::NoSharedMemory)?;
+                let _held =
+                    HeapLock::take(&main.memory, chain.heap_grow_lock, &|| process.is_ending())?;
                 let old = main
                     .memory
                     .grow((len / zone::GRAIN) as u64)
@@ -132,6 +138,86 @@ pub(crate) fn grow_arena(caller: &mut Caller<'_, ThreadState>, size: u32) -> u32
     })
 }
 
+/// How long the host waits for libc's allocator to let go of the heap
+/// lock (it holds it for one allocation).
+const HEAP_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// libweft's `weft_heap_grow_lock`, held by the host while it grows the
+/// main memory for the zone: libc's allocator takes memory in steps it
+/// expects to be adjacent, under the same lock (see `arena.c`), so a
+/// chunk is never grown between two of its steps and inside its heap.
+struct HeapLock<'a> {
+    word: &'a std::sync::atomic::AtomicU32,
+    memory: &'a wasmtime::SharedMemory,
+    addr: u32,
+}
+
+impl<'a> HeapLock<'a> {
+    /// Waits for the lock (until `ending` says the program is over, or
+    /// [`HEAP_LOCK_WAIT`]).
+    fn take(
+        memory: &'a wasmtime::SharedMemory,
+        addr: u32,
+        ending: &dyn Fn() -> bool,
+    ) -> Result<Self, ArenaError> {
+        use std::sync::atomic::Ordering;
+        let data = memory.data();
+        let start = addr as usize;
+        let Some(cells) = data
+            .get(start..start + 4)
+            .filter(|_| addr.is_multiple_of(4))
+        else {
+            return Err(ArenaError::NoHeapLock(addr));
+        };
+        // SAFETY: four in-bounds bytes at a 4-aligned address (the memory's
+        // base is page aligned), living as long as `memory`; guest atomics
+        // on them are the same atomic operations, and the cells permit
+        // shared mutation.
+        let word = unsafe { &*cells.as_ptr().cast::<std::sync::atomic::AtomicU32>() };
+        let started = std::time::Instant::now();
+        let mut pause = std::time::Duration::from_micros(10);
+        while word
+            .compare_exchange(0, 1, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
+            if ending() || started.elapsed() >= HEAP_LOCK_WAIT {
+                return Err(ArenaError::HeapBusy(started.elapsed()));
+            }
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(std::time::Duration::from_millis(1));
+        }
+        Ok(Self { word, memory, addr })
+    }
+}
+
+impl Drop for HeapLock<'_> {
+    fn drop(&mut self) {
+        self.word.store(0, std::sync::atomic::Ordering::Release);
+        // A guest thread may wait for it.
+        let _ = self.memory.atomic_notify(u64::from(self.addr), 1);
+    }
+}
+
+/// Grows a parent memory to `pages` for a merge; the main memory (whose
+/// `heap_lock` is given) only under libweft's heap lock, as for the zone.
+pub(super) fn grow_parent(
+    memory: &wasmtime::SharedMemory,
+    heap_lock: Option<u32>,
+    pages: u32,
+    ending: &dyn Fn() -> bool,
+) -> Result<(), ArenaError> {
+    let _held = heap_lock
+        .map(|addr| HeapLock::take(memory, addr, ending))
+        .transpose()?;
+    let have = memory.size();
+    if u64::from(pages) > have {
+        memory
+            .grow(u64::from(pages) - have)
+            .map_err(|e| ArenaError::Full(format!("{e:#}")))?;
+    }
+    Ok(())
+}
+
 /// Grows `memory` (a thread's own) to reach the chunk at `start`.
 pub(super) fn reach(memory: &ThreadMemory, start: u32, len: u32) -> Result<(), ArenaError> {
     let need = pages_to_reach(start as u64 + len as u64) as u64;
@@ -174,7 +260,86 @@ pub(crate) fn release_arena_chunk(process: &Process, start: u32) -> wasmtime::Re
         .map_err(|e| wasmtime::Error::msg(format!("weft:threads arena-release: {e}")))
 }
 
+/// `arena-lookup` at home: as [`arena_of`], but a block of an arena whose
+/// chunks went back to the zone is a use after free (a double free, or a
+/// block counted wrong), refused before the guest's allocator takes it.
+pub(crate) fn arena_of_checked(process: &Process, tid: u32, addr: u32) -> wasmtime::Result<u32> {
+    let Some(chain) = support(process) else {
+        return Ok(0);
+    };
+    let zone = chain.zone.locked();
+    match zone.arena_of(addr) {
+        Some(arena) => Ok(arena),
+        None if zone.is_released(addr) => wasmtime::bail!(
+            "thread {tid}: freeing {addr:#x}, a block of a heap arena that was given back"
+        ),
+        None => Ok(0),
+    }
+}
+
 /// `arena-lookup`: the arena that heap address `addr` belongs to, or 0.
 pub(crate) fn arena_of(process: &Process, addr: u32) -> u32 {
     support(process).map_or(0, |chain| chain.zone.locked().arena_of(addr).unwrap_or(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+
+    fn memory() -> wasmtime::SharedMemory {
+        let mut config = wasmtime::Config::new();
+        config.wasm_threads(true).shared_memory(true);
+        let engine = wasmtime::Engine::new(&config).unwrap();
+        wasmtime::SharedMemory::new(&engine, wasmtime::MemoryType::shared(1, 1)).unwrap()
+    }
+
+    fn word(memory: &wasmtime::SharedMemory, addr: usize) -> &AtomicU32 {
+        let cells = &memory.data()[addr..addr + 4];
+        // SAFETY: four aligned in-bounds bytes of a memory that outlives the
+        // reference; only atomic operations touch them in this test.
+        unsafe { &*cells.as_ptr().cast::<AtomicU32>() }
+    }
+
+    #[test]
+    fn the_host_holds_the_heap_lock_only_once_the_guest_lets_go() {
+        let memory = memory();
+        let guest = word(&memory, 64);
+        guest.store(1, Ordering::SeqCst);
+        let released = AtomicBool::new(false);
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+                released.store(true, Ordering::SeqCst);
+                guest.store(0, Ordering::SeqCst);
+            });
+            let held = HeapLock::take(&memory, 64, &|| false).unwrap();
+            assert!(
+                released.load(Ordering::SeqCst),
+                "taken while the guest held it"
+            );
+            assert_eq!(guest.load(Ordering::SeqCst), 1);
+            drop(held);
+        });
+        assert_eq!(guest.load(Ordering::SeqCst), 0);
+    }
+
+    #[test]
+    fn a_held_heap_lock_gives_way_to_the_program_end_and_a_bad_address_is_refused() {
+        let memory = memory();
+        word(&memory, 128).store(1, Ordering::SeqCst);
+        assert!(matches!(
+            HeapLock::take(&memory, 128, &|| true),
+            Err(ArenaError::HeapBusy(_))
+        ));
+        assert_eq!(word(&memory, 128).load(Ordering::SeqCst), 1, "not taken");
+        assert!(matches!(
+            HeapLock::take(&memory, 130, &|| false),
+            Err(ArenaError::NoHeapLock(130))
+        ));
+        assert!(matches!(
+            HeapLock::take(&memory, 65_534, &|| false),
+            Err(ArenaError::NoHeapLock(_))
+        ));
+    }
 }

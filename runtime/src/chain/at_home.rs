@@ -76,6 +76,7 @@ pub(super) fn run(process: &Arc<Process>, tid: u32, call: &AtHomeCall) -> wasmti
         // No room for the new thread's call: as for its stack, EAGAIN.
         None => return Ok(i64::from(EAGAIN)),
     };
+    tracing::trace!(tid, chunk, op = call.op, "scratch chunk");
     // The answer is read before the chunk goes back: another call may
     // take it at once.
     let answer = run_in(process, tid, call, (chunk, len)).and_then(|request| {

@@ -513,7 +513,12 @@ impl ChildStart {
         }
         let memory = &self.parent.memory;
         if (diff.memory_pages as u64) > memory.size()
-            && let Err(e) = memory.grow(diff.memory_pages as u64 - memory.size())
+            && let Err(e) = super::arena::grow_parent(
+                memory,
+                self.parent.origin.is_none().then_some(chain.heap_grow_lock),
+                diff.memory_pages,
+                &|| self.process.is_ending(),
+            )
         {
             return self.end(
                 TRAP_EXIT_CODE,

@@ -51,7 +51,9 @@ mod sync_away;
 mod sync_calls;
 mod sync_point;
 
-pub(crate) use arena::{adopt_remote_chunk, arena_of, grow_arena, release_arena_chunk};
+pub(crate) use arena::{
+    adopt_remote_chunk, arena_of, arena_of_checked, grow_arena, release_arena_chunk,
+};
 pub use child::{ChildError, run_remote};
 pub use support::MissingSymbol;
 pub(crate) use support::{ChainSupport, sync_table};

@@ -51,6 +51,7 @@ pub(super) fn spawn(
         tracing::warn!("chain spawn of thread {tid}: no heap arena: {e}");
         ThreadError::Again
     })?;
+    tracing::trace!(tid, arena, "first arena chunk");
     let thread = NewThread {
         tid,
         start_arg,

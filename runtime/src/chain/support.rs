@@ -43,6 +43,8 @@ pub(crate) struct ChainSupport {
     pub(super) functions: u32,
     /// Address of libweft's `weft_chain_heap_active` flag.
     pub(super) heap_active: u32,
+    /// Address of libweft's `weft_heap_grow_lock`.
+    pub(super) heap_grow_lock: u32,
     pub(super) memory_max_pages: u32,
     /// The module's wasm, for hosts that run this program's threads.
     pub(super) module_bytes: Arc<[u8]>,
@@ -169,6 +171,7 @@ impl ChainSupport {
             entry: find("weft_chain_entry")?,
             functions: find("weft_chain_functions")?,
             heap_active: find("weft_chain_heap_active")?,
+            heap_grow_lock: find("weft_heap_grow_lock")?,
             layout,
             symbols,
             memory_max_pages,
