@@ -8,6 +8,7 @@ use sha2::{Digest, Sha256};
 
 use crate::frame::Limits;
 use crate::message::{ErrorCode, Message, MessageError};
+use crate::payload::{self, Packed, PayloadError};
 
 /// Bytes per `Data` frame of a snapshot, module or diff.
 pub const CHUNK: usize = 256 << 10;
@@ -31,6 +32,8 @@ pub enum ProtocolError {
     Lost,
     #[error(transparent)]
     Message(#[from] MessageError),
+    #[error(transparent)]
+    Payload(#[from] PayloadError),
 }
 
 fn name(message: &Message) -> &'static str {
@@ -47,26 +50,31 @@ fn name(message: &Message) -> &'static str {
     }
 }
 
-/// Sends `header` and then `bytes` in `Data` chunks.
-fn send_payload(header: Message, bytes: &[u8], out: &mut Vec<u8>) {
-    header.encode(out);
-    for (frame_header, chunk) in data_frames(bytes) {
+/// Sends the header `header` makes of the packed length, then `bytes`
+/// packed (see [`payload`]) in `Data` chunks.
+fn send_payload(header: impl FnOnce(u64) -> Message, bytes: &[u8], out: &mut Vec<u8>) {
+    let packed = payload::pack(bytes);
+    header(packed.wire_len() as u64).encode(out);
+    for (frame_header, chunk) in data_frames(&packed) {
         out.extend_from_slice(&frame_header);
         out.extend_from_slice(chunk);
     }
 }
 
-/// The `Data` frames that carry `bytes`: each frame's header and the piece
-/// of `bytes` that is its body, so a sender writes them without a copy.
-pub fn data_frames(
-    bytes: &[u8],
-) -> impl Iterator<Item = ([u8; crate::frame::HEADER_LEN], &[u8])> + '_ {
-    bytes.chunks(CHUNK).map(|chunk| {
-        (
-            crate::frame::header(crate::message::DATA, chunk.len()),
-            chunk,
-        )
-    })
+/// The `Data` frames that carry a packed payload: each frame's header and
+/// the piece that is its body, so a sender writes them without a copy.
+pub fn data_frames<'a>(
+    packed: &'a Packed<'_>,
+) -> impl Iterator<Item = ([u8; crate::frame::HEADER_LEN], &'a [u8])> + 'a {
+    let (body, tag) = packed.pieces();
+    body.chunks(CHUNK)
+        .chain((!tag.is_empty()).then_some(tag))
+        .map(|chunk| {
+            (
+                crate::frame::header(crate::message::DATA, chunk.len()),
+                chunk,
+            )
+        })
 }
 
 /// A payload being received: never preallocated from the announced length.
@@ -103,6 +111,11 @@ impl Incoming {
     fn complete(&self) -> bool {
         self.data.len() as u64 == self.len
     }
+
+    /// The payload its bytes carry, unpacked within `limits`.
+    fn unpack(self, limits: &Limits) -> Result<Vec<u8>, ProtocolError> {
+        Ok(payload::unpack(self.data, limits.max_payload)?)
+    }
 }
 
 /// Where one end is in a call home: the request (or reply) may arrive in
@@ -118,25 +131,35 @@ enum HomeCallState {
 }
 
 impl HomeCallState {
-    /// Goes on receiving `incoming`: its bytes once they are all there
-    /// (the state is then `whole`), else `None`.
-    fn receive(&mut self, incoming: Incoming, whole: Self) -> Option<Vec<u8>> {
+    /// Goes on receiving `incoming`: its payload once its bytes are all
+    /// there (the state is then `whole`), else `None`.
+    fn receive(
+        &mut self,
+        incoming: Incoming,
+        whole: Self,
+        limits: &Limits,
+    ) -> Result<Option<Vec<u8>>, ProtocolError> {
         if incoming.complete() {
             *self = whole;
-            Some(incoming.data)
+            incoming.unpack(limits).map(Some)
         } else {
             *self = Self::Receiving(incoming);
-            None
+            Ok(None)
         }
     }
 
     /// Adds `bytes` to the payload being received (see [`Self::receive`]).
-    fn add(&mut self, bytes: &[u8], whole: Self) -> Result<Option<Vec<u8>>, ProtocolError> {
+    fn add(
+        &mut self,
+        bytes: &[u8],
+        whole: Self,
+        limits: &Limits,
+    ) -> Result<Option<Vec<u8>>, ProtocolError> {
         let Self::Receiving(mut incoming) = std::mem::take(self) else {
             return Err(ProtocolError::Overrun);
         };
         incoming.add(bytes)?;
-        Ok(self.receive(incoming, whole))
+        self.receive(incoming, whole, limits)
     }
 }
 
@@ -176,9 +199,9 @@ impl Requester {
     /// Starts a call of `module` from `snapshot` (its wire bytes).
     pub fn start(module: [u8; 32], snapshot: &[u8], limits: Limits, out: &mut Vec<u8>) -> Self {
         send_payload(
-            Message::Run {
+            |snapshot_len| Message::Run {
                 module,
-                snapshot_len: snapshot.len() as u64,
+                snapshot_len,
             },
             snapshot,
             out,
@@ -193,16 +216,16 @@ impl Requester {
     }
 
     /// Starts a call like [`Self::start`] but writes only the `Run`
-    /// message: the caller sends [`data_frames`] of the snapshot next.
+    /// message: the caller sends the [`data_frames`] of `snapshot` next.
     pub fn start_streamed(
         module: [u8; 32],
-        snapshot_len: usize,
+        snapshot: &Packed<'_>,
         limits: Limits,
         out: &mut Vec<u8>,
     ) -> Self {
         Message::Run {
             module,
-            snapshot_len: snapshot_len as u64,
+            snapshot_len: snapshot.wire_len() as u64,
         }
         .encode(out);
         Self {
@@ -223,13 +246,7 @@ impl Requester {
             });
         }
         self.module_sent = true;
-        send_payload(
-            Message::Module {
-                len: module.len() as u64,
-            },
-            module,
-            out,
-        );
+        send_payload(|len| Message::Module { len }, module, out);
         Ok(())
     }
 
@@ -242,13 +259,7 @@ impl Requester {
             });
         }
         self.home_call = HomeCallState::Idle;
-        send_payload(
-            Message::HomeReply {
-                len: reply.len() as u64,
-            },
-            reply,
-            out,
-        );
+        send_payload(|len| Message::HomeReply { len }, reply, out);
         Ok(())
     }
 
@@ -280,13 +291,17 @@ impl Requester {
                 if matches!(self.home_call, HomeCallState::Idle) =>
             {
                 let request = Incoming::new("home call", len, &self.limits)?;
-                let whole = self.home_call.receive(request, HomeCallState::Outstanding);
+                let whole =
+                    self.home_call
+                        .receive(request, HomeCallState::Outstanding, &self.limits)?;
                 Ok(whole.map(RequesterEvent::HomeCall))
             }
             (RequesterState::Waiting, Message::Data(bytes))
                 if matches!(self.home_call, HomeCallState::Receiving(_)) =>
             {
-                let whole = self.home_call.add(&bytes, HomeCallState::Outstanding)?;
+                let whole = self
+                    .home_call
+                    .add(&bytes, HomeCallState::Outstanding, &self.limits)?;
                 Ok(whole.map(RequesterEvent::HomeCall))
             }
             (RequesterState::Waiting, Message::Finished { value, diff_len })
@@ -307,12 +322,14 @@ impl Requester {
                 if !diff.add(&bytes)? {
                     return Ok(None);
                 }
-                let event = RequesterEvent::Finished {
-                    value: *value,
-                    diff: std::mem::take(&mut diff.data),
+                let value = *value;
+                let RequesterState::Diff { diff, .. } =
+                    std::mem::replace(&mut self.state, RequesterState::Done)
+                else {
+                    unreachable!("matched above");
                 };
-                self.state = RequesterState::Done;
-                Ok(Some(event))
+                let diff = diff.unpack(&self.limits)?;
+                Ok(Some(RequesterEvent::Finished { value, diff }))
             }
             (RequesterState::Waiting, Message::Failed { code, message }) => {
                 self.state = RequesterState::Done;
@@ -344,7 +361,8 @@ impl Requester {
 /// What the worker host must act on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum WorkerEvent {
-    /// A call of `module` with a snapshot of `snapshot_len` bytes begins:
+    /// A call of `module` with a snapshot of `snapshot_len` bytes on the
+    /// wire (packed, see [`payload`]) begins:
     /// before its bytes arrive, admit it or refuse it with
     /// [`Worker::fail`] (a busy worker then never receives them).
     Admit { module: [u8; 32], snapshot_len: u64 },
@@ -424,13 +442,7 @@ impl Worker {
             });
         }
         self.in_flight += 1;
-        send_payload(
-            Message::HomeCall {
-                len: request.len() as u64,
-            },
-            request,
-            out,
-        );
+        send_payload(|len| Message::HomeCall { len }, request, out);
         Ok(())
     }
 
@@ -478,7 +490,9 @@ impl Worker {
     ) -> Result<Option<WorkerEvent>, (ErrorCode, ProtocolError)> {
         let protocol = |e| (ErrorCode::Protocol, e);
         let too_large = |e: ProtocolError| match e {
-            ProtocolError::TooLarge { .. } => (ErrorCode::TooLarge, e),
+            ProtocolError::TooLarge { .. } | ProtocolError::Payload(PayloadError::TooLarge(_)) => {
+                (ErrorCode::TooLarge, e)
+            }
             other => (ErrorCode::Protocol, other),
         };
         let state = std::mem::replace(&mut self.state, WorkerState::Done);
@@ -512,7 +526,14 @@ impl Worker {
                 Message::Data(bytes),
             ) => {
                 if snapshot.add(&bytes).map_err(protocol)? {
-                    self.snapshot_complete(module, snapshot.data, has_module, out)
+                    let snapshot = snapshot.unpack(&self.limits).map_err(too_large)?;
+                    if snapshot.is_empty() {
+                        return Err(protocol(ProtocolError::Unexpected {
+                            got: "an empty snapshot",
+                            state: "starting a call",
+                        }));
+                    }
+                    self.snapshot_complete(module, snapshot, has_module, out)
                 } else {
                     (WorkerState::Snapshot { module, snapshot }, None)
                 }
@@ -541,7 +562,11 @@ impl Worker {
                 Message::Data(data),
             ) => {
                 if bytes.add(&data).map_err(protocol)? {
-                    module_complete(module, snapshot, bytes.data)?
+                    module_complete(
+                        module,
+                        snapshot,
+                        bytes.unpack(&self.limits).map_err(too_large)?,
+                    )?
                 } else {
                     (
                         WorkerState::ModuleBytes {
@@ -558,7 +583,10 @@ impl Worker {
             {
                 self.in_flight -= 1;
                 let reply = Incoming::new("home reply", len, &self.limits).map_err(too_large)?;
-                let whole = self.home_call.receive(reply, HomeCallState::Idle);
+                let whole = self
+                    .home_call
+                    .receive(reply, HomeCallState::Idle, &self.limits)
+                    .map_err(too_large)?;
                 (WorkerState::Running, whole.map(WorkerEvent::HomeReply))
             }
             (WorkerState::Running, Message::Data(bytes))
@@ -566,8 +594,8 @@ impl Worker {
             {
                 let whole = self
                     .home_call
-                    .add(&bytes, HomeCallState::Idle)
-                    .map_err(protocol)?;
+                    .add(&bytes, HomeCallState::Idle, &self.limits)
+                    .map_err(too_large)?;
                 (WorkerState::Running, whole.map(WorkerEvent::HomeReply))
             }
             (state, message) => {
@@ -612,14 +640,7 @@ impl Worker {
     /// The thread finished: sends its result and diff.
     pub fn finish(&mut self, value: u32, diff: &[u8], out: &mut Vec<u8>) {
         if matches!(self.state, WorkerState::Running) {
-            send_payload(
-                Message::Finished {
-                    value,
-                    diff_len: diff.len() as u64,
-                },
-                diff,
-                out,
-            );
+            send_payload(|diff_len| Message::Finished { value, diff_len }, diff, out);
             self.state = WorkerState::Done;
         }
     }

@@ -9,7 +9,9 @@
 //!   ([`call::Requester`]) and the worker that runs it ([`call::Worker`]);
 //! - [`envelope`]: what a chained call's payloads carry (the thread, its
 //!   snapshot or a delta against a base, the result and its output) and
-//!   the calls a thread away from home makes to its home.
+//!   the calls a thread away from home makes to its home;
+//! - [`payload`]: how a payload travels: as it is, or zstd-compressed
+//!   where that pays (bounded when unpacked).
 //!
 //! A chained call on the wire: the requester sends `Run` (module hash,
 //! snapshot length) and the snapshot in `Data` chunks. A worker without the
@@ -24,6 +26,7 @@ pub mod envelope;
 pub mod frame;
 pub mod fuzz;
 pub mod message;
+pub mod payload;
 #[cfg(feature = "quic")]
 pub mod quic;
 

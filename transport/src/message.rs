@@ -33,7 +33,9 @@ pub enum ErrorCode {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Message {
     /// Requester: run a thread of `module` from a snapshot of
-    /// `snapshot_len` bytes, which follow as `Data`.
+    /// `snapshot_len` bytes on the wire, which follow as `Data`. Every
+    /// length a message announces is of its payload as packed
+    /// ([`crate::payload`]: as it is, or compressed).
     Run { module: [u8; 32], snapshot_len: u64 },
     /// Bytes of the snapshot, module or diff announced last.
     Data(Vec<u8>),

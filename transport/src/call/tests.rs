@@ -42,8 +42,66 @@ fn to_requester(requester: &mut Requester, bytes: &[u8]) -> Vec<RequesterEvent> 
         .collect()
 }
 
+/// `len` bytes no compressor shrinks (xorshift), so they travel as they
+/// are, in as many chunks as their length makes.
 fn snapshot(len: usize) -> Vec<u8> {
-    (0..len).map(|i| (i * 7 % 251) as u8).collect()
+    let mut x = 0x9e37_79b9_7f4a_7c15_u64;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+#[test]
+fn a_patterned_snapshot_and_diff_travel_compressed_and_arrive_whole() {
+    let snapshot: Vec<u8> = (0..CHUNK * 4).map(|i| (i * 7 % 251) as u8).collect();
+    let mut wire = Vec::new();
+    let mut requester = Requester::start(hash(MODULE), &snapshot, Limits::default(), &mut wire);
+    assert!(wire.len() < snapshot.len() / 10, "{} bytes", wire.len());
+    let mut worker = Worker::new(Limits::default());
+    let mut reply = Vec::new();
+    let events: Vec<_> = messages(&wire)
+        .into_iter()
+        .filter_map(|m| worker.on_message(m, &|_| true, &mut reply))
+        .collect();
+    assert!(
+        matches!(&events[..], [WorkerEvent::Admit { .. }, WorkerEvent::Run { snapshot: got, .. }] if *got == snapshot)
+    );
+    let diff = vec![3u8; 100_000];
+    worker.finish(7, &diff, &mut reply);
+    assert!(reply.len() < 1000, "{} bytes", reply.len());
+    assert_eq!(
+        to_requester(&mut requester, &reply),
+        [RequesterEvent::Finished { value: 7, diff }]
+    );
+}
+
+#[test]
+fn a_compressed_payload_past_the_limit_fails_the_call_as_too_large() {
+    let limits = Limits {
+        max_body: 1 << 20,
+        max_payload: 1 << 16,
+    };
+    let snapshot = vec![0u8; 1 << 20];
+    let mut wire = Vec::new();
+    Requester::start(hash(MODULE), &snapshot, Limits::default(), &mut wire);
+    let mut worker = Worker::new(limits);
+    let mut reply = Vec::new();
+    for m in messages(&wire) {
+        worker.on_message(m, &|_| true, &mut reply);
+    }
+    assert!(worker.is_done());
+    assert!(matches!(
+        &messages(&reply)[..],
+        [Message::Failed {
+            code: ErrorCode::TooLarge,
+            ..
+        }]
+    ));
 }
 
 #[test]
@@ -307,8 +365,9 @@ fn a_streamed_start_sends_the_same_bytes() {
     let mut whole = Vec::new();
     Requester::start([1; 32], &snapshot, Limits::default(), &mut whole);
     let mut streamed = Vec::new();
-    Requester::start_streamed([1; 32], snapshot.len(), Limits::default(), &mut streamed);
-    for (header, chunk) in data_frames(&snapshot) {
+    let packed = crate::payload::pack(&snapshot);
+    Requester::start_streamed([1; 32], &packed, Limits::default(), &mut streamed);
+    for (header, chunk) in data_frames(&packed) {
         streamed.extend_from_slice(&header);
         streamed.extend_from_slice(chunk);
     }
@@ -423,7 +482,7 @@ fn a_requester_refuses_a_result_while_a_home_call_is_outstanding() {
     let mut wire = Vec::new();
     let mut requester = Requester::start(hash(MODULE), b"snap", Limits::default(), &mut wire);
     let mut call = Vec::new();
-    send_payload(Message::HomeCall { len: 4 }, b"grow", &mut call);
+    send_payload(|len| Message::HomeCall { len }, b"grow", &mut call);
     assert_eq!(
         to_requester(&mut requester, &call),
         [RequesterEvent::HomeCall(b"grow".to_vec())]
@@ -452,7 +511,8 @@ fn a_busy_worker_refuses_a_call_before_its_snapshot_arrives() {
         first,
         Some(WorkerEvent::Admit {
             module: hash(MODULE),
-            snapshot_len: snapshot.len() as u64
+            // The bytes on the wire: the snapshot and its encoding's tag.
+            snapshot_len: snapshot.len() as u64 + 1
         })
     );
     worker.fail(ErrorCode::Busy, "all 2 slots are busy", &mut reply);

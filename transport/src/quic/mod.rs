@@ -196,13 +196,14 @@ pub async fn call(
 ) -> Result<RequesterEvent, QuicError> {
     let (mut send, mut recv) = connection.open_bi().await?;
     let mut out = Vec::new();
-    let mut requester = Requester::start_streamed(module, snapshot.len(), limits, &mut out);
+    let packed = crate::payload::pack(snapshot);
+    let mut requester = Requester::start_streamed(module, &packed, limits, &mut out);
     // A worker that refuses the call (busy) or ends it stops reading: its
     // answer is then on the way back, and nothing more is sent.
     let mut stopped = write_unless_stopped(&mut send, &out, false).await?;
     out.clear();
     // The snapshot goes out from where it lies, a frame at a time.
-    for (header, chunk) in crate::call::data_frames(snapshot) {
+    for (header, chunk) in crate::call::data_frames(&packed) {
         stopped = write_unless_stopped(&mut send, &header, stopped).await?;
         stopped = write_unless_stopped(&mut send, chunk, stopped).await?;
         if stopped {

@@ -1,0 +1,201 @@
+//! How a call's payloads (snapshots, modules, diffs, calls home and their
+//! answers) travel: as they are, or zstd-compressed where that pays.
+//!
+//! ```text
+//! empty payload: no bytes
+//! otherwise:     body | tag (one byte: 0 the payload itself, 1 a zstd frame)
+//! ```
+//!
+//! The tag trails the body so the receiver drops it without moving the
+//! body, and a payload sent as it is goes out from where it lies. Memory
+//! holds patterns compressors love (zeroed structs, repeated values,
+//! integer tables): a snapshot of a program's matrices can shrink tenfold,
+//! while random bytes cost one sampled attempt. Decoding is bounded: the
+//! output never grows past the receiver's limit, and bytes after the zstd
+//! frame are refused.
+
+/// Payloads smaller than this go as they are: a compression would save
+/// less than a round of its own overhead.
+pub const MIN_COMPRESSED: usize = 4 << 10;
+/// How much of a large payload is tried first: when that does not shrink
+/// by a sixteenth, neither will the rest.
+const SAMPLE: usize = 64 << 10;
+/// zstd's fastest standard level: bulk memory compresses at hundreds of
+/// MB/s per core, faster than most links carry it.
+const LEVEL: i32 = 1;
+
+const RAW: u8 = 0;
+const ZSTD: u8 = 1;
+
+/// Why a received payload could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PayloadError {
+    #[error("unknown payload encoding {0}")]
+    UnknownEncoding(u8),
+    #[error("malformed compressed payload: {0}")]
+    Malformed(String),
+    #[error("compressed payload unpacks past the limit of {0} bytes")]
+    TooLarge(u64),
+    #[error("{0} bytes follow the compressed payload")]
+    Trailing(usize),
+}
+
+/// A payload ready to send: its body and the tag after it.
+#[derive(Debug)]
+pub enum Packed<'a> {
+    /// The payload as it is (an empty payload has no tag).
+    Raw(&'a [u8]),
+    /// A zstd frame of it, its tag already after it.
+    Compressed(Vec<u8>),
+}
+
+impl Packed<'_> {
+    /// Bytes on the wire, tag included.
+    pub fn wire_len(&self) -> usize {
+        match self {
+            Self::Raw([]) => 0,
+            Self::Raw(body) => body.len() + 1,
+            Self::Compressed(wire) => wire.len(),
+        }
+    }
+
+    /// The body, then the tag (empty for an empty payload).
+    pub fn pieces(&self) -> (&[u8], &'static [u8]) {
+        match self {
+            Self::Raw([]) => (&[], &[]),
+            Self::Raw(body) => (body, &[RAW]),
+            Self::Compressed(wire) => (wire, &[]),
+        }
+    }
+}
+
+/// Packs `payload`, compressed when that saves at least a sixteenth.
+pub fn pack(payload: &[u8]) -> Packed<'_> {
+    if payload.len() < MIN_COMPRESSED {
+        return Packed::Raw(payload);
+    }
+    let pays = |raw: usize, compressed: usize| compressed < raw - raw / 16;
+    if payload.len() > 2 * SAMPLE {
+        let sample = &payload[..SAMPLE];
+        match zstd::bulk::compress(sample, LEVEL) {
+            Ok(frame) if pays(sample.len(), frame.len()) => {}
+            _ => return Packed::Raw(payload),
+        }
+    }
+    match zstd::bulk::compress(payload, LEVEL) {
+        Ok(mut frame) if pays(payload.len(), frame.len()) => {
+            frame.push(ZSTD);
+            Packed::Compressed(frame)
+        }
+        _ => Packed::Raw(payload),
+    }
+}
+
+/// The payload `wire` carries (as [`pack`] made it), at most `limit` bytes.
+pub fn unpack(mut wire: Vec<u8>, limit: u64) -> Result<Vec<u8>, PayloadError> {
+    let Some(tag) = wire.pop() else {
+        return Ok(wire);
+    };
+    match tag {
+        RAW => Ok(wire),
+        ZSTD => decompress(&wire, limit),
+        other => Err(PayloadError::UnknownEncoding(other)),
+    }
+}
+
+fn decompress(frame: &[u8], limit: u64) -> Result<Vec<u8>, PayloadError> {
+    use std::io::Read as _;
+    let malformed = |e: &dyn std::fmt::Display| PayloadError::Malformed(e.to_string());
+    let framed = zstd::zstd_safe::find_frame_compressed_size(frame)
+        .map_err(|code| malformed(&zstd::zstd_safe::get_error_name(code)))?;
+    if framed != frame.len() {
+        return Err(PayloadError::Trailing(frame.len().saturating_sub(framed)));
+    }
+    let decoder = zstd::stream::read::Decoder::with_buffer(frame)
+        .map_err(|e| malformed(&e))?
+        .single_frame();
+    // The output grows as it decodes, never from a size the sender wrote.
+    let mut out = Vec::new();
+    decoder
+        .take(limit.saturating_add(1))
+        .read_to_end(&mut out)
+        .map_err(|e| malformed(&e))?;
+    if out.len() as u64 > limit {
+        return Err(PayloadError::TooLarge(limit));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn wire(packed: &Packed<'_>) -> Vec<u8> {
+        let (body, tag) = packed.pieces();
+        [body, tag].concat()
+    }
+
+    #[test]
+    fn small_and_random_payloads_go_as_they_are() {
+        assert_eq!(pack(b"").wire_len(), 0);
+        assert_eq!(unpack(Vec::new(), 0), Ok(Vec::new()));
+        let small = vec![7u8; 100];
+        let packed = pack(&small);
+        assert!(matches!(packed, Packed::Raw(_)));
+        assert_eq!(packed.wire_len(), 101);
+        assert_eq!(unpack(wire(&packed), 100), Ok(small));
+        // xorshift bytes: incompressible.
+        let mut x = 0x2545_f491_4f6c_dd1d_u64;
+        let random: Vec<u8> = (0..300_000)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect();
+        let packed = pack(&random);
+        assert!(matches!(packed, Packed::Raw(_)));
+        assert_eq!(unpack(wire(&packed), u64::MAX), Ok(random));
+    }
+
+    #[test]
+    fn patterned_memory_shrinks_and_comes_back_whole() {
+        let table: Vec<u8> = (0..1_000_000u32)
+            .flat_map(|i| (f64::from(i % 7) - 3.0).to_le_bytes())
+            .collect();
+        let packed = pack(&table);
+        assert!(
+            packed.wire_len() < table.len() / 10,
+            "{}",
+            packed.wire_len()
+        );
+        assert_eq!(unpack(wire(&packed), table.len() as u64), Ok(table));
+    }
+
+    #[test]
+    fn hostile_payloads_get_errors_within_the_limit() {
+        let zeros = vec![0u8; 1 << 20];
+        let packed = wire(&pack(&zeros));
+        assert!(packed.len() < 1000);
+        // A bomb: unpacks to far more than the receiver takes.
+        assert_eq!(
+            unpack(packed.clone(), 4096),
+            Err(PayloadError::TooLarge(4096))
+        );
+        let mut trailing = packed.clone();
+        trailing.insert(trailing.len() - 1, 0);
+        assert_eq!(unpack(trailing, 1 << 20), Err(PayloadError::Trailing(1)));
+        let mut torn = packed.clone();
+        torn.remove(torn.len() / 2);
+        assert!(unpack(torn, 1 << 20).is_err());
+        assert_eq!(
+            unpack(vec![1, 2, 3, 9], 10),
+            Err(PayloadError::UnknownEncoding(9))
+        );
+        assert!(matches!(
+            unpack(vec![1, 2, 3, ZSTD], 10),
+            Err(PayloadError::Malformed(_))
+        ));
+    }
+}
