@@ -164,6 +164,9 @@ pub fn parse_duration(s: &str) -> Result<Duration, ValueError> {
         "h" => n.checked_mul(3_600_000),
         _ => return Err(ValueError::DurationUnit(quoted(s))),
     }
+    // Longer than a u32 of seconds (136 years) is no limit anyone means,
+    // and a deadline that far would overflow a clock.
+    .filter(|&ms| ms <= u64::from(u32::MAX) * 1000)
     .ok_or_else(|| ValueError::DurationTooLong(quoted(s)))?;
     if ms == 0 {
         return Err(ValueError::ZeroDuration);
@@ -238,5 +241,9 @@ mod tests {
             Err(ValueError::DurationUnit("5d".into()))
         );
         assert_eq!(parse_duration("x"), Err(ValueError::Duration("x".into())));
+        assert_eq!(
+            parse_duration("99999999999h"),
+            Err(ValueError::DurationTooLong("99999999999h".into()))
+        );
     }
 }
