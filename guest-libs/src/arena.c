@@ -278,18 +278,23 @@ static struct arena *current_arena(void) { return weft_chain_entry.arena; }
  * would otherwise lie inside libc's heap, and both would hand it out. */
 __attribute__((used)) volatile int weft_heap_grow_lock;
 
-/* Whether the lock was taken (outside chain mode there is no zone). */
+/* Whether the lock was taken (outside chain mode there is no zone). The
+ * word is 0 free, 1 held, 2 held with waiters (only then does an unlock
+ * wake anyone); the host takes and gives it back the same way. */
 static int heap_lock(void) {
     if (!weft_chain_heap_active) return 0;
-    while (__atomic_exchange_n(&weft_heap_grow_lock, 1, __ATOMIC_ACQUIRE))
-        __builtin_wasm_memory_atomic_wait32((int *)&weft_heap_grow_lock, 1, 1000000);
+    int seen = 0;
+    if (__atomic_compare_exchange_n(&weft_heap_grow_lock, &seen, 1, 0, __ATOMIC_ACQUIRE,
+                                    __ATOMIC_RELAXED))
+        return 1;
+    while (__atomic_exchange_n(&weft_heap_grow_lock, 2, __ATOMIC_ACQUIRE) != 0)
+        __builtin_wasm_memory_atomic_wait32((int *)&weft_heap_grow_lock, 2, 1000000);
     return 1;
 }
 
 static void heap_unlock(int held) {
-    if (!held) return;
-    __atomic_store_n(&weft_heap_grow_lock, 0, __ATOMIC_RELEASE);
-    __builtin_wasm_memory_atomic_notify((int *)&weft_heap_grow_lock, 1);
+    if (held && __atomic_exchange_n(&weft_heap_grow_lock, 0, __ATOMIC_RELEASE) == 2)
+        __builtin_wasm_memory_atomic_notify((int *)&weft_heap_grow_lock, 1);
 }
 
 /* libc's allocation `call`, under the heap lock. */

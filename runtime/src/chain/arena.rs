@@ -176,6 +176,8 @@ impl<'a> HeapLock<'a> {
         let word = unsafe { &*cells.as_ptr().cast::<std::sync::atomic::AtomicU32>() };
         let started = std::time::Instant::now();
         let mut pause = std::time::Duration::from_micros(10);
+        // Free is 0, held 1, held with waiters 2 (see `arena.c`): the host
+        // only polls, so it never asks to be woken.
         while word
             .compare_exchange(0, 1, Ordering::Acquire, Ordering::Relaxed)
             .is_err()
@@ -192,9 +194,10 @@ impl<'a> HeapLock<'a> {
 
 impl Drop for HeapLock<'_> {
     fn drop(&mut self) {
-        self.word.store(0, std::sync::atomic::Ordering::Release);
-        // A guest thread may wait for it.
-        let _ = self.memory.atomic_notify(u64::from(self.addr), 1);
+        if self.word.swap(0, std::sync::atomic::Ordering::Release) == 2 {
+            // A guest thread waits for it.
+            let _ = self.memory.atomic_notify(u64::from(self.addr), 1);
+        }
     }
 }
 
@@ -322,6 +325,30 @@ mod tests {
             drop(held);
         });
         assert_eq!(guest.load(Ordering::SeqCst), 0);
+    }
+
+    #[test]
+    fn a_guest_waiting_for_the_heap_lock_is_woken_when_the_host_lets_go() {
+        let memory = memory();
+        let held = HeapLock::take(&memory, 256, &|| false).unwrap();
+        std::thread::scope(|s| {
+            let waiter = s.spawn(|| {
+                // A guest's lock: marks the word contended, then waits.
+                assert_eq!(word(&memory, 256).swap(2, Ordering::SeqCst), 1);
+                memory
+                    .atomic_wait32(256, 2, Some(std::time::Duration::from_secs(30)))
+                    .unwrap()
+            });
+            while word(&memory, 256).load(Ordering::SeqCst) != 2 {
+                std::thread::yield_now();
+            }
+            // Most likely asleep by now; if not, its wait sees the word
+            // changed. Either way it must not sleep until its timeout.
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            drop(held);
+            assert_ne!(waiter.join().unwrap(), wasmtime::WaitResult::TimedOut);
+        });
+        assert_eq!(word(&memory, 256).load(Ordering::SeqCst), 0);
     }
 
     #[test]
