@@ -11,9 +11,10 @@
 //! function calls, every sync call (`Home::synchronise` below: release
 //! consistency over the stream, `chain/sync_away.rs`), every other WASI
 //! call (files, descriptors, polls: made at home on a copy of the thread's
-//! memory), `exit`, and the CPU clocks only home reads. Any other host
-//! call (giving an arena back, registering a merge region) ends the remote
-//! run with [`NeedsHome`]; the home host then runs the thread itself from
+//! memory), `exit`, the CPU clocks only home reads, and registering a
+//! merge region. Any other host call (giving an arena back, which a
+//! chained thread's own copy never does) ends the remote run with
+//! [`NeedsHome`]; the home host then runs the thread itself from
 //! the same snapshot, which computes the same result as long as the thread
 //! has not synchronised or changed shared state yet (home refuses to run
 //! it again after that).
@@ -116,6 +117,13 @@ pub(crate) fn shadow_home_imports(
             }
             (threads::WEFT_MODULE, "arena-grow") => {
                 linker.func_wrap(threads::WEFT_MODULE, "arena-grow", remote_arena_grow)?;
+            }
+            (threads::WEFT_MODULE, "register-merge-region") => {
+                linker.func_wrap(
+                    threads::WEFT_MODULE,
+                    "register-merge-region",
+                    remote_register_merge_region,
+                )?;
             }
             // Files and descriptors are home's: the call goes home.
             (wasi::MODULE, name)
@@ -351,6 +359,28 @@ fn remote_arena_lookup(caller: Caller<'_, ThreadState>, addr: i32) -> wasmtime::
     match remote.call(&HomeRequest::ArenaLookup { addr: addr as u32 }) {
         Ok(HomeReply::Arena(arena)) => Ok(arena as i32),
         other => wasmtime::bail!("arena-lookup: home answered {other:?}"),
+    }
+}
+
+/// The program's merge regions are home's: the region is registered there.
+fn remote_register_merge_region(
+    mut caller: Caller<'_, ThreadState>,
+    addr: i32,
+    len: i32,
+    op: i32,
+    ty: i32,
+    ret: i32,
+) -> wasmtime::Result<()> {
+    let region = threads::merge_region(addr, len, op, ty)?;
+    let Some(remote) = caller.data().remote.clone() else {
+        return Err(NeedsHome("register-merge-region without a way home".into()).into());
+    };
+    match remote.call(&HomeRequest::MergeRegion(region)) {
+        Ok(HomeReply::Region(result)) => threads::write_region_result(&mut caller, ret, result),
+        Ok(HomeReply::ProgramEnded) => Err(wasmtime::Error::new(ProgramEnded)),
+        Ok(HomeReply::Refused(why)) => Err(wasmtime::Error::msg(why)),
+        Ok(other) => wasmtime::bail!("register-merge-region: home answered {other:?}"),
+        Err(e) => wasmtime::bail!("register-merge-region: {e}"),
     }
 }
 

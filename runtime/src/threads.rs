@@ -128,23 +128,10 @@ pub fn add_to_linker(linker: &mut Linker<ThreadState>) -> wasmtime::Result<()> {
          ty: i32,
          ret: i32|
          -> wasmtime::Result<()> {
-            let (Some(op), Some(ty)) = (merge_op(op), elem_type(ty)) else {
-                wasmtime::bail!(
-                    "weft:threads register-merge-region: invalid enum value (op {op}, type {ty})"
-                );
-            };
-            let region = MergeRegion {
-                addr: addr as u32,
-                len: len as u32,
-                op,
-                ty,
-            };
+            let region = merge_region(addr, len, op, ty)?;
             let process = caller.data().process.clone();
-            let area = match process.register_merge_region(region) {
-                Ok(()) => [0u8, 0],
-                Err(e) => [1u8, e as u8],
-            };
-            write_result_area(&mut caller, ret as u32, &area, 1)
+            let result = process.register_merge_region(region).map_err(|e| e as u8);
+            write_region_result(&mut caller, ret, result)
         },
     )?;
 
@@ -419,6 +406,34 @@ impl SyncOp {
 }
 
 /// The WIT `merge-op` case `index`.
+/// The region `register-merge-region` names.
+pub(crate) fn merge_region(addr: i32, len: i32, op: i32, ty: i32) -> wasmtime::Result<MergeRegion> {
+    let (Some(op), Some(ty)) = (merge_op(op), elem_type(ty)) else {
+        wasmtime::bail!(
+            "weft:threads register-merge-region: invalid enum value (op {op}, type {ty})"
+        );
+    };
+    Ok(MergeRegion {
+        addr: addr as u32,
+        len: len as u32,
+        op,
+        ty,
+    })
+}
+
+/// Writes `register-merge-region`'s `result<_, region-error>` at `ret`.
+pub(crate) fn write_region_result(
+    caller: &mut Caller<'_, ThreadState>,
+    ret: i32,
+    result: Result<(), u8>,
+) -> wasmtime::Result<()> {
+    let area = match result {
+        Ok(()) => [0u8, 0],
+        Err(code) => [1u8, code],
+    };
+    write_result_area(caller, ret as u32, &area, 1)
+}
+
 fn merge_op(index: i32) -> Option<MergeOp> {
     Some(match index {
         0 => MergeOp::Bytewise,

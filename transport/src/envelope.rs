@@ -195,6 +195,9 @@ pub enum HomeRequest {
         unreleased: Vec<u8>,
         output: Vec<u8>,
     },
+    /// `register-merge-region`: the program's merge regions are home's
+    /// (the threads started from now on merge with them).
+    MergeRegion(weft_snapshot::MergeRegion),
 }
 
 /// A synchronisation operation of the `weft:threads` interface, as a
@@ -489,6 +492,8 @@ pub enum HomeReply {
         errno: i32,
         written: Vec<u8>,
     },
+    /// A merge region was registered, or why not (`region-error` code).
+    Region(Result<(), u8>),
 }
 
 /// A home request or reply as bytes.
@@ -682,6 +687,12 @@ mod tests {
                 unreleased: vec![],
                 output: vec![],
             },
+            HomeRequest::MergeRegion(weft_snapshot::MergeRegion {
+                addr: 0x1000,
+                len: 16,
+                op: weft_snapshot::MergeOp::Sum,
+                ty: weft_snapshot::ElemType::I64,
+            }),
         ] {
             let bytes = encode_home(&request);
             assert_eq!(decode_home::<HomeRequest>(&bytes), Ok(request));
@@ -700,6 +711,9 @@ mod tests {
             updates: vec![vec![9; 3], vec![]],
         };
         assert_eq!(decode_home::<HomeReply>(&encode_home(&reply)), Ok(reply));
+        for reply in [HomeReply::Region(Ok(())), HomeReply::Region(Err(3))] {
+            assert_eq!(decode_home::<HomeReply>(&encode_home(&reply)), Ok(reply));
+        }
         assert!(decode_home::<HomeReply>(&[200]).is_err());
     }
 

@@ -339,6 +339,15 @@ impl ChildStart {
             HomeRequest::ArenaLookup { addr } => {
                 HomeReply::Arena(super::arena_of(&self.process, addr))
             }
+            HomeRequest::MergeRegion(region) => {
+                // It changes how every later thread merges: no re-run.
+                book.effects.store(true, Ordering::SeqCst);
+                HomeReply::Region(
+                    self.process
+                        .register_merge_region(region)
+                        .map_err(|e| e as u8),
+                )
+            }
             HomeRequest::CpuClock { id } => {
                 HomeReply::Nanos(crate::wasi::cpu_clock_at_home(&self.process, id))
             }
