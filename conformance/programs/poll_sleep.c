@@ -7,8 +7,12 @@
 #include <stdio.h>
 #include <unistd.h>
 
+/* All volatile, as such code has it: the compiler then keeps each thread's
+ * store of its result before its store of `stage` (a plain `results`
+ * let it sink the store below, and the native oracle printed
+ * "11 12 1 2" now and then under load). */
 static volatile int go, stage;
-static int results[4];
+static volatile int results[4];
 
 static void *worker(void *arg) {
     int me = (int)(long)arg;
