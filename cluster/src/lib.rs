@@ -34,7 +34,7 @@ use weft_transport::message::ErrorCode;
 use weft_transport::quic::{self, NodeIdentity, QuicError};
 
 pub use weft_runtime::placement::Placement;
-use weft_runtime::placement::{Placer, Remote};
+use weft_runtime::placement::{HomeAgain, Placer, Remote};
 use weft_transport::envelope::{self, CallHeader, SnapshotId};
 
 use crate::worker::WorkerHost;
@@ -493,7 +493,7 @@ impl Cluster {
                     return Ok(Remote::Home {
                         needs_home,
                         ran: true,
-                        why: message,
+                        why: HomeAgain::PeerEnded(message),
                     });
                 }
                 Ok(RequesterEvent::Failed { code, message }) => {
@@ -588,7 +588,7 @@ impl Placer for Cluster {
                 return Remote::Home {
                     needs_home: false,
                     ran,
-                    why: why.to_string(),
+                    why: HomeAgain::NoPeer(Box::new(why)),
                 };
             }
             tried.push(peer);
@@ -598,7 +598,7 @@ impl Placer for Cluster {
                     return Remote::Home {
                         needs_home: false,
                         ran,
-                        why: why.to_string(),
+                        why: HomeAgain::NoPeer(Box::new(why)),
                     };
                 }
             }

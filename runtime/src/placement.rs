@@ -64,8 +64,21 @@ pub enum Remote {
     Home {
         needs_home: bool,
         ran: bool,
-        why: String,
+        why: HomeAgain,
     },
+}
+
+/// Why a thread sent to a peer runs at home after all.
+#[derive(Debug, thiserror::Error)]
+pub enum HomeAgain {
+    /// The peer ended the call: the thread made a host call only home
+    /// serves, or trapped there (home runs it and reports the trap). The
+    /// peer's own words.
+    #[error("the peer ended the call: {0}")]
+    PeerEnded(String),
+    /// No peer could run it (refused, unreachable, lost).
+    #[error(transparent)]
+    NoPeer(Box<dyn std::error::Error + Send + Sync>),
 }
 
 /// Where chained threads go first.
