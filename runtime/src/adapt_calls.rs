@@ -35,23 +35,10 @@
 use std::collections::BTreeMap;
 
 use wasm_encoder::reencode::{self, Reencode};
+
+use crate::rewrite::ReencodeError;
 use wasm_encoder::{ConstExpr, Elements, Instruction, RefType, TableType};
 use wasmparser::{ElementItems, ElementKind, Operator, Parser, Payload, TypeRef};
-
-/// Why a module's callbacks could not be adapted.
-#[derive(Debug, thiserror::Error)]
-pub enum AdaptError {
-    #[error("parsing the module: {0}")]
-    Parse(#[from] wasmparser::BinaryReaderError),
-    #[error("re-encoding the module: {0}")]
-    Encode(String),
-}
-
-impl From<reencode::Error> for AdaptError {
-    fn from(e: reencode::Error) -> Self {
-        Self::Encode(e.to_string())
-    }
-}
 
 /// A function type as parameter and result lists.
 type Signature = (Vec<wasmparser::ValType>, Vec<wasmparser::ValType>);
@@ -90,7 +77,7 @@ struct Survey {
     table0_changes: bool,
 }
 
-fn survey(wasm: &[u8]) -> Result<Survey, AdaptError> {
+fn survey(wasm: &[u8]) -> Result<Survey, ReencodeError> {
     let mut s = Survey::default();
     for payload in Parser::new(0).parse_all(wasm) {
         match payload? {
@@ -219,7 +206,7 @@ struct Adapter {
 /// Rewrites `wasm` so callbacks of another type are called as natively;
 /// `None` when nothing needs it (no callback shape called indirectly, or
 /// every function in the table has the shape it is called with).
-pub fn adapt_callbacks(wasm: &[u8]) -> Result<Option<Vec<u8>>, AdaptError> {
+pub fn adapt_callbacks(wasm: &[u8]) -> Result<Option<Vec<u8>>, ReencodeError> {
     let s = survey(wasm)?;
     let Some((minimum, maximum)) = s.table0 else {
         return Ok(None);

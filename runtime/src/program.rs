@@ -33,11 +33,11 @@ pub enum LoadError {
     #[error("invalid WebAssembly module: lowering atomics: {0}")]
     LowerAtomics(#[from] lower_atomics::LowerError),
     #[error("invalid WebAssembly module: rerouting atomic waits: {0}")]
-    RouteWaits(#[from] waits::WaitRewriteError),
+    RouteWaits(rewrite::ReencodeError),
     #[error("invalid WebAssembly module: adapting indirect calls of callbacks: {0}")]
-    AdaptCalls(#[from] adapt_calls::AdaptError),
+    AdaptCalls(rewrite::ReencodeError),
     #[error("invalid WebAssembly module: answering available_parallelism: {0}")]
-    StdAnswers(#[from] std_answers::StdAnswerError),
+    StdAnswers(rewrite::ReencodeError),
     #[error("module too large to compile: {0}")]
     TooLarge(rewrite::RewriteError),
     #[error("module imports `{module}`.`{name}` ({kind}), which Weft does not provide")]
@@ -151,21 +151,22 @@ impl Program {
         };
         // Waits the program's end can reach (waits.rs).
         let routed = if wasmparser::Parser::is_core_wasm(bytes) {
-            waits::route_waits(lowered.as_deref().unwrap_or(bytes))?
+            waits::route_waits(lowered.as_deref().unwrap_or(bytes))
+                .map_err(LoadError::RouteWaits)?
         } else {
             None
         };
         let rewritten = routed.as_deref().or(lowered.as_deref()).unwrap_or(bytes);
         // Callbacks called through a pointer of another type (adapt_calls.rs).
         let adapted = if wasmparser::Parser::is_core_wasm(bytes) {
-            adapt_calls::adapt_callbacks(rewritten)?
+            adapt_calls::adapt_callbacks(rewritten).map_err(LoadError::AdaptCalls)?
         } else {
             None
         };
         let adapted = adapted.as_deref().unwrap_or(rewritten);
         // Rust's `available_parallelism()` asks the host (std_answers.rs).
         let answered = if wasmparser::Parser::is_core_wasm(bytes) {
-            std_answers::answer_available_parallelism(adapted)?
+            std_answers::answer_available_parallelism(adapted).map_err(LoadError::StdAnswers)?
         } else {
             None
         };

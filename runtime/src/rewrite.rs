@@ -31,6 +31,23 @@ pub fn global_export(index: u32) -> String {
     format!("{EXPORT_PREFIX}{index}")
 }
 
+/// Why a load-time rewrite that re-encodes a module (waits, callbacks,
+/// std's answers) could not run: the module does not parse, or the
+/// re-encoder refused it.
+#[derive(Debug, thiserror::Error)]
+pub enum ReencodeError {
+    #[error("parsing the module: {0}")]
+    Parse(#[from] wasmparser::BinaryReaderError),
+    #[error("re-encoding the module: {0}")]
+    Encode(String),
+}
+
+impl From<wasm_encoder::reencode::Error> for ReencodeError {
+    fn from(e: wasm_encoder::reencode::Error) -> Self {
+        Self::Encode(e.to_string())
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum RewriteError {
     #[error("parsing the module failed: {0}")]

@@ -25,6 +25,8 @@
 //! is left to replace: the module keeps std's answer.
 
 use wasm_encoder::reencode::{self, Reencode};
+
+use crate::rewrite::ReencodeError;
 use wasm_encoder::{EntityType, Instruction, MemArg, ValType};
 use wasmparser::{Operator, Parser, Payload, TypeRef};
 
@@ -39,21 +41,6 @@ const OK_TAG: i32 = 4;
 const ERROR_TAG: i32 = 2;
 /// Offset of the `NonZeroUsize` in `Ok`.
 const VALUE_OFFSET: u64 = 4;
-
-/// Why a module could not be rewritten.
-#[derive(Debug, thiserror::Error)]
-pub enum StdAnswerError {
-    #[error("parsing the module: {0}")]
-    Parse(#[from] wasmparser::BinaryReaderError),
-    #[error("re-encoding the module: {0}")]
-    Encode(String),
-}
-
-impl From<reencode::Error> for StdAnswerError {
-    fn from(e: reencode::Error) -> Self {
-        Self::Encode(e.to_string())
-    }
-}
 
 /// Whether `name` (a function's name in the name section) is std's
 /// `available_parallelism`, legacy-mangled, with or without the suffix
@@ -73,7 +60,7 @@ fn is_std_available_parallelism(name: &str) -> bool {
 
 /// Whether `body` is std's constant error: no call of any kind, and a
 /// store of the error's tag byte.
-fn is_constant_error(body: &wasmparser::FunctionBody<'_>) -> Result<bool, StdAnswerError> {
+fn is_constant_error(body: &wasmparser::FunctionBody<'_>) -> Result<bool, ReencodeError> {
     let mut stores_error_tag = false;
     let mut previous_was_tag = false;
     for op in body.get_operators_reader()? {
@@ -114,7 +101,7 @@ struct Survey {
     named: Vec<u32>,
 }
 
-fn survey(wasm: &[u8]) -> Result<Survey, StdAnswerError> {
+fn survey(wasm: &[u8]) -> Result<Survey, ReencodeError> {
     let mut s = Survey::default();
     for payload in Parser::new(0).parse_all(wasm) {
         match payload? {
@@ -181,7 +168,7 @@ fn survey(wasm: &[u8]) -> Result<Survey, StdAnswerError> {
 /// `wasm` with std's `available_parallelism` answering the host's count,
 /// or `None` when the module has no such function of the verified shape
 /// (then it is left unchanged).
-pub fn answer_available_parallelism(wasm: &[u8]) -> Result<Option<Vec<u8>>, StdAnswerError> {
+pub fn answer_available_parallelism(wasm: &[u8]) -> Result<Option<Vec<u8>>, ReencodeError> {
     let s = survey(wasm)?;
     if s.named.is_empty() {
         return Ok(None);

@@ -20,6 +20,8 @@
 use std::time::{Duration, Instant};
 
 use wasm_encoder::reencode::{self, Reencode};
+
+use crate::rewrite::ReencodeError;
 use wasm_encoder::{EntityType, Instruction, ValType};
 use wasmparser::{Operator, Parser, Payload};
 use wasmtime::{Caller, Linker, WaitResult};
@@ -32,23 +34,8 @@ pub const MODULE: &str = "weft-internal";
 /// Their names: `(addr, expected, timeout_ns, offset) -> 0 ok | 1 not-equal | 2 timed-out`.
 pub const FUNCTIONS: &[&str] = &["memory-wait32", "memory-wait64"];
 
-/// Why a module's waits could not be rerouted.
-#[derive(Debug, thiserror::Error)]
-pub enum WaitRewriteError {
-    #[error("parsing the module: {0}")]
-    Parse(#[from] wasmparser::BinaryReaderError),
-    #[error("re-encoding the module: {0}")]
-    Encode(String),
-}
-
-impl From<reencode::Error> for WaitRewriteError {
-    fn from(e: reencode::Error) -> Self {
-        Self::Encode(e.to_string())
-    }
-}
-
 /// Whether a function body of `wasm` waits on memory 0.
-fn has_waits(wasm: &[u8]) -> Result<bool, WaitRewriteError> {
+fn has_waits(wasm: &[u8]) -> Result<bool, ReencodeError> {
     for payload in Parser::new(0).parse_all(wasm) {
         if let Payload::CodeSectionEntry(body) = payload? {
             for op in body.get_operators_reader()? {
@@ -69,7 +56,7 @@ fn has_waits(wasm: &[u8]) -> Result<bool, WaitRewriteError> {
 /// when its memory 0 is its own rather than imported (the host waits on
 /// the shared memory it gives a program; a module that defines its memory
 /// has no threads of the host's and keeps its waits).
-pub fn route_waits(wasm: &[u8]) -> Result<Option<Vec<u8>>, WaitRewriteError> {
+pub fn route_waits(wasm: &[u8]) -> Result<Option<Vec<u8>>, ReencodeError> {
     if !has_waits(wasm)? {
         return Ok(None);
     }
