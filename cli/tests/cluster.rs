@@ -621,25 +621,15 @@ fn a_printing_destructor_on_a_worker_leaves_the_worker_serving() {
     }
 }
 
-#[test]
-fn a_worker_stops_the_threads_of_a_home_that_died() {
-    // The home is killed while both its threads spin on the worker: the
-    // worker notices (the connection goes idle), stops them at their next
-    // epoch tick and frees their slots for the next program.
+/// Starts `long_thread` (two threads that compute without calling the
+/// host) against `hosts`, waits until the worker runs `running` remote
+/// threads in all, and kills the home.
+fn kill_a_home_computing_on(hosts: &ServeHosts, running: usize) -> Instant {
     let wasm = guest("long_thread");
-    let wasm_arg = wasm.to_str().unwrap();
-    let hosts = ServeHosts::start(
-        Path::new(WEFT),
-        &tmp("cluster-orphans"),
-        1,
-        2,
-        &[("WEFT_LOG", "weft_cluster=debug")],
-    )
-    .unwrap();
     let mut home = Command::new(WEFT)
         .args(["run", "--thread-mode", "chain"])
         .args(hosts.run_options())
-        .args([wasm_arg, "1000000000000000"])
+        .args([wasm.to_str().unwrap(), "1000000000000000"])
         .env_remove("THREAD_MODE")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -647,24 +637,74 @@ fn a_worker_stops_the_threads_of_a_home_that_died() {
         .spawn()
         .unwrap();
     let start = Instant::now();
-    while hosts.log(0).matches("running a remote thread").count() < 2 {
+    while hosts.log(0).matches("running a remote thread").count() < running {
         assert!(start.elapsed() < TIMEOUT, "no thread reached the worker");
         std::thread::sleep(Duration::from_millis(20));
     }
     home.kill().unwrap();
     home.wait().unwrap();
-    let killed = Instant::now();
-    while hosts.log(0).matches("remote thread stopped").count() < 2 {
+    Instant::now()
+}
+
+/// Waits until the worker's log says `what` `count` times.
+fn wait_for_log(hosts: &ServeHosts, what: &str, count: usize, since: Instant) {
+    while hosts.log(0).matches(what).count() < count {
         assert!(
-            killed.elapsed() < TIMEOUT,
-            "the orphaned threads still run: {}",
+            since.elapsed() < TIMEOUT,
+            "not {count} times `{what}`: {}",
             hosts.log(0)
         );
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+#[test]
+fn a_worker_stops_the_threads_of_a_home_that_died() {
+    // The home is killed while both its threads spin on a worker whose
+    // guest code has epoch checks: the worker notices (the connection goes
+    // idle), stops them at their next epoch tick and frees their slots for
+    // the next program.
+    let hosts = ServeHosts::start_with(
+        Path::new(WEFT),
+        &tmp("cluster-orphans"),
+        1,
+        2,
+        &[("WEFT_LOG", "weft_cluster=debug")],
+        &["--always-stoppable"],
+    )
+    .unwrap();
+    let killed = kill_a_home_computing_on(&hosts, 2);
+    wait_for_log(&hosts, "remote thread stopped", 2, killed);
     eprintln!("orphans stopped {:?} after the kill", killed.elapsed());
     // Both slots are free again: the next program's threads run there.
-    assert_placed(&run_on(&hosts, &[wasm_arg, "1000"]), 2, 0);
+    let wasm = guest("long_thread");
+    assert_placed(&run_on(&hosts, &[wasm.to_str().unwrap(), "1000"]), 2, 0);
+}
+
+#[test]
+fn a_worker_says_when_a_cancelled_thread_computes_on_and_then_runs_calls_stoppable() {
+    // By default guest code on a worker has no epoch checks: threads of a
+    // dead home that compute without calling the host run on. The worker
+    // says so for each, they keep their slots, and the next calls' threads
+    // can be stopped anywhere again.
+    let hosts = ServeHosts::start(
+        Path::new(WEFT),
+        &tmp("cluster-orphans-fast"),
+        1,
+        4,
+        &[("WEFT_LOG", "weft_cluster=debug")],
+    )
+    .unwrap();
+    let killed = kill_a_home_computing_on(&hosts, 2);
+    wait_for_log(&hosts, "computes on without calling the host", 2, killed);
+    eprintln!("orphans found {:?} after the kill", killed.elapsed());
+    let killed = kill_a_home_computing_on(&hosts, 4);
+    wait_for_log(&hosts, "remote thread stopped", 2, killed);
+    // The orphans still hold two of the four slots.
+    let wasm = guest("long_thread");
+    let out = run_on(&hosts, &[wasm.to_str().unwrap(), "1000"]);
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert_eq!(stat(&out.stderr, "threads"), 2, "{}", out.stderr);
 }
 
 #[test]

@@ -16,6 +16,7 @@
 //!   makes a host call only home can serve (`remote.rs`).
 
 pub mod bases;
+mod orphans;
 pub mod worker;
 
 use std::collections::HashMap;
@@ -289,9 +290,8 @@ impl Cluster {
         let loopback = "127.0.0.1:0".parse().expect("an address");
         let home = quic::endpoint(&identities[0], loopback)?;
         let mut peers = Vec::new();
-        // The workers' engine, as `weft serve`'s: their threads can be
-        // stopped.
-        let engine = weft_runtime::worker_engine().map_err(ClusterError::Engine)?;
+        // The workers' engines, as `weft serve`'s.
+        let engines = weft_runtime::WorkerEngines::new().map_err(ClusterError::Engine)?;
         for (identity, name) in identities[1..].iter().zip(&names[1..]) {
             let endpoint = quic::endpoint(identity, loopback)?;
             peers.push(PeerSpec {
@@ -299,7 +299,7 @@ impl Cluster {
                 addr: endpoint.local_addr().map_err(QuicError::Io)?,
             });
             // The worker lives in its serving task, on this runtime.
-            let worker = WorkerHost::new(engine.clone(), slots, worker::DEFAULT_WORKER_MEMORY);
+            let worker = WorkerHost::new(engines.clone(), slots, worker::DEFAULT_WORKER_MEMORY);
             runtime.spawn(serve(endpoint, worker));
         }
         drop(_guard);

@@ -5,13 +5,23 @@
 //! process of its own in chain mode whose imports are those of a remote
 //! thread (`remote.rs`). It keeps the last snapshots of each module it
 //! ran, so that a later call may send only the pages that changed.
+//!
+//! Guest code runs without epoch checks (`WorkerEngines::fast`, 1.2-1.4x
+//! faster) unless a call must be stoppable anywhere: when the worker has a
+//! time limit for calls, or while a cancelled call's thread it could not
+//! stop still runs. A cancelled thread on the fast engine stops at its next
+//! host call; one that computes on without any is an orphan: it keeps its
+//! slot until it ends (the slots stay an honest count of the CPUs in use),
+//! the worker says so once, and its next calls run stoppable until every
+//! orphan has ended (`orphans.rs`).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 use weft_runtime::locks::Locked as _;
 
-use wasmtime::Engine;
+use weft_runtime::WorkerEngines;
 use weft_snapshot::{Snapshot, wire};
 use weft_transport::call::WorkerEvent;
 use weft_transport::message::ErrorCode;
@@ -24,6 +34,7 @@ use weft_runtime::{Process, Program, StartConfig, ThreadMode};
 use weft_transport::envelope::{self, CallHeader};
 
 use crate::bases::BaseStore;
+use crate::orphans::Orphans;
 
 /// Compiled modules kept at most; past it (or past the memory budget) the
 /// one used longest ago and not running goes (it is fetched and compiled
@@ -37,11 +48,25 @@ pub const DEFAULT_WORKER_MEMORY: u64 = 1 << 30;
 /// A failed call: its code and what to say.
 pub type CallFailure = (ErrorCode, String);
 
+/// A compiled program is kept per module and per engine.
+type ModuleKey = ([u8; 32], Stop);
+
+/// Where a call's threads can be stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Stop {
+    /// At their next host call (no epoch checks in guest code).
+    AtHostCall,
+    /// Anywhere, within an epoch tick.
+    Anywhere,
+}
+
 pub struct WorkerHost {
-    engine: Engine,
+    engines: WorkerEngines,
     slots: usize,
     running: Arc<AtomicUsize>,
-    modules: Mutex<HashMap<[u8; 32], Arc<WorkerModule>>>,
+    modules: Mutex<HashMap<ModuleKey, Arc<WorkerModule>>>,
+    /// Calls running on the fast engine, watched for orphans.
+    orphans: Arc<Orphans>,
     /// Base snapshots of every program this worker serves, by module and
     /// snapshot id (see `bases.rs`).
     bases: Mutex<BaseStore>,
@@ -58,6 +83,8 @@ pub struct WorkerHost {
 
 struct WorkerModule {
     process: Arc<Process>,
+    /// The module's bytes, to compile it for the other engine.
+    original: Arc<[u8]>,
     /// Its compiled code's size, for the memory budget.
     code_bytes: u64,
     /// When a call last used it (a counter, for eviction).
@@ -67,7 +94,7 @@ struct WorkerModule {
 impl WorkerModule {
     /// What keeping it costs: its code and its warm memories.
     fn footprint(&self) -> u64 {
-        self.code_bytes + self.process.pooled_memory_bytes()
+        self.code_bytes + self.original.len() as u64 + self.process.pooled_memory_bytes()
     }
 }
 
@@ -93,21 +120,22 @@ impl Drop for Slot {
 impl WorkerHost {
     /// A worker running at most `slots` threads at once and keeping at most
     /// `memory` bytes of caches between calls.
-    pub fn new(engine: Engine, slots: usize, memory: u64) -> Arc<Self> {
-        Self::with_call_limit(engine, slots, memory, None)
+    pub fn new(engines: WorkerEngines, slots: usize, memory: u64) -> Arc<Self> {
+        Self::with_call_limit(engines, slots, memory, None)
     }
 
     /// [`Self::new`], stopping any call that runs longer than `call_limit`
     /// (its home then runs the thread elsewhere or itself).
     pub fn with_call_limit(
-        engine: Engine,
+        engines: WorkerEngines,
         slots: usize,
         memory: u64,
         call_limit: Option<std::time::Duration>,
     ) -> Arc<Self> {
         Arc::new(Self {
             call_limit,
-            engine,
+            engines,
+            orphans: Arc::default(),
             slots: slots.max(1),
             running: Arc::default(),
             modules: Mutex::default(),
@@ -137,10 +165,25 @@ impl WorkerHost {
     }
 
     pub fn has_module(&self, hash: &[u8; 32]) -> bool {
-        self.lock_modules().contains_key(hash)
+        self.lock_modules().keys().any(|(h, _)| h == hash)
     }
 
-    fn lock_modules(&self) -> std::sync::MutexGuard<'_, HashMap<[u8; 32], Arc<WorkerModule>>> {
+    /// Threads of cancelled calls that compute on without calling the host
+    /// (each keeps its slot until it ends).
+    pub fn orphans(&self) -> usize {
+        self.orphans.count()
+    }
+
+    /// Where the threads of a call that begins now can be stopped.
+    fn stop_for_new_call(&self) -> Stop {
+        if self.call_limit.is_some() || self.orphans.count() > 0 {
+            Stop::Anywhere
+        } else {
+            Stop::AtHostCall
+        }
+    }
+
+    fn lock_modules(&self) -> std::sync::MutexGuard<'_, HashMap<ModuleKey, Arc<WorkerModule>>> {
         self.modules.locked()
     }
 
@@ -172,8 +215,9 @@ impl WorkerHost {
         else {
             return Err((ErrorCode::Cancelled, "cancelled by the requester".into()));
         };
-        let started = std::time::Instant::now();
-        let module = self.module(hash, module_bytes)?;
+        let started = Instant::now();
+        let stop = self.stop_for_new_call();
+        let module = self.module(hash, module_bytes, stop)?;
         // The payload goes once decoded: it is as large as the snapshot and
         // the thread runs long after.
         let (header, snapshot) = {
@@ -182,6 +226,7 @@ impl WorkerHost {
         };
         tracing::debug!(tid = header.tid, "running a remote thread");
         let call = RemoteCall::new(home, self.call_limit.map(|limit| started + limit));
+        let _watched = (stop == Stop::AtHostCall).then(|| self.orphans.watch(&call, header.tid));
         let ran = away::run_remote(
             &module.process,
             (header.tid, header.start_arg, header.arena),
@@ -228,7 +273,7 @@ impl WorkerHost {
     fn trim(&self) {
         let mut modules = self.lock_modules();
         let mut bases = self.lock_bases();
-        let kept = |modules: &HashMap<[u8; 32], Arc<WorkerModule>>, bases: &BaseStore| {
+        let kept = |modules: &HashMap<ModuleKey, Arc<WorkerModule>>, bases: &BaseStore| {
             bases.used() + modules.values().map(|m| m.footprint()).sum::<u64>()
         };
         if kept(&modules, &bases) <= self.memory {
@@ -246,7 +291,9 @@ impl WorkerHost {
                 .map(|(hash, _)| *hash);
             let Some(idle) = idle else { break };
             modules.remove(&idle);
-            bases.forget_module(&idle);
+            if !modules.keys().any(|(hash, _)| *hash == idle.0) {
+                bases.forget_module(&idle.0);
+            }
         }
         tracing::debug!(
             bytes = kept(&modules, &bases),
@@ -264,14 +311,25 @@ impl WorkerHost {
         &self,
         hash: [u8; 32],
         bytes: Option<Vec<u8>>,
+        stop: Stop,
     ) -> Result<Arc<WorkerModule>, CallFailure> {
         let now = self.uses.fetch_add(1, Ordering::Relaxed);
-        if let Some(module) = self.lock_modules().get(&hash) {
+        if let Some(module) = self.lock_modules().get(&(hash, stop)) {
             module.last_used.store(now, Ordering::Relaxed);
             return Ok(module.clone());
         }
-        let Some(bytes) = bytes else {
-            return Err((ErrorCode::Protocol, "the module was not sent".into()));
+        // Kept for the other engine: compiled there when a call needs it.
+        let kept_bytes = self
+            .lock_modules()
+            .iter()
+            .find(|((h, _), _)| *h == hash)
+            .map(|(_, module)| module.original.clone());
+        let bytes: Arc<[u8]> = match (bytes, kept_bytes) {
+            (Some(sent), _) => sent.into(),
+            (None, Some(kept)) => kept,
+            (None, None) => {
+                return Err((ErrorCode::Protocol, "the module was not sent".into()));
+            }
         };
         let refused = |stage: &str, e: &dyn std::fmt::Display| {
             (
@@ -279,7 +337,11 @@ impl WorkerHost {
                 format!("{stage} the module on this worker: {e:#}"),
             )
         };
-        let program = Program::load(&self.engine, &bytes).map_err(|e| refused("loading", &e))?;
+        let engine = match stop {
+            Stop::AtHostCall => &self.engines.fast,
+            Stop::Anywhere => &self.engines.stoppable,
+        };
+        let program = Program::load(engine, &bytes).map_err(|e| refused("loading", &e))?;
         let config = StartConfig {
             args: vec!["remote".into()],
             mode: ThreadMode::Chain,
@@ -293,6 +355,7 @@ impl WorkerHost {
             .map_err(|e| refused("starting", &e))?;
         let module = Arc::new(WorkerModule {
             code_bytes: program.code_bytes(),
+            original: program.module_bytes(),
             process,
             last_used: AtomicU64::new(now),
         });
@@ -305,10 +368,12 @@ impl WorkerHost {
                 .map(|(hash, _)| *hash);
             if let Some(idle) = idle {
                 modules.remove(&idle);
-                self.lock_bases().forget_module(&idle);
+                if !modules.keys().any(|(hash, _)| *hash == idle.0) {
+                    self.lock_bases().forget_module(&idle.0);
+                }
             }
         }
-        Ok(modules.entry(hash).or_insert(module).clone())
+        Ok(modules.entry((hash, stop)).or_insert(module).clone())
     }
 
     /// The call's snapshot, rebuilt from its base when it is a delta (the

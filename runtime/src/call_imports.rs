@@ -6,8 +6,7 @@ use crate::locks::Locked as _;
 use wasmtime::Linker;
 
 use crate::abi::{Call, guest_bytes, guest_string, list_result_area, result_area};
-use crate::calls::{CallError, CallTable, MAX_CALL_BYTES, MAX_NAME_LEN};
-use crate::home::RemoteCall;
+use crate::calls::{CallError, MAX_CALL_BYTES, MAX_NAME_LEN};
 use crate::process::ThreadState;
 use weft_transport::envelope::{ChainAnswer, ChainCall};
 
@@ -39,26 +38,19 @@ fn error(result: Result<Vec<u8>, CallError>) -> Result<Vec<u8>, u8> {
     result.map_err(|e| e as u8)
 }
 
-/// Waits (giving the thread's slot up meanwhile) for `here` on the
-/// process's call table, or, for a thread away from home, polls `away`.
-fn waiting<R>(
-    caller: &mut Call<'_>,
-    here: impl FnOnce(&CallTable) -> Result<R, CallError>,
-    mut away: impl FnMut(&RemoteCall) -> Result<Option<R>, CallError>,
-) -> Result<R, CallError> {
-    crate::process::without_slot(caller, |caller| {
-        let state = caller.data();
-        match state.remote.clone() {
-            Some(remote) => crate::home::poll(|| away(&remote)),
-            None => here(state.process.calls()),
-        }
-    })
+/// A `weft:chain` operation of the calling thread, from wherever it runs
+/// (its home answers it).
+fn chain(caller: &Call<'_>, call: ChainCall) -> Result<ChainAnswer, CallError> {
+    let state = caller.data();
+    state.home().chain(&state.process, call)
 }
 
-/// A thread away from home sends `call` home.
-fn home(caller: &Call<'_>, call: ChainCall) -> Option<Result<ChainAnswer, CallError>> {
-    let remote = caller.data().remote.clone()?;
-    Some(crate::home::chain_call(&remote, call))
+/// An await, with the thread's slot given up while it waits.
+fn chain_wait(caller: &mut Call<'_>, call: ChainCall) -> Result<ChainAnswer, CallError> {
+    crate::process::without_slot(caller, |caller| {
+        let state = caller.data();
+        state.home().chain_wait(&state.process, call)
+    })
 }
 
 fn unexpected<T>(answer: ChainAnswer) -> Result<T, CallError> {
@@ -66,23 +58,85 @@ fn unexpected<T>(answer: ChainAnswer) -> Result<T, CallError> {
     Err(CallError::FailedToStart)
 }
 
+/// Runs a `weft:chain` operation against `process`'s input, output and
+/// calls (at home, for its own threads and for threads on peers): the
+/// answer, and whether it changed what others see (starting a call, an
+/// await that took a result, setting the output), after which a thread
+/// must not run again.
+pub(crate) fn serve_chain(
+    process: &crate::Process,
+    call: ChainCall,
+) -> (Result<ChainAnswer, CallError>, bool) {
+    let config = process.start_config();
+    let calls = process.calls();
+    match call {
+        ChainCall::Input => (
+            Ok(ChainAnswer::Bytes(
+                config
+                    .call_io
+                    .as_ref()
+                    .map_or_else(Vec::new, |io| io.input.to_vec()),
+            )),
+            false,
+        ),
+        ChainCall::SetOutput(data) => {
+            // Outside a function (`weft run`) the output goes nowhere.
+            if let Some(io) = &config.call_io {
+                *io.output.locked() = data;
+            }
+            (Ok(ChainAnswer::Done), true)
+        }
+        ChainCall::Call { name, input } => match &config.functions {
+            None => (Err(CallError::UnknownFunction), false),
+            Some(functions) => match calls.call(functions.clone(), &name, input, config) {
+                Ok(id) => (Ok(ChainAnswer::Id(id)), true),
+                Err(e) => (Err(e), false),
+            },
+        },
+        ChainCall::TryAwait { id } => {
+            let code = calls.try_await(id);
+            let effect = matches!(code, Ok(Some(_)) | Err(CallError::Trapped));
+            (code.map(ChainAnswer::Code), effect)
+        }
+        ChainCall::TryAwaitAll { ids } => {
+            let codes = calls.try_await_all(&ids);
+            let effect = !matches!(
+                codes,
+                Ok(None) | Err(CallError::NoSuchCall | CallError::AlreadyAwaited)
+            );
+            (codes.map(ChainAnswer::Codes), effect)
+        }
+        ChainCall::Output { id } => (calls.output(id).map(ChainAnswer::Bytes), false),
+    }
+}
+
+/// The same for an await at home, which waits for its answer.
+pub(crate) fn serve_chain_wait(
+    process: &crate::Process,
+    call: ChainCall,
+) -> Result<ChainAnswer, CallError> {
+    let calls = process.calls();
+    match call {
+        ChainCall::TryAwait { id } => calls
+            .await_call(id)
+            .map(|code| ChainAnswer::Code(Some(code))),
+        ChainCall::TryAwaitAll { ids } => calls
+            .await_all(&ids)
+            .map(|codes| ChainAnswer::Codes(Some(codes))),
+        other => serve_chain(process, other).0,
+    }
+}
+
 pub fn add_to_linker(linker: &mut Linker<ThreadState>) -> wasmtime::Result<()> {
     linker.func_wrap(
         CHAIN_MODULE,
         "input",
         |mut caller: Call<'_>, ret: i32| -> wasmtime::Result<()> {
-            let input = match home(&caller, ChainCall::Input) {
-                Some(Ok(ChainAnswer::Bytes(input))) => input,
+            let input = match chain(&caller, ChainCall::Input) {
+                Ok(ChainAnswer::Bytes(input)) => input,
                 // `input` has no error case: a thread whose home is gone
                 // gets none.
-                Some(_) => Vec::new(),
-                None => caller
-                    .data()
-                    .process
-                    .start_config()
-                    .call_io
-                    .as_ref()
-                    .map_or_else(Vec::new, |io| io.input.to_vec()),
+                _ => Vec::new(),
             };
             let list = crate::abi::give_list(&mut caller, &input)?;
             crate::threads::write_result_area(&mut caller, ret as u32, &list, 4)
@@ -94,18 +148,7 @@ pub fn add_to_linker(linker: &mut Linker<ThreadState>) -> wasmtime::Result<()> {
         |mut caller: Call<'_>, ptr: i32, len: i32, ret: i32| -> wasmtime::Result<()> {
             let result = match guest_bytes(&mut caller, ptr, len, MAX_CALL_BYTES as u64)? {
                 None => Err(CallError::TooLarge),
-                Some(data) => match caller.data().remote.clone() {
-                    Some(remote) => crate::home::chain_call(&remote, ChainCall::SetOutput(data))
-                        .map(|_| Vec::new()),
-                    None => {
-                        // Outside a function (`weft run`) the output goes
-                        // nowhere.
-                        if let Some(io) = &caller.data().process.start_config().call_io {
-                            *io.output.locked() = data;
-                        }
-                        Ok(Vec::new())
-                    }
-                },
+                Some(data) => chain(&caller, ChainCall::SetOutput(data)).map(|_| Vec::new()),
             };
             result_area(&mut caller, ret, error(result), 1)
         },
@@ -116,26 +159,14 @@ pub fn add_to_linker(linker: &mut Linker<ThreadState>) -> wasmtime::Result<()> {
         |mut caller: Call<'_>, np: i32, nl: i32, ip: i32, il: i32, ret: i32| {
             let name = guest_string(&mut caller, np, nl, MAX_NAME_LEN as u64)?;
             let input = guest_bytes(&mut caller, ip, il, MAX_CALL_BYTES as u64)?;
-            let process = caller.data().process.clone();
             let result = match (name, input) {
-                (Some(name), Some(input)) => match home(
-                    &caller,
-                    ChainCall::Call {
-                        name: name.clone(),
-                        input: input.clone(),
-                    },
-                ) {
-                    Some(Ok(ChainAnswer::Id(id))) => Ok(id.to_le_bytes().to_vec()),
-                    Some(Ok(other)) => unexpected(other),
-                    Some(Err(e)) => Err(e),
-                    None => match &process.start_config().functions {
-                        Some(functions) => process
-                            .calls()
-                            .call(functions.clone(), &name, input, process.start_config())
-                            .map(|id| id.to_le_bytes().to_vec()),
-                        None => Err(CallError::UnknownFunction),
-                    },
-                },
+                (Some(name), Some(input)) => {
+                    match chain(&caller, ChainCall::Call { name, input }) {
+                        Ok(ChainAnswer::Id(id)) => Ok(id.to_le_bytes().to_vec()),
+                        Ok(other) => unexpected(other),
+                        Err(e) => Err(e),
+                    }
+                }
                 _ => Err(CallError::TooLarge),
             };
             result_area(&mut caller, ret, error(result), 4)
@@ -146,15 +177,11 @@ pub fn add_to_linker(linker: &mut Linker<ThreadState>) -> wasmtime::Result<()> {
         "await",
         |mut caller: Call<'_>, id: i32, ret: i32| -> wasmtime::Result<()> {
             let id = id as u32;
-            let result = waiting(
-                &mut caller,
-                |calls| calls.await_call(id),
-                |remote| match crate::home::chain_call(remote, ChainCall::TryAwait { id })? {
-                    ChainAnswer::Code(code) => Ok(code),
-                    other => unexpected(other),
-                },
-            );
-            let result = result.map(|code| code.to_le_bytes().to_vec());
+            let result = match chain_wait(&mut caller, ChainCall::TryAwait { id }) {
+                Ok(ChainAnswer::Code(Some(code))) => Ok(code.to_le_bytes().to_vec()),
+                Ok(other) => unexpected(other),
+                Err(e) => Err(e),
+            };
             result_area(&mut caller, ret, error(result), 4)
         },
     )?;
@@ -176,17 +203,11 @@ pub fn add_to_linker(linker: &mut Linker<ThreadState>) -> wasmtime::Result<()> {
                 .chunks_exact(4)
                 .map(|id| u32::from_le_bytes(id.try_into().expect("4 bytes")))
                 .collect();
-            let result = waiting(
-                &mut caller,
-                |calls| calls.await_all(&ids),
-                |remote| {
-                    let call = ChainCall::TryAwaitAll { ids: ids.clone() };
-                    match crate::home::chain_call(remote, call)? {
-                        ChainAnswer::Codes(codes) => Ok(codes),
-                        other => unexpected(other),
-                    }
-                },
-            );
+            let result = match chain_wait(&mut caller, ChainCall::TryAwaitAll { ids }) {
+                Ok(ChainAnswer::Codes(Some(codes))) => Ok(codes),
+                Ok(other) => unexpected(other),
+                Err(e) => Err(e),
+            };
             let list = match result {
                 Ok(codes) => {
                     let bytes: Vec<u8> = codes.iter().flat_map(|code| code.to_le_bytes()).collect();
@@ -202,11 +223,10 @@ pub fn add_to_linker(linker: &mut Linker<ThreadState>) -> wasmtime::Result<()> {
         "output",
         |mut caller: Call<'_>, id: i32, ret: i32| -> wasmtime::Result<()> {
             let id = id as u32;
-            let result = match home(&caller, ChainCall::Output { id }) {
-                Some(Ok(ChainAnswer::Bytes(output))) => Ok(output),
-                Some(Ok(other)) => unexpected(other),
-                Some(Err(e)) => Err(e),
-                None => caller.data().process.calls().output(id),
+            let result = match chain(&caller, ChainCall::Output { id }) {
+                Ok(ChainAnswer::Bytes(output)) => Ok(output),
+                Ok(other) => unexpected(other),
+                Err(e) => Err(e),
             };
             list_result_area(&mut caller, ret, result.map_err(|e| e as u8))
         },

@@ -1,5 +1,6 @@
-//! The wasmtime engines Weft runs guests on: a program's own host, and a
-//! worker host whose threads can be stopped at an epoch tick.
+//! The wasmtime engines Weft runs guests on: a program's own host's, one
+//! whose threads can be stopped at an epoch tick, and a worker host's pair
+//! of both.
 
 use wasmtime::{Config, Engine};
 
@@ -9,12 +10,52 @@ pub fn engine() -> wasmtime::Result<Engine> {
     new_engine(false)
 }
 
-/// Creates the engine of a worker host (`weft serve`): its threads can be
-/// stopped when their call is cancelled. Epoch checks in guest code cost
-/// about a fifth of a tight loop's speed (measured with `weft bench
-/// threads`' kernel), so a program's own host goes without them.
+/// Creates an engine whose threads can be stopped anywhere: guest code
+/// checks the engine's epoch at loop heads and calls, so a thread whose call
+/// was cancelled or ran past its time limit stops within a tick. Those
+/// checks cost: a tight loop runs about 1.2x slower (`weft bench threads`'
+/// kernel) and a matrix multiply 1.4x, so a program's own host goes
+/// without them.
 pub fn worker_engine() -> wasmtime::Result<Engine> {
     new_engine(true)
+}
+
+/// The two engines of a worker host (`weft serve`), which runs chained
+/// threads for other hosts: a call runs on `fast` unless it must be
+/// stoppable anywhere (a call with a time limit, or while a cancelled
+/// thread the worker could not stop still runs: `weft-cluster`'s worker
+/// decides). A cancelled thread on `fast` stops at its next host call.
+#[derive(Clone)]
+pub struct WorkerEngines {
+    /// With epoch checks ([`worker_engine`]).
+    pub stoppable: Engine,
+    /// Without: guest code at full speed.
+    pub fast: Engine,
+}
+
+impl std::fmt::Debug for WorkerEngines {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WorkerEngines").finish_non_exhaustive()
+    }
+}
+
+impl WorkerEngines {
+    pub fn new() -> wasmtime::Result<Self> {
+        Ok(Self {
+            stoppable: worker_engine()?,
+            fast: engine()?,
+        })
+    }
+
+    /// Both engines stop threads anywhere (a worker that never runs
+    /// guest code without epoch checks).
+    pub fn stoppable_only() -> wasmtime::Result<Self> {
+        let stoppable = worker_engine()?;
+        Ok(Self {
+            fast: stoppable.clone(),
+            stoppable,
+        })
+    }
 }
 
 fn new_engine(interruptible: bool) -> wasmtime::Result<Engine> {

@@ -102,12 +102,14 @@ impl RemoteCall {
         self.cpu_ns.load(Ordering::Relaxed)
     }
 
-    /// Stops the call's threads (at their next epoch check).
+    /// Stops the call's threads (at their next epoch check or host call).
     pub(crate) fn cancel(&self) {
         self.cancelled.store(true, Ordering::SeqCst);
     }
 
-    pub(crate) fn is_cancelled(&self) -> bool {
+    /// Whether the call was cancelled, failed or ran past its time limit:
+    /// its threads are being stopped.
+    pub fn is_cancelled(&self) -> bool {
         self.cancelled.load(Ordering::Relaxed) || self.past_deadline()
     }
 

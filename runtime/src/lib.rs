@@ -50,7 +50,7 @@ pub mod waits;
 pub mod wasi;
 mod zone;
 
-pub use engine::{EPOCH_TICK, NEVER, engine, worker_engine};
+pub use engine::{EPOCH_TICK, NEVER, WorkerEngines, engine, worker_engine};
 pub use outcome::{OnEnd, Outcome};
 pub use process::{Process, ProcessConfig, ThreadEnd};
 pub use program::{LoadError, MemoryError, Program, StartError};

@@ -21,6 +21,7 @@ use weft_snapshot::{MergeOp, MergeRegion, Snapshot, WriteLog};
 use crate::home::RemoteCall;
 use crate::incremental::MemoryImage;
 
+use crate::calls::CallError;
 use crate::calls::CallTable;
 use crate::pool::{Job, WorkerPool};
 use crate::shared_wasi::SharedWasi;
@@ -30,7 +31,7 @@ use crate::start::StartConfig;
 use crate::start::{ThreadError, ThreadMode};
 use crate::state::StateHost;
 use crate::trace::{self, Span};
-use weft_transport::envelope::SyncCall;
+use weft_transport::envelope::{ChainAnswer, ChainCall, SyncCall};
 
 pub use crate::outcome::{
     MAIN_TID, MAX_TID, Outcome, ProgramEnded, TIMEOUT_EXIT_CODE, TRAP_EXIT_CODE, WAIT_SLICE,
@@ -150,6 +151,18 @@ pub(crate) trait Home: Send + Sync {
     /// Whether the thread's work was called off (it stops at its next
     /// epoch check).
     fn is_cancelled(&self) -> bool;
+    /// A `weft:chain` operation of the thread (its function's input and
+    /// output, the calls it makes), answered at once: an await answers
+    /// `None` while its call runs.
+    fn chain(&self, process: &Process, call: ChainCall) -> Result<ChainAnswer, CallError>;
+    /// The same for an await that waits for its answer (by polling,
+    /// unless the home can wait itself).
+    fn chain_wait(&self, process: &Process, call: ChainCall) -> Result<ChainAnswer, CallError> {
+        crate::home::poll(|| match self.chain(process, call.clone())? {
+            ChainAnswer::Code(None) | ChainAnswer::Codes(None) => Ok(None),
+            done => Ok(Some(done)),
+        })
+    }
     /// A synchronisation call of the thread calling from `caller` (chain
     /// mode): its result, or the trap that stops the thread.
     fn synchronise(
@@ -193,6 +206,14 @@ impl Home for Process {
 
     fn is_cancelled(&self) -> bool {
         self.is_ending()
+    }
+
+    fn chain(&self, process: &Process, call: ChainCall) -> Result<ChainAnswer, CallError> {
+        crate::call_imports::serve_chain(process, call).0
+    }
+
+    fn chain_wait(&self, process: &Process, call: ChainCall) -> Result<ChainAnswer, CallError> {
+        crate::call_imports::serve_chain_wait(process, call)
     }
 
     fn synchronise(
@@ -856,6 +877,17 @@ impl Process {
         store.limiter(|state| &mut state.limits);
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(|store| store.data().on_epoch());
+        if self.is_worker() {
+            // A worker may run guest code without epoch checks
+            // (`WorkerEngines::fast`): a cancelled thread then stops at its
+            // next host call.
+            store.call_hook(|store, hook| match hook {
+                wasmtime::CallHook::CallingHost if store.data().home().is_cancelled() => {
+                    Err(wasmtime::Error::new(Cancelled))
+                }
+                _ => Ok(()),
+            });
+        }
         store
     }
 

@@ -131,6 +131,11 @@ impl std::fmt::Debug for Program {
 }
 
 impl Program {
+    /// The module as it was given (to compile it again for another engine).
+    pub fn module_bytes(&self) -> Arc<[u8]> {
+        self.original.clone()
+    }
+
     /// Bytes of the compiled code (what keeping the program costs).
     pub fn code_bytes(&self) -> u64 {
         let range = self.module.image_range();

@@ -21,6 +21,7 @@
 
 use wasmtime::{Caller, ExternType, Linker, Module, Val, ValType};
 
+use crate::calls::CallError;
 use crate::chain;
 use crate::home::RemoteCall;
 use crate::home::{MAX_OUTPUT, NeedsHome};
@@ -29,7 +30,7 @@ use crate::process::{Home, Process, ThreadState, read_guest, write_guest};
 use crate::start::ThreadError;
 use crate::sync::{LockKind, MutexKind};
 use crate::{call_imports, state_imports, threads, wasi};
-use weft_transport::envelope::{HomeReply, HomeRequest, SyncCall};
+use weft_transport::envelope::{ChainAnswer, ChainCall, HomeReply, HomeRequest, SyncCall};
 
 /// Imports a remote thread runs on the worker as it would at home.
 const RUN_ANYWHERE: &[(&str, &str)] = &[
@@ -427,6 +428,10 @@ impl Home for RemoteCall {
 
     fn is_cancelled(&self) -> bool {
         RemoteCall::is_cancelled(self)
+    }
+
+    fn chain(&self, _: &Process, call: ChainCall) -> Result<ChainAnswer, CallError> {
+        crate::home::chain_call(self, call)
     }
 
     /// A sync call goes home on the call's stream with what the thread

@@ -407,60 +407,19 @@ impl ChildStart {
         }
     }
 
-    /// Merges the thread's changes (if it has a result) into its parent and
-    /// runs libc's exit path there, which wakes its joiner.
     /// A `weft:chain` operation of this thread (or one it started on its
-    /// worker): against this process's input, output and calls.
+    /// worker): against this process's input, output and calls; one that
+    /// changes what others see forbids a re-run.
     fn serve_chain(&self, call: ChainCall, book: &RemoteBook) -> Result<ChainAnswer, CallError> {
-        let process = &self.process;
-        let config = process.start_config();
-        let calls = process.calls();
-        // Starting, awaiting (an await marks the call) and setting the
-        // output change what others see: no re-run after them.
-        let effects = || book.effects.store(true, Ordering::SeqCst);
-        Ok(match call {
-            ChainCall::Input => ChainAnswer::Bytes(
-                config
-                    .call_io
-                    .as_ref()
-                    .map_or_else(Vec::new, |io| io.input.to_vec()),
-            ),
-            ChainCall::SetOutput(data) => {
-                effects();
-                if let Some(io) = &config.call_io {
-                    *io.output.locked() = data;
-                }
-                ChainAnswer::Done
-            }
-            ChainCall::Call { name, input } => {
-                let Some(functions) = &config.functions else {
-                    return Err(CallError::UnknownFunction);
-                };
-                let id = calls.call(functions.clone(), &name, input, config)?;
-                effects();
-                ChainAnswer::Id(id)
-            }
-            ChainCall::TryAwait { id } => {
-                let code = calls.try_await(id);
-                if matches!(code, Ok(Some(_)) | Err(CallError::Trapped)) {
-                    effects();
-                }
-                ChainAnswer::Code(code?)
-            }
-            ChainCall::TryAwaitAll { ids } => {
-                let codes = calls.try_await_all(&ids);
-                if !matches!(
-                    codes,
-                    Ok(None) | Err(CallError::NoSuchCall | CallError::AlreadyAwaited)
-                ) {
-                    effects();
-                }
-                ChainAnswer::Codes(codes?)
-            }
-            ChainCall::Output { id } => ChainAnswer::Bytes(calls.output(id)?),
-        })
+        let (answer, effect) = crate::call_imports::serve_chain(&self.process, call);
+        if effect {
+            book.effects.store(true, Ordering::SeqCst);
+        }
+        answer
     }
 
+    /// Merges the thread's changes (if it has a result) into its parent and
+    /// runs libc's exit path there, which wakes its joiner.
     fn merge_and_finish(self, result: Option<(u32, weft_snapshot::Diff)>) {
         let Some(chain) = support(&self.process) else {
             return;
