@@ -2,7 +2,6 @@
 //! (`wit/chain.wit`): a function's input and output, and its calls of
 //! other functions by name (see `functions.rs`).
 
-use crate::locks::Locked as _;
 use wasmtime::Linker;
 
 use crate::abi::{Call, guest_bytes, guest_string, list_result_area, result_area};
@@ -56,75 +55,6 @@ fn chain_wait(caller: &mut Call<'_>, call: ChainCall) -> Result<ChainAnswer, Cal
 fn unexpected<T>(answer: ChainAnswer) -> Result<T, CallError> {
     tracing::debug!("home answered a chained call with {answer:?}");
     Err(CallError::FailedToStart)
-}
-
-/// Runs a `weft:chain` operation against `process`'s input, output and
-/// calls (at home, for its own threads and for threads on peers): the
-/// answer, and whether it changed what others see (starting a call, an
-/// await that took a result, setting the output), after which a thread
-/// must not run again.
-pub(crate) fn serve_chain(
-    process: &crate::Process,
-    call: ChainCall,
-) -> (Result<ChainAnswer, CallError>, bool) {
-    let config = process.start_config();
-    let calls = process.calls();
-    match call {
-        ChainCall::Input => (
-            Ok(ChainAnswer::Bytes(
-                config
-                    .call_io
-                    .as_ref()
-                    .map_or_else(Vec::new, |io| io.input.to_vec()),
-            )),
-            false,
-        ),
-        ChainCall::SetOutput(data) => {
-            // Outside a function (`weft run`) the output goes nowhere.
-            if let Some(io) = &config.call_io {
-                *io.output.locked() = data;
-            }
-            (Ok(ChainAnswer::Done), true)
-        }
-        ChainCall::Call { name, input } => match &config.functions {
-            None => (Err(CallError::UnknownFunction), false),
-            Some(functions) => match calls.call(functions.clone(), &name, input, config) {
-                Ok(id) => (Ok(ChainAnswer::Id(id)), true),
-                Err(e) => (Err(e), false),
-            },
-        },
-        ChainCall::TryAwait { id } => {
-            let code = calls.try_await(id);
-            let effect = matches!(code, Ok(Some(_)) | Err(CallError::Trapped));
-            (code.map(ChainAnswer::Code), effect)
-        }
-        ChainCall::TryAwaitAll { ids } => {
-            let codes = calls.try_await_all(&ids);
-            let effect = !matches!(
-                codes,
-                Ok(None) | Err(CallError::NoSuchCall | CallError::AlreadyAwaited)
-            );
-            (codes.map(ChainAnswer::Codes), effect)
-        }
-        ChainCall::Output { id } => (calls.output(id).map(ChainAnswer::Bytes), false),
-    }
-}
-
-/// The same for an await at home, which waits for its answer.
-pub(crate) fn serve_chain_wait(
-    process: &crate::Process,
-    call: ChainCall,
-) -> Result<ChainAnswer, CallError> {
-    let calls = process.calls();
-    match call {
-        ChainCall::TryAwait { id } => calls
-            .await_call(id)
-            .map(|code| ChainAnswer::Code(Some(code))),
-        ChainCall::TryAwaitAll { ids } => calls
-            .await_all(&ids)
-            .map(|codes| ChainAnswer::Codes(Some(codes))),
-        other => serve_chain(process, other).0,
-    }
 }
 
 pub fn add_to_linker(linker: &mut Linker<ThreadState>) -> wasmtime::Result<()> {

@@ -10,6 +10,7 @@ use std::sync::{Arc, Condvar, Mutex};
 
 use crate::start::StartConfig;
 pub use crate::start::{CallError, CallIo, Finished, Invoke};
+use weft_transport::envelope::{ChainAnswer, ChainCall};
 
 /// Largest input or output a call carries.
 pub const MAX_CALL_BYTES: usize = 64 << 20;
@@ -191,5 +192,74 @@ impl CallTable {
                 result.as_ref().map(|f| f.output.clone()).map_err(|e| *e)
             }
         }
+    }
+}
+
+/// Runs a `weft:chain` operation against a process's input and output (in
+/// `config`) and its `calls` (at home, for its own threads and for threads
+/// on peers): the
+/// answer, and whether it changed what others see (starting a call, an
+/// await that took a result, setting the output), after which a thread
+/// must not run again.
+pub(crate) fn serve_chain(
+    config: &StartConfig,
+    calls: &Arc<CallTable>,
+    call: ChainCall,
+) -> (Result<ChainAnswer, CallError>, bool) {
+    match call {
+        ChainCall::Input => (
+            Ok(ChainAnswer::Bytes(
+                config
+                    .call_io
+                    .as_ref()
+                    .map_or_else(Vec::new, |io| io.input.to_vec()),
+            )),
+            false,
+        ),
+        ChainCall::SetOutput(data) => {
+            // Outside a function (`weft run`) the output goes nowhere.
+            if let Some(io) = &config.call_io {
+                *io.output.locked() = data;
+            }
+            (Ok(ChainAnswer::Done), true)
+        }
+        ChainCall::Call { name, input } => match &config.functions {
+            None => (Err(CallError::UnknownFunction), false),
+            Some(functions) => match calls.call(functions.clone(), &name, input, config) {
+                Ok(id) => (Ok(ChainAnswer::Id(id)), true),
+                Err(e) => (Err(e), false),
+            },
+        },
+        ChainCall::TryAwait { id } => {
+            let code = calls.try_await(id);
+            let effect = matches!(code, Ok(Some(_)) | Err(CallError::Trapped));
+            (code.map(ChainAnswer::Code), effect)
+        }
+        ChainCall::TryAwaitAll { ids } => {
+            let codes = calls.try_await_all(&ids);
+            let effect = !matches!(
+                codes,
+                Ok(None) | Err(CallError::NoSuchCall | CallError::AlreadyAwaited)
+            );
+            (codes.map(ChainAnswer::Codes), effect)
+        }
+        ChainCall::Output { id } => (calls.output(id).map(ChainAnswer::Bytes), false),
+    }
+}
+
+/// The same for an await at home, which waits for its answer.
+pub(crate) fn serve_chain_wait(
+    config: &StartConfig,
+    calls: &Arc<CallTable>,
+    call: ChainCall,
+) -> Result<ChainAnswer, CallError> {
+    match call {
+        ChainCall::TryAwait { id } => calls
+            .await_call(id)
+            .map(|code| ChainAnswer::Code(Some(code))),
+        ChainCall::TryAwaitAll { ids } => calls
+            .await_all(&ids)
+            .map(|codes| ChainAnswer::Codes(Some(codes))),
+        other => serve_chain(config, calls, other).0,
     }
 }

@@ -209,11 +209,11 @@ impl Home for Process {
     }
 
     fn chain(&self, process: &Process, call: ChainCall) -> Result<ChainAnswer, CallError> {
-        crate::call_imports::serve_chain(process, call).0
+        crate::calls::serve_chain(process.start_config(), process.calls(), call).0
     }
 
     fn chain_wait(&self, process: &Process, call: ChainCall) -> Result<ChainAnswer, CallError> {
-        crate::call_imports::serve_chain_wait(process, call)
+        crate::calls::serve_chain_wait(process.start_config(), process.calls(), call)
     }
 
     fn synchronise(

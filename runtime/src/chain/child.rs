@@ -411,7 +411,8 @@ impl ChildStart {
     /// worker): against this process's input, output and calls; one that
     /// changes what others see forbids a re-run.
     fn serve_chain(&self, call: ChainCall, book: &RemoteBook) -> Result<ChainAnswer, CallError> {
-        let (answer, effect) = crate::call_imports::serve_chain(&self.process, call);
+        let (answer, effect) =
+            crate::calls::serve_chain(self.process.start_config(), self.process.calls(), call);
         if effect {
             book.effects.store(true, Ordering::SeqCst);
         }
