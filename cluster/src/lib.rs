@@ -442,7 +442,14 @@ impl Cluster {
             };
             // Encoded straight into the payload: one copy per thread in
             // flight.
+            let encoding = Instant::now();
             let payload = envelope::encode_call_snapshot(&header, sent);
+            tracing::debug!(
+                tid,
+                bytes = payload.len(),
+                us = encoding.elapsed().as_micros() as u64,
+                "snapshot encoded"
+            );
             {
                 let mut stats = self.stats_mut();
                 if base.is_some() {

@@ -157,7 +157,7 @@ static long long stencil(double *elapsed) {
 
 /* ---- dgemm: C += A * B, rows split statically ------------------------ */
 
-#define DGEMM_N 900
+#define DGEMM_N 1500
 
 static long long dgemm(double *elapsed) {
     const int n = DGEMM_N;

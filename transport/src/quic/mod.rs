@@ -196,7 +196,14 @@ pub async fn call(
 ) -> Result<RequesterEvent, QuicError> {
     let (mut send, mut recv) = connection.open_bi().await?;
     let mut out = Vec::new();
+    let packing = std::time::Instant::now();
     let packed = crate::payload::pack(snapshot);
+    tracing::debug!(
+        bytes = snapshot.len(),
+        wire = packed.wire_len(),
+        us = packing.elapsed().as_micros() as u64,
+        "snapshot packed"
+    );
     let mut requester = Requester::start_streamed(module, &packed, limits, &mut out);
     // A worker that refuses the call (busy) or ends it stops reading: its
     // answer is then on the way back, and nothing more is sent.
@@ -453,13 +460,19 @@ async fn serve_call(
                     module,
                     snapshot_len,
                 } => match (hooks.admit)(&module, snapshot_len) {
-                    Ok(admitted) => admission = Some(admitted),
+                    Ok(admitted) => {
+                        tracing::debug!(snapshot_len, "call admitted");
+                        admission = Some(admitted);
+                    }
                     Err((code, message)) => {
                         stream.worker.fail(code, &message, &mut stream.out);
                         return stream.end_early().await;
                     }
                 },
-                run @ WorkerEvent::Run { .. } if admission.is_some() => break 'receive run,
+                run @ WorkerEvent::Run { .. } if admission.is_some() => {
+                    tracing::debug!("call received whole");
+                    break 'receive run;
+                }
                 _ => {}
             }
         }
