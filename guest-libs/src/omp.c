@@ -766,10 +766,14 @@ static void fork_chain(struct omp_thread *me, struct team *t, int nthreads) {
     }
     run_member(me, t, 0);
     for (int i = 1; i < nthreads; i++) pthread_join(threads[i], NULL);
-    /* The children's exit paths (on this thread's memory) still release
-     * the lock: this thread's next release must not send it home held. */
-    while (__thread_list_lock) {
-    }
+    /* The children were created at home and their exit paths run there,
+     * on the main memory: one may let the lock go only after it woke this
+     * joiner. This copy never sees that by itself (a plain read of its own
+     * memory spun here for ever): take home's image until it is free, as
+     * above. This copy never wrote the lock, so a release does not send
+     * it home held. */
+    for (int spins = 0; __thread_list_lock; spins++)
+        if (spins >= 10000) weft_home_sync_point();
 }
 
 /* The size of the team a region encountered by `me` gets. */
