@@ -50,9 +50,9 @@ pub struct ThreadState {
     /// A chained thread holds one of the process's worker slots while it
     /// runs (not while it waits for another thread).
     pub holds_slot: bool,
-    /// A thread running away from home: the call it belongs to (its way
-    /// home, its output; `remote.rs`).
-    pub(crate) remote: Option<Arc<RemoteCall>>,
+    /// The thread's home: the process itself, or on a worker the link of
+    /// the call the thread runs for (its way home, its output).
+    pub(crate) home: Arc<dyn Home>,
     /// Set in an instance that runs a libweft routine at home on the main
     /// memory for a chained thread (`sync-at-home`).
     pub(crate) at_home: Option<Arc<AtHomeBase>>,
@@ -123,16 +123,18 @@ impl ThreadState {
 
     /// The home of this thread's program, as this thread reaches it.
     pub(crate) fn home(&self) -> &dyn Home {
-        home_of(&self.process, self.remote.as_deref())
+        &*self.home
     }
 
     /// The same, held apart from the store (for a call that needs the
     /// caller too).
     pub(crate) fn home_handle(&self) -> Arc<dyn Home> {
-        match &self.remote {
-            Some(call) => call.clone(),
-            None => self.process.clone(),
-        }
+        self.home.clone()
+    }
+
+    /// The call's link, for a worker's own imports (`remote.rs`).
+    pub(crate) fn link(&self) -> Option<Arc<RemoteCall>> {
+        self.home.clone().link()
     }
 }
 
@@ -141,13 +143,49 @@ impl ThreadState {
 /// process is the home of its own threads; a thread running on a worker
 /// reaches its home through its call's link (`remote.rs` implements this
 /// for `RemoteCall`). The runtime calls it and never asks which it is.
-pub(crate) trait Home: Send + Sync {
+pub(crate) trait Home: Send + Sync + std::fmt::Debug {
     /// An id for a new thread, counted live at home and on `process`.
     fn new_thread(&self, process: &Process) -> Result<u32, ThreadError>;
     /// A thread counted by `new_thread` could not start.
     fn not_started(&self, process: &Process, tid: u32);
     /// Thread `tid` called `exit(code)` (`Ok`) or trapped (`Err`).
     fn thread_failed(&self, process: &Process, tid: u32, end: Result<i32, wasmtime::Error>);
+    /// What chained thread `tid` ending so ends: the program at home; on a
+    /// worker, the call (home then runs its thread again).
+    fn chained_thread_failed(&self, process: &Process, tid: u32, end: Result<i32, wasmtime::Error>);
+    /// Something the runtime cannot make correct: at home the program
+    /// ends with `code` and `why`; on a worker the call fails (home runs
+    /// its thread again and decides, with its own policy).
+    fn refuse(&self, process: &Process, code: i32, why: String);
+    /// Whether conflicting writes found here are this host's to report
+    /// under the program's policy (home), or fail the call (a worker).
+    fn decides_conflicts(&self) -> bool;
+    /// A chained thread of the program starts on this host (home counts
+    /// where its threads ran).
+    fn chained_thread_runs(&self, process: &Process);
+    /// Chained thread `tid` is about to run its exit path, which may wake
+    /// its joiner.
+    fn chained_thread_exiting(&self, tid: u32);
+    /// CPU time a thread of this home used here.
+    fn add_cpu(&self, nanos: u64);
+    /// A thread that counts as running for its home until the returned
+    /// guard goes (a call on a worker waits for the threads it started).
+    fn running_thread(self: Arc<Self>) -> Option<crate::home::CallThread>;
+    /// While the guard lives, the OS thread runs a thread of this home
+    /// (for the state tier's global calls, made without the store).
+    fn enter(self: Arc<Self>) -> Option<crate::home::HomeScope>;
+    /// The call's link on a worker, for its own imports that forward WASI
+    /// calls home (`remote.rs`); `None` at home, where they are not linked.
+    fn link(self: Arc<Self>) -> Option<Arc<RemoteCall>>;
+    /// The first chunk of the heap arena of a new chained thread of
+    /// `process` that starts from `parent` (zeroed there when reused).
+    fn first_arena_chunk(
+        &self,
+        process: &Arc<Process>,
+        parent: &Arc<ThreadMemory>,
+    ) -> wasmtime::Result<(u32, u32)>;
+    /// The same chunk back, when its thread could not start.
+    fn give_back_arena_chunk(&self, process: &Process, start: u32);
     /// Whether the thread's work was called off (it stops at its next
     /// epoch check).
     fn is_cancelled(&self) -> bool;
@@ -172,15 +210,6 @@ pub(crate) trait Home: Send + Sync {
     ) -> wasmtime::Result<i64>;
 }
 
-/// The home of a thread of `process`: the process itself, or the link of
-/// the call the thread runs for.
-fn home_of<'a>(process: &'a Process, remote: Option<&'a RemoteCall>) -> &'a dyn Home {
-    match remote {
-        Some(call) => call,
-        None => process,
-    }
-}
-
 impl Home for Process {
     fn new_thread(&self, _: &Process) -> Result<u32, ThreadError> {
         let max = self.config.max_threads;
@@ -202,6 +231,64 @@ impl Home for Process {
             Ok(code) => Outcome::Exit(code),
             Err(error) => Outcome::trap(tid, error),
         });
+    }
+
+    fn chained_thread_failed(
+        &self,
+        process: &Process,
+        tid: u32,
+        end: Result<i32, wasmtime::Error>,
+    ) {
+        Home::thread_failed(self, process, tid, end);
+    }
+
+    fn refuse(&self, _: &Process, code: i32, why: String) {
+        self.end(Outcome::Refused { code, message: why });
+    }
+
+    fn decides_conflicts(&self) -> bool {
+        true
+    }
+
+    fn chained_thread_runs(&self, _: &Process) {
+        if let Some(placer) = &self.start.placer {
+            placer.count_home_run(false);
+        }
+    }
+
+    fn chained_thread_exiting(&self, _: u32) {}
+
+    fn add_cpu(&self, _: u64) {
+        // Home's own threads are counted by the process's clocks.
+    }
+
+    fn running_thread(self: Arc<Self>) -> Option<crate::home::CallThread> {
+        None
+    }
+
+    fn enter(self: Arc<Self>) -> Option<crate::home::HomeScope> {
+        None
+    }
+
+    fn link(self: Arc<Self>) -> Option<Arc<RemoteCall>> {
+        None
+    }
+
+    fn first_arena_chunk(
+        &self,
+        process: &Arc<Process>,
+        parent: &Arc<ThreadMemory>,
+    ) -> wasmtime::Result<(u32, u32)> {
+        match self.chaining() {
+            Some(chaining) => chaining.first_arena_chunk(process, parent),
+            None => wasmtime::bail!("a heap arena needs chain mode"),
+        }
+    }
+
+    fn give_back_arena_chunk(&self, _: &Process, start: u32) {
+        if let Some(chaining) = self.chaining() {
+            chaining.give_back_arena_chunk(start);
+        }
     }
 
     fn is_cancelled(&self) -> bool {
@@ -251,6 +338,15 @@ pub(crate) trait Chaining: std::any::Any + Send + Sync + std::fmt::Debug {
     fn drop_pooled(&self);
     /// The program has ended: waits at home end at once.
     fn program_ended(&self);
+    /// The first chunk of the heap arena of a thread `process` starts from
+    /// `parent` (a reused chunk is zeroed in the parent's memory).
+    fn first_arena_chunk(
+        &self,
+        process: &Arc<Process>,
+        parent: &Arc<ThreadMemory>,
+    ) -> wasmtime::Result<(u32, u32)>;
+    /// A first chunk whose thread could not start goes back to the zone.
+    fn give_back_arena_chunk(&self, start: u32);
     /// A sync call of a chained thread on this host.
     fn synchronise(
         &self,
@@ -867,7 +963,7 @@ impl Process {
                 memory,
                 arena: 0,
                 holds_slot: false,
-                remote: None,
+                home: self.clone(),
                 at_home: None,
                 limits: store_limits(self.start.max_memory),
                 // Set where a guest thread starts running on an OS thread.
@@ -962,7 +1058,8 @@ impl Process {
         let started = match &self.chain {
             None => {
                 let process = self.clone();
-                let job = Box::new(move || process.run_thread(tid, start_arg, memory, None));
+                let home = caller.data().home_handle();
+                let job = Box::new(move || process.run_thread(tid, start_arg, memory, home));
                 self.pool.execute(job).map_err(|e| {
                     tracing::warn!("cannot start an OS thread for thread {tid}: {e}");
                     ThreadError::Again
@@ -997,16 +1094,16 @@ impl Process {
 
     /// Runs `wasi_thread_start(tid, start_arg)` in a new instance over
     /// `memory`, then ends the thread (or the program) as its call ended.
-    /// Runs thread `tid` (wasi-libc's start and exit path) on `memory`. A
-    /// thread of a call away from home (`remote`) that exits or traps
-    /// fails that call (home runs its thread again) instead of ending the
+    /// Runs thread `tid` (wasi-libc's start and exit path) on `memory`,
+    /// for `home`: a thread of a call on a worker that exits or traps fails
+    /// that call (home runs its thread again) instead of ending the
     /// worker's process, and its writes to stdout go with the call.
     pub(crate) fn run_thread(
         self: &Arc<Self>,
         tid: u32,
         start_arg: i32,
         memory: Arc<ThreadMemory>,
-        remote: Option<Arc<RemoteCall>>,
+        home: Arc<dyn Home>,
     ) {
         let idle = memory.idle_instances.locked().pop();
         let (mut store, instance) = match idle {
@@ -1015,16 +1112,14 @@ impl Process {
                 let mut store = self.new_store(tid, None);
                 match self.instantiate(&mut store, Some(&memory)) {
                     Ok(instance) => (store, instance),
-                    Err(e) => {
-                        return home_of(self, remote.as_deref()).thread_failed(self, tid, Err(e));
-                    }
+                    Err(e) => return home.thread_failed(self, tid, Err(e)),
                 }
             }
         };
         let state = store.data_mut();
         state.tid = tid;
         state.memory = Some(memory.clone());
-        state.remote = remote.clone();
+        state.home = home.clone();
         state.cpu_base = crate::cpu_clock::thread_cpu_time();
         let clock = self.clocks.enter(tid, state.cpu_base);
         // A chained thread's exit path runs here on its parent's memory.
@@ -1042,7 +1137,7 @@ impl Process {
             ThreadEnd::Finished | ThreadEnd::Result(_) => {
                 // No reference back to the memory from its own cache.
                 store.data_mut().memory = None;
-                store.data_mut().remote = None;
+                store.data_mut().home = self.clone();
                 let mut idle = memory.idle_instances.locked();
                 if idle.len() < IDLE_INSTANCES && !self.is_ending() {
                     idle.push((store, instance));
@@ -1050,10 +1145,8 @@ impl Process {
                 drop(idle);
                 self.thread_ended()
             }
-            ThreadEnd::Exit(code) => {
-                home_of(self, remote.as_deref()).thread_failed(self, tid, Ok(code))
-            }
-            ThreadEnd::Trap(e) => home_of(self, remote.as_deref()).thread_failed(self, tid, Err(e)),
+            ThreadEnd::Exit(code) => home.thread_failed(self, tid, Ok(code)),
+            ThreadEnd::Trap(e) => home.thread_failed(self, tid, Err(e)),
         }
     }
 

@@ -30,6 +30,7 @@ use crate::process::{Home, Process, ThreadState, read_guest, write_guest};
 use crate::start::ThreadError;
 use crate::sync::{LockKind, MutexKind};
 use crate::{call_imports, state_imports, threads, wasi};
+use std::sync::Arc;
 use weft_transport::envelope::{ChainAnswer, ChainCall, HomeReply, HomeRequest, SyncCall};
 
 /// Imports a remote thread runs on the worker as it would at home.
@@ -174,7 +175,7 @@ fn wasi_at_home(
 ) -> wasmtime::Result<i32> {
     let state = caller.data();
     let tid = state.tid;
-    let (Some(remote), Some(memory)) = (state.remote.clone(), state.memory.clone()) else {
+    let (Some(remote), Some(memory)) = (state.link(), state.memory.clone()) else {
         return Err(NeedsHome(format!("{name} without a way home")).into());
     };
     let unreleased = chain::unreleased_away(&memory)?;
@@ -243,7 +244,7 @@ fn remote_fd_write(
     if !write_guest(&mut caller, out as u32, &(bytes.len() as u32).to_le_bytes()) {
         return Ok(ERRNO_FAULT);
     }
-    let Some(remote) = caller.data().remote.clone() else {
+    let Some(remote) = caller.data().link() else {
         return Err(NeedsHome("fd_write without a call".into()).into());
     };
     if !remote.buffer_output(fd as u8, &bytes) {
@@ -256,7 +257,7 @@ fn remote_fd_write(
 /// output the call buffered.
 fn remote_proc_exit(caller: Caller<'_, ThreadState>, code: i32) -> wasmtime::Result<()> {
     let state = caller.data();
-    let Some(remote) = state.remote.clone() else {
+    let Some(remote) = state.link() else {
         return Err(NeedsHome("exit without a way home".into()).into());
     };
     let request = HomeRequest::Exit {
@@ -282,7 +283,7 @@ fn remote_clock_time_get(
     if !wasi::is_home_clock(id) {
         return wasi::clock_time_get(&mut caller, id, precision, out);
     }
-    let Some(remote) = caller.data().remote.clone() else {
+    let Some(remote) = caller.data().link() else {
         return Err(NeedsHome("a CPU clock without a way home".into()).into());
     };
     match remote.call(&HomeRequest::CpuClock { id: id as u32 }) {
@@ -308,7 +309,7 @@ fn remote_fd_fdstat_get(
     if fd != 1 && fd != 2 {
         return wasi_at_home(&mut caller, "fd_fdstat_get", vec![fd.into(), out.into()]);
     }
-    let Some(remote) = caller.data().remote.clone() else {
+    let Some(remote) = caller.data().link() else {
         return Err(NeedsHome("fd_fdstat_get without a call".into()).into());
     };
     match remote.call(&HomeRequest::FdStat { fd: fd as u32 }) {
@@ -328,7 +329,7 @@ fn remote_fd_fdstat_get(
 /// data). Returns 0 (the guest's `malloc` fails) when memory is full.
 fn remote_arena_grow(caller: Caller<'_, ThreadState>, size: i32) -> wasmtime::Result<i32> {
     let state = caller.data();
-    let (Some(remote), Some(memory)) = (state.remote.clone(), state.memory.clone()) else {
+    let (Some(remote), Some(memory)) = (state.link(), state.memory.clone()) else {
         return Err(NeedsHome("arena-grow without a way home".into()).into());
     };
     let call = |request: &HomeRequest| -> wasmtime::Result<HomeReply> {
@@ -354,11 +355,12 @@ fn remote_arena_grow(caller: Caller<'_, ThreadState>, size: i32) -> wasmtime::Re
 
 /// `arena-lookup` away from home: the arena zone is home's.
 fn remote_arena_lookup(caller: Caller<'_, ThreadState>, addr: i32) -> wasmtime::Result<i32> {
-    let Some(remote) = caller.data().remote.clone() else {
+    let Some(remote) = caller.data().link() else {
         return Err(NeedsHome("arena-lookup without a way home".into()).into());
     };
     match remote.call(&HomeRequest::ArenaLookup { addr: addr as u32 }) {
         Ok(HomeReply::Arena(arena)) => Ok(arena as i32),
+        Ok(HomeReply::Refused(why)) => Err(wasmtime::Error::msg(why)),
         other => wasmtime::bail!("arena-lookup: home answered {other:?}"),
     }
 }
@@ -373,7 +375,7 @@ fn remote_register_merge_region(
     ret: i32,
 ) -> wasmtime::Result<()> {
     let region = threads::merge_region(addr, len, op, ty)?;
-    let Some(remote) = caller.data().remote.clone() else {
+    let Some(remote) = caller.data().link() else {
         return Err(NeedsHome("register-merge-region without a way home".into()).into());
     };
     match remote.call(&HomeRequest::MergeRegion(region)) {
@@ -419,11 +421,57 @@ impl Home for RemoteCall {
     }
 
     fn thread_failed(&self, process: &Process, tid: u32, end: Result<i32, wasmtime::Error>) {
+        self.chained_thread_failed(process, tid, end);
+        process.thread_ended();
+    }
+
+    fn chained_thread_failed(&self, _: &Process, tid: u32, end: Result<i32, wasmtime::Error>) {
         self.fail(match end {
             Ok(code) => format!("thread {tid} called exit({code})"),
             Err(e) => format!("thread {tid}: {e:#}"),
         });
-        process.thread_ended();
+    }
+
+    fn refuse(&self, _: &Process, _: i32, why: String) {
+        self.fail(why);
+    }
+
+    fn decides_conflicts(&self) -> bool {
+        false
+    }
+
+    fn chained_thread_runs(&self, _: &Process) {}
+
+    fn chained_thread_exiting(&self, tid: u32) {
+        self.tell_thread_ended(tid);
+    }
+
+    fn add_cpu(&self, nanos: u64) {
+        RemoteCall::add_cpu(self, nanos);
+    }
+
+    fn running_thread(self: Arc<Self>) -> Option<crate::home::CallThread> {
+        Some(crate::home::CallThread::new(self))
+    }
+
+    fn enter(self: Arc<Self>) -> Option<crate::home::HomeScope> {
+        Some(crate::home::HomeScope::enter(self))
+    }
+
+    fn link(self: Arc<Self>) -> Option<Arc<RemoteCall>> {
+        Some(self)
+    }
+
+    fn first_arena_chunk(
+        &self,
+        _: &Arc<Process>,
+        parent: &Arc<crate::process::ThreadMemory>,
+    ) -> wasmtime::Result<(u32, u32)> {
+        chain::home_chunk(self, parent).map_err(wasmtime::Error::new)
+    }
+
+    fn give_back_arena_chunk(&self, _: &Process, start: u32) {
+        let _ = self.call(&HomeRequest::ArenaRelease { start });
     }
 
     fn is_cancelled(&self) -> bool {

@@ -263,9 +263,11 @@ pub(crate) fn release_arena_chunk(process: &Process, start: u32) -> wasmtime::Re
         .map_err(|e| wasmtime::Error::msg(format!("weft:threads arena-release: {e}")))
 }
 
-/// `arena-lookup` at home: as [`arena_of`], but a block of an arena whose
-/// chunks went back to the zone is a use after free (a double free, or a
-/// block counted wrong), refused before the guest's allocator takes it.
+/// `arena-lookup` (for home's own threads and for threads on peers): the
+/// arena that heap address `addr` belongs to, or 0 for libc's heap. A
+/// block of an arena whose chunks went back to the zone is a use after
+/// free (a double free, or a block counted wrong), refused before the
+/// guest's allocator takes it.
 pub(crate) fn arena_of_checked(process: &Process, tid: u32, addr: u32) -> wasmtime::Result<u32> {
     let Some(chain) = support(process) else {
         return Ok(0);
@@ -278,11 +280,6 @@ pub(crate) fn arena_of_checked(process: &Process, tid: u32, addr: u32) -> wasmti
         ),
         None => Ok(0),
     }
-}
-
-/// `arena-lookup`: the arena that heap address `addr` belongs to, or 0.
-pub(crate) fn arena_of(process: &Process, addr: u32) -> u32 {
-    support(process).map_or(0, |chain| chain.zone.locked().arena_of(addr).unwrap_or(0))
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@ use crate::calls::CallError;
 use crate::home::RemoteCall;
 use crate::outcome::Outcome;
 use crate::placement::{Placer, Remote};
+use crate::process::Home;
 use crate::process::{Merges, Origin, Process, TRAP_EXIT_CODE, ThreadEnd, ThreadMemory};
 use crate::snapshot;
 use weft_transport::envelope::{
@@ -35,19 +36,16 @@ pub(super) struct ChildStart {
     pub(super) identity: u32,
     /// The thread's start routine (a function table index).
     pub(super) start_func: u32,
-    /// Set when a remote thread started this one on its worker.
-    pub(super) remote: Option<Arc<RemoteCall>>,
+    /// The home of its creator: the process, or on a worker the creator's
+    /// call.
+    pub(super) home: Arc<dyn Home>,
 }
 
 impl ChildStart {
     /// Runs the thread here; it holds a slot.
     pub(super) fn run(self) {
-        if self.remote.is_none()
-            && let Some(placer) = &self.process.start_config().placer
-        {
-            placer.count_home_run(false);
-        }
-        let _home = self.remote.clone().map(crate::home::HomeScope::enter);
+        self.home.chained_thread_runs(&self.process);
+        let _home = self.home.clone().enter();
         let result = self.run_here();
         self.merge_and_finish(result);
     }
@@ -60,36 +58,23 @@ impl ChildStart {
             (self.tid, self.start_arg, self.arena),
             &self.parent,
             (&self.snapshot, &self.since),
-            self.remote.clone(),
+            self.home.clone(),
         );
-        match (ran, &self.remote) {
-            (Ok(done), _) => Some(done),
-            (Err(e), Some(remote)) => {
-                remote.fail(match e {
-                    ChildError::Exit(code) => format!("thread {} called exit({code})", self.tid),
-                    ChildError::Trap(e) => format!("thread {}: {e:#}", self.tid),
-                });
-                None
-            }
-            (Err(ChildError::Exit(code)), None) => {
-                self.process.end(Outcome::Exit(code));
-                None
-            }
-            (Err(ChildError::Trap(e)), None) => {
-                self.process.end(Outcome::trap(self.tid, e));
-                None
-            }
-        }
+        let end = match ran {
+            Ok(done) => return Some(done),
+            Err(ChildError::Exit(code)) => Ok(code),
+            Err(ChildError::Trap(e)) => Err(e),
+        };
+        self.home
+            .chained_thread_failed(&self.process, self.tid, end);
+        None
     }
 
     /// Ends the program with `code` at home; away from home, fails the
     /// call instead (home runs the thread that started this one again).
     /// False: the thread's changes did not merge.
     fn end(&self, code: i32, why: String) -> bool {
-        match &self.remote {
-            Some(remote) => remote.fail(why),
-            None => self.process.end(Outcome::Refused { code, message: why }),
-        }
+        self.home.refuse(&self.process, code, why);
         false
     }
 
@@ -337,7 +322,12 @@ impl ChildStart {
                 HomeReply::ProgramEnded
             }
             HomeRequest::ArenaLookup { addr } => {
-                HomeReply::Arena(super::arena_of(&self.process, addr))
+                // As for home's own threads: a free of a block in a chunk
+                // already given back is refused, not handed to libc.
+                match super::arena_of_checked(&self.process, self.tid, addr) {
+                    Ok(arena) => HomeReply::Arena(arena),
+                    Err(e) => HomeReply::Refused(e.to_string()),
+                }
             }
             HomeRequest::MergeRegion(region) => {
                 // It changes how every later thread merges: no re-run.
@@ -451,14 +441,12 @@ impl ChildStart {
         }
         // Home hears of the end before the exit path wakes the joiner: the
         // call this thread belongs to may finish right after.
-        if let Some(remote) = &self.remote {
-            remote.tell_thread_ended(self.tid);
-        }
+        self.home.chained_thread_exiting(self.tid);
         self.process.run_thread(
             self.tid,
             self.start_arg as i32,
             self.parent.clone(),
-            self.remote.clone(),
+            self.home.clone(),
         );
     }
 
@@ -524,7 +512,7 @@ impl ChildStart {
             chain.published_changed();
         }
         if !conflicts.is_empty() {
-            if self.remote.is_some() {
+            if !self.home.decides_conflicts() {
                 // Home runs the thread that started this one again and
                 // reports the conflicts with its own policy.
                 return self.end(
@@ -640,7 +628,7 @@ pub fn run_remote(
             &Arc::new(Mutex::new(snapshot)),
             &Arc::new(AtomicU32::new(0)),
         ),
-        Some(call.clone()),
+        call.clone(),
     );
     // Threads it started here that outlive it (detached) still run: their
     // end decides whether the call succeeds (a late merge fails it).
@@ -667,14 +655,12 @@ pub(super) fn run_child(
     (tid, start_arg, arena): (u32, u32, u32),
     parent: &Arc<ThreadMemory>,
     (snapshot, since): (&Arc<Mutex<Snapshot>>, &Arc<AtomicU32>),
-    remote: Option<Arc<RemoteCall>>,
+    home: Arc<dyn Home>,
 ) -> Result<(u32, weft_snapshot::Diff), ChildError> {
     let chain = support(process).expect("chain mode has chain support");
-    // A run away from home is traced at home, as one span on the peer.
-    let _span = remote
-        .is_none()
-        .then(|| crate::trace::span(process.tracer(), "chained thread", "thread", tid))
-        .flatten();
+    // A run away from home is traced at home, as one span on the peer (a
+    // worker's process has no tracer).
+    let _span = crate::trace::span(process.tracer(), "chained thread", "thread", tid);
     // The slot this job was granted goes back if the thread cannot start.
     let slot = HeldSlot(Some(process));
     let t0 = std::time::Instant::now();
@@ -722,7 +708,7 @@ pub(super) fn run_child(
     state.tid = tid;
     state.memory = Some(memory.clone());
     state.arena = arena;
-    state.remote = remote;
+    state.home = home;
     state.cpu_base = crate::cpu_clock::thread_cpu_time();
     state.holds_slot = true; // granted before this job ran
     let clock = process.clocks().enter(tid, state.cpu_base);
@@ -732,9 +718,10 @@ pub(super) fn run_child(
     let start = instance.get_typed_func::<(i32, i32), ()>(&mut store, "wasi_thread_start")?;
     let ended = start.call(&mut store, (tid as i32, start_arg as i32));
     drop(clock);
-    if let Some(remote) = &store.data().remote {
-        remote.add_cpu(crate::cpu_clock::thread_cpu_time().saturating_sub(store.data().cpu_base));
-    }
+    let state = store.data();
+    state
+        .home
+        .add_cpu(crate::cpu_clock::thread_cpu_time().saturating_sub(state.cpu_base));
     if store.data().holds_slot {
         store.data_mut().holds_slot = false;
         process.release_slot();
@@ -766,7 +753,7 @@ pub(super) fn run_child(
         merges.closed = true;
         diff
     };
-    store.data_mut().remote = None;
+    store.data_mut().home = process.clone();
     // The instance stays with its memory for the next thread.
     store.data_mut().memory = None;
     child.instance = Some((store, instance));

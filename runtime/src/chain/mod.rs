@@ -51,15 +51,15 @@ mod sync_away;
 mod sync_calls;
 mod sync_point;
 
-pub(crate) use arena::{
-    adopt_remote_chunk, arena_of, arena_of_checked, grow_arena, release_arena_chunk,
-};
+pub(crate) use arena::{adopt_remote_chunk, arena_of_checked, grow_arena, release_arena_chunk};
 pub use child::{ChildError, run_remote};
+pub(crate) use spawn::home_chunk;
 pub use support::MissingSymbol;
 pub(crate) use support::{ChainSupport, sync_table};
 pub(crate) use sync_away::{acquire_away, release_away, unreleased_away, write_away};
 pub(crate) use sync_point::{atomic_at_home, load_point, sync_point};
 
+use crate::locks::Locked as _;
 use std::sync::Arc;
 
 use wasmtime::Caller;
@@ -90,6 +90,20 @@ impl Chaining for ChainSupport {
 
     fn program_ended(&self) {
         self.sync.close();
+    }
+
+    fn first_arena_chunk(
+        &self,
+        process: &Arc<Process>,
+        parent: &Arc<ThreadMemory>,
+    ) -> wasmtime::Result<(u32, u32)> {
+        arena::allocate_chunk(process, self, parent, arena::FIRST_ARENA_CHUNK, None)
+            .map(|(start, len, _)| (start, len))
+            .map_err(wasmtime::Error::new)
+    }
+
+    fn give_back_arena_chunk(&self, start: u32) {
+        self.zone.locked().release(start).ok();
     }
 
     fn synchronise(

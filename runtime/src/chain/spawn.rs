@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use wasmtime::Caller;
 use weft_snapshot::Snapshot;
 
-use super::arena::{ArenaError, FIRST_ARENA_CHUNK, allocate_chunk, zero_along};
+use super::arena::{ArenaError, FIRST_ARENA_CHUNK, zero_along};
 use super::child::ChildStart;
 use super::support::{ARGS_START_ARG, ARGS_START_FUNC, ChainSupport, pages_to_reach};
 use crate::home::RemoteCall;
@@ -41,12 +41,7 @@ pub(super) fn spawn(
         return Err(ThreadError::NotSupported);
     }
     // Before the snapshot: a reused chunk is zeroed in the parent's memory.
-    let remote = caller.data().remote.clone();
-    let chunk = match &remote {
-        Some(remote) => home_chunk(remote, &parent),
-        None => allocate_chunk(process, chain, &parent, FIRST_ARENA_CHUNK, None)
-            .map(|(start, len, _)| (start, len)),
-    };
+    let chunk = caller.data().home().first_arena_chunk(process, &parent);
     let (arena, arena_len) = chunk.map_err(|e| {
         tracing::warn!("chain spawn of thread {tid}: no heap arena: {e}");
         ThreadError::Again
@@ -60,14 +55,7 @@ pub(super) fn spawn(
     };
     let spawned = spawn_with_arena(process, chain, caller, parent, thread);
     if spawned.is_err() {
-        match &remote {
-            Some(remote) => {
-                let _ = remote.call(&HomeRequest::ArenaRelease { start: arena });
-            }
-            None => {
-                chain.zone.locked().release(arena).ok();
-            }
-        }
+        caller.data().home().give_back_arena_chunk(process, arena);
     }
     spawned
 }
@@ -75,7 +63,7 @@ pub(super) fn spawn(
 /// The first arena chunk of a thread that a remote thread starts on its
 /// worker: home hands it out of its zone; a chunk that held data is zeroed
 /// here along the parent's path (home did its side).
-pub(super) fn home_chunk(
+pub(crate) fn home_chunk(
     remote: &RemoteCall,
     parent: &Arc<ThreadMemory>,
 ) -> Result<(u32, u32), ArenaError> {
@@ -225,7 +213,7 @@ pub(super) fn spawn_with_arena(
     }
     drop(span);
     let child = ChildStart {
-        remote: caller.data().remote.clone(),
+        home: caller.data().home_handle(),
         process: process.clone(),
         tid,
         start_arg,
@@ -260,7 +248,7 @@ pub(super) fn spawn_with_arena(
         _ => {
             // A thread started on a worker counts from now until its exit
             // path is done: its call waits for it.
-            let running = child.remote.clone().map(crate::home::CallThread::new);
+            let running = child.home.clone().running_thread();
             process.start_with_slot(Box::new(move || {
                 let _running = running;
                 child.run()
