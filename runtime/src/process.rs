@@ -186,6 +186,21 @@ pub(crate) trait Home: Send + Sync + std::fmt::Debug {
     ) -> wasmtime::Result<(u32, u32)>;
     /// The same chunk back, when its thread could not start.
     fn give_back_arena_chunk(&self, process: &Process, start: u32);
+    /// A new chunk of the calling chained thread's heap arena, at least
+    /// `size` bytes: its start, or 0 when there is no room (the guest's
+    /// `malloc` fails).
+    fn arena_grow(&self, caller: &mut Caller<'_, ThreadState>, size: u32) -> wasmtime::Result<u32>;
+    /// The arena heap address `addr` belongs to, 0 for libc's heap; a
+    /// block of a chunk already given back is refused (thread `tid` frees
+    /// it).
+    fn arena_lookup(&self, process: &Process, tid: u32, addr: u32) -> wasmtime::Result<u32>;
+    /// Registers a merge region of the program: its result as the guest
+    /// reads it (an error's code).
+    fn register_merge_region(
+        &self,
+        process: &Process,
+        region: MergeRegion,
+    ) -> wasmtime::Result<Result<(), u8>>;
     /// Whether the thread's work was called off (it stops at its next
     /// epoch check).
     fn is_cancelled(&self) -> bool;
@@ -291,6 +306,27 @@ impl Home for Process {
         }
     }
 
+    fn arena_grow(&self, caller: &mut Caller<'_, ThreadState>, size: u32) -> wasmtime::Result<u32> {
+        Ok(self
+            .chaining()
+            .map_or(0, |chaining| chaining.arena_grow(caller, size)))
+    }
+
+    fn arena_lookup(&self, process: &Process, tid: u32, addr: u32) -> wasmtime::Result<u32> {
+        match self.chaining() {
+            Some(chaining) => chaining.arena_lookup(process, tid, addr),
+            None => Ok(0),
+        }
+    }
+
+    fn register_merge_region(
+        &self,
+        _: &Process,
+        region: MergeRegion,
+    ) -> wasmtime::Result<Result<(), u8>> {
+        Ok(Process::register_merge_region(self, region).map_err(|e| e as u8))
+    }
+
     fn is_cancelled(&self) -> bool {
         self.is_ending()
     }
@@ -347,6 +383,10 @@ pub(crate) trait Chaining: std::any::Any + Send + Sync + std::fmt::Debug {
     ) -> wasmtime::Result<(u32, u32)>;
     /// A first chunk whose thread could not start goes back to the zone.
     fn give_back_arena_chunk(&self, start: u32);
+    /// A new chunk of the calling thread's arena (0: no room).
+    fn arena_grow(&self, caller: &mut Caller<'_, ThreadState>, size: u32) -> u32;
+    /// The arena `addr` belongs to, a freed chunk's block refused.
+    fn arena_lookup(&self, process: &Process, tid: u32, addr: u32) -> wasmtime::Result<u32>;
     /// A sync call of a chained thread on this host.
     fn synchronise(
         &self,

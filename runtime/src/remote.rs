@@ -50,6 +50,11 @@ const RUN_ANYWHERE: &[(&str, &str)] = &[
     (threads::WEFT_MODULE, "wait-begin"),
     (threads::WEFT_MODULE, "wait-end"),
     (threads::WEFT_MODULE, "available-parallelism"),
+    // The arena zone and the merge regions are home's: the thread's `Home`
+    // asks home for them over the call's stream.
+    (threads::WEFT_MODULE, "arena-grow"),
+    (threads::WEFT_MODULE, "arena-lookup"),
+    (threads::WEFT_MODULE, "register-merge-region"),
     // Sync calls go home over the call's stream (`Home::synchronise`).
     (threads::WEFT_MODULE, "sync-lock"),
     (threads::WEFT_MODULE, "sync-unlock"),
@@ -113,19 +118,6 @@ pub(crate) fn shadow_home_imports(
             }
             (wasi::MODULE, "proc_exit") => {
                 linker.func_wrap(wasi::MODULE, "proc_exit", remote_proc_exit)?;
-            }
-            (threads::WEFT_MODULE, "arena-lookup") => {
-                linker.func_wrap(threads::WEFT_MODULE, "arena-lookup", remote_arena_lookup)?;
-            }
-            (threads::WEFT_MODULE, "arena-grow") => {
-                linker.func_wrap(threads::WEFT_MODULE, "arena-grow", remote_arena_grow)?;
-            }
-            (threads::WEFT_MODULE, "register-merge-region") => {
-                linker.func_wrap(
-                    threads::WEFT_MODULE,
-                    "register-merge-region",
-                    remote_register_merge_region,
-                )?;
             }
             // Files and descriptors are home's: the call goes home.
             (wasi::MODULE, name)
@@ -324,69 +316,6 @@ fn remote_fd_fdstat_get(
     }
 }
 
-/// `arena-grow` away from home: home hands out the chunk from its zone;
-/// the thread's memory is made to reach it (and zeroed where it held
-/// data). Returns 0 (the guest's `malloc` fails) when memory is full.
-fn remote_arena_grow(caller: Caller<'_, ThreadState>, size: i32) -> wasmtime::Result<i32> {
-    let state = caller.data();
-    let (Some(remote), Some(memory)) = (state.link(), state.memory.clone()) else {
-        return Err(NeedsHome("arena-grow without a way home".into()).into());
-    };
-    let call = |request: &HomeRequest| -> wasmtime::Result<HomeReply> {
-        remote
-            .call(request)
-            .map_err(|e| NeedsHome(format!("arena-grow: {e}")).into())
-    };
-    match call(&HomeRequest::ArenaGrow { size: size as u32 })? {
-        HomeReply::Chunk { start, len, dirty } => {
-            match chain::adopt_remote_chunk(&memory, start, len, dirty) {
-                Ok(()) => Ok(start as i32),
-                Err(e) => {
-                    tracing::debug!("remote arena-grow of {size} bytes: {e}");
-                    call(&HomeRequest::ArenaRelease { start })?;
-                    Ok(0)
-                }
-            }
-        }
-        HomeReply::NoChunk => Ok(0),
-        other => Err(NeedsHome(format!("arena-grow: home answered {other:?}")).into()),
-    }
-}
-
-/// `arena-lookup` away from home: the arena zone is home's.
-fn remote_arena_lookup(caller: Caller<'_, ThreadState>, addr: i32) -> wasmtime::Result<i32> {
-    let Some(remote) = caller.data().link() else {
-        return Err(NeedsHome("arena-lookup without a way home".into()).into());
-    };
-    match remote.call(&HomeRequest::ArenaLookup { addr: addr as u32 }) {
-        Ok(HomeReply::Arena(arena)) => Ok(arena as i32),
-        Ok(HomeReply::Refused(why)) => Err(wasmtime::Error::msg(why)),
-        other => wasmtime::bail!("arena-lookup: home answered {other:?}"),
-    }
-}
-
-/// The program's merge regions are home's: the region is registered there.
-fn remote_register_merge_region(
-    mut caller: Caller<'_, ThreadState>,
-    addr: i32,
-    len: i32,
-    op: i32,
-    ty: i32,
-    ret: i32,
-) -> wasmtime::Result<()> {
-    let region = threads::merge_region(addr, len, op, ty)?;
-    let Some(remote) = caller.data().link() else {
-        return Err(NeedsHome("register-merge-region without a way home".into()).into());
-    };
-    match remote.call(&HomeRequest::MergeRegion(region)) {
-        Ok(HomeReply::Region(result)) => threads::write_region_result(&mut caller, ret, result),
-        Ok(HomeReply::ProgramEnded) => Err(wasmtime::Error::new(ProgramEnded)),
-        Ok(HomeReply::Refused(why)) => Err(wasmtime::Error::msg(why)),
-        Ok(other) => wasmtime::bail!("register-merge-region: home answered {other:?}"),
-        Err(e) => wasmtime::bail!("register-merge-region: {e}"),
-    }
-}
-
 /// Sleeping works anywhere; waiting on descriptors is home's.
 fn remote_poll_oneoff(
     mut caller: Caller<'_, ThreadState>,
@@ -472,6 +401,56 @@ impl Home for RemoteCall {
 
     fn give_back_arena_chunk(&self, _: &Process, start: u32) {
         let _ = self.call(&HomeRequest::ArenaRelease { start });
+    }
+
+    /// Home hands the chunk out of its zone; the thread's memory is made
+    /// to reach it (and zeroed where it held data).
+    fn arena_grow(&self, caller: &mut Caller<'_, ThreadState>, size: u32) -> wasmtime::Result<u32> {
+        let Some(memory) = caller.data().memory.clone() else {
+            return Err(NeedsHome("arena-grow without a memory".into()).into());
+        };
+        let call = |request: &HomeRequest| -> wasmtime::Result<HomeReply> {
+            self.call(request)
+                .map_err(|e| NeedsHome(format!("arena-grow: {e}")).into())
+        };
+        match call(&HomeRequest::ArenaGrow { size })? {
+            HomeReply::Chunk { start, len, dirty } => {
+                match chain::adopt_remote_chunk(&memory, start, len, dirty) {
+                    Ok(()) => Ok(start),
+                    Err(e) => {
+                        tracing::debug!("remote arena-grow of {size} bytes: {e}");
+                        call(&HomeRequest::ArenaRelease { start })?;
+                        Ok(0)
+                    }
+                }
+            }
+            HomeReply::NoChunk => Ok(0),
+            other => Err(NeedsHome(format!("arena-grow: home answered {other:?}")).into()),
+        }
+    }
+
+    /// The arena zone is home's.
+    fn arena_lookup(&self, _: &Process, _: u32, addr: u32) -> wasmtime::Result<u32> {
+        match self.call(&HomeRequest::ArenaLookup { addr }) {
+            Ok(HomeReply::Arena(arena)) => Ok(arena),
+            Ok(HomeReply::Refused(why)) => Err(wasmtime::Error::msg(why)),
+            other => wasmtime::bail!("arena-lookup: home answered {other:?}"),
+        }
+    }
+
+    /// The program's merge regions are home's: registered there.
+    fn register_merge_region(
+        &self,
+        _: &Process,
+        region: weft_snapshot::MergeRegion,
+    ) -> wasmtime::Result<Result<(), u8>> {
+        match self.call(&HomeRequest::MergeRegion(region)) {
+            Ok(HomeReply::Region(result)) => Ok(result),
+            Ok(HomeReply::ProgramEnded) => Err(wasmtime::Error::new(ProgramEnded)),
+            Ok(HomeReply::Refused(why)) => Err(wasmtime::Error::msg(why)),
+            Ok(other) => wasmtime::bail!("register-merge-region: home answered {other:?}"),
+            Err(e) => wasmtime::bail!("register-merge-region: {e}"),
+        }
     }
 
     fn is_cancelled(&self) -> bool {

@@ -129,8 +129,8 @@ pub fn add_to_linker(linker: &mut Linker<ThreadState>) -> wasmtime::Result<()> {
          ret: i32|
          -> wasmtime::Result<()> {
             let region = merge_region(addr, len, op, ty)?;
-            let process = caller.data().process.clone();
-            let result = process.register_merge_region(region).map_err(|e| e as u8);
+            let state = caller.data();
+            let result = state.home().register_merge_region(&state.process, region)?;
             write_region_result(&mut caller, ret, result)
         },
     )?;
@@ -160,8 +160,10 @@ pub fn add_to_linker(linker: &mut Linker<ThreadState>) -> wasmtime::Result<()> {
     linker.func_wrap(
         WEFT_MODULE,
         "arena-grow",
-        |mut caller: Caller<'_, ThreadState>, size: i32| -> i32 {
-            crate::chain::grow_arena(&mut caller, size as u32) as i32
+        |mut caller: Caller<'_, ThreadState>, size: i32| -> wasmtime::Result<i32> {
+            let home = caller.data().home_handle();
+            home.arena_grow(&mut caller, size as u32)
+                .map(|start| start as i32)
         },
     )?;
 
@@ -179,7 +181,10 @@ pub fn add_to_linker(linker: &mut Linker<ThreadState>) -> wasmtime::Result<()> {
         "arena-lookup",
         |caller: Caller<'_, ThreadState>, addr: i32| -> wasmtime::Result<i32> {
             let state = caller.data();
-            crate::chain::arena_of_checked(&state.process, state.tid, addr as u32).map(|a| a as i32)
+            let arena = state
+                .home()
+                .arena_lookup(&state.process, state.tid, addr as u32)?;
+            Ok(arena as i32)
         },
     )?;
 

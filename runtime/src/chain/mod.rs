@@ -51,7 +51,7 @@ mod sync_away;
 mod sync_calls;
 mod sync_point;
 
-pub(crate) use arena::{adopt_remote_chunk, arena_of_checked, grow_arena, release_arena_chunk};
+pub(crate) use arena::{adopt_remote_chunk, arena_of_checked, release_arena_chunk};
 pub use child::{ChildError, run_remote};
 pub(crate) use spawn::home_chunk;
 pub use support::MissingSymbol;
@@ -104,6 +104,14 @@ impl Chaining for ChainSupport {
 
     fn give_back_arena_chunk(&self, start: u32) {
         self.zone.locked().release(start).ok();
+    }
+
+    fn arena_grow(&self, caller: &mut Caller<'_, ThreadState>, size: u32) -> u32 {
+        arena::grow_arena(caller, size)
+    }
+
+    fn arena_lookup(&self, process: &Process, tid: u32, addr: u32) -> wasmtime::Result<u32> {
+        arena::arena_of_checked(process, tid, addr)
     }
 
     fn synchronise(
