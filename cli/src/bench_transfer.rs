@@ -65,7 +65,7 @@ pub fn bulk(payload: &[u8], repeat: usize) -> anyhow::Result<Bulk> {
                 &connection,
                 module,
                 b"",
-                payload,
+                &weft_transport::payload::pack(payload),
                 Limits::default(),
                 &mut |request| request,
             )

@@ -442,13 +442,24 @@ impl Cluster {
             };
             // Encoded straight into the payload: one copy per thread in
             // flight.
-            let encoding = Instant::now();
-            let payload = envelope::encode_call_snapshot(&header, sent);
+            // Compressed straight from the pages where they compress: the
+            // encoded snapshot, as large as the memory, never exists then.
+            let packing = Instant::now();
+            let payload = envelope::pack_call_snapshot(&header, sent);
+            let packed_here;
+            let packed = match &payload {
+                envelope::CallPayload::Packed(packed, _) => packed,
+                envelope::CallPayload::Encoded(bytes) => {
+                    packed_here = weft_transport::payload::pack(bytes);
+                    &packed_here
+                }
+            };
             tracing::debug!(
                 tid,
                 bytes = payload.len(),
-                us = encoding.elapsed().as_micros() as u64,
-                "snapshot encoded"
+                wire = packed.wire_len(),
+                us = packing.elapsed().as_micros() as u64,
+                "snapshot packed"
             );
             {
                 let mut stats = self.stats_mut();
@@ -463,7 +474,7 @@ impl Cluster {
             let sent_at = Instant::now();
             let ended = self.runtime.block_on(async {
                 let connection = self.connection(peer).await.map_err(CallFailure::Connect)?;
-                quic::call(&connection, hash, module, &payload, self.limits, &mut *home)
+                quic::call(&connection, hash, module, packed, self.limits, &mut *home)
                     .await
                     .map_err(CallFailure::Quic)
             });

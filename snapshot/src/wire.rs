@@ -208,6 +208,31 @@ pub fn encode_snapshot_onto(snapshot: &Snapshot, out: Vec<u8>) -> Vec<u8> {
     encode_into(SNAPSHOT_MAGIC, &body, out)
 }
 
+/// Writes `snapshot`'s encoding (the bytes of [`encode_snapshot`]) through
+/// `flavor`, a piece at a time: into a compressor, say, so that the whole
+/// encoding never exists at once.
+pub fn encode_snapshot_with<F: postcard::ser_flavors::Flavor>(
+    snapshot: &Snapshot,
+    mut flavor: F,
+) -> postcard::Result<F::Output> {
+    let body = SnapshotOut {
+        module: snapshot.module.0,
+        memory_pages: snapshot.memory_pages,
+        pages: snapshot
+            .pages()
+            .map(|(index, data)| PageOut {
+                index,
+                data: &data[..],
+            })
+            .collect(),
+        globals: &snapshot.globals,
+        regions: &snapshot.regions,
+    };
+    flavor.try_extend(&SNAPSHOT_MAGIC)?;
+    flavor.try_extend(&VERSION.to_le_bytes())?;
+    postcard::serialize_with_flavor(&body, flavor)
+}
+
 /// Encodes a snapshot of `memory` straight into `out`: the same bytes as
 /// `encode_snapshot(&Snapshot::capture(..))`, without the intermediate copy
 /// of every page. `out` is cleared first; reserve its capacity (see
@@ -469,6 +494,13 @@ mod tests {
         let shared = decode_snapshot_sharing(&whole, &Limits::default(), Some(&snap)).unwrap();
         assert_eq!(shared, snap);
         assert!(shared.changed_pages(&snap).is_empty(), "every page shared");
+    }
+
+    #[test]
+    fn encoding_through_a_flavor_writes_the_same_bytes() {
+        let snap = sample();
+        let streamed = encode_snapshot_with(&snap, postcard::ser_flavors::AllocVec::new()).unwrap();
+        assert_eq!(streamed, encode_snapshot(&snap));
     }
 
     #[test]

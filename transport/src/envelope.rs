@@ -89,6 +89,65 @@ pub fn encode_call_snapshot(header: &CallHeader, snapshot: &Snapshot) -> Vec<u8>
     wire::encode_snapshot_onto(snapshot, out)
 }
 
+/// A call's payload (its header and snapshot), ready for the wire.
+#[derive(Debug)]
+pub enum CallPayload {
+    /// Compressed straight from the snapshot's pages, and the payload's
+    /// own length.
+    Packed(crate::payload::Packed<'static>, usize),
+    /// Encoded as it is (its pages do not compress): packed when sent.
+    Encoded(Vec<u8>),
+}
+
+impl CallPayload {
+    /// The payload's own length (before packing).
+    pub fn len(&self) -> usize {
+        match self {
+            Self::Packed(_, len) => *len,
+            Self::Encoded(bytes) => bytes.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Pages of a snapshot tried to decide whether its payload compresses.
+const SAMPLE_PAGES: usize = 16;
+
+/// A call's payload as [`encode_call_snapshot`] and then
+/// [`payload::pack`](crate::payload::pack) would make it, but when the
+/// snapshot's pages compress (a sample of them spread over the memory
+/// decides), compressed straight from the pages: the encoded payload,
+/// as large as the snapshot, never exists.
+pub fn pack_call_snapshot(header: &CallHeader, snapshot: &Snapshot) -> CallPayload {
+    let count = snapshot.page_count();
+    let step = (count / SAMPLE_PAGES).max(1);
+    let sample: Vec<u8> = snapshot
+        .pages()
+        .step_by(step)
+        .take(SAMPLE_PAGES)
+        .flat_map(|(_, page)| page.iter().copied())
+        .collect();
+    if !crate::payload::worth_compressing(&sample) {
+        return CallPayload::Encoded(encode_call_snapshot(header, snapshot));
+    }
+    let compressed = crate::payload::Compressing::new()
+        .ok()
+        .and_then(|mut flavor| {
+            use postcard::ser_flavors::Flavor as _;
+            let prefix = with_header(INPUT_MAGIC, header, 0);
+            flavor.try_extend(&prefix).ok()?;
+            wire::encode_snapshot_with(snapshot, flavor).ok()
+        });
+    match compressed {
+        Some((packed, len)) => CallPayload::Packed(packed, len),
+        // The compressor failed (out of memory): as it is.
+        None => CallPayload::Encoded(encode_call_snapshot(header, snapshot)),
+    }
+}
+
 /// The header and the wire snapshot of a call.
 pub fn decode_call(bytes: &[u8]) -> Result<(CallHeader, &[u8]), EnvelopeError> {
     split_header(bytes, INPUT_MAGIC, "call")
@@ -598,6 +657,57 @@ mod tests {
             snapshot_id: id(42),
             base: base.map(id),
         }
+    }
+
+    fn snapshot_of(memory: &[u8]) -> Snapshot {
+        Snapshot::capture(ModuleHash::of(b"m"), memory, None, vec![], vec![])
+    }
+
+    /// What the receiver gets from a packed call payload.
+    fn unpacked(payload: &CallPayload) -> Vec<u8> {
+        let wire = match payload {
+            CallPayload::Packed(packed, _) => {
+                let (body, tag) = packed.pieces();
+                [body, tag].concat()
+            }
+            CallPayload::Encoded(bytes) => {
+                let packed = crate::payload::pack(bytes);
+                let (body, tag) = packed.pieces();
+                [body, tag].concat()
+            }
+        };
+        crate::payload::unpack(wire, u64::MAX).unwrap()
+    }
+
+    #[test]
+    fn a_call_packed_from_its_pages_unpacks_to_its_encoding() {
+        // Integer tables compress: packed from the pages, never encoded
+        // whole.
+        let mut memory = vec![0u8; 4 * weft_snapshot::WASM_PAGE_SIZE as usize];
+        for (i, byte) in memory.iter_mut().enumerate() {
+            *byte = (i % 7) as u8;
+        }
+        let snapshot = snapshot_of(&memory);
+        let payload = pack_call_snapshot(&header(None), &snapshot);
+        let encoded = encode_call_snapshot(&header(None), &snapshot);
+        assert!(matches!(payload, CallPayload::Packed(..)), "{payload:?}");
+        assert_eq!(payload.len(), encoded.len());
+        assert_eq!(unpacked(&payload), encoded);
+        // Random pages go encoded as they are.
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        for byte in memory.iter_mut() {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            *byte = x as u8;
+        }
+        let snapshot = snapshot_of(&memory);
+        let payload = pack_call_snapshot(&header(None), &snapshot);
+        assert!(matches!(payload, CallPayload::Encoded(_)));
+        assert_eq!(
+            unpacked(&payload),
+            encode_call_snapshot(&header(None), &snapshot)
+        );
     }
 
     #[test]

@@ -74,7 +74,6 @@ pub fn pack(payload: &[u8]) -> Packed<'_> {
     if payload.len() < MIN_COMPRESSED {
         return Packed::Raw(payload);
     }
-    let pays = |raw: usize, compressed: usize| compressed < raw - raw / 16;
     if payload.len() > 2 * SAMPLE {
         let sample = &payload[..SAMPLE];
         match zstd::bulk::compress(sample, LEVEL) {
@@ -88,6 +87,86 @@ pub fn pack(payload: &[u8]) -> Packed<'_> {
             Packed::Compressed(frame)
         }
         _ => Packed::Raw(payload),
+    }
+}
+
+/// Whether a payload of which `sample` is a part is worth compressing (as
+/// [`pack`] decides from its own sample).
+pub fn worth_compressing(sample: &[u8]) -> bool {
+    sample.len() >= MIN_COMPRESSED
+        && matches!(zstd::bulk::compress(sample, LEVEL), Ok(frame) if pays(sample.len(), frame.len()))
+}
+
+fn pays(raw: usize, compressed: usize) -> bool {
+    compressed < raw - raw / 16
+}
+
+/// Small writes are gathered up to this before they reach the compressor.
+const STAGING: usize = 64 << 10;
+
+/// A postcard flavor that compresses what is serialised into it, as
+/// [`pack`] compresses a payload, without the payload ever existing whole
+/// (a snapshot goes from its pages straight into the compressor). Its
+/// output is the packed payload and the payload's own length.
+pub struct Compressing {
+    encoder: zstd::stream::write::Encoder<'static, Vec<u8>>,
+    staged: Vec<u8>,
+    len: usize,
+}
+
+impl std::fmt::Debug for Compressing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Compressing")
+            .field("len", &self.len)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Compressing {
+    pub fn new() -> std::io::Result<Self> {
+        Ok(Self {
+            encoder: zstd::stream::write::Encoder::new(Vec::new(), LEVEL)?,
+            staged: Vec::with_capacity(STAGING),
+            len: 0,
+        })
+    }
+
+    fn flush_staged(&mut self) -> std::io::Result<()> {
+        use std::io::Write as _;
+        self.encoder.write_all(&self.staged)?;
+        self.staged.clear();
+        Ok(())
+    }
+}
+
+impl postcard::ser_flavors::Flavor for Compressing {
+    type Output = (Packed<'static>, usize);
+
+    fn try_push(&mut self, byte: u8) -> postcard::Result<()> {
+        self.try_extend(&[byte])
+    }
+
+    fn try_extend(&mut self, data: &[u8]) -> postcard::Result<()> {
+        use std::io::Write as _;
+        let failed = |_| postcard::Error::SerializeBufferFull;
+        self.len += data.len();
+        if self.staged.len() + data.len() > STAGING {
+            self.flush_staged().map_err(failed)?;
+        }
+        if data.len() >= STAGING / 2 {
+            self.encoder.write_all(data).map_err(failed)
+        } else {
+            self.staged.extend_from_slice(data);
+            Ok(())
+        }
+    }
+
+    fn finalize(mut self) -> postcard::Result<Self::Output> {
+        let failed = |_| postcard::Error::SerializeBufferFull;
+        self.flush_staged().map_err(failed)?;
+        let mut frame = self.encoder.finish().map_err(failed)?;
+        frame.push(ZSTD);
+        Ok((Packed::Compressed(frame), self.len))
     }
 }
 
@@ -114,8 +193,14 @@ fn decompress(frame: &[u8], limit: u64) -> Result<Vec<u8>, PayloadError> {
     let decoder = zstd::stream::read::Decoder::with_buffer(frame)
         .map_err(|e| malformed(&e))?
         .single_frame();
-    // The output grows as it decodes, never from a size the sender wrote.
+    // The output grows as it decodes; a size the sender wrote is believed
+    // only up to the limit (it saves the copies of a growing buffer).
     let mut out = Vec::new();
+    if let Ok(Some(size)) = zstd::zstd_safe::get_frame_content_size(frame) {
+        // Address space only until bytes arrive; when even that is
+        // refused, the buffer just grows as it goes.
+        let _ = out.try_reserve(size.min(limit) as usize);
+    }
     decoder
         .take(limit.saturating_add(1))
         .read_to_end(&mut out)

@@ -190,27 +190,19 @@ pub async fn call(
     connection: &quinn::Connection,
     module: [u8; 32],
     module_bytes: &[u8],
-    snapshot: &[u8],
+    packed: &crate::payload::Packed<'_>,
     limits: Limits,
     home: HomeCalls<'_>,
 ) -> Result<RequesterEvent, QuicError> {
     let (mut send, mut recv) = connection.open_bi().await?;
     let mut out = Vec::new();
-    let packing = std::time::Instant::now();
-    let packed = crate::payload::pack(snapshot);
-    tracing::debug!(
-        bytes = snapshot.len(),
-        wire = packed.wire_len(),
-        us = packing.elapsed().as_micros() as u64,
-        "snapshot packed"
-    );
-    let mut requester = Requester::start_streamed(module, &packed, limits, &mut out);
+    let mut requester = Requester::start_streamed(module, packed, limits, &mut out);
     // A worker that refuses the call (busy) or ends it stops reading: its
     // answer is then on the way back, and nothing more is sent.
     let mut stopped = write_unless_stopped(&mut send, &out, false).await?;
     out.clear();
     // The snapshot goes out from where it lies, a frame at a time.
-    for (header, chunk) in crate::call::data_frames(&packed) {
+    for (header, chunk) in crate::call::data_frames(packed) {
         stopped = write_unless_stopped(&mut send, &header, stopped).await?;
         stopped = write_unless_stopped(&mut send, chunk, stopped).await?;
         if stopped {

@@ -119,7 +119,7 @@ async fn a_chained_call_between_cluster_nodes() {
         &connection,
         hash,
         MODULE,
-        &snapshot,
+        &crate::payload::pack(&snapshot),
         Limits::default(),
         &mut home,
     )
@@ -140,7 +140,7 @@ async fn a_chained_call_between_cluster_nodes() {
         &connection,
         [9; 32],
         MODULE,
-        b"s",
+        &crate::payload::pack(b"s"),
         Limits::default(),
         &mut add_one,
     )
@@ -181,7 +181,7 @@ async fn a_node_of_another_cluster_is_refused() {
                 &connection,
                 [0; 32],
                 b"",
-                b"s",
+                &crate::payload::pack(b"s"),
                 Limits::default(),
                 &mut add_one,
             )
@@ -206,7 +206,7 @@ async fn a_busy_worker_refuses_before_the_snapshot_is_sent() {
         &connection,
         hash,
         MODULE,
-        &snapshot,
+        &crate::payload::pack(&snapshot),
         Limits::default(),
         &mut add_one,
     )
