@@ -192,7 +192,13 @@ pub fn encoded_len_bound(snapshot: &Snapshot) -> usize {
 /// Appends `snapshot`'s encoding to `out` (e.g. after an envelope's
 /// header), so a large snapshot is not encoded once and then copied.
 pub fn encode_snapshot_onto(snapshot: &Snapshot, out: Vec<u8>) -> Vec<u8> {
-    let body = SnapshotOut {
+    let body = snapshot_out(snapshot);
+    encode_into(SNAPSHOT_MAGIC, &body, out)
+}
+
+/// The body of `snapshot`'s encoding, borrowing its pages.
+fn snapshot_out(snapshot: &Snapshot) -> SnapshotOut<'_> {
+    SnapshotOut {
         module: snapshot.module.0,
         memory_pages: snapshot.memory_pages,
         pages: snapshot
@@ -204,8 +210,7 @@ pub fn encode_snapshot_onto(snapshot: &Snapshot, out: Vec<u8>) -> Vec<u8> {
             .collect(),
         globals: &snapshot.globals,
         regions: &snapshot.regions,
-    };
-    encode_into(SNAPSHOT_MAGIC, &body, out)
+    }
 }
 
 /// Writes `snapshot`'s encoding (the bytes of [`encode_snapshot`]) through
@@ -215,19 +220,7 @@ pub fn encode_snapshot_with<F: postcard::ser_flavors::Flavor>(
     snapshot: &Snapshot,
     mut flavor: F,
 ) -> postcard::Result<F::Output> {
-    let body = SnapshotOut {
-        module: snapshot.module.0,
-        memory_pages: snapshot.memory_pages,
-        pages: snapshot
-            .pages()
-            .map(|(index, data)| PageOut {
-                index,
-                data: &data[..],
-            })
-            .collect(),
-        globals: &snapshot.globals,
-        regions: &snapshot.regions,
-    };
+    let body = snapshot_out(snapshot);
     flavor.try_extend(&SNAPSHOT_MAGIC)?;
     flavor.try_extend(&VERSION.to_le_bytes())?;
     postcard::serialize_with_flavor(&body, flavor)
