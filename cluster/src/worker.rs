@@ -67,6 +67,10 @@ pub struct WorkerHost {
     modules: Mutex<HashMap<ModuleKey, Arc<WorkerModule>>>,
     /// Calls running on the fast engine, watched for orphans.
     orphans: Arc<Orphans>,
+    /// Whole snapshots of one module decode one at a time, so that the
+    /// next shares the pages of the one before (threads sent at once hold
+    /// mostly the same pages) instead of holding a copy of each.
+    decoding: Mutex<HashMap<[u8; 32], Arc<Mutex<()>>>>,
     /// Base snapshots of every program this worker serves, by module and
     /// snapshot id (see `bases.rs`).
     bases: Mutex<BaseStore>,
@@ -136,6 +140,7 @@ impl WorkerHost {
             call_limit,
             engines,
             orphans: Arc::default(),
+            decoding: Mutex::default(),
             slots: slots.max(1),
             running: Arc::default(),
             modules: Mutex::default(),
@@ -386,6 +391,12 @@ impl WorkerHost {
     ) -> Result<(CallHeader, Snapshot), CallFailure> {
         let protocol = |e: &dyn std::fmt::Display| (ErrorCode::Protocol, e.to_string());
         let (header, bytes) = envelope::decode_call(payload).map_err(|e| protocol(&e))?;
+        let turn = header.base.is_none().then(|| {
+            let mut decoding = self.decoding.locked();
+            decoding.retain(|_, turn| Arc::strong_count(turn) > 1);
+            decoding.entry(module).or_default().clone()
+        });
+        let _my_turn = turn.as_ref().map(|turn| turn.locked());
         // A whole snapshot shares the pages it has in common with the
         // latest base of its program (threads sent at once each come
         // whole, and mostly hold the same pages).
