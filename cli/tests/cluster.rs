@@ -551,6 +551,21 @@ fn homes_sharing_a_worker_never_see_each_others_memory() {
 }
 
 #[test]
+fn programs_sharing_a_worker_never_see_each_others_local_state() {
+    // One program's thread sets a key in the worker's local tier (no
+    // push); the next program's thread on the same worker looks it up:
+    // its own home has no such key, so it finds none.
+    let wasm = guest("state_apart");
+    let wasm_arg = wasm.to_str().unwrap();
+    let hosts = serve_hosts("cluster-state-apart", 1);
+    let wrote = run_on(&hosts, &[wasm_arg, "write", "secret-of-the-first"]);
+    assert_placed(&wrote, 1, 0);
+    let read = run_on(&hosts, &[wasm_arg, "read"]);
+    assert_placed(&read, 1, 0);
+    assert_eq!(read.stdout, "apart: not found\n");
+}
+
+#[test]
 fn a_worker_serving_two_home_hosts_keeps_their_programs_apart() {
     // Two home hosts with identities of their own (as two clusters of
     // programs would be) share one worker.
@@ -759,7 +774,9 @@ fn an_idle_worker_keeps_no_more_than_its_memory_budget() {
     let resident = resident_bytes(hosts.pid(0));
     eprintln!("idle worker: {} MiB resident", resident >> 20);
     // Without the budget it kept the runs' bases and memories (> 400 MiB).
-    assert!(resident < 200 << 20, "{} MiB resident", resident >> 20);
+    // With it, the process's own memory (code, runtime, allocator arenas
+    // of its threads) measured 95-192 MiB here from run to run.
+    assert!(resident < 256 << 20, "{} MiB resident", resident >> 20);
 }
 
 #[test]
