@@ -27,9 +27,8 @@ use weft_transport::call::WorkerEvent;
 use weft_transport::message::ErrorCode;
 use weft_transport::quic::{Admission, HomeLink};
 
-use weft_runtime::away::{self, ChildError, HomeGlobal, NeedsHome, RemoteCall};
+use weft_runtime::away::{self, ChildError, NeedsHome, RemoteCall};
 use weft_runtime::process::Cancelled;
-use weft_runtime::state::{StateHost, StateLimits};
 use weft_runtime::{Process, Program, StartConfig, ThreadMode};
 use weft_transport::envelope::{self, CallHeader};
 
@@ -79,9 +78,6 @@ pub struct WorkerHost {
     /// How long one call may run here.
     call_limit: Option<std::time::Duration>,
     limits: wire::Limits,
-    /// This host's state: its own local tier over the global tier of each
-    /// thread's home.
-    state: Arc<StateHost>,
     uses: AtomicU64,
 }
 
@@ -147,7 +143,6 @@ impl WorkerHost {
             bases: Mutex::new(BaseStore::new(memory)),
             memory,
             limits: wire::Limits::default(),
-            state: Arc::new(StateHost::new(Arc::new(HomeGlobal), StateLimits::default())),
             uses: AtomicU64::new(0),
         })
     }
@@ -352,7 +347,6 @@ impl WorkerHost {
             mode: ThreadMode::Chain,
             inherit_stdin: false,
             slots: Some(self.slots),
-            state: Some(self.state.clone()),
             ..StartConfig::default()
         };
         let process = program

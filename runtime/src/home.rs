@@ -5,7 +5,6 @@
 //! the runtime below and the worker above both use it.
 
 use crate::locks::Locked as _;
-use std::cell::RefCell;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
@@ -14,7 +13,7 @@ use weft_transport::quic::{HomeAnswer, HomeLink};
 
 use crate::calls::CallError;
 use crate::start::ThreadError;
-use crate::state::{GlobalTier, LockKind, Owner, StateError};
+use crate::state::{GlobalTier, LockKind, Owner, StateError, StateHost};
 use weft_transport::envelope::{
     ChainAnswer, ChainCall, GlobalAnswer, GlobalCall, HomeReply, HomeRequest, decode_home,
     encode_home,
@@ -66,6 +65,10 @@ pub struct RemoteCall {
     deadline: Option<Instant>,
     /// CPU time the call's threads used here, in nanoseconds.
     cpu_ns: std::sync::atomic::AtomicU64,
+    /// The call's own local state tier over its home's global tier: what
+    /// a thread keeps locally on this worker no other call sees (another
+    /// program, or another home, may use the same keys).
+    state: StateHost,
 }
 
 /// How long a cancelled call's threads get to stop (a thread blocked in a
@@ -80,7 +83,11 @@ const OUTLIVE_GRACE: Duration = Duration::from_secs(2);
 impl RemoteCall {
     /// A call whose threads may run until `deadline`, if any.
     pub fn new(home: HomeLink, deadline: Option<Instant>) -> Arc<Self> {
-        Arc::new(Self {
+        Arc::new_cyclic(|me| Self {
+            state: StateHost::new(
+                Arc::new(HomeGlobal(me.clone())),
+                crate::state::StateLimits::default(),
+            ),
             deadline,
             cpu_ns: std::sync::atomic::AtomicU64::new(0),
             cancelled: home.cancelled(),
@@ -91,6 +98,11 @@ impl RemoteCall {
             running: Mutex::new(0),
             ended: Condvar::new(),
         })
+    }
+
+    /// The call's local state tier.
+    pub(crate) fn state(&self) -> &StateHost {
+        &self.state
     }
 
     /// Counts CPU time one of the call's threads used.
@@ -259,39 +271,16 @@ impl Drop for CallThread {
     }
 }
 
-thread_local! {
-    /// The call of the remote thread running on this OS thread.
-    static HOME: RefCell<Option<Arc<RemoteCall>>> = const { RefCell::new(None) };
-}
-
-/// While it lives, the calling OS thread runs a thread of `call` (for
-/// [`HomeGlobal`], which the state imports call without the thread's
-/// store).
-pub(crate) struct HomeScope;
-
-impl HomeScope {
-    pub(crate) fn enter(call: Arc<RemoteCall>) -> Self {
-        HOME.with(|home| *home.borrow_mut() = Some(call));
-        Self
-    }
-}
-
-impl Drop for HomeScope {
-    fn drop(&mut self) {
-        HOME.with(|home| home.borrow_mut().take());
-    }
-}
-
-/// The global state tier of a worker host: each operation goes to the
-/// home of the remote thread that makes it, over its call's stream; home
-/// applies it to its own global tier (embedded or Redis) as the thread's
-/// lock owner there.
-#[derive(Debug, Default)]
-pub struct HomeGlobal;
+/// The global state tier under a call's local tier on a worker: each
+/// operation goes to the call's home over its stream; home applies it to
+/// its own global tier (embedded or Redis) as the thread's lock owner
+/// there.
+#[derive(Debug)]
+pub(crate) struct HomeGlobal(std::sync::Weak<RemoteCall>);
 
 impl HomeGlobal {
     fn call(&self, call: GlobalCall) -> Result<GlobalAnswer, StateError> {
-        let Some(remote) = HOME.with(|home| home.borrow().clone()) else {
+        let Some(remote) = self.0.upgrade() else {
             return Err(StateError::Unavailable);
         };
         match remote.call(&HomeRequest::Global(call)) {

@@ -62,5 +62,5 @@ pub use start::{
 /// programs whose home is another host.
 pub mod away {
     pub use crate::chain::{ChildError, run_remote};
-    pub use crate::home::{HomeGlobal, NeedsHome, RemoteCall};
+    pub use crate::home::{NeedsHome, RemoteCall};
 }

@@ -171,9 +171,9 @@ pub(crate) trait Home: Send + Sync + std::fmt::Debug {
     /// A thread that counts as running for its home until the returned
     /// guard goes (a call on a worker waits for the threads it started).
     fn running_thread(self: Arc<Self>) -> Option<crate::home::CallThread>;
-    /// While the guard lives, the OS thread runs a thread of this home
-    /// (for the state tier's global calls, made without the store).
-    fn enter(self: Arc<Self>) -> Option<crate::home::HomeScope>;
+    /// The state tier a thread of this home uses: the process's own at
+    /// home; on a worker, the call's local tier over its home's global one.
+    fn state<'a>(&'a self, process: &'a Process) -> &'a StateHost;
     /// The call's link on a worker, for its own imports that forward WASI
     /// calls home (`remote.rs`); `None` at home, where they are not linked.
     fn link(self: Arc<Self>) -> Option<Arc<RemoteCall>>;
@@ -281,8 +281,8 @@ impl Home for Process {
         None
     }
 
-    fn enter(self: Arc<Self>) -> Option<crate::home::HomeScope> {
-        None
+    fn state<'a>(&'a self, process: &'a Process) -> &'a StateHost {
+        process.state()
     }
 
     fn link(self: Arc<Self>) -> Option<Arc<RemoteCall>> {

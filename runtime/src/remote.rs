@@ -383,8 +383,8 @@ impl Home for RemoteCall {
         Some(crate::home::CallThread::new(self))
     }
 
-    fn enter(self: Arc<Self>) -> Option<crate::home::HomeScope> {
-        Some(crate::home::HomeScope::enter(self))
+    fn state<'a>(&'a self, _: &'a Process) -> &'a crate::state::StateHost {
+        RemoteCall::state(self)
     }
 
     fn link(self: Arc<Self>) -> Option<Arc<RemoteCall>> {

@@ -37,7 +37,8 @@ fn guest_key(
     ptr: i32,
     len: i32,
 ) -> wasmtime::Result<Result<String, StateError>> {
-    let max = caller.data().process.state().limits().max_key_len as u64;
+    let state = caller.data();
+    let max = state.home().state(&state.process).limits().max_key_len as u64;
     Ok(guest_string(caller, ptr, len, max)?.ok_or(StateError::TooLarge))
 }
 
@@ -47,7 +48,8 @@ fn guest_value(
     ptr: i32,
     len: i32,
 ) -> wasmtime::Result<Result<Vec<u8>, StateError>> {
-    let max = caller.data().process.state().limits().max_value_len;
+    let state = caller.data();
+    let max = state.home().state(&state.process).limits().max_value_len;
     Ok(guest_bytes(caller, ptr, len, max)?.ok_or(StateError::TooLarge))
 }
 
@@ -124,8 +126,9 @@ fn with_key<R>(
         Ok(key) => key,
         Err(e) => return Ok(Err(e)),
     };
-    let process = caller.data().process.clone();
-    op(caller, process.state(), &key)
+    // Held apart from the store, which `op` needs too.
+    let (home, process) = (caller.data().home_handle(), caller.data().process.clone());
+    op(caller, home.state(&process), &key)
 }
 
 /// Registers a `func(key: string) -> result<_, state-error>` import.

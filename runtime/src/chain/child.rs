@@ -45,7 +45,6 @@ impl ChildStart {
     /// Runs the thread here; it holds a slot.
     pub(super) fn run(self) {
         self.home.chained_thread_runs(&self.process);
-        let _home = self.home.clone().enter();
         let result = self.run_here();
         self.merge_and_finish(result);
     }
@@ -619,7 +618,6 @@ pub fn run_remote(
     // Nothing runs on the worker's own main memory: it only stands for the
     // thread's origin (zeroing along a path ends there, harmlessly).
     process.acquire_slot();
-    let _home = crate::home::HomeScope::enter(call.clone());
     let done = run_child(
         process,
         thread,
