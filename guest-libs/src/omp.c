@@ -79,16 +79,22 @@ static _Noreturn void fail(const char *what) {
 /* ---- waiting ----------------------------------------------------------
  * Team members usually arrive within microseconds of each other: spin
  * before sleeping, unless threads outnumber cores. How long adapts per
- * thread: a wait that spun in vain spins a quarter as long next time, one
- * that ended in the second half of its spin twice as long. On a machine
- * whose cores other processes want, a spinning waiter takes the core the
- * thread it waits for needs (a fixed spin made fork and barrier costs
- * swing tenfold between runs, libgomp's longer one even more); on an idle
- * one, spinning wins and grows up to libgomp's default spin count. */
+ * thread, from how each wait ended: in the second half of its spin, it
+ * spins twice as long next time; asleep, it measures how long it slept.
+ * A sleep that ended soon (under WOKEN_SOON_NS) cost more than spinning
+ * on would have: a sleeper wakes tens of microseconds late, arrives late
+ * at the next barrier, and its partner's short spin fails too, so two
+ * threads take turns sleeping at every barrier (fork and barrier costs
+ * were 10-40x libgomp's, swinging between runs); the spin doubles. A long
+ * sleep (the other thread had real work, or waited for a core) makes it
+ * a quarter as long: on a machine whose cores other processes want, a
+ * spinning waiter takes the core the thread it waits for needs. Spins
+ * stay within libgomp's default count. */
 
-#define SPIN_MIN 1000
+#define SPIN_MIN 50000
 #define SPIN_MAX 300000
 #define SPIN_OVERSUBSCRIBED 100
+#define WOKEN_SOON_NS 200000
 
 static _Atomic int oversubscribed; /* a team had more threads than processors */
 static _Thread_local int spin_budget = 20000;
@@ -98,12 +104,27 @@ static int spin_limit(void) {
                                                                        : spin_budget;
 }
 
-/* After a wait that spun `spun` times: `succeeded` when the wait ended
- * while spinning. */
-static void spin_adapt(int spun, int succeeded) {
+/* After a wait that spun `spun` times: `grow` when the wait ended late in
+ * its spin or soon after it went to sleep. */
+static void spin_adapt(int spun, int grow) {
     if (atomic_load_explicit(&oversubscribed, memory_order_relaxed)) return;
-    int next = succeeded ? spun * 2 : spun / 4;
+    int next = grow ? spun * 2 : spun / 4;
     spin_budget = next < SPIN_MIN ? SPIN_MIN : next > SPIN_MAX ? SPIN_MAX : next;
+}
+
+static uint64_t now_ns(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+/* A wait whose spin failed goes to sleep: when (a clock read, a host
+ * call, on the slow path only). */
+static uint64_t sleep_begins(void) { return now_ns(); }
+
+/* The wait that slept since `began` is over. */
+static void sleep_ended(int spun, uint64_t began) {
+    spin_adapt(spun, now_ns() - began < WOKEN_SOON_NS);
 }
 
 static void futex_wake_all(void *addr) {
@@ -129,13 +150,14 @@ static void waitword_wait(struct waitword *w, uint32_t value) {
             return;
         }
     }
-    spin_adapt(spins, 0);
+    uint64_t began = sleep_begins();
     while (atomic_load(&w->value) == value) {
         atomic_fetch_add(&w->sleepers, 1);
         if (atomic_load(&w->value) == value)
             __builtin_wasm_memory_atomic_wait32((int *)&w->value, (int)value, -1);
         atomic_fetch_sub(&w->sleepers, 1);
     }
+    sleep_ended(spins, began);
 }
 
 /* Wakes every sleeper, after the caller changed w->value. */
@@ -1519,14 +1541,15 @@ static void doacross_sync(const int64_t *vec, int post) {
             return;
         }
     }
-    spin_adapt(spins, 0);
+    uint64_t began = sleep_begins();
     for (;;) {
         atomic_fetch_add(&b->doacross_sleepers, 1);
         uint32_t seen = atomic_load(word);
         if (!(seen & bit)) __builtin_wasm_memory_atomic_wait32((int *)word, (int)seen, -1);
         atomic_fetch_sub(&b->doacross_sleepers, 1);
-        if (seen & bit) return;
+        if (seen & bit) break;
     }
+    sleep_ended(spins, began);
 }
 
 void __kmpc_doacross_wait(ident_t *loc, int32_t gtid, const int64_t *vec) {
