@@ -97,7 +97,7 @@ static _Noreturn void fail(const char *what) {
 #define WOKEN_SOON_NS 200000
 
 static _Atomic int oversubscribed; /* a team had more threads than processors */
-static _Thread_local int spin_budget = 20000;
+static _Thread_local int spin_budget = SPIN_MIN;
 
 static int spin_limit(void) {
     return atomic_load_explicit(&oversubscribed, memory_order_relaxed) ? SPIN_OVERSUBSCRIBED
