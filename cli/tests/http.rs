@@ -766,3 +766,46 @@ fn metrics_of_a_front_and_of_a_worker_pass_promtool() {
     assert!(worker.alive());
     assert_eq!(worker.call("GET", "/readyz", b"").status, 200);
 }
+
+#[test]
+fn a_function_past_its_time_limit_has_its_threads_on_peers_stopped() {
+    // A chain-mode function whose thread spins on a peer: past its time
+    // limit the call is 504, and home asks the peer to stop the thread
+    // (which runs with epoch checks, its program having a time limit), so
+    // no thread of it stays on the peer.
+    let dir = registry("http-peer-timeout");
+    let server = Server::start(&dir, &["--hosts", "2", "--placement", "peers"]);
+    put(
+        &server,
+        "spin",
+        "http_spin",
+        "?thread_mode=chain&timeout=2s",
+    );
+    let on_peers = |server: &Server| -> String {
+        let text = server.call("GET", "/metrics", b"").text();
+        text.lines()
+            .find(|l| l.starts_with("weft_threads_on_peers "))
+            .unwrap_or_default()
+            .to_string()
+    };
+    std::thread::scope(|scope| {
+        let call = scope.spawn(|| server.call("POST", "/f/spin", b""));
+        std::thread::sleep(Duration::from_millis(1000));
+        assert_eq!(
+            on_peers(&server),
+            "weft_threads_on_peers 1",
+            "while it spins"
+        );
+        let r = call.join().unwrap();
+        assert_eq!(r.status, 504, "{}", r.text());
+    });
+    let stopped = Instant::now();
+    while on_peers(&server) != "weft_threads_on_peers 0" {
+        assert!(
+            stopped.elapsed() < Duration::from_secs(15),
+            "the thread still runs on its peer"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    eprintln!("stopped {:?} after the 504", stopped.elapsed());
+}
