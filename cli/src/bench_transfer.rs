@@ -68,6 +68,7 @@ pub fn bulk(payload: &[u8], repeat: usize) -> anyhow::Result<Bulk> {
                 &weft_transport::payload::pack(payload),
                 Limits::default(),
                 &mut |request| request,
+                &|| false,
             )
             .await?;
             call = call.min(start.elapsed());

@@ -35,7 +35,7 @@ use weft_transport::message::ErrorCode;
 use weft_transport::quic::{self, NodeIdentity, QuicError};
 
 pub use weft_runtime::placement::Placement;
-use weft_runtime::placement::{HomeAgain, Placer, Remote};
+use weft_runtime::placement::{HomeAgain, Placer, Remote, Wants};
 use weft_transport::envelope::{self, CallHeader, SnapshotId};
 
 use crate::worker::WorkerHost;
@@ -414,11 +414,11 @@ impl Cluster {
     fn call(
         &self,
         peer: usize,
-        module: &[u8],
-        hash: [u8; 32],
+        (module, hash): (&[u8], [u8; 32]),
         (tid, start_arg, arena): (u32, u32, u32),
         snapshot: &Snapshot,
         home: quic::HomeCalls<'_>,
+        wants: Wants<'_>,
     ) -> Result<Remote, PeerError> {
         let id = SnapshotId {
             home: self.home_id,
@@ -439,6 +439,7 @@ impl Cluster {
                 arena,
                 snapshot_id: id,
                 base,
+                stoppable: wants.stoppable,
             };
             // Encoded straight into the payload: one copy per thread in
             // flight.
@@ -474,9 +475,17 @@ impl Cluster {
             let sent_at = Instant::now();
             let ended = self.runtime.block_on(async {
                 let connection = self.connection(peer).await.map_err(CallFailure::Connect)?;
-                quic::call(&connection, hash, module, packed, self.limits, &mut *home)
-                    .await
-                    .map_err(CallFailure::Quic)
+                quic::call(
+                    &connection,
+                    hash,
+                    module,
+                    packed,
+                    self.limits,
+                    &mut *home,
+                    wants.ended,
+                )
+                .await
+                .map_err(CallFailure::Quic)
             });
             match ended {
                 Ok(RequesterEvent::Finished { value, diff }) => {
@@ -582,13 +591,13 @@ impl Placer for Cluster {
         thread: (u32, u32, u32),
         snapshot: &Snapshot,
         home: &mut (dyn FnMut(Vec<u8>) -> Vec<u8> + Send),
-        effects: &AtomicBool,
+        wants: Wants<'_>,
     ) -> Remote {
         let hash = snapshot.module.0;
         let mut tried = Vec::new();
         let mut ran = false;
         loop {
-            let outcome = self.call(peer, module, hash, thread, snapshot, &mut *home);
+            let outcome = self.call(peer, (module, hash), thread, snapshot, &mut *home, wants);
             self.peer(peer).in_flight.fetch_sub(1, Ordering::SeqCst);
             let why = match outcome {
                 Ok(remote) => return remote,
@@ -601,7 +610,7 @@ impl Placer for Cluster {
                 why,
                 PeerError::Refused { .. } | PeerError::Paused | PeerError::HandshakeTimeout
             );
-            if effects.load(Ordering::SeqCst) {
+            if wants.effects.load(Ordering::SeqCst) || (wants.ended)() {
                 // It changed shared state: the caller must not run it again.
                 return Remote::Home {
                     needs_home: false,

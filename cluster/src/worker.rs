@@ -7,9 +7,9 @@
 //! ran, so that a later call may send only the pages that changed.
 //!
 //! Guest code runs without epoch checks (`WorkerEngines::fast`, 1.2-1.4x
-//! faster) unless a call must be stoppable anywhere: when the worker has a
-//! time limit for calls, or while a cancelled call's thread it could not
-//! stop still runs. A cancelled thread on the fast engine stops at its next
+//! faster) unless a call must be stoppable anywhere: when its program has
+//! a time limit, when the worker has one for calls, or while a cancelled
+//! call's thread it could not stop still runs. A cancelled thread on the fast engine stops at its next
 //! host call; one that computes on without any is an orphan: it keeps its
 //! slot until it ends (the slots stay an honest count of the CPUs in use),
 //! the worker says so once, and its next calls run stoppable until every
@@ -216,14 +216,18 @@ impl WorkerHost {
             return Err((ErrorCode::Cancelled, "cancelled by the requester".into()));
         };
         let started = Instant::now();
-        let stop = self.stop_for_new_call();
-        let module = self.module(hash, module_bytes, stop)?;
         // The payload goes once decoded: it is as large as the snapshot and
         // the thread runs long after.
         let (header, snapshot) = {
             let payload = snapshot;
             self.snapshot(hash, &payload)?
         };
+        // A program with a time limit needs its threads stoppable anywhere.
+        let stop = match header.stoppable {
+            true => Stop::Anywhere,
+            false => self.stop_for_new_call(),
+        };
+        let module = self.module(hash, module_bytes, stop)?;
         tracing::debug!(tid = header.tid, "running a remote thread");
         let call = RemoteCall::new(home, self.call_limit.map(|limit| started + limit));
         let _watched = (stop == Stop::AtHostCall).then(|| self.orphans.watch(&call, header.tid));

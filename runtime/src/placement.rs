@@ -27,8 +27,7 @@ pub trait Placer: Send + Sync + std::fmt::Debug {
     /// `module` from `snapshot` on the reserved `peer` (or the next peer
     /// with room when that one is busy or lost). `home` answers the calls
     /// the thread makes home (encoded requests in, encoded replies out);
-    /// `effects` says whether the thread has changed what others see, so
-    /// that it must not run again elsewhere.
+    /// `wants` says how the program wants it run.
     fn run(
         &self,
         peer: usize,
@@ -36,7 +35,7 @@ pub trait Placer: Send + Sync + std::fmt::Debug {
         thread: (u32, u32, u32),
         snapshot: &Snapshot,
         home: &mut (dyn FnMut(Vec<u8>) -> Vec<u8> + Send),
-        effects: &AtomicBool,
+        wants: Wants<'_>,
     ) -> Remote;
     /// Counts a thread that ran at home; `taken_back`: it went to a peer
     /// first and runs again from its snapshot.
@@ -44,6 +43,29 @@ pub trait Placer: Send + Sync + std::fmt::Debug {
     /// Counts `threads` that ran on a peer (a remote thread and the
     /// threads it started there).
     fn count_peer_runs(&self, threads: u64);
+}
+
+/// How a program wants a thread it sends to a peer run.
+#[derive(Clone, Copy)]
+pub struct Wants<'a> {
+    /// Whether the thread has changed what others see: it must not run
+    /// again elsewhere.
+    pub effects: &'a AtomicBool,
+    /// The program has a time limit: the thread must stop anywhere when
+    /// it is cancelled, not only at a host call.
+    pub stoppable: bool,
+    /// Whether the program has ended: the peer is asked to stop the
+    /// thread.
+    pub ended: &'a (dyn Fn() -> bool + Sync),
+}
+
+impl std::fmt::Debug for Wants<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Wants")
+            .field("effects", &self.effects)
+            .field("stoppable", &self.stoppable)
+            .finish_non_exhaustive()
+    }
 }
 
 /// How a thread sent to a peer came back.

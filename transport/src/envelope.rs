@@ -13,7 +13,8 @@ use weft_snapshot::{PAGE_SIZE, Snapshot, wire};
 const INPUT_MAGIC: [u8; 4] = *b"WFCI";
 const OUTPUT_MAGIC: [u8; 4] = *b"WFCO";
 // 2: snapshots are named by a home identity and a counter.
-const VERSION: u8 = 2;
+// 3: a call says whether its threads must be stoppable anywhere.
+const VERSION: u8 = 3;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EnvelopeError {
@@ -50,6 +51,9 @@ pub struct CallHeader {
     pub snapshot_id: SnapshotId,
     /// The snapshot is a delta against this earlier one (see [`delta`]).
     pub base: Option<SnapshotId>,
+    /// The program has a time limit: its threads must stop anywhere, not
+    /// only at a host call (a worker runs them with epoch checks).
+    pub stoppable: bool,
 }
 
 fn split_header<'a, T: Deserialize<'a>>(
@@ -656,6 +660,7 @@ mod tests {
             arena: 0x20_0000,
             snapshot_id: id(42),
             base: base.map(id),
+            stoppable: base.is_some(),
         }
     }
 
@@ -725,8 +730,8 @@ mod tests {
 
         assert_eq!(decode_call(&result), Err(EnvelopeError::BadMagic("call")));
         let mut future = call.clone();
-        future[4] = 3;
-        assert_eq!(decode_call(&future), Err(EnvelopeError::Version("call", 3)));
+        future[4] = 4;
+        assert_eq!(decode_call(&future), Err(EnvelopeError::Version("call", 4)));
         for cut in 0..7 {
             assert!(decode_call(&call[..cut]).is_err(), "cut at {cut}");
         }

@@ -103,6 +103,7 @@ mod tests {
                 seq: 4,
             },
             base: None,
+            stoppable: false,
         };
         let mut output = vec![1u8];
         output.extend_from_slice(&3u32.to_le_bytes());

@@ -108,13 +108,19 @@ impl ChildStart {
             span.on_host(peer as u32 + 1);
             span.arg("snapshot_pages", snapshot.page_count() as u64);
         }
+        let process = self.process.clone();
+        let ended = move || process.is_ending();
         let outcome = placer.run(
             peer,
             &chain.module_bytes,
             thread,
             &snapshot,
             &mut home,
-            &book.effects,
+            crate::placement::Wants {
+                effects: &book.effects,
+                stoppable: self.process.start_config().time_limit.is_some(),
+                ended: &ended,
+            },
         );
         drop(span);
         self.process.clocks().forget_away(self.tid);
@@ -144,6 +150,11 @@ impl ChildStart {
                 placer.count_peer_runs(1 - counted + book.started.load(Ordering::SeqCst));
                 print_output(&output);
                 self.merge_and_finish(Some((value, diff)));
+            }
+            Remote::Home { .. } if self.process.is_ending() => {
+                // The program ended while the thread was away: nothing
+                // waits for it any more.
+                self.process.thread_ended();
             }
             Remote::Home { .. } if effects.load(Ordering::SeqCst) => {
                 lost_after_effects("it left its peer")

@@ -182,9 +182,14 @@ pub async fn connect(
 /// drives the call).
 pub type HomeCalls<'a> = &'a mut (dyn FnMut(Vec<u8>) -> Vec<u8> + Send);
 
+/// How often a running call looks whether its program still wants it.
+const STOP_CHECK: std::time::Duration = std::time::Duration::from_millis(50);
+
 /// Runs one chained call on `connection`: sends the snapshot, the module if
 /// the worker asks for it, answers the thread's calls home with `home`, and
-/// returns how the call ended. A stream that ends early is
+/// returns how the call ended. Once `stop` says the program no longer
+/// needs the thread (it has ended), the worker is asked to cancel it; its
+/// answer still ends the call. A stream that ends early is
 /// [`ProtocolError::Lost`]: run the call elsewhere.
 pub async fn call(
     connection: &quinn::Connection,
@@ -193,6 +198,7 @@ pub async fn call(
     packed: &crate::payload::Packed<'_>,
     limits: Limits,
     home: HomeCalls<'_>,
+    stop: &(dyn Fn() -> bool + Sync),
 ) -> Result<RequesterEvent, QuicError> {
     let (mut send, mut recv) = connection.open_bi().await?;
     let mut out = Vec::new();
@@ -211,8 +217,23 @@ pub async fn call(
     }
     let mut decoder = FrameDecoder::new(limits);
     let mut buffer = vec![0u8; 64 << 10];
+    let mut cancel_sent = false;
+    let mut check = tokio::time::interval(STOP_CHECK);
+    check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        match recv.read(&mut buffer).await? {
+        let read = tokio::select! {
+            read = recv.read(&mut buffer) => read?,
+            _ = check.tick(), if !cancel_sent => {
+                if stop() {
+                    cancel_sent = true;
+                    requester.cancel(&mut out);
+                    stopped = write_unless_stopped(&mut send, &out, stopped).await?;
+                    out.clear();
+                }
+                continue;
+            }
+        };
+        match read {
             Some(n) => decoder.push(&buffer[..n]),
             None => {
                 decoder.finish()?;

@@ -122,6 +122,7 @@ async fn a_chained_call_between_cluster_nodes() {
         &crate::payload::pack(&snapshot),
         Limits::default(),
         &mut home,
+        &|| false,
     )
     .await
     .unwrap();
@@ -143,6 +144,7 @@ async fn a_chained_call_between_cluster_nodes() {
         &crate::payload::pack(b"s"),
         Limits::default(),
         &mut add_one,
+        &|| false,
     )
     .await
     .unwrap();
@@ -184,6 +186,7 @@ async fn a_node_of_another_cluster_is_refused() {
                 &crate::payload::pack(b"s"),
                 Limits::default(),
                 &mut add_one,
+                &|| false,
             )
             .await
             .map(|_| ()),
@@ -209,6 +212,7 @@ async fn a_busy_worker_refuses_before_the_snapshot_is_sent() {
         &crate::payload::pack(&snapshot),
         Limits::default(),
         &mut add_one,
+        &|| false,
     )
     .await
     .unwrap();
