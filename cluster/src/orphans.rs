@@ -5,10 +5,11 @@
 //! calling the host is an orphan once [`ORPHAN_GRACE`] has passed since its
 //! call was cancelled: it keeps its slot until it ends, the worker says so
 //! once, and the worker's next calls run on the stoppable engine while any
-//! orphan runs. So a home that dies (or a program that ends) while its
-//! threads compute costs a worker at most the slots those threads held,
-//! and only until they end; it never makes the worker slower for others
-//! for longer than that.
+//! orphan runs. A call stays watched while threads it started on this
+//! worker run, after its own thread has returned. So a home that dies (or
+//! a program that ends) while its threads compute costs a worker at most
+//! the CPUs those threads use, and only until they end; it never makes the
+//! worker slower for others for longer than that.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
@@ -42,6 +43,9 @@ struct Watched {
     /// When the watcher first saw the call cancelled.
     cancelled_seen: Option<Instant>,
     orphan: bool,
+    /// The call's own thread has returned; threads it started on this
+    /// worker still run (watched until they end).
+    returned: bool,
 }
 
 /// A watched call; its end (however the call ends) ends the watch.
@@ -54,21 +58,40 @@ pub(crate) struct Watch {
 impl Drop for Watch {
     fn drop(&mut self) {
         let mut watched = self.orphans.watched.locked();
-        if let Some(at) = watched.iter().position(|w| w.id == self.id) {
-            let ended = watched.swap_remove(at);
-            if ended.orphan {
-                self.orphans.count.fetch_sub(1, Ordering::SeqCst);
-                tracing::warn!(
-                    tid = ended.tid,
-                    "the orphaned thread {} of a cancelled call has ended; its slot is free",
-                    ended.tid
-                );
-            }
+        if let Some(entry) = watched.iter_mut().find(|w| w.id == self.id) {
+            entry.returned = true;
         }
+        self.orphans.prune(&mut watched);
     }
 }
 
+/// Whether a watched call has nothing running here any more.
+fn finished(w: &Watched) -> bool {
+    w.returned
+        && w.call
+            .upgrade()
+            .is_none_or(|call| call.running_threads() == 0)
+}
+
 impl Orphans {
+    /// Forgets the calls that have finished, counting their orphans out.
+    fn prune(&self, watched: &mut Vec<Watched>) {
+        watched.retain(|w| {
+            if !finished(w) {
+                return true;
+            }
+            if w.orphan {
+                self.count.fetch_sub(1, Ordering::SeqCst);
+                tracing::warn!(
+                    tid = w.tid,
+                    "the orphaned thread {} of a cancelled call has ended; its slot is free",
+                    w.tid
+                );
+            }
+            false
+        });
+    }
+
     /// Orphans running now.
     pub(crate) fn count(&self) -> usize {
         self.count.load(Ordering::SeqCst)
@@ -83,6 +106,7 @@ impl Orphans {
             call: Arc::downgrade(call),
             cancelled_seen: None,
             orphan: false,
+            returned: false,
         });
         self.watcher.get_or_init(|| {
             let weak = Arc::downgrade(self);
@@ -109,6 +133,7 @@ impl Orphans {
 
     fn look(&self, now: Instant) {
         let mut watched = self.watched.locked();
+        self.prune(&mut watched);
         let cancelled = |w: &Watched| w.call.upgrade().is_some_and(|call| call.is_cancelled());
         for tid in find_orphans(&mut watched, now, cancelled) {
             self.count.fetch_add(1, Ordering::SeqCst);
@@ -153,6 +178,7 @@ mod tests {
             call: Weak::new(),
             cancelled_seen: None,
             orphan: false,
+            returned: false,
         }
     }
 
@@ -190,12 +216,16 @@ mod tests {
             orphan: true,
             ..watched(7)
         });
+        orphans.watched.locked().push(watched(8));
         orphans.count.store(1, Ordering::SeqCst);
         drop(Watch {
             orphans: orphans.clone(),
             id: 7,
         });
         assert_eq!(orphans.count(), 0);
-        assert!(orphans.watched.locked().is_empty());
+        // Its call is gone, so nothing of it runs: forgotten; the other
+        // call is still watched.
+        let left: Vec<u64> = orphans.watched.locked().iter().map(|w| w.id).collect();
+        assert_eq!(left, [8]);
     }
 }

@@ -100,6 +100,11 @@ impl RemoteCall {
         })
     }
 
+    /// Threads started on the worker for this call that have not ended.
+    pub fn running_threads(&self) -> usize {
+        *self.running.locked()
+    }
+
     /// The call's local state tier.
     pub(crate) fn state(&self) -> &StateHost {
         &self.state
