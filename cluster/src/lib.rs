@@ -441,8 +441,6 @@ impl Cluster {
                 base,
                 stoppable: wants.stoppable,
             };
-            // Encoded straight into the payload: one copy per thread in
-            // flight.
             // Compressed straight from the pages where they compress: the
             // encoded snapshot, as large as the memory, never exists then.
             let packing = Instant::now();
@@ -611,7 +609,8 @@ impl Placer for Cluster {
                 PeerError::Refused { .. } | PeerError::Paused | PeerError::HandshakeTimeout
             );
             if wants.effects.load(Ordering::SeqCst) || (wants.ended)() {
-                // It changed shared state: the caller must not run it again.
+                // It changed shared state (the caller must not run it
+                // again), or its program has ended (nothing wants it).
                 return Remote::Home {
                     needs_home: false,
                     ran,

@@ -8,11 +8,12 @@
 //!
 //! Guest code runs without epoch checks (`WorkerEngines::fast`, 1.2-1.4x
 //! faster) unless a call must be stoppable anywhere: when its program has
-//! a time limit, when the worker has one for calls, or while a cancelled
-//! call's thread it could not stop still runs. A cancelled thread on the fast engine stops at its next
-//! host call; one that computes on without any is an orphan: it keeps its
-//! slot until it ends (the slots stay an honest count of the CPUs in use),
-//! the worker says so once, and its next calls run stoppable until every
+//! a time limit, when the worker has one for calls (or has no fast
+//! engine), or while a cancelled call's thread it could not stop still
+//! runs. A cancelled thread on the fast engine stops at its next host
+//! call; one that computes on without any is an orphan: it keeps its slot
+//! until it ends (the slots stay an honest count of the CPUs in use), the
+//! worker says so once, and its next calls run stoppable until every
 //! orphan has ended (`orphans.rs`).
 
 use std::collections::HashMap;
@@ -176,7 +177,7 @@ impl WorkerHost {
 
     /// Where the threads of a call that begins now can be stopped.
     fn stop_for_new_call(&self) -> Stop {
-        if self.call_limit.is_some() || self.orphans.count() > 0 {
+        if self.call_limit.is_some() || self.engines.fast.is_none() || self.orphans.count() > 0 {
             Stop::Anywhere
         } else {
             Stop::AtHostCall
@@ -287,18 +288,7 @@ impl WorkerHost {
             module.process.drop_pooled_memories();
         }
         while kept(&modules, &bases) > self.memory && bases.evict_one() {}
-        while kept(&modules, &bases) > self.memory {
-            let idle = modules
-                .iter()
-                .filter(|(_, m)| Arc::strong_count(m) == 1)
-                .min_by_key(|(_, m)| m.last_used.load(Ordering::Relaxed))
-                .map(|(hash, _)| *hash);
-            let Some(idle) = idle else { break };
-            modules.remove(&idle);
-            if !modules.keys().any(|(hash, _)| *hash == idle.0) {
-                bases.forget_module(&idle.0);
-            }
-        }
+        while kept(&modules, &bases) > self.memory && evict_idle_module(&mut modules, &mut bases) {}
         tracing::debug!(
             bytes = kept(&modules, &bases),
             modules = modules.len(),
@@ -341,9 +331,9 @@ impl WorkerHost {
                 format!("{stage} the module on this worker: {e:#}"),
             )
         };
-        let engine = match stop {
-            Stop::AtHostCall => &self.engines.fast,
-            Stop::Anywhere => &self.engines.stoppable,
+        let engine = match (stop, &self.engines.fast) {
+            (Stop::AtHostCall, Some(fast)) => fast,
+            _ => &self.engines.stoppable,
         };
         let program = Program::load(engine, &bytes).map_err(|e| refused("loading", &e))?;
         let config = StartConfig {
@@ -364,17 +354,7 @@ impl WorkerHost {
         });
         let mut modules = self.lock_modules();
         if modules.len() >= MODULES_KEPT {
-            let idle = modules
-                .iter()
-                .filter(|(_, m)| Arc::strong_count(m) == 1)
-                .min_by_key(|(_, m)| m.last_used.load(Ordering::Relaxed))
-                .map(|(hash, _)| *hash);
-            if let Some(idle) = idle {
-                modules.remove(&idle);
-                if !modules.keys().any(|(hash, _)| *hash == idle.0) {
-                    self.lock_bases().forget_module(&idle.0);
-                }
-            }
+            evict_idle_module(&mut modules, &mut self.lock_bases());
         }
         Ok(modules.entry((hash, stop)).or_insert(module).clone())
     }
@@ -432,6 +412,27 @@ impl WorkerHost {
         bases.insert(module, header.snapshot_id, snapshot.clone());
         Ok((header, snapshot))
     }
+}
+
+/// Drops the compiled program used longest ago that no call is running,
+/// and its bases once no engine keeps the module: whether there was one.
+fn evict_idle_module(
+    modules: &mut HashMap<ModuleKey, Arc<WorkerModule>>,
+    bases: &mut BaseStore,
+) -> bool {
+    let idle = modules
+        .iter()
+        .filter(|(_, m)| Arc::strong_count(m) == 1)
+        .min_by_key(|(_, m)| m.last_used.load(Ordering::Relaxed))
+        .map(|(key, _)| *key);
+    let Some((hash, stop)) = idle else {
+        return false;
+    };
+    modules.remove(&(hash, stop));
+    if !modules.keys().any(|(kept, _)| *kept == hash) {
+        bases.forget_module(&hash);
+    }
+    true
 }
 
 /// Gives the allocator's free pages back to the OS: a base is thousands of

@@ -29,8 +29,9 @@ pub fn worker_engine() -> wasmtime::Result<Engine> {
 pub struct WorkerEngines {
     /// With epoch checks ([`worker_engine`]).
     pub stoppable: Engine,
-    /// Without: guest code at full speed.
-    pub fast: Engine,
+    /// Without: guest code at full speed; `None` for a worker whose calls
+    /// all run with the checks.
+    pub fast: Option<Engine>,
 }
 
 impl std::fmt::Debug for WorkerEngines {
@@ -43,17 +44,16 @@ impl WorkerEngines {
     pub fn new() -> wasmtime::Result<Self> {
         Ok(Self {
             stoppable: worker_engine()?,
-            fast: engine()?,
+            fast: Some(engine()?),
         })
     }
 
-    /// Both engines stop threads anywhere (a worker that never runs
-    /// guest code without epoch checks).
+    /// Only the engine that stops threads anywhere (a worker that never
+    /// runs guest code without epoch checks).
     pub fn stoppable_only() -> wasmtime::Result<Self> {
-        let stoppable = worker_engine()?;
         Ok(Self {
-            fast: stoppable.clone(),
-            stoppable,
+            stoppable: worker_engine()?,
+            fast: None,
         })
     }
 }
