@@ -40,6 +40,12 @@ void weft_home_load_point(void);
  * acquire (weft:threads sync-atomic); the old value. */
 uint64_t weft_home_atomic(uint32_t op, uint32_t bytes, const void *addr, uint64_t value,
                           uint64_t expected);
+/* A counting semaphore at home named by `addr` (its guest bytes unused).
+ * A post is a release that goes on without an answer; a wait that has to
+ * block releases first, and its wake-up is an acquire. */
+void weft_home_sem_init(const void *addr, uint32_t value);
+int weft_home_sem_wait(const void *addr);
+int weft_home_sem_post(const void *addr);
 /* A condition variable at home, waited on with a normal home mutex held. */
 int weft_home_cond_wait(const void *cond, const void *mutex);
 /* The same within `timeout_ns` (negative: no limit); ETIMEDOUT after it,

@@ -557,20 +557,33 @@ static _Noreturn void chain_start_failed(int tid, int nthreads, int rc) {
  * beyond a team's size stay parked.
  *
  * Local mode: a member sleeps on its own wait word between regions.
- * Chain mode: members are chained threads parked on a home condition
- * variable each, under the crew's home lock, so a region's start is an
- * acquire for them; its end is a home barrier (a release, then an
- * acquire). A member writes nothing but its own stack and TLS. Only a
+ * Chain mode: members are chained threads parked on a home semaphore
+ * each, so a region's start is an acquire for them. Its end is a release
+ * only: a member posts the crew's `done` semaphore (which goes on without
+ * waiting for an answer) and parks again, and the owner's waits on `done`
+ * are the join's acquires. A parked member takes nothing until its next
+ * region: what others wrote meanwhile (the rest of the result) is no
+ * member's business unless it runs again. A member writes nothing but its
+ * own stack and TLS. Only a
  * thread on the home memory keeps crews there: threads that a chained
  * thread starts cannot synchronise, so those regions use fork_chain. */
 
 struct crew;
+
+/* Whether the program can defer a task at all: omp_tasks.c, which holds
+ * the one entry every deferred task is made by, defines it as 1, and the
+ * linker takes that file only into programs that call the entry. A
+ * program without tasks then never pays for barriers that run them: in
+ * chain mode those take a home lock, whose acquire brings a member every
+ * byte the others wrote, even at a region's end. */
+__attribute__((weak)) int weft_omp_creates_tasks = 0;
 
 struct crew_member {
     struct crew *crew;
     int tid;
     pthread_t thread;
     struct waitword go; /* bumped by the owner for each region, and to leave */
+    uint32_t go_sem;    /* chain mode: posted by the owner for the same */
     struct team *team;  /* what to run when `go` moves; NULL: leave */
     void *returned;     /* chain mode: task memory given back to this member */
 };
@@ -581,7 +594,7 @@ struct crew {
     int capacity;  /* of members */
     struct crew_member **members;
     struct crew *next;  /* the owner's crew of another level */
-    uint32_t home_lock; /* chain mode: guards the members' `go` and `team` */
+    uint32_t done_sem;  /* chain mode: posted by each member at a region's end */
     int task_barriers;  /* chain mode: the last region deferred tasks */
     void *owner_returned; /* chain mode: task memory given back to the owner */
 };
@@ -606,12 +619,8 @@ static void *member_main(void *arg) {
     for (;;) {
         struct team *t;
         if (global.chain) {
-            weft_home_lock(&m->crew->home_lock, 0, -1);
-            while (atomic_load(&m->go.value) == seen)
-                weft_home_cond_wait(&m->go, &m->crew->home_lock);
-            seen = atomic_load(&m->go.value);
+            weft_home_sem_wait(&m->go_sem);
             t = m->team;
-            weft_home_unlock(&m->crew->home_lock, 0);
         } else {
             waitword_wait(&m->go, seen);
             seen = atomic_load(&m->go.value);
@@ -619,7 +628,7 @@ static void *member_main(void *arg) {
         }
         if (!t) return NULL;
         run_member(me, t, m->tid);
-        if (global.chain) continue; /* run_member ended at a home barrier */
+        if (global.chain) continue; /* run_member ended with a release home */
         /* The last touch of the team: the master may return at once. */
         if (atomic_fetch_sub(&t->running.value, 1) == 1) waitword_wake(&t->running);
     }
@@ -627,14 +636,12 @@ static void *member_main(void *arg) {
 
 /* Tells every member of `c` to leave and waits for them. */
 static void crew_dismiss(struct crew *c) {
-    if (global.chain) weft_home_lock(&c->home_lock, 0, -1);
     for (int i = 1; i < c->size; i++) {
         c->members[i]->team = NULL;
         atomic_fetch_add(&c->members[i]->go.value, 1);
     }
-    if (global.chain) weft_home_unlock(&c->home_lock, 0);
     for (int i = 1; i < c->size; i++) {
-        if (global.chain) weft_home_cond_wake(&c->members[i]->go, 0);
+        if (global.chain) weft_home_sem_post(&c->members[i]->go_sem);
         else waitword_wake(&c->members[i]->go);
     }
     /* Task memory given back after its allocator's last look: the members'
@@ -670,8 +677,10 @@ static struct crew *crew_at(int level) {
     struct crew *c = calloc(1, sizeof *c);
     if (!c) return NULL;
     c->level = level;
-    c->task_barriers = 1; /* until a region that queues no task */
+    /* Until a region that queues no task, in a program that makes any. */
+    c->task_barriers = weft_omp_creates_tasks;
     c->size = 1;
+    if (global.chain) weft_home_sem_init(&c->done_sem, 0);
     c->next = crews;
     crews = c;
     if (atomic_load(&crew_key_ready)) pthread_setspecific(crew_key, crews);
@@ -693,6 +702,7 @@ static int crew_grow(struct crew *c, int n) {
         if (!m) break;
         m->crew = c;
         m->tid = c->size;
+        if (global.chain) weft_home_sem_init(&m->go_sem, 0);
         int rc = start_thread(&m->thread, member_main, m);
         if (rc != 0) {
             free(m);
@@ -719,19 +729,14 @@ static void fork_crew(struct omp_thread *me, struct team *t, int nthreads) {
     }
     if (global.chain) {
         /* The owner's writes up to here, the team included, go home with
-         * the unlock; each member's wake-up brings them. */
+         * the first post; each member's wake-up brings them. */
         t->task_barriers = c->task_barriers;
         t->crew = c;
-        weft_home_lock(&c->home_lock, 0, -1);
-        for (int i = 1; i < got; i++) {
-            c->members[i]->team = t;
-            atomic_fetch_add(&c->members[i]->go.value, 1);
-        }
-        weft_home_unlock(&c->home_lock, 0);
-        for (int i = 1; i < got; i++) weft_home_cond_wake(&c->members[i]->go, 0);
+        for (int i = 1; i < got; i++) c->members[i]->team = t;
+        for (int i = 1; i < got; i++) weft_home_sem_post(&c->members[i]->go_sem);
         run_member(me, t, 0);
-        /* run_member ended at a home barrier (the join). Whether this
-         * region deferred tasks decides how the next one's barriers wait. */
+        /* run_member ended with the join. Whether this region deferred
+         * tasks decides how the next one's barriers wait. */
         c->task_barriers = t->deferred != 0;
         return;
     }
@@ -2003,7 +2008,20 @@ static void region_end_chain(struct omp_thread *me) {
         weft_home_barrier(&t->running, (uint32_t)t->nthreads);
         return;
     }
-    home_barrier(me, &t->running);
+    if (!t->crew) {
+        home_barrier(me, &t->running);
+        return;
+    }
+    if (me->queued_tasks) {
+        tasks_drain(me);
+        me->queued_tasks = 0;
+    }
+    /* A crew's region: the members' releases, the owner's acquires. */
+    if (me->tid != 0) {
+        weft_home_sem_post(&t->crew->done_sem);
+        return;
+    }
+    for (int i = 1; i < t->nthreads; i++) weft_home_sem_wait(&t->crew->done_sem);
 }
 
 /* A deferred task ended: its parent, taskgroup and team count it out. */
@@ -2081,8 +2099,9 @@ static void task_drop(struct omp_thread *me, struct task_node *n) {
     if (shared) pool_unlock(me->team);
 }
 
-void *__kmpc_omp_task_alloc(ident_t *loc, int32_t gtid, int32_t flags, size_t task_size,
-                            size_t shareds_size, task_entry_t routine) {
+/* `__kmpc_omp_task_alloc` (omp_tasks.c). */
+void *weft_omp_task_alloc(ident_t *loc, int32_t gtid, int32_t flags, size_t task_size,
+                          size_t shareds_size, task_entry_t routine) {
     (void)loc, (void)gtid;
     size_t head = sizeof(struct task_node);
     size_t body = (task_size + 7) & ~(size_t)7;

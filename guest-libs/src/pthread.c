@@ -197,6 +197,22 @@ int weft_home_barrier(const void *addr, uint32_t count) {
     return serial;
 }
 
+void weft_home_sem_init(const void *addr, uint32_t value) { weft_sync_sem_init(addr, value); }
+
+int weft_home_sem_wait(const void *addr) {
+    links_shared();
+    int rc = weft_sync_sem_wait(addr, 0, -1);
+    links_private();
+    return rc;
+}
+
+int weft_home_sem_post(const void *addr) {
+    links_shared();
+    int rc = weft_sync_sem_post(addr);
+    links_private();
+    return rc;
+}
+
 int weft_home_cond_wait(const void *cond, const void *mutex) {
     return weft_home_cond_timedwait(cond, mutex, -1);
 }
