@@ -18,7 +18,6 @@ use wasmtime::{
 };
 use weft_snapshot::{MergeOp, MergeRegion, Snapshot, WriteLog};
 
-use crate::home::RemoteCall;
 use crate::incremental::MemoryImage;
 
 use crate::calls::CallError;
@@ -32,6 +31,8 @@ use crate::start::{ThreadError, ThreadMode};
 use crate::state::StateHost;
 use crate::trace::{self, Span};
 use weft_transport::envelope::{ChainAnswer, ChainCall, SyncCall};
+
+mod own_home;
 
 pub use crate::outcome::{
     MAIN_TID, MAX_TID, Outcome, ProgramEnded, TIMEOUT_EXIT_CODE, TRAP_EXIT_CODE, WAIT_SLICE,
@@ -131,11 +132,6 @@ impl ThreadState {
     pub(crate) fn home_handle(&self) -> Arc<dyn Home> {
         self.home.clone()
     }
-
-    /// The call's link, for a worker's own imports (`remote.rs`).
-    pub(crate) fn link(&self) -> Option<Arc<RemoteCall>> {
-        self.home.clone().link()
-    }
 }
 
 /// What only a program's home host has, as one of its threads reaches it:
@@ -174,9 +170,31 @@ pub(crate) trait Home: Send + Sync + std::fmt::Debug {
     /// The state tier a thread of this home uses: the process's own at
     /// home; on a worker, the call's local tier over its home's global one.
     fn state<'a>(&'a self, process: &'a Process) -> &'a StateHost;
-    /// The call's link on a worker, for its own imports that forward WASI
-    /// calls home (`remote.rs`); `None` at home, where they are not linked.
-    fn link(self: Arc<Self>) -> Option<Arc<RemoteCall>>;
+    /// A plain WASI call of the thread calling from `caller` (files,
+    /// descriptors, polls): made where the program's descriptors are, on
+    /// the thread's memory at home, or at home on a copy of it for a
+    /// thread away (what the call writes comes back).
+    fn wasi_call(
+        &self,
+        caller: &mut Caller<'_, ThreadState>,
+        name: &str,
+        args: Vec<i64>,
+    ) -> wasmtime::Result<i32>;
+    /// Keeps `bytes` written to stdout (1) or stderr (2) until the
+    /// thread's next call home: whether it did (home writes through its
+    /// WASI context, and output past the buffer takes a WASI call too).
+    fn buffer_output(&self, fd: u8, bytes: &[u8]) -> bool;
+    /// Thread `tid` calls `exit(code)`: what stops it, once the program
+    /// has ended.
+    fn exit(&self, tid: u32, code: i32) -> wasmtime::Error;
+    /// A CPU clock only home reads (the process's, or another thread's):
+    /// `None` for one it does not have.
+    fn home_clock(&self, process: &Process, id: u32) -> wasmtime::Result<Option<u64>>;
+    /// `fd_fdstat_get` of the program's stdout or stderr, as the record's
+    /// bytes or the errno (libc's first write asks it).
+    fn output_fdstat(&self, process: &Process, fd: u32) -> wasmtime::Result<Result<Vec<u8>, u16>>;
+    /// The merge regions a child of `parent` merges with.
+    fn merge_regions(&self, process: &Process, parent: &ThreadMemory) -> Vec<MergeRegion>;
     /// The first chunk of the heap arena of a new chained thread of
     /// `process` that starts from `parent` (zeroed there when reused).
     fn first_arena_chunk(
@@ -223,135 +241,6 @@ pub(crate) trait Home: Send + Sync + std::fmt::Debug {
         caller: &mut Caller<'_, ThreadState>,
         call: &SyncCall,
     ) -> wasmtime::Result<i64>;
-}
-
-impl Home for Process {
-    fn new_thread(&self, _: &Process) -> Result<u32, ThreadError> {
-        let max = self.config.max_threads;
-        self.live_threads
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
-                (n < max).then_some(n + 1)
-            })
-            .map_err(|_| ThreadError::Again)?;
-        crate::metrics::thread_began();
-        Ok(self.next_tid.fetch_add(1, Ordering::Relaxed) % MAX_TID + 1)
-    }
-
-    fn not_started(&self, _: &Process, _: u32) {
-        self.thread_ended();
-    }
-
-    fn thread_failed(&self, _: &Process, tid: u32, end: Result<i32, wasmtime::Error>) {
-        self.end(match end {
-            Ok(code) => Outcome::Exit(code),
-            Err(error) => Outcome::trap(tid, error),
-        });
-    }
-
-    fn chained_thread_failed(
-        &self,
-        process: &Process,
-        tid: u32,
-        end: Result<i32, wasmtime::Error>,
-    ) {
-        Home::thread_failed(self, process, tid, end);
-    }
-
-    fn refuse(&self, _: &Process, code: i32, why: String) {
-        self.end(Outcome::Refused { code, message: why });
-    }
-
-    fn decides_conflicts(&self) -> bool {
-        true
-    }
-
-    fn chained_thread_runs(&self, _: &Process) {
-        if let Some(placer) = &self.start.placer {
-            placer.count_home_run(false);
-        }
-    }
-
-    fn chained_thread_exiting(&self, _: u32) {}
-
-    fn add_cpu(&self, _: u64) {
-        // Home's own threads are counted by the process's clocks.
-    }
-
-    fn running_thread(self: Arc<Self>) -> Option<crate::home::CallThread> {
-        None
-    }
-
-    fn state<'a>(&'a self, process: &'a Process) -> &'a StateHost {
-        process.state()
-    }
-
-    fn link(self: Arc<Self>) -> Option<Arc<RemoteCall>> {
-        None
-    }
-
-    fn first_arena_chunk(
-        &self,
-        process: &Arc<Process>,
-        parent: &Arc<ThreadMemory>,
-    ) -> wasmtime::Result<(u32, u32)> {
-        match self.chaining() {
-            Some(chaining) => chaining.first_arena_chunk(process, parent),
-            None => wasmtime::bail!("a heap arena needs chain mode"),
-        }
-    }
-
-    fn give_back_arena_chunk(&self, _: &Process, start: u32) {
-        if let Some(chaining) = self.chaining() {
-            chaining.give_back_arena_chunk(start);
-        }
-    }
-
-    fn arena_grow(&self, caller: &mut Caller<'_, ThreadState>, size: u32) -> wasmtime::Result<u32> {
-        Ok(self
-            .chaining()
-            .map_or(0, |chaining| chaining.arena_grow(caller, size)))
-    }
-
-    fn arena_lookup(&self, process: &Process, tid: u32, addr: u32) -> wasmtime::Result<u32> {
-        match self.chaining() {
-            Some(chaining) => chaining.arena_lookup(process, tid, addr),
-            None => Ok(0),
-        }
-    }
-
-    fn register_merge_region(
-        &self,
-        _: &Process,
-        region: MergeRegion,
-    ) -> wasmtime::Result<Result<(), u8>> {
-        Ok(Process::register_merge_region(self, region).map_err(|e| e as u8))
-    }
-
-    fn is_cancelled(&self) -> bool {
-        self.is_ending()
-    }
-
-    fn chain(&self, process: &Process, call: ChainCall) -> Result<ChainAnswer, CallError> {
-        crate::calls::serve_chain(process.start_config(), process.calls(), call).0
-    }
-
-    fn chain_wait(&self, process: &Process, call: ChainCall) -> Result<ChainAnswer, CallError> {
-        crate::calls::serve_chain_wait(process.start_config(), process.calls(), call)
-    }
-
-    fn synchronise(
-        &self,
-        caller: &mut Caller<'_, ThreadState>,
-        call: &SyncCall,
-    ) -> wasmtime::Result<i64> {
-        match self.chaining() {
-            Some(chaining) => chaining.synchronise(caller, call),
-            None => wasmtime::bail!(
-                "weft:threads {}: synchronisation through the host needs chain mode",
-                call.name()
-            ),
-        }
-    }
 }
 
 /// Chain mode as a process holds it: how a new thread starts as a chained
@@ -559,8 +448,9 @@ pub struct Process {
     calls: Arc<CallTable>,
     /// Merge regions the guest registered, sorted by address.
     merge_regions: Mutex<Vec<MergeRegion>>,
-    /// Runs threads of programs whose home is another host (`weft serve`).
-    worker: AtomicBool,
+    /// Stores stop a cancelled thread at its next host call: a worker may
+    /// run guest code without epoch checks (`WorkerEngines::fast`).
+    stops_at_host_calls: AtomicBool,
     /// CPU time this program's threads used on other hosts, nanoseconds.
     cpu_elsewhere: AtomicU64,
     /// The CPU clocks of the threads running here.
@@ -671,7 +561,7 @@ impl Process {
             slots: Slots::new(config.slots),
             config,
             merge_regions: Mutex::new(Vec::new()),
-            worker: AtomicBool::new(false),
+            stops_at_host_calls: AtomicBool::new(false),
             cpu_elsewhere: AtomicU64::new(0),
             clocks: Default::default(),
             ending: AtomicBool::new(false),
@@ -779,12 +669,8 @@ impl Process {
         self.cpu_elsewhere.load(Ordering::Relaxed)
     }
 
-    pub(crate) fn mark_worker(&self) {
-        self.worker.store(true, Ordering::Relaxed);
-    }
-
-    pub(crate) fn is_worker(&self) -> bool {
-        self.worker.load(Ordering::Relaxed)
+    pub(crate) fn stop_at_host_calls(&self) {
+        self.stops_at_host_calls.store(true, Ordering::Relaxed);
     }
 
     pub(crate) fn start_config(&self) -> &StartConfig {
@@ -1013,10 +899,7 @@ impl Process {
         store.limiter(|state| &mut state.limits);
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(|store| store.data().on_epoch());
-        if self.is_worker() {
-            // A worker may run guest code without epoch checks
-            // (`WorkerEngines::fast`): a cancelled thread then stops at its
-            // next host call.
+        if self.stops_at_host_calls.load(Ordering::Relaxed) {
             store.call_hook(|store, hook| match hook {
                 wasmtime::CallHook::CallingHost if store.data().home().is_cancelled() => {
                     Err(wasmtime::Error::new(Cancelled))

@@ -342,6 +342,18 @@ impl Program {
     }
 
     fn start_as(&self, config: &StartConfig, worker: bool) -> Result<Arc<Process>, StartError> {
+        // A worker's threads are watched for stalls by their home, which
+        // sees every thread of the program.
+        let worker_config;
+        let config = if worker && config.stall_warning.is_some() {
+            worker_config = StartConfig {
+                stall_warning: None,
+                ..config.clone()
+            };
+            &worker_config
+        } else {
+            config
+        };
         let engine = self.module.engine();
         let linker = self.linker(worker)?;
         // Local mode on a program's own host may reuse a memory; chain mode
@@ -417,7 +429,7 @@ impl Program {
             chain,
         );
         if worker {
-            process.mark_worker();
+            process.stop_at_host_calls();
         }
         let pre = match taken {
             Some(pooled) => pooled.pre,

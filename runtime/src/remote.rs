@@ -18,6 +18,10 @@
 //! the same snapshot, which computes the same result as long as the thread
 //! has not synchronised or changed shared state yet (home refuses to run
 //! it again after that).
+//!
+//! The imports here differ from home's only in what they ask the thread's
+//! [`Home`]: `wasi_call`, `buffer_output`, `exit`, `home_clock` and
+//! `output_fdstat`, which [`RemoteCall`] implements below by calls home.
 
 use wasmtime::{Caller, ExternType, Linker, Module, Val, ValType};
 
@@ -25,6 +29,7 @@ use crate::calls::CallError;
 use crate::chain;
 use crate::home::RemoteCall;
 use crate::home::{MAX_OUTPUT, NeedsHome};
+use crate::locks::Locked as _;
 use crate::outcome::ProgramEnded;
 use crate::process::{Home, Process, ThreadState, read_guest, write_guest};
 use crate::start::ThreadError;
@@ -156,38 +161,15 @@ fn widen(value: &Val) -> i64 {
     }
 }
 
-/// Makes WASI call `name(args)` at home, on home's descriptors and a copy
-/// of the thread's memory (what it has not released goes along, as no
-/// release); what the call wrote comes back into the thread's memory. The
-/// thread's slot here is free meanwhile (a read may wait).
+/// Makes WASI call `name(args)` where the program's descriptors are (see
+/// [`Home::wasi_call`]).
 fn wasi_at_home(
     caller: &mut Caller<'_, ThreadState>,
     name: &str,
     args: Vec<i64>,
 ) -> wasmtime::Result<i32> {
-    let state = caller.data();
-    let tid = state.tid;
-    let (Some(remote), Some(memory)) = (state.link(), state.memory.clone()) else {
-        return Err(NeedsHome(format!("{name} without a way home")).into());
-    };
-    let unreleased = chain::unreleased_away(&memory)?;
-    let request = HomeRequest::Wasi {
-        tid,
-        name: name.to_string(),
-        args,
-        unreleased,
-        output: remote.take_output(),
-    };
-    match crate::process::without_slot(caller, |_| remote.call(&request)) {
-        Ok(HomeReply::Wasi { errno, written }) => {
-            chain::write_away(&memory, &written)?;
-            Ok(errno)
-        }
-        Ok(HomeReply::ProgramEnded) => Err(wasmtime::Error::new(ProgramEnded)),
-        Ok(HomeReply::Refused(why)) => Err(wasmtime::Error::msg(why)),
-        Ok(other) => wasmtime::bail!("thread {tid}: {name}: home answered {other:?}"),
-        Err(e) => wasmtime::bail!("thread {tid}: {name}: {e}"),
-    }
+    let home = caller.data().home_handle();
+    home.wasi_call(caller, name, args)
 }
 
 /// Size of a preview1 `ciovec`.
@@ -236,31 +218,17 @@ fn remote_fd_write(
     if !write_guest(&mut caller, out as u32, &(bytes.len() as u32).to_le_bytes()) {
         return Ok(ERRNO_FAULT);
     }
-    let Some(remote) = caller.data().link() else {
-        return Err(NeedsHome("fd_write without a call".into()).into());
-    };
-    if !remote.buffer_output(fd as u8, &bytes) {
+    if !caller.data().home().buffer_output(fd as u8, &bytes) {
         return at_home(&mut caller);
     }
     Ok(0)
 }
 
-/// `exit(code)` away from home ends the program at home, after the
-/// output the call buffered.
+/// `exit(code)` ends the program at home (away from home, after the
+/// output the call buffered).
 fn remote_proc_exit(caller: Caller<'_, ThreadState>, code: i32) -> wasmtime::Result<()> {
     let state = caller.data();
-    let Some(remote) = state.link() else {
-        return Err(NeedsHome("exit without a way home".into()).into());
-    };
-    let request = HomeRequest::Exit {
-        tid: state.tid,
-        code,
-        output: remote.take_output(),
-    };
-    match remote.call(&request) {
-        Ok(HomeReply::ProgramEnded) => Err(wasmtime::Error::new(ProgramEnded)),
-        other => wasmtime::bail!("exit({code}): home answered {other:?}"),
-    }
+    Err(state.home().exit(state.tid, code))
 }
 
 /// Clocks work anywhere, but the process's CPU time is home's (it counts
@@ -275,19 +243,16 @@ fn remote_clock_time_get(
     if !wasi::is_home_clock(id) {
         return wasi::clock_time_get(&mut caller, id, precision, out);
     }
-    let Some(remote) = caller.data().link() else {
-        return Err(NeedsHome("a CPU clock without a way home".into()).into());
-    };
-    match remote.call(&HomeRequest::CpuClock { id: id as u32 }) {
-        Ok(HomeReply::Nanos(Some(nanos))) => Ok(
+    let state = caller.data();
+    match state.home().home_clock(&state.process, id as u32)? {
+        Some(nanos) => Ok(
             if write_guest(&mut caller, out as u32, &nanos.to_le_bytes()) {
                 0
             } else {
                 ERRNO_FAULT
             },
         ),
-        Ok(HomeReply::Nanos(None)) => Ok(ERRNO_INVAL),
-        other => wasmtime::bail!("clock_time_get of clock {id:#x}: home answered {other:?}"),
+        None => Ok(ERRNO_INVAL),
     }
 }
 
@@ -301,18 +266,20 @@ fn remote_fd_fdstat_get(
     if fd != 1 && fd != 2 {
         return wasi_at_home(&mut caller, "fd_fdstat_get", vec![fd.into(), out.into()]);
     }
-    let Some(remote) = caller.data().link() else {
-        return Err(NeedsHome("fd_fdstat_get without a call".into()).into());
-    };
-    match remote.call(&HomeRequest::FdStat { fd: fd as u32 }) {
-        Ok(HomeReply::FdStat(Ok(bytes))) if bytes.len() == wasi::FDSTAT_SIZE => {
+    let state = caller.data();
+    match state.home().output_fdstat(&state.process, fd as u32)? {
+        Ok(bytes) if bytes.len() == wasi::FDSTAT_SIZE => {
             if !write_guest(&mut caller, out as u32, &bytes) {
                 return Ok(ERRNO_FAULT);
             }
             Ok(0)
         }
-        Ok(HomeReply::FdStat(Err(errno))) => Ok(errno as i32),
-        other => Err(NeedsHome(format!("fd_fdstat_get: home answered {other:?}")).into()),
+        Ok(bytes) => Err(NeedsHome(format!(
+            "fd_fdstat_get: a record of {} bytes from home",
+            bytes.len()
+        ))
+        .into()),
+        Err(errno) => Ok(i32::from(errno)),
     }
 }
 
@@ -387,8 +354,87 @@ impl Home for RemoteCall {
         RemoteCall::state(self)
     }
 
-    fn link(self: Arc<Self>) -> Option<Arc<RemoteCall>> {
-        Some(self)
+    /// Made at home on home's descriptors and a copy of the thread's
+    /// memory (what it has not released goes along, as no release); what
+    /// the call wrote comes back into the thread's memory. The thread's
+    /// slot here is free meanwhile (a read may wait).
+    fn wasi_call(
+        &self,
+        caller: &mut Caller<'_, ThreadState>,
+        name: &str,
+        args: Vec<i64>,
+    ) -> wasmtime::Result<i32> {
+        let state = caller.data();
+        let tid = state.tid;
+        let Some(memory) = state.memory.clone() else {
+            return Err(NeedsHome(format!("{name} without a memory")).into());
+        };
+        let unreleased = chain::unreleased_away(&memory)?;
+        let request = HomeRequest::Wasi {
+            tid,
+            name: name.to_string(),
+            args,
+            unreleased,
+            output: self.take_output(),
+        };
+        match crate::process::without_slot(caller, |_| self.call(&request)) {
+            Ok(HomeReply::Wasi { errno, written }) => {
+                chain::write_away(&memory, &written)?;
+                Ok(errno)
+            }
+            Ok(HomeReply::ProgramEnded) => Err(wasmtime::Error::new(ProgramEnded)),
+            Ok(HomeReply::Refused(why)) => Err(wasmtime::Error::msg(why)),
+            Ok(other) => wasmtime::bail!("thread {tid}: {name}: home answered {other:?}"),
+            Err(e) => wasmtime::bail!("thread {tid}: {name}: {e}"),
+        }
+    }
+
+    fn buffer_output(&self, fd: u8, bytes: &[u8]) -> bool {
+        RemoteCall::buffer_output(self, fd, bytes)
+    }
+
+    /// The program ends at home, after the output the call buffered.
+    fn exit(&self, tid: u32, code: i32) -> wasmtime::Error {
+        let request = HomeRequest::Exit {
+            tid,
+            code,
+            output: self.take_output(),
+        };
+        match self.call(&request) {
+            Ok(HomeReply::ProgramEnded) => wasmtime::Error::new(ProgramEnded),
+            other => wasmtime::Error::msg(format!("exit({code}): home answered {other:?}")),
+        }
+    }
+
+    fn home_clock(&self, _: &Process, id: u32) -> wasmtime::Result<Option<u64>> {
+        match self.call(&HomeRequest::CpuClock { id }) {
+            Ok(HomeReply::Nanos(nanos)) => Ok(nanos),
+            other => wasmtime::bail!("clock_time_get of clock {id:#x}: home answered {other:?}"),
+        }
+    }
+
+    fn output_fdstat(&self, _: &Process, fd: u32) -> wasmtime::Result<Result<Vec<u8>, u16>> {
+        match self.call(&HomeRequest::FdStat { fd }) {
+            Ok(HomeReply::FdStat(answer)) => Ok(answer),
+            other => Err(NeedsHome(format!("fd_fdstat_get: home answered {other:?}")).into()),
+        }
+    }
+
+    /// Those of the snapshot home sent: a worker's process serves many
+    /// programs.
+    fn merge_regions(
+        &self,
+        process: &Process,
+        parent: &crate::process::ThreadMemory,
+    ) -> Vec<weft_snapshot::MergeRegion> {
+        let mut memory = parent;
+        while let Some(origin) = &memory.origin {
+            if origin.parent.origin.is_none() {
+                return origin.snapshot.locked().regions.clone();
+            }
+            memory = &origin.parent;
+        }
+        process.merge_regions()
     }
 
     fn first_arena_chunk(

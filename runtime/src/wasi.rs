@@ -219,6 +219,23 @@ pub fn add_to_linker(linker: &mut Linker<ThreadState>) -> wasmtime::Result<()> {
     Ok(())
 }
 
+/// Makes the plain preview1 call `name` (or `poll_oneoff`) with `args`
+/// for the thread calling from `caller`, on its own memory.
+pub(crate) fn call_here(
+    caller: &mut Caller<'_, ThreadState>,
+    name: &str,
+    args: &[i64],
+) -> wasmtime::Result<i32> {
+    with_ctx(caller, |ctx, mem| {
+        call_plain(ctx, mem, name, args).unwrap_or_else(|| {
+            wasmtime::bail!(
+                "`{name}` with {} arguments is no WASI call Weft makes",
+                args.len()
+            )
+        })
+    })
+}
+
 /// Whether `name` is a preview1 function [`call_plain`] makes.
 pub(crate) fn is_plain(name: &str) -> bool {
     FUNCTIONS.contains(&name)

@@ -126,17 +126,18 @@ pub(super) fn spawn_with_arena(
         .map_err(|e| fail(e.to_string()))?;
         snap.globals =
             snapshot::read_globals(&mut *caller, &globals).map_err(|e| fail(e.to_string()))?;
-        snap.regions = merge_regions(process, &parent);
+        snap.regions = caller.data().home().merge_regions(process, &parent);
         let since = Arc::new(AtomicU32::new(merges.log.seq()));
         merges.log.watch(&since);
         (snap, since)
     } else {
+        let regions = caller.data().home().merge_regions(process, &parent);
         let mut merges = parent.merges.locked();
         let snap = match chain.snapshot_from_image(&parent) {
             Some(mut snap) => {
                 snap.globals = snapshot::read_globals(&mut *caller, &globals)
                     .map_err(|e| fail(e.to_string()))?;
-                snap.regions = merge_regions(process, &parent);
+                snap.regions = regions;
                 snap
             }
             // SAFETY: the parent thread is paused in this host call and
@@ -147,7 +148,7 @@ pub(super) fn spawn_with_arena(
                     &globals,
                     &parent.memory,
                     &chain.layout,
-                    merge_regions(process, &parent),
+                    regions,
                 )
             }
             .map_err(|e| fail(e.to_string()))?,
@@ -256,23 +257,4 @@ pub(super) fn spawn_with_arena(
         }
     };
     started.map_err(|e| fail(format!("no OS thread: {e}")))
-}
-
-/// The merge regions a child of `parent` merges with: the process's, or,
-/// on a worker (whose process serves many programs), those of the
-/// snapshot home sent.
-pub(super) fn merge_regions(
-    process: &Process,
-    parent: &ThreadMemory,
-) -> Vec<weft_snapshot::MergeRegion> {
-    if process.is_worker() {
-        let mut memory = parent;
-        while let Some(origin) = &memory.origin {
-            if origin.parent.origin.is_none() {
-                return origin.snapshot.locked().regions.clone();
-            }
-            memory = &origin.parent;
-        }
-    }
-    process.merge_regions()
 }

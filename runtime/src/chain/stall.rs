@@ -35,9 +35,6 @@ impl ChainSupport {
         memory: &Arc<ThreadMemory>,
     ) -> Option<Watched<'a>> {
         let limit = process.start_config().stall_warning?;
-        if process.is_worker() {
-            return None;
-        }
         self.watching.call_once(|| {
             let process = Arc::downgrade(process);
             let spawned = std::thread::Builder::new()
