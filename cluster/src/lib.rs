@@ -26,7 +26,7 @@ use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use weft_runtime::locks::Locked as _;
+use weft_runtime::locks::{Locked as _, RwLocked as _};
 
 use weft_snapshot::{Diff, Snapshot, wire};
 use weft_transport::call::RequesterEvent;
@@ -329,18 +329,12 @@ impl Cluster {
     /// Every peer so far, retired ones included (an index into it names
     /// a peer for good).
     fn peer_list(&self) -> Vec<Arc<Peer>> {
-        self.peers
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone()
+        self.peers.read_locked().clone()
     }
 
     /// Peer `i` (an index [`Placer::reserve`] gave).
     fn peer(&self, i: usize) -> Arc<Peer> {
-        self.peers
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)[i]
-            .clone()
+        self.peers.read_locked()[i].clone()
     }
 
     /// Makes `specs` the peers threads may go to (a list found by DNS):
@@ -348,10 +342,7 @@ impl Cluster {
     /// they run finish or come home as when a peer is lost), and one that
     /// comes back is taken again.
     pub fn set_peers(&self, specs: &[PeerSpec]) {
-        let mut peers = self
-            .peers
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut peers = self.peers.write_locked();
         for peer in peers.iter() {
             let listed = specs.iter().any(|s| s.addr == peer.spec.addr);
             peer.retired.store(!listed, Ordering::SeqCst);

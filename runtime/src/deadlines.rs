@@ -98,11 +98,7 @@ fn watch(w: &Watcher) {
         }
         let wake = first.unwrap_or(now + IDLE_SLEEP);
         watched.wakes_at = wake;
-        watched = w
-            .changed
-            .wait_timeout(watched, wake - now)
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .0;
+        watched = crate::locks::wait_timeout(&w.changed, watched, wake - now).0;
     }
 }
 

@@ -2,7 +2,9 @@
 //! data the others still need (its program's end is reported anyway), so
 //! a poisoned lock is taken as it is, never turned into a second panic.
 
-use std::sync::{Condvar, MutexGuard, WaitTimeoutResult};
+use std::sync::{
+    Condvar, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard, WaitTimeoutResult,
+};
 use std::time::Duration;
 
 /// [`std::sync::Mutex::lock`], poison or not.
@@ -13,6 +15,22 @@ pub trait Locked<T: ?Sized> {
 impl<T: ?Sized> Locked<T> for std::sync::Mutex<T> {
     fn locked(&self) -> MutexGuard<'_, T> {
         self.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// [`RwLock::read`] and [`RwLock::write`], poison or not.
+pub trait RwLocked<T: ?Sized> {
+    fn read_locked(&self) -> RwLockReadGuard<'_, T>;
+    fn write_locked(&self) -> RwLockWriteGuard<'_, T>;
+}
+
+impl<T: ?Sized> RwLocked<T> for RwLock<T> {
+    fn read_locked(&self) -> RwLockReadGuard<'_, T> {
+        self.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write_locked(&self) -> RwLockWriteGuard<'_, T> {
+        self.write().unwrap_or_else(|e| e.into_inner())
     }
 }
 

@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
+use weft_runtime::locks::Locked as _;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt as _, Full, Limited};
@@ -101,7 +102,7 @@ impl std::fmt::Debug for Front {
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic elsewhere left counts that are still counts: go on.
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    m.locked()
 }
 
 /// A call's place: in the queue, then in a slot; given back on drop,
