@@ -1,8 +1,9 @@
 /* Nested OpenMP regions forked again and again by the members of an outer
- * team: each inner region creates and joins a thread of its own, and its
- * creator goes on at once to the next one, so a creator often reads
- * libc's thread-list lock while the thread it joined is still on its way
- * out. Every inner member counts into its own slot; main prints. */
+ * team: each member keeps a crew for its inner regions, which park and
+ * wake 40 times (a runtime that creates and joins a thread per inner
+ * region instead has its creator read libc's thread-list lock while the
+ * joined thread is still on its way out). Every inner member counts into
+ * its own slot; main prints. */
 #include <omp.h>
 #include <stdio.h>
 

@@ -245,7 +245,6 @@ struct team {
     void *copyprivate;
     struct waitword running; /* local mode: workers still in the region */
     void *serialized;         /* an `if(false)` region's allocation */
-    int isolated; /* chain mode: members started by a chained thread, which cannot synchronise */
     /* Chain mode: barriers that run tasks while they wait (a few sync
      * calls per member) or home barriers (one), chosen by the master for
      * the whole region; and whether a task was deferred in it. */
@@ -520,7 +519,7 @@ static void run_member(struct omp_thread *me, struct team *t, int tid) {
     invoke_microtask(t->fn, &gtid, &btid, t->argc, t->argv);
     /* The region's end is a barrier for tasks too: none outlives it (in
      * chain mode also the join: every member's writes go home). */
-    if (t->nthreads > 1 && !t->isolated) {
+    if (t->nthreads > 1) {
         if (global.chain) region_end_chain(me);
         else tasks_drain(me);
     }
@@ -564,9 +563,9 @@ static _Noreturn void chain_start_failed(int tid, int nthreads, int rc) {
  * are the join's acquires. A parked member takes nothing until its next
  * region: what others wrote meanwhile (the rest of the result) is no
  * member's business unless it runs again. A member writes nothing but its
- * own stack and TLS. Only a
- * thread on the home memory keeps crews there: threads that a chained
- * thread starts cannot synchronise, so those regions use fork_chain. */
+ * own stack and TLS. A chained thread keeps crews too (its members, like
+ * any thread it starts, are created at home and synchronise there), so a
+ * nested region costs a round of sync points, not a thread per member. */
 
 struct crew;
 
@@ -753,56 +752,6 @@ static void fork_crew(struct omp_thread *me, struct team *t, int nthreads) {
         waitword_wait(&t->running, left);
 }
 
-struct chain_member {
-    struct team *team;
-    int tid;
-};
-
-static void *chain_member_main(void *arg) {
-    struct chain_member *m = arg;
-    run_member(self(), m->team, m->tid);
-    return NULL;
-}
-
-/* libc's lock of its thread list: pthread_create holds it, and a thread's
- * exit path until its very end (after it has woken its joiner). */
-extern volatile int __thread_list_lock;
-
-/* Chain mode, a region forked by a chained thread: fresh chained threads,
- * created after the team is complete (each starts from a snapshot taken at
- * its creation) and joined. */
-static void fork_chain(struct omp_thread *me, struct team *t, int nthreads) {
-    t->isolated = 1; /* tasks run at once in their creator */
-    /* An acquire made while the main thread was inside pthread_create can
-     * bring its thread-list lock held into this copy, where nobody will
-     * release it (the home host publishes main's memory as it is at a
-     * spawn). A child's exit path lets it go within moments (a crew
-     * member's children were waited for below); still held, it is such a
-     * copy: take home's current image instead. */
-    for (int spins = 0; __thread_list_lock; spins++)
-        if (spins >= 10000) weft_home_sync_point();
-    struct chain_member members[nthreads];
-    pthread_t threads[nthreads];
-    for (int i = 1; i < nthreads; i++) {
-        members[i].team = t;
-        members[i].tid = i;
-    }
-    for (int i = 1; i < nthreads; i++) {
-        int rc = start_thread(&threads[i], chain_member_main, &members[i]);
-        if (rc != 0) chain_start_failed(i, nthreads, rc);
-    }
-    run_member(me, t, 0);
-    for (int i = 1; i < nthreads; i++) pthread_join(threads[i], NULL);
-    /* The children were created at home and their exit paths run there,
-     * on the main memory: one may let the lock go only after it woke this
-     * joiner. This copy never sees that by itself (a plain read of its own
-     * memory spun here for ever): take home's image until it is free, as
-     * above. This copy never wrote the lock, so a release does not send
-     * it home held. */
-    for (int spins = 0; __thread_list_lock; spins++)
-        if (spins >= 10000) weft_home_sync_point();
-}
-
 /* The size of the team a region encountered by `me` gets. */
 static int team_size(struct omp_thread *me) {
     int n = me->pushed_nthreads ? me->pushed_nthreads : me->icv.nthreads;
@@ -843,7 +792,6 @@ void __kmpc_fork_call(ident_t *loc, int32_t argc, microtask_t fn, ...) {
     t.argv = argv;
     t.member_icv = member_icv(me, t.level);
     if (nthreads == 1) run_member(me, &t, 0);
-    else if (global.chain && weft_chain_entry.arena) fork_chain(me, &t, nthreads);
     else fork_crew(me, &t, nthreads);
 }
 
@@ -2069,16 +2017,16 @@ static void task_execute(struct omp_thread *me, struct task_node *n) {
 }
 
 /* Whether tasks created by `me` now may be deferred: not in a team of one,
- * nor in a final task, nor in a chain-mode team that cannot synchronise. */
+ * nor in a final task. */
 static int tasks_deferred(struct omp_thread *me) {
-    return me->team->nthreads > 1 && !me->team->isolated && !me->task->final;
+    return me->team->nthreads > 1 && !me->task->final;
 }
 
 /* A task that runs at once in its creator (included or undeferred) takes
  * its place in the task tree; another member may touch the parent's
  * references unless the team is of one or the parent is final. */
 static int tree_shared(struct omp_thread *me) {
-    return global.chain && me->team->nthreads > 1 && !me->team->isolated && !me->task->final;
+    return global.chain && me->team->nthreads > 1 && !me->task->final;
 }
 
 static void task_adopt(struct omp_thread *me, struct task_node *n) {
@@ -2274,7 +2222,7 @@ void __kmpc_end_taskgroup(ident_t *loc, int32_t gtid) {
     struct omp_thread *me = self();
     struct taskgroup *g = me->group;
     if (!g) return;
-    if (me->team->nthreads > 1 && !me->team->isolated) {
+    if (me->team->nthreads > 1) {
         struct wait_for w = {.kind = WAIT_GROUP, .group = g};
         tasks_wait(me, &w);
     }
