@@ -340,6 +340,33 @@ fn chain_mode_reports_a_deadlock_instead_of_hanging() {
     assert_eq!(out.stdout, "");
 }
 
+/// In local mode threads block in the memory's own waits, which the host
+/// routes through itself: when every thread waits with no time limit and
+/// none has come back for a while, nobody is left to wake them, and the
+/// program ends with one line naming the waits instead of hanging.
+#[test]
+fn local_mode_reports_a_deadlock_instead_of_hanging() {
+    for wasm in [guest("deadlock"), guest("three_lockers_deadlock")] {
+        let started = std::time::Instant::now();
+        let out = run(&wasm, &["--thread-mode", "local", "--timeout", "30s"]);
+        assert_eq!(out.code, Some(134), "{out:?}");
+        let first = out.stderr.lines().next().unwrap_or_default();
+        assert!(
+            first.contains("trapped: deadlock: every thread of the program waits")
+                && first.contains("the main thread waits at 0x")
+                && first.contains("thread 1 waits at 0x"),
+            "{}",
+            out.stderr
+        );
+        assert_eq!(out.stdout, "");
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "found only after {:?}",
+            started.elapsed()
+        );
+    }
+}
+
 #[test]
 fn guest_arguments_and_environment() {
     let wasm = wat_file(
