@@ -188,8 +188,11 @@ int __wrap___timedwait_cp(volatile int *addr, int val, clockid_t clock,
     if (weft_signals_interrupting() != interrupting) return EINTR;
     if (!at) {
         /* An untimed wait, the common case: a futex wait of one slice,
-         * with no clock to read (what libc's own wait does, bounded). */
-        __builtin_wasm_memory_atomic_wait32((int *)addr, val, slice_ns());
+         * with no clock to read (what libc's own wait does, bounded). The
+         * host counts it as a wait for good unless signals may end it
+         * (their timer is this program's own). */
+        if (signals) __builtin_wasm_memory_atomic_wait32((int *)addr, val, slice_ns());
+        else weft_wait_slice(addr, val, slice_ns());
         if (cancellable && pending(self)) return act_on_cancel(self);
         if (signals) weft_signal_deliver();
         if (weft_signals_interrupting() != interrupting) return EINTR;

@@ -309,6 +309,11 @@ pub struct ThreadMemory {
 /// Idle instances kept per memory.
 const IDLE_INSTANCES: usize = 8;
 
+/// How long every thread of a local-mode program must have waited for
+/// good, with no wait woken, before the program is reported deadlocked:
+/// a woken thread that has not run yet is back well within it.
+const DEADLOCK_CONFIRM: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// What merges into a memory have written, and whether it still takes
 /// merges (a chained thread's memory closes once its own diff is taken).
 #[derive(Debug, Default)]
@@ -472,7 +477,23 @@ pub struct Process {
 #[derive(Default)]
 struct Waiters {
     next: u64,
-    blocked: std::collections::HashMap<u64, (SharedMemory, u64)>,
+    blocked: std::collections::HashMap<u64, BlockedAt>,
+    /// Of those, the waits with no time limit.
+    forever: u32,
+    /// Bumped whenever a wait ends woken or finds its value changed: local
+    /// mode's deadlock detector sees from it that nothing moved.
+    changes: u64,
+    /// Since when every thread waits for good, and `changes` then.
+    all_waiting: Option<(u64, std::time::Instant)>,
+}
+
+/// Where a thread waits.
+#[derive(Clone)]
+struct BlockedAt {
+    memory: SharedMemory,
+    addr: u64,
+    tid: u32,
+    forever: bool,
 }
 
 /// A thread counted among the blocked ones while this lives.
@@ -490,7 +511,10 @@ impl Drop for Process {
 
 impl Drop for BlockedWait<'_> {
     fn drop(&mut self) {
-        self.process.waiters.locked().blocked.remove(&self.id);
+        let mut waiters = self.process.waiters.locked();
+        if let Some(gone) = waiters.blocked.remove(&self.id) {
+            waiters.forever -= u32::from(gone.forever);
+        }
     }
 }
 
@@ -578,14 +602,85 @@ impl Process {
         }
     }
 
-    /// Counts the calling thread as blocked at `addr` of `memory` until
-    /// the guard drops; the program's end wakes it there.
-    pub(crate) fn blocked_wait(&self, memory: &SharedMemory, addr: u64) -> BlockedWait<'_> {
+    /// Counts thread `tid` as blocked at `addr` of `memory` (`forever`:
+    /// with no time limit) until the guard drops; the program's end wakes
+    /// it there.
+    pub(crate) fn blocked_wait(
+        &self,
+        memory: &SharedMemory,
+        addr: u64,
+        tid: u32,
+        forever: bool,
+    ) -> BlockedWait<'_> {
         let mut waiters = self.waiters.locked();
         let id = waiters.next;
         waiters.next += 1;
-        waiters.blocked.insert(id, (memory.clone(), addr));
+        waiters.forever += u32::from(forever);
+        let at = BlockedAt {
+            memory: memory.clone(),
+            addr,
+            tid,
+            forever,
+        };
+        waiters.blocked.insert(id, at);
         BlockedWait { process: self, id }
+    }
+
+    /// A wait of the program ended woken, or found its value changed: the
+    /// program moved.
+    pub(crate) fn wait_went_on(&self) {
+        self.waiters.locked().changes += 1;
+    }
+
+    /// Local mode's deadlock detector, asked by a thread in an atomic wait
+    /// with no time limit at each of its slices: the report of a deadlock
+    /// when every thread of the program has waited so for
+    /// [`DEADLOCK_CONFIRM`] and no wait ended woken meanwhile, so that a
+    /// thread woken but not yet back is never taken for a waiting one.
+    /// Nothing else can wake such a wait: the host notifies a guest's
+    /// address only at the program's end, libweft's cancellation points
+    /// wait in slices it marks as waits for good (`wait-slice`), and a
+    /// program that uses signals waits in plain slices, which count as
+    /// timed (its alarm timer is its own). Chain mode's waits are home's,
+    /// which has a detector of its own.
+    pub(crate) fn deadlocked_waits(&self) -> Option<String> {
+        if self.config.mode != ThreadMode::Local {
+            return None;
+        }
+        let mut waiters = self.waiters.locked();
+        if waiters.forever < self.running_threads() {
+            waiters.all_waiting = None;
+            return None;
+        }
+        let changes = waiters.changes;
+        match waiters.all_waiting {
+            Some((seen, since)) if seen == changes && since.elapsed() >= DEADLOCK_CONFIRM => {}
+            Some((seen, _)) if seen == changes => return None,
+            _ => {
+                waiters.all_waiting = Some((changes, std::time::Instant::now()));
+                return None;
+            }
+        }
+        let mut waits: Vec<_> = waiters.blocked.values().filter(|w| w.forever).collect();
+        waits.sort_by_key(|w| (w.tid != MAIN_TID, w.tid));
+        let waits: Vec<_> = waits
+            .iter()
+            .map(|w| {
+                let who = if w.tid == MAIN_TID {
+                    "the main thread".to_string()
+                } else {
+                    format!("thread {}", w.tid)
+                };
+                format!("{who} waits at {:#x}", w.addr)
+            })
+            .collect();
+        Some(
+            crate::sync::SyncError::Deadlock(format!(
+                "{}, each in an atomic wait with no time limit",
+                waits.join(", ")
+            ))
+            .to_string(),
+        )
     }
 
     /// Ends the program with `outcome`, unless it has ended already (the
@@ -621,9 +716,9 @@ impl Process {
             chain.program_ended();
         }
         let blocked: Vec<_> = self.waiters.locked().blocked.values().cloned().collect();
-        for (memory, addr) in blocked {
+        for at in blocked {
             // In bounds and aligned: the thread waits there.
-            let _ = memory.atomic_notify(addr, u32::MAX);
+            let _ = at.memory.atomic_notify(at.addr, u32::MAX);
         }
         let (lock, cvar) = &self.idle;
         let _guard = lock.locked();

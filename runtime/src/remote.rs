@@ -54,6 +54,7 @@ const RUN_ANYWHERE: &[(&str, &str)] = &[
     (threads::WEFT_MODULE, "spawn"),
     (threads::WEFT_MODULE, "wait-begin"),
     (threads::WEFT_MODULE, "wait-end"),
+    (threads::WEFT_MODULE, "wait-slice"),
     (threads::WEFT_MODULE, "available-parallelism"),
     // The arena zone and the merge regions are home's: the thread's `Home`
     // asks home for them over the call's stream.

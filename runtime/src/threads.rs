@@ -27,6 +27,7 @@ pub const WEFT_FUNCTIONS: &[&str] = &[
     "arena-lookup",
     "wait-begin",
     "wait-end",
+    "wait-slice",
     "available-parallelism",
     "sync-lock",
     "sync-unlock",
@@ -185,6 +186,14 @@ pub fn add_to_linker(linker: &mut Linker<ThreadState>) -> wasmtime::Result<()> {
                 .home()
                 .arena_lookup(&state.process, state.tid, addr as u32)?;
             Ok(arena as i32)
+        },
+    )?;
+
+    linker.func_wrap(
+        WEFT_MODULE,
+        "wait-slice",
+        |caller: Caller<'_, ThreadState>, addr: i32, expected: i32, slice_ns: i64| {
+            crate::waits::wait_slice(&caller, addr, expected, slice_ns)
         },
     )?;
 

@@ -26,7 +26,7 @@ use wasm_encoder::{EntityType, Instruction, ValType};
 use wasmparser::{Operator, Parser, Payload};
 use wasmtime::{Caller, Linker, WaitResult};
 
-use crate::outcome::{ProgramEnded, WAIT_SLICE};
+use crate::outcome::{Outcome, ProgramEnded, WAIT_SLICE};
 use crate::process::ThreadState;
 
 /// The import module of the wait functions.
@@ -194,31 +194,58 @@ pub(crate) fn add_to_linker(linker: &mut Linker<ThreadState>) -> wasmtime::Resul
         MODULE,
         FUNCTIONS[0],
         |caller: Caller<'_, ThreadState>, addr: i32, expected: i32, timeout: i64, offset: i32| {
-            wait(&caller, addr, offset, timeout, |memory, at, slice| {
-                memory.atomic_wait32(at, expected as u32, slice)
-            })
+            wait(
+                &caller,
+                (addr, offset),
+                timeout,
+                timeout < 0,
+                |memory, at, slice| memory.atomic_wait32(at, expected as u32, slice),
+            )
         },
     )?;
     linker.func_wrap(
         MODULE,
         FUNCTIONS[1],
         |caller: Caller<'_, ThreadState>, addr: i32, expected: i64, timeout: i64, offset: i32| {
-            wait(&caller, addr, offset, timeout, |memory, at, slice| {
-                memory.atomic_wait64(at, expected as u64, slice)
-            })
+            wait(
+                &caller,
+                (addr, offset),
+                timeout,
+                timeout < 0,
+                |memory, at, slice| memory.atomic_wait64(at, expected as u64, slice),
+            )
         },
     )?;
     Ok(())
 }
 
-/// Waits as the instruction would (at `addr + offset`, for `timeout_ns`,
-/// negative: forever), one slice at a time, until woken, the value
-/// differs, the time is up, or the thread's program has ended.
-fn wait(
+/// `weft:threads` `wait-slice`: one slice of a guest's wait with no time
+/// limit, counted as a wait for good.
+pub(crate) fn wait_slice(
     caller: &Caller<'_, ThreadState>,
     addr: i32,
-    offset: i32,
+    expected: i32,
+    slice_ns: i64,
+) -> wasmtime::Result<i32> {
+    wait(
+        caller,
+        (addr, 0),
+        slice_ns.max(0),
+        true,
+        |memory, at, slice| memory.atomic_wait32(at, expected as u32, slice),
+    )
+}
+
+/// Waits as the instruction would (at `addr + offset`, for `timeout_ns`,
+/// negative: forever), one slice at a time, until woken, the value
+/// differs, the time is up, or the thread's program has ended. A wait
+/// `forever` (no time limit, or one slice of such a wait) asks the
+/// process's deadlock detector at each slice.
+fn wait(
+    caller: &Caller<'_, ThreadState>,
+    (addr, offset): (i32, i32),
     timeout_ns: i64,
+    forever: bool,
     slice: impl Fn(&wasmtime::SharedMemory, u64, Option<Duration>) -> Result<WaitResult, wasmtime::Trap>,
 ) -> wasmtime::Result<i32> {
     let state = caller.data();
@@ -226,11 +253,13 @@ fn wait(
         return Err(wasmtime::Trap::AtomicWaitNonSharedMemory.into());
     };
     let at = addr as u32 as u64 + offset as u32 as u64;
-    // Counted before the look at the end, so an end from now on wakes it.
-    let _blocked = state.process.blocked_wait(&memory.memory, at);
     let deadline = u64::try_from(timeout_ns)
         .ok()
         .map(|ns| Instant::now() + Duration::from_nanos(ns));
+    // Counted before the look at the end, so an end from now on wakes it.
+    let _blocked = state
+        .process
+        .blocked_wait(&memory.memory, at, state.tid, forever);
     loop {
         if state.home().is_cancelled() {
             return Err(wasmtime::Error::new(ProgramEnded));
@@ -242,10 +271,26 @@ fn wait(
             WaitResult::Ok if state.home().is_cancelled() => {
                 return Err(wasmtime::Error::new(ProgramEnded));
             }
-            WaitResult::Ok => return Ok(0),
-            WaitResult::Mismatch => return Ok(1),
-            WaitResult::TimedOut if left.is_some_and(|left| left <= this_slice) => return Ok(2),
-            WaitResult::TimedOut => {}
+            WaitResult::Ok => {
+                state.process.wait_went_on();
+                return Ok(0);
+            }
+            WaitResult::Mismatch => {
+                state.process.wait_went_on();
+                return Ok(1);
+            }
+            WaitResult::TimedOut => {
+                if forever && let Some(report) = state.process.deadlocked_waits() {
+                    state.process.end(Outcome::Deadlock {
+                        thread: state.tid,
+                        report,
+                    });
+                    return Err(wasmtime::Error::new(ProgramEnded));
+                }
+                if left.is_some_and(|left| left <= this_slice) {
+                    return Ok(2);
+                }
+            }
         }
     }
 }

@@ -65,6 +65,12 @@ WEFT_IMPORT("arena-lookup") uint32_t weft_arena_lookup(uint32_t addr);
 WEFT_IMPORT("wait-begin") void weft_wait_begin(void);
 WEFT_IMPORT("wait-end") void weft_wait_end(void);
 
+/* One slice of a wait with no time limit: memory.atomic.wait32 at `addr`
+ * for `slice_ns` (0 woken, 1 not equal, 2 the slice ended), counted by the
+ * host as a wait for good (local mode's deadlock detector). */
+WEFT_IMPORT("wait-slice") uint32_t weft_wait_slice(const volatile void *addr, int32_t expected,
+                                                   int64_t slice_ns);
+
 /* How many threads can run at once on this host. */
 WEFT_IMPORT("available-parallelism") uint32_t weft_available_parallelism(void);
 
