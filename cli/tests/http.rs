@@ -405,6 +405,7 @@ fn each_end_of_a_call_has_its_status_and_the_server_goes_on() {
         "deadlock",
         "?thread_mode=chain&timeout=60s",
     );
+    put(&server, "deadlock_local", "deadlock", "?timeout=60s");
     put(&server, "sum", "http_threads", "");
     put(&server, "sum_chain", "http_threads", "?thread_mode=chain");
 
@@ -433,14 +434,16 @@ fn each_end_of_a_call_has_its_status_and_the_server_goes_on() {
     assert_eq!(r.json()["error"], "timeout");
     assert!(started.elapsed() >= Duration::from_secs(1));
 
-    let r = server.call("POST", "/f/deadlock", b"");
-    assert_eq!(r.status, 508, "{}", r.text());
-    assert_eq!(r.json()["error"], "deadlock");
-    assert!(
-        r.json()["message"].as_str().unwrap().contains("deadlock"),
-        "{}",
-        r.text()
-    );
+    for name in ["deadlock", "deadlock_local"] {
+        let r = server.call("POST", &format!("/f/{name}"), b"");
+        assert_eq!(r.status, 508, "{name}: {}", r.text());
+        assert_eq!(r.json()["error"], "deadlock");
+        assert!(
+            r.json()["message"].as_str().unwrap().contains("deadlock"),
+            "{name}: {}",
+            r.text()
+        );
+    }
 
     for name in ["sum", "sum_chain"] {
         let r = server.call("POST", &format!("/f/{name}"), b"1000");
