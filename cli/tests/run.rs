@@ -354,7 +354,9 @@ fn local_mode_reports_a_deadlock_instead_of_hanging() {
         assert!(
             first.contains("trapped: deadlock: every thread of the program waits")
                 && first.contains("the main thread waits at 0x")
-                && first.contains("thread 1 waits at 0x"),
+                && first.contains("thread 1 waits at 0x")
+                // The mutexes are named (`lock`, `locks+N`).
+                && first.contains("(`lock"),
             "{}",
             out.stderr
         );

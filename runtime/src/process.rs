@@ -470,6 +470,24 @@ pub struct Process {
     /// Dropped with the process, after its last store: a pooled memory's
     /// way back to its pool (`memory_pool.rs`).
     held: OnceLock<Box<dyn Send + Sync>>,
+    /// The program's data symbols, for reports that name an address.
+    data_names: OnceLock<DataNames>,
+}
+
+/// The data symbols of a program, parsed when a report first needs them
+/// (a process that never reports never pays for it).
+pub(crate) struct DataNames {
+    pub(crate) symbols: Arc<OnceLock<crate::symbols::DataSymbols>>,
+    pub(crate) wasm: Arc<[u8]>,
+}
+
+impl DataNames {
+    /// `name` or `name+offset` of the symbol holding `addr`.
+    fn describe(&self, addr: u32) -> Option<String> {
+        self.symbols
+            .get_or_init(|| crate::symbols::DataSymbols::parse(&self.wasm))
+            .describe(addr)
+    }
 }
 
 /// The program's threads blocked in atomic waits: the memory and address
@@ -592,10 +610,16 @@ impl Process {
             outcome: Mutex::new(None),
             waiters: Mutex::default(),
             held: OnceLock::new(),
+            data_names: OnceLock::new(),
         })
     }
 
     /// Keeps `held` until the process is dropped (once per process).
+    /// Where reports find the names of the program's data.
+    pub(crate) fn name_data_with(&self, names: DataNames) {
+        let _ = self.data_names.set(names);
+    }
+
     pub(crate) fn hold_until_dropped(&self, held: Box<dyn Send + Sync>) {
         if self.held.set(held).is_err() {
             tracing::warn!("a process was given two things to hold");
@@ -671,7 +695,13 @@ impl Process {
                 } else {
                     format!("thread {}", w.tid)
                 };
-                format!("{who} waits at {:#x}", w.addr)
+                let name = u32::try_from(w.addr)
+                    .ok()
+                    .and_then(|addr| self.data_names.get()?.describe(addr));
+                match name {
+                    Some(name) => format!("{who} waits at {:#x} (`{name}`)", w.addr),
+                    None => format!("{who} waits at {:#x}", w.addr),
+                }
             })
             .collect();
         Some(

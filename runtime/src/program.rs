@@ -431,6 +431,10 @@ impl Program {
         if worker {
             process.stop_at_host_calls();
         }
+        process.name_data_with(process::DataNames {
+            symbols: self.symbols.clone(),
+            wasm: self.original.clone(),
+        });
         let pre = match taken {
             Some(pooled) => pooled.pre,
             None => {
