@@ -11,6 +11,12 @@
 //! wait when the end came; a call away from home that was cancelled). A
 //! library then never needs to end the OS process to end one program.
 //!
+//! The same registry is local mode's deadlock detector: a wait with no
+//! time limit (or a slice of one, `weft:threads` `wait-slice`) asks the
+//! process at each slice whether every thread of the program has waited so
+//! for a while with no wait woken meanwhile
+//! (`Process::deadlocked_waits`).
+//!
 //! The rewrite adds two function imports, which moves every defined
 //! function's index up by two: every reference (calls, `ref.func`,
 //! element segments, exports, the start function, the name section) is
