@@ -663,16 +663,29 @@ static void crews_dismiss(void *head) {
     crews = NULL;
 }
 
+/* The key whose destructor lets a thread's crews go. */
+static void crew_key_init(void) {
+    if (atomic_load(&crew_key_ready)) return;
+    lock_acquire(&global.lock);
+    if (!atomic_load(&crew_key_ready) && pthread_key_create(&crew_key, crews_dismiss) == 0)
+        atomic_store(&crew_key_ready, 1);
+    lock_release(&global.lock);
+}
+
+/* The runtime's settings and the crew key are made once, by the main
+ * thread before `main`: in chain mode pthreads whose first OpenMP call
+ * comes at the same time would each make them on a copy of their own, and
+ * their writes would conflict. */
+__attribute__((constructor)) static void omp_runtime_init(void) {
+    read_environment();
+    crew_key_init();
+}
+
 /* This thread's crew for teams at `level`; NULL without memory. */
 static struct crew *crew_at(int level) {
     for (struct crew *c = crews; c; c = c->next)
         if (c->level == level) return c;
-    if (!atomic_load(&crew_key_ready)) {
-        lock_acquire(&global.lock);
-        if (!atomic_load(&crew_key_ready) && pthread_key_create(&crew_key, crews_dismiss) == 0)
-            atomic_store(&crew_key_ready, 1);
-        lock_release(&global.lock);
-    }
+    crew_key_init();
     struct crew *c = calloc(1, sizeof *c);
     if (!c) return NULL;
     c->level = level;
