@@ -512,6 +512,9 @@ struct BlockedAt {
     addr: u64,
     tid: u32,
     forever: bool,
+    /// When a slice of the wait last ran out: a thread woken but not yet
+    /// run has none after it was woken.
+    slice_ended: Option<std::time::Instant>,
 }
 
 /// A thread counted among the blocked ones while this lives.
@@ -524,6 +527,15 @@ impl Drop for Process {
     fn drop(&mut self) {
         // Threads stopped by the program's end never say so one by one.
         crate::metrics::threads_gone(u64::from(self.live_threads.load(Ordering::SeqCst)));
+    }
+}
+
+impl BlockedWait<'_> {
+    /// A slice of the wait ran out and the thread waits on.
+    pub(crate) fn slice_ended(&self) {
+        if let Some(at) = self.process.waiters.locked().blocked.get_mut(&self.id) {
+            at.slice_ended = Some(std::time::Instant::now());
+        }
     }
 }
 
@@ -614,12 +626,12 @@ impl Process {
         })
     }
 
-    /// Keeps `held` until the process is dropped (once per process).
     /// Where reports find the names of the program's data.
     pub(crate) fn name_data_with(&self, names: DataNames) {
         let _ = self.data_names.set(names);
     }
 
+    /// Keeps `held` until the process is dropped (once per process).
     pub(crate) fn hold_until_dropped(&self, held: Box<dyn Send + Sync>) {
         if self.held.set(held).is_err() {
             tracing::warn!("a process was given two things to hold");
@@ -645,6 +657,7 @@ impl Process {
             addr,
             tid,
             forever,
+            slice_ended: None,
         };
         waiters.blocked.insert(id, at);
         BlockedWait { process: self, id }
@@ -659,8 +672,11 @@ impl Process {
     /// Local mode's deadlock detector, asked by a thread in an atomic wait
     /// with no time limit at each of its slices: the report of a deadlock
     /// when every thread of the program has waited so for
-    /// [`DEADLOCK_CONFIRM`] and no wait ended woken meanwhile, so that a
-    /// thread woken but not yet back is never taken for a waiting one.
+    /// [`DEADLOCK_CONFIRM`], no wait ended woken meanwhile, and every such
+    /// wait has seen a slice run out since then, so that a thread woken
+    /// but not yet run (a process stopped or starved for a while) is never
+    /// taken for a waiting one. A program whose main thread called
+    /// `pthread_exit` is not watched (main counts as running).
     /// Nothing else can wake such a wait: the host notifies a guest's
     /// address only at the program's end, libweft's cancellation points
     /// wait in slices it marks as waits for good (`wait-slice`), and a
@@ -678,8 +694,16 @@ impl Process {
         }
         let changes = waiters.changes;
         match waiters.all_waiting {
-            Some((seen, since)) if seen == changes && since.elapsed() >= DEADLOCK_CONFIRM => {}
-            Some((seen, _)) if seen == changes => return None,
+            Some((seen, since)) if seen == changes => {
+                let every_slice_ran_out = waiters
+                    .blocked
+                    .values()
+                    .filter(|w| w.forever)
+                    .all(|w| w.slice_ended.is_some_and(|at| at > since));
+                if since.elapsed() < DEADLOCK_CONFIRM || !every_slice_ran_out {
+                    return None;
+                }
+            }
             _ => {
                 waiters.all_waiting = Some((changes, std::time::Instant::now()));
                 return None;

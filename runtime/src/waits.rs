@@ -263,7 +263,7 @@ fn wait(
         .ok()
         .map(|ns| Instant::now() + Duration::from_nanos(ns));
     // Counted before the look at the end, so an end from now on wakes it.
-    let _blocked = state
+    let blocked = state
         .process
         .blocked_wait(&memory.memory, at, state.tid, forever);
     loop {
@@ -285,16 +285,17 @@ fn wait(
                 state.process.wait_went_on();
                 return Ok(1);
             }
+            // The guest's own time is up (a slice of `wait-slice` ended:
+            // the guest looks for a cancel request and may go on).
+            WaitResult::TimedOut if left.is_some_and(|left| left <= this_slice) => return Ok(2),
             WaitResult::TimedOut => {
+                blocked.slice_ended();
                 if forever && let Some(report) = state.process.deadlocked_waits() {
                     state.process.end(Outcome::Deadlock {
                         thread: state.tid,
                         report,
                     });
                     return Err(wasmtime::Error::new(ProgramEnded));
-                }
-                if left.is_some_and(|left| left <= this_slice) {
-                    return Ok(2);
                 }
             }
         }
