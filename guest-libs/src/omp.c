@@ -1938,11 +1938,17 @@ static void tasks_drain(struct omp_thread *me) {
  * one that used tasks. (Deciding after the barrier from the count of
  * unfinished tasks is not possible: the main thread reads the home memory
  * itself, where members that went on already change it.) */
-static void home_barrier(struct omp_thread *me, const void *addr) {
+/* Runs the tasks this member queued since its last barrier (chain mode's
+ * barriers that do not run tasks: none may outlive them). */
+static void drain_own_tasks(struct omp_thread *me) {
     if (me->queued_tasks) {
         tasks_drain(me);
         me->queued_tasks = 0;
     }
+}
+
+static void home_barrier(struct omp_thread *me, const void *addr) {
+    drain_own_tasks(me);
     weft_home_barrier(addr, (uint32_t)me->team->nthreads);
 }
 
@@ -1973,10 +1979,7 @@ static void region_end_chain(struct omp_thread *me) {
         home_barrier(me, &t->running);
         return;
     }
-    if (me->queued_tasks) {
-        tasks_drain(me);
-        me->queued_tasks = 0;
-    }
+    drain_own_tasks(me);
     /* A crew's region: the members' releases, the owner's acquires. */
     if (me->tid != 0) {
         weft_home_sem_post(&t->crew->done_sem);
