@@ -45,7 +45,11 @@ pub fn bulk(payload: &[u8], repeat: usize) -> anyhow::Result<Bulk> {
         let addr = server.local_addr().map_err(quic::QuicError::Io)?;
         let has_module: quic::HasModule = Arc::new(|_| true);
         let run: quic::RunThread = Arc::new(|event, _| match event {
-            WorkerEvent::Run { snapshot, .. } => Ok((snapshot.len() as u32, Vec::new())),
+            // Unpacked whole, as a worker reading it would.
+            WorkerEvent::Run { snapshot, .. } => snapshot
+                .unpack()
+                .map(|bytes| (bytes.len() as u32, Vec::new()))
+                .map_err(|e| (weft_transport::message::ErrorCode::Protocol, e.to_string())),
             _ => Err((weft_transport::message::ErrorCode::Protocol, String::new())),
         });
         let admit: quic::Admit = Arc::new(|_, _| Ok(Box::new(())));

@@ -847,8 +847,14 @@ fn home_refuses_a_peer_that_gives_back_a_chunk_it_never_got() {
             let weft_transport::call::WorkerEvent::Run { snapshot, .. } = event else {
                 return Err((ErrorCode::Protocol, "not a run".into()));
             };
-            let (header, _) = weft_transport::envelope::decode_call(&snapshot)
-                .map_err(|e| (ErrorCode::Protocol, e.to_string()))?;
+            let header = snapshot
+                .reader()
+                .map_err(|e| e.to_string())
+                .and_then(|mut payload| {
+                    weft_transport::envelope::read_call_header(&mut payload)
+                        .map_err(|e| e.to_string())
+                })
+                .map_err(|e| (ErrorCode::Protocol, e))?;
             let other = std::mem::replace(&mut *previous_arena.lock().unwrap(), header.arena);
             for request in [
                 HomeRequest::ArenaRelease { start: other },

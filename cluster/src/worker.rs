@@ -32,6 +32,7 @@ use weft_runtime::away::{self, ChildError, NeedsHome, RemoteCall};
 use weft_runtime::process::Cancelled;
 use weft_runtime::{Process, Program, StartConfig, ThreadMode};
 use weft_transport::envelope::{self, CallHeader};
+use weft_transport::payload::Arrived;
 
 use crate::bases::BaseStore;
 use crate::orphans::Orphans;
@@ -217,7 +218,7 @@ impl WorkerHost {
             return Err((ErrorCode::Cancelled, "cancelled by the requester".into()));
         };
         let started = Instant::now();
-        // The payload goes once decoded: it is as large as the snapshot and
+        // The payload is unpacked as it is decoded, and goes once decoded:
         // the thread runs long after.
         let (header, snapshot) = {
             let payload = snapshot;
@@ -365,10 +366,11 @@ impl WorkerHost {
     fn snapshot(
         &self,
         module: [u8; 32],
-        payload: &[u8],
+        payload: &Arrived,
     ) -> Result<(CallHeader, Snapshot), CallFailure> {
         let protocol = |e: &dyn std::fmt::Display| (ErrorCode::Protocol, e.to_string());
-        let (header, bytes) = envelope::decode_call(payload).map_err(|e| protocol(&e))?;
+        let mut payload = payload.reader().map_err(|e| protocol(&e))?;
+        let header = envelope::read_call_header(&mut payload).map_err(|e| protocol(&e))?;
         let turn = header.base.is_none().then(|| {
             let mut decoding = self.decoding.locked();
             decoding.retain(|_, turn| Arc::strong_count(turn) > 1);
@@ -382,7 +384,9 @@ impl WorkerHost {
             None => self.lock_bases().latest(&module).cloned(),
             Some(_) => None,
         };
-        let sent = wire::decode_snapshot_sharing(bytes, &self.limits, like.as_ref())
+        // Read page by page from the unpacking payload: neither the
+        // payload nor its pages that equal the base's are held whole.
+        let sent = wire::read_snapshot_sharing(&mut payload, &self.limits, like.as_ref())
             .map_err(|e| protocol(&e))?;
         if sent.module.0 != module {
             return Err(protocol(&"the snapshot is of another module than the call"));

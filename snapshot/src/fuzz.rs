@@ -8,13 +8,21 @@ use crate::{Diff, Merger, WASM_PAGE_SIZE, apply};
 /// Largest memory the fuzz entry points materialise.
 const FUZZ_MAX_PAGES: u32 = 16;
 
-/// Decodes a snapshot; a decoded one must re-encode to the same bytes.
+/// Decodes a snapshot, whole and as a stream (both must agree); a decoded
+/// one must re-encode to the same bytes.
 pub fn decode_snapshot(data: &[u8]) -> bool {
     let limits = Limits {
         max_memory_pages: FUZZ_MAX_PAGES,
         ..Limits::default()
     };
-    match wire::decode_snapshot(data, &limits) {
+    let decoded = wire::decode_snapshot(data, &limits);
+    let read = wire::read_snapshot_sharing(&mut &data[..], &limits, None);
+    assert_eq!(
+        read.as_ref().ok(),
+        decoded.as_ref().ok(),
+        "reading as a stream disagrees"
+    );
+    match decoded {
         Ok(snapshot) => {
             assert_eq!(
                 wire::encode_snapshot(&snapshot),

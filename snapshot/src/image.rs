@@ -168,22 +168,17 @@ impl SnapshotView<'_> {
     /// the same at the same index (a host that receives several snapshots
     /// of one memory keeps one copy of what they have in common).
     pub fn to_snapshot_sharing(&self, like: Option<&Snapshot>) -> Snapshot {
-        let mut pages = PageTable::default();
-        for (index, data) in &self.pages {
-            let shared = like
-                .filter(|like| like.page(*index) == Some(*data))
-                .is_some_and(|like| pages.insert_shared(*index, &like.pages));
-            if !shared {
-                pages.insert(*index, data);
-            }
-        }
-        Snapshot {
+        let mut snapshot = Snapshot {
             module: self.module,
             memory_pages: self.memory_pages,
-            pages,
+            pages: PageTable::default(),
             globals: self.globals.clone(),
             regions: self.regions.clone(),
+        };
+        for (index, data) in &self.pages {
+            snapshot.insert_page_sharing(*index, data, like);
         }
+        snapshot
     }
 }
 
@@ -236,6 +231,22 @@ impl Snapshot {
             pages: table,
             globals,
             regions,
+        }
+    }
+
+    /// Sets page `index` to `data`, sharing `like`'s page at that index
+    /// when it holds the same bytes (no second copy).
+    pub(crate) fn insert_page_sharing(
+        &mut self,
+        index: u32,
+        data: &[u8; PAGE_SIZE],
+        like: Option<&Snapshot>,
+    ) {
+        let shared = like
+            .filter(|like| like.page(index) == Some(data))
+            .is_some_and(|like| self.pages.insert_shared(index, &like.pages));
+        if !shared {
+            self.pages.insert(index, data);
         }
     }
 

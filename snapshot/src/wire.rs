@@ -420,6 +420,157 @@ pub fn decode_snapshot_sharing(
     decode_snapshot_view(input, limits).map(|view| view.to_snapshot_sharing(like))
 }
 
+/// What follows the pages in a snapshot's encoding.
+#[derive(Deserialize)]
+struct SnapshotTail {
+    globals: Grown<(u32, GlobalValue)>,
+    regions: Grown<MergeRegion>,
+}
+
+/// The most bytes a snapshot's globals and regions take within `limits`,
+/// with every varint at its widest (postcard reads varints that are not
+/// the shortest): a global is an index, a variant and at most a u128; a
+/// region two u32s and two variants.
+fn tail_len_bound(limits: &Limits) -> u64 {
+    10 + limits.max_globals as u64 * (5 + 5 + 19) + 10 + limits.max_regions as u64 * (5 * 4)
+}
+
+/// [`decode_snapshot_sharing`] from a reader (a decompressor, say), a
+/// page at a time: the encoding never exists whole, and a page that
+/// equals `like`'s at its index is never held twice. Accepts exactly the
+/// inputs [`decode_snapshot`] accepts, with the same snapshot (a refused
+/// input may be refused for another of its faults).
+pub fn read_snapshot_sharing(
+    input: &mut impl std::io::Read,
+    limits: &Limits,
+    like: Option<&Snapshot>,
+) -> Result<Snapshot, WireError> {
+    const WHAT: &str = "snapshot";
+    let mut reader = Reader { input };
+    let mut header = [0u8; HEADER_LEN];
+    reader
+        .exact(&mut header)
+        .map_err(|_| WireError::Truncated(WHAT))?;
+    body(&header, SNAPSHOT_MAGIC, WHAT)?;
+    let mut module = [0u8; 32];
+    reader.exact(&mut module)?;
+    let memory_pages = reader.varint_u32()?;
+    check_memory(memory_pages, limits)?;
+    let mut snapshot = Snapshot::from_pages(
+        ModuleHash(module),
+        memory_pages,
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+    );
+    let page_limit = memory_pages as u64 * crate::PAGES_PER_WASM_PAGE as u64;
+    let count = reader.varint_usize()?;
+    let mut previous = None;
+    let mut data = Box::new([0u8; PAGE_SIZE]);
+    for _ in 0..count {
+        let index = reader.varint_u32()?;
+        let len = reader.varint_usize()?;
+        if len != PAGE_SIZE as u64 {
+            return Err(WireError::Malformed {
+                what: WHAT,
+                detail: format!("page {index} holds {len} bytes, not {PAGE_SIZE}"),
+            });
+        }
+        reader.exact(&mut data[..])?;
+        // The checks `SnapshotView::validate` makes, made as pages come.
+        if previous.is_some_and(|p| p >= index) {
+            return Err(SnapshotError::PagesOutOfOrder { index }.into());
+        }
+        if index as u64 >= page_limit {
+            return Err(SnapshotError::PageOutOfBounds {
+                index,
+                memory_pages,
+            }
+            .into());
+        }
+        previous = Some(index);
+        snapshot.insert_page_sharing(index, &data, like);
+    }
+    // Globals and regions are small and bounded: decoded as a whole.
+    let mut tail = Vec::new();
+    let cap = tail_len_bound(limits);
+    use std::io::Read as _;
+    (&mut *reader.input)
+        .take(cap + 1)
+        .read_to_end(&mut tail)
+        .map_err(|e| reader.failed(e))?;
+    if tail.len() as u64 > cap {
+        return Err(WireError::TooMany {
+            what: WHAT,
+            item: "bytes of globals and merge regions",
+            count: tail.len() as u64,
+            limit: cap,
+        });
+    }
+    let SnapshotTail { globals, regions } = decode_exact(&tail, WHAT)?;
+    bound(WHAT, "globals", globals.0.len(), limits.max_globals)?;
+    bound(WHAT, "merge regions", regions.0.len(), limits.max_regions)?;
+    snapshot.globals = globals.0;
+    snapshot.regions = regions.0;
+    snapshot.validate()?;
+    Ok(snapshot)
+}
+
+/// Reads postcard's pieces off a reader: LEB128 varints with postcard's
+/// limits (5 bytes for a u32, 10 for a usize, the last byte's unused bits
+/// zero) and plain bytes.
+struct Reader<'a, R> {
+    input: &'a mut R,
+}
+
+impl<R: std::io::Read> Reader<'_, R> {
+    fn failed(&self, e: std::io::Error) -> WireError {
+        WireError::Malformed {
+            what: "snapshot",
+            detail: match e.kind() {
+                std::io::ErrorKind::UnexpectedEof => "the input ends too soon".to_string(),
+                _ => e.to_string(),
+            },
+        }
+    }
+
+    fn exact(&mut self, out: &mut [u8]) -> Result<(), WireError> {
+        self.input.read_exact(out).map_err(|e| self.failed(e))
+    }
+
+    fn varint(&mut self, max_bytes: u32, last_max: u8) -> Result<u64, WireError> {
+        let mut value = 0u64;
+        for i in 0..max_bytes {
+            let mut byte = [0u8];
+            self.exact(&mut byte)?;
+            value |= u64::from(byte[0] & 0x7f) << (7 * i);
+            if byte[0] & 0x80 == 0 {
+                if i == max_bytes - 1 && byte[0] > last_max {
+                    break;
+                }
+                return Ok(value);
+            }
+        }
+        Err(WireError::Malformed {
+            what: "snapshot",
+            detail: "a bad varint".to_string(),
+        })
+    }
+
+    fn varint_u32(&mut self) -> Result<u32, WireError> {
+        // 4 x 7 bits, then 4 more.
+        self.varint(5, 0x0f).map(|v| v as u32)
+    }
+
+    fn varint_usize(&mut self) -> Result<u64, WireError> {
+        if usize::BITS == 32 {
+            return self.varint_u32().map(u64::from);
+        }
+        // 9 x 7 bits, then 1 more.
+        self.varint(10, 0x01)
+    }
+}
+
 pub fn decode_diff(input: &[u8], limits: &Limits) -> Result<Diff, WireError> {
     const WHAT: &str = "diff";
     let raw: DiffIn<'_> = decode_exact(body(input, DIFF_MAGIC, WHAT)?, WHAT)?;
@@ -567,6 +718,23 @@ mod tests {
     }
 
     #[test]
+    fn a_stream_shares_the_pages_it_has_in_common() {
+        let like = sample();
+        let mut memory = like.to_memory();
+        memory[70000] = 10;
+        let next = Snapshot::capture(like.module, &memory, None, like.globals.clone(), vec![]);
+        let bytes = encode_snapshot(&next);
+        let read = read_snapshot_sharing(&mut &bytes[..], &Limits::default(), Some(&like)).unwrap();
+        assert_eq!(read, next);
+        // Page 0 is the same `Arc` as `like`'s; page 17 (byte 70000) is new.
+        assert_eq!(read.changed_pages(&like), vec![17]);
+        // Cut anywhere, the stream is refused as decoding refuses it.
+        for len in 0..bytes.len() {
+            assert!(read_snapshot_sharing(&mut &bytes[..len], &Limits::default(), None).is_err());
+        }
+    }
+
+    #[test]
     fn huge_lengths_fail_without_allocating() {
         // A header, a module hash, memory_pages = 1, then a page count of
         // u32::MAX (varint) and nothing else.
@@ -585,6 +753,25 @@ mod tests {
         bytes.extend_from_slice(&[0; 32]);
         bytes.extend_from_slice(&[1, 1, 0, 0xff, 0xff, 0xff, 0xff, 0x0f]);
         assert!(decode_snapshot(&bytes, &Limits::default()).is_err());
+        assert!(read_snapshot_sharing(&mut &bytes[..], &Limits::default(), None).is_err());
+        // A u32 varint whose fifth byte sets bits past 32: refused by both,
+        // while the widest valid one (u32::MAX pages, over the limit) is
+        // read as a number.
+        for (last, pages_error) in [(0x1f, false), (0x0f, true)] {
+            let mut bytes = Vec::from(SNAPSHOT_MAGIC);
+            bytes.extend_from_slice(&VERSION.to_le_bytes());
+            bytes.extend_from_slice(&[0; 32]);
+            bytes.extend_from_slice(&[0xff, 0xff, 0xff, 0xff, last, 0, 0, 0]);
+            let whole = decode_snapshot(&bytes, &Limits::default());
+            let read = read_snapshot_sharing(&mut &bytes[..], &Limits::default(), None);
+            for result in [whole, read] {
+                let too_large = matches!(
+                    result,
+                    Err(WireError::Snapshot(SnapshotError::MemoryTooLarge { .. }))
+                );
+                assert_eq!(too_large, pages_error, "{result:?}");
+            }
+        }
     }
 
     #[test]

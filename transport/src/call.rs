@@ -8,7 +8,7 @@ use sha2::{Digest, Sha256};
 
 use crate::frame::Limits;
 use crate::message::{ErrorCode, Message, MessageError};
-use crate::payload::{self, Packed, PayloadError};
+use crate::payload::{self, Arrived, Packed, PayloadError};
 
 /// Bytes per `Data` frame of a snapshot, module or diff.
 pub const CHUNK: usize = 256 << 10;
@@ -115,6 +115,12 @@ impl Incoming {
     /// The payload its bytes carry, unpacked within `limits`.
     fn unpack(self, limits: &Limits) -> Result<Vec<u8>, ProtocolError> {
         Ok(payload::unpack(self.data, limits.max_payload)?)
+    }
+
+    /// The payload its bytes carry, checked but still packed: unpacked
+    /// within `limits` as it is read.
+    fn arrived(self, limits: &Limits) -> Result<Arrived, ProtocolError> {
+        Ok(Arrived::check(self.data, limits.max_payload)?)
     }
 }
 
@@ -373,7 +379,8 @@ pub enum WorkerEvent {
     Run {
         module: [u8; 32],
         module_bytes: Option<Vec<u8>>,
-        snapshot: Vec<u8>,
+        /// The snapshot's payload, unpacked as it is read.
+        snapshot: Arrived,
     },
     /// The requester cancelled: stop the thread if it runs.
     Cancelled,
@@ -390,11 +397,11 @@ enum WorkerState {
     },
     AwaitModule {
         module: [u8; 32],
-        snapshot: Vec<u8>,
+        snapshot: Arrived,
     },
     ModuleBytes {
         module: [u8; 32],
-        snapshot: Vec<u8>,
+        snapshot: Arrived,
         bytes: Incoming,
     },
     Running,
@@ -526,7 +533,7 @@ impl Worker {
                 Message::Data(bytes),
             ) => {
                 if snapshot.add(&bytes).map_err(protocol)? {
-                    let snapshot = snapshot.unpack(&self.limits).map_err(too_large)?;
+                    let snapshot = snapshot.arrived(&self.limits).map_err(too_large)?;
                     if snapshot.is_empty() {
                         return Err(protocol(ProtocolError::Unexpected {
                             got: "an empty snapshot",
@@ -620,7 +627,7 @@ impl Worker {
     fn snapshot_complete(
         &self,
         module: [u8; 32],
-        snapshot: Vec<u8>,
+        snapshot: Arrived,
         has_module: &dyn Fn(&[u8; 32]) -> bool,
         out: &mut Vec<u8>,
     ) -> (WorkerState, Option<WorkerEvent>) {
@@ -661,7 +668,7 @@ impl Worker {
 /// Checks received module bytes against the hash the call named.
 fn module_complete(
     module: [u8; 32],
-    snapshot: Vec<u8>,
+    snapshot: Arrived,
     bytes: Vec<u8>,
 ) -> Result<(WorkerState, Option<WorkerEvent>), (ErrorCode, ProtocolError)> {
     if <[u8; 32]>::from(Sha256::digest(&bytes)) != module {

@@ -157,6 +157,34 @@ pub fn decode_call(bytes: &[u8]) -> Result<(CallHeader, &[u8]), EnvelopeError> {
     split_header(bytes, INPUT_MAGIC, "call")
 }
 
+/// A call header's most bytes on the wire (magic, version and every
+/// field at its widest varint), with room to spare.
+const CALL_HEADER_MAX: usize = 128;
+
+/// [`decode_call`] from a reader (an unpacking payload): the header, with
+/// `input` left at the snapshot's first byte.
+pub fn read_call_header(input: &mut dyn std::io::Read) -> Result<CallHeader, EnvelopeError> {
+    const WHAT: &str = "call";
+    // The header has no length of its own: it is read a byte at a time
+    // until it decodes, so not one byte of the snapshot is taken.
+    let mut bytes = Vec::with_capacity(CALL_HEADER_MAX);
+    let mut byte = [0u8];
+    while bytes.len() < CALL_HEADER_MAX {
+        input
+            .read_exact(&mut byte)
+            .map_err(|_| EnvelopeError::Header(WHAT))?;
+        bytes.push(byte[0]);
+        match split_header::<CallHeader>(&bytes, INPUT_MAGIC, WHAT) {
+            Ok((header, _)) => return Ok(header),
+            // Only a header cut short is read on; the others are final.
+            Err(EnvelopeError::Header(_)) => {}
+            Err(other) if bytes.len() > INPUT_MAGIC.len() => return Err(other),
+            Err(_) => {}
+        }
+    }
+    Err(EnvelopeError::Header(WHAT))
+}
+
 /// What a result says besides its diff and output.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ResultHeader {
@@ -735,6 +763,22 @@ mod tests {
         for cut in 0..7 {
             assert!(decode_call(&call[..cut]).is_err(), "cut at {cut}");
         }
+        // Read from a stream, the header leaves the stream at the snapshot.
+        let mut stream = &call[..];
+        assert_eq!(read_call_header(&mut stream), Ok(header(Some(41))));
+        assert_eq!(stream, b"snapshot bytes");
+        let header_len = call.len() - b"snapshot bytes".len();
+        for cut in 0..header_len {
+            assert!(read_call_header(&mut &call[..cut]).is_err(), "cut at {cut}");
+        }
+        assert_eq!(
+            read_call_header(&mut &result[..]),
+            Err(EnvelopeError::BadMagic("call"))
+        );
+        assert_eq!(
+            read_call_header(&mut &future[..]),
+            Err(EnvelopeError::Version("call", 4))
+        );
         // A diff length past the end.
         let mut long = encode_result(b"diff", b"", 0);
         long[5] = 100;

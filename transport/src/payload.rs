@@ -171,44 +171,132 @@ impl postcard::ser_flavors::Flavor for Compressing {
 }
 
 /// The payload `wire` carries (as [`pack`] made it), at most `limit` bytes.
-pub fn unpack(mut wire: Vec<u8>, limit: u64) -> Result<Vec<u8>, PayloadError> {
-    let Some(tag) = wire.pop() else {
-        return Ok(wire);
-    };
-    match tag {
-        RAW => Ok(wire),
-        ZSTD => decompress(&wire, limit),
-        other => Err(PayloadError::UnknownEncoding(other)),
+pub fn unpack(wire: Vec<u8>, limit: u64) -> Result<Vec<u8>, PayloadError> {
+    Arrived::check(wire, limit)?.unpack()
+}
+
+/// A payload as it arrived, still packed: its tag and framing checked,
+/// its body unpacked only as it is read. A snapshot's payload may be
+/// hundreds of MiB that compress to little; read through [`Arrived::reader`]
+/// it never exists whole.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Arrived {
+    /// The body, its tag taken off.
+    body: Vec<u8>,
+    compressed: bool,
+    limit: u64,
+}
+
+impl Arrived {
+    /// Checks `wire` (as [`pack`] made it) for a payload of at most
+    /// `limit` bytes: a known tag, and for a zstd frame, no bytes after it
+    /// and no declared size past the limit.
+    pub fn check(mut wire: Vec<u8>, limit: u64) -> Result<Self, PayloadError> {
+        let compressed = match wire.pop() {
+            None | Some(RAW) => false,
+            Some(ZSTD) => true,
+            Some(other) => return Err(PayloadError::UnknownEncoding(other)),
+        };
+        if compressed {
+            let framed = zstd::zstd_safe::find_frame_compressed_size(&wire)
+                .map_err(|code| malformed(&zstd::zstd_safe::get_error_name(code)))?;
+            if framed != wire.len() {
+                return Err(PayloadError::Trailing(wire.len().saturating_sub(framed)));
+            }
+            if let Ok(Some(size)) = zstd::zstd_safe::get_frame_content_size(&wire)
+                && size > limit
+            {
+                return Err(PayloadError::TooLarge(limit));
+            }
+        }
+        Ok(Self {
+            body: wire,
+            compressed,
+            limit,
+        })
+    }
+
+    /// Whether the payload is known to be empty (a frame that does not
+    /// say its size is read to find out).
+    pub fn is_empty(&self) -> bool {
+        match self.compressed {
+            false => self.body.is_empty(),
+            true => matches!(
+                zstd::zstd_safe::get_frame_content_size(&self.body),
+                Ok(Some(0))
+            ),
+        }
+    }
+
+    /// Bytes that arrived, tag excluded.
+    pub fn wire_len(&self) -> usize {
+        self.body.len()
+    }
+
+    /// The payload, unpacked as it is read: past the limit, a read fails.
+    pub fn reader(&self) -> Result<Box<dyn std::io::Read + '_>, PayloadError> {
+        if !self.compressed {
+            return Ok(Box::new(&self.body[..]));
+        }
+        let decoder = zstd::stream::read::Decoder::with_buffer(&self.body[..])
+            .map_err(|e| malformed(&e))?
+            .single_frame();
+        Ok(Box::new(Limited {
+            inner: decoder,
+            left: self.limit,
+            limit: self.limit,
+        }))
+    }
+
+    /// The whole payload.
+    pub fn unpack(self) -> Result<Vec<u8>, PayloadError> {
+        use std::io::Read as _;
+        if !self.compressed {
+            return Ok(self.body);
+        }
+        // The output grows as it decodes; a size the sender wrote is
+        // believed only up to the limit (it saves the copies of a growing
+        // buffer), and then only as address space until bytes arrive.
+        let mut out = Vec::new();
+        if let Ok(Some(size)) = zstd::zstd_safe::get_frame_content_size(&self.body) {
+            let _ = out.try_reserve(size.min(self.limit) as usize);
+        }
+        let limit = self.limit;
+        self.reader()?.read_to_end(&mut out).map_err(|e| {
+            match e.get_ref().and_then(|e| e.downcast_ref::<PayloadError>()) {
+                Some(error) => error.clone(),
+                None => malformed(&e),
+            }
+        })?;
+        debug_assert!(out.len() as u64 <= limit);
+        Ok(out)
     }
 }
 
-fn decompress(frame: &[u8], limit: u64) -> Result<Vec<u8>, PayloadError> {
-    use std::io::Read as _;
-    let malformed = |e: &dyn std::fmt::Display| PayloadError::Malformed(e.to_string());
-    let framed = zstd::zstd_safe::find_frame_compressed_size(frame)
-        .map_err(|code| malformed(&zstd::zstd_safe::get_error_name(code)))?;
-    if framed != frame.len() {
-        return Err(PayloadError::Trailing(frame.len().saturating_sub(framed)));
+fn malformed(e: &dyn std::fmt::Display) -> PayloadError {
+    PayloadError::Malformed(e.to_string())
+}
+
+/// A reader that fails once more than `limit` bytes come out of `inner`.
+struct Limited<R> {
+    inner: R,
+    left: u64,
+    limit: u64,
+}
+
+impl<R: std::io::Read> std::io::Read for Limited<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        // One byte more than is left, so going past the limit is seen.
+        let room = buf
+            .len()
+            .min(self.left.saturating_add(1).min(usize::MAX as u64) as usize);
+        let n = self.inner.read(&mut buf[..room])?;
+        if n as u64 > self.left {
+            return Err(std::io::Error::other(PayloadError::TooLarge(self.limit)));
+        }
+        self.left -= n as u64;
+        Ok(n)
     }
-    let decoder = zstd::stream::read::Decoder::with_buffer(frame)
-        .map_err(|e| malformed(&e))?
-        .single_frame();
-    // The output grows as it decodes; a size the sender wrote is believed
-    // only up to the limit (it saves the copies of a growing buffer).
-    let mut out = Vec::new();
-    if let Ok(Some(size)) = zstd::zstd_safe::get_frame_content_size(frame) {
-        // Address space only until bytes arrive; when even that is
-        // refused, the buffer just grows as it goes.
-        let _ = out.try_reserve(size.min(limit) as usize);
-    }
-    decoder
-        .take(limit.saturating_add(1))
-        .read_to_end(&mut out)
-        .map_err(|e| malformed(&e))?;
-    if out.len() as u64 > limit {
-        return Err(PayloadError::TooLarge(limit));
-    }
-    Ok(out)
 }
 
 #[cfg(test)]

@@ -45,6 +45,9 @@ fn hooks_with_slots(known: bool, slots: usize) -> WorkerHooks {
             module_bytes,
             ..
         } => {
+            let snapshot = snapshot
+                .unpack()
+                .map_err(|e| (ErrorCode::Protocol, e.to_string()))?;
             let first = home
                 .call((snapshot.len() as u32).to_le_bytes().to_vec())
                 .map_err(|e| (ErrorCode::Trapped, e.to_string()))?;
