@@ -369,6 +369,44 @@ fn local_mode_reports_a_deadlock_instead_of_hanging() {
     }
 }
 
+/// A thread blocked reading a pipe with no input holds nothing the others
+/// need: main sleeps, writes, reads a clock and exits, in every mode (a
+/// read used to hold the process's one WASI context while it waited).
+#[test]
+fn a_read_waiting_for_input_stalls_no_other_thread() {
+    let wasm = guest("read_blocks_alone");
+    for mode in [
+        &["--thread-mode", "local"][..],
+        &["--thread-mode", "chain"],
+        &["--thread-mode", "chain", "--hosts", "3", "--placement", "peers"],
+    ] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_weft"))
+            .arg("run")
+            .args(mode)
+            .args(["--timeout", "20s"])
+            .arg(&wasm)
+            .env_remove("THREAD_MODE")
+            // A pipe this test holds open and never writes.
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let _input = child.stdin.take();
+        let out = child.wait_with_output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(
+            (out.status.code(), stdout.as_ref()),
+            (
+                Some(0),
+                "main slept, wrote and read the clock while the reader waits\n"
+            ),
+            "{mode:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
 #[test]
 fn guest_arguments_and_environment() {
     let wasm = wat_file(
