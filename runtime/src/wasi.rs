@@ -163,6 +163,40 @@ define_p1! {
 pub fn add_to_linker(linker: &mut Linker<ThreadState>) -> wasmtime::Result<()> {
     add_plain_functions(linker)?;
 
+    // A read waits for input without the shared context (see
+    // `input_would_block`): it replaces the plain one.
+    linker.allow_shadowing(true);
+    linker.func_wrap(
+        MODULE,
+        "fd_read",
+        |mut caller: Caller<'_, ThreadState>,
+         fd: i32,
+         iovs: i32,
+         iovs_len: i32,
+         out: i32|
+         -> wasmtime::Result<i32> {
+            let mut pause = INPUT_POLL_FIRST;
+            loop {
+                let read = with_ctx(&mut caller, |ctx, mem| {
+                    if input_would_block(ctx, fd) {
+                        return Ok(None);
+                    }
+                    wasmtime_wasi::runtime::in_tokio(p1::fd_read(ctx, mem, fd, iovs, iovs_len, out))
+                        .map(Some)
+                })?;
+                if let Some(errno) = read {
+                    return Ok(errno);
+                }
+                if caller.data().home().is_cancelled() {
+                    return Err(wasmtime::Error::new(crate::outcome::ProgramEnded));
+                }
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(INPUT_POLL_MAX);
+            }
+        },
+    )?;
+    linker.allow_shadowing(false);
+
     // `proc_exit` ends the whole process: the thread runner recognises the
     // `I32Exit` error on any thread.
     linker.func_wrap(
@@ -217,6 +251,65 @@ pub fn add_to_linker(linker: &mut Linker<ThreadState>) -> wasmtime::Result<()> {
         },
     )?;
     Ok(())
+}
+
+/// How long a read with no input waits before it looks again, at first and
+/// at most: short enough for a terminal, long enough to cost nothing.
+const INPUT_POLL_FIRST: Duration = Duration::from_millis(1);
+const INPUT_POLL_MAX: Duration = Duration::from_millis(20);
+
+// preview1's `filetype`, `fdflags` and `eventtype` values used here.
+const FILETYPE_DIRECTORY: u8 = 3;
+const FILETYPE_REGULAR_FILE: u8 = 4;
+const FDFLAGS_NONBLOCK: u16 = 4;
+const EVENTTYPE_FD_READ: u8 = 1;
+
+/// Whether a read of `fd` would wait for input now: a pipe, terminal or
+/// socket in blocking mode with nothing to read. Such a read must not be
+/// made while holding the shared context, or every other thread's WASI
+/// call (a `printf`, a clock, a sleep) would wait for the input too; the
+/// caller lets go of it and looks again. Any doubt (a bad descriptor, a
+/// failed look) says no: the read itself then answers.
+pub(crate) fn input_would_block(ctx: &mut WasiP1Ctx, fd: i32) -> bool {
+    // The records live in a scratch memory of the host's, not the guest's:
+    // an fdstat at 0, two subscriptions at 64, their events at 160, the
+    // event count at 224.
+    let mut scratch = [0u8; 256];
+    let mut mem = GuestMemory::Unshared(&mut scratch);
+    let fdstat = wasmtime_wasi::runtime::in_tokio(p1::fd_fdstat_get(ctx, &mut mem, fd, 0));
+    if !matches!(fdstat, Ok(0)) {
+        return false;
+    }
+    let filetype = scratch[0];
+    let flags = u16::from_le_bytes([scratch[2], scratch[3]]);
+    if matches!(filetype, FILETYPE_DIRECTORY | FILETYPE_REGULAR_FILE) || flags & FDFLAGS_NONBLOCK != 0
+    {
+        return false;
+    }
+    // Input on `fd`, or a timeout of zero.
+    let (subs, events, nevents) = (64usize, 160usize, 224usize);
+    scratch[subs + 8] = EVENTTYPE_FD_READ;
+    scratch[subs + 16..subs + 20].copy_from_slice(&fd.to_le_bytes());
+    let clock = subs + SUBSCRIPTION_SIZE;
+    scratch[clock..clock + 8].copy_from_slice(&1u64.to_le_bytes());
+    scratch[clock + 8] = EVENTTYPE_CLOCK;
+    scratch[clock + 16..clock + 20].copy_from_slice(&CLOCKID_MONOTONIC.to_le_bytes());
+    let mut mem = GuestMemory::Unshared(&mut scratch);
+    let polled = wasmtime_wasi::runtime::in_tokio(p1::poll_oneoff(
+        ctx,
+        &mut mem,
+        subs as i32,
+        events as i32,
+        2,
+        nevents as i32,
+    ));
+    if !matches!(polled, Ok(0)) {
+        return false;
+    }
+    let count = u32::from_le_bytes(scratch[nevents..nevents + 4].try_into().unwrap()) as usize;
+    // An event for `fd` (input, end of input or an error) means a read
+    // returns at once.
+    !(0..count.min(2)).any(|i| scratch[events + i * EVENT_SIZE + 10] == EVENTTYPE_FD_READ)
 }
 
 /// Makes the plain preview1 call `name` (or `poll_oneoff`) with `args`

@@ -14,6 +14,7 @@
 
 use crate::locks::Locked as _;
 use std::sync::Arc;
+use std::time::Duration;
 
 use weft_snapshot::Diff;
 use weft_snapshot::wire::{Limits, decode_diff, encode_diff};
@@ -172,14 +173,33 @@ pub(super) fn serve_wasi(
     let made = std::thread::scope(|scope| {
         scope
             .spawn(|| {
-                let mut ctx = process.wasi().lock();
-                let mut mem = wiggle::GuestMemory::Unshared(&mut copy);
-                crate::wasi::call_plain(&mut ctx, &mut mem, name, args)
+                let reads = match (name, args) {
+                    ("fd_read", [fd, ..]) => i32::try_from(*fd).ok(),
+                    _ => None,
+                };
+                let mut pause = Duration::from_millis(1);
+                loop {
+                    let mut ctx = process.wasi().lock();
+                    // A read waits for input without the shared context,
+                    // as at home (`wasi::input_would_block`).
+                    if reads.is_some_and(|fd| crate::wasi::input_would_block(&mut ctx, fd)) {
+                        drop(ctx);
+                        if process.is_ending() {
+                            return Some(Err(wasmtime::Error::new(ProgramEnded)));
+                        }
+                        std::thread::sleep(pause);
+                        pause = (pause * 2).min(Duration::from_millis(20));
+                        continue;
+                    }
+                    let mut mem = wiggle::GuestMemory::Unshared(&mut copy);
+                    return crate::wasi::call_plain(&mut ctx, &mut mem, name, args);
+                }
             })
             .join()
     });
     let errno = match made {
         Ok(Some(Ok(errno))) => errno,
+        Ok(Some(Err(e))) if e.is::<ProgramEnded>() => return HomeReply::ProgramEnded,
         Ok(Some(Err(e))) => {
             // A WASI call that traps traps the thread, as at home.
             process.end(Outcome::trap(tid, e));
