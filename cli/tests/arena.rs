@@ -49,3 +49,30 @@ fn a_memory_full_of_arenas_fails_creates_and_allocations_and_ends() {
         }
     }
 }
+
+/// Threads started until `pthread_create` fails, under caps around 32M:
+/// libc's heap (dlmalloc on `sbrk`) grows until one growth fails halfway,
+/// and dlmalloc then gives back what it just got with a negative `sbrk`,
+/// which wasi-libc answers with `abort`. It must be EAGAIN, never a trap.
+#[test]
+fn creating_threads_until_eagain_never_traps() {
+    let wasm = common::guest("create_until_eagain");
+    for cap in ["30M", "32M", "34M"] {
+        for mode in ["local", "chain"] {
+            let mut cmd = Command::new(env!("CARGO_BIN_EXE_weft"));
+            cmd.args(["run", "--thread-mode", mode, "--max-memory", cap])
+                .arg(&wasm)
+                .env_remove("THREAD_MODE");
+            let out = weft_conformance::exec::run(&mut cmd, TIMEOUT).unwrap();
+            assert_eq!(
+                (out.code, out.stdout.as_str()),
+                (
+                    Some(0),
+                    "creates failed with EAGAIN after some threads: yes\n"
+                ),
+                "{mode} {cap}: {}",
+                out.stderr
+            );
+        }
+    }
+}
