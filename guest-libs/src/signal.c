@@ -23,7 +23,19 @@
  * Chain mode: a thread may signal itself, and the main thread may signal
  * the program (kill, alarm: delivered to the main thread); a signal to
  * another thread, or to the program from a chained thread, could not
- * reach the copy of memory it runs on and is refused with a clear error. */
+ * reach the copy of memory it runs on and is refused with a clear error.
+ * Every thread runs on its own copy of memory there, so no bookkeeping
+ * that two threads could write without synchronising may live in shared
+ * memory (their writes would meet as a merge conflict): what a thread
+ * has pending and whether it has used signals are kept in its TLS (only
+ * the thread itself sends it signals); what the program has pending and
+ * the timer are the main thread's alone (it is the only one that takes,
+ * sends and arms them); the actions, which any thread changes, change
+ * under a home lock, a sync point that orders them like any lock; and
+ * waiters are not woken through memory (no other thread can make a
+ * signal pending for them). SIG_IGN discards what another thread has
+ * pending through a generation per signal, bumped under that lock and
+ * compared with the one each pending signal was sent at. */
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
@@ -60,13 +72,25 @@ static struct {
     pthread_t thread;
     uint32_t bits;
 } thread_pending[PENDING_SLOTS];
-/* Pending bits set anywhere: the delivery points' fast path. */
+/* Pending bits set anywhere: the delivery points' fast path (local mode). */
 static volatile int pending_count;
 /* Bumped (and waiters woken) when a signal becomes pending or the timer
  * changes. */
 static volatile int signal_seq;
 static volatile int used;
 static volatile int state_lock;
+
+/* Chain mode: how many times each signal's action was set to SIG_IGN
+ * (under the home lock of `state_lock`), and a set of pending signals
+ * with the generation each was sent at: one pending after its signal was
+ * ignored again is discarded. A thread's own set is in its TLS; the
+ * program's (`process_pending`, `process_gen`) is the main thread's. */
+static uint32_t ignore_gen[MAX_SIGNAL + 1];
+static uint32_t process_gen[MAX_SIGNAL + 1];
+static _Thread_local uint32_t own_pending;
+static _Thread_local uint32_t own_gen[MAX_SIGNAL + 1];
+/* Chain mode: the calling thread has used signals (`used` is local mode's). */
+static _Thread_local int used_here;
 
 static _Thread_local uint32_t blocked;
 static _Thread_local int delivering;
@@ -85,20 +109,65 @@ void weft_signal_set_mask(unsigned mask) { blocked = mask & ~UNBLOCKABLE; }
 static volatile int64_t timer_at;
 static int64_t timer_interval;
 
+/* Whether threads run in chain mode: asked before the first thread
+ * starts (pthread_create), so no chained thread's copy writes the answer. */
+static int chain(void) {
+    int known = weft_chained;
+    return __builtin_expect(known == 0, 1) ? 0 : weft_chain_mode();
+}
+
+/* The lock of the state every thread shares. In chain mode that is only
+ * the actions (and ignore_gen), under a home lock; the rest is the
+ * calling thread's own there, and lock() does nothing. */
 static void lock(void) {
+    if (chain()) return;
     while (__atomic_exchange_n(&state_lock, 1, __ATOMIC_ACQUIRE))
         while (__atomic_load_n(&state_lock, __ATOMIC_RELAXED)) {}
 }
 
-static void unlock(void) { __atomic_store_n(&state_lock, 0, __ATOMIC_RELEASE); }
+static void unlock(void) {
+    if (chain()) return;
+    __atomic_store_n(&state_lock, 0, __ATOMIC_RELEASE);
+}
 
-int weft_signals_used(void) { return __atomic_load_n(&used, __ATOMIC_RELAXED); }
+static void lock_actions(void) {
+    if (chain()) weft_home_lock((const void *)&state_lock, 0, -1);
+    else lock();
+}
 
-static void mark_used(void) { __atomic_store_n(&used, 1, __ATOMIC_RELAXED); }
+static void unlock_actions(void) {
+    if (chain()) weft_home_unlock((const void *)&state_lock, 0);
+    else unlock();
+}
 
+int weft_signals_used(void) { return used_here || __atomic_load_n(&used, __ATOMIC_RELAXED); }
+
+static void mark_used(void) {
+    if (chain()) used_here = 1;
+    else __atomic_store_n(&used, 1, __ATOMIC_RELAXED);
+}
+
+/* In chain mode no other thread can make a signal pending for a waiter,
+ * and a wake-up could not reach its copy anyway. */
 static void wake_waiters(void) {
+    if (chain()) return;
     __atomic_fetch_add(&signal_seq, 1, __ATOMIC_SEQ_CST);
     __builtin_wasm_memory_atomic_notify((int *)&signal_seq, (unsigned)-1);
+}
+
+/* Chain mode: `sig` pending in a set with its generations. */
+static void chain_set_pending(uint32_t *bits, uint32_t *gen, int sig) {
+    *bits |= BIT(sig);
+    gen[sig] = ignore_gen[sig];
+}
+
+/* Chain mode: a set's pending signals, less those ignored since sent. */
+static uint32_t chain_live(uint32_t *bits, const uint32_t *gen) {
+    for (uint32_t rest = *bits; rest; rest &= rest - 1) {
+        int sig = __builtin_ctz(rest);
+        if (gen[sig] != ignore_gen[sig]) *bits &= ~BIT(sig);
+    }
+    return *bits;
 }
 
 __wasi_errno_t __real___wasi_clock_time_get(__wasi_clockid_t, __wasi_timestamp_t,
@@ -140,6 +209,17 @@ static void set_pending(uint32_t *bits, int sig) {
 /* Takes the lowest signal of `want` pending for the calling thread (or
  * the program); 0 when none. Under the lock. */
 static int take_locked(uint32_t want) {
+    if (chain()) {
+        uint32_t own = chain_live(&own_pending, own_gen) & want;
+        uint32_t shared =
+            takes_process_signals() ? chain_live(&process_pending, process_gen) & want : 0;
+        uint32_t any = own | shared;
+        if (!any) return 0;
+        int sig = __builtin_ctz(any);
+        if (own & BIT(sig)) own_pending &= ~BIT(sig);
+        else process_pending &= ~BIT(sig);
+        return sig;
+    }
     uint32_t *mine = slot_of(pthread_self(), 0);
     uint32_t own = mine ? *mine & want : 0;
     uint32_t shared = takes_process_signals() ? process_pending & want : 0;
@@ -168,7 +248,8 @@ static void check_timer(void) {
     lock();
     if (timer_at == at) {
         timer_at = timer_interval ? now + timer_interval : 0;
-        set_pending(&process_pending, SIGALRM);
+        if (chain()) chain_set_pending(&process_pending, process_gen, SIGALRM);
+        else set_pending(&process_pending, SIGALRM);
     }
     unlock();
 }
@@ -204,13 +285,17 @@ static uint32_t mask_of(const sigset_t *set);
 
 /* Runs `sig`'s action in the calling thread; 1 when a handler ran. */
 static int act(int sig, int code) {
-    lock();
     struct sigaction a = actions[sig];
-    if ((a.sa_flags & SA_RESETHAND) && a.sa_handler != SIG_DFL) {
-        actions[sig].sa_handler = SIG_DFL;
-        actions[sig].sa_flags &= ~SA_SIGINFO;
+    /* Chain mode: the home lock (a sync point) only for a change. */
+    if (!chain() || ((a.sa_flags & SA_RESETHAND) && a.sa_handler != SIG_DFL)) {
+        lock_actions();
+        a = actions[sig];
+        if ((a.sa_flags & SA_RESETHAND) && a.sa_handler != SIG_DFL) {
+            actions[sig].sa_handler = SIG_DFL;
+            actions[sig].sa_flags &= ~SA_SIGINFO;
+        }
+        unlock_actions();
     }
-    unlock();
     if (a.sa_handler == SIG_IGN) return 0;
     if (a.sa_handler == SIG_DFL) {
         if (default_ignored(sig)) return 0;
@@ -235,9 +320,14 @@ static int act(int sig, int code) {
 
 int weft_signal_deliver(void) {
     if (delivering) return 0;
-    if (!__atomic_load_n(&pending_count, __ATOMIC_ACQUIRE) &&
-        !__atomic_load_n(&timer_at, __ATOMIC_RELAXED))
+    if (chain()) {
+        if (!own_pending &&
+            !(takes_process_signals() && (process_pending || timer_at)))
+            return 0;
+    } else if (!__atomic_load_n(&pending_count, __ATOMIC_ACQUIRE) &&
+               !__atomic_load_n(&timer_at, __ATOMIC_RELAXED)) {
         return 0;
+    }
     delivering = 1;
     int ran = 0;
     for (;;) {
@@ -260,12 +350,20 @@ int sigaction(int sig, const struct sigaction *restrict act_in, struct sigaction
         return -1;
     }
     mark_used();
-    lock();
+    if (!act_in && chain()) {
+        /* A look only: this copy's actions, with no sync point. */
+        if (old) *old = actions[sig];
+        return 0;
+    }
+    lock_actions();
     if (old) *old = actions[sig];
     if (act_in) {
         actions[sig] = *act_in;
-        /* Setting SIG_IGN discards what is pending (POSIX). */
-        if (act_in->sa_handler == SIG_IGN) {
+        /* Setting SIG_IGN discards what is pending (POSIX): in chain mode
+         * wherever it is pending, through the generation. */
+        if (act_in->sa_handler == SIG_IGN && chain()) {
+            ignore_gen[sig]++;
+        } else if (act_in->sa_handler == SIG_IGN) {
             if (process_pending & BIT(sig)) {
                 process_pending &= ~BIT(sig);
                 pending_count--;
@@ -277,7 +375,7 @@ int sigaction(int sig, const struct sigaction *restrict act_in, struct sigaction
                 }
         }
     }
-    unlock();
+    unlock_actions();
     return 0;
 }
 
@@ -375,6 +473,12 @@ int sigprocmask(int how, const sigset_t *restrict set, sigset_t *restrict old) {
 }
 
 int sigpending(sigset_t *set) {
+    if (chain()) {
+        uint32_t pending = chain_live(&own_pending, own_gen) |
+                           (takes_process_signals() ? chain_live(&process_pending, process_gen) : 0);
+        set_of(pending, set);
+        return 0;
+    }
     lock();
     uint32_t *mine = slot_of(pthread_self(), 0);
     uint32_t pending = (mine ? *mine : 0) | (takes_process_signals() ? process_pending : 0);
@@ -395,6 +499,12 @@ int pthread_kill(pthread_t thread, int sig) {
     pthread_t self = pthread_self();
     if (thread != self && weft_chain_mode()) weft_chain_unsupported(WEFT_SYNC_THREAD_SIGNAL);
     mark_used();
+    if (chain()) {
+        /* Only this thread sends itself signals in chain mode: its TLS. */
+        chain_set_pending(&own_pending, own_gen, sig);
+        weft_signal_deliver();
+        return 0;
+    }
     lock();
     uint32_t *slot = slot_of(thread, 1);
     if (slot) set_pending(slot, sig);
@@ -427,7 +537,8 @@ int kill(pid_t pid, int sig) {
     if (!takes_process_signals()) weft_chain_unsupported(WEFT_SYNC_THREAD_SIGNAL);
     mark_used();
     lock();
-    set_pending(&process_pending, sig);
+    if (chain()) chain_set_pending(&process_pending, process_gen, sig); /* the main thread's */
+    else set_pending(&process_pending, sig);
     unlock();
     wake_waiters();
     weft_signal_deliver();
@@ -585,14 +696,14 @@ unsigned alarm(unsigned seconds) {
 __wasi_errno_t __wrap___wasi_clock_time_get(__wasi_clockid_t id, __wasi_timestamp_t precision,
                                             __wasi_timestamp_t *out) {
     __wasi_errno_t rc = __real___wasi_clock_time_get(id, precision, out);
-    if (used) weft_signal_deliver();
+    if (weft_signals_used()) weft_signal_deliver();
     return rc;
 }
 
 __wasi_errno_t __real___wasi_sched_yield(void);
 
 __wasi_errno_t __wrap___wasi_sched_yield(void) {
-    if (used) weft_signal_deliver();
+    if (weft_signals_used()) weft_signal_deliver();
     weft_pause_point(1);
     return __real___wasi_sched_yield();
 }
@@ -601,14 +712,15 @@ __wasi_errno_t __real___wasi_fd_read(__wasi_fd_t, const __wasi_iovec_t *, size_t
 
 __wasi_errno_t __wrap___wasi_fd_read(__wasi_fd_t fd, const __wasi_iovec_t *iovs, size_t n,
                                      __wasi_size_t *out) {
-    if (used) weft_signal_deliver();
+    if (weft_signals_used()) weft_signal_deliver();
     return __real___wasi_fd_read(fd, iovs, n, out);
 }
 
 /* A new thread may get an ended thread's pthread_t: what was pending for
  * that one is not the new one's. Called before the new thread runs. */
 void weft_signals_forget(pthread_t thread) {
-    if (!weft_signals_used()) return;
+    /* In chain mode a new thread's pending set is its own, fresh TLS. */
+    if (!weft_signals_used() || chain()) return;
     lock();
     uint32_t *slot = slot_of(thread, 0);
     if (slot && *slot) {
