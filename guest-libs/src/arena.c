@@ -386,6 +386,20 @@ void weft_chain_thread_exiting(void) {
     if (empty) retire(a);
 }
 
+void *__real_sbrk(intptr_t increment);
+
+/* When growing the heap fails halfway (near a memory cap), dlmalloc gives
+ * back what it just got with a negative sbrk; wasi-libc aborts on that
+ * (a wasm memory cannot shrink). The memory stays, the release fails as
+ * sbrk may, and malloc returns NULL with ENOMEM as it should. */
+void *__wrap_sbrk(intptr_t increment) {
+    if (increment < 0) {
+        errno = ENOMEM;
+        return (void *)-1;
+    }
+    return __real_sbrk(increment);
+}
+
 void *__wrap_malloc(size_t size) {
     struct arena *a = current_arena();
     if (a) return arena_alloc(a, size, 16);
