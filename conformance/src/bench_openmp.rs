@@ -9,6 +9,10 @@
 //!   is shown as refused.
 //!
 //! Each kernel times itself without its set-up; the table shows medians.
+//! The columns take turns, one run each per round, and a ratio is the
+//! median of the ratios of runs made one after the other: this machine's
+//! speed swings by 2x for seconds at a time, and columns measured one
+//! after the other in blocks once showed 2x where there was none.
 //! Then the task-parallel kernel (fib) on one thread against the team
 //! size, natively and in local mode: the speed-up tasks give; and on one
 //! thread, Weft against native: what the compiled code alone costs.
@@ -72,39 +76,49 @@ pub fn main(args: OpenmpBenchArgs) -> anyhow::Result<std::process::ExitCode> {
     }
 
     println!(
-        "OpenMP kernels, {} threads, median of {} runs (ms; ratios in parentheses)",
+        "OpenMP kernels, {} threads, median of {} runs (ms; in parentheses the median of the ratios of runs made one after the other)",
         args.threads, args.repeat
     );
     println!("kernel      native    weft local (/native)   chain (/local)        chain3 (/local)");
     for kernel in KERNELS {
-        let (native_ns, check) = median(args.repeat, || {
+        // One run of every column per round, so a machine that slows down
+        // for a while (as shared ones do, by 2x for seconds) slows a
+        // round's columns together, and each ratio compares runs made
+        // seconds apart.
+        let mut native_ns = Vec::new();
+        let mut columns: Vec<Vec<Measured>> = modes.iter().map(|_| Vec::new()).collect();
+        for _ in 0..args.repeat.max(1) {
             let out = exec::run(
                 Command::new(&native).args([kernel, threads.as_str()]),
                 crate::RUN_TIMEOUT,
             )?;
-            parse(&out, &native)
-        })?;
-        let mut line = format!("{kernel:<10} {:>8.2}", native_ns / 1e6);
-        let mut local_ns = f64::NAN;
-        for &mode in &modes {
-            let measured = measure(&suite, &wasm, mode, kernel, &threads, args.repeat, &check)?;
-            let (baseline, width) = match mode {
-                Mode::Local => (native_ns, 12),
-                _ => (local_ns, 10),
+            let (ns, check) = parse(&out, &native)?;
+            native_ns.push(ns);
+            for (column, &mode) in columns.iter_mut().zip(&modes) {
+                column.push(measure_once(&suite, &wasm, mode, kernel, &threads, &check)?);
+            }
+        }
+        let mut line = format!("{kernel:<10} {:>8.2}", median(&native_ns) / 1e6);
+        let local: Option<Vec<f64>> = columns[0].iter().map(Measured::nanos).collect();
+        for (index, column) in columns.iter().enumerate() {
+            let baseline = match index {
+                0 => Some(native_ns.clone()),
+                _ => local.clone(),
             };
-            match measured {
-                Measured::Nanos(ns) => {
-                    if mode == Mode::Local {
-                        local_ns = ns;
-                    }
+            let width = if index == 0 { 12 } else { 10 };
+            let times: Option<Vec<f64>> = column.iter().map(Measured::nanos).collect();
+            match (times, baseline) {
+                (Some(times), Some(baseline)) => {
+                    let ratios: Vec<f64> =
+                        times.iter().zip(&baseline).map(|(t, b)| t / b).collect();
                     line += &format!(
                         " {:>width$.2} ({:>5.2}x)",
-                        ns / 1e6,
-                        ns / baseline,
+                        median(&times) / 1e6,
+                        median(&ratios),
                         width = width
                     );
                 }
-                Measured::Refused => line += &format!(" {:>width$}", "refused", width = width + 9),
+                _ => line += &format!(" {:>width$}", "refused", width = width + 9),
             }
         }
         println!("{line}");
@@ -126,7 +140,7 @@ fn task_speedup(
     repeat: u32,
 ) -> anyhow::Result<()> {
     let native_at = |n: &str| {
-        median(repeat, || {
+        median_of_runs(repeat, || {
             let out = exec::run(
                 Command::new(native).args([TASK_KERNEL, n]),
                 crate::RUN_TIMEOUT,
@@ -156,6 +170,46 @@ fn task_speedup(
     Ok(())
 }
 
+impl Measured {
+    fn nanos(&self) -> Option<f64> {
+        match self {
+            Self::Nanos(ns) => Some(*ns),
+            Self::Refused => None,
+        }
+    }
+}
+
+/// The median of `values` (not empty).
+fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    sorted[sorted.len() / 2]
+}
+
+/// One run of the kernel in `mode`, checked against the native checksum.
+fn measure_once(
+    suite: &Suite,
+    wasm: &Path,
+    mode: Mode,
+    kernel: &str,
+    threads: &str,
+    check: &str,
+) -> anyhow::Result<Measured> {
+    let args = [kernel.to_string(), threads.to_string()];
+    let out = suite.run_weft(wasm, mode, &[], &args)?;
+    if out.timed_out {
+        bail!("{kernel} in {mode} did not finish within the run time limit");
+    }
+    if mode != Mode::Local && out.code != Some(0) && out.stderr.contains("chain mode") {
+        return Ok(Measured::Refused);
+    }
+    let (ns, got) = parse(&out, wasm)?;
+    if got != check {
+        bail!("{kernel} in {mode} printed checksum {got}, natively {check}");
+    }
+    Ok(Measured::Nanos(ns))
+}
+
 /// Runs the kernel `repeat` times in `mode`; the median time, after
 /// checking that every run printed the native build's checksum.
 fn measure(
@@ -167,31 +221,17 @@ fn measure(
     repeat: u32,
     check: &str,
 ) -> anyhow::Result<Measured> {
-    let args = [kernel.to_string(), threads.to_string()];
-    let mut refused = false;
-    let result = median(repeat, || {
-        let out = suite.run_weft(wasm, mode, &[], &args)?;
-        if out.timed_out {
-            bail!("{kernel} in {mode} did not finish within the run time limit");
+    let mut times = Vec::new();
+    for _ in 0..repeat.max(1) {
+        match measure_once(suite, wasm, mode, kernel, threads, check)? {
+            Measured::Nanos(ns) => times.push(ns),
+            Measured::Refused => return Ok(Measured::Refused),
         }
-        if mode != Mode::Local && out.code != Some(0) && out.stderr.contains("chain mode") {
-            refused = true;
-            return Ok((0.0, check.to_string()));
-        }
-        let (ns, got) = parse(&out, wasm)?;
-        if got != check {
-            bail!("{kernel} in {mode} printed checksum {got}, natively {check}");
-        }
-        Ok((ns, got))
-    })?;
-    Ok(if refused {
-        Measured::Refused
-    } else {
-        Measured::Nanos(result.0)
-    })
+    }
+    Ok(Measured::Nanos(median(&times)))
 }
 
-fn median(
+fn median_of_runs(
     repeat: u32,
     mut run: impl FnMut() -> anyhow::Result<(f64, String)>,
 ) -> anyhow::Result<(f64, String)> {
@@ -202,8 +242,7 @@ fn median(
         times.push(ns);
         check = c;
     }
-    times.sort_by(f64::total_cmp);
-    Ok((times[times.len() / 2], check))
+    Ok((median(&times), check))
 }
 
 /// `elapsed_ns` and `check` from a benchmark program's output.
