@@ -58,11 +58,12 @@ fn chain_mode_answers_home_slots_and_every_peers() {
 }
 
 /// Builds `tests/rust/parallelism_rs` for wasm32-wasip1-threads, linked
-/// with libweft (`weft-cc --rustflags`), in the dev profile: there std's
-/// `available_parallelism` stays a function of its own, which Weft answers
-/// at load (in a release build LLVM folds std's constant error into each
-/// caller).
-fn rust_guest() -> PathBuf {
+/// with libweft (`weft-cc --rustflags`), in the dev profile (`release`
+/// false): there std's `available_parallelism` stays a function of its
+/// own, which Weft answers at load; in a release build LLVM folds std's
+/// constant error into each caller, and rayon's pool is sized by the
+/// `RAYON_NUM_THREADS` Weft starts it with.
+fn rust_guest(release: bool) -> PathBuf {
     let manifest =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/rust/parallelism_rs/Cargo.toml");
     let target_dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("rust-parallelism");
@@ -73,6 +74,7 @@ fn rust_guest() -> PathBuf {
     assert!(flags.status.success(), "{flags:?}");
     let status = Command::new(env!("CARGO"))
         .args(["build", "--quiet", "--locked"])
+        .args(release.then_some("--release"))
         .args(["--target", "wasm32-wasip1-threads", "--manifest-path"])
         .arg(&manifest)
         .arg("--target-dir")
@@ -83,7 +85,8 @@ fn rust_guest() -> PathBuf {
         .status()
         .expect("running cargo");
     assert!(status.success(), "building the Rust guest parallelism_rs");
-    target_dir.join("wasm32-wasip1-threads/debug/parallelism_rs.wasm")
+    let profile = if release { "release" } else { "debug" };
+    target_dir.join(format!("wasm32-wasip1-threads/{profile}/parallelism_rs.wasm"))
 }
 
 /// std's answer and rayon's pool width, both `n`.
@@ -91,9 +94,39 @@ fn rust_both(n: usize) -> String {
     format!("{n} {n}\n")
 }
 
+/// In a release build std's answer is folded into its callers (so `0`,
+/// its error, may be all std can say), but rayon's pool has the width
+/// C programs are told, in every mode, and a width the program sets
+/// itself wins.
+#[test]
+fn rayons_pool_in_a_release_build_has_the_processors_c_is_told() {
+    let wasm = rust_guest(true);
+    let width = |options: &[&str]| {
+        let out = run(&wasm, options);
+        out.split_whitespace().nth(1).map(str::to_string).unwrap_or(out)
+    };
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    assert_eq!(width(&[]), cores.to_string());
+    assert_eq!(width(&["--thread-mode", "chain", "--slots", "3"]), "3");
+    assert_eq!(
+        width(&[
+            "--thread-mode",
+            "chain",
+            "--hosts",
+            "3",
+            "--slots",
+            "3",
+            "--peer-slots",
+            "2"
+        ]),
+        "7"
+    );
+    assert_eq!(width(&["--env", "RAYON_NUM_THREADS=5"]), "5");
+}
+
 #[test]
 fn rusts_available_parallelism_and_rayons_pool_agree_with_c() {
-    let wasm = rust_guest();
+    let wasm = rust_guest(false);
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     assert_eq!(processors(&[]), all(cores));
     assert_eq!(run(&wasm, &[]), rust_both(cores));
