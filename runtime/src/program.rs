@@ -116,6 +116,9 @@ pub struct Program {
     linkers: Arc<[std::sync::OnceLock<Arc<Linker<ThreadState>>>; 2]>,
     /// Memories kept between local-mode processes ([`Program::pooled`]).
     pool: Option<Arc<MemoryPool>>,
+    /// The module holds rayon: it starts with `RAYON_NUM_THREADS` set
+    /// (std_answers.rs).
+    uses_rayon: bool,
 }
 
 const WASM_PAGE: u64 = 64 * 1024;
@@ -170,6 +173,8 @@ impl Program {
         };
         let adapted = adapted.as_deref().unwrap_or(rewritten);
         // Rust's `available_parallelism()` asks the host (std_answers.rs).
+        let uses_rayon = wasmparser::Parser::is_core_wasm(bytes)
+            && std_answers::uses_rayon(adapted).map_err(LoadError::StdAnswers)?;
         let answered = if wasmparser::Parser::is_core_wasm(bytes) {
             std_answers::answer_available_parallelism(adapted).map_err(LoadError::StdAnswers)?
         } else {
@@ -276,6 +281,7 @@ impl Program {
             symbols: Arc::default(),
             linkers: Arc::default(),
             pool: None,
+            uses_rayon,
         })
     }
 
@@ -380,8 +386,21 @@ impl Program {
         }
 
         let mut wasi = WasiCtxBuilder::new();
-        wasi.args(&config.args)
-            .envs(&config.env)
+        wasi.args(&config.args).envs(&config.env);
+        if self.uses_rayon && !config.env.iter().any(|(k, _)| k == "RAYON_NUM_THREADS") {
+            // rayon's pool would have one thread where std's answer was
+            // folded into it (std_answers.rs): it gets the count instead.
+            let peers = config.placer.as_ref().map_or(0, |p| p.peer_slots());
+            let slots = config.slots.unwrap_or_else(crate::parallelism::host_cores);
+            let n = crate::parallelism::processors(
+                config.mode,
+                crate::parallelism::host_cores(),
+                slots,
+                peers,
+            );
+            wasi.env("RAYON_NUM_THREADS", n.to_string());
+        }
+        wasi
             .inherit_stdout()
             .inherit_stderr();
         if config.inherit_stdin {

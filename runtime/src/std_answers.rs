@@ -22,7 +22,11 @@
 //! Where std's function was inlined into its callers (a release build: it
 //! is a tiny leaf, so every crate that calls it gets its own copy, and
 //! LLVM folds the constant error into the caller's `unwrap_or`), nothing
-//! is left to replace: the module keeps std's answer.
+//! is left to replace: the module keeps std's answer. For rayon, whose
+//! global pool is the common way a Rust program sizes its threads by that
+//! answer, the program starts with `RAYON_NUM_THREADS` set to the count
+//! (when its environment does not set it), which rayon reads first
+//! ([`uses_rayon`]).
 
 use wasm_encoder::reencode::{self, Reencode};
 
@@ -97,6 +101,8 @@ struct Survey {
     /// Whether each type is `(i32) -> ()`, and whether it is `() -> i32`.
     sret_types: Vec<bool>,
     getter_types: Vec<bool>,
+    /// The name section names a function of the `rayon_core` crate.
+    rayon: bool,
     /// Defined functions (absolute indices) the name section gives std's name.
     named: Vec<u32>,
 }
@@ -154,6 +160,9 @@ fn survey(wasm: &[u8]) -> Result<Survey, ReencodeError> {
                                 if is_std_available_parallelism(naming.name) {
                                     s.named.push(naming.index);
                                 }
+                                // Legacy and v0 mangling both spell the
+                                // crate's name with its length.
+                                s.rayon |= naming.name.contains("10rayon_core");
                             }
                         }
                     }
@@ -168,6 +177,13 @@ fn survey(wasm: &[u8]) -> Result<Survey, ReencodeError> {
 /// `wasm` with std's `available_parallelism` answering the host's count,
 /// or `None` when the module has no such function of the verified shape
 /// (then it is left unchanged).
+/// Whether `wasm` holds rayon (its name section names a `rayon_core`
+/// function): its global pool is then sized by `RAYON_NUM_THREADS`, as
+/// std's answer may be folded away.
+pub fn uses_rayon(wasm: &[u8]) -> Result<bool, ReencodeError> {
+    Ok(survey(wasm)?.rayon)
+}
+
 pub fn answer_available_parallelism(wasm: &[u8]) -> Result<Option<Vec<u8>>, ReencodeError> {
     let s = survey(wasm)?;
     if s.named.is_empty() {
