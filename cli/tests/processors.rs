@@ -86,7 +86,9 @@ fn rust_guest(release: bool) -> PathBuf {
         .expect("running cargo");
     assert!(status.success(), "building the Rust guest parallelism_rs");
     let profile = if release { "release" } else { "debug" };
-    target_dir.join(format!("wasm32-wasip1-threads/{profile}/parallelism_rs.wasm"))
+    target_dir.join(format!(
+        "wasm32-wasip1-threads/{profile}/parallelism_rs.wasm"
+    ))
 }
 
 /// std's answer and rayon's pool width, both `n`.
@@ -103,7 +105,10 @@ fn rayons_pool_in_a_release_build_has_the_processors_c_is_told() {
     let wasm = rust_guest(true);
     let width = |options: &[&str]| {
         let out = run(&wasm, options);
-        out.split_whitespace().nth(1).map(str::to_string).unwrap_or(out)
+        out.split_whitespace()
+            .nth(1)
+            .map(str::to_string)
+            .unwrap_or(out)
     };
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     assert_eq!(width(&[]), cores.to_string());

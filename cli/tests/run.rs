@@ -378,7 +378,14 @@ fn a_read_waiting_for_input_stalls_no_other_thread() {
     for mode in [
         &["--thread-mode", "local"][..],
         &["--thread-mode", "chain"],
-        &["--thread-mode", "chain", "--hosts", "3", "--placement", "peers"],
+        &[
+            "--thread-mode",
+            "chain",
+            "--hosts",
+            "3",
+            "--placement",
+            "peers",
+        ],
     ] {
         let mut child = Command::new(env!("CARGO_BIN_EXE_weft"))
             .arg("run")

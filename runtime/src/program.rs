@@ -400,9 +400,7 @@ impl Program {
             );
             wasi.env("RAYON_NUM_THREADS", n.to_string());
         }
-        wasi
-            .inherit_stdout()
-            .inherit_stderr();
+        wasi.inherit_stdout().inherit_stderr();
         if config.inherit_stdin {
             wasi.inherit_stdin();
         }

@@ -282,7 +282,8 @@ pub(crate) fn input_would_block(ctx: &mut WasiP1Ctx, fd: i32) -> bool {
     }
     let filetype = scratch[0];
     let flags = u16::from_le_bytes([scratch[2], scratch[3]]);
-    if matches!(filetype, FILETYPE_DIRECTORY | FILETYPE_REGULAR_FILE) || flags & FDFLAGS_NONBLOCK != 0
+    if matches!(filetype, FILETYPE_DIRECTORY | FILETYPE_REGULAR_FILE)
+        || flags & FDFLAGS_NONBLOCK != 0
     {
         return false;
     }
