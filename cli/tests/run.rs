@@ -414,6 +414,38 @@ fn a_read_waiting_for_input_stalls_no_other_thread() {
     }
 }
 
+/// A thread that recurses far past its stack stops the program with one
+/// line saying so, on every host, instead of writing over the heap below
+/// its stack; a depth that fits runs as natively.
+#[test]
+fn a_thread_that_overflows_its_stack_is_stopped_with_one_line() {
+    let wasm = guest("stack_overflow");
+    for mode in [
+        &["--thread-mode", "local"][..],
+        &["--thread-mode", "chain"],
+        &["--thread-mode", "chain", "--hosts", "3", "--placement", "peers"],
+    ] {
+        let mut args = vec!["run"];
+        args.extend_from_slice(mode);
+        args.extend([wasm.to_str().unwrap(), "2000"]);
+        let out = weft(&args);
+        assert_eq!(out.code, Some(134), "{mode:?}: {out:?}");
+        assert_eq!(out.stdout, "", "{mode:?}");
+        let first = out.stderr.lines().next().unwrap_or_default();
+        assert!(
+            first.starts_with("weft: thread 1 trapped: stack overflow: a function's frame would start at 0x")
+                && first.contains("pthread_attr_setstacksize"),
+            "{mode:?}: {}",
+            out.stderr
+        );
+        let mut args = vec!["run"];
+        args.extend_from_slice(mode);
+        args.extend([wasm.to_str().unwrap(), "20"]);
+        let out = weft(&args);
+        assert_eq!((out.code, out.stdout.as_str()), (Some(0), "sum 210\n"), "{mode:?}: {out:?}");
+    }
+}
+
 #[test]
 fn guest_arguments_and_environment() {
     let wasm = wat_file(
