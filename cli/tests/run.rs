@@ -423,7 +423,14 @@ fn a_thread_that_overflows_its_stack_is_stopped_with_one_line() {
     for mode in [
         &["--thread-mode", "local"][..],
         &["--thread-mode", "chain"],
-        &["--thread-mode", "chain", "--hosts", "3", "--placement", "peers"],
+        &[
+            "--thread-mode",
+            "chain",
+            "--hosts",
+            "3",
+            "--placement",
+            "peers",
+        ],
     ] {
         let mut args = vec!["run"];
         args.extend_from_slice(mode);
@@ -433,8 +440,9 @@ fn a_thread_that_overflows_its_stack_is_stopped_with_one_line() {
         assert_eq!(out.stdout, "", "{mode:?}");
         let first = out.stderr.lines().next().unwrap_or_default();
         assert!(
-            first.starts_with("weft: thread 1 trapped: stack overflow: a function's frame would start at 0x")
-                && first.contains("pthread_attr_setstacksize"),
+            first.starts_with(
+                "weft: thread 1 trapped: stack overflow: a function's frame would start at 0x"
+            ) && first.contains("pthread_attr_setstacksize"),
             "{mode:?}: {}",
             out.stderr
         );
@@ -442,7 +450,11 @@ fn a_thread_that_overflows_its_stack_is_stopped_with_one_line() {
         args.extend_from_slice(mode);
         args.extend([wasm.to_str().unwrap(), "20"]);
         let out = weft(&args);
-        assert_eq!((out.code, out.stdout.as_str()), (Some(0), "sum 210\n"), "{mode:?}: {out:?}");
+        assert_eq!(
+            (out.code, out.stdout.as_str()),
+            (Some(0), "sum 210\n"),
+            "{mode:?}: {out:?}"
+        );
     }
 }
 

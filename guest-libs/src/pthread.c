@@ -738,6 +738,30 @@ struct thread_start {
     unsigned signal_mask;
 };
 
+void __real___wasi_thread_start_C(int tid, void *start_arg);
+
+/* Every new thread enters C here (wasi-libc's entry, once its stack
+ * pointer and TLS are set): it tells the host where its stack ends, and
+ * the host stops a function whose frame would go below, where natively a
+ * guard page would (a wasm memory has none, and the stack lies in the
+ * heap). The bounds are the ones the thread reports. */
+void __wrap___wasi_thread_start_C(int tid, void *start_arg) {
+    pthread_t self = pthread_self();
+    uintptr_t top = (uintptr_t)THREAD_STACK(self);
+    size_t size = THREAD_STACK_SIZE(self);
+    /* The stack pointer starts at the start arguments' `stack`, at or
+     * above the top the thread reports. Nothing is set by libweft's own
+     * call of the C entry (a thread's exit path, with no stack of its
+     * own), nor for a call at home (on a scratch stack, with its
+     * creator's TLS). */
+    struct wasi_start_args *args = start_arg;
+    uintptr_t start = (uintptr_t)args->stack;
+    int own_stack = start && args->start_func != at_home_routine;
+    if (own_stack && top > size)
+        weft_set_stack_bounds((uint32_t)(top - size), (uint32_t)(start > top ? start : top));
+    __real___wasi_thread_start_C(tid, start_arg);
+}
+
 static void *start_trampoline(void *p) {
     struct thread_start s = *(struct thread_start *)p;
     free(p);

@@ -37,6 +37,7 @@ pub mod rewrite;
 mod shared_wasi;
 mod slots;
 pub mod snapshot;
+mod stack_check;
 mod start;
 pub mod state;
 pub mod state_imports;

@@ -1201,8 +1201,10 @@ impl Process {
             "thread"
         };
         let span = trace::span(self.tracer(), name, "thread", tid);
-        let result = instance
-            .get_typed_func::<(i32, i32), ()>(&mut store, "wasi_thread_start")
+        let result = crate::stack_check::forget_bounds(&mut store, &instance)
+            .and_then(|()| {
+                instance.get_typed_func::<(i32, i32), ()>(&mut store, "wasi_thread_start")
+            })
             .and_then(|start| start.call(&mut store, (tid as i32, start_arg)));
         drop((clock, span));
         match ThreadEnd::classify(result) {

@@ -38,6 +38,8 @@ pub enum LoadError {
     AdaptCalls(rewrite::ReencodeError),
     #[error("invalid WebAssembly module: answering available_parallelism: {0}")]
     StdAnswers(rewrite::ReencodeError),
+    #[error("invalid WebAssembly module: checking stack moves: {0}")]
+    StackCheck(rewrite::ReencodeError),
     #[error("module too large to compile: {0}")]
     TooLarge(rewrite::RewriteError),
     #[error("module imports `{module}`.`{name}` ({kind}), which Weft does not provide")]
@@ -189,7 +191,15 @@ impl Program {
                 }
                 other => LoadError::Rewrite(other),
             })?;
-        let module = Module::new(engine, &instrumented.bytes).map_err(LoadError::Invalid)?;
+        // Thread stacks that overflow stop (stack_check.rs); after the
+        // globals a snapshot holds were listed, so the limit is no part.
+        let checked = if wasmparser::Parser::is_core_wasm(bytes) {
+            crate::stack_check::check_stacks(&instrumented.bytes).map_err(LoadError::StackCheck)?
+        } else {
+            None
+        };
+        let module = Module::new(engine, checked.as_deref().unwrap_or(&instrumented.bytes))
+            .map_err(LoadError::Invalid)?;
         let layout = snapshot::SnapshotLayout {
             module: weft_snapshot::ModuleHash::of(bytes),
             mutable_globals: instrumented.mutable_globals,
@@ -226,6 +236,8 @@ impl Program {
                     }
                     state_imports::STATE_MODULE => state_imports::STATE_FUNCTIONS.contains(&name),
                     call_imports::CHAIN_MODULE => call_imports::CHAIN_FUNCTIONS.contains(&name),
+                    // The host's internal imports (the same module).
+                    crate::stack_check::MODULE if name == crate::stack_check::FUNCTION => true,
                     waits::MODULE => waits::FUNCTIONS.contains(&name),
                     _ => false,
                 },

@@ -724,6 +724,7 @@ pub(super) fn run_child(
     slot.hand_over();
     let t2 = t0.elapsed();
     snapshot::restore_globals(&mut store, &instance, &globals).map_err(wasmtime::Error::msg)?;
+    crate::stack_check::forget_bounds(&mut store, &instance)?;
     let start = instance.get_typed_func::<(i32, i32), ()>(&mut store, "wasi_thread_start")?;
     let ended = start.call(&mut store, (tid as i32, start_arg as i32));
     drop(clock);
