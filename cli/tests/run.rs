@@ -489,6 +489,21 @@ fn merge_regions_are_registered_and_checked() {
     );
 }
 
+/// A conflict on bytes no symbol names still says where they lie: the
+/// heap, or the main thread's stack.
+#[test]
+fn conflicts_without_a_symbol_say_where_they_lie() {
+    let wasm = guest("unnamed_race");
+    for (place, said) in [
+        ("heap", "in the heap: a block of malloc's or a thread's stack): changed by threads"),
+        ("stack", "in the main thread's stack): changed by threads"),
+    ] {
+        let out = run(&wasm, &["--thread-mode", "chain", place]);
+        assert_ne!(out.code, Some(0), "{out:?}");
+        assert!(out.stderr.contains(said), "{place}: {}", out.stderr);
+    }
+}
+
 /// Addresses in memory map back to the names of the variables there (for
 /// merge-conflict reports).
 #[test]
