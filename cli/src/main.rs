@@ -337,9 +337,17 @@ fn parse_conflict_policy(s: &str) -> Result<weft_runtime::ConflictPolicy, String
 /// a chained program's OS threads each allocating snapshot pages and
 /// diffs then keep a dozen arenas' worth of freed pages (Rust cases in
 /// chain mode: 48 MB peak with the default, 36-39 MB with one or two).
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
 const MALLOC_ARENAS_PER_CORE: usize = 1;
 
-fn main() -> ExitCode {
+/// Caps glibc's malloc arenas, unless the user set them.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn cap_malloc_arenas() {
+    if std::env::var_os("MALLOC_ARENA_MAX").is_some()
+        || std::env::var_os("GLIBC_TUNABLES").is_some()
+    {
+        return;
+    }
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
     let arenas = i32::try_from(cores * MALLOC_ARENAS_PER_CORE).unwrap_or(i32::MAX);
     // SAFETY: mallopt only sets a malloc tunable; it is called before any
@@ -347,6 +355,13 @@ fn main() -> ExitCode {
     unsafe {
         libc::mallopt(libc::M_ARENA_MAX, arenas);
     }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn cap_malloc_arenas() {}
+
+fn main() -> ExitCode {
+    cap_malloc_arenas();
     // Hosts in one process (`--hosts`) compile a module at once; the
     // compile cache then warns of a file another wrote first.
     let quiet = "warn,wasmtime_internal_cache=error";

@@ -441,8 +441,9 @@ fn a_thread_that_overflows_its_stack_is_stopped_with_one_line() {
         let first = out.stderr.lines().next().unwrap_or_default();
         assert!(
             first.starts_with(
-                "weft: thread 1 trapped: stack overflow: a function's frame would start at 0x"
-            ) && first.contains("pthread_attr_setstacksize"),
+                "weft: thread 1 trapped: stack overflow: a function's frame would start "
+            ) && first.contains("bytes below the bottom of the thread's stack (at 0x")
+                && first.contains("pthread_attr_setstacksize"),
             "{mode:?}: {}",
             out.stderr
         );
@@ -495,10 +496,19 @@ fn merge_regions_are_registered_and_checked() {
 fn conflicts_without_a_symbol_say_where_they_lie() {
     let wasm = guest("unnamed_race");
     for (place, said) in [
-        ("heap", "in the heap: a block of malloc's or a thread's stack): changed by threads"),
+        (
+            "heap",
+            "in the heap: a block of malloc's or a thread's stack): changed by threads",
+        ),
         ("stack", "in the main thread's stack): changed by threads"),
     ] {
-        let out = run(&wasm, &["--thread-mode", "chain", place]);
+        let out = weft(&[
+            "run",
+            "--thread-mode",
+            "chain",
+            wasm.to_str().unwrap(),
+            place,
+        ]);
         assert_ne!(out.code, Some(0), "{out:?}");
         assert!(out.stderr.contains(said), "{place}: {}", out.stderr);
     }

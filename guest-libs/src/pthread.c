@@ -742,23 +742,25 @@ void __real___wasi_thread_start_C(int tid, void *start_arg);
 
 /* Every new thread enters C here (wasi-libc's entry, once its stack
  * pointer and TLS are set): it tells the host where its stack ends, and
- * the host stops a function whose frame would go below, where natively a
- * guard page would (a wasm memory has none, and the stack lies in the
- * heap). The bounds are the ones the thread reports. */
+ * the host stops a function whose frame would start just below, where
+ * natively a guard page would (a wasm memory has none, and the stack lies
+ * in the heap). The bottom is that of the block libc allocated for the
+ * stack (a little below what the thread reports: libc rounds the size
+ * up), or of the stack the program gave. Nothing is set by libweft's own
+ * call of the C entry (a thread's exit path, with no stack of its own),
+ * nor for a call at home (on a scratch stack, with its creator's TLS). */
 void __wrap___wasi_thread_start_C(int tid, void *start_arg) {
-    pthread_t self = pthread_self();
-    uintptr_t top = (uintptr_t)THREAD_STACK(self);
-    size_t size = THREAD_STACK_SIZE(self);
-    /* The stack pointer starts at the start arguments' `stack`, at or
-     * above the top the thread reports. Nothing is set by libweft's own
-     * call of the C entry (a thread's exit path, with no stack of its
-     * own), nor for a call at home (on a scratch stack, with its
-     * creator's TLS). */
     struct wasi_start_args *args = start_arg;
-    uintptr_t start = (uintptr_t)args->stack;
-    int own_stack = start && args->start_func != at_home_routine;
-    if (own_stack && top > size)
-        weft_set_stack_bounds((uint32_t)(top - size), (uint32_t)(start > top ? start : top));
+    if (args->stack && args->start_func != at_home_routine) {
+        pthread_t self = pthread_self();
+        uintptr_t top = (uintptr_t)THREAD_STACK(self);
+        uintptr_t bottom = top - THREAD_STACK_SIZE(self);
+        uintptr_t map = (uintptr_t)THREAD_MAP_BASE(self);
+        /* libc's block holds the stack (not only the TLS of a stack the
+         * program gave): its base is the stack's true bottom. */
+        if (map && map <= bottom && top <= map + THREAD_MAP_SIZE(self)) bottom = map;
+        weft_set_stack_bottom((uint32_t)bottom);
+    }
     __real___wasi_thread_start_C(tid, start_arg);
 }
 

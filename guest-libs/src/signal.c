@@ -180,8 +180,12 @@ static int64_t monotonic_ns(void) {
 }
 
 /* Whether the calling thread takes signals sent to the program: any
- * thread in local mode, the main thread in chain mode. */
-static int takes_process_signals(void) { return !weft_chain_entry.arena; }
+ * thread in local mode, the main thread in chain mode (by its id: other
+ * instances on the main memory, a call at home or a thread's exit path,
+ * run with no arena too, and must not take them). */
+static int takes_process_signals(void) {
+    return !chain() || (unsigned)weft_thread_current_id() == 0x3fffffffu;
+}
 
 /* The calling thread's slot; with `create`, made if missing. Under the
  * lock. */

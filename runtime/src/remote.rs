@@ -56,7 +56,7 @@ const RUN_ANYWHERE: &[(&str, &str)] = &[
     (threads::WEFT_MODULE, "wait-end"),
     (threads::WEFT_MODULE, "wait-slice"),
     (threads::WEFT_MODULE, "available-parallelism"),
-    (threads::WEFT_MODULE, "set-stack-bounds"),
+    (threads::WEFT_MODULE, "set-stack-bottom"),
     // The arena zone and the merge regions are home's: the thread's `Home`
     // asks home for them over the call's stream.
     (threads::WEFT_MODULE, "arena-grow"),

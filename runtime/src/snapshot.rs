@@ -354,12 +354,27 @@ pub fn describe_conflict(
     conflict: &weft_snapshot::Conflict,
     symbols: &crate::symbols::DataSymbols,
 ) -> String {
+    describe_conflict_in(conflict, symbols, None)
+}
+
+/// [`describe_conflict`], naming where an address no symbol holds lies:
+/// `arena`, the heap arena of a chained thread holding it (chain mode's
+/// zone knows), else the stack or heap by the program's layout.
+pub fn describe_conflict_in(
+    conflict: &weft_snapshot::Conflict,
+    symbols: &crate::symbols::DataSymbols,
+    arena: Option<u32>,
+) -> String {
     use weft_snapshot::ConflictKind;
     let end = conflict.addr as u64 + conflict.len as u64;
-    let name = symbols
-        .describe(conflict.addr)
-        .map(|n| format!(", `{n}`"))
-        .unwrap_or_default();
+    let name = match (symbols.describe(conflict.addr), arena) {
+        (Some(symbol), _) => format!(", `{symbol}`"),
+        (None, Some(arena)) => format!(", in the heap arena at {arena:#x} of a chained thread"),
+        (None, None) => symbols
+            .region(conflict.addr)
+            .map(|region| format!(", in {region}"))
+            .unwrap_or_default(),
+    };
     let what = match conflict.kind {
         ConflictKind::TwoWriters { first, second } => {
             format!("changed by threads {first} and {second}")

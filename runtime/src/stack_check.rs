@@ -7,21 +7,26 @@
 //!
 //! So at load, every `global.set` of the module's `__stack_pointer` (the
 //! C and Rust ABI's shadow stack pointer, named in the name section) is
-//! followed by a look at the new value: outside the thread's stack (below
-//! it, or past 0 and around to the top of the address space), the host's
-//! `weft-internal` `stack-overflow` import ends the program with a line
-//! naming the thread and the addresses. The bounds are two globals the
-//! rewrite adds (low and span; no bounds until set) and exports as
-//! [`LOW_EXPORT`] and [`SPAN_EXPORT`]; libweft sets them as each thread
-//! starts (`weft:threads` `set-stack-bounds`, from the stack wasi-libc
-//! gave the thread). The main thread's stack lies at the bottom of the
-//! memory, where wasm-ld puts it, so its overflow already traps as an
-//! access out of bounds.
+//! followed by a look at the new value: up to [`GUARD`] bytes below the
+//! bottom of the thread's stack (or past address 0 by as much), as a
+//! guard region would catch it, the host's `weft-internal`
+//! `stack-overflow` import ends the program with a line naming the
+//! thread. The bottom is a global the rewrite adds (0 until set) and
+//! exports as [`BOTTOM_EXPORT`]; libweft sets it as each thread starts
+//! (`weft:threads` `set-stack-bottom`, from the block wasi-libc gave the
+//! thread's stack). The main thread's stack lies at the bottom of the
+//! memory (weft-cc links with `--stack-first`, as Rust does), so with the
+//! bottom at 0 its overflow is caught as it passes address 0.
 //!
-//! What is not seen: a leaf function (one that calls nothing) never writes
-//! its frame's stack pointer back, so a leaf whose own frame is larger
-//! than what is left of the stack still writes below it. Recursion, the
-//! usual overflow, always goes through writes.
+//! Only the guard region is checked, not the whole range outside the
+//! stack: code that moves the stack pointer to another stack on purpose
+//! (Rust's `stacker`, which grows the stack onto the heap) must go on.
+//! A switch to a stack that lies within the guard region below the
+//! thread's would be taken for an overflow; a frame larger than the guard
+//! region jumps over it, as it does a guard page natively. And a leaf
+//! function (one that calls nothing) never writes its frame's stack
+//! pointer back, so a leaf whose own frame is larger than what is left of
+//! the stack is not seen. Recursion, the usual overflow, always is.
 //!
 //! The rewrite runs after the mutable globals are exported for snapshots,
 //! so the bounds are never part of one: a chained thread starts with none
@@ -41,18 +46,19 @@ use crate::rewrite::ReencodeError;
 /// the host's internal module (the waits' too: `waits::MODULE`).
 pub const MODULE: &str = "weft-internal";
 pub const FUNCTION: &str = "stack-overflow";
-/// The export names of the bounds' globals (under the prefix modules may
-/// not use): the stack's lowest address, and its size (a stack pointer
-/// `sp` is inside when `sp - low <= span`, unsigned).
-pub const LOW_EXPORT: &str = "__weft_global_stack_low";
-pub const SPAN_EXPORT: &str = "__weft_global_stack_span";
+/// The export name of the global holding the bottom of the thread's stack
+/// (under the prefix modules may not use).
+pub const BOTTOM_EXPORT: &str = "__weft_global_stack_bottom";
+/// How far below the bottom a stack pointer is taken for an overflow: the
+/// guard region (natively one page; here the largest frame caught).
+pub const GUARD: u32 = 1 << 20;
 
 /// What the rewrite needs to know of a module.
 #[derive(Debug, Default)]
 struct Survey {
     types: u32,
     imported_functions: u32,
-    /// Imported and defined globals: the bounds' indices come after them.
+    /// Imported and defined globals: the bottom's index comes after them.
     globals: u32,
     /// The index of `__stack_pointer`, when it is a mutable i32.
     stack_pointer: Option<u32>,
@@ -145,7 +151,7 @@ pub fn check_stacks(wasm: &[u8]) -> Result<Option<Vec<u8>>, ReencodeError> {
     }
     let mut checker = Checker {
         stack_pointer,
-        low: survey.globals,
+        bottom: survey.globals,
         overflow: survey.imported_functions,
         overflow_type: survey.types,
         imported_functions: survey.imported_functions,
@@ -157,8 +163,8 @@ pub fn check_stacks(wasm: &[u8]) -> Result<Option<Vec<u8>>, ReencodeError> {
 
 struct Checker {
     stack_pointer: u32,
-    /// The added bounds' globals: low at this index, span after it.
-    low: u32,
+    /// The added global holding the bottom of the thread's stack.
+    bottom: u32,
     /// The added import's function index, and its type's.
     overflow: u32,
     overflow_type: u32,
@@ -202,17 +208,14 @@ impl Reencode for Checker {
         section: wasmparser::GlobalSectionReader<'_>,
     ) -> Result<(), reencode::Error<Self::Error>> {
         reencode::utils::parse_global_section(self, globals, section)?;
-        // No bounds: every address is inside.
-        for value in [0, -1] {
-            globals.global(
-                wasm_encoder::GlobalType {
-                    val_type: ValType::I32,
-                    mutable: true,
-                    shared: false,
-                },
-                &wasm_encoder::ConstExpr::i32_const(value),
-            );
-        }
+        globals.global(
+            wasm_encoder::GlobalType {
+                val_type: ValType::I32,
+                mutable: true,
+                shared: false,
+            },
+            &wasm_encoder::ConstExpr::i32_const(0),
+        );
         Ok(())
     }
 
@@ -222,8 +225,7 @@ impl Reencode for Checker {
         section: wasmparser::ExportSectionReader<'_>,
     ) -> Result<(), reencode::Error<Self::Error>> {
         reencode::utils::parse_export_section(self, exports, section)?;
-        exports.export(LOW_EXPORT, ExportKind::Global, self.low);
-        exports.export(SPAN_EXPORT, ExportKind::Global, self.low + 1);
+        exports.export(BOTTOM_EXPORT, ExportKind::Global, self.bottom);
         Ok(())
     }
 
@@ -238,13 +240,17 @@ impl Reencode for Checker {
                 return false;
             }
             // Set it, then look: a frame is only written after the move.
+            // In the guard region when `bottom - sp - 1 < GUARD` (unsigned:
+            // also past address 0 by up to GUARD - bottom).
             let sp = checker.stack_pointer;
             f.instruction(&Instruction::GlobalSet(sp));
+            f.instruction(&Instruction::GlobalGet(checker.bottom));
             f.instruction(&Instruction::GlobalGet(sp));
-            f.instruction(&Instruction::GlobalGet(checker.low));
             f.instruction(&Instruction::I32Sub);
-            f.instruction(&Instruction::GlobalGet(checker.low + 1));
-            f.instruction(&Instruction::I32GtU);
+            f.instruction(&Instruction::I32Const(1));
+            f.instruction(&Instruction::I32Sub);
+            f.instruction(&Instruction::I32Const(GUARD as i32));
+            f.instruction(&Instruction::I32LtU);
             f.instruction(&Instruction::If(BlockType::Empty));
             f.instruction(&Instruction::GlobalGet(sp));
             f.instruction(&Instruction::Call(checker.overflow));
@@ -265,26 +271,24 @@ impl Reencode for Checker {
 /// The overflow a thread's stack pointer made, as its trap.
 #[derive(Debug, thiserror::Error)]
 #[error(
-    "stack overflow: a function's frame would start at {stack_pointer:#x}, outside the thread's stack ({low:#x}..{high:#x}); pthread_attr_setstacksize gives a thread a larger one"
+    "stack overflow: a function's frame would start {} bytes below the bottom of the thread's stack (at {bottom:#x}); pthread_attr_setstacksize gives a thread a larger one",
+    bottom.wrapping_sub(*stack_pointer)
 )]
 pub struct StackOverflow {
     pub stack_pointer: u32,
-    pub low: u32,
-    pub high: u32,
+    pub bottom: u32,
 }
 
-/// Clears `instance`'s bounds before a thread starts in it: an instance
-/// kept for reuse still has the bounds of the thread that ran in it last,
-/// and the new thread's first move of its stack pointer (onto its own
-/// stack) comes before it sets its own.
+/// Clears `instance`'s stack bottom before a thread starts in it: an
+/// instance kept for reuse still has the bottom of the thread that ran in
+/// it last, and the new thread's first moves of its stack pointer (onto
+/// its own stack) come before it sets its own.
 pub(crate) fn forget_bounds<T>(
     store: &mut wasmtime::Store<T>,
     instance: &wasmtime::Instance,
 ) -> wasmtime::Result<()> {
-    for (name, value) in [(LOW_EXPORT, 0), (SPAN_EXPORT, -1)] {
-        if let Some(global) = instance.get_global(&mut *store, name) {
-            global.set(&mut *store, Val::I32(value))?;
-        }
+    if let Some(global) = instance.get_global(&mut *store, BOTTOM_EXPORT) {
+        global.set(&mut *store, Val::I32(0))?;
     }
     Ok(())
 }
@@ -299,7 +303,7 @@ mod tests {
         wat::parse_str(
             r#"(module
               (import "env" "g" (func $g))
-              (global $__stack_pointer (mut i32) (i32.const 65536))
+              (global $__stack_pointer (export "sp") (mut i32) (i32.const 65536))
               (func (export "f") (param $frame i32) (result i32)
                 (global.set $__stack_pointer
                   (i32.sub (global.get $__stack_pointer) (local.get $frame)))
@@ -327,23 +331,26 @@ mod tests {
         let f = instance
             .get_typed_func::<i32, i32>(&mut store, "f")
             .unwrap();
-        // No bounds set: any frame runs.
+        // No bottom set: any frame runs.
         assert_eq!(f.call(&mut store, 60000).unwrap(), 65536);
-        let low = instance.get_global(&mut store, LOW_EXPORT).unwrap();
-        low.set(&mut store, Val::I32(61440)).unwrap();
-        let span = instance.get_global(&mut store, SPAN_EXPORT).unwrap();
-        span.set(&mut store, Val::I32(4096)).unwrap();
+        let bottom = instance.get_global(&mut store, BOTTOM_EXPORT).unwrap();
+        bottom.set(&mut store, Val::I32(61440)).unwrap();
         assert_eq!(f.call(&mut store, 4096).unwrap(), 65536);
         let error = f.call(&mut store, 4097).unwrap_err();
         assert!(
             format!("{error:?}").contains("overflow at 0xefff"),
             "{error:?}"
         );
-        // A frame larger than all memory below: the pointer (left at
-        // 0xefff by the trap) wraps past 0.
+        // Far below (another stack, switched to on purpose): it runs.
+        bottom.set(&mut store, Val::I32(0x40_0000)).unwrap();
+        let sp = instance.get_global(&mut store, "sp").unwrap();
+        sp.set(&mut store, Val::I32(65536)).unwrap();
+        assert_eq!(f.call(&mut store, 4096).unwrap(), 65536);
+        // Past address 0 with the bottom at 0 (the main thread).
+        bottom.set(&mut store, Val::I32(0)).unwrap();
         let error = f.call(&mut store, 70000).unwrap_err();
         assert!(
-            format!("{error:?}").contains("overflow at 0xffffde8f"),
+            format!("{error:?}").contains("overflow at 0xffffee90"),
             "{error:?}"
         );
     }

@@ -165,6 +165,23 @@ impl DataSymbols {
         })
     }
 
+    /// Where an address that no symbol holds lies, by the layout wasm-ld
+    /// gives a program: below the static data, the main thread's stack;
+    /// above it, the heap (libc's malloc, which holds the main thread's
+    /// allocations and other threads' stacks). `None` between symbols, or
+    /// when no symbols are known.
+    pub fn region(&self, addr: u32) -> Option<&'static str> {
+        let first = self.entries.first()?.0;
+        let end = self.entries.iter().map(|(_, end, _)| *end).max()?;
+        if addr < first {
+            Some("the main thread's stack")
+        } else if addr >= end {
+            Some("the heap: a block of malloc's or a thread's stack")
+        } else {
+            None
+        }
+    }
+
     /// The address of the symbol `name`.
     pub fn address_of(&self, name: &str) -> Option<u32> {
         self.entries
@@ -181,6 +198,21 @@ impl DataSymbols {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn addresses_outside_the_data_lie_in_the_stack_or_the_heap() {
+        let symbols = DataSymbols {
+            entries: vec![(1024, 1028, "a".into()), (2048, 2056, "b".into())],
+        };
+        assert_eq!(symbols.region(100), Some("the main thread's stack"));
+        assert_eq!(symbols.region(1030), None);
+        assert!(
+            symbols
+                .region(2056)
+                .is_some_and(|r| r.starts_with("the heap"))
+        );
+        assert_eq!(DataSymbols::default().region(0), None);
+    }
 
     #[test]
     fn falls_back_to_segment_names() {

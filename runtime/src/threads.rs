@@ -30,7 +30,7 @@ pub const WEFT_FUNCTIONS: &[&str] = &[
     "wait-end",
     "wait-slice",
     "available-parallelism",
-    "set-stack-bounds",
+    "set-stack-bottom",
     "sync-lock",
     "sync-unlock",
     "sync-barrier",
@@ -193,9 +193,13 @@ pub fn add_to_linker(linker: &mut Linker<ThreadState>) -> wasmtime::Result<()> {
 
     linker.func_wrap(
         WEFT_MODULE,
-        "set-stack-bounds",
-        |mut caller: Caller<'_, ThreadState>, low: i32, high: i32| -> wasmtime::Result<()> {
-            set_stack_bounds(&mut caller, low as u32, high as u32)
+        "set-stack-bottom",
+        |mut caller: Caller<'_, ThreadState>, bottom: i32| -> wasmtime::Result<()> {
+            // Nothing to set when the module was not rewritten.
+            if let Some(Extern::Global(global)) = caller.get_export(stack_check::BOTTOM_EXPORT) {
+                global.set(&mut caller, Val::I32(bottom))?;
+            }
+            Ok(())
         },
     )?;
 
@@ -204,18 +208,13 @@ pub fn add_to_linker(linker: &mut Linker<ThreadState>) -> wasmtime::Result<()> {
         stack_check::MODULE,
         stack_check::FUNCTION,
         |mut caller: Caller<'_, ThreadState>, stack_pointer: i32| -> wasmtime::Result<()> {
-            let mut read = |name| match caller.get_export(name) {
+            let bottom = match caller.get_export(stack_check::BOTTOM_EXPORT) {
                 Some(Extern::Global(global)) => global.get(&mut caller).i32().unwrap_or(0) as u32,
                 _ => 0,
             };
-            let (low, span) = (
-                read(stack_check::LOW_EXPORT),
-                read(stack_check::SPAN_EXPORT),
-            );
             Err(wasmtime::Error::new(stack_check::StackOverflow {
                 stack_pointer: stack_pointer as u32,
-                low,
-                high: low.wrapping_add(span),
+                bottom,
             }))
         },
     )?;
@@ -502,26 +501,4 @@ fn elem_type(index: i32) -> Option<ElemType> {
         3 => ElemType::F64,
         _ => return None,
     })
-}
-
-/// `weft:threads` `set-stack-bounds`: sets the calling instance's stack
-/// bounds (stack_check.rs); nothing when the module was not rewritten, or
-/// `high` is below `low`.
-fn set_stack_bounds(
-    caller: &mut Caller<'_, ThreadState>,
-    low: u32,
-    high: u32,
-) -> wasmtime::Result<()> {
-    if high < low {
-        return Ok(());
-    }
-    for (name, value) in [
-        (stack_check::LOW_EXPORT, low),
-        (stack_check::SPAN_EXPORT, high - low),
-    ] {
-        if let Some(Extern::Global(global)) = caller.get_export(name) {
-            global.set(&mut *caller, Val::I32(value as i32))?;
-        }
-    }
-    Ok(())
 }

@@ -74,10 +74,9 @@ WEFT_IMPORT("wait-slice") uint32_t weft_wait_slice(const volatile void *addr, in
 /* How many threads can run at once on this host. */
 WEFT_IMPORT("available-parallelism") uint32_t weft_available_parallelism(void);
 
-/* The calling thread's stack, from its lowest address to where its stack
- * pointer starts: the host stops a frame that would go outside it
- * (libweft sets it as each thread starts). */
-WEFT_IMPORT("set-stack-bounds") void weft_set_stack_bounds(uint32_t low, uint32_t high);
+/* The bottom of the calling thread's stack: the host stops a frame that
+ * would start just below it (libweft sets it as each thread starts). */
+WEFT_IMPORT("set-stack-bottom") void weft_set_stack_bottom(uint32_t bottom);
 
 /* Chain mode synchronisation through the home host (see wit/threads.wit):
  * results are 0 or an errno; timeouts in ns, negative for none. */

@@ -230,13 +230,16 @@ pub(super) fn report_conflicts(
             ConflictPolicy::Warn => " (kept the thread's values)",
         }
     );
+    let zone = support(process).map(|chain| chain.zone.locked());
     for conflict in conflicts.iter().take(20) {
+        let arena = zone.as_ref().and_then(|zone| zone.arena_of(conflict.addr));
         let _ = writeln!(
             err,
             "weft:   {}",
-            snapshot::describe_conflict(conflict, symbols)
+            snapshot::describe_conflict_in(conflict, symbols, arena)
         );
     }
+    drop(zone);
     if conflicts.len() > 20 {
         let _ = writeln!(err, "weft:   ... and {} more", conflicts.len() - 20);
     }
