@@ -459,6 +459,23 @@ fn a_thread_that_overflows_its_stack_is_stopped_with_one_line() {
     }
 }
 
+/// Asynchronous cancellation acts as deferred: a thread computing with
+/// no call runs on after the request. That must not pass in silence: the
+/// first line on stderr says so, naming the thread (local mode; in chain
+/// mode the stall watch speaks).
+#[test]
+fn an_asynchronous_cancel_that_cannot_act_is_said() {
+    let wasm = guest("async_cancel_loop");
+    let out = run(&wasm, &["--thread-mode", "local", "--timeout", "2s"]);
+    assert_ne!(out.code, Some(0), "{out:?}");
+    let first = out.stderr.lines().next().unwrap_or_default();
+    assert!(
+        first.starts_with("weft: pthread_cancel of thread 1: its cancellation is asynchronous"),
+        "{}",
+        out.stderr
+    );
+}
+
 #[test]
 fn guest_arguments_and_environment() {
     let wasm = wat_file(
