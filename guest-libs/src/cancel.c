@@ -27,6 +27,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <time.h>
 
 #include <weft/threads.h>
@@ -98,6 +99,9 @@ void __testcancel(void) {
  * runs on its own copy of memory, so the flag is set on the home memory
  * (an atomic store made by the home host), where the target's next
  * cancellation point, an acquire, finds it. */
+/* The asynchronous-cancellation line was written (once per program). */
+static int async_cancel_said;
+
 int weft_cancel_request(pthread_t thread) {
     pthread_t self = pthread_self();
     if (weft_chain_mode()) {
@@ -114,7 +118,18 @@ int weft_cancel_request(pthread_t thread) {
         __atomic_store_n(&THREAD_CANCEL(thread), 1, __ATOMIC_SEQ_CST);
     }
     /* Asynchronous cancellation of oneself acts at once (POSIX); for other
-     * threads it acts at their next cancellation point. */
+     * threads it acts at their next cancellation point, which a thread
+     * computing with no call never reaches: said once, in local mode (in
+     * chain mode the target's type is in its own copy, and the stall
+     * watch speaks when it runs on). */
+    if (thread != self && !weft_chain_mode() && THREAD_CANCELASYNC(thread) &&
+        THREAD_CANCELDISABLE(thread) == PTHREAD_CANCEL_ENABLE &&
+        !__atomic_exchange_n(&async_cancel_said, 1, __ATOMIC_RELAXED))
+        dprintf(2,
+                "weft: pthread_cancel of thread %d: its cancellation is asynchronous, which "
+                "acts as deferred here, at its next cancellation point (a wasm thread cannot "
+                "be stopped between two instructions)\n",
+                THREAD_TID(thread));
     if (thread == self && THREAD_CANCELASYNC(self) &&
         THREAD_CANCELDISABLE(self) == PTHREAD_CANCEL_ENABLE)
         pthread_exit(PTHREAD_CANCELED);
