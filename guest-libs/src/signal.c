@@ -183,8 +183,10 @@ static int64_t monotonic_ns(void) {
  * thread in local mode, the main thread in chain mode (by its id: other
  * instances on the main memory, a call at home or a thread's exit path,
  * run with no arena too, and must not take them). */
+#define MAIN_TID 0x3fffffffu /* the id wasi-libc gives the main thread */
+
 static int takes_process_signals(void) {
-    return !chain() || (unsigned)weft_thread_current_id() == 0x3fffffffu;
+    return !chain() || (unsigned)weft_thread_current_id() == MAIN_TID;
 }
 
 /* The calling thread's slot; with `create`, made if missing. Under the
@@ -272,7 +274,6 @@ static int default_ignored(int sig) {
     }
 }
 
-#define MAIN_TID 0x3fffffffu /* the id wasi-libc gives the main thread */
 
 /* The default action of most signals: one line, then the exit code a
  * shell shows for a process a signal ended (stdout is not flushed). */

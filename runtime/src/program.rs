@@ -174,13 +174,12 @@ impl Program {
             None
         };
         let adapted = adapted.as_deref().unwrap_or(rewritten);
-        // Rust's `available_parallelism()` asks the host (std_answers.rs).
-        let uses_rayon = wasmparser::Parser::is_core_wasm(bytes)
-            && std_answers::uses_rayon(adapted).map_err(LoadError::StdAnswers)?;
-        let answered = if wasmparser::Parser::is_core_wasm(bytes) {
-            std_answers::answer_available_parallelism(adapted).map_err(LoadError::StdAnswers)?
+        // Rust's `available_parallelism()` asks the host, and rayon's pool
+        // is sized (std_answers.rs).
+        let (answered, uses_rayon) = if wasmparser::Parser::is_core_wasm(bytes) {
+            std_answers::answer_std(adapted).map_err(LoadError::StdAnswers)?
         } else {
-            None
+            (None, false)
         };
         let instrumented = rewrite::export_mutable_globals(answered.as_deref().unwrap_or(adapted))
             .map_err(|e| match e {

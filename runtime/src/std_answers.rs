@@ -26,7 +26,7 @@
 //! global pool is the common way a Rust program sizes its threads by that
 //! answer, the program starts with `RAYON_NUM_THREADS` set to the count
 //! (when its environment does not set it), which rayon reads first
-//! ([`uses_rayon`]).
+//! ([`answer_std`]).
 
 use wasm_encoder::reencode::{self, Reencode};
 
@@ -177,15 +177,21 @@ fn survey(wasm: &[u8]) -> Result<Survey, ReencodeError> {
 /// `wasm` with std's `available_parallelism` answering the host's count,
 /// or `None` when the module has no such function of the verified shape
 /// (then it is left unchanged).
-/// Whether `wasm` holds rayon (its name section names a `rayon_core`
-/// function): its global pool is then sized by `RAYON_NUM_THREADS`, as
-/// std's answer may be folded away.
-pub fn uses_rayon(wasm: &[u8]) -> Result<bool, ReencodeError> {
-    Ok(survey(wasm)?.rayon)
+pub fn answer_available_parallelism(wasm: &[u8]) -> Result<Option<Vec<u8>>, ReencodeError> {
+    answer_from(wasm, survey(wasm)?)
 }
 
-pub fn answer_available_parallelism(wasm: &[u8]) -> Result<Option<Vec<u8>>, ReencodeError> {
+/// [`answer_available_parallelism`], and whether `wasm` holds rayon (its
+/// name section names a `rayon_core` function: its global pool is then
+/// sized by `RAYON_NUM_THREADS`, as std's answer may be folded away),
+/// from one look at the module.
+pub fn answer_std(wasm: &[u8]) -> Result<(Option<Vec<u8>>, bool), ReencodeError> {
     let s = survey(wasm)?;
+    let rayon = s.rayon;
+    Ok((answer_from(wasm, s)?, rayon))
+}
+
+fn answer_from(wasm: &[u8], s: Survey) -> Result<Option<Vec<u8>>, ReencodeError> {
     if s.named.is_empty() {
         return Ok(None);
     }

@@ -175,8 +175,7 @@ pub fn add_to_linker(linker: &mut Linker<ThreadState>) -> wasmtime::Result<()> {
          iovs_len: i32,
          out: i32|
          -> wasmtime::Result<i32> {
-            let mut pause = INPUT_POLL_FIRST;
-            loop {
+            let read = until_input(|| {
                 let read = with_ctx(&mut caller, |ctx, mem| {
                     if input_would_block(ctx, fd) {
                         return Ok(None);
@@ -184,15 +183,13 @@ pub fn add_to_linker(linker: &mut Linker<ThreadState>) -> wasmtime::Result<()> {
                     wasmtime_wasi::runtime::in_tokio(p1::fd_read(ctx, mem, fd, iovs, iovs_len, out))
                         .map(Some)
                 })?;
-                if let Some(errno) = read {
-                    return Ok(errno);
-                }
-                if caller.data().home().is_cancelled() {
-                    return Err(wasmtime::Error::new(crate::outcome::ProgramEnded));
-                }
-                std::thread::sleep(pause);
-                pause = (pause * 2).min(INPUT_POLL_MAX);
-            }
+                Ok(match read {
+                    Some(errno) => Input::Made(errno),
+                    None if caller.data().home().is_cancelled() => Input::Ended,
+                    None => Input::Waiting,
+                })
+            })?;
+            read.ok_or_else(|| wasmtime::Error::new(crate::outcome::ProgramEnded))
         },
     )?;
     linker.allow_shadowing(false);
@@ -257,6 +254,36 @@ pub fn add_to_linker(linker: &mut Linker<ThreadState>) -> wasmtime::Result<()> {
 /// at most: short enough for a terminal, long enough to cost nothing.
 const INPUT_POLL_FIRST: Duration = Duration::from_millis(1);
 const INPUT_POLL_MAX: Duration = Duration::from_millis(20);
+
+/// What one try of a call that may wait for input came to.
+pub(crate) enum Input<R> {
+    /// The call was made (it would not wait).
+    Made(R),
+    /// It would wait: try again later.
+    Waiting,
+    /// The thread is to stop (its program ended).
+    Ended,
+}
+
+/// Tries `attempt` (which takes the shared context for one look, see
+/// [`input_would_block`]) until the call is made, sleeping between tries
+/// without the context, 1 ms doubling up to 20 ms; `None` once the
+/// thread is to stop.
+pub(crate) fn until_input<R>(
+    mut attempt: impl FnMut() -> wasmtime::Result<Input<R>>,
+) -> wasmtime::Result<Option<R>> {
+    let mut pause = INPUT_POLL_FIRST;
+    loop {
+        match attempt()? {
+            Input::Made(answer) => return Ok(Some(answer)),
+            Input::Ended => return Ok(None),
+            Input::Waiting => {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(INPUT_POLL_MAX);
+            }
+        }
+    }
+}
 
 // preview1's `filetype`, `fdflags` and `eventtype` values used here.
 const FILETYPE_DIRECTORY: u8 = 3;

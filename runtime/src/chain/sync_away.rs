@@ -14,7 +14,6 @@
 
 use crate::locks::Locked as _;
 use std::sync::Arc;
-use std::time::Duration;
 
 use weft_snapshot::Diff;
 use weft_snapshot::wire::{Limits, decode_diff, encode_diff};
@@ -27,6 +26,7 @@ use crate::outcome::{Outcome, ProgramEnded};
 use crate::process::{Origin, Process, ThreadMemory};
 use crate::sync::HomeAtomic;
 use crate::trace::Span;
+use crate::wasi::Input;
 
 /// Worker side, before a sync call goes home: what the thread wrote since
 /// its last sync point, as a wire diff; its snapshot moves by it. The
@@ -177,22 +177,25 @@ pub(super) fn serve_wasi(
                     ("fd_read", [fd, ..]) => i32::try_from(*fd).ok(),
                     _ => None,
                 };
-                let mut pause = Duration::from_millis(1);
-                loop {
+                // A read waits for input without the shared context, as
+                // at home.
+                let made = crate::wasi::until_input(|| {
                     let mut ctx = process.wasi().lock();
-                    // A read waits for input without the shared context,
-                    // as at home (`wasi::input_would_block`).
                     if reads.is_some_and(|fd| crate::wasi::input_would_block(&mut ctx, fd)) {
-                        drop(ctx);
-                        if process.is_ending() {
-                            return Some(Err(wasmtime::Error::new(ProgramEnded)));
-                        }
-                        std::thread::sleep(pause);
-                        pause = (pause * 2).min(Duration::from_millis(20));
-                        continue;
+                        return Ok(match process.is_ending() {
+                            true => Input::Ended,
+                            false => Input::Waiting,
+                        });
                     }
                     let mut mem = wiggle::GuestMemory::Unshared(&mut copy);
-                    return crate::wasi::call_plain(&mut ctx, &mut mem, name, args);
+                    Ok(Input::Made(crate::wasi::call_plain(
+                        &mut ctx, &mut mem, name, args,
+                    )))
+                });
+                match made {
+                    Ok(Some(made)) => made,
+                    Ok(None) => Some(Err(wasmtime::Error::new(ProgramEnded))),
+                    Err(e) => Some(Err(e)),
                 }
             })
             .join()
