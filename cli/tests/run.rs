@@ -414,6 +414,54 @@ fn a_read_waiting_for_input_stalls_no_other_thread() {
     }
 }
 
+/// Threads waiting in `poll` and `select` on a pipe with no input hold
+/// nothing the others need: main sleeps, writes and reads a clock while
+/// one waits with no limit, and the other's limit ends its wait in time,
+/// in every mode (such a poll used to hold the process's one WASI
+/// context while it waited).
+#[test]
+fn a_poll_waiting_for_input_stalls_no_other_thread() {
+    let wasm = guest("poll_blocks_alone");
+    for mode in [
+        &["--thread-mode", "local"][..],
+        &["--thread-mode", "chain"],
+        &[
+            "--thread-mode",
+            "chain",
+            "--hosts",
+            "3",
+            "--placement",
+            "peers",
+        ],
+    ] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_weft"))
+            .arg("run")
+            .args(mode)
+            .args(["--timeout", "20s"])
+            .arg(&wasm)
+            .env_remove("THREAD_MODE")
+            // A pipe this test holds open and never writes.
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let _input = child.stdin.take();
+        let out = child.wait_with_output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(
+            (out.status.code(), stdout.as_ref()),
+            (
+                Some(0),
+                "main slept, wrote and read the clock while the others wait\n\
+                 select returned 0 after its limit: yes\n"
+            ),
+            "{mode:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
 /// A thread that recurses far past its stack stops the program with one
 /// line saying so, on every host, instead of writing over the heap below
 /// its stack; a depth that fits runs as natively.
