@@ -49,6 +49,7 @@ mod touched;
 pub mod trace;
 pub mod waits;
 pub mod wasi;
+mod wasi_poll;
 mod zone;
 
 pub use engine::{EPOCH_TICK, NEVER, WorkerEngines, engine, worker_engine};

@@ -10,7 +10,9 @@
 //! Holding one lock per call serialises WASI calls, which is what a shared
 //! fd table needs anyway. The one call that commonly blocks for long, a
 //! `poll_oneoff` that only sleeps (`nanosleep`, `usleep`, `sleep`), is
-//! served without the lock so a sleeping thread never stalls the others.
+//! served without the lock so a sleeping thread never stalls the others;
+//! a read or poll that waits for input lets go of it between looks
+//! (`until_input`, `wasi_poll`).
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -20,6 +22,10 @@ use wasmtime_wasi::p1::wasi_snapshot_preview1 as p1;
 use wiggle::GuestMemory;
 
 use crate::process::{ThreadState, read_guest, write_guest};
+use crate::wasi_poll::{
+    CLOCKID_MONOTONIC, CLOCKID_REALTIME, EVENT_SIZE, EVENTTYPE_CLOCK, EVENTTYPE_FD_READ, Look,
+    PendingPoll, SUBCLOCKFLAGS_ABSTIME, SUBSCRIPTION_SIZE, event_bytes,
+};
 
 /// The module name of WASI preview1 imports.
 pub const MODULE: &str = "wasi_snapshot_preview1";
@@ -225,7 +231,9 @@ pub fn add_to_linker(linker: &mut Linker<ThreadState>) -> wasmtime::Result<()> {
          -> wasmtime::Result<i32> { clock_time_get(&mut caller, id, precision, out) },
     )?;
 
-    // Sleeping is served without the shared lock; other polls go through it.
+    // Sleeping is served without the shared context, and so is waiting
+    // for descriptors (see `wasi_poll`); calls Weft does not wait for
+    // itself go to wasmtime-wasi as they are.
     linker.func_wrap(
         MODULE,
         "poll_oneoff",
@@ -239,6 +247,33 @@ pub fn add_to_linker(linker: &mut Linker<ThreadState>) -> wasmtime::Result<()> {
                 && let Some(errno) = sleep_only(&mut caller, subs, events, nevents)?
             {
                 return Ok(errno);
+            }
+            let made = Instant::now();
+            let mut records = vec![0u8; SUBSCRIPTION_SIZE * usize::try_from(nsubs).unwrap_or(0)];
+            if let Some(pending) = (nsubs > 0 && read_guest(&mut caller, subs as u32, &mut records))
+                .then(|| PendingPoll::parse(&records, made))
+                .flatten()
+            {
+                let process = caller.data().process.clone();
+                let home = caller.data().home_handle();
+                let answer = wait_for_poll(&process, &pending, || home.is_cancelled())?;
+                return match answer {
+                    None => Err(wasmtime::Error::new(crate::outcome::ProgramEnded)),
+                    Some(Err(errno)) => Ok(errno),
+                    Some(Ok(ready)) => {
+                        let written = write_guest(&mut caller, events as u32, &event_bytes(&ready))
+                            && write_guest(
+                                &mut caller,
+                                nevents as u32,
+                                &(ready.len() as u32).to_le_bytes(),
+                            );
+                        Ok(if written {
+                            0
+                        } else {
+                            wasmtime_wasi::p1::types::Errno::Fault as i32
+                        })
+                    }
+                };
             }
             with_ctx(&mut caller, |ctx, mem| {
                 wasmtime_wasi::runtime::in_tokio(p1::poll_oneoff(
@@ -261,6 +296,8 @@ pub(crate) enum Input<R> {
     Made(R),
     /// It would wait: try again later.
     Waiting,
+    /// It would wait, and is due within this long: try again by then.
+    WaitingAtMost(Duration),
     /// The thread is to stop (its program ended).
     Ended,
 }
@@ -281,15 +318,85 @@ pub(crate) fn until_input<R>(
                 std::thread::sleep(pause);
                 pause = (pause * 2).min(INPUT_POLL_MAX);
             }
+            Input::WaitingAtMost(due) => {
+                std::thread::sleep(pause.min(due));
+                pause = (pause * 2).min(INPUT_POLL_MAX);
+            }
         }
     }
+}
+
+/// Waits for `pending` (see `wasi_poll`), taking the process's shared
+/// context only for each look and sleeping between looks without it:
+/// its events or errno, or `None` once `ending` says the thread is to
+/// stop. How a `poll_oneoff` on descriptors is made at home, for a thread
+/// here or on a peer.
+pub(crate) fn wait_for_poll(
+    process: &crate::Process,
+    pending: &PendingPoll,
+    ending: impl Fn() -> bool,
+) -> wasmtime::Result<Option<Result<Vec<[u8; EVENT_SIZE]>, i32>>> {
+    until_input(|| {
+        let look = pending.look(&mut process.wasi().lock())?;
+        Ok(match look {
+            Look::Ready(events) => Input::Made(Ok(events)),
+            Look::Errno(errno) => Input::Made(Err(errno)),
+            Look::Waiting(_) if ending() => Input::Ended,
+            Look::Waiting(Some(due)) => Input::WaitingAtMost(due),
+            Look::Waiting(None) => Input::Waiting,
+        })
+    })
+}
+
+/// A `poll_oneoff(args)` on descriptors made at home for a thread away
+/// from home, on `memory` (a copy of the thread's), waited for as
+/// [`wait_for_poll`] does: `None` for a call Weft leaves to wasmtime-wasi
+/// as it is, else its errno, or `None` inside once `ending` says the
+/// thread is to stop.
+pub(crate) fn poll_in_copy(
+    process: &crate::Process,
+    memory: &mut [u8],
+    args: &[i64],
+    ending: impl Fn() -> bool,
+) -> Option<wasmtime::Result<Option<i32>>> {
+    let &[subs, events, nsubs, nevents] = args else {
+        return None;
+    };
+    let [subs, events, nsubs, nevents] =
+        [subs, events, nsubs, nevents].map(|a| u32::try_from(a).ok());
+    let (subs, events, nevents) = (subs? as usize, events? as usize, nevents? as usize);
+    let records =
+        memory.get(subs..subs.checked_add(SUBSCRIPTION_SIZE.checked_mul(nsubs? as usize)?)?)?;
+    let pending = PendingPoll::parse(records, Instant::now())?;
+    let answer = match wait_for_poll(process, &pending, ending) {
+        Ok(answer) => answer,
+        Err(e) => return Some(Err(e)),
+    };
+    Some(Ok(answer.map(|made| match made {
+        Err(errno) => errno,
+        Ok(ready) => {
+            let bytes = event_bytes(&ready);
+            let count = (ready.len() as u32).to_le_bytes();
+            let fits = events
+                .checked_add(bytes.len())
+                .is_some_and(|end| end <= memory.len())
+                && nevents
+                    .checked_add(4)
+                    .is_some_and(|end| end <= memory.len());
+            if !fits {
+                return wasmtime_wasi::p1::types::Errno::Fault as i32;
+            }
+            memory[events..events + bytes.len()].copy_from_slice(&bytes);
+            memory[nevents..nevents + 4].copy_from_slice(&count);
+            0
+        }
+    })))
 }
 
 // preview1's `filetype`, `fdflags` and `eventtype` values used here.
 const FILETYPE_DIRECTORY: u8 = 3;
 const FILETYPE_REGULAR_FILE: u8 = 4;
 const FDFLAGS_NONBLOCK: u16 = 4;
-const EVENTTYPE_FD_READ: u8 = 1;
 
 /// Whether a read of `fd` would wait for input now: a pipe, terminal or
 /// socket in blocking mode with nothing to read. Such a read must not be
@@ -470,14 +577,6 @@ fn write_u64(caller: &mut Caller<'_, ThreadState>, out: i32, value: u64) -> i32 
         wasmtime_wasi::p1::types::Errno::Fault as i32
     }
 }
-
-// Layout of the preview1 `subscription` and `event` records.
-const SUBSCRIPTION_SIZE: usize = 48;
-const EVENT_SIZE: usize = 32;
-const EVENTTYPE_CLOCK: u8 = 0;
-const CLOCKID_REALTIME: u32 = 0;
-const CLOCKID_MONOTONIC: u32 = 1;
-const SUBCLOCKFLAGS_ABSTIME: u16 = 1;
 
 /// If the single subscription at `subs` is a clock timeout, sleeps until it
 /// expires, writes its event and returns `Some(errno)`; otherwise `None`.
