@@ -462,6 +462,55 @@ fn a_poll_waiting_for_input_stalls_no_other_thread() {
     }
 }
 
+/// `read`, `poll` and `select` that wait for input are cancellation
+/// points, as POSIX lists them: cancelled there, a thread runs its
+/// cleanup handler and is joined as cancelled, in every mode; one with
+/// cancellation disabled goes on waiting.
+#[test]
+fn reads_and_polls_that_wait_are_cancellation_points() {
+    let wasm = guest("cancel_blocked_io");
+    for mode in [
+        &["--thread-mode", "local"][..],
+        &["--thread-mode", "chain"],
+        &[
+            "--thread-mode",
+            "chain",
+            "--hosts",
+            "3",
+            "--placement",
+            "peers",
+        ],
+    ] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_weft"))
+            .arg("run")
+            .args(mode)
+            .args(["--timeout", "20s"])
+            .arg(&wasm)
+            .env_remove("THREAD_MODE")
+            // A pipe this test holds open and never writes.
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let _input = child.stdin.take();
+        let out = child.wait_with_output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(
+            (out.status.code(), stdout.as_ref()),
+            (
+                Some(0),
+                "read: cancelled, cleanup ran\n\
+                 poll: cancelled, cleanup ran\n\
+                 select: cancelled, cleanup ran\n\
+                 the uncancellable reader still waits\n"
+            ),
+            "{mode:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
 /// A thread that recurses far past its stack stops the program with one
 /// line saying so, on every host, instead of writing over the heap below
 /// its stack; a depth that fits runs as natively.
