@@ -471,10 +471,14 @@ fn reads_and_polls_that_wait_are_cancellation_points() {
     let wasm = guest("cancel_blocked_io");
     for mode in [
         &["--thread-mode", "local"][..],
-        &["--thread-mode", "chain"],
+        // More threads than slots: a thread waiting for input gives its
+        // slot up.
+        &["--thread-mode", "chain", "--slots", "2"],
         &[
             "--thread-mode",
             "chain",
+            "--slots",
+            "2",
             "--hosts",
             "3",
             "--placement",
@@ -507,6 +511,39 @@ fn reads_and_polls_that_wait_are_cancellation_points() {
             ),
             "{mode:?}: {}",
             String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+/// A thread asleep gives its slot up while it sleeps: threads polling a
+/// flag with sleeps between looks, more than the slots, let the thread
+/// that sets it start (they held every slot and the program hung).
+#[test]
+fn sleeping_threads_give_their_slot_to_queued_ones() {
+    let wasm = guest("sleepers_give_their_slot");
+    for mode in [
+        &["--thread-mode", "chain", "--slots", "2"][..],
+        &[
+            "--thread-mode",
+            "chain",
+            "--slots",
+            "1",
+            "--peer-slots",
+            "1",
+            "--hosts",
+            "3",
+            "--placement",
+            "peers",
+        ],
+    ] {
+        let mut args = vec!["run"];
+        args.extend_from_slice(mode);
+        args.extend(["--timeout", "20s", wasm.to_str().unwrap()]);
+        let out = weft(&args);
+        assert_eq!(
+            (out.code, out.stdout.as_str()),
+            (Some(0), "the flag was set while the others slept\n"),
+            "{mode:?}: {out:?}"
         );
     }
 }
