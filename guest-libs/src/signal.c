@@ -713,14 +713,6 @@ __wasi_errno_t __wrap___wasi_sched_yield(void) {
     return __real___wasi_sched_yield();
 }
 
-__wasi_errno_t __real___wasi_fd_read(__wasi_fd_t, const __wasi_iovec_t *, size_t, __wasi_size_t *);
-
-__wasi_errno_t __wrap___wasi_fd_read(__wasi_fd_t fd, const __wasi_iovec_t *iovs, size_t n,
-                                     __wasi_size_t *out) {
-    if (weft_signals_used()) weft_signal_deliver();
-    return __real___wasi_fd_read(fd, iovs, n, out);
-}
-
 /* A new thread may get an ended thread's pthread_t: what was pending for
  * that one is not the new one's. Called before the new thread runs. */
 void weft_signals_forget(pthread_t thread) {

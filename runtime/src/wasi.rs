@@ -181,8 +181,8 @@ pub fn add_to_linker(linker: &mut Linker<ThreadState>) -> wasmtime::Result<()> {
          iovs_len: i32,
          out: i32|
          -> wasmtime::Result<i32> {
-            let read = until_input(|| {
-                let read = with_ctx(&mut caller, |ctx, mem| {
+            let read = until_input_here(&mut caller, |caller| {
+                let read = with_ctx(caller, |ctx, mem| {
                     if input_would_block(ctx, fd) {
                         return Ok(None);
                     }
@@ -256,7 +256,9 @@ pub fn add_to_linker(linker: &mut Linker<ThreadState>) -> wasmtime::Result<()> {
             {
                 let process = caller.data().process.clone();
                 let home = caller.data().home_handle();
-                let answer = wait_for_poll(&process, &pending, || home.is_cancelled())?;
+                let answer = until_input_here(&mut caller, |_| {
+                    look_at_poll(&process, &pending, || home.is_cancelled())
+                })?;
                 return match answer {
                     None => Err(wasmtime::Error::new(crate::outcome::ProgramEnded)),
                     Some(Err(errno)) => Ok(errno),
@@ -326,31 +328,44 @@ pub(crate) fn until_input<R>(
     }
 }
 
-/// Waits for `pending` (see `wasi_poll`), taking the process's shared
-/// context only for each look and sleeping between looks without it:
-/// its events or errno, or `None` once `ending` says the thread is to
-/// stop. How a `poll_oneoff` on descriptors is made at home, for a thread
-/// here or on a peer.
-pub(crate) fn wait_for_poll(
+/// [`until_input`] for a thread of this host: the first try holds the
+/// thread's slot, and a call that would wait gives it up until it is made
+/// (a thread waiting for input runs nothing, and the thread that is to
+/// give the input, or to cancel the waiting one, may be queued for a
+/// slot).
+fn until_input_here<R>(
+    caller: &mut Caller<'_, ThreadState>,
+    mut attempt: impl FnMut(&mut Caller<'_, ThreadState>) -> wasmtime::Result<Input<R>>,
+) -> wasmtime::Result<Option<R>> {
+    match attempt(caller)? {
+        Input::Made(answer) => return Ok(Some(answer)),
+        Input::Ended => return Ok(None),
+        Input::Waiting | Input::WaitingAtMost(_) => {}
+    }
+    crate::process::without_slot(caller, |caller| until_input(|| attempt(caller)))
+}
+
+/// What one look at `pending` (see `wasi_poll`) came to, taking the
+/// process's shared context for the look only; `ending` says whether the
+/// thread is to stop.
+fn look_at_poll(
     process: &crate::Process,
     pending: &PendingPoll,
     ending: impl Fn() -> bool,
-) -> wasmtime::Result<Option<Result<Vec<[u8; EVENT_SIZE]>, i32>>> {
-    until_input(|| {
-        let look = pending.look(&mut process.wasi().lock())?;
-        Ok(match look {
-            Look::Ready(events) => Input::Made(Ok(events)),
-            Look::Errno(errno) => Input::Made(Err(errno)),
-            Look::Waiting(_) if ending() => Input::Ended,
-            Look::Waiting(Some(due)) => Input::WaitingAtMost(due),
-            Look::Waiting(None) => Input::Waiting,
-        })
+) -> wasmtime::Result<Input<Result<Vec<[u8; EVENT_SIZE]>, i32>>> {
+    let look = pending.look(&mut process.wasi().lock())?;
+    Ok(match look {
+        Look::Ready(events) => Input::Made(Ok(events)),
+        Look::Errno(errno) => Input::Made(Err(errno)),
+        Look::Waiting(_) if ending() => Input::Ended,
+        Look::Waiting(Some(due)) => Input::WaitingAtMost(due),
+        Look::Waiting(None) => Input::Waiting,
     })
 }
 
 /// A `poll_oneoff(args)` on descriptors made at home for a thread away
-/// from home, on `memory` (a copy of the thread's), waited for as
-/// [`wait_for_poll`] does: `None` for a call Weft leaves to wasmtime-wasi
+/// from home, on `memory` (a copy of the thread's), waited for as a
+/// thread here waits: `None` for a call Weft leaves to wasmtime-wasi
 /// as it is, else its errno, or `None` inside once `ending` says the
 /// thread is to stop.
 pub(crate) fn poll_in_copy(
@@ -368,7 +383,7 @@ pub(crate) fn poll_in_copy(
     let records =
         memory.get(subs..subs.checked_add(SUBSCRIPTION_SIZE.checked_mul(nsubs? as usize)?)?)?;
     let pending = PendingPoll::parse(records, Instant::now())?;
-    let answer = match wait_for_poll(process, &pending, ending) {
+    let answer = match until_input(|| look_at_poll(process, &pending, &ending)) {
         Ok(answer) => answer,
         Err(e) => return Some(Err(e)),
     };
@@ -578,6 +593,11 @@ fn write_u64(caller: &mut Caller<'_, ThreadState>, out: i32, value: u64) -> i32 
     }
 }
 
+/// Sleeps this long or longer give the thread's slot up while they last
+/// (shorter ones are yields, whose slot would go and come back for
+/// nothing).
+const SLEEP_WITHOUT_SLOT: Duration = Duration::from_micros(50);
+
 /// If the single subscription at `subs` is a clock timeout, sleeps until it
 /// expires, writes its event and returns `Some(errno)`; otherwise `None`.
 pub(crate) fn sleep_only(
@@ -611,12 +631,21 @@ pub(crate) fn sleep_only(
         // clock origin: let it handle them.
         return Ok(None);
     };
-    let start = Instant::now();
-    while let Some(left) = duration.checked_sub(start.elapsed()) {
-        if left.is_zero() {
-            break;
+    let sleep = || {
+        let start = Instant::now();
+        while let Some(left) = duration.checked_sub(start.elapsed()) {
+            if left.is_zero() {
+                break;
+            }
+            std::thread::sleep(left);
         }
-        std::thread::sleep(left);
+    };
+    // A sleeping thread runs nothing: its slot goes to a queued thread,
+    // which may be the one it waits for (old-style polling of a flag).
+    if duration >= SLEEP_WITHOUT_SLOT {
+        crate::process::without_slot(caller, |_| sleep());
+    } else {
+        sleep();
     }
     let mut event = [0u8; EVENT_SIZE];
     event[0..8].copy_from_slice(&sub[0..8]);
