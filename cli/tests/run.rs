@@ -548,6 +548,31 @@ fn sleeping_threads_give_their_slot_to_queued_ones() {
     }
 }
 
+/// A thread function that calls nothing and keeps an array larger than
+/// its stack is stopped as recursion is (LLVM writes the stack pointer
+/// back for any leaf frame past its 128-byte red zone); with a stack that
+/// holds it, it runs as natively.
+#[test]
+fn a_leaf_functions_large_frame_is_stopped_too() {
+    let wasm = guest("leaf_frame_overflow");
+    for mode in ["local", "chain"] {
+        let out = weft(&["run", "--thread-mode", mode, wasm.to_str().unwrap()]);
+        assert_eq!(out.code, Some(134), "{mode}: {out:?}");
+        let first = out.stderr.lines().next().unwrap_or_default();
+        assert!(
+            first.starts_with("weft: thread 1 trapped: stack overflow: "),
+            "{mode}: {}",
+            out.stderr
+        );
+        let out = weft(&["run", "--thread-mode", mode, wasm.to_str().unwrap(), "big"]);
+        assert_eq!(
+            (out.code, out.stdout.as_str()),
+            (Some(0), "sum 73725\n"),
+            "{mode}: {out:?}"
+        );
+    }
+}
+
 /// A thread that recurses far past its stack stops the program with one
 /// line saying so, on every host, instead of writing over the heap below
 /// its stack; a depth that fits runs as natively.

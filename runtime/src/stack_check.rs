@@ -24,9 +24,10 @@
 //! A switch to a stack that lies within the guard region below the
 //! thread's would be taken for an overflow; a frame larger than the guard
 //! region jumps over it, as it does a guard page natively. And a leaf
-//! function (one that calls nothing) never writes its frame's stack
-//! pointer back, so a leaf whose own frame is larger than what is left of
-//! the stack is not seen. Recursion, the usual overflow, always is.
+//! function (one that calls nothing) whose frame fits LLVM's 128-byte red
+//! zone never writes its stack pointer back, so such a frame may lie up
+//! to 128 bytes past the bottom unseen; a leaf with a larger frame writes
+//! it back and is seen. Recursion, the usual overflow, always is.
 //!
 //! The rewrite runs after the mutable globals are exported for snapshots,
 //! so the bounds are never part of one: a chained thread starts with none
