@@ -863,6 +863,44 @@ fn a_chained_thread_spinning_on_a_plain_variable_gets_a_warning() {
     assert_eq!(lines[1], "weft: time limit of 4s reached");
 }
 
+/// Several chained threads spinning on plain variables, none waiting at
+/// home: the stall watch names them once no thread has synchronised for
+/// three times its limit, instead of leaving the hang silent.
+#[test]
+fn chained_threads_spinning_together_get_a_warning() {
+    let wasm = guest("stale_flags");
+    let wasm = wasm.to_str().unwrap();
+    let local = weft(&["run", "--timeout", "20s", wasm]);
+    assert_eq!(
+        (local.code, local.stdout.as_str()),
+        (Some(0), "done\n"),
+        "{local:?}"
+    );
+    let chain = weft(&[
+        "run",
+        "--thread-mode",
+        "chain",
+        "--slots",
+        "2",
+        "--stall-warning",
+        "1s",
+        "--timeout",
+        "6s",
+        wasm,
+    ]);
+    assert!(!chain.timed_out, "weft hung: {chain:?}");
+    assert_eq!(chain.code, Some(124), "{chain:?}");
+    let lines: Vec<&str> = chain.stderr.lines().collect();
+    assert_eq!(lines.len(), 2, "{}", chain.stderr);
+    assert!(
+        lines[0].starts_with("weft: threads 1 and 2 have run ")
+            && lines[0].contains("without synchronising, and no other thread has synchronised"),
+        "{}",
+        lines[0]
+    );
+    assert_eq!(lines[1], "weft: time limit of 6s reached");
+}
+
 #[test]
 fn a_wait_on_memory_no_one_wakes_is_a_reported_deadlock_in_chain_mode() {
     // Local mode waits as natively (until --timeout); chain mode waits at
