@@ -209,6 +209,16 @@ pub(crate) struct SyncTable {
     changed: Condvar,
     /// Set when the program ends: every wait ends with [`SyncError::Ended`].
     ended: std::sync::atomic::AtomicBool,
+    /// When a thread last made a call here, as nanoseconds since
+    /// [`CALLS_BASE`] (the stall watch's looks do not count).
+    last_call: std::sync::atomic::AtomicU64,
+}
+
+/// The origin of [`SyncTable::quiet_for`]'s clock.
+static CALLS_BASE: std::sync::LazyLock<Instant> = std::sync::LazyLock::new(Instant::now);
+
+fn nanos_since_base() -> u64 {
+    CALLS_BASE.elapsed().as_nanos().min(u64::MAX as u128) as u64
 }
 
 impl SyncTable {
@@ -219,8 +229,18 @@ impl SyncTable {
         }
     }
 
+    /// The table's state, for a call of a thread's.
     fn state(&self) -> MutexGuard<'_, State> {
+        self.last_call
+            .fetch_max(nanos_since_base(), std::sync::atomic::Ordering::Relaxed);
         self.state.locked()
+    }
+
+    /// How long no thread has made a call here (the stall watch's own
+    /// looks aside).
+    pub(crate) fn quiet_for(&self) -> Duration {
+        let last = self.last_call.load(std::sync::atomic::Ordering::Relaxed);
+        Duration::from_nanos(nanos_since_base().saturating_sub(last))
     }
 
     /// Whether the program has ended.
@@ -320,13 +340,13 @@ impl SyncTable {
     /// Whether every live thread but one (of `live`) waits here, untimed,
     /// or in `pthread_join`: the one left is all the program's progress.
     pub(crate) fn all_others_wait(&self, live: u32) -> bool {
-        let state = self.state();
+        let state = self.state.locked();
         state.blocked_count() + state.joining.len() as u32 + 1 >= live
     }
 
     /// Whether thread `tid` waits here, untimed.
     pub(crate) fn is_waiting(&self, tid: u32) -> bool {
-        self.state().waits.contains_key(&tid)
+        self.state.locked().waits.contains_key(&tid)
     }
 
     /// Thread `tid` starts or ends waiting in `pthread_join`.

@@ -13,6 +13,13 @@ use crate::process::{Process, ThreadMemory};
 /// How often the stall watch looks at the running chained threads.
 pub(super) const STALL_LOOK: std::time::Duration = std::time::Duration::from_millis(250);
 
+/// Threads that run without synchronising while others do not wait at
+/// home (they may spin too, each on a variable another sets) are named
+/// once no thread has synchronised for this many times the limit: longer
+/// than for one thread alone, since threads that compute apart for a
+/// long while look the same.
+const ALL_QUIET_FACTOR: u32 = 3;
+
 /// A chained thread registered with the stall watch while it runs.
 pub(super) struct Watched<'a> {
     pub(super) chain: &'a ChainSupport,
@@ -77,6 +84,55 @@ impl ChainSupport {
             quiet.as_secs()
         );
     }
+
+    /// Warns once about the chained threads of `running` that run on
+    /// without synchronising when no thread has synchronised for `limit`
+    /// (none at home, none of them): threads that spin together, each on a
+    /// plain variable, are never all but one waiting, so
+    /// [`Self::check_stall`] alone would leave the hang silent.
+    fn check_all_quiet(&self, running: &[(u32, Arc<ThreadMemory>)], limit: Duration) {
+        if self.all_quiet_warned.load(Ordering::Relaxed) || self.sync.quiet_for() < limit {
+            return;
+        }
+        let mut quiet = Vec::new();
+        for (tid, memory) in running {
+            let Some(origin) = &memory.origin else {
+                continue;
+            };
+            if self.sync.is_waiting(*tid) {
+                continue;
+            }
+            if origin.last_sync.locked().elapsed() < limit {
+                return;
+            }
+            // Named already, alone.
+            if !origin.stall_warned.load(Ordering::Relaxed) {
+                quiet.push(*tid);
+            }
+        }
+        if quiet.is_empty() || self.all_quiet_warned.swap(true, Ordering::Relaxed) {
+            return;
+        }
+        quiet.sort_unstable();
+        let who = match quiet.len() {
+            1 => format!("thread {} has", quiet[0]),
+            _ => format!("threads {} have", and_list(&quiet)),
+        };
+        let _ = writeln!(
+            std::io::stderr(),
+            "weft: {who} run {}s without synchronising, and no other thread has synchronised meanwhile: in chain mode a thread sees others' writes only when it synchronises, so a thread that waits for a plain variable waits forever (use an atomic or a lock; --timeout ends the program)",
+            limit.as_secs()
+        );
+    }
+}
+
+/// `1, 2 and 3`.
+fn and_list(tids: &[u32]) -> String {
+    let names: Vec<String> = tids.iter().map(u32::to_string).collect();
+    match names.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{} and {last}", rest.join(", ")),
+        _ => names.concat(),
+    }
 }
 
 /// The stall watch of one program: looks at its running chained threads
@@ -96,8 +152,9 @@ pub(super) fn watch_stalls(process: &std::sync::Weak<Process>, limit: Duration) 
             .iter()
             .filter_map(|(tid, memory)| Some((*tid, memory.upgrade()?)))
             .collect();
-        for (tid, memory) in running {
-            chain.check_stall(&process, tid, &memory, limit);
+        for (tid, memory) in &running {
+            chain.check_stall(&process, *tid, memory, limit);
         }
+        chain.check_all_quiet(&running, limit * ALL_QUIET_FACTOR);
     }
 }

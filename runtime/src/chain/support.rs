@@ -66,6 +66,8 @@ pub(crate) struct ChainSupport {
     pub(super) running: Mutex<std::collections::HashMap<u32, std::sync::Weak<ThreadMemory>>>,
     /// Whether the stall watch runs.
     pub(super) watching: std::sync::Once,
+    /// Whether the stall watch named threads that spin together.
+    pub(super) all_quiet_warned: AtomicBool,
 }
 
 impl ChainSupport {
@@ -184,6 +186,7 @@ impl ChainSupport {
             published_seq: std::sync::atomic::AtomicU64::new(0),
             running: Mutex::new(std::collections::HashMap::new()),
             watching: std::sync::Once::new(),
+            all_quiet_warned: AtomicBool::new(false),
             // Off: every snapshot, restore and diff copies or compares
             // whole memories (for comparing the two ways).
             incremental: AtomicBool::new(
