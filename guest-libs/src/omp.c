@@ -2185,6 +2185,13 @@ void __kmpc_omp_task_complete_if0(ident_t *loc, int32_t gtid, void *task) {
     (void)loc, (void)gtid;
     struct omp_thread *me = self();
     struct task_node *n = node_of(task);
+    /* The compiler ran the first part of an untied task, which queued
+     * itself at a scheduling point: its other parts run here, as
+     * task_body runs them. */
+    while (n->resume) {
+        n->resume = 0;
+        task_of(n)->routine(me->gtid, task_of(n));
+    }
     me->task = n->parent;
     task_drop(me, n);
 }
