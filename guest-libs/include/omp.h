@@ -176,6 +176,12 @@ int omp_get_place_num(void);
 int omp_get_partition_num_places(void);
 void omp_get_partition_place_nums(int *);
 int omp_get_max_task_priority(void);
+
+/* The runtime's pause (OpenMP 5.0): succeeds outside any region, where
+ * nothing is released (teams last for threadprivate), nonzero inside. */
+typedef enum omp_pause_resource_t { omp_pause_soft = 1, omp_pause_hard = 2 } omp_pause_resource_t;
+int omp_pause_resource(omp_pause_resource_t, int);
+int omp_pause_resource_all(omp_pause_resource_t);
 int omp_get_num_devices(void);
 int omp_get_device_num(void);
 int omp_get_default_device(void);

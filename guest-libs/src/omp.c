@@ -354,6 +354,7 @@ static struct {
     int procs;
     int chain;
     size_t stack_size;
+    int max_task_priority; /* OMP_MAX_TASK_PRIORITY */
     int level_nthreads[8]; /* OMP_NUM_THREADS as a list, one per level */
     int level_count;
 } global;
@@ -480,6 +481,7 @@ static void read_environment(void) {
             parse_positive(getenv("OMP_MAX_ACTIVE_LEVELS"), global.max_active_levels);
         global.thread_limit = parse_positive(getenv("OMP_THREAD_LIMIT"), INT_MAX);
         global.stack_size = parse_size(getenv("OMP_STACKSIZE"), 0);
+        global.max_task_priority = parse_positive(getenv("OMP_MAX_TASK_PRIORITY"), 0);
         atomic_store(&global.ready, 1);
     }
     lock_release(&global.lock);
@@ -2508,7 +2510,23 @@ int omp_get_place_num_procs(int place) { return (void)place, 0; }
 void omp_get_place_proc_ids(int place, int *ids) { (void)place, (void)ids; }
 int omp_get_partition_num_places(void) { return 0; }
 void omp_get_partition_place_nums(int *places) { (void)places; }
-int omp_get_max_task_priority(void) { return 0; }
+/* A priority is a hint; the queue takes tasks in its own order. */
+int omp_get_max_task_priority(void) {
+    read_environment();
+    return global.max_task_priority;
+}
+
+/* Nothing to give back: a pause outside every region succeeds and the
+ * next region runs as before; inside one it fails, as the API says. */
+int omp_pause_resource(omp_pause_resource_t kind, int device) {
+    if ((kind != omp_pause_soft && kind != omp_pause_hard) || device != omp_get_initial_device())
+        return -1;
+    return omp_get_level() == 0 ? 0 : -1;
+}
+
+int omp_pause_resource_all(omp_pause_resource_t kind) {
+    return omp_pause_resource(kind, omp_get_initial_device());
+}
 int omp_get_num_devices(void) { return 0; }
 int omp_get_device_num(void) { return omp_get_initial_device(); }
 int omp_get_default_device(void) { return 0; }
