@@ -251,6 +251,12 @@ struct team {
     int task_barriers;
     uint32_t deferred;
     struct crew *crew; /* chain mode: the crew the members come from */
+    /* Cancellation (with OMP_CANCELLATION): whether the region is
+     * cancelled, and which work-sharing construct (its number + 1 in
+     * each member's count) is; behind a home lock in chain mode. */
+    uint32_t cancel_parallel;
+    uint32_t cancel_workshare;
+    _Atomic uint32_t cancel_lock;
     struct dispatch_buffer dispatch[DISPATCH_RING];
 };
 
@@ -325,6 +331,7 @@ struct omp_thread {
     struct taskgroup *group; /* the innermost taskgroup new tasks join */
     uint32_t singles; /* single constructs this thread met in its team */
     uint32_t loops;   /* work-sharing loops it met in its team */
+    uint32_t workshares; /* work-sharing constructs (loops, sections) it met */
     struct loop loop;
     struct doacross_loop doacross;
     struct icv icv;
@@ -355,6 +362,7 @@ static struct {
     int chain;
     size_t stack_size;
     int max_task_priority; /* OMP_MAX_TASK_PRIORITY */
+    int cancellation;      /* OMP_CANCELLATION */
     int level_nthreads[8]; /* OMP_NUM_THREADS as a list, one per level */
     int level_count;
 } global;
@@ -482,6 +490,7 @@ static void read_environment(void) {
         global.thread_limit = parse_positive(getenv("OMP_THREAD_LIMIT"), INT_MAX);
         global.stack_size = parse_size(getenv("OMP_STACKSIZE"), 0);
         global.max_task_priority = parse_positive(getenv("OMP_MAX_TASK_PRIORITY"), 0);
+        global.cancellation = parse_bool(getenv("OMP_CANCELLATION"), 0);
         atomic_store(&global.ready, 1);
     }
     lock_release(&global.lock);
@@ -514,6 +523,7 @@ static void run_member(struct omp_thread *me, struct team *t, int tid) {
     me->queued_tasks = 0;
     me->singles = 0;
     me->loops = 0;
+    me->workshares = 0;
     me->icv = t->member_icv;
     me->pushed_nthreads = 0;
     me->returns = t->crew ? crew_returns(t->crew, tid) : NULL;
@@ -846,6 +856,7 @@ void __kmpc_serialized_parallel(ident_t *loc, int32_t gtid) {
     me->tid = 0;
     me->singles = 0;
     me->loops = 0;
+    me->workshares = 0;
     me->icv = s->team.member_icv;
 }
 
@@ -896,22 +907,86 @@ void __kmpc_barrier(ident_t *loc, int32_t gtid) {
     team_barrier(self());
 }
 
-/* Cancellation is off (OMP_CANCELLATION is not supported): a cancel
- * construct does nothing and no region is ever cancelled. */
-int32_t __kmpc_cancel_barrier(ident_t *loc, int32_t gtid) {
-    (void)loc, (void)gtid;
-    team_barrier(self());
-    return 0;
+/* ---- cancellation ----------------------------------------------------- */
+
+/* With OMP_CANCELLATION=true a cancel construct returns 1 and the
+ * compiler sends its thread to the construct's end; the others see the
+ * request at their cancellation points (and, for a region, at its
+ * barriers). Without it nothing is ever cancelled. A work-sharing
+ * construct is named by its number in each member's count, which every
+ * member keeps alike, so a request never outlives its construct and
+ * needs no reset. In chain mode the requests are read and written under
+ * a home lock: its release and acquire carry them between members. */
+enum { CANCEL_PARALLEL = 1, CANCEL_LOOP = 2, CANCEL_SECTIONS = 3, CANCEL_TASKGROUP = 4 };
+
+static uint32_t cancel_read(struct omp_thread *me, uint32_t *request) {
+    struct team *t = me->team;
+    if (!chain_team(me)) return __atomic_load_n(request, __ATOMIC_ACQUIRE);
+    weft_home_lock(&t->cancel_lock, 0, -1);
+    uint32_t value = *request;
+    weft_home_unlock(&t->cancel_lock, 0);
+    return value;
 }
 
+static void cancel_write(struct omp_thread *me, uint32_t *request, uint32_t value) {
+    struct team *t = me->team;
+    if (!chain_team(me)) {
+        __atomic_store_n(request, value, __ATOMIC_RELEASE);
+        return;
+    }
+    weft_home_lock(&t->cancel_lock, 0, -1);
+    *request = value;
+    weft_home_unlock(&t->cancel_lock, 0);
+}
+
+static void group_cancel(struct omp_thread *me, struct taskgroup *g);
+static int group_cancelled(const struct taskgroup *g);
+
 int32_t __kmpc_cancel(ident_t *loc, int32_t gtid, int32_t kind) {
-    (void)loc, (void)gtid, (void)kind;
+    (void)loc, (void)gtid;
+    read_environment();
+    if (!global.cancellation) return 0;
+    struct omp_thread *me = self();
+    switch (kind) {
+    case CANCEL_PARALLEL:
+        cancel_write(me, &me->team->cancel_parallel, 1);
+        return 1;
+    case CANCEL_LOOP:
+    case CANCEL_SECTIONS:
+        cancel_write(me, &me->team->cancel_workshare, me->workshares);
+        return 1;
+    case CANCEL_TASKGROUP:
+        if (!me->group) return 0;
+        group_cancel(me, me->group);
+        return 1;
+    }
     return 0;
 }
 
 int32_t __kmpc_cancellationpoint(ident_t *loc, int32_t gtid, int32_t kind) {
-    (void)loc, (void)gtid, (void)kind;
+    (void)loc, (void)gtid;
+    read_environment();
+    if (!global.cancellation) return 0;
+    struct omp_thread *me = self();
+    switch (kind) {
+    case CANCEL_PARALLEL:
+        return cancel_read(me, &me->team->cancel_parallel) != 0;
+    case CANCEL_LOOP:
+    case CANCEL_SECTIONS:
+        return me->workshares && cancel_read(me, &me->team->cancel_workshare) == me->workshares;
+    case CANCEL_TASKGROUP:
+        return group_cancelled(me->group);
+    }
     return 0;
+}
+
+/* A barrier of a region that may be cancelled: 1 when it is, and the
+ * compiler then sends the member to the region's end. */
+int32_t __kmpc_cancel_barrier(ident_t *loc, int32_t gtid) {
+    (void)loc, (void)gtid;
+    struct omp_thread *me = self();
+    team_barrier(me);
+    return global.cancellation && cancel_read(me, &me->team->cancel_parallel) != 0;
 }
 
 void __kmpc_flush(ident_t *loc) {
@@ -1047,6 +1122,7 @@ static void balanced_block(uint64_t trip, int nthreads, int tid, uint64_t *begin
 static void static_init(int32_t sched, int is_signed, int32_t *last, uint64_t *plb,
                         uint64_t *pub, int64_t *pstride, int64_t incr, int64_t chunk) {
     struct omp_thread *me = self();
+    me->workshares++;
     int nthreads = me->team->nthreads, tid = me->tid;
     uint64_t lb = *plb, trip = trip_count(is_signed, lb, *pub, incr);
     sched &= ~SCHED_MODIFIERS;
@@ -1145,6 +1221,7 @@ static struct dispatch_buffer *slot_take(struct team *t, uint32_t construct);
 static void dispatch_init(int32_t sched, int is_signed, uint64_t lb, uint64_t ub, int64_t st,
                           int64_t chunk) {
     struct omp_thread *me = self();
+    me->workshares++;
     struct team *t = me->team;
     struct loop *l = &me->loop;
     sched &= ~SCHED_MODIFIERS;
@@ -1633,6 +1710,7 @@ struct task_reduction {
 
 struct taskgroup {
     _Atomic uint32_t count; /* its tasks not ended, descendants included */
+    _Atomic uint32_t cancelled; /* its tasks not started are discarded */
     struct taskgroup *parent;
     struct task_reduction *reductions;
     int nreductions;
@@ -2016,7 +2094,30 @@ static void task_finish(struct omp_thread *me, struct task_node *n) {
 }
 
 /* Runs a task's body as the thread's current task. */
+/* Whether task `n` is discarded rather than run: its region or one of
+ * its taskgroups was cancelled before it started (a detachable task
+ * runs, so that its event is fulfilled). In chain mode the member took
+ * the task from the queue under the pool lock, an acquire that brought
+ * a taskgroup's request. */
+static int task_discarded(struct omp_thread *me, struct task_node *n) {
+    if (!global.cancellation || n->detachable) return 0;
+    for (const struct taskgroup *g = n->group; g; g = g->parent)
+        if (group_cancelled(g)) return 1;
+    return cancel_read(me, &me->team->cancel_parallel) != 0;
+}
+
+static void group_cancel(struct omp_thread *me, struct taskgroup *g) {
+    /* In chain mode the pool lock's release carries the request to the
+     * members that take the group's tasks. */
+    pool_lock(me->team);
+    atomic_store(&g->cancelled, 1);
+    pool_unlock(me->team);
+}
+
+static int group_cancelled(const struct taskgroup *g) { return g && atomic_load(&g->cancelled); }
+
 static void task_body(struct omp_thread *me, struct task_node *n) {
+    if (task_discarded(me, n)) return;
     struct task_node *saved_task = me->task;
     struct taskgroup *saved_group = me->group;
     me->task = n;
@@ -2423,7 +2524,10 @@ int omp_get_num_procs(void) {
 int omp_in_parallel(void) { return self()->team->active_level > 0; }
 void omp_set_dynamic(int on) { self()->icv.dynamic = on != 0; }
 int omp_get_dynamic(void) { return self()->icv.dynamic; }
-int omp_get_cancellation(void) { return 0; }
+int omp_get_cancellation(void) {
+    read_environment();
+    return global.cancellation;
+}
 
 void omp_set_nested(int on) {
     read_environment();
