@@ -844,6 +844,20 @@ static int create_here(pthread_t *restrict thread, const pthread_attr_t *restric
     return rc;
 }
 
+/* A new thread's stack unless pthread_attr_setstacksize says otherwise:
+ * 64 KiB, as wasi-libc gives with the linker's default (glibc's 8 MiB are
+ * address space only; here a stack is heap taken at once). wasi-libc
+ * would give threads the main thread's size, which weft-cc makes 1 MiB:
+ * with it a program could start only about 250 threads in its 256 MiB,
+ * and memories filled with arenas (cli/tests/arena.rs) behave otherwise. */
+#define THREAD_STACK_DEFAULT (64 * 1024)
+
+extern size_t __default_stacksize;
+
+__attribute__((constructor)) static void thread_stack_default(void) {
+    __default_stacksize = THREAD_STACK_DEFAULT;
+}
+
 int __wrap_pthread_create(pthread_t *restrict thread, const pthread_attr_t *restrict attr,
                           void *(*start)(void *), void *restrict arg) {
     /* Ask the mode now, so every copy of memory made for a chained thread
