@@ -257,6 +257,9 @@ struct team {
     uint32_t cancel_parallel;
     uint32_t cancel_workshare;
     _Atomic uint32_t cancel_lock;
+    /* The reductions of a region's and of its current work-sharing
+     * construct's `reduction(task, ...)`, under the pool lock. */
+    struct taskgroup *task_modifier[2];
     struct dispatch_buffer dispatch[DISPATCH_RING];
 };
 
@@ -1706,6 +1709,9 @@ struct taskred_input { /* kmp_taskred_input_t */
 struct task_reduction {
     struct taskred_input item;
     char *copies; /* nthreads copies of item.size bytes */
+    /* A task modifier's: each member's private variable, by member (the
+     * item its tasks name), else NULL. */
+    void **keys;
 };
 
 struct taskgroup {
@@ -1715,6 +1721,7 @@ struct taskgroup {
     struct task_reduction *reductions;
     int nreductions;
     int nthreads; /* of the team the reductions' copies serve */
+    int owner;    /* a task modifier's: the member that made it */
 };
 
 static struct task *task_of(struct task_node *n) { return (struct task *)(n + 1); }
@@ -2360,14 +2367,11 @@ void __kmpc_end_taskgroup(ident_t *loc, int32_t gtid) {
 /* Task reductions (taskgroup task_reduction, taskloop reduction): a
  * private copy per member of the team, combined into the shared variable
  * when the taskgroup ends. */
-void *__kmpc_taskred_init(int32_t gtid, int32_t num, void *data) {
-    (void)gtid;
-    struct omp_thread *me = self();
-    struct taskgroup *g = me->group;
-    if (!g) fail("a task reduction outside a taskgroup");
-    if (g->nreductions || num <= 0 || num > 4096) fail("a taskgroup with task reductions twice");
-    struct taskred_input *in = data;
-    g->nthreads = me->team->nthreads;
+/* `num` task reductions of `in` into g, one copy per member of a team of
+ * `nthreads`, each initialised from the item's original. */
+static void reductions_make(struct taskgroup *g, int num, const struct taskred_input *in,
+                            int nthreads) {
+    g->nthreads = nthreads;
     g->reductions = calloc((size_t)num, sizeof *g->reductions);
     if (!g->reductions) fail("out of memory for a task reduction");
     g->nreductions = num;
@@ -2386,7 +2390,71 @@ void *__kmpc_taskred_init(int32_t gtid, int32_t num, void *data) {
             else memset(copy, 0, r->item.size);
         }
     }
+}
+
+void *__kmpc_taskred_init(int32_t gtid, int32_t num, void *data) {
+    (void)gtid;
+    struct omp_thread *me = self();
+    struct taskgroup *g = me->group;
+    if (!g) fail("a task reduction outside a taskgroup");
+    if (g->nreductions || num <= 0 || num > 4096) fail("a taskgroup with task reductions twice");
+    reductions_make(g, num, data, me->team->nthreads);
     return g;
+}
+
+/* `reduction(task, ...)` on a parallel region (is_ws 0) or a work-sharing
+ * construct (1): every member calls this. The first makes the
+ * reductions, one private copy per member, for the tasks of the
+ * construct (in_reduction names an item by the private variable of the
+ * member that made the task, hence the keys); each member then counts its
+ * tasks in a taskgroup of its own. */
+void *__kmpc_taskred_modifier_init(ident_t *loc, int32_t gtid, int32_t is_ws, int32_t num,
+                                   void *data) {
+    struct omp_thread *me = self();
+    struct team *t = me->team;
+    struct taskred_input *in = data;
+    if (num <= 0 || num > 4096) fail("a task reduction of an unsupported number of items");
+    pool_lock(t);
+    struct taskgroup *shared = t->task_modifier[is_ws != 0];
+    if (!shared) {
+        shared = calloc(1, sizeof *shared);
+        if (!shared) fail("out of memory for a task reduction");
+        shared->owner = me->tid;
+        reductions_make(shared, num, in, t->nthreads);
+        for (int i = 0; i < num; i++) {
+            shared->reductions[i].keys = calloc((size_t)t->nthreads, sizeof(void *));
+            if (!shared->reductions[i].keys) fail("out of memory for a task reduction");
+        }
+        t->task_modifier[is_ws != 0] = shared;
+    } else if (shared->nreductions != num) {
+        fail("members of a team disagree on a task reduction's items");
+    }
+    for (int i = 0; i < num; i++) shared->reductions[i].keys[me->tid] = in[i].shared;
+    pool_unlock(t);
+    __kmpc_taskgroup(loc, gtid);
+    return shared;
+}
+
+/* The end of such a construct: once every member's tasks have ended, the
+ * member that made the reductions combines the copies into its own
+ * private variable (which the construct's ordinary reduction then
+ * combines with the others') and lets them go; a second barrier keeps the
+ * next construct from finding them. */
+void __kmpc_task_reduction_modifier_fini(ident_t *loc, int32_t gtid, int32_t is_ws) {
+    struct omp_thread *me = self();
+    struct team *t = me->team;
+    __kmpc_end_taskgroup(loc, gtid);
+    team_barrier(me);
+    struct taskgroup *shared = t->task_modifier[is_ws != 0];
+    if (shared && shared->owner == me->tid) {
+        for (int i = 0; i < shared->nreductions; i++) free(shared->reductions[i].keys);
+        reductions_finish(shared);
+        free(shared);
+        pool_lock(t);
+        t->task_modifier[is_ws != 0] = NULL;
+        pool_unlock(t);
+    }
+    team_barrier(me);
 }
 
 void *__kmpc_task_reduction_get_th_data(int32_t gtid, void *tg, void *item) {
@@ -2397,7 +2465,9 @@ void *__kmpc_task_reduction_get_th_data(int32_t gtid, void *tg, void *item) {
             struct task_reduction *r = &g->reductions[i];
             size_t all = r->item.size * (size_t)g->nthreads;
             if ((char *)item >= r->copies && (char *)item < r->copies + all) return item;
-            if (item == r->item.shared || item == r->item.orig) {
+            int named = item == r->item.shared || item == r->item.orig;
+            for (int m = 0; r->keys && !named && m < g->nthreads; m++) named = item == r->keys[m];
+            if (named) {
                 int k = me->tid < g->nthreads ? me->tid : 0;
                 return r->copies + (size_t)k * r->item.size;
             }
