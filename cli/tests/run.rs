@@ -369,38 +369,47 @@ fn local_mode_reports_a_deadlock_instead_of_hanging() {
     }
 }
 
+/// Local mode, chain mode, and chain mode over 3 hosts with threads on
+/// the peers.
+const EVERY_MODE: [&[&str]; 3] = [
+    &["--thread-mode", "local"],
+    &["--thread-mode", "chain"],
+    &[
+        "--thread-mode",
+        "chain",
+        "--hosts",
+        "3",
+        "--placement",
+        "peers",
+    ],
+];
+
+/// Runs `wasm` in `mode` (20 s at most) with stdin a pipe this test holds
+/// open and never writes.
+fn run_with_silent_stdin(wasm: &Path, mode: &[&str]) -> std::process::Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_weft"))
+        .arg("run")
+        .args(mode)
+        .args(["--timeout", "20s"])
+        .arg(wasm)
+        .env_remove("THREAD_MODE")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let _input = child.stdin.take();
+    child.wait_with_output().unwrap()
+}
+
 /// A thread blocked reading a pipe with no input holds nothing the others
 /// need: main sleeps, writes, reads a clock and exits, in every mode (a
 /// read used to hold the process's one WASI context while it waited).
 #[test]
 fn a_read_waiting_for_input_stalls_no_other_thread() {
     let wasm = guest("read_blocks_alone");
-    for mode in [
-        &["--thread-mode", "local"][..],
-        &["--thread-mode", "chain"],
-        &[
-            "--thread-mode",
-            "chain",
-            "--hosts",
-            "3",
-            "--placement",
-            "peers",
-        ],
-    ] {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_weft"))
-            .arg("run")
-            .args(mode)
-            .args(["--timeout", "20s"])
-            .arg(&wasm)
-            .env_remove("THREAD_MODE")
-            // A pipe this test holds open and never writes.
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        let _input = child.stdin.take();
-        let out = child.wait_with_output().unwrap();
+    for mode in EVERY_MODE {
+        let out = run_with_silent_stdin(&wasm, mode);
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert_eq!(
             (out.status.code(), stdout.as_ref()),
@@ -422,32 +431,8 @@ fn a_read_waiting_for_input_stalls_no_other_thread() {
 #[test]
 fn a_poll_waiting_for_input_stalls_no_other_thread() {
     let wasm = guest("poll_blocks_alone");
-    for mode in [
-        &["--thread-mode", "local"][..],
-        &["--thread-mode", "chain"],
-        &[
-            "--thread-mode",
-            "chain",
-            "--hosts",
-            "3",
-            "--placement",
-            "peers",
-        ],
-    ] {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_weft"))
-            .arg("run")
-            .args(mode)
-            .args(["--timeout", "20s"])
-            .arg(&wasm)
-            .env_remove("THREAD_MODE")
-            // A pipe this test holds open and never writes.
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        let _input = child.stdin.take();
-        let out = child.wait_with_output().unwrap();
+    for mode in EVERY_MODE {
+        let out = run_with_silent_stdin(&wasm, mode);
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert_eq!(
             (out.status.code(), stdout.as_ref()),
@@ -485,20 +470,7 @@ fn reads_and_polls_that_wait_are_cancellation_points() {
             "peers",
         ],
     ] {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_weft"))
-            .arg("run")
-            .args(mode)
-            .args(["--timeout", "20s"])
-            .arg(&wasm)
-            .env_remove("THREAD_MODE")
-            // A pipe this test holds open and never writes.
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        let _input = child.stdin.take();
-        let out = child.wait_with_output().unwrap();
+        let out = run_with_silent_stdin(&wasm, mode);
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert_eq!(
             (out.status.code(), stdout.as_ref()),
@@ -579,18 +551,7 @@ fn a_leaf_functions_large_frame_is_stopped_too() {
 #[test]
 fn a_thread_that_overflows_its_stack_is_stopped_with_one_line() {
     let wasm = guest("stack_overflow");
-    for mode in [
-        &["--thread-mode", "local"][..],
-        &["--thread-mode", "chain"],
-        &[
-            "--thread-mode",
-            "chain",
-            "--hosts",
-            "3",
-            "--placement",
-            "peers",
-        ],
-    ] {
+    for mode in EVERY_MODE {
         let mut args = vec!["run"];
         args.extend_from_slice(mode);
         args.extend([wasm.to_str().unwrap(), "2000"]);
