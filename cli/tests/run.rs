@@ -447,10 +447,11 @@ fn a_poll_waiting_for_input_stalls_no_other_thread() {
     }
 }
 
-/// `read`, `poll` and `select` that wait for input are cancellation
-/// points, as POSIX lists them: cancelled there, a thread runs its
-/// cleanup handler and is joined as cancelled, in every mode; one with
-/// cancellation disabled goes on waiting.
+/// `read`, `poll` and `select` that wait for input, and `poll` and
+/// `select` on no descriptor with a timeout (a sleep in old code), are
+/// cancellation points, as POSIX lists them: cancelled there, a thread
+/// runs its cleanup handler and is joined as cancelled, in every mode; one
+/// with cancellation disabled goes on waiting.
 #[test]
 fn reads_and_polls_that_wait_are_cancellation_points() {
     let wasm = guest("cancel_blocked_io");
@@ -479,6 +480,8 @@ fn reads_and_polls_that_wait_are_cancellation_points() {
                 "read: cancelled, cleanup ran\n\
                  poll: cancelled, cleanup ran\n\
                  select: cancelled, cleanup ran\n\
+                 timed poll: cancelled, cleanup ran\n\
+                 timed select: cancelled, cleanup ran\n\
                  the uncancellable reader still waits\n"
             ),
             "{mode:?}: {}",

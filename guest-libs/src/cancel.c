@@ -223,6 +223,8 @@ int __wrap___timedwait_cp(volatile int *addr, int val, clockid_t clock,
 
 int __real_clock_nanosleep(clockid_t, int, const struct timespec *, struct timespec *);
 
+_Thread_local int weft_sleeping_a_slice;
+
 /* Sleeps are cancellation points and signal delivery points (nanosleep,
  * sleep and usleep come here): a handler ends the sleep with EINTR and
  * the time left. */
@@ -256,7 +258,9 @@ static int sleep_sliced(clockid_t clock, int flags, const struct timespec *reque
         int64_t left = end - ns_of(&now);
         if (left <= 0) return 0;
         struct timespec slice = timespec_of(left < slice_ns() ? left : slice_ns());
+        weft_sleeping_a_slice = 1;
         int rc = __real_clock_nanosleep(clock, 0, &slice, NULL);
+        weft_sleeping_a_slice = 0;
         __testcancel();
         clock_gettime(clock, &now);
         if (weft_signals_used()) weft_signal_deliver();

@@ -26,6 +26,11 @@ int64_t weft_cancel_slice_ns(void);
  * enabled, and the program can cancel). */
 int weft_cancellable(void);
 
+/* Set while clock_nanosleep sleeps one of its slices (it checks for
+ * requests between them itself): io_waits.c's poll wrapper, which the
+ * slice goes through, then passes it on unchanged. */
+extern _Thread_local int weft_sleeping_a_slice;
+
 /* pthread_cancel (see cancel.c). */
 int weft_cancel_request(pthread_t thread);
 

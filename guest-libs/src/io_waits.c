@@ -82,6 +82,33 @@ static uint64_t now_on(__wasi_clockid_t clock) {
     return __wasi_clock_time_get(clock, 1, &now) == 0 ? now : 0;
 }
 
+/* A poll of one relative clock and nothing else: poll and select on no
+ * descriptor, which old code sleeps with, or one of clock_nanosleep's own
+ * slices. Sliced as a sleep is, one subscription at a time, so the host
+ * sleeps without holding anything. */
+static __wasi_errno_t timeout_sliced(const __wasi_subscription_t *in, __wasi_event_t *out,
+                                     __wasi_size_t n, __wasi_size_t *nevents) {
+    const __wasi_subscription_clock_t *clock = &in[0].u.u.clock;
+    if (n != 1 || (clock->flags & __WASI_SUBCLOCKFLAGS_SUBSCRIPTION_CLOCK_ABSTIME) ||
+        (clock->id != __WASI_CLOCKID_MONOTONIC && clock->id != __WASI_CLOCKID_REALTIME))
+        return __real___wasi_poll_oneoff(in, out, n, nevents);
+    if (weft_sleeping_a_slice) return __real___wasi_poll_oneoff(in, out, n, nevents);
+    uint64_t slice = (uint64_t)weft_cancel_slice_ns();
+    uint64_t now = now_on(clock->id);
+    uint64_t deadline = clock->timeout > UINT64_MAX - now ? UINT64_MAX : now + clock->timeout;
+    unsigned interrupting = weft_signals_interrupting();
+    for (;;) {
+        __wasi_errno_t rc = between_slices(interrupting);
+        if (rc) return rc;
+        now = now_on(clock->id);
+        uint64_t left = deadline > now ? deadline - now : 0;
+        __wasi_subscription_t sub = in[0];
+        sub.u.u.clock.timeout = left < slice ? left : slice;
+        rc = __real___wasi_poll_oneoff(&sub, out, 1, nevents);
+        if (rc || left <= slice) return rc;
+    }
+}
+
 /* poll, select and pselect. Their relative timeouts keep their deadline
  * across slices: each slice asks for what is left of them, read on the
  * thread's own clock (which on another host is that host's). */
@@ -92,11 +119,9 @@ __wasi_errno_t __wrap___wasi_poll_oneoff(const __wasi_subscription_t *in, __wasi
     __wasi_subscription_t subs[SLICED_SUBSCRIPTIONS + 1];
     uint64_t deadline[SLICED_SUBSCRIPTIONS];
     __wasi_event_t events[SLICED_SUBSCRIPTIONS + 1];
-    /* Sleeps (clock subscriptions only) are clock_nanosleep's, which
-     * slices them itself. */
     int descriptors = 0;
     for (__wasi_size_t i = 0; i < n; i++) descriptors |= in[i].u.tag != __WASI_EVENTTYPE_CLOCK;
-    if (!descriptors) return __real___wasi_poll_oneoff(in, out, n, nevents);
+    if (!descriptors) return timeout_sliced(in, out, n, nevents);
     /* The slice's userdata: one no subscription of the caller's has. */
     __wasi_userdata_t slice = 0x7765667400000000ull;
     for (__wasi_size_t i = 0; i < n; i++) {

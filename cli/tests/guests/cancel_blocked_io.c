@@ -1,8 +1,9 @@
 // Threads blocked in read, poll and select on stdin (a pipe nobody
-// writes) are cancelled: each is a cancellation point (POSIX), so each
-// thread runs its cleanup handler and is joined as cancelled. A fourth
-// thread reads with cancellation disabled and is not; main ends the
-// program while it still waits.
+// writes), and in poll and select on no descriptor with a long timeout
+// (old code's sleeps), are cancelled: each is a cancellation point
+// (POSIX), so each thread runs its cleanup handler and is joined as
+// cancelled. Another thread reads with cancellation disabled and is not;
+// main ends the program while it still waits.
 #include <poll.h>
 #include <pthread.h>
 #include <semaphore.h>
@@ -12,7 +13,7 @@
 #include <unistd.h>
 
 static sem_t started;
-static int cleaned[3];
+static int cleaned[5];
 
 static void cleanup(void *arg) { *(int *)arg = 1; }
 
@@ -51,6 +52,27 @@ static void *selector(void *arg) {
     return NULL;
 }
 
+static void *timed_poller(void *arg) {
+    (void)arg;
+    pthread_cleanup_push(cleanup, &cleaned[3]);
+    sem_post(&started);
+    int n = poll(NULL, 0, 30 * 1000);
+    printf("the timed poll returned %d\n", n);
+    pthread_cleanup_pop(0);
+    return NULL;
+}
+
+static void *timed_selector(void *arg) {
+    (void)arg;
+    struct timeval timeout = {.tv_sec = 30};
+    pthread_cleanup_push(cleanup, &cleaned[4]);
+    sem_post(&started);
+    int n = select(0, NULL, NULL, NULL, &timeout);
+    printf("the timed select returned %d\n", n);
+    pthread_cleanup_pop(0);
+    return NULL;
+}
+
 static void *uncancellable(void *arg) {
     (void)arg;
     pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
@@ -63,14 +85,16 @@ static void *uncancellable(void *arg) {
 
 int main(void) {
     sem_init(&started, 0, 0);
-    void *(*bodies[])(void *) = {reader, poller, selector, uncancellable};
-    const char *names[] = {"read", "poll", "select"};
-    pthread_t threads[4];
-    for (int i = 0; i < 4; i++) pthread_create(&threads[i], NULL, bodies[i], NULL);
-    for (int i = 0; i < 4; i++) sem_wait(&started);
+    void *(*bodies[])(void *) = {reader,       poller,         selector,
+                                 timed_poller, timed_selector, uncancellable};
+    const char *names[] = {"read", "poll", "select", "timed poll", "timed select"};
+    enum { CANCELLABLE = 5 };
+    pthread_t threads[CANCELLABLE + 1];
+    for (int i = 0; i <= CANCELLABLE; i++) pthread_create(&threads[i], NULL, bodies[i], NULL);
+    for (int i = 0; i <= CANCELLABLE; i++) sem_wait(&started);
     usleep(100 * 1000); // all are in their waits by now
-    pthread_cancel(threads[3]);
-    for (int i = 0; i < 3; i++) {
+    pthread_cancel(threads[CANCELLABLE]);
+    for (int i = 0; i < CANCELLABLE; i++) {
         pthread_cancel(threads[i]);
         void *result;
         pthread_join(threads[i], &result);
