@@ -387,7 +387,7 @@ impl WorkerHost {
         // Read page by page from the unpacking payload: neither the
         // payload nor its pages that equal the base's are held whole.
         let sent = wire::read_snapshot_sharing(&mut payload, &self.limits, like.as_ref())
-            .map_err(|e| protocol(&e))?;
+            .map_err(wire_failure)?;
         if sent.module.0 != module {
             return Err(protocol(&"the snapshot is of another module than the call"));
         }
@@ -418,6 +418,23 @@ impl WorkerHost {
     }
 }
 
+/// What a snapshot that could not be read is answered with: `TooLarge`
+/// when its payload unpacked past the limit (a payload packed as a stream
+/// declares no size, so only reading it finds out: the unpacking reader
+/// fails with `FileTooLarge`), `Protocol` otherwise.
+fn wire_failure(e: wire::WireError) -> CallFailure {
+    let too_large = matches!(
+        &e,
+        wire::WireError::Read { kind, .. } if *kind == std::io::ErrorKind::FileTooLarge
+    );
+    let code = if too_large {
+        ErrorCode::TooLarge
+    } else {
+        ErrorCode::Protocol
+    };
+    (code, e.to_string())
+}
+
 /// Drops the compiled program used longest ago that no call is running,
 /// and its bases once no engine keeps the module: whether there was one.
 fn evict_idle_module(
@@ -446,5 +463,76 @@ fn release_freed_memory() {
     // SAFETY: malloc_trim only walks the allocator's own free lists.
     unsafe {
         libc::malloc_trim(0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use weft_snapshot::{ModuleHash, PAGE_SIZE};
+    use weft_transport::envelope::{CallPayload, SnapshotId};
+
+    /// A snapshot of `pages` pages that compress to almost nothing, as a
+    /// home sends it: packed as a stream, which declares no size.
+    fn packed_call(pages: u32) -> Vec<u8> {
+        let snapshot = Snapshot::from_pages(
+            ModuleHash([7; 32]),
+            pages.div_ceil(weft_snapshot::PAGES_PER_WASM_PAGE),
+            (0..pages).map(|i| (i, [1u8; PAGE_SIZE])).collect(),
+            Vec::new(),
+            Vec::new(),
+        );
+        let header = CallHeader {
+            tid: 1,
+            start_arg: 0,
+            arena: 0,
+            snapshot_id: SnapshotId {
+                home: [0; 16],
+                seq: 1,
+            },
+            base: None,
+            stoppable: false,
+        };
+        let CallPayload::Packed(packed, _) = envelope::pack_call_snapshot(&header, &snapshot)
+        else {
+            panic!("pages of ones compress");
+        };
+        let (body, tag) = packed.pieces();
+        [body, tag].concat()
+    }
+
+    fn read_sent(wire_bytes: Vec<u8>, limit: u64) -> Result<Snapshot, CallFailure> {
+        let arrived = Arrived::check(wire_bytes, limit).expect("no size is declared");
+        let mut payload = arrived.reader().expect("a zstd frame");
+        envelope::read_call_header(&mut payload).expect("the header fits");
+        wire::read_snapshot_sharing(&mut payload, &wire::Limits::default(), None)
+            .map_err(wire_failure)
+    }
+
+    #[test]
+    fn a_snapshot_that_unpacks_past_the_limit_is_too_large_not_malformed() {
+        let bytes = packed_call(256);
+        assert!(bytes.len() < 64 << 10, "{} bytes", bytes.len());
+        let (code, message) = read_sent(bytes.clone(), 64 << 10).unwrap_err();
+        assert_eq!(code, ErrorCode::TooLarge, "{message}");
+        assert!(read_sent(bytes, 4 << 20).is_ok());
+    }
+
+    #[test]
+    fn a_snapshot_cut_short_is_a_protocol_error() {
+        let mut encoded = wire::encode_snapshot(&Snapshot::from_pages(
+            ModuleHash([7; 32]),
+            1,
+            vec![(0, [1u8; PAGE_SIZE])],
+            Vec::new(),
+            Vec::new(),
+        ));
+        encoded.truncate(encoded.len() / 2);
+        let (code, _) =
+            wire::read_snapshot_sharing(&mut &encoded[..], &wire::Limits::default(), None)
+                .map(|_| ())
+                .map_err(wire_failure)
+                .unwrap_err();
+        assert_eq!(code, ErrorCode::Protocol);
     }
 }

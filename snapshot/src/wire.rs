@@ -70,6 +70,14 @@ pub enum WireError {
         count: u64,
         limit: u64,
     },
+    /// The input failed other than by ending (an unpacking payload that
+    /// went past its limit, say): its kind, for the caller to look at.
+    #[error("reading the {what}: {detail}")]
+    Read {
+        what: &'static str,
+        kind: std::io::ErrorKind,
+        detail: String,
+    },
     #[error(transparent)]
     Snapshot(#[from] SnapshotError),
     #[error(transparent)]
@@ -525,11 +533,16 @@ struct Reader<'a, R> {
 
 impl<R: std::io::Read> Reader<'_, R> {
     fn failed(&self, e: std::io::Error) -> WireError {
-        WireError::Malformed {
-            what: "snapshot",
-            detail: match e.kind() {
-                std::io::ErrorKind::UnexpectedEof => "the input ends too soon".to_string(),
-                _ => e.to_string(),
+        const WHAT: &str = "snapshot";
+        match e.kind() {
+            std::io::ErrorKind::UnexpectedEof => WireError::Malformed {
+                what: WHAT,
+                detail: "the input ends too soon".to_string(),
+            },
+            kind => WireError::Read {
+                what: WHAT,
+                kind,
+                detail: e.to_string(),
             },
         }
     }

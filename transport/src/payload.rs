@@ -292,7 +292,12 @@ impl<R: std::io::Read> std::io::Read for Limited<R> {
             .min(self.left.saturating_add(1).min(usize::MAX as u64) as usize);
         let n = self.inner.read(&mut buf[..room])?;
         if n as u64 > self.left {
-            return Err(std::io::Error::other(PayloadError::TooLarge(self.limit)));
+            // A kind of its own, so that a reader above (the snapshot
+            // decoder) can tell the limit from a corrupt frame.
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::FileTooLarge,
+                PayloadError::TooLarge(self.limit),
+            ));
         }
         self.left -= n as u64;
         Ok(n)
