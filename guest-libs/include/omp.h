@@ -182,6 +182,13 @@ int omp_get_max_task_priority(void);
 typedef enum omp_pause_resource_t { omp_pause_soft = 1, omp_pause_hard = 2 } omp_pause_resource_t;
 int omp_pause_resource(omp_pause_resource_t, int);
 int omp_pause_resource_all(omp_pause_resource_t);
+/* Thread-affinity reports (OpenMP 5.0) and the environment (5.1); both
+ * print to stderr. Threads are not bound: %A is every processor. */
+void omp_set_affinity_format(const char *);
+size_t omp_get_affinity_format(char *, size_t);
+void omp_display_affinity(const char *);
+size_t omp_capture_affinity(char *, size_t, const char *);
+void omp_display_env(int);
 int omp_get_num_devices(void);
 int omp_get_device_num(void);
 int omp_get_default_device(void);

@@ -512,6 +512,9 @@ struct crew;
 static void **crew_returns(struct crew *c, int tid);
 static void returned_free(void *list);
 
+/* OMP_DISPLAY_AFFINITY's line for a thread's first region (omp_display.c). */
+void weft_omp_member_started(void);
+
 static void run_member(struct omp_thread *me, struct team *t, int tid) {
     struct omp_thread saved = *me;
     struct task_node implicit;
@@ -531,6 +534,7 @@ static void run_member(struct omp_thread *me, struct team *t, int tid) {
     me->pushed_nthreads = 0;
     me->returns = t->crew ? crew_returns(t->crew, tid) : NULL;
     int32_t gtid = me->gtid, btid = tid;
+    weft_omp_member_started();
     invoke_microtask(t->fn, &gtid, &btid, t->argc, t->argv);
     /* The region's end is a barrier for tasks too: none outlives it (in
      * chain mode also the join: every member's writes go home). */
@@ -2243,6 +2247,14 @@ int32_t __kmpc_omp_task(ident_t *loc, int32_t gtid, void *task) {
         return 0;
     }
     task_submit(me, node_of(task), NULL, 0, NULL, 0);
+    return 0;
+}
+
+/* The `affinity` clause of a task: a hint where to run it, which a runtime
+ * may ignore; Weft's members have no placement to follow. */
+int32_t __kmpc_omp_reg_task_with_affinity(ident_t *loc, int32_t gtid, void *task, int32_t naffins,
+                                          void *affinities) {
+    (void)loc, (void)gtid, (void)task, (void)naffins, (void)affinities;
     return 0;
 }
 
