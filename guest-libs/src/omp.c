@@ -558,10 +558,14 @@ static int start_thread(pthread_t *thread, void *(*fn)(void *), void *arg) {
 
 /* Chain mode refuses a smaller team than asked: say why. */
 static _Noreturn void chain_start_failed(int tid, int nthreads, int rc) {
-    char line[160];
+    /* Either limit may be the one met: a chained thread takes a heap
+     * arena from the guest's memory (the host's warning above says when
+     * that was full) and a place under `weft run --max-threads`. */
+    char line[320];
     snprintf(line, sizeof line,
-             "could not start thread %d of a team of %d in chain mode (%s); "
-             "lower OMP_NUM_THREADS or raise --max-threads",
+             "could not start thread %d of a team of %d in chain mode (%s): each chained "
+             "thread needs a heap arena in the guest's memory (weft-cc's WEFT_MAX_MEMORY sets "
+             "its size) and a place under --max-threads; lower OMP_NUM_THREADS",
              tid, nthreads, strerror(rc));
     fail(line);
 }
