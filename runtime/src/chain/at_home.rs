@@ -88,17 +88,18 @@ pub(super) fn run(process: &Arc<Process>, tid: u32, call: &AtHomeCall) -> wasmti
             ))
         })
     });
-    release_arena_chunk(process, chunk)?;
+    keep_or_release(process, chain, (chunk, len))?;
     let (rc, value) = answer?;
     publish_main(chain, main);
     Ok(i64::from(value) << 32 | i64::from(rc))
 }
 
-/// A scratch chunk for a call at home; `None` for a create when the memory
-/// is full (it fails with EAGAIN). A join or detach cannot fail that way:
-/// it waits for room, which a thread's end gives back (the thread it joins
-/// frees its arena when it ends), up to a bound, then ends the program
-/// with one line.
+/// A scratch chunk for a call at home: the one kept from an earlier call
+/// when it is free, else a new one; `None` for a create when the memory is
+/// full (it fails with EAGAIN). A join or detach cannot fail that way: it
+/// waits for room, which the kept chunk's call or a thread's end gives
+/// back (the thread it joins frees its arena when it ends), up to a
+/// bound, then ends the program with one line.
 fn scratch_chunk(
     process: &Process,
     chain: &super::support::ChainSupport,
@@ -109,6 +110,11 @@ fn scratch_chunk(
     let started = std::time::Instant::now();
     let mut pause = std::time::Duration::from_millis(1);
     loop {
+        // The kept chunk first: it is free unless another call runs in it
+        // (for a moment), and it needs no room.
+        if let Some(kept) = chain.scratch_reserve.locked().take() {
+            return Ok(Some(kept));
+        }
         match allocate_chunk(process, chain, main, SCRATCH, None) {
             Ok((chunk, len, _)) => return Ok(Some((chunk, len))),
             Err(_) if op == OP_CREATE => return Ok(None),
@@ -121,6 +127,24 @@ fn scratch_chunk(
             }
         }
     }
+}
+
+/// Gives a scratch chunk back after its call: kept for the next call when
+/// none is kept (so a join or detach in a full memory waits at most for
+/// another call to end), else back to the zone.
+fn keep_or_release(
+    process: &Process,
+    chain: &super::support::ChainSupport,
+    chunk: (u32, u32),
+) -> wasmtime::Result<()> {
+    {
+        let mut kept = chain.scratch_reserve.locked();
+        if kept.is_none() {
+            *kept = Some(chunk);
+            return Ok(());
+        }
+    }
+    release_arena_chunk(process, chunk.0)
 }
 
 /// Publishes the main memory as it is, as the main thread's sync points

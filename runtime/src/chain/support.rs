@@ -68,6 +68,10 @@ pub(crate) struct ChainSupport {
     pub(super) watching: std::sync::Once,
     /// Whether the stall watch named threads that spin together.
     pub(super) all_quiet_warned: AtomicBool,
+    /// A scratch chunk kept for calls at home (`at_home`) once one was
+    /// taken: a join or detach then always finds room, even when the
+    /// program's heaps have filled the memory.
+    pub(super) scratch_reserve: Mutex<Option<(u32, u32)>>,
 }
 
 impl ChainSupport {
@@ -187,6 +191,7 @@ impl ChainSupport {
             running: Mutex::new(std::collections::HashMap::new()),
             watching: std::sync::Once::new(),
             all_quiet_warned: AtomicBool::new(false),
+            scratch_reserve: Mutex::new(None),
             // Off: every snapshot, restore and diff copies or compares
             // whole memories (for comparing the two ways).
             incremental: AtomicBool::new(
