@@ -1,8 +1,7 @@
 /* The main thread's stack holds what ordinary programs put there: a
- * 256 KiB local table, two 2 MiB matrices in a function of their own (as
- * test suites write them) and a recursion 2,000 calls deep with 128-byte
- * frames (natively 8 MiB hold all of it; wasm's linkers give 64 KiB
- * unless told), while a thread sums a table of its own. */
+ * 256 KiB local table and a recursion 2,000 calls deep with 128-byte
+ * frames (natively 8 MiB hold both; wasm's linkers give 64 KiB unless
+ * told), while a thread sums a table of its own. */
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
@@ -15,16 +14,6 @@ __attribute__((noinline)) static long descend(int depth) {
     memset((char *)frame, depth & 0x7f, sizeof frame);
     long below = depth > 0 ? descend(depth - 1) : 0;
     return below + frame[depth % sizeof frame];
-}
-
-__attribute__((noinline)) static long long matrices(void) {
-    volatile int a[1024][512], b[1024][512];
-    for (int i = 0; i < 1024; i++)
-        for (int j = 0; j < 512; j++) a[i][j] = i ^ j, b[i][j] = i + j;
-    long long sum = 0;
-    for (int i = 0; i < 1024; i += 3)
-        for (int j = 0; j < 512; j += 5) sum += a[i][j] * (long long)b[1023 - i][511 - j];
-    return sum;
 }
 
 static void *worker(void *arg) {
@@ -49,7 +38,6 @@ int main(void) {
     pthread_join(thread, NULL);
     printf("table %ld\n", total);
     printf("recursion %ld\n", descend(2000));
-    printf("matrices %lld\n", matrices());
     printf("thread %ld\n", thread_sum);
     return 0;
 }
