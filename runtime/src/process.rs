@@ -1079,8 +1079,10 @@ impl Process {
             Some(Ok(deadline)) => Some(deadline),
             None => None,
         };
+        let mut main_instance = None;
         let result = (|| {
             let instance = self.instantiate(&mut store, None)?;
+            main_instance = Some(instance);
             let start = instance.get_typed_func::<(), ()>(&mut store, "_start")?;
             start.call(&mut store, ())
         })();
@@ -1101,7 +1103,24 @@ impl Process {
             }
             ThreadEnd::Finished | ThreadEnd::Result(_) => self.end(Outcome::Exit(0)),
             ThreadEnd::Exit(code) => self.end(Outcome::Exit(code)),
-            ThreadEnd::Trap(error) => self.end(Outcome::trap(MAIN_TID, error)),
+            ThreadEnd::Trap(error) => {
+                let overflow = main_instance
+                    .filter(|_| {
+                        error.downcast_ref::<wasmtime::Trap>()
+                            == Some(&wasmtime::Trap::MemoryOutOfBounds)
+                    })
+                    .and_then(|instance| {
+                        let len = self.memory.as_ref().map(|m| m.memory.data_size())?;
+                        crate::stack_check::main_overflow(&mut store, &instance, len as u64)
+                    });
+                // The overflow is the cause the report names first; the
+                // trap and its wasm backtrace follow it.
+                let error = match overflow {
+                    Some(overflow) => wasmtime::Error::new(overflow).context(format!("{error:?}")),
+                    None => error,
+                };
+                self.end(Outcome::trap(MAIN_TID, error))
+            }
         }
         // What the program kept for later threads goes: its idle instances
         // and warm memories (their stores refer back to the process) and its

@@ -50,6 +50,9 @@ pub const FUNCTION: &str = "stack-overflow";
 /// The export name of the global holding the bottom of the thread's stack
 /// (under the prefix modules may not use).
 pub const BOTTOM_EXPORT: &str = "__weft_global_stack_bottom";
+/// The export name the stack pointer gets too, so that a trap of the main
+/// thread can be told to be its stack's overflow ([`main_overflow`]).
+pub const POINTER_EXPORT: &str = "__weft_global_stack_pointer";
 /// How far below the bottom a stack pointer is taken for an overflow: the
 /// guard region (natively one page; here the largest frame caught).
 pub const GUARD: u32 = 1 << 20;
@@ -227,6 +230,7 @@ impl Reencode for Checker {
     ) -> Result<(), reencode::Error<Self::Error>> {
         reencode::utils::parse_export_section(self, exports, section)?;
         exports.export(BOTTOM_EXPORT, ExportKind::Global, self.bottom);
+        exports.export(POINTER_EXPORT, ExportKind::Global, self.stack_pointer);
         Ok(())
     }
 
@@ -271,13 +275,52 @@ impl Reencode for Checker {
 
 /// The overflow a thread's stack pointer made, as its trap.
 #[derive(Debug, thiserror::Error)]
-#[error(
-    "stack overflow: a function's frame would start {} bytes below the bottom of the thread's stack (at {bottom:#x}); pthread_attr_setstacksize gives a thread a larger one",
-    bottom.wrapping_sub(*stack_pointer)
-)]
 pub struct StackOverflow {
     pub stack_pointer: u32,
     pub bottom: u32,
+}
+
+impl std::fmt::Display for StackOverflow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let below = self.bottom.wrapping_sub(self.stack_pointer);
+        if self.bottom == 0 {
+            // The main thread's stack, at the bottom of the memory.
+            write!(
+                f,
+                "stack overflow: a function's frame would start {below} bytes below the bottom of the main thread's stack (address 0); linking with -Wl,-z,stack-size=BYTES gives main a larger one (weft-cc's is 1 MiB)"
+            )
+        } else {
+            write!(
+                f,
+                "stack overflow: a function's frame would start {below} bytes below the bottom of the thread's stack (at {:#x}); pthread_attr_setstacksize gives a thread a larger one",
+                self.bottom
+            )
+        }
+    }
+}
+
+/// The main thread's overflow by a frame larger than the guard region,
+/// which the check after each move of the stack pointer does not see (it
+/// jumps over the region, as over a guard page): when main trapped, its
+/// stack pointer lies past the end of the memory (`memory_len` bytes),
+/// having wrapped below address 0. `None` when the trap is another's.
+pub(crate) fn main_overflow<T>(
+    store: &mut wasmtime::Store<T>,
+    instance: &wasmtime::Instance,
+    memory_len: u64,
+) -> Option<StackOverflow> {
+    let read = |store: &mut wasmtime::Store<T>, name: &str| {
+        instance
+            .get_global(&mut *store, name)
+            .and_then(|g| g.get(&mut *store).i32())
+            .map(|v| v as u32)
+    };
+    let stack_pointer = read(store, POINTER_EXPORT)?;
+    let bottom = read(store, BOTTOM_EXPORT)?;
+    (bottom == 0 && u64::from(stack_pointer) >= memory_len).then_some(StackOverflow {
+        stack_pointer,
+        bottom,
+    })
 }
 
 /// Clears `instance`'s stack bottom before a thread starts in it: an
