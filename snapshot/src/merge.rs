@@ -317,9 +317,8 @@ impl<'a> Merger<'a> {
             *owner = seq;
             let first = log.writer(last);
             let current = base[addr as usize];
-            if last > since && first != writer && current != value {
-                // Another child merged a change here after our snapshot,
-                // to another value (the same value loses nothing).
+            if last > since && first != writer {
+                // Another child merged a change here after our snapshot.
                 conflicts.add(
                     addr,
                     ConflictKind::TwoWriters {
@@ -562,38 +561,6 @@ mod tests {
         );
         // Nothing is lost silently: the later writer's bytes are in place.
         assert_eq!(&memory[100..106], &[1, 1, 2, 2, 2, 2]);
-    }
-
-    /// Two threads that wrote the same bytes to the same place (every
-    /// member storing `omp_get_num_threads()` in one shared variable) lose
-    /// nothing whatever the order: no conflict, as natively. Bytes of the
-    /// same write that differ still are one.
-    #[test]
-    fn equal_writes_of_two_threads_are_no_conflict() {
-        let mut memory = vec![0u8; WASM_PAGE_SIZE as usize];
-        memory[200..204].copy_from_slice(&(-1i32).to_le_bytes());
-        let snap = snapshot(&memory, vec![]);
-        let a = child(&snap, |m| m[200..204].copy_from_slice(&8i32.to_le_bytes()));
-        let b = child(&snap, |m| m[200..204].copy_from_slice(&8i32.to_le_bytes()));
-        let c = child(&snap, |m| {
-            m[200..204].copy_from_slice(&0x0108i32.to_le_bytes())
-        });
-        let mut merger = Merger::new(&snap);
-        assert!(merger.merge(&mut memory, &a, 0).unwrap().is_empty());
-        assert!(merger.merge(&mut memory, &b, 1).unwrap().is_empty());
-        assert_eq!(&memory[200..204], &8i32.to_le_bytes());
-        let conflicts = merger.merge(&mut memory, &c, 2).unwrap();
-        assert_eq!(
-            conflicts,
-            vec![Conflict {
-                addr: 201,
-                len: 1,
-                kind: ConflictKind::TwoWriters {
-                    first: 1,
-                    second: 2
-                }
-            }]
-        );
     }
 
     /// Merges, as thread `writer` whose snapshot is `snap` taken at
