@@ -31,19 +31,9 @@ fn run(options: &[&str]) -> weft_conformance::Outcome {
 #[test]
 fn a_memory_full_of_arenas_fails_creates_and_allocations_and_ends() {
     for cap in ["10M", "16M", "32M"] {
-        for mode in [
-            &["--thread-mode", "local"][..],
-            &["--thread-mode", "chain"],
-            &["--thread-mode", "chain", "--hosts", "3"],
-            &[
-                "--thread-mode",
-                "chain",
-                "--hosts",
-                "3",
-                "--placement",
-                "peers",
-            ],
-        ] {
+        // And over 3 hosts with the threads placed by load.
+        let by_load: &[&str] = &["--thread-mode", "chain", "--hosts", "3"];
+        for mode in common::EVERY_MODE.into_iter().chain([by_load]) {
             let mut options = mode.to_vec();
             options.extend(["--max-memory", cap]);
             let out = run(&options);

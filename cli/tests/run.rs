@@ -369,21 +369,6 @@ fn local_mode_reports_a_deadlock_instead_of_hanging() {
     }
 }
 
-/// Local mode, chain mode, and chain mode over 3 hosts with threads on
-/// the peers.
-const EVERY_MODE: [&[&str]; 3] = [
-    &["--thread-mode", "local"],
-    &["--thread-mode", "chain"],
-    &[
-        "--thread-mode",
-        "chain",
-        "--hosts",
-        "3",
-        "--placement",
-        "peers",
-    ],
-];
-
 /// Runs `wasm` in `mode` (20 s at most) with stdin a pipe this test holds
 /// open and never writes.
 fn run_with_silent_stdin(wasm: &Path, mode: &[&str]) -> std::process::Output {
@@ -408,7 +393,7 @@ fn run_with_silent_stdin(wasm: &Path, mode: &[&str]) -> std::process::Output {
 #[test]
 fn a_read_waiting_for_input_stalls_no_other_thread() {
     let wasm = guest("read_blocks_alone");
-    for mode in EVERY_MODE {
+    for mode in common::EVERY_MODE {
         let out = run_with_silent_stdin(&wasm, mode);
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert_eq!(
@@ -431,7 +416,7 @@ fn a_read_waiting_for_input_stalls_no_other_thread() {
 #[test]
 fn a_poll_waiting_for_input_stalls_no_other_thread() {
     let wasm = guest("poll_blocks_alone");
-    for mode in EVERY_MODE {
+    for mode in common::EVERY_MODE {
         let out = run_with_silent_stdin(&wasm, mode);
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert_eq!(
@@ -555,7 +540,7 @@ fn a_leaf_functions_large_frame_is_stopped_too() {
 #[test]
 fn the_main_threads_stack_overflow_is_named_whatever_the_frame() {
     let wasm = guest("main_frame_overflow");
-    for mode in EVERY_MODE {
+    for mode in common::EVERY_MODE {
         for how in ["matrices", "recurse"] {
             let mut args = vec!["run"];
             args.extend_from_slice(mode);
@@ -589,7 +574,7 @@ fn the_main_threads_stack_overflow_is_named_whatever_the_frame() {
 #[test]
 fn a_thread_that_overflows_its_stack_is_stopped_with_one_line() {
     let wasm = guest("stack_overflow");
-    for mode in EVERY_MODE {
+    for mode in common::EVERY_MODE {
         let mut args = vec!["run"];
         args.extend_from_slice(mode);
         args.extend([wasm.to_str().unwrap(), "2000"]);

@@ -3,6 +3,21 @@
 
 use std::path::{Path, PathBuf};
 
+/// Local mode, chain mode, and chain mode over 3 hosts with threads on
+/// the peers.
+pub const EVERY_MODE: [&[&str]; 3] = [
+    &["--thread-mode", "local"],
+    &["--thread-mode", "chain"],
+    &[
+        "--thread-mode",
+        "chain",
+        "--hosts",
+        "3",
+        "--placement",
+        "peers",
+    ],
+];
+
 /// Builds `tests/guests/NAME.c` for wasm with weft-cc (cached).
 pub fn guest(name: &str) -> PathBuf {
     let source = Path::new(env!("CARGO_MANIFEST_DIR"))
