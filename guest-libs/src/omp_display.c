@@ -26,16 +26,12 @@
 #define DEFAULT_FORMAT "OMP: pid %P tid %i thread %n bound to OS proc set {%A}"
 #define FORMAT_MAX 512
 
-static char affinity_format[FORMAT_MAX];
-static atomic_int format_ready;
+/* Both are set before main (read_environment_at_start), while there is
+ * one thread: set lazily by whichever member came first, they were writes
+ * of several chained threads to the same bytes, a conflict. */
+static char affinity_format[FORMAT_MAX] = DEFAULT_FORMAT;
+static int display_affinity;
 static atomic_uint format_lock;
-
-static void format_init_locked(void) {
-    if (atomic_load(&format_ready)) return;
-    const char *env = getenv("OMP_AFFINITY_FORMAT");
-    snprintf(affinity_format, sizeof affinity_format, "%s", env && *env ? env : DEFAULT_FORMAT);
-    atomic_store(&format_ready, 1);
-}
 
 static void format_lock_acquire(void) {
     unsigned expected = 0;
@@ -47,7 +43,6 @@ static void format_lock_release(void) { atomic_store(&format_lock, 0); }
 /* A copy of the current format, so that formatting never holds the lock. */
 static void format_copy(char *out) {
     format_lock_acquire();
-    format_init_locked();
     memcpy(out, affinity_format, FORMAT_MAX);
     format_lock_release();
 }
@@ -55,7 +50,6 @@ static void format_copy(char *out) {
 void omp_set_affinity_format(const char *format) {
     format_lock_acquire();
     snprintf(affinity_format, sizeof affinity_format, "%s", format ? format : "");
-    atomic_store(&format_ready, 1);
     format_lock_release();
 }
 
@@ -198,12 +192,7 @@ void omp_display_affinity(const char *format) {
 static _Thread_local int affinity_shown;
 
 void weft_omp_member_started(void) {
-    static int display = -1;
-    if (display < 0) {
-        const char *env = getenv("OMP_DISPLAY_AFFINITY");
-        display = env && (!strcasecmp(env, "true") || !strcmp(env, "1"));
-    }
-    if (!display || affinity_shown) return;
+    if (!display_affinity || affinity_shown) return;
     affinity_shown = 1;
     omp_display_affinity(NULL);
 }
@@ -245,9 +234,7 @@ void omp_display_env(int verbose) {
     fprintf(out, "  OMP_CANCELLATION = '%s'\n", yes_no(omp_get_cancellation()));
     fprintf(out, "  OMP_DEFAULT_DEVICE = '%d'\n", omp_get_default_device());
     fprintf(out, "  OMP_MAX_TASK_PRIORITY = '%d'\n", omp_get_max_task_priority());
-    const char *display = getenv("OMP_DISPLAY_AFFINITY");
-    fprintf(out, "  OMP_DISPLAY_AFFINITY = '%s'\n",
-            yes_no(display && (!strcasecmp(display, "true") || !strcmp(display, "1"))));
+    fprintf(out, "  OMP_DISPLAY_AFFINITY = '%s'\n", yes_no(display_affinity));
     fprintf(out, "  OMP_AFFINITY_FORMAT = '%s'\n", format);
     if (verbose) {
         fprintf(out, "  WEFT_THREAD_MODE = '%s'\n", weft_chain_mode() ? "chain" : "local");
@@ -256,12 +243,20 @@ void omp_display_env(int verbose) {
     fprintf(out, "OPENMP DISPLAY ENVIRONMENT END\n");
 }
 
-/* OMP_DISPLAY_ENV=true or verbose: the environment once, before main. */
-__attribute__((constructor)) static void display_env_at_start(void) {
+static int env_true(const char *name) {
+    const char *value = getenv(name);
+    return value && (!strcasecmp(value, "true") || !strcmp(value, "1"));
+}
+
+/* The environment this file reads, once, before main; OMP_DISPLAY_ENV
+ * (true or verbose) shows it then. */
+__attribute__((constructor)) static void read_environment_at_start(void) {
+    const char *format = getenv("OMP_AFFINITY_FORMAT");
+    if (format && *format) snprintf(affinity_format, sizeof affinity_format, "%s", format);
+    display_affinity = env_true("OMP_DISPLAY_AFFINITY");
     const char *env = getenv("OMP_DISPLAY_ENV");
-    if (!env) return;
-    if (!strcasecmp(env, "verbose")) omp_display_env(1);
-    else if (!strcasecmp(env, "true") || !strcmp(env, "1")) omp_display_env(0);
+    if (env && !strcasecmp(env, "verbose")) omp_display_env(1);
+    else if (env_true("OMP_DISPLAY_ENV")) omp_display_env(0);
 }
 
 /* ---- the `error` directive ---------------------------------------------- */
