@@ -21,6 +21,7 @@ mod engine;
 pub mod functions;
 mod home;
 mod incremental;
+mod inline_recursion;
 pub mod locks;
 pub mod lower_atomics;
 pub mod memory_pool;

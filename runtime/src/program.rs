@@ -40,6 +40,8 @@ pub enum LoadError {
     StdAnswers(rewrite::ReencodeError),
     #[error("invalid WebAssembly module: checking stack moves: {0}")]
     StackCheck(rewrite::ReencodeError),
+    #[error("invalid WebAssembly module: inlining recursive calls: {0}")]
+    InlineRecursion(rewrite::ReencodeError),
     #[error("module too large to compile: {0}")]
     TooLarge(rewrite::RewriteError),
     #[error("module imports `{module}`.`{name}` ({kind}), which Weft does not provide")]
@@ -197,7 +199,16 @@ impl Program {
         } else {
             None
         };
-        let module = Module::new(engine, checked.as_deref().unwrap_or(&instrumented.bytes))
+        let checked = checked.as_deref().unwrap_or(&instrumented.bytes);
+        // Small recursive functions make half as many calls
+        // (inline_recursion.rs); last, so the copies are the final code.
+        let inlined = if wasmparser::Parser::is_core_wasm(bytes) {
+            crate::inline_recursion::inline_recursion(checked)
+                .map_err(LoadError::InlineRecursion)?
+        } else {
+            None
+        };
+        let module = Module::new(engine, inlined.as_deref().unwrap_or(checked))
             .map_err(LoadError::Invalid)?;
         let layout = snapshot::SnapshotLayout {
             module: weft_snapshot::ModuleHash::of(bytes),
