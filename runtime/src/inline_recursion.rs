@@ -1,5 +1,5 @@
-//! Load-time inlining of a small function's calls of itself, one level
-//! deep, as gcc does at -O2 and clang does not.
+//! Load-time inlining of a small function's calls of itself, up to two
+//! levels deep, as gcc does at -O2 and clang does not.
 //!
 //! A call costs more in compiled wasm than natively: each callee checks
 //! the stack limit (two dependent loads), keeps a frame pointer and takes
@@ -41,6 +41,10 @@ pub const MAX_SELF_CALLS: usize = 4;
 /// The most code a function inlined into itself may grow to, in bytes.
 pub const MAX_GROWN_BYTES: usize = 2000;
 
+/// The most code the copies may add to one module, all functions
+/// together: the compile budget was checked before this rewrite.
+pub const MAX_ADDED_BYTES: usize = 4 << 20;
+
 /// The deepest copies go: fib's cutoff ran in 56 ms natively inlined
 /// 0 levels deep, 44 ms at 1, 32 ms at 2 and no faster at 3 (gcc's
 /// build: 23 ms).
@@ -58,6 +62,8 @@ struct Plan {
     /// How deep: 1 is a copy in place of each call; 2 also a copy in place
     /// of each of the copy's calls; and so on.
     levels: u32,
+    /// Bytes of code the copies add (an upper bound).
+    added: usize,
 }
 
 /// `wasm` with the calls of itself of every small recursive function
@@ -86,6 +92,8 @@ struct Survey {
     /// Per defined function: how the block holding its copy is typed,
     /// when it is inlined into itself.
     inlined: Vec<Option<Plan>>,
+    /// Bytes of code the copies add, all functions together.
+    added: usize,
 }
 
 fn survey(wasm: &[u8]) -> Result<Survey, ReencodeError> {
@@ -121,7 +129,14 @@ fn survey(wasm: &[u8]) -> Result<Survey, ReencodeError> {
             }
             Payload::CodeSectionEntry(body) => {
                 let defined = s.inlined.len();
-                let verdict = s.qualifies(defined, &body)?;
+                let mut verdict = s.qualifies(defined, &body)?;
+                if let Some(plan) = verdict {
+                    // Within the module's bound on added code.
+                    match s.added.checked_add(plan.added) {
+                        Some(added) if added <= MAX_ADDED_BYTES => s.added = added,
+                        _ => verdict = None,
+                    }
+                }
                 s.inlined.push(verdict);
             }
             _ => {}
@@ -171,6 +186,15 @@ impl Survey {
         for op in body.get_operators_reader()? {
             match op? {
                 Operator::Call { function_index } if function_index == me => self_calls += 1,
+                // Invalid (wasmtime refuses it after the rewrite); a copy
+                // would move its index past any bound.
+                Operator::LocalGet { local_index }
+                | Operator::LocalSet { local_index }
+                | Operator::LocalTee { local_index }
+                    if local_index >= locals =>
+                {
+                    return Ok(None);
+                }
                 // A tail call's frame, and exception handling's labels,
                 // are not what a block gives.
                 Operator::ReturnCall { .. }
@@ -191,18 +215,24 @@ impl Survey {
             return Ok(None);
         }
         // As deep as the grown body stays within its bounds: a level
-        // holds `self_calls` times the copies of the one above.
+        // holds `self_calls` times the copies of the one above, and each
+        // copy is the body and what starts it (its locals set).
         let size = body.range().len();
+        let copy = size + copy_start_bytes(params, body)?;
         let (mut levels, mut copies, mut grown) = (0, 1, size);
         while levels < MAX_LEVELS {
             copies *= self_calls;
-            let deeper = grown + copies * size;
+            let deeper = grown + copies * copy;
             if deeper > MAX_GROWN_BYTES || locals * (levels + 2) > MAX_LOCALS {
                 break;
             }
             (levels, grown) = (levels + 1, deeper);
         }
-        Ok((levels > 0).then_some(Plan { block, levels }))
+        Ok((levels > 0).then_some(Plan {
+            block,
+            levels,
+            added: grown - size,
+        }))
     }
 
     /// The block type that leaves `results`: none, one value, or a
@@ -221,6 +251,28 @@ impl Survey {
                 .map(|index| BlockType::FunctionType(index as u32)),
         }
     }
+}
+
+/// At most the bytes that start one copy: a `local.set` per parameter, a
+/// zero and a `local.set` per declared local (an index under
+/// [`MAX_LOCALS`] takes 2 bytes), and the block.
+fn copy_start_bytes(
+    params: &[wasmparser::ValType],
+    body: &wasmparser::FunctionBody<'_>,
+) -> Result<usize, ReencodeError> {
+    const SET: usize = 3;
+    let mut bytes = 2 + params.len() * SET;
+    for local in body.get_locals_reader()? {
+        let (count, ty) = local?;
+        let zero = match ty {
+            wasmparser::ValType::I32 | wasmparser::ValType::I64 => 2,
+            wasmparser::ValType::F32 => 5,
+            wasmparser::ValType::F64 => 9,
+            _ => 18,
+        };
+        bytes = bytes.saturating_add((count as usize).saturating_mul(zero + SET));
+    }
+    Ok(bytes)
 }
 
 /// The encoder's form of a number or vector type.

@@ -45,7 +45,12 @@ fn self_calls(wasm: &[u8], function: u32) -> Vec<usize> {
             Payload::ImportSection(reader) => {
                 imported += reader
                     .into_imports()
-                    .filter(|i| matches!(i.as_ref().unwrap().ty, TypeRef::Func(_)))
+                    .filter(|i| {
+                        matches!(
+                            i.as_ref().unwrap().ty,
+                            TypeRef::Func(_) | TypeRef::FuncExact(_)
+                        )
+                    })
                     .count() as u32;
             }
             Payload::CodeSectionEntry(body) => {
@@ -407,4 +412,55 @@ fn a_body_goes_only_as_deep_as_its_grown_size_allows() {
             "w({n})"
         );
     }
+}
+
+#[test]
+fn what_starts_each_copy_counts_against_the_bound() {
+    // A tiny body with 4 calls of itself and 499 vector locals: each copy
+    // would start with 499 zeroings of 21 bytes.
+    let wat = format!(
+        "(module (func $f (local {}) call $f call $f call $f call $f))",
+        "v128 ".repeat(499)
+    );
+    assert!(
+        inline_recursion(&wat::parse_str(wat).unwrap())
+            .unwrap()
+            .is_none()
+    );
+}
+
+#[test]
+fn the_copies_add_a_bounded_amount_of_code_to_a_module() {
+    // Each function adds about 1,900 bytes; 3,000 of them would add more
+    // than the module's bound, so only the first ones are inlined.
+    let mut wat = String::from("(module");
+    for i in 0..3000 {
+        wat += &format!(
+            " (func $f{i} (param i32) (result i32)
+               (if (i32.le_s (local.get 0) (i32.const 0)) (then (return (i32.const {i}))))
+               (drop (i32.const 100000)) (drop (i32.const 100000)) (drop (i32.const 100000))
+               (drop (i32.const 100000)) (drop (i32.const 100000)) (drop (i32.const 100000))
+               (i32.add (i32.add (call $f{i} (i32.sub (local.get 0) (i32.const 1)))
+                                 (call $f{i} (i32.sub (local.get 0) (i32.const 2))))
+                        (i32.add (call $f{i} (i32.sub (local.get 0) (i32.const 3)))
+                                 (call $f{i} (i32.sub (local.get 0) (i32.const 4))))))"
+        );
+    }
+    wat += ")";
+    let original = wat::parse_str(wat).unwrap();
+    let rewritten = inline_recursion(&original).unwrap().unwrap();
+    let added = rewritten.len() - original.len();
+    assert!(added > MAX_ADDED_BYTES / 2, "added {added}");
+    assert!(added <= MAX_ADDED_BYTES, "added {added}");
+    assert!(self_calls(&rewritten, 0)[0] > 4, "the first is inlined");
+    assert_eq!(self_calls(&rewritten, 2999), [4], "the last is not");
+}
+
+#[test]
+fn an_invalid_local_index_is_left_for_the_compiler_to_refuse() {
+    let wat = "(module (func $f (param i32) (result i32)
+                 (if (result i32) (i32.eqz (local.get 0)) (then (local.get 7))
+                   (else (call $f (i32.sub (local.get 0) (i32.const 1)))))))";
+    let wasm = wat::parse_str(wat).unwrap();
+    assert!(inline_recursion(&wasm).unwrap().is_none());
 }
