@@ -346,6 +346,11 @@ impl Inliner {
         defined: usize,
         plan: Plan,
     ) -> Result<(), reencode::Error<std::convert::Infallible>> {
+        tracing::debug!(
+            function = self.survey.imported_functions + defined as u32,
+            levels = plan.levels,
+            "inlining a recursive function into itself"
+        );
         let ty = self.survey.defined_types[defined] as usize;
         let params: Vec<wasmparser::ValType> = self.survey.types[ty]
             .as_ref()
