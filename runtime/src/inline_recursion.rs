@@ -45,9 +45,9 @@ pub const MAX_GROWN_BYTES: usize = 2000;
 /// together: the compile budget was checked before this rewrite.
 pub const MAX_ADDED_BYTES: usize = 4 << 20;
 
-/// The deepest copies go: fib's cutoff ran in 56 ms natively inlined
-/// 0 levels deep, 44 ms at 1, 32 ms at 2 and no faster at 3 (gcc's
-/// build: 23 ms).
+/// The deepest copies go: fib(36) as `weft bench openmp`'s serial cutoff
+/// took 56 ms without copies, 44 ms with one level, 32 ms with two and no
+/// less with three (gcc's build: 23 ms).
 pub const MAX_LEVELS: u32 = 2;
 
 /// The most locals (parameters included) of a function inlined, all its
