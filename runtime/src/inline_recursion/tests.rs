@@ -464,3 +464,188 @@ fn an_invalid_local_index_is_left_for_the_compiler_to_refuse() {
     let wasm = wat::parse_str(wat).unwrap();
     assert!(inline_recursion(&wasm).unwrap().is_none());
 }
+
+/// Random recursive functions, each a deterministic function of a seed:
+/// `$f (n i32, x i64) -> i64` that stops at `n <= 0` and otherwise runs
+/// statements over locals of three types, nested `if`s, blocks with
+/// branches out of them (to the function's label too, with a value),
+/// bounded loops, stores, early returns, and up to three calls of itself
+/// with a smaller `n`, in expressions and inside loops.
+struct Generator {
+    state: u64,
+    calls_left: u32,
+}
+
+impl Generator {
+    fn new(seed: u64) -> Self {
+        Self {
+            state: seed | 1,
+            calls_left: 1 + (seed % 3) as u32,
+        }
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        // xorshift64*
+        self.state ^= self.state >> 12;
+        self.state ^= self.state << 25;
+        self.state ^= self.state >> 27;
+        (self.state.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 33) % n
+    }
+
+    fn function(&mut self) -> String {
+        let mut body = String::new();
+        for _ in 0..1 + self.below(4) {
+            body += &self.statement(1);
+        }
+        format!(
+            r#"(module
+  (memory (export "memory") 1)
+  (func $f (export "f") (param $n i32) (param $x i64) (result i64)
+    (local $a i64) (local $b f64) (local $i i32) (local $v v128)
+    (if (i32.le_s (local.get $n) (i32.const 0))
+      (then (return (i64.add (local.get $x) (i64.const {})))))
+    {body}
+    (i64.add (i64.add (local.get $a) (i64.trunc_sat_f64_s (local.get $b)))
+             (i64x2.extract_lane 1 (local.get $v)))))"#,
+            self.below(100)
+        )
+    }
+
+    /// A statement at `depth` labels inside the function's (1: directly in
+    /// the body), leaving the stack as it found it.
+    fn statement(&mut self, depth: u32) -> String {
+        let nested = depth < 3;
+        match self.below(if nested { 9 } else { 5 }) {
+            0 => format!("(local.set $a (i64.add (local.get $a) {}))", self.expr(2)),
+            1 => format!(
+                "(local.set $b (f64.add (f64.mul (local.get $b) (f64.const 0.5)) (f64.convert_i64_s {})))",
+                self.expr(2)
+            ),
+            2 => format!(
+                "(i64.store (i32.shl (i32.and (local.get $n) (i32.const 7)) (i32.const 3)) {})",
+                self.expr(2)
+            ),
+            3 => format!(
+                "(local.set $v (i64x2.add (local.get $v) (i64x2.splat {})))",
+                self.expr(1)
+            ),
+            4 => format!(
+                "(if (i32.eqz (i32.and (local.get $n) (i32.const {}))) (then (return {})))",
+                1 + self.below(3),
+                self.expr(2)
+            ),
+            5 => format!(
+                "(if {} (then {}) (else {}))",
+                self.condition(),
+                self.statement(depth + 1),
+                self.statement(depth + 1)
+            ),
+            6 => {
+                // Out of the block, or out of the function with a value.
+                let leave = if self.below(2) == 0 {
+                    "(br_if 0 (i32.and (local.get $n) (i32.const 2)))".to_string()
+                } else {
+                    format!(
+                        "(drop (br_if {depth} {} (i32.eq (local.get $n) (i32.const 2))))",
+                        self.expr(1)
+                    )
+                };
+                format!(
+                    "(block {} {leave} {})",
+                    self.statement(depth + 1),
+                    self.statement(depth + 1)
+                )
+            }
+            7 => format!(
+                "(local.set $i (i32.const 0))
+                 (loop {} (local.set $i (i32.add (local.get $i) (i32.const 1)))
+                   (br_if 0 (i32.lt_u (local.get $i) (i32.const 2))))",
+                self.statement(depth + 1)
+            ),
+            _ => format!(
+                "(local.set $a (i64.xor (local.get $a) (i64.load (i32.const {}))))",
+                8 * self.below(8)
+            ),
+        }
+    }
+
+    fn condition(&mut self) -> String {
+        match self.below(3) {
+            0 => format!("(i64.lt_s {} {})", self.expr(1), self.expr(1)),
+            1 => "(i32.and (local.get $n) (i32.const 1))".to_string(),
+            _ => "(f64.gt (local.get $b) (f64.const 3))".to_string(),
+        }
+    }
+
+    fn expr(&mut self, depth: u32) -> String {
+        if depth == 0 {
+            return match self.below(4) {
+                0 => "(local.get $a)".to_string(),
+                1 => "(local.get $x)".to_string(),
+                2 => "(i64.extend_i32_s (local.get $n))".to_string(),
+                _ => format!("(i64.const {})", self.below(1000) as i64 - 500),
+            };
+        }
+        match self.below(6) {
+            0 if self.calls_left > 0 => {
+                self.calls_left -= 1;
+                format!(
+                    "(call $f (i32.sub (local.get $n) (i32.const {})) {})",
+                    1 + self.below(2),
+                    self.expr(depth - 1)
+                )
+            }
+            1 => format!(
+                "(i64.add {} {})",
+                self.expr(depth - 1),
+                self.expr(depth - 1)
+            ),
+            2 => format!(
+                "(i64.mul {} {})",
+                self.expr(depth - 1),
+                self.expr(depth - 1)
+            ),
+            3 => format!(
+                "(i64.xor {} {})",
+                self.expr(depth - 1),
+                self.expr(depth - 1)
+            ),
+            _ => self.expr(0),
+        }
+    }
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+    #[test]
+    fn random_recursive_functions_behave_the_same_inlined(seed in proptest::prelude::any::<u64>()) {
+        let wat = Generator::new(seed).function();
+        let original = wat::parse_str(&wat).unwrap();
+        let Some(rewritten) = inline_recursion(&original).unwrap() else {
+            // No call of itself was generated.
+            return Ok(());
+        };
+        wasmparser::Validator::new().validate_all(&rewritten).unwrap();
+        for n in 0..6 {
+            for x in [0i64, 7] {
+                let args = [Val::I32(n), Val::I64(x)];
+                proptest::prop_assert_eq!(
+                    run(&original, "f", &args),
+                    run(&rewritten, "f", &args),
+                    "f({}, {}) of\n{}", n, x, wat
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn the_generator_makes_functions_that_are_inlined() {
+    let inlined = (0..64u64)
+        .filter(|&seed| {
+            let wasm = wat::parse_str(Generator::new(seed).function()).unwrap();
+            inline_recursion(&wasm).unwrap().is_some()
+        })
+        .count();
+    assert!(inlined > 32, "only {inlined} of 64 were inlined");
+}
