@@ -25,10 +25,10 @@
 //! [`MAX_GROWN_BYTES`].
 
 use wasm_encoder::reencode::{self, Reencode};
-use wasm_encoder::{BlockType, Instruction, ValType};
+use wasm_encoder::{BlockType, Encode, Instruction, ValType};
 use wasmparser::{Operator, Parser, Payload, TypeRef};
 
-use crate::rewrite::ReencodeError;
+use crate::rewrite::{ReencodeError, number_or_vector};
 
 /// The largest body inlined into itself, in bytes of code: past it a
 /// call's cost is small beside the body's, and compiling grows.
@@ -167,13 +167,22 @@ impl Survey {
         if !params.iter().all(|&t| zero_of(t).is_some()) {
             return Ok(None);
         }
+        // What starts a copy: the block, a `local.set` per parameter, a
+        // zero and a `local.set` per declared local (an index under
+        // MAX_LOCALS takes at most 2 bytes).
+        const SET_BYTES: usize = 3;
+        let mut start_bytes = 2 + params.len() * SET_BYTES;
         let mut locals = params.len() as u32;
         for local in body.get_locals_reader()? {
             let (count, ty) = local?;
             locals = locals.saturating_add(count);
-            if zero_of(ty).is_none() {
+            let Some(zero) = zero_of(ty) else {
                 return Ok(None);
-            }
+            };
+            let mut encoded = Vec::new();
+            zero.encode(&mut encoded);
+            start_bytes = start_bytes
+                .saturating_add((count as usize).saturating_mul(encoded.len() + SET_BYTES));
         }
         if locals > MAX_LOCALS {
             return Ok(None);
@@ -218,7 +227,7 @@ impl Survey {
         // holds `self_calls` times the copies of the one above, and each
         // copy is the body and what starts it (its locals set).
         let size = body.range().len();
-        let copy = size + copy_start_bytes(params, body)?;
+        let copy = size.saturating_add(start_bytes);
         let (mut levels, mut copies, mut grown) = (0, 1, size);
         while levels < MAX_LEVELS {
             copies *= self_calls;
@@ -240,7 +249,7 @@ impl Survey {
     fn block_for(&self, results: &[wasmparser::ValType]) -> Option<BlockType> {
         match results {
             [] => Some(BlockType::Empty),
-            [one] => Some(BlockType::Result(val_type(*one)?)),
+            [one] => Some(BlockType::Result(number_or_vector(*one)?)),
             many => self
                 .types
                 .iter()
@@ -251,40 +260,6 @@ impl Survey {
                 .map(|index| BlockType::FunctionType(index as u32)),
         }
     }
-}
-
-/// At most the bytes that start one copy: a `local.set` per parameter, a
-/// zero and a `local.set` per declared local (an index under
-/// [`MAX_LOCALS`] takes 2 bytes), and the block.
-fn copy_start_bytes(
-    params: &[wasmparser::ValType],
-    body: &wasmparser::FunctionBody<'_>,
-) -> Result<usize, ReencodeError> {
-    const SET: usize = 3;
-    let mut bytes = 2 + params.len() * SET;
-    for local in body.get_locals_reader()? {
-        let (count, ty) = local?;
-        let zero = match ty {
-            wasmparser::ValType::I32 | wasmparser::ValType::I64 => 2,
-            wasmparser::ValType::F32 => 5,
-            wasmparser::ValType::F64 => 9,
-            _ => 18,
-        };
-        bytes = bytes.saturating_add((count as usize).saturating_mul(zero + SET));
-    }
-    Ok(bytes)
-}
-
-/// The encoder's form of a number or vector type.
-fn val_type(ty: wasmparser::ValType) -> Option<ValType> {
-    Some(match ty {
-        wasmparser::ValType::I32 => ValType::I32,
-        wasmparser::ValType::I64 => ValType::I64,
-        wasmparser::ValType::F32 => ValType::F32,
-        wasmparser::ValType::F64 => ValType::F64,
-        wasmparser::ValType::V128 => ValType::V128,
-        wasmparser::ValType::Ref(_) => return None,
-    })
 }
 
 /// The instruction that pushes a local's initial value (zero), for the
@@ -364,7 +339,7 @@ impl Inliner {
         let mut locals: Vec<(u32, ValType)> = Vec::new();
         let every_level = std::iter::repeat_n(params.iter().chain(&declared), plan.levels as usize);
         for &ty in declared.iter().chain(every_level.flatten()) {
-            let ty = val_type(ty).expect("the survey admits number and vector locals only");
+            let ty = number_or_vector(ty).expect("the survey admits number and vector locals only");
             match locals.last_mut() {
                 Some((count, last)) if *last == ty => *count += 1,
                 _ => locals.push((1, ty)),

@@ -404,17 +404,6 @@ struct Survey<'a> {
     sections: Vec<(u8, &'a [u8])>,
 }
 
-fn val_type(ty: wasmparser::ValType) -> Option<ValType> {
-    Some(match ty {
-        wasmparser::ValType::I32 => ValType::I32,
-        wasmparser::ValType::I64 => ValType::I64,
-        wasmparser::ValType::F32 => ValType::F32,
-        wasmparser::ValType::F64 => ValType::F64,
-        wasmparser::ValType::V128 => ValType::V128,
-        wasmparser::ValType::Ref(_) => return None,
-    })
-}
-
 fn survey(wasm: &[u8]) -> Result<Survey<'_>, LowerError> {
     let mut s = Survey::default();
     for payload in Parser::new(0).parse_all(wasm) {
@@ -425,10 +414,16 @@ fn survey(wasm: &[u8]) -> Result<Survey<'_>, LowerError> {
                     for sub in group?.into_types() {
                         s.types.push(match &sub.composite_type.inner {
                             CompositeInnerType::Func(f) => {
-                                let params: Option<Vec<_>> =
-                                    f.params().iter().map(|t| val_type(*t)).collect();
-                                let results: Option<Vec<_>> =
-                                    f.results().iter().map(|t| val_type(*t)).collect();
+                                let params: Option<Vec<_>> = f
+                                    .params()
+                                    .iter()
+                                    .map(|t| crate::rewrite::number_or_vector(*t))
+                                    .collect();
+                                let results: Option<Vec<_>> = f
+                                    .results()
+                                    .iter()
+                                    .map(|t| crate::rewrite::number_or_vector(*t))
+                                    .collect();
                                 params.zip(results)
                             }
                             _ => None,

@@ -200,8 +200,8 @@ impl Program {
             None
         };
         let checked = checked.as_deref().unwrap_or(&instrumented.bytes);
-        // Small recursive functions make half as many calls
-        // (inline_recursion.rs); last, so the copies are the final code.
+        // Small recursive functions make fewer calls (inline_recursion.rs);
+        // last, so the copies are the final code.
         let inlined = if wasmparser::Parser::is_core_wasm(bytes) {
             crate::inline_recursion::inline_recursion(checked)
                 .map_err(LoadError::InlineRecursion)?

@@ -208,6 +208,19 @@ pub(crate) fn index_past_added_imports(func: u32, imported: u32, added: u32) -> 
     if func >= imported { func + added } else { func }
 }
 
+/// The encoder's form of a number or vector type; `None` for references.
+pub(crate) fn number_or_vector(ty: wasmparser::ValType) -> Option<wasm_encoder::ValType> {
+    use wasm_encoder::ValType;
+    Some(match ty {
+        wasmparser::ValType::I32 => ValType::I32,
+        wasmparser::ValType::I64 => ValType::I64,
+        wasmparser::ValType::F32 => ValType::F32,
+        wasmparser::ValType::F64 => ValType::F64,
+        wasmparser::ValType::V128 => ValType::V128,
+        wasmparser::ValType::Ref(_) => return None,
+    })
+}
+
 /// Copies a custom section into a module whose code a load-time rewrite
 /// re-encoded, unless it locates code by byte offset (relocations, DWARF,
 /// the linking section): the new bodies make those offsets wrong.
