@@ -1041,3 +1041,41 @@ fn an_unhandled_signal_ends_the_program_with_128_plus_its_number() {
         out.stderr
     );
 }
+
+/// `sched_yield` gives the core away, as natively: on one core, two
+/// threads passing a turn with a yield in their wait loops take a few
+/// yields a pass. A yield that returns at once (wasmtime-wasi's does
+/// nothing) leaves each waiter spinning until it is preempted, hundreds
+/// of thousands of yields a pass.
+#[test]
+fn sched_yield_gives_the_core_to_a_thread_that_needs_it() {
+    use std::os::unix::process::CommandExt as _;
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_weft"));
+    cmd.arg("run")
+        .arg(guest("yield_handoff"))
+        .env_remove("THREAD_MODE");
+    // SAFETY: runs in the child between fork and exec; it only makes
+    // the sched_setaffinity system call (async-signal-safe) on a set that
+    // lives on this closure's stack, and touches no lock or allocation.
+    unsafe {
+        cmd.pre_exec(|| {
+            let mut one_core: libc::cpu_set_t = std::mem::zeroed();
+            libc::CPU_SET(0, &mut one_core);
+            if libc::sched_setaffinity(0, std::mem::size_of_val(&one_core), &one_core) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let out = weft_conformance::exec::run(&mut cmd, TIMEOUT).unwrap();
+    assert_eq!(out.code, Some(0), "{out:?}");
+    let yields: u64 = out
+        .stdout
+        .trim()
+        .rsplit(' ')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{out:?}"));
+    // 400 passes: a real yield needs about one a pass.
+    assert!(yields < 40_000, "{yields} yields for 400 passes");
+}

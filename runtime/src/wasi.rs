@@ -57,6 +57,7 @@ macro_rules! define_p1 {
         pub const FUNCTIONS: &[&str] = &[
             $(stringify!($name),)*
             "proc_exit",
+            "sched_yield",
             "poll_oneoff",
             "clock_res_get",
             "clock_time_get",
@@ -156,7 +157,6 @@ define_p1! {
         async path_symlink(old_path: i32, old_path_len: i32, fd: i32, new_path: i32, new_path_len: i32);
         async path_unlink_file(fd: i32, path: i32, path_len: i32);
         sync proc_raise(sig: i32);
-        sync sched_yield();
         sync random_get(buf: i32, buf_len: i32);
         sync sock_accept(fd: i32, flags: i32, out: i32);
         sync sock_recv(fd: i32, ri_data: i32, ri_data_len: i32, ri_flags: i32, out_len: i32, out_flags: i32);
@@ -207,6 +207,18 @@ pub fn add_to_linker(linker: &mut Linker<ThreadState>) -> wasmtime::Result<()> {
         "proc_exit",
         |_caller: Caller<'_, ThreadState>, code: i32| -> wasmtime::Result<()> {
             Err(wasmtime_wasi::I32Exit(code).into())
+        },
+    )?;
+
+    // wasmtime-wasi's `sched_yield` does nothing; a guest that yields in a
+    // spin loop (a spin lock, a backoff, OpenMP's waits) expects the core
+    // to go to a thread that needs it, as natively.
+    linker.func_wrap(
+        MODULE,
+        "sched_yield",
+        |_caller: Caller<'_, ThreadState>| -> wasmtime::Result<i32> {
+            std::thread::yield_now();
+            Ok(0)
         },
     )?;
 
