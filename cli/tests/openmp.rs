@@ -169,17 +169,17 @@ fn the_default_team_has_one_thread_per_core_and_the_environment_sets_it() {
 
 #[test]
 fn a_construct_the_runtime_does_not_implement_is_refused_at_link_naming_it() {
-    let wasm = out_dir().join("teams.wasm");
+    let wasm = out_dir().join("interop.wasm");
     let out = Command::new(weft_conformance::weft_cc())
         .args(["-fopenmp", "-O2", "-o", path_str(&wasm)])
-        .arg(source("teams.c"))
+        .arg(source("interop.c"))
         .output()
         .unwrap();
     assert!(!out.status.success());
     assert_eq!(
         String::from_utf8_lossy(&out.stderr).trim_end(),
-        "weft-cc: OpenMP teams: not supported by Weft's OpenMP runtime \
-         (undefined: __kmpc_fork_teams,__kmpc_push_num_teams)"
+        "weft-cc: OpenMP target offloading: not supported by Weft's OpenMP runtime \
+         (undefined: __tgt_interop_destroy,__tgt_interop_init)"
     );
 }
 

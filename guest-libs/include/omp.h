@@ -195,8 +195,15 @@ int omp_get_default_device(void);
 void omp_set_default_device(int);
 int omp_get_initial_device(void);
 int omp_is_initial_device(void);
+/* Host `teams` regions run their teams one after another on the
+ * encountering thread (as libgomp does); a team's number, the league's
+ * size and the team's thread_limit hold in its parallel regions too. */
 int omp_get_num_teams(void);
 int omp_get_team_num(void);
+void omp_set_num_teams(int);
+int omp_get_max_teams(void);
+void omp_set_teams_thread_limit(int);
+int omp_get_teams_thread_limit(void);
 
 void omp_init_lock(omp_lock_t *);
 void omp_init_lock_with_hint(omp_lock_t *, omp_sync_hint_t);

@@ -202,6 +202,10 @@ struct icv {
     int run_sched; /* SCHED_STATIC, _DYNAMIC, _GUIDED or _AUTO */
     int run_chunk; /* 0: the kind's default */
     int dynamic;
+    /* The host `teams` region the thread is in (see "teams" below): its
+     * team's number, how many teams, and its thread_limit (0: none). */
+    int team_num, num_teams;
+    int thread_limit;
 };
 
 /* One open work-sharing loop of a team. */
@@ -339,6 +343,7 @@ struct omp_thread {
     struct doacross_loop doacross;
     struct icv icv;
     int pushed_nthreads; /* num_threads clause of the next region */
+    int pushed_num_teams, pushed_teams_limit; /* clauses of the next teams */
     int32_t gtid;
     int queued_tasks; /* chain mode: it queued tasks since its last barrier */
     /* Chain mode, a member of a crew's team: the list through which other
@@ -368,6 +373,8 @@ static struct {
     int cancellation;      /* OMP_CANCELLATION */
     int level_nthreads[8]; /* OMP_NUM_THREADS as a list, one per level */
     int level_count;
+    int nteams;              /* OMP_NUM_TEAMS, omp_set_num_teams; 0: unset */
+    int teams_thread_limit;  /* OMP_TEAMS_THREAD_LIMIT, omp_set_teams_thread_limit */
 } global;
 
 static void team_init(struct team *t, int nthreads, struct team *parent, int parent_tid) {
@@ -472,6 +479,7 @@ static void read_environment(void) {
         global.chain = weft_chain_mode();
         global.icv.nthreads = global.procs;
         global.icv.run_sched = SCHED_STATIC;
+        global.icv.num_teams = 1;
         const char *list = getenv("OMP_NUM_THREADS");
         while (list && global.level_count < 8) {
             char *end;
@@ -494,6 +502,8 @@ static void read_environment(void) {
         global.stack_size = parse_size(getenv("OMP_STACKSIZE"), 0);
         global.max_task_priority = parse_positive(getenv("OMP_MAX_TASK_PRIORITY"), 0);
         global.cancellation = parse_bool(getenv("OMP_CANCELLATION"), 0);
+        global.nteams = parse_positive(getenv("OMP_NUM_TEAMS"), 0);
+        global.teams_thread_limit = parse_positive(getenv("OMP_TEAMS_THREAD_LIMIT"), 0);
         atomic_store(&global.ready, 1);
     }
     lock_release(&global.lock);
@@ -794,6 +804,7 @@ static int team_size(struct omp_thread *me) {
     me->pushed_nthreads = 0;
     if (me->team->active_level >= global.max_active_levels) return 1;
     if (n > global.thread_limit) n = global.thread_limit;
+    if (me->icv.thread_limit && n > me->icv.thread_limit) n = me->icv.thread_limit;
     return n < 1 ? 1 : n;
 }
 
@@ -804,20 +815,26 @@ static struct icv member_icv(struct omp_thread *me, int level) {
     return icv;
 }
 
-void __kmpc_fork_call(ident_t *loc, int32_t argc, microtask_t fn, ...) {
-    (void)loc;
-    struct omp_thread *me = self();
+/* Copies a region's shared-variable pointers from `ap` into `argv`; its
+ * microtask takes at most MAX_REGION_ARGS of them. */
+static void region_args(const char *construct, int32_t argc, void **argv, va_list ap) {
     if (argc < 0 || argc > MAX_REGION_ARGS) {
         char line[120];
         snprintf(line, sizeof line,
-                 "a parallel region with %d shared variables (at most %d are supported)", argc,
-                 MAX_REGION_ARGS);
+                 "a %s region with %d shared variables (at most %d are supported)", construct,
+                 argc, MAX_REGION_ARGS);
         fail(line);
     }
+    for (int i = 0; i < argc; i++) argv[i] = va_arg(ap, void *);
+}
+
+void __kmpc_fork_call(ident_t *loc, int32_t argc, microtask_t fn, ...) {
+    (void)loc;
+    struct omp_thread *me = self();
     void *argv[MAX_REGION_ARGS];
     va_list ap;
     va_start(ap, fn);
-    for (int i = 0; i < argc; i++) argv[i] = va_arg(ap, void *);
+    region_args("parallel", argc, argv, ap);
     va_end(ap);
 
     int nthreads = team_size(me);
@@ -838,6 +855,61 @@ void __kmpc_push_num_threads(ident_t *loc, int32_t gtid, int32_t nthreads) {
 
 void __kmpc_push_proc_bind(ident_t *loc, int32_t gtid, int32_t bind) {
     (void)loc, (void)gtid, (void)bind; /* no places: binding is the OS's */
+}
+
+/* ---- teams ---------------------------------------------------------------
+ * A host `teams` region (also what a `target teams` region runs as on the
+ * host, the only device) runs its teams one after another on the
+ * encountering thread, as libgomp does. Teams may not synchronise with
+ * one another, so one at a time is a valid league, and every team's
+ * `parallel` regions still get their threads. A team's number, the
+ * league's size and the team's thread_limit are ICVs, so the threads of
+ * a team's parallel regions see them too; `distribute` splits its loop
+ * over the league by them. Without a num_teams clause there are
+ * OMP_NUM_TEAMS (omp_set_num_teams) teams, else 3, libgomp's default. */
+
+#define DEFAULT_NUM_TEAMS 3
+
+void __kmpc_push_num_teams(ident_t *loc, int32_t gtid, int32_t num_teams, int32_t thread_limit) {
+    (void)loc, (void)gtid;
+    struct omp_thread *me = self();
+    me->pushed_num_teams = num_teams > 0 ? num_teams : 0;
+    me->pushed_teams_limit = thread_limit > 0 ? thread_limit : 0;
+}
+
+/* OpenMP 5.1's num_teams(lower:upper): any count in between will do; the
+ * upper bound, as a single value would ask. */
+void __kmpc_push_num_teams_51(ident_t *loc, int32_t gtid, int32_t lower, int32_t upper,
+                              int32_t thread_limit) {
+    __kmpc_push_num_teams(loc, gtid, upper > 0 ? upper : lower, thread_limit);
+}
+
+void __kmpc_fork_teams(ident_t *loc, int32_t argc, microtask_t fn, ...) {
+    (void)loc;
+    struct omp_thread *me = self();
+    void *argv[MAX_REGION_ARGS];
+    va_list ap;
+    va_start(ap, fn);
+    region_args("teams", argc, argv, ap);
+    va_end(ap);
+
+    int num_teams = me->pushed_num_teams ? me->pushed_num_teams
+                    : global.nteams      ? global.nteams
+                                         : DEFAULT_NUM_TEAMS;
+    int thread_limit = me->pushed_teams_limit ? me->pushed_teams_limit : global.teams_thread_limit;
+    me->pushed_num_teams = me->pushed_teams_limit = 0;
+    /* Each team starts from the encountering thread's ICVs: what one team
+     * sets (omp_set_num_threads, say) is not the next one's. */
+    struct icv encountering = me->icv;
+    for (int team = 0; team < num_teams; team++) {
+        me->icv = encountering;
+        me->icv.team_num = team;
+        me->icv.num_teams = num_teams;
+        me->icv.thread_limit = thread_limit;
+        int32_t gtid = me->gtid, btid = 0;
+        invoke_microtask(fn, &gtid, &btid, argc, argv);
+    }
+    me->icv = encountering;
 }
 
 /* `if(false)` regions: the encountering thread alone, one level deeper. */
@@ -1130,11 +1202,11 @@ static void balanced_block(uint64_t trip, int nthreads, int tid, uint64_t *begin
     *count = q + (t < r);
 }
 
-static void static_init(int32_t sched, int is_signed, int32_t *last, uint64_t *plb,
-                        uint64_t *pub, int64_t *pstride, int64_t incr, int64_t chunk) {
-    struct omp_thread *me = self();
-    me->workshares++;
-    int nthreads = me->team->nthreads, tid = me->tid;
+/* Member `tid` of `nthreads`'s part of a static schedule of the loop
+ * *plb..*pub by incr. */
+static void static_split(int32_t sched, int is_signed, int nthreads, int tid, int32_t *last,
+                         uint64_t *plb, uint64_t *pub, int64_t *pstride, int64_t incr,
+                         int64_t chunk) {
     uint64_t lb = *plb, trip = trip_count(is_signed, lb, *pub, incr);
     sched &= ~SCHED_MODIFIERS;
     if (trip == 0) {
@@ -1168,6 +1240,48 @@ static void static_init(int32_t sched, int is_signed, int32_t *last, uint64_t *p
     *pstride = (int64_t)(trip * (uint64_t)incr);
 }
 
+static int distribute_schedule(int32_t sched) {
+    sched &= ~SCHED_MODIFIERS;
+    return sched == SCHED_DIST_STATIC || sched == SCHED_DIST_STATIC_CHUNKED;
+}
+
+/* A static loop: a work-sharing loop split over the thread's team, or a
+ * `distribute` loop over the league's teams. */
+static void static_init(int32_t sched, int is_signed, int32_t *last, uint64_t *plb,
+                        uint64_t *pub, int64_t *pstride, int64_t incr, int64_t chunk) {
+    struct omp_thread *me = self();
+    if (distribute_schedule(sched)) {
+        static_split(sched, is_signed, me->icv.num_teams, me->icv.team_num, last, plb, pub,
+                     pstride, incr, chunk);
+        return;
+    }
+    me->workshares++;
+    static_split(sched, is_signed, me->team->nthreads, me->tid, last, plb, pub, pstride, incr,
+                 chunk);
+}
+
+/* `distribute parallel for` in one call: the team's block of the loop
+ * (its upper bound to *pupperdist), then this member's part of it. */
+static void dist_static_init(int32_t sched, int is_signed, int32_t *last, uint64_t *plb,
+                             uint64_t *pub, uint64_t *pupperdist, int64_t *pstride, int64_t incr,
+                             int64_t chunk) {
+    struct omp_thread *me = self();
+    int32_t team_last = 0, member_last = 0;
+    int64_t team_stride;
+    static_split(SCHED_DIST_STATIC, is_signed, me->icv.num_teams, me->icv.team_num, &team_last,
+                 plb, pub, &team_stride, incr, 0);
+    *pupperdist = *pub;
+    if (trip_count(is_signed, *plb, *pub, incr) == 0) { /* nothing for this team */
+        *last = 0;
+        *pstride = incr;
+        return;
+    }
+    me->workshares++;
+    static_split(sched, is_signed, me->team->nthreads, me->tid, &member_last, plb, pub, pstride,
+                 incr, chunk);
+    *last = team_last && member_last;
+}
+
 #define STATIC_INIT(suffix, T, ST, SIGNED)                                                     \
     void __kmpc_for_static_init_##suffix(ident_t *loc, int32_t gtid, int32_t sched,            \
                                          int32_t *last, T *plb, T *pub, ST *pstride, ST incr, \
@@ -1188,13 +1302,19 @@ STATIC_INIT(8u, uint64_t, int64_t, 0)
 
 void __kmpc_for_static_fini(ident_t *loc, int32_t gtid) { (void)loc, (void)gtid; }
 
-/* `distribute` without teams: the league is one team. */
-#define DIST_INIT(suffix, T, ST, SIGNED)                                                        \
-    void __kmpc_dist_for_static_init_##suffix(ident_t *loc, int32_t gtid, int32_t sched,        \
-                                              int32_t *last, T *plb, T *pub, T *pupperdist,     \
-                                              ST *pstride, ST incr, ST chunk) {                 \
-        __kmpc_for_static_init_##suffix(loc, gtid, sched, last, plb, pub, pstride, incr, chunk); \
-        *pupperdist = *pub;                                                                     \
+#define DIST_INIT(suffix, T, ST, SIGNED)                                                    \
+    void __kmpc_dist_for_static_init_##suffix(ident_t *loc, int32_t gtid, int32_t sched,    \
+                                              int32_t *last, T *plb, T *pub, T *pupperdist, \
+                                              ST *pstride, ST incr, ST chunk) {             \
+        (void)loc, (void)gtid;                                                              \
+        uint64_t lb = (uint64_t)(int64_t)*plb, ub = (uint64_t)(int64_t)*pub, upper = 0;     \
+        if (!SIGNED) lb = (uint64_t)*plb, ub = (uint64_t)*pub;                              \
+        int64_t stride = 0;                                                                 \
+        dist_static_init(sched, SIGNED, last, &lb, &ub, &upper, &stride, incr, chunk);      \
+        *plb = (T)lb;                                                                       \
+        *pub = (T)ub;                                                                       \
+        *pupperdist = (T)upper;                                                             \
+        *pstride = (ST)stride;                                                              \
     }
 DIST_INIT(4, int32_t, int32_t, 1)
 DIST_INIT(4u, uint32_t, int32_t, 0)
@@ -2597,7 +2717,8 @@ int omp_get_num_threads(void) { return self()->team->nthreads; }
 int omp_get_max_threads(void) {
     struct omp_thread *me = self();
     if (me->team->active_level >= global.max_active_levels) return 1;
-    return me->icv.nthreads < global.thread_limit ? me->icv.nthreads : global.thread_limit;
+    int limit = omp_get_thread_limit();
+    return me->icv.nthreads < limit ? me->icv.nthreads : limit;
 }
 
 int omp_get_thread_num(void) { return self()->tid; }
@@ -2649,7 +2770,9 @@ void omp_get_schedule(omp_sched_t *kind, int *chunk) {
 }
 
 int omp_get_thread_limit(void) {
-    read_environment();
+    struct omp_thread *me = self();
+    if (me->icv.thread_limit && me->icv.thread_limit < global.thread_limit)
+        return me->icv.thread_limit;
     return global.thread_limit;
 }
 
@@ -2723,8 +2846,30 @@ int omp_get_default_device(void) { return 0; }
 void omp_set_default_device(int device) { (void)device; }
 int omp_get_initial_device(void) { return omp_get_num_devices(); }
 int omp_is_initial_device(void) { return 1; }
-int omp_get_num_teams(void) { return 1; }
-int omp_get_team_num(void) { return 0; }
+int omp_get_num_teams(void) { return self()->icv.num_teams; }
+int omp_get_team_num(void) { return self()->icv.team_num; }
+
+/* The league size and thread_limit of later `teams` regions without
+ * clauses (device-wide ICVs; 0: unset). */
+void omp_set_num_teams(int num_teams) {
+    read_environment();
+    if (num_teams > 0) global.nteams = num_teams;
+}
+
+int omp_get_max_teams(void) {
+    read_environment();
+    return global.nteams;
+}
+
+void omp_set_teams_thread_limit(int thread_limit) {
+    read_environment();
+    if (thread_limit >= 0) global.teams_thread_limit = thread_limit;
+}
+
+int omp_get_teams_thread_limit(void) {
+    read_environment();
+    return global.teams_thread_limit;
+}
 
 double omp_get_wtime(void) {
     struct timespec now;

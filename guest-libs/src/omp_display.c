@@ -231,6 +231,8 @@ void omp_display_env(int verbose) {
     if (limit == INT_MAX) fprintf(out, "  OMP_THREAD_LIMIT = '%u'\n", UINT_MAX);
     else fprintf(out, "  OMP_THREAD_LIMIT = '%d'\n", limit);
     fprintf(out, "  OMP_MAX_ACTIVE_LEVELS = '%d'\n", omp_get_max_active_levels());
+    fprintf(out, "  OMP_NUM_TEAMS = '%d'\n", omp_get_max_teams());
+    fprintf(out, "  OMP_TEAMS_THREAD_LIMIT = '%d'\n", omp_get_teams_thread_limit());
     fprintf(out, "  OMP_CANCELLATION = '%s'\n", yes_no(omp_get_cancellation()));
     fprintf(out, "  OMP_DEFAULT_DEVICE = '%d'\n", omp_get_default_device());
     fprintf(out, "  OMP_MAX_TASK_PRIORITY = '%d'\n", omp_get_max_task_priority());

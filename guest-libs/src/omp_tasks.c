@@ -14,3 +14,11 @@ void *__kmpc_omp_task_alloc(void *loc, int32_t gtid, int32_t flags, size_t task_
                             size_t shareds_size, void *routine) {
     return weft_omp_task_alloc(loc, gtid, flags, task_size, shareds_size, routine);
 }
+
+/* `target nowait`: a deferred task that runs the target region on the
+ * host, the only device. */
+void *__kmpc_omp_target_task_alloc(void *loc, int32_t gtid, int32_t flags, size_t task_size,
+                                   size_t shareds_size, void *routine, int64_t device_id) {
+    (void)device_id;
+    return weft_omp_task_alloc(loc, gtid, flags, task_size, shareds_size, routine);
+}
