@@ -599,7 +599,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         args.worker_memory,
         args.call_timeout.map(|limit| limit.0),
     );
-    let runtime = tokio::runtime::Runtime::new().context("starting the network runtime")?;
+    let runtime = serving_runtime()?;
     let endpoint = {
         let _guard = runtime.enter();
         weft_transport::quic::endpoint(&identity, listen)
@@ -708,6 +708,17 @@ fn read_bounded(from: impl std::io::Read) -> anyhow::Result<Vec<u8>> {
         max >> 20
     );
     Ok(input)
+}
+
+/// The network runtime of `weft serve` and `weft serve-http`: guest code
+/// runs on its blocking threads, so they get the stack guest code needs
+/// (else every call would start a thread of its own for it).
+fn serving_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_stack_size(weft_runtime::wasm_stack::THREAD_STACK)
+        .build()
+        .context("starting the network runtime")
 }
 
 #[cfg(test)]

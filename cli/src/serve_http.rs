@@ -168,7 +168,7 @@ pub(crate) fn serve_http(
     let state = args.state.host()?;
     let functions = Functions::new(engine, args.registry.dir.clone(), state.clone());
     let node = node.unwrap_or_else(|| "main".into());
-    let runtime = tokio::runtime::Runtime::new().context("starting the network runtime")?;
+    let runtime = crate::serving_runtime()?;
     let cluster = match &args.peers_dns {
         None => ClusterArgs {
             peers: args.peers.clone(),

@@ -85,7 +85,7 @@ impl CallTable {
         let (table, name) = (self.clone(), name.to_string());
         let started = std::thread::Builder::new()
             .name(format!("weft-call-{name}"))
-            .stack_size(4 << 20)
+            .stack_size(crate::wasm_stack::THREAD_STACK)
             .spawn(move || {
                 let _running = running;
                 let result = functions.invoke(&name, input, &base);

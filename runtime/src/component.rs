@@ -253,10 +253,17 @@ impl ComponentFunction {
             }
             None => store.set_epoch_deadline(crate::engine::NEVER),
         }
-        let app = self.pre.instantiate(&mut store)?;
-        Ok(match app.call_run(&mut store)? {
-            Ok(()) => 0,
-            Err(()) => 1,
+        let run = || -> wasmtime::Result<i32> {
+            let app = self.pre.instantiate(&mut store)?;
+            Ok(match app.call_run(&mut store)? {
+                Ok(()) => 0,
+                Err(()) => 1,
+            })
+        };
+        crate::wasm_stack::with_room(run).unwrap_or_else(|e| {
+            Err(wasmtime::Error::msg(format!(
+                "{name}: starting a thread for the guest's stack: {e}"
+            )))
         })
     }
 }

@@ -63,6 +63,11 @@ fn new_engine(interruptible: bool) -> wasmtime::Result<Engine> {
     config.wasm_threads(true);
     config.shared_memory(true);
     config.cranelift_opt_level(wasmtime::OptLevel::Speed);
+    // As much stack as a native program's threads get (see `wasm_stack`).
+    config.max_wasm_stack(crate::wasm_stack::WASM_STACK);
+    // wasmtime wants it within the stack of an async call, which Weft
+    // never makes; the bound is checked all the same.
+    config.async_stack_size(crate::wasm_stack::THREAD_STACK);
     // Guest code checks the engine's epoch at loop heads and calls, so a
     // thread whose call was cancelled (its home is gone) stops within a
     // tick of the ticker below instead of running forever.

@@ -51,6 +51,7 @@ pub mod trace;
 pub mod waits;
 pub mod wasi;
 mod wasi_poll;
+pub mod wasm_stack;
 mod zone;
 
 pub use engine::{EPOCH_TICK, NEVER, WorkerEngines, engine, worker_engine};

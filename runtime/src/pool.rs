@@ -20,9 +20,9 @@ pub const IDLE_TIMEOUT: Duration = Duration::from_secs(10);
 /// it parks.
 const SPIN: Duration = Duration::from_micros(50);
 
-/// Native stack of a worker: room for wasmtime's 512 KiB wasm stack limit
-/// plus the host functions it calls.
-const WORKER_STACK_SIZE: usize = 4 << 20;
+/// Native stack of a worker: room for the guest's frames plus the host
+/// functions it calls.
+const WORKER_STACK_SIZE: usize = crate::wasm_stack::THREAD_STACK;
 
 /// OS threads of all pools that live now.
 static LIVE_THREADS: AtomicUsize = AtomicUsize::new(0);

@@ -1059,12 +1059,27 @@ impl Process {
         store
     }
 
-    /// Runs the program's `_start` on the calling thread and returns how the
-    /// whole program ended: main's own end, or the first end another
-    /// thread brought (a trap, `exit`, a conflict). Threads still running
-    /// then stop at their next wait or epoch check; the OS process is the
-    /// caller's.
+    /// Runs the program's `_start` and returns how the whole program
+    /// ended: main's own end, or the first end another thread brought (a
+    /// trap, `exit`, a conflict). Threads still running then stop at their
+    /// next wait or epoch check; the OS process is the caller's. Main runs
+    /// on the calling thread when it has room for the guest's stack, else
+    /// on a thread made for it (`wasm_stack`).
     pub fn run_main(self: &Arc<Self>) -> Outcome {
+        match crate::wasm_stack::with_room(|| self.run_main_here()) {
+            Ok(outcome) => outcome,
+            Err(e) => {
+                self.end(Outcome::Refused {
+                    code: 1,
+                    message: format!("starting a thread for the main thread's stack: {e}"),
+                });
+                self.pool.close();
+                self.outcome.locked().take().unwrap_or(Outcome::Exit(1))
+            }
+        }
+    }
+
+    fn run_main_here(self: &Arc<Self>) -> Outcome {
         let mut store = self.new_store(MAIN_TID, self.memory.clone());
         let _clock = self.clocks.enter(MAIN_TID, 0);
         let span = trace::span(self.tracer(), "main", "thread", MAIN_TID);

@@ -79,7 +79,14 @@ pub(super) fn run(process: &Arc<Process>, tid: u32, call: &AtHomeCall) -> wasmti
     tracing::trace!(tid, chunk, op = call.op, "scratch chunk");
     // The answer is read before the chunk goes back: another call may
     // take it at once.
-    let answer = run_in(process, tid, call, (chunk, len)).and_then(|request| {
+    // A call from a peer's thread is made on the thread it came in on.
+    let ran = crate::wasm_stack::with_room(|| run_in(process, tid, call, (chunk, len)))
+        .unwrap_or_else(|e| {
+            Err(wasmtime::Error::msg(format!(
+                "thread {tid}: starting a thread for a call at home: {e}"
+            )))
+        });
+    let answer = ran.and_then(|request| {
         let rc = read_u32(&main.memory, request.wrapping_add(REQUEST_RESULT));
         let value = read_u32(&main.memory, request.wrapping_add(REQUEST_RESULT + 4));
         rc.zip(value).ok_or_else(|| {

@@ -661,6 +661,23 @@ pub fn run_remote(
 /// what it changed.
 pub(super) fn run_child(
     process: &Arc<Process>,
+    thread: (u32, u32, u32),
+    parent: &Arc<ThreadMemory>,
+    from: (&Arc<Mutex<Snapshot>>, &Arc<AtomicU32>),
+    home: Arc<dyn Home>,
+) -> Result<(u32, weft_snapshot::Diff), ChildError> {
+    // A worker runs a peer's thread on the thread its call came in on.
+    crate::wasm_stack::with_room(|| run_child_here(process, thread, parent, from, home))
+        .unwrap_or_else(|e| {
+            Err(ChildError::Trap(wasmtime::Error::msg(format!(
+                "thread {}: starting a thread for its stack: {e}",
+                thread.0
+            ))))
+        })
+}
+
+fn run_child_here(
+    process: &Arc<Process>,
     (tid, start_arg, arena): (u32, u32, u32),
     parent: &Arc<ThreadMemory>,
     (snapshot, since): (&Arc<Mutex<Snapshot>>, &Arc<AtomicU32>),
