@@ -557,10 +557,16 @@ static void run_member(struct omp_thread *me, struct team *t, int tid) {
     me->gtid = keep_gtid;
 }
 
+/* A member's stack without OMP_STACKSIZE: main's size. libgomp's members
+ * get the native default (8 MiB of address space); a thread's 64 KiB here
+ * is heap taken at once, and was overflowed by ordinary code (a few local
+ * arrays of 20,000 ints, as in BOTS' alignment). */
+#define MEMBER_STACK (1u << 20)
+
 static int start_thread(pthread_t *thread, void *(*fn)(void *), void *arg) {
     pthread_attr_t attr;
     pthread_attr_init(&attr);
-    if (global.stack_size) pthread_attr_setstacksize(&attr, global.stack_size);
+    pthread_attr_setstacksize(&attr, global.stack_size ? global.stack_size : MEMBER_STACK);
     int rc = pthread_create(thread, &attr, fn, arg);
     pthread_attr_destroy(&attr);
     return rc;

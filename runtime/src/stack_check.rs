@@ -292,7 +292,7 @@ impl std::fmt::Display for StackOverflow {
         } else {
             write!(
                 f,
-                "stack overflow: a function's frame would start {below} bytes below the bottom of the thread's stack (at {:#x}); pthread_attr_setstacksize gives a thread a larger one",
+                "stack overflow: a function's frame would start {below} bytes below the bottom of the thread's stack (at {:#x}); pthread_attr_setstacksize (OMP_STACKSIZE for OpenMP's threads) gives a thread a larger one",
                 self.bottom
             )
         }
