@@ -197,3 +197,33 @@ fn a_detachable_task_in_a_team_of_one_is_refused_naming_it() {
         )
     );
 }
+
+/// A trap is reported as a trap wherever the thread runs: a team member
+/// that traps on a peer after it synchronised cannot run again at home,
+/// and its trap used to be buried in a line about that.
+#[test]
+fn a_member_that_traps_on_a_peer_is_reported_as_trapped() {
+    let wasm = build("member_trap", &["member_trap.c"]);
+    let expected = "weft: thread 1 trapped: wasm trap: wasm `unreachable` instruction executed";
+    for options in [
+        &[][..],
+        &["--thread-mode", "chain"][..],
+        &[
+            "--thread-mode",
+            "chain",
+            "--hosts",
+            "3",
+            "--placement",
+            "peers",
+        ][..],
+    ] {
+        let out = run(&wasm, options);
+        assert_eq!(out.code, Some(134), "{options:?}: {out:?}");
+        assert_eq!(
+            out.stderr.lines().next(),
+            Some(expected),
+            "{options:?}: {out:?}"
+        );
+        assert!(out.stderr.contains("omp_outlined"), "{options:?}: {out:?}");
+    }
+}

@@ -506,10 +506,14 @@ impl Cluster {
                     message,
                 }) => {
                     let needs_home = code == ErrorCode::NeedsHome;
+                    let why = match needs_home {
+                        true => HomeAgain::PeerEnded(message),
+                        false => HomeAgain::Trapped(message),
+                    };
                     return Ok(Remote::Home {
                         needs_home,
                         ran: true,
-                        why: HomeAgain::PeerEnded(message),
+                        why,
                     });
                 }
                 Ok(RequesterEvent::Failed { code, message }) => {

@@ -94,10 +94,14 @@ pub enum Remote {
 #[derive(Debug, thiserror::Error)]
 pub enum HomeAgain {
     /// The peer ended the call: the thread made a host call only home
-    /// serves, or trapped there (home runs it and reports the trap). The
-    /// peer's own words.
+    /// serves. The peer's own words.
     #[error("the peer ended the call: {0}")]
     PeerEnded(String),
+    /// The thread trapped on the peer: the trap and its wasm backtrace, as
+    /// the peer tells them (home runs the thread again and reports the
+    /// trap itself, unless the thread synchronised there).
+    #[error("it trapped on the peer: {0}")]
+    Trapped(String),
     /// No peer could run it (refused, unreachable, lost).
     #[error(transparent)]
     NoPeer(Box<dyn std::error::Error + Send + Sync>),

@@ -13,7 +13,7 @@ use super::support::{ARGS_START_FUNC, ChainSupport, report_conflicts, support};
 use crate::calls::CallError;
 use crate::home::RemoteCall;
 use crate::outcome::Outcome;
-use crate::placement::{Placer, Remote};
+use crate::placement::{HomeAgain, Placer, Remote};
 use crate::process::Home;
 use crate::process::{Merges, Origin, Process, TRAP_EXIT_CODE, ThreadEnd, ThreadMemory};
 use crate::snapshot;
@@ -156,8 +156,17 @@ impl ChildStart {
                 // waits for it any more.
                 self.process.thread_ended();
             }
-            Remote::Home { .. } if effects.load(Ordering::SeqCst) => {
-                lost_after_effects("it left its peer")
+            // A trap is the same wherever the thread runs: reported as
+            // it is, though the thread cannot run again at home.
+            Remote::Home {
+                why: HomeAgain::Trapped(words),
+                ..
+            } if effects.load(Ordering::SeqCst) => {
+                self.process
+                    .end(Outcome::trap(self.tid, trap_told_by_peer(&words)));
+            }
+            Remote::Home { why, .. } if effects.load(Ordering::SeqCst) => {
+                lost_after_effects(&format!("it left its peer ({why})"))
             }
             Remote::Home {
                 needs_home,
@@ -793,4 +802,16 @@ fn run_child_here(
         "chain child"
     );
     Ok((value, diff))
+}
+
+/// A trap as a peer tells it (`{error:?}` of the trap: the wasm backtrace,
+/// then "Caused by:" and the trap itself), as an error that reports the
+/// same as the trap would have at home.
+fn trap_told_by_peer(words: &str) -> wasmtime::Error {
+    match words.split_once("\n\nCaused by:") {
+        Some((backtrace, cause)) => {
+            wasmtime::Error::msg(cause.trim().to_string()).context(backtrace.trim_end().to_string())
+        }
+        None => wasmtime::Error::msg(words.trim().to_string()),
+    }
 }
