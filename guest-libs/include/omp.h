@@ -195,6 +195,23 @@ int omp_get_default_device(void);
 void omp_set_default_device(int);
 int omp_get_initial_device(void);
 int omp_is_initial_device(void);
+/* Device memory: the host is the only device, and its memory is the heap
+ * (a pointer is present and accessible; associating pointers is EINVAL). */
+void *omp_target_alloc(size_t, int);
+void omp_target_free(void *, int);
+int omp_target_is_present(const void *, int);
+int omp_target_is_accessible(const void *, size_t, int);
+void *omp_get_mapped_ptr(const void *, int);
+int omp_target_associate_ptr(const void *, const void *, size_t, size_t, int);
+int omp_target_disassociate_ptr(const void *, int);
+int omp_target_memcpy(void *, const void *, size_t, size_t, size_t, int, int);
+int omp_target_memcpy_rect(void *, const void *, size_t, int, const size_t *, const size_t *,
+                           const size_t *, const size_t *, const size_t *, int, int);
+int omp_target_memcpy_async(void *, const void *, size_t, size_t, size_t, int, int, int,
+                            omp_depend_t *);
+int omp_target_memcpy_rect_async(void *, const void *, size_t, int, const size_t *,
+                                 const size_t *, const size_t *, const size_t *, const size_t *,
+                                 int, int, int, omp_depend_t *);
 /* Host `teams` regions run their teams one after another on the
  * encountering thread (as libgomp does); a team's number, the league's
  * size and the team's thread_limit hold in its parallel regions too. */

@@ -294,6 +294,7 @@ struct task_node {
     struct task_node *dep_children;
     uint32_t task_size, shareds_size; /* for the copies a taskloop makes */
     void **returns; /* chain mode: where its memory goes back to its creator */
+    int outer_thread_limit; /* an included task's encountering thread's */
 } __attribute__((aligned(16)));
 
 enum loop_kind { LOOP_STATIC, LOOP_STATIC_CHUNKED, LOOP_DYNAMIC, LOOP_GUIDED };
@@ -881,6 +882,14 @@ void __kmpc_push_num_teams(ident_t *loc, int32_t gtid, int32_t num_teams, int32_
     struct omp_thread *me = self();
     me->pushed_num_teams = num_teams > 0 ? num_teams : 0;
     me->pushed_teams_limit = thread_limit > 0 ? thread_limit : 0;
+}
+
+/* `target thread_limit(n)`: the target region is an included task (or a
+ * deferred one for nowait) that sets it first; the task's end puts the
+ * encountering thread's back. */
+void __kmpc_set_thread_limit(ident_t *loc, int32_t gtid, int32_t thread_limit) {
+    (void)loc, (void)gtid;
+    if (thread_limit > 0) self()->icv.thread_limit = thread_limit;
 }
 
 /* OpenMP 5.1's num_teams(lower:upper): any count in between will do; the
@@ -2261,6 +2270,7 @@ static void task_body(struct omp_thread *me, struct task_node *n) {
     if (task_discarded(me, n)) return;
     struct task_node *saved_task = me->task;
     struct taskgroup *saved_group = me->group;
+    int saved_thread_limit = me->icv.thread_limit;
     me->task = n;
     me->group = n->group;
     do {
@@ -2269,6 +2279,7 @@ static void task_body(struct omp_thread *me, struct task_node *n) {
     } while (n->resume);
     me->task = saved_task;
     me->group = saved_group;
+    me->icv.thread_limit = saved_thread_limit;
 }
 
 static void task_execute(struct omp_thread *me, struct task_node *n) {
@@ -2431,6 +2442,7 @@ void __kmpc_omp_task_begin_if0(ident_t *loc, int32_t gtid, void *task) {
     detachable_included(n);
     task_adopt(me, n);
     me->task = n;
+    n->outer_thread_limit = me->icv.thread_limit;
 }
 
 void __kmpc_omp_task_complete_if0(ident_t *loc, int32_t gtid, void *task) {
@@ -2444,6 +2456,7 @@ void __kmpc_omp_task_complete_if0(ident_t *loc, int32_t gtid, void *task) {
         n->resume = 0;
         task_of(n)->routine(me->gtid, task_of(n));
     }
+    me->icv.thread_limit = n->outer_thread_limit;
     me->task = n->parent;
     task_drop(me, n);
 }
@@ -3074,6 +3087,18 @@ void omp_destroy_allocator(omp_allocator_handle_t handle) {
     if (!a) return;
     a->magic = 0;
     free(a);
+}
+
+/* The `uses_allocators` clause's calls. */
+omp_allocator_handle_t __kmpc_init_allocator(int32_t gtid, omp_memspace_handle_t space,
+                                             int ntraits, const omp_alloctrait_t traits[]) {
+    (void)gtid;
+    return omp_init_allocator(space, ntraits, traits);
+}
+
+void __kmpc_destroy_allocator(int32_t gtid, omp_allocator_handle_t handle) {
+    (void)gtid;
+    omp_destroy_allocator(handle);
 }
 
 void omp_set_default_allocator(omp_allocator_handle_t handle) { default_allocator = handle; }
