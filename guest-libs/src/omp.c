@@ -293,6 +293,7 @@ struct task_node {
     struct task_node *dep_next;
     struct task_node *dep_children;
     uint32_t task_size, shareds_size; /* for the copies a taskloop makes */
+    uint32_t block_size; /* of its allocation, when the task cache may keep it */
     void **returns; /* chain mode: where its memory goes back to its creator */
     int outer_thread_limit; /* an included task's encountering thread's */
 } __attribute__((aligned(16)));
@@ -651,6 +652,8 @@ static _Thread_local struct crew *crews;
 static pthread_key_t crew_key;
 static _Atomic int crew_key_ready;
 
+static void task_cache_drain(void);
+
 static void *member_main(void *arg) {
     struct crew_member *m = arg;
     struct omp_thread *me = self();
@@ -665,7 +668,10 @@ static void *member_main(void *arg) {
             seen = atomic_load(&m->go.value);
             t = m->team;
         }
-        if (!t) return NULL;
+        if (!t) {
+            task_cache_drain();
+            return NULL;
+        }
         run_member(me, t, m->tid);
         if (global.chain) continue; /* run_member ended with a release home */
         /* The last touch of the team: the master may return at once. */
@@ -1988,13 +1994,66 @@ static void node_ref(struct task_node *n) {
     if (!n->implicit) atomic_fetch_add(&n->refs, 1);
 }
 
+/* ---- task memory cache ---------------------------------------------------
+ * Recursive programs make and end tasks by the hundred thousand, most of
+ * them run at once in their creator (below a final or if cutoff, BOTS'
+ * style). A task's block goes back to a short list of the thread that
+ * ends it instead of to free(), and that thread's next task of at most its
+ * size takes it. Only a block of the ending thread's own heap is kept (in
+ * chain mode, one that would go back to this thread anyway). */
+
+#define TASK_CACHE 8
+#define TASK_CACHE_LARGEST 2048
+
+static _Thread_local struct {
+    void *blocks[TASK_CACHE];
+    uint32_t sizes[TASK_CACHE];
+    int count;
+} task_cache;
+
+/* A zeroed block of `size` bytes for a task (its node's block_size set),
+ * or NULL. */
+static struct task_node *task_block_take(size_t size) {
+    for (int i = task_cache.count - 1; i >= 0; i--) {
+        if (task_cache.sizes[i] < size) continue;
+        struct task_node *n = task_cache.blocks[i];
+        uint32_t block = task_cache.sizes[i];
+        int last = --task_cache.count;
+        task_cache.blocks[i] = task_cache.blocks[last];
+        task_cache.sizes[i] = task_cache.sizes[last];
+        memset(n, 0, block);
+        n->block_size = block;
+        return n;
+    }
+    struct task_node *n = calloc(1, size);
+    if (n && size <= TASK_CACHE_LARGEST) n->block_size = (uint32_t)size;
+    return n;
+}
+
+/* A task's block, ended on the thread whose heap it is part of. */
+static void task_block_give(struct task_node *n) {
+    uint32_t block = n->block_size;
+    if (block == 0 || task_cache.count == TASK_CACHE) {
+        free(n);
+        return;
+    }
+    task_cache.blocks[task_cache.count] = n;
+    task_cache.sizes[task_cache.count++] = block;
+}
+
+/* The thread's kept blocks go back to its heap (a member that leaves). */
+static void task_cache_drain(void) {
+    while (task_cache.count) free(task_cache.blocks[--task_cache.count]);
+}
+
 static void node_release(struct omp_thread *me, struct task_node *n) {
     while (n && !n->implicit && atomic_fetch_sub(&n->refs, 1) == 1) {
         struct task_node *parent = n->parent;
         struct task *t = task_of(n);
         if ((n->flags & TASK_DESTRUCTORS) && t->destructors) t->destructors(me->gtid, t);
         task_memory_free(me, n->deps, n->returns);
-        task_memory_free(me, n, n->returns);
+        if (!n->returns || n->returns == me->returns) task_block_give(n);
+        else task_memory_free(me, n, n->returns);
         n = parent;
     }
 }
@@ -2327,7 +2386,7 @@ void *weft_omp_task_alloc(ident_t *loc, int32_t gtid, int32_t flags, size_t task
     if (task_size < sizeof(struct task) - 2 * sizeof(int32_t) || body < task_size ||
         body > UINT32_MAX || shareds_size > UINT32_MAX || shareds_size > SIZE_MAX - head - body)
         fail("a task larger than the address space");
-    struct task_node *n = calloc(1, head + body + shareds_size);
+    struct task_node *n = task_block_take(head + body + shareds_size);
     if (!n) fail("out of memory for a task");
     n->returns = self()->returns;
     n->flags = flags;
