@@ -77,15 +77,16 @@ pub(super) fn run(process: &Arc<Process>, tid: u32, call: &AtHomeCall) -> wasmti
         None => return Ok(i64::from(EAGAIN)),
     };
     tracing::trace!(tid, chunk, op = call.op, "scratch chunk");
-    // The answer is read before the chunk goes back: another call may
-    // take it at once.
-    // A call from a peer's thread is made on the thread it came in on.
+    // A call for a peer's thread comes in on a network runtime's thread:
+    // the guest code runs where there is room for its stack.
     let ran = crate::wasm_stack::with_room(|| run_in(process, tid, call, (chunk, len)))
         .unwrap_or_else(|e| {
             Err(wasmtime::Error::msg(format!(
                 "thread {tid}: starting a thread for a call at home: {e}"
             )))
         });
+    // The answer is read before the chunk goes back: another call may
+    // take it at once.
     let answer = ran.and_then(|request| {
         let rc = read_u32(&main.memory, request.wrapping_add(REQUEST_RESULT));
         let value = read_u32(&main.memory, request.wrapping_add(REQUEST_RESULT + 4));
