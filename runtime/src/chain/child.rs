@@ -815,3 +815,30 @@ fn trap_told_by_peer(words: &str) -> wasmtime::Error {
         None => wasmtime::Error::msg(words.trim().to_string()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_trap_told_by_a_peer_reports_as_the_same_trap_at_home() {
+        let words = "error while executing at wasm backtrace:\n    0:   0x1406 - p.wasm!work\n\nCaused by:\n    wasm trap: integer divide by zero";
+        let mut report = Vec::new();
+        Outcome::trap(3, trap_told_by_peer(words)).report(&mut report);
+        assert_eq!(
+            String::from_utf8(report).unwrap(),
+            "weft: thread 3 trapped: wasm trap: integer divide by zero\n\
+             error while executing at wasm backtrace:\n    0:   0x1406 - p.wasm!work\n"
+        );
+    }
+
+    #[test]
+    fn words_without_a_cause_are_the_trap() {
+        let mut report = Vec::new();
+        Outcome::trap(3, trap_told_by_peer("stack overflow\n")).report(&mut report);
+        assert_eq!(
+            String::from_utf8(report).unwrap(),
+            "weft: thread 3 trapped: stack overflow\n"
+        );
+    }
+}
