@@ -11,20 +11,7 @@ use weft_conformance::Outcome;
 
 const TIMEOUT: Duration = Duration::from_secs(60);
 
-/// `weft run`'s options for local mode, chain mode, and chain mode with
-/// the threads on two peers.
-const EVERY_MODE: [&[&str]; 3] = [
-    &[],
-    &["--thread-mode", "chain"],
-    &[
-        "--thread-mode",
-        "chain",
-        "--hosts",
-        "3",
-        "--placement",
-        "peers",
-    ],
-];
+mod common;
 
 fn source(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -220,7 +207,7 @@ fn a_detachable_task_in_a_team_of_one_is_refused_naming_it() {
 fn a_member_that_traps_on_a_peer_is_reported_as_trapped() {
     let wasm = build("member_trap", &["member_trap.c"]);
     let expected = "weft: thread 1 trapped: wasm trap: wasm `unreachable` instruction executed";
-    for options in EVERY_MODE {
+    for options in common::EVERY_MODE {
         let out = run(&wasm, options);
         assert_eq!(out.code, Some(134), "{options:?}: {out:?}");
         assert_eq!(
@@ -237,7 +224,7 @@ fn a_member_that_traps_on_a_peer_is_reported_as_trapped() {
 #[test]
 fn uses_allocators_and_asynchronous_copies_run_in_every_mode() {
     let wasm = build("clang_only", &["clang_only.c"]);
-    for options in EVERY_MODE {
+    for options in common::EVERY_MODE {
         let out = run(&wasm, options);
         assert_eq!(out.code, Some(0), "{options:?}: {out:?}");
         assert_eq!(
