@@ -917,7 +917,11 @@ void __kmpc_fork_teams(ident_t *loc, int32_t argc, microtask_t fn, ...) {
     int num_teams = me->pushed_num_teams ? me->pushed_num_teams
                     : global.nteams      ? global.nteams
                                          : DEFAULT_NUM_TEAMS;
-    int thread_limit = me->pushed_teams_limit ? me->pushed_teams_limit : global.teams_thread_limit;
+    /* Without a clause or setting, the limit the encountering thread has
+     * (a `target thread_limit` around the teams) holds, as in libgomp. */
+    int thread_limit = me->pushed_teams_limit   ? me->pushed_teams_limit
+                       : global.teams_thread_limit ? global.teams_thread_limit
+                                                   : me->icv.thread_limit;
     me->pushed_num_teams = me->pushed_teams_limit = 0;
     /* Each team starts from the encountering thread's ICVs: what one team
      * sets (omp_set_num_threads, say) is not the next one's. */
